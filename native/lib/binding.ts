@@ -1,0 +1,114 @@
+/**
+ * The typed ABI of the addon. Nothing outside this package requires the `.node` file;
+ * `@medit/core` builds its Tensor API on these functions.
+ * @internal
+ */
+
+/** An opaque handle to a native tensor. */
+export interface NativeHandle {
+  readonly __nativeTensor: unique symbol;
+}
+
+/** An opaque cancellation flag shared with running native jobs. */
+export interface NativeCancelToken {
+  readonly __cancelToken: unique symbol;
+}
+
+export type NativeTypedArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint16Array;
+
+export interface BuildInfo {
+  blas: boolean;
+  blasActive: boolean;
+  openmp: boolean;
+  cuda: boolean;
+  cudaReason: string;
+}
+
+export interface NativeMemory {
+  liveBytes: number;
+  liveBuffers: number;
+  peakBytes: number;
+}
+
+/** One tensor's entry in a safetensors header. */
+export interface SafetensorsEntryInfo {
+  name: string;
+  /** dtype as written in the file (F32, F16, BF16, F64, I64, ...) */
+  dtype: string;
+  shape: number[];
+  /** byte offsets relative to the data section */
+  begin: number;
+  end: number;
+}
+
+export interface SafetensorsHeaderInfo {
+  tensors: SafetensorsEntryInfo[];
+  metadata: Record<string, string>;
+}
+
+type H = NativeHandle;
+type Maybe<T> = T | null;
+
+export interface NativeBinding {
+  dtypeCodes: Record<string, number>;
+
+  // tensors
+  fromTypedArray(data: ArrayBufferView, shape: number[], dtype: number): H;
+  fill(shape: number[], dtype: number, value: number): H;
+  read(x: H): NativeTypedArray;
+  shape(x: H): number[];
+  dtype(x: H): number;
+  reshape(x: H, shape: number[]): H;
+  clone(x: H): H;
+  sameStorage(a: H, b: H): boolean;
+  dispose(x: H): void;
+  memory(): NativeMemory;
+  resetPeakMemory(): void;
+  buildInfo(): BuildInfo;
+  setGemmFallback(force: boolean): void;
+  newCancelToken(): NativeCancelToken;
+  cancel(token: NativeCancelToken): void;
+
+  // kernels (see include/medit/ops.h)
+  cast(x: H, dtype: number): H;
+  addInplace(dst: H, src: H, alpha: number): void;
+  copyInplace(dst: H, src: H): void;
+  matmul(a: H, b: H, transA: boolean, transB: boolean): H;
+  matmulAsync(a: H, b: H, transA: boolean, transB: boolean): Promise<H>;
+  linearForward(x: H, w: H, bias: Maybe<H>, inOut: boolean): H;
+  linearBackward(dy: H, x: H, w: H, inOut: boolean, needDx: boolean, needDw: boolean, needDb: boolean): [Maybe<H>, Maybe<H>, Maybe<H>];
+  binary(op: number, a: H, b: H): H;
+  sumTo(x: H, shape: number[]): H;
+  unary(op: number, x: H, alpha: number): H;
+  unaryBackward(op: number, x: H, y: H, dy: H, alpha: number): H;
+  sumAxis(x: H, axis: number, keepdim: boolean): H;
+  maxLast(x: H): [H, H];
+  layerNormForward(x: H, w: H, b: Maybe<H>, eps: number): [H, H, H];
+  layerNormBackward(dy: H, x: H, w: H, mean: H, rstd: H): [H, H, H];
+  rmsNormForward(x: H, w: H, eps: number): [H, H];
+  rmsNormBackward(dy: H, x: H, w: H, rstd: H): [H, H];
+  softmaxForward(x: H): H;
+  softmaxBackward(y: H, dy: H): H;
+  logSoftmaxForward(x: H): H;
+  logSoftmaxBackward(y: H, dy: H): H;
+  attentionForward(q: H, k: H, v: H, keyMask: Maybe<H>, causal: boolean, scale: number): [H, H];
+  attentionBackward(dout: H, q: H, k: H, v: H, probs: H, scale: number): [H, H, H];
+  embeddingForward(ids: H, table: H): H;
+  embeddingBackward(ids: H, dy: H, vocab: number): H;
+  crossEntropyForward(logits: H, targets: H, ignoreIndex: number): H;
+  crossEntropyBackward(logits: H, targets: H, dloss: H, ignoreIndex: number): H;
+  klDivForward(logp: H, logq: H): H;
+  klDivBackward(logp: H, logq: H, dkl: H): [H, H];
+  permute(x: H, perm: number[]): H;
+  slice(x: H, axis: number, start: number, length: number): H;
+  sliceBackward(src: H, shape: number[], axis: number, start: number): H;
+  concat(xs: H[], axis: number): H;
+  indexSelect(x: H, axis: number, index: H): H;
+  indexAdd(base: H, axis: number, index: H, src: H): H;
+  adamwStepInplace(p: H, g: H, m: H, v: H, lr: number, beta1: number, beta2: number, eps: number, wd: number, step: number): void;
+
+  // safetensors (src/io): load converts f16/bf16 to float32 unless keepDtype
+  safetensorsReadHeader(path: string): SafetensorsHeaderInfo;
+  safetensorsLoad(path: string, names: string[] | null, keepDtype: boolean): Promise<{ tensors: Record<string, H>; metadata: Record<string, string> }>;
+  safetensorsSave(path: string, tensors: Record<string, H>, metadata: Record<string, string>): Promise<void>;
+}

@@ -1,0 +1,138 @@
+// Tensor creation, reading, disposal, memory accounting and build information.
+#include <cstring>
+
+#include "common.h"
+#include "medit/gemm.h"
+#include "medit/ops.h"
+
+namespace medit::binding {
+
+namespace {
+DType dtype_arg(const Napi::Value& v, const char* op) {
+  if (!v.IsNumber()) throw Error(ErrorKind::ARG, std::string(op) + ": expected a dtype code");
+  const int code = v.As<Napi::Number>().Int32Value();
+  if (code < 0 || code > 5) throw Error(ErrorKind::DTYPE, std::string(op) + ": unknown dtype code " + std::to_string(code));
+  return static_cast<DType>(code);
+}
+
+Napi::Value typed_array_copy(Napi::Env env, const Tensor& t) {
+  const size_t n = static_cast<size_t>(t.numel());
+  switch (t.dtype) {
+    case DType::F32: {
+      auto a = Napi::Float32Array::New(env, n);
+      std::memcpy(a.Data(), t.raw(), t.nbytes());
+      return a;
+    }
+    case DType::F64: {
+      auto a = Napi::Float64Array::New(env, n);
+      std::memcpy(a.Data(), t.raw(), t.nbytes());
+      return a;
+    }
+    case DType::I32: {
+      auto a = Napi::Int32Array::New(env, n);
+      std::memcpy(a.Data(), t.raw(), t.nbytes());
+      return a;
+    }
+    case DType::I64: {
+      auto a = Napi::BigInt64Array::New(env, n);
+      std::memcpy(a.Data(), t.raw(), t.nbytes());
+      return a;
+    }
+    case DType::F16:
+    case DType::BF16: {
+      auto a = Napi::Uint16Array::New(env, n);
+      std::memcpy(a.Data(), t.raw(), t.nbytes());
+      return a;
+    }
+  }
+  return env.Undefined();
+}
+}  // namespace
+
+void register_tensor(Napi::Env env, Napi::Object exports) {
+  Napi::Object codes = Napi::Object::New(env);
+  codes.Set("float32", static_cast<int>(DType::F32));
+  codes.Set("float64", static_cast<int>(DType::F64));
+  codes.Set("int32", static_cast<int>(DType::I32));
+  codes.Set("int64", static_cast<int>(DType::I64));
+  codes.Set("float16", static_cast<int>(DType::F16));
+  codes.Set("bfloat16", static_cast<int>(DType::BF16));
+  exports.Set("dtypeCodes", codes);
+
+  // fromTypedArray(data: TypedArray, shape, dtype) — copies.
+  export_fn(env, exports, "fromTypedArray", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    if (!info[0].IsTypedArray()) throw Error(ErrorKind::ARG, "fromTypedArray: expected a typed array for data");
+    Napi::TypedArray arr = info[0].As<Napi::TypedArray>();
+    Shape shape = shape_arg(info[1], "fromTypedArray", "shape");
+    DType dt = dtype_arg(info[2], "fromTypedArray");
+    Tensor t = tensor_empty(shape, dt);
+    if (arr.ByteLength() != t.nbytes())
+      throw Error(ErrorKind::SHAPE, "fromTypedArray: " + std::to_string(arr.ByteLength()) + " bytes of data for shape " +
+                                        shape_str(shape) + " " + dtype_name(dt) + " (" + std::to_string(t.nbytes()) + " bytes)");
+    std::memcpy(t.raw(), static_cast<const char*>(arr.ArrayBuffer().Data()) + arr.ByteOffset(), t.nbytes());
+    return wrap(info.Env(), t);
+  });
+  export_fn(env, exports, "fill", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    return wrap(info.Env(), cpu::fill(shape_arg(info[0], "fill", "shape"), dtype_arg(info[1], "fill"),
+                                      number_arg(info, 2, "fill", "value")));
+  });
+  export_fn(env, exports, "read", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    return typed_array_copy(info.Env(), tensor_arg(info, 0, "read", "x"));
+  });
+  export_fn(env, exports, "shape", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    const Tensor& t = tensor_arg(info, 0, "shape", "x");
+    Napi::Array a = Napi::Array::New(info.Env(), t.shape.size());
+    for (size_t i = 0; i < t.shape.size(); ++i) a.Set(i, Napi::Number::New(info.Env(), static_cast<double>(t.shape[i])));
+    return a;
+  });
+  export_fn(env, exports, "dtype", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    return Napi::Number::New(info.Env(), static_cast<int>(tensor_arg(info, 0, "dtype", "x").dtype));
+  });
+  export_fn(env, exports, "reshape", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    return wrap(info.Env(), tensor_reshape(tensor_arg(info, 0, "reshape", "x"), shape_arg(info[1], "reshape", "shape")));
+  });
+  export_fn(env, exports, "clone", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    return wrap(info.Env(), tensor_clone(tensor_arg(info, 0, "clone", "x")));
+  });
+  // sameStorage(a, b): whether two handles view one buffer (reshape views do).
+  export_fn(env, exports, "sameStorage", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    return Napi::Boolean::New(info.Env(), tensor_arg(info, 0, "sameStorage", "a").storage ==
+                                              tensor_arg(info, 1, "sameStorage", "b").storage);
+  });
+  export_fn(env, exports, "dispose", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    if (!info[0].IsObject()) throw Error(ErrorKind::ARG, "dispose: expected a tensor");
+    TensorWrap::Unwrap(info[0].As<Napi::Object>())->dispose();
+    return info.Env().Undefined();
+  });
+  export_fn(env, exports, "memory", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    const MemoryStats s = memory_stats();
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("liveBytes", static_cast<double>(s.live_bytes));
+    o.Set("liveBuffers", static_cast<double>(s.live_buffers));
+    o.Set("peakBytes", static_cast<double>(s.peak_bytes));
+    return o;
+  });
+  export_fn(env, exports, "resetPeakMemory", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    reset_peak_bytes();
+    return info.Env().Undefined();
+  });
+  export_fn(env, exports, "buildInfo", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("blas", cpu::gemm_blas_compiled());
+    o.Set("blasActive", cpu::gemm_uses_blas());
+#ifdef MEDIT_HAVE_OPENMP
+    o.Set("openmp", true);
+#else
+    o.Set("openmp", false);
+#endif
+    o.Set("cuda", false);
+    o.Set("cudaReason", "this build has no CUDA backend (MEDIT_CUDA kernels are not compiled in)");
+    return o;
+  });
+  export_fn(env, exports, "setGemmFallback", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    cpu::gemm_set_force_fallback(bool_arg(info, 0, "setGemmFallback", "force"));
+    return info.Env().Undefined();
+  });
+}
+
+}  // namespace medit::binding

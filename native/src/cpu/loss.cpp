@@ -1,0 +1,116 @@
+// Losses over rows of a [N, V] tensor: softmax cross-entropy with an ignore index
+// (torch.nn.functional.cross_entropy, reduction='none') and KL divergence from
+// log-probabilities, KL(P‖Q) = Σ p (log p − log q) (ROME's essence-drift term).
+#include <cmath>
+#include <limits>
+
+#include "medit/ops.h"
+
+namespace medit::cpu {
+
+namespace {
+void check_rows(const Tensor& logits, const Tensor& targets, const char* op) {
+  check_float(logits, op, "logits");
+  check_dtype(targets, DType::I32, op, "targets");
+  MEDIT_THROW_IF(logits.dim() != 2, SHAPE, std::string(op) + ": expected logits [N,V] but received " + shape_str(logits.shape));
+  check_shape(targets, {logits.shape[0]}, op, "targets");
+}
+
+template <typename T>
+double log_sum_exp(const T* row, int64_t V) {
+  T mx = -std::numeric_limits<T>::infinity();
+  for (int64_t j = 0; j < V; ++j) mx = row[j] > mx ? row[j] : mx;
+  double s = 0;
+  for (int64_t j = 0; j < V; ++j) s += std::exp(static_cast<double>(row[j] - mx));
+  return std::log(s) + mx;
+}
+}  // namespace
+
+Tensor cross_entropy_forward(const Tensor& logits, const Tensor& targets, int64_t ignore_index) {
+  check_rows(logits, targets, "cross_entropy");
+  const int64_t N = logits.shape[0], V = logits.shape[1];
+  Tensor loss = tensor_empty({N}, logits.dtype);
+  float_dispatch(logits.dtype, "cross_entropy", [&](auto zero) {
+    using T = decltype(zero);
+    for (int64_t r = 0; r < N; ++r) {
+      const int32_t t = targets.data<int32_t>()[r];
+      if (t == ignore_index) {
+        loss.data<T>()[r] = T(0);
+        continue;
+      }
+      MEDIT_THROW_IF(t < 0 || t >= V, ARG,
+                     "cross_entropy: target " + std::to_string(t) + " at row " + std::to_string(r) + " is outside [0, " + std::to_string(V) + ")");
+      const T* row = logits.data<T>() + r * V;
+      loss.data<T>()[r] = static_cast<T>(log_sum_exp(row, V) - row[t]);
+    }
+  });
+  return loss;
+}
+
+Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& dloss, int64_t ignore_index) {
+  check_rows(logits, targets, "cross_entropy_backward");
+  const int64_t N = logits.shape[0], V = logits.shape[1];
+  check_shape(dloss, {N}, "cross_entropy_backward", "dloss");
+  Tensor dx = tensor_empty(logits.shape, logits.dtype, true);
+  float_dispatch(logits.dtype, "cross_entropy_backward", [&](auto zero) {
+    using T = decltype(zero);
+    for (int64_t r = 0; r < N; ++r) {
+      const int32_t t = targets.data<int32_t>()[r];
+      if (t == ignore_index) continue;
+      const T* row = logits.data<T>() + r * V;
+      T* dr = dx.data<T>() + r * V;
+      const double lse = log_sum_exp(row, V);
+      const double g = dloss.data<T>()[r];
+      // d/dlogits = softmax − onehot(target)
+      for (int64_t j = 0; j < V; ++j) dr[j] = static_cast<T>(g * std::exp(static_cast<double>(row[j]) - lse));
+      dr[t] -= static_cast<T>(g);
+    }
+  });
+  return dx;
+}
+
+Tensor kl_div_forward(const Tensor& logp, const Tensor& logq) {
+  check_float(logp, "kl_div", "logp");
+  check_same_dtype(logp, logq, "kl_div");
+  check_shape(logq, logp.shape, "kl_div", "logq");
+  const int64_t V = logp.shape.back(), N = V ? logp.numel() / V : 0;
+  Shape out_shape(logp.shape.begin(), logp.shape.end() - 1);
+  Tensor kl = tensor_empty(out_shape, logp.dtype);
+  float_dispatch(logp.dtype, "kl_div", [&](auto zero) {
+    using T = decltype(zero);
+    for (int64_t r = 0; r < N; ++r) {
+      const T* a = logp.data<T>() + r * V;
+      const T* b = logq.data<T>() + r * V;
+      double s = 0;
+      for (int64_t j = 0; j < V; ++j) {
+        const double p = std::exp(static_cast<double>(a[j]));
+        if (p > 0) s += p * (static_cast<double>(a[j]) - b[j]);
+      }
+      kl.data<T>()[r] = static_cast<T>(s);
+    }
+  });
+  return kl;
+}
+
+KlGrads kl_div_backward(const Tensor& logp, const Tensor& logq, const Tensor& dkl) {
+  const int64_t V = logp.shape.back(), N = V ? logp.numel() / V : 0;
+  MEDIT_THROW_IF(dkl.numel() != N, SHAPE, "kl_div_backward: dkl " + shape_str(dkl.shape) + " does not match rows");
+  KlGrads g{tensor_empty(logp.shape, logp.dtype), tensor_empty(logp.shape, logp.dtype)};
+  float_dispatch(logp.dtype, "kl_div_backward", [&](auto zero) {
+    using T = decltype(zero);
+    for (int64_t r = 0; r < N; ++r) {
+      const T* a = logp.data<T>() + r * V;
+      const T* b = logq.data<T>() + r * V;
+      const double gr = dkl.data<T>()[r];
+      for (int64_t j = 0; j < V; ++j) {
+        const double p = std::exp(static_cast<double>(a[j]));
+        // ∂/∂log p_j = p_j (log p_j − log q_j + 1);  ∂/∂log q_j = −p_j
+        g.dlogp.data<T>()[r * V + j] = static_cast<T>(gr * p * (static_cast<double>(a[j]) - b[j] + 1.0));
+        g.dlogq.data<T>()[r * V + j] = static_cast<T>(-gr * p);
+      }
+    }
+  });
+  return g;
+}
+
+}  // namespace medit::cpu
