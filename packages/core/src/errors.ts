@@ -1,0 +1,98 @@
+/**
+ * Typed errors. Native errors carry a `code` (MEDIT_E_*) that {@link fromNative} maps to
+ * these classes, re-stacked at the TS call site so the stack points at user code.
+ */
+
+/** Base class of every error medit throws on purpose. */
+export class MeditError extends Error {
+  constructor(
+    message: string,
+    /** Stable machine-readable code (MEDIT_E_*). */
+    readonly code: string = 'MEDIT_E_INTERNAL',
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** Shapes that don't fit an op: the message names the op, the argument and both shapes. */
+export class ShapeError extends MeditError {
+  constructor(message: string) {
+    super(message, 'MEDIT_E_SHAPE');
+  }
+}
+
+/** A dtype an op does not accept. */
+export class DTypeError extends MeditError {
+  constructor(message: string) {
+    super(message, 'MEDIT_E_DTYPE');
+  }
+}
+
+/** Use of a tensor after `dispose()` (or after the `tidy` that owned it ended). */
+export class DisposedTensorError extends MeditError {
+  constructor(op: string) {
+    super(`${op}: tensor was disposed`, 'MEDIT_E_DISPOSED');
+  }
+}
+
+/** A requested device is not usable; `reason` says why. */
+export class DeviceUnavailableError extends MeditError {
+  constructor(device: string, readonly reason: string) {
+    super(`device ${device} is unavailable: ${reason}`, 'MEDIT_E_DEVICE');
+  }
+}
+
+/** A job stopped because its AbortSignal fired. */
+export class CancelledError extends MeditError {
+  constructor(message = 'cancelled') {
+    super(message, 'MEDIT_E_CANCELLED');
+  }
+}
+
+/** A file that cannot be read or written, or whose contents are malformed. */
+export class IOError extends MeditError {
+  constructor(message: string) {
+    super(message, 'MEDIT_E_IO');
+  }
+}
+
+/** An argument with the wrong value or type. Message form: "Expected <what> for <param> but received <value>". */
+export class ArgumentError extends MeditError {
+  constructor(message: string) {
+    super(message, 'MEDIT_E_ARG');
+  }
+}
+
+/** Out of native memory. */
+export class OutOfMemoryError extends MeditError {
+  constructor(message: string) {
+    super(message, 'MEDIT_E_OOM');
+  }
+}
+
+/** Maps a native error (with `code`) to its typed class. */
+export function fromNative(err: unknown): Error {
+  if (err instanceof MeditError) return err;
+  // Duck-typed: errors made by the addon may come from another realm (jest, vm).
+  if (typeof err !== 'object' || err === null || typeof (err as Error).message !== 'string') return new MeditError(String(err));
+  const code = (err as Error & { code?: string }).code;
+  switch (code) {
+    case 'MEDIT_E_SHAPE':
+      return new ShapeError(err.message);
+    case 'MEDIT_E_DTYPE':
+      return new DTypeError(err.message);
+    case 'MEDIT_E_IO':
+      return new IOError(err.message);
+    case 'MEDIT_E_ARG':
+      return new ArgumentError(err.message);
+    case 'MEDIT_E_OOM':
+      return new OutOfMemoryError(err.message);
+    case 'MEDIT_E_CANCELLED':
+      return new CancelledError(err.message);
+    case 'MEDIT_E_DEVICE':
+      return new DeviceUnavailableError('cuda', err.message);
+    default:
+      return err as Error;
+  }
+}

@@ -1,0 +1,6 @@
+export * from './elementwise';
+export * from './layout';
+export * from './linalg';
+export * from './nn';
+export * from './loss';
+export * from './reduce';
