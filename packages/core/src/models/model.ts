@@ -1,0 +1,174 @@
+/**
+ * The causal-LM interface every model family implements, and the pieces they share:
+ * inputs (token ids, attention mask, positions), the KV cache, and the description of
+ * the MLP "rewrite module" that locate-then-edit methods change.
+ */
+import { keep } from '../engine';
+import { ArgumentError, ShapeError } from '../errors';
+import type { WeightLayout } from '../ops/linalg';
+import { Tensor, tensor } from '../tensor';
+import type { Tokenizer } from '../tokenizer';
+import type { Hooks } from './hooks';
+
+/** The normalised view of a Hugging Face config.json. */
+export interface ModelConfig {
+  modelType: string;
+  vocabSize: number;
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  intermediateSize: number;
+  maxPositions: number;
+  normEps: number;
+  /** HF activation name (gelu_new, gelu, relu, silu, ...) */
+  activation: string;
+  tieWordEmbeddings: boolean;
+  bosTokenId?: number;
+  eosTokenId?: number;
+  /** config.json as read */
+  raw: Record<string, unknown>;
+}
+
+/** Per-layer cached keys and values [B, NKV, Tpast, HS]. */
+export class KVCache {
+  readonly layers: { k: Tensor; v: Tensor }[] = [];
+
+  /** Tokens already cached. */
+  get length(): number {
+    return this.layers[0]?.k.shape[2] ?? 0;
+  }
+
+  /** @internal replaces layer `l`'s tensors, disposing the old ones */
+  set(l: number, k: Tensor, v: Tensor): void {
+    const old = this.layers[l];
+    this.layers[l] = { k: keep(k), v: keep(v) };
+    if (old) {
+      old.k.dispose();
+      old.v.dispose();
+    }
+  }
+
+  dispose(): void {
+    for (const { k, v } of this.layers) {
+      k.dispose();
+      v.dispose();
+    }
+    this.layers.length = 0;
+  }
+}
+
+export interface ForwardOptions {
+  /** [B, Tpast+T] 1 = token, 0 = padding. Default all ones. */
+  attentionMask?: number[][];
+  /** [B, T] absolute positions; default derived from the mask (left padding aware). */
+  positionIds?: number[][];
+  /** Read or replace activations at hook points. */
+  hooks?: Hooks;
+  /** Reuse and extend cached keys/values (generation). */
+  cache?: KVCache;
+  /** Return HF-style hidden states: embeddings, each block's output, the last one after the final norm. */
+  outputHiddenStates?: boolean;
+  /** Compute logits only at these [B] positions (saves the vocabulary projection elsewhere). */
+  logitsAt?: number[];
+}
+
+export interface ForwardOutput {
+  /** [B, T, V] (or [B, 1, V] with `logitsAt`) */
+  logits: Tensor;
+  hiddenStates?: Tensor[];
+}
+
+/** Where a locate-then-edit method writes: the MLP output projection of a layer. */
+export interface RewriteModule {
+  /** checkpoint name of the weight, e.g. `transformer.h.5.mlp.c_proj.weight` */
+  weightName: string;
+  /** storage layout of that weight in the checkpoint */
+  layout: WeightLayout;
+  /** hook whose activation is the module's input (the key k) */
+  keyHook: string;
+  /** hook whose activation is the module's output (the value) */
+  valueHook: string;
+  /** key dimension (d_ff) and value dimension (d_model) */
+  keyDim: number;
+  valueDim: number;
+}
+
+/** A decoder-only language model. */
+export abstract class CausalLM {
+  /** Parameters by checkpoint name. */
+  readonly params: Map<string, Tensor>;
+  tokenizer: Tokenizer | undefined;
+  /** The directory the model was loaded from, if any. */
+  source: string | undefined;
+
+  constructor(readonly config: ModelConfig, params: Map<string, Tensor>) {
+    this.params = params;
+    for (const t of params.values()) keep(t);
+  }
+
+  /** Runs the model on token ids [B][T] (equal lengths; pad and mask for ragged batches). */
+  abstract forward(inputIds: number[][], opts?: ForwardOptions): ForwardOutput;
+
+  /** The MLP output projection of `layer`, which ROME/MEMIT-style editors rewrite. */
+  abstract rewriteModule(layer: number): RewriteModule;
+
+  /** Names of the weights saved to the checkpoint (tied weights once). */
+  checkpointNames(): string[] {
+    return [...this.params.keys()];
+  }
+
+  /** A parameter by checkpoint name; throws naming it when absent. */
+  param(name: string): Tensor {
+    const t = this.params.get(name);
+    if (!t) throw new ArgumentError(`model has no parameter named ${name}`);
+    return t;
+  }
+
+  /** Frees every parameter. */
+  dispose(): void {
+    for (const t of this.params.values()) t.dispose();
+    this.params.clear();
+  }
+}
+
+/** Validates a [B][T] batch of ids. @internal */
+export function checkIds(ids: number[][], vocab: number): { B: number; T: number } {
+  const B = ids.length;
+  if (B === 0) throw new ArgumentError('Expected a non-empty batch for inputIds but received []');
+  const T = ids[0].length;
+  for (const row of ids) {
+    if (row.length !== T) throw new ShapeError(`inputIds: rows have different lengths (${T} and ${row.length}); pad them and pass attentionMask`);
+    for (const id of row) {
+      if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new ArgumentError(`inputIds: token id ${id} is outside the vocabulary [0, ${vocab})`);
+    }
+  }
+  return { B, T };
+}
+
+/** int32 tensor from a [B][T] array. @internal */
+export function idsTensor(ids: number[][]): Tensor {
+  return tensor(Int32Array.from(ids.flat()), [ids.length, ids[0]?.length ?? 0], 'int32');
+}
+
+/**
+ * Positions for the new tokens: past + index, or, with a mask, the count of real tokens
+ * before each one (so left-padded rows start at position 0, as HF's generate does). @internal
+ */
+export function positionsFor(B: number, T: number, past: number, mask?: number[][]): number[][] {
+  return Array.from({ length: B }, (_, b) => {
+    if (!mask) return Array.from({ length: T }, (_, t) => past + t);
+    // HF generate: position_ids = cumsum(mask) − 1, with padding positions set to 1.
+    const row = mask[b];
+    if (!row || row.length !== past + T) throw new ShapeError(`attentionMask row ${b} has length ${row?.length}, expected ${past + T}`);
+    const out: number[] = [];
+    let count = 0;
+    for (let j = 0; j < past + T; j++) {
+      const pos = row[j] ? count : 1;
+      if (row[j]) count++;
+      if (j >= past) out.push(pos);
+    }
+    return out;
+  });
+}

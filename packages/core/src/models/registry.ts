@@ -1,0 +1,158 @@
+/**
+ * The `model_type` registry and Hugging Face directory I/O: `loadModel(dir)` reads
+ * config.json, the safetensors checkpoint (sharded too) and tokenizer.json; `saveModel`
+ * writes the same layout atomically (a temp directory renamed into place).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import type { DType } from '@medit/native';
+
+import { ArgumentError, IOError } from '../errors';
+import { readCheckpoint, writeCheckpointFile } from '../io/checkpoint';
+import { cast } from '../ops/layout';
+import { Tensor, wrapHandle } from '../tensor';
+import { Tokenizer } from '../tokenizer';
+import { GPT2, gpt2Config, gpt2InitParams } from './gpt2';
+import type { CausalLM, ModelConfig } from './model';
+
+/** How to build one model family from its config and weights. */
+export interface ModelFamily {
+  parseConfig(raw: Record<string, unknown>): ModelConfig;
+  create(config: ModelConfig, params: Map<string, Tensor>): CausalLM;
+  /** Freshly initialised weights (for training from scratch). */
+  initParams(config: ModelConfig, seed: number): Map<string, Tensor>;
+}
+
+const families = new Map<string, ModelFamily>();
+
+/** Registers a model family under its HF `model_type`. */
+export function registerModelType(modelType: string, family: ModelFamily): void {
+  families.set(modelType, family);
+}
+
+/** The registered `model_type`s. */
+export function modelTypes(): string[] {
+  return [...families.keys()];
+}
+
+registerModelType('gpt2', { parseConfig: gpt2Config, create: (c, p) => new GPT2(c, p), initParams: gpt2InitParams });
+
+function familyOf(raw: Record<string, unknown>, where: string): ModelFamily {
+  const modelType = raw.model_type;
+  const family = typeof modelType === 'string' ? families.get(modelType) : undefined;
+  if (!family) throw new ArgumentError(`${where}: unknown model_type ${JSON.stringify(modelType)} (supported: ${modelTypes().join(', ')})`);
+  return family;
+}
+
+/**
+ * A new model with freshly initialised weights from an HF-style config object
+ * (e.g. `{model_type: 'gpt2', n_embd: 128, n_layer: 2, ...}`), deterministic in `seed`.
+ */
+export function createModel(raw: Record<string, unknown>, opts: { seed?: number; tokenizer?: Tokenizer } = {}): CausalLM {
+  const family = familyOf(raw, 'createModel');
+  const config = family.parseConfig(raw);
+  const model = family.create(config, family.initParams(config, opts.seed ?? 0));
+  model.tokenizer = opts.tokenizer;
+  return model;
+}
+
+export interface LoadModelOptions {
+  /** Compute dtype for the weights (default float32; float64 for gradient checks). */
+  dtype?: DType;
+  /** Load tokenizer.json when present (default true). */
+  tokenizer?: boolean;
+}
+
+/** Reads and validates config.json. */
+export function readConfig(dir: string): Record<string, unknown> {
+  const file = path.join(dir, 'config.json');
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    throw new IOError(`no config.json in ${dir}: not a Hugging Face model directory`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new IOError(`${file}: invalid JSON (${(err as Error).message})`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new IOError(`${file}: expected a JSON object`);
+  return raw as Record<string, unknown>;
+}
+
+/**
+ * Loads a Hugging Face model directory (config.json, model.safetensors or a sharded
+ * index, tokenizer.json).
+ * @throws IOError for a missing or malformed file; ArgumentError for an unknown model_type
+ *   or a missing tensor (named).
+ * @example const model = await loadModel('test-fixtures/models/fact-small');
+ */
+export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promise<CausalLM> {
+  const raw = readConfig(dir);
+  const family = familyOf(raw, path.join(dir, 'config.json'));
+  const config = family.parseConfig(raw);
+  const ckpt = await readCheckpoint(dir);
+  const dtype = opts.dtype ?? 'float32';
+  const params = new Map<string, Tensor>();
+  for (const [name, handle] of ckpt.tensors) {
+    const t = wrapHandle(handle);
+    if (t.dtype !== dtype && (t.dtype === 'float32' || t.dtype === 'float64')) {
+      params.set(name, cast(t, dtype));
+      t.dispose();
+    } else {
+      params.set(name, t);
+    }
+  }
+  let model: CausalLM;
+  try {
+    model = family.create(config, params);
+  } catch (err) {
+    for (const t of params.values()) t.dispose();
+    if (err instanceof ArgumentError && /no parameter named/.test(err.message)) {
+      throw new ArgumentError(`${dir}: checkpoint is missing a tensor (${err.message})`);
+    }
+    throw err;
+  }
+  model.source = dir;
+  const tokFile = path.join(dir, 'tokenizer.json');
+  if (opts.tokenizer !== false && fs.existsSync(tokFile)) model.tokenizer = Tokenizer.fromFile(tokFile);
+  return model;
+}
+
+/** Files copied verbatim from the source directory when saving (tokenizer and configs). */
+const SIDE_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt', 'generation_config.json'];
+
+/**
+ * Writes `model` as a Hugging Face directory at `dir`: config.json, model.safetensors and
+ * the tokenizer files of its source. Atomic: everything is written into a temporary
+ * sibling directory which is renamed into place, so an interrupted save never leaves a
+ * directory that looks complete. Refuses to overwrite an existing `dir` or its source.
+ */
+export async function saveModel(model: CausalLM, dir: string, opts: { metadata?: Record<string, string> } = {}): Promise<void> {
+  const target = path.resolve(dir);
+  if (model.source && path.resolve(model.source) === target) throw new ArgumentError(`saveModel: refusing to overwrite the model's source directory ${dir}`);
+  if (fs.existsSync(target)) throw new ArgumentError(`saveModel: ${dir} already exists`);
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  const tmp = `${target}.tmp-${process.pid}-${Date.now()}`;
+  fs.mkdirSync(tmp);
+  try {
+    const weights = new Map<string, Tensor>();
+    for (const name of model.checkpointNames()) weights.set(name, model.param(name));
+    await writeCheckpointFile(path.join(tmp, 'model.safetensors'), new Map([...weights].map(([k, t]) => [k, t.handle('saveModel')])), {
+      format: 'pt',
+      ...opts.metadata,
+    });
+    fs.writeFileSync(path.join(tmp, 'config.json'), JSON.stringify(model.config.raw, null, 2) + '\n');
+    for (const f of SIDE_FILES) {
+      const src = model.source ? path.join(model.source, f) : undefined;
+      if (src && fs.existsSync(src)) fs.copyFileSync(src, path.join(tmp, f));
+    }
+    fs.renameSync(tmp, target);
+  } catch (err) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
+}
