@@ -107,6 +107,13 @@ export interface NativeBinding {
   indexAdd(base: H, axis: number, index: H, src: H): H;
   adamwStepInplace(p: H, g: H, m: H, v: H, lr: number, beta1: number, beta2: number, eps: number, wd: number, step: number): void;
 
+  // linear algebra (include/medit/linalg.h)
+  secondMomentAccumulateInplace(acc: H, x: H): void;
+  gemmInplace(c: H, a: H, b: H, transA: boolean, transB: boolean, alpha: number, beta: number): void;
+  cholesky(a: H): H;
+  choleskySolve(l: H, b: H): H;
+  eigh(a: H): [H, H];
+
   // safetensors (src/io): load converts f16/bf16 to float32 unless keepDtype
   safetensorsReadHeader(path: string): SafetensorsHeaderInfo;
   safetensorsLoad(path: string, names: string[] | null, keepDtype: boolean): Promise<{ tensors: Record<string, H>; metadata: Record<string, string> }>;

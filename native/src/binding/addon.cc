@@ -8,6 +8,7 @@ static Napi::Object InitMedit(Napi::Env env, Napi::Object exports) {
   register_cancel(env, exports);
   register_ops(env, exports);
   register_io(env, exports);
+  register_linalg(env, exports);
   return exports;
 }
 

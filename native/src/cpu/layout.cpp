@@ -32,19 +32,25 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& perm) {
     out_shape[i] = x.shape[perm[i]];
   }
   Tensor out = tensor_empty(out_shape, x.dtype);
+  // Trailing axes that stay in place are copied as contiguous chunks.
+  size_t keep = 0;
+  while (keep < rank && perm[rank - 1 - keep] == static_cast<int64_t>(rank - 1 - keep)) ++keep;
+  int64_t chunk_elems = 1;
+  for (size_t i = rank - keep; i < rank; ++i) chunk_elems *= x.shape[i];
+  const size_t outer_rank = rank - keep;
   std::vector<int64_t> in_strides(rank, 1);
   for (int64_t i = (int64_t)rank - 2; i >= 0; --i) in_strides[i] = in_strides[i + 1] * x.shape[i + 1];
-  std::vector<int64_t> st(rank);
-  for (size_t i = 0; i < rank; ++i) st[i] = in_strides[perm[i]];
-  const size_t es = dtype_size(x.dtype);
+  std::vector<int64_t> st(outer_rank);
+  for (size_t i = 0; i < outer_rank; ++i) st[i] = in_strides[perm[i]];
+  const size_t chunk = chunk_elems * dtype_size(x.dtype);
   const char* src = static_cast<const char*>(x.raw());
   char* dst = static_cast<char*>(out.raw());
-  const int64_t n = out.numel();
-  std::vector<int64_t> idx(rank, 0);
-  int64_t off = 0;
+  const int64_t n = chunk_elems ? out.numel() / chunk_elems : 0;
+  std::vector<int64_t> idx(outer_rank, 0);
+  int64_t off = 0;  // in elements
   for (int64_t i = 0; i < n; ++i) {
-    std::memcpy(dst + i * es, src + off * es, es);
-    for (int64_t ax = (int64_t)rank - 1; ax >= 0; --ax) {
+    std::memcpy(dst + i * chunk, src + off * dtype_size(x.dtype), chunk);
+    for (int64_t ax = (int64_t)outer_rank - 1; ax >= 0; --ax) {
       if (++idx[ax] < out_shape[ax]) {
         off += st[ax];
         break;

@@ -16,13 +16,23 @@ void check_rows(const Tensor& logits, const Tensor& targets, const char* op) {
   check_shape(targets, {logits.shape[0]}, op, "targets");
 }
 
+// log Σ exp(row): exponentials in the row's own precision (vectorisable), the sum in double.
 template <typename T>
 double log_sum_exp(const T* row, int64_t V) {
   T mx = -std::numeric_limits<T>::infinity();
   for (int64_t j = 0; j < V; ++j) mx = row[j] > mx ? row[j] : mx;
   double s = 0;
-  for (int64_t j = 0; j < V; ++j) s += std::exp(static_cast<double>(row[j] - mx));
+  for (int64_t j = 0; j < V; ++j) s += std::exp(row[j] - mx);
   return std::log(s) + mx;
+}
+
+// Validates targets up front so the parallel loops never throw.
+void check_targets(const Tensor& targets, int64_t V, int64_t ignore_index, const char* op) {
+  const int32_t* t = targets.data<int32_t>();
+  for (int64_t r = 0; r < targets.numel(); ++r)
+    MEDIT_THROW_IF(t[r] != ignore_index && (t[r] < 0 || t[r] >= V), ARG,
+                   std::string(op) + ": target " + std::to_string(t[r]) + " at row " + std::to_string(r) + " is outside [0, " +
+                       std::to_string(V) + ")");
 }
 }  // namespace
 
@@ -30,18 +40,14 @@ Tensor cross_entropy_forward(const Tensor& logits, const Tensor& targets, int64_
   check_rows(logits, targets, "cross_entropy");
   const int64_t N = logits.shape[0], V = logits.shape[1];
   Tensor loss = tensor_empty({N}, logits.dtype);
+  check_targets(targets, V, ignore_index, "cross_entropy");
   float_dispatch(logits.dtype, "cross_entropy", [&](auto zero) {
     using T = decltype(zero);
+#pragma omp parallel for if (N * V > (1 << 16))
     for (int64_t r = 0; r < N; ++r) {
       const int32_t t = targets.data<int32_t>()[r];
-      if (t == ignore_index) {
-        loss.data<T>()[r] = T(0);
-        continue;
-      }
-      MEDIT_THROW_IF(t < 0 || t >= V, ARG,
-                     "cross_entropy: target " + std::to_string(t) + " at row " + std::to_string(r) + " is outside [0, " + std::to_string(V) + ")");
       const T* row = logits.data<T>() + r * V;
-      loss.data<T>()[r] = static_cast<T>(log_sum_exp(row, V) - row[t]);
+      loss.data<T>()[r] = t == ignore_index ? T(0) : static_cast<T>(log_sum_exp(row, V) - row[t]);
     }
   });
   return loss;
@@ -51,19 +57,21 @@ Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, const
   check_rows(logits, targets, "cross_entropy_backward");
   const int64_t N = logits.shape[0], V = logits.shape[1];
   check_shape(dloss, {N}, "cross_entropy_backward", "dloss");
+  check_targets(targets, V, ignore_index, "cross_entropy_backward");
   Tensor dx = tensor_empty(logits.shape, logits.dtype, true);
   float_dispatch(logits.dtype, "cross_entropy_backward", [&](auto zero) {
     using T = decltype(zero);
+#pragma omp parallel for if (N * V > (1 << 16))
     for (int64_t r = 0; r < N; ++r) {
       const int32_t t = targets.data<int32_t>()[r];
       if (t == ignore_index) continue;
       const T* row = logits.data<T>() + r * V;
       T* dr = dx.data<T>() + r * V;
-      const double lse = log_sum_exp(row, V);
-      const double g = dloss.data<T>()[r];
+      const T lse = static_cast<T>(log_sum_exp(row, V));
+      const T g = dloss.data<T>()[r];
       // d/dlogits = softmax − onehot(target)
-      for (int64_t j = 0; j < V; ++j) dr[j] = static_cast<T>(g * std::exp(static_cast<double>(row[j]) - lse));
-      dr[t] -= static_cast<T>(g);
+      for (int64_t j = 0; j < V; ++j) dr[j] = g * std::exp(row[j] - lse);
+      dr[t] -= g;
     }
   });
   return dx;

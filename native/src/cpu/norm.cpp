@@ -19,7 +19,7 @@ NormForward layernorm_forward(const Tensor& x, const Tensor& w, const Tensor* b,
     using T = decltype(zero);
     const T* pw = w.data<T>();
     const T* pb = b ? b->data<T>() : nullptr;
-#pragma omp parallel for if (N > 64)
+#pragma omp parallel for if (N * C > (1 << 16))
     for (int64_t r = 0; r < N; ++r) {
       const T* xr = x.data<T>() + r * C;
       T* yr = f.y.data<T>() + r * C;
@@ -83,7 +83,7 @@ NormForward rmsnorm_forward(const Tensor& x, const Tensor& w, double eps) {
   float_dispatch(x.dtype, "rmsnorm", [&](auto zero) {
     using T = decltype(zero);
     const T* pw = w.data<T>();
-#pragma omp parallel for if (N > 64)
+#pragma omp parallel for if (N * C > (1 << 16))
     for (int64_t r = 0; r < N; ++r) {
       const T* xr = x.data<T>() + r * C;
       T* yr = f.y.data<T>() + r * C;

@@ -20,3 +20,4 @@ export { loadModel, saveModel, createModel, registerModelType, modelTypes, readC
 export type { ModelFamily, LoadModelOptions } from './models/registry';
 export { generate, generateText } from './generation';
 export type { GenerateOptions } from './generation';
+export { secondMomentAccumulate, gemmInplace, addInplace, copyInplace, clone, cholesky, choleskySolve, eigh } from './linalg';
