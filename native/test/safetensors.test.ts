@@ -3,6 +3,7 @@
  * every engine dtype, real Hugging Face files, every malformed-file rule of the format
  * README (https://github.com/huggingface/safetensors), and atomic saves.
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -269,6 +270,12 @@ describe('malformed files are rejected with MEDIT_E_IO naming the file', () => {
   test('missing file and directories', async () => {
     await expectIoError(path.join(dir, 'does-not-exist.safetensors'), 'cannot open');
     await expectIoError(dir, 'not a regular file');
+    // a FIFO must be refused, not block the reader waiting for a writer
+    const fifo = path.join(dir, 'fifo.safetensors');
+    if (spawnSync('mkfifo', [fifo]).status === 0) {
+      await expectIoError(fifo, 'not a regular file');
+      fs.rmSync(fifo);
+    }
   });
 
   test('header length past the end of the file, and absurdly large', async () => {

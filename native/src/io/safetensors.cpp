@@ -85,7 +85,8 @@ const JsonValue* member(const JsonValue& obj, const char* key) {
 class ReadFile {
  public:
   explicit ReadFile(const std::string& path) : path_(path) {
-    do fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO must not hang waiting for a writer (it is refused below).
+    do fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     while (fd_ < 0 && errno == EINTR);
     if (fd_ < 0) fail(path, "cannot open for reading: " + errno_str(errno));
     struct stat st;
