@@ -49,6 +49,10 @@ Tensor& tensor_arg(const Napi::CallbackInfo& info, size_t i, const char* op, con
   return unwrap_handle(info[i], op, name)->tensor(op);
 }
 
+Tensor& tensor_value(const Napi::Value& v, const char* op, const std::string& name) {
+  return unwrap_handle(v, op, name.c_str())->tensor(op);
+}
+
 Tensor* optional_tensor_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
   if (info.Length() <= i || info[i].IsNull() || info[i].IsUndefined()) return nullptr;
   return &tensor_arg(info, i, op, name);

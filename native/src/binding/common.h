@@ -38,6 +38,8 @@ struct CancelToken {
 
 /// Unwraps a tensor handle argument; throws a TypeError naming the op and argument.
 Tensor& tensor_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
+/// Unwraps a tensor handle held in any JS value (e.g. inside an object argument).
+Tensor& tensor_value(const Napi::Value& v, const char* op, const std::string& name);
 /// Optional tensor argument: null/undefined → nullptr.
 Tensor* optional_tensor_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
 Shape shape_arg(const Napi::Value& v, const char* op, const char* name);

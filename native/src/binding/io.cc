@@ -12,16 +12,6 @@ namespace medit::binding {
 
 namespace {
 
-// Must equal kTensorTag in common.cc. common.h only unwraps handles that are call
-// arguments (tensor_arg), and safetensorsSave receives them inside an object.
-const napi_type_tag kTensorTagForIo = {0x6d65646974746e73ULL, 0x7465736e6f722121ULL};
-
-Tensor tensor_value(const Napi::Value& v, const char* op, const std::string& name) {
-  if (!v.IsObject() || !v.As<Napi::Object>().CheckTypeTag(&kTensorTagForIo))
-    throw Error(ErrorKind::ARG, std::string(op) + ": expected a tensor for " + name);
-  return TensorWrap::Unwrap(v.As<Napi::Object>())->tensor(op);
-}
-
 Napi::Object plain_object_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
   if (info.Length() <= i || !info[i].IsObject() || info[i].IsArray())
     throw Error(ErrorKind::ARG, std::string(op) + ": expected an object for " + name);

@@ -76,23 +76,24 @@ export function fromNative(err: unknown): Error {
   if (err instanceof MeditError) return err;
   // Duck-typed: errors made by the addon may come from another realm (jest, vm).
   if (typeof err !== 'object' || err === null || typeof (err as Error).message !== 'string') return new MeditError(String(err));
-  const code = (err as Error & { code?: string }).code;
+  const native = err as Error & { code?: string };
+  const code = native.code;
   switch (code) {
     case 'MEDIT_E_SHAPE':
-      return new ShapeError(err.message);
+      return new ShapeError(native.message);
     case 'MEDIT_E_DTYPE':
-      return new DTypeError(err.message);
+      return new DTypeError(native.message);
     case 'MEDIT_E_IO':
-      return new IOError(err.message);
+      return new IOError(native.message);
     case 'MEDIT_E_ARG':
-      return new ArgumentError(err.message);
+      return new ArgumentError(native.message);
     case 'MEDIT_E_OOM':
-      return new OutOfMemoryError(err.message);
+      return new OutOfMemoryError(native.message);
     case 'MEDIT_E_CANCELLED':
-      return new CancelledError(err.message);
+      return new CancelledError(native.message);
     case 'MEDIT_E_DEVICE':
-      return new DeviceUnavailableError('cuda', err.message);
+      return new DeviceUnavailableError('cuda', native.message);
     default:
-      return err as Error;
+      return native;
   }
 }

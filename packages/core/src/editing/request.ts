@@ -1,0 +1,102 @@
+/**
+ * Edit requests and the token bookkeeping every editor shares: validating a request,
+ * filling its template, and locating the subject's tokens inside the tokenised prompt.
+ */
+import { ArgumentError } from '../errors';
+import type { Tokenizer } from '../tokenizer';
+
+/** "Make the model complete `prompt` (with `subject` in `{}`) with `targetNew`." */
+export interface EditRequest {
+  /** Template with exactly one `{}` for the subject, e.g. `"{} plays the sport of"`. */
+  prompt: string;
+  subject: string;
+  targetNew: string;
+  /** The answer before the edit (used by KN and by evaluation). */
+  targetTrue?: string;
+}
+
+/** Throws an ArgumentError naming the problem with a request. */
+export function validateRequest(r: EditRequest, index = 0): void {
+  const where = `edit request ${index}`;
+  if (typeof r.prompt !== 'string' || typeof r.subject !== 'string' || typeof r.targetNew !== 'string') {
+    throw new ArgumentError(`${where}: expected string prompt, subject and targetNew`);
+  }
+  const holes = r.prompt.split('{}').length - 1;
+  if (holes !== 1) throw new ArgumentError(`${where}: prompt template must contain exactly one "{}" for the subject but has ${holes}: ${JSON.stringify(r.prompt)}`);
+  if (r.subject.trim() === '') throw new ArgumentError(`${where}: subject is empty`);
+  if (r.targetNew.trim() === '') throw new ArgumentError(`${where}: targetNew is empty`);
+}
+
+/** Builds a template from a full prompt containing the subject (replaces its first occurrence). */
+export function templateFromPrompt(prompt: string, subject: string): string {
+  const at = prompt.indexOf(subject);
+  if (at < 0) throw new ArgumentError(`subject ${JSON.stringify(subject)} does not occur in prompt ${JSON.stringify(prompt)}`);
+  return prompt.slice(0, at) + '{}' + prompt.slice(at + subject.length);
+}
+
+/** The prompt with the subject filled in. */
+export function fillTemplate(template: string, subject: string): string {
+  return template.replace('{}', subject);
+}
+
+/** Which token represents the subject (ROME's `fact_token`). */
+export type FactToken = 'subject_last' | 'subject_first' | 'subject_first_after_last' | 'last';
+
+export interface LocatedPrompt {
+  ids: number[];
+  /** index of the chosen token in `ids` */
+  index: number;
+  /** [first, last] subject token indices */
+  subjectSpan: [number, number];
+}
+
+/**
+ * Tokenises `template` filled with `subject` and finds the subject's tokens by
+ * tokenising cumulatively (prefix, prefix+subject), so BOS and boundary merges are
+ * counted the same way as in the full prompt (EasyEdit's method, §1.3 of the spec).
+ * @throws ArgumentError when the subject's tokens cannot be found in the prompt's tokens
+ */
+export function locateSubject(tok: Tokenizer, template: string, subject: string, factToken: FactToken = 'subject_last'): LocatedPrompt {
+  const at = template.indexOf('{}');
+  if (at < 0) throw new ArgumentError(`template ${JSON.stringify(template)} has no "{}"`);
+  const prefix = template.slice(0, at);
+  const full = fillTemplate(template, subject);
+  const ids = tok.encode(full);
+  const nPrefix = prefix === '' ? 0 : tok.encode(prefix).length;
+  const nWithSubject = tok.encode(prefix + subject).length;
+  const first = Math.min(nPrefix, ids.length - 1);
+  const last = nWithSubject - 1;
+  const sameHead = tok.encode(prefix + subject).every((id, i) => ids[i] === id);
+  if (last < first || last >= ids.length || !sameHead) {
+    throw new ArgumentError(`cannot locate subject ${JSON.stringify(subject)} in the tokens of ${JSON.stringify(full)} (tokenisation merges across its boundary)`);
+  }
+  let index: number;
+  switch (factToken) {
+    case 'subject_last':
+      index = last;
+      break;
+    case 'subject_first':
+      index = first;
+      break;
+    case 'subject_first_after_last':
+      index = Math.min(last + 1, ids.length - 1);
+      break;
+    case 'last':
+      index = ids.length - 1;
+      break;
+    default:
+      throw new ArgumentError(`unknown fact_token ${JSON.stringify(factToken)}`);
+  }
+  return { ids, index, subjectSpan: [first, last] };
+}
+
+/**
+ * Target token ids with a leading space (ROME/MEMIT normalise once at the boundary: a
+ * space is prepended unless the target already starts with one), without special tokens.
+ */
+export function targetIds(tok: Tokenizer, target: string): number[] {
+  const text = target.startsWith(' ') ? target : ` ${target}`;
+  const ids = tok.encode(text, { addSpecialTokens: false });
+  if (ids.length === 0) throw new ArgumentError(`target ${JSON.stringify(target)} tokenises to nothing`);
+  return ids;
+}

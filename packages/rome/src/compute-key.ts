@@ -1,0 +1,70 @@
+/**
+ * The key side of ROME (paper Eq. 3–4; ROME:rome/compute_u.py): the rewrite module's
+ * input k at the subject token, averaged over context templates, and the left vector
+ * u = C⁻¹k̄ / ‖C⁻¹k̄‖ (or k̄/‖k̄‖ without covariance).
+ */
+import {
+  type CausalLM,
+  type FactToken,
+  type Tensor,
+  gatherAt,
+  keep,
+  locateSubject,
+  mean,
+  noGrad,
+  tidy,
+} from '@medit/core';
+
+/** Pads rows on the right; returns ids and mask. */
+export function rightPad(rows: number[][], pad: number): { ids: number[][]; mask: number[][] } {
+  const width = Math.max(...rows.map((r) => r.length));
+  return {
+    ids: rows.map((r) => [...r, ...Array(width - r.length).fill(pad)]),
+    mask: rows.map((r) => Array.from({ length: width }, (_, t) => (t < r.length ? 1 : 0))),
+  };
+}
+
+/**
+ * Keys (rewrite-module inputs) and values (outputs) of `layer` at the subject token of
+ * each template filled with `subject`. Returns k [N, F] and v [N, C] (caller owns).
+ */
+export function keysAtSubject(
+  model: CausalLM,
+  layer: number,
+  templates: string[],
+  subject: string,
+  factToken: FactToken,
+): { keys: Tensor; values: Tensor } {
+  const tok = model.tokenizer!;
+  const module = model.rewriteModule(layer);
+  const located = templates.map((t) => locateSubject(tok, t, subject, factToken));
+  const { ids, mask } = rightPad(located.map((l) => l.ids), model.config.eosTokenId ?? 0);
+  const positions = located.map((l, b) => ({ batch: b, token: l.index }));
+  let keys: Tensor | undefined;
+  let values: Tensor | undefined;
+  noGrad(() =>
+    tidy(() => {
+      model.forward(ids, {
+        attentionMask: mask,
+        hooks: {
+          [module.keyHook]: (k) => {
+            keys = keep(gatherAt(k, positions));
+          },
+          [module.valueHook]: (v) => {
+            values = keep(gatherAt(v, positions));
+          },
+        },
+      });
+    }),
+  );
+  return { keys: keys!, values: values! };
+}
+
+/** k̄: the mean key over templates [F]. */
+export function averagedKey(model: CausalLM, layer: number, templates: string[], subject: string, factToken: FactToken): Tensor {
+  const { keys, values } = keysAtSubject(model, layer, templates, subject, factToken);
+  values.dispose();
+  const kbar = tidy(() => mean(keys, 0));
+  keys.dispose();
+  return kbar;
+}

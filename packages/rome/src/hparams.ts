@@ -1,0 +1,108 @@
+/**
+ * ROME hyperparameters, with EasyEdit's field names so its YAML files load unchanged.
+ * Presets from the ROME repository's hparams/ROME/*.json (see specs/locate-then-edit.md §2);
+ * `mom2_adjustment` defaults to true as in the paper (EasyEdit ships false).
+ */
+import * as fs from 'node:fs';
+
+import { ArgumentError, IOError } from '@medit/core';
+import * as yaml from 'js-yaml';
+
+export interface RomeHyperParams {
+  /** the one edited layer (a list, as EasyEdit writes it) */
+  layers: number[];
+  fact_token: 'subject_last' | 'subject_first' | 'subject_first_after_last' | 'last';
+  v_num_grad_steps: number;
+  v_lr: number;
+  /** layer whose output the NLL is read from; ROME reads the real logits (last layer) */
+  v_loss_layer: number;
+  v_weight_decay: number;
+  clamp_norm_factor: number;
+  kl_factor: number;
+  mom2_adjustment: boolean;
+  mom2_dataset: string;
+  mom2_n_samples: number;
+  mom2_dtype: 'float32' | 'float64';
+  /** [[length, count], ...] of generated context prefixes (tokens incl. the seed) */
+  context_template_length_params: [number, number][];
+  /** seed of the context-template sampler (ROME samples once per process; we seed it) */
+  context_template_seed: number;
+  /** ridge added to C's diagonal, relative to its mean diagonal (0 = none, as ROME) */
+  mom2_ridge: number;
+}
+
+const BASE: Omit<RomeHyperParams, 'layers' | 'v_loss_layer'> = {
+  fact_token: 'subject_last',
+  v_num_grad_steps: 20,
+  v_lr: 0.5,
+  v_weight_decay: 0.5,
+  clamp_norm_factor: 4,
+  kl_factor: 0.0625,
+  mom2_adjustment: true,
+  mom2_dataset: 'wikipedia',
+  mom2_n_samples: 100000,
+  mom2_dtype: 'float32',
+  context_template_length_params: [
+    [5, 10],
+    [10, 10],
+  ],
+  context_template_seed: 0,
+  mom2_ridge: 0,
+};
+
+/** Paper settings for the models the ROME paper edited (ROME:hparams/ROME/*.json). */
+export const ROME_PRESETS: Record<string, RomeHyperParams> = {
+  'gpt2-medium': { ...BASE, layers: [8], v_loss_layer: 23, clamp_norm_factor: 3 },
+  'gpt2-large': { ...BASE, layers: [12], v_loss_layer: 35 },
+  'gpt2-xl': { ...BASE, layers: [17], v_loss_layer: 47 },
+  'gpt-j-6B': { ...BASE, layers: [5], v_loss_layer: 27 },
+  'llama-2-7b': { ...BASE, layers: [5], v_loss_layer: 31, v_num_grad_steps: 25, v_weight_decay: 1e-3 },
+};
+
+/**
+ * Defaults for a model of `numLayers` layers (the fact-world models): edit an early-middle
+ * layer as the paper's causal traces suggest, statistics over the local filler corpus.
+ */
+export function defaultRomeHparams(numLayers: number): RomeHyperParams {
+  return {
+    ...BASE,
+    layers: [Math.max(0, Math.floor((numLayers - 1) / 3))],
+    v_loss_layer: numLayers - 1,
+    mom2_dataset: 'filler',
+    mom2_n_samples: 20000,
+    v_num_grad_steps: 25,
+  };
+}
+
+const NUMBER_FIELDS = ['v_num_grad_steps', 'v_lr', 'v_loss_layer', 'v_weight_decay', 'clamp_norm_factor', 'kl_factor', 'mom2_n_samples', 'context_template_seed', 'mom2_ridge'] as const;
+
+/** Validates and completes hyperparameters (unknown EasyEdit fields are ignored). */
+export function resolveRomeHparams(given: Partial<RomeHyperParams> & Record<string, unknown>, numLayers: number, source = 'hparams'): RomeHyperParams {
+  const base = defaultRomeHparams(numLayers);
+  const h = { ...base } as RomeHyperParams & Record<string, unknown>;
+  for (const key of Object.keys(base)) if (given[key] !== undefined) h[key] = given[key];
+  if (typeof given.layers === 'number') h.layers = [given.layers];
+  if (!Array.isArray(h.layers) || h.layers.length !== 1 || !Number.isInteger(h.layers[0])) {
+    throw new ArgumentError(`${source}: ROME edits exactly one layer; expected layers: [n] but received ${JSON.stringify(given.layers)}`);
+  }
+  if (h.layers[0] < 0 || h.layers[0] >= numLayers) throw new ArgumentError(`${source}: layer ${h.layers[0]} is outside the model's ${numLayers} layers`);
+  for (const f of NUMBER_FIELDS) if (typeof h[f] !== 'number' || !Number.isFinite(h[f])) throw new ArgumentError(`${source}: expected a number for ${f} but received ${JSON.stringify(h[f])}`);
+  if (!['subject_last', 'subject_first', 'subject_first_after_last', 'last'].includes(h.fact_token)) {
+    throw new ArgumentError(`${source}: unknown fact_token ${JSON.stringify(h.fact_token)}`);
+  }
+  h.v_loss_layer = Math.max(h.v_loss_layer, h.layers[0]);
+  return h;
+}
+
+/** Reads hyperparameters from a JSON or YAML file (EasyEdit/ROME field names). */
+export function readRomeHparams(file: string, numLayers: number): RomeHyperParams {
+  let raw: unknown;
+  try {
+    const text = fs.readFileSync(file, 'utf8');
+    raw = file.endsWith('.json') ? JSON.parse(text) : yaml.load(text);
+  } catch (err) {
+    throw new IOError(`${file}: cannot read hyperparameters (${(err as Error).message})`);
+  }
+  if (typeof raw !== 'object' || raw === null) throw new IOError(`${file}: expected a mapping of hyperparameters`);
+  return resolveRomeHparams(raw as Record<string, unknown>, numLayers, file);
+}
