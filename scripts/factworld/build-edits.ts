@@ -1,0 +1,48 @@
+/**
+ * Builds the edit sets from a generated world and the facts a trained model answers.
+ *
+ *   node scripts/dist/factworld/build-edits.js --world test-fixtures/factworld/world.json \
+ *     --answers answers.json --out DIR [--tiny] [--max N]
+ *
+ * `--tiny` restricts edits to the fact-tiny sub-world (the first config.tinySubjects subjects).
+ * Writes counterfact-{train,eval}.json, zsre-{train,eval}.json, knowedit_zsre-{train,eval}.json,
+ * knowedit_counterfact-{train,eval}.json (JSON arrays, 4-space indent like the real files) and
+ * edits-manifest.json (counts and sha256).
+ */
+import { createHash } from 'node:crypto';
+import { loadWorld, readAnswers } from './load';
+import { buildEditSets } from './datasets';
+import { writeFiles } from './generate';
+
+if (require.main === module) {
+  try {
+    const args = process.argv.slice(2);
+    const get = (flag: string) => { const i = args.indexOf(flag); return i >= 0 ? args[i + 1] : undefined; };
+    const worldPath = get('--world');
+    const answersPath = get('--answers');
+    const out = get('--out');
+    if (!worldPath || !answersPath || !out) throw new Error('usage: build-edits.js --world world.json --answers answers.json --out DIR [--tiny] [--max N]');
+    const world = loadWorld(worldPath);
+    const max = get('--max');
+    const sets = buildEditSets(world, {
+      answers: readAnswers(answersPath, world),
+      subjects: args.includes('--tiny') ? (s) => s < world.config.tinySubjects : undefined,
+      maxCasesPerSplit: max === undefined ? undefined : Number(max),
+    });
+    const files = new Map<string, string>();
+    const put = (name: string, records: unknown[]) => files.set(name, `${JSON.stringify(records, null, 4)}\n`);
+    for (const [name, split] of [['counterfact', sets.counterfact], ['zsre', sets.zsre], ['knowedit_zsre', sets.knoweditZsre], ['knowedit_counterfact', sets.knoweditCounterfact]] as const) {
+      put(`${name}-train.json`, split.train);
+      put(`${name}-eval.json`, split.eval);
+    }
+    const sha: Record<string, string> = {};
+    const counts: Record<string, number> = {};
+    for (const [k, v] of files) { sha[k] = createHash('sha256').update(v).digest('hex'); counts[k] = (JSON.parse(v) as unknown[]).length; }
+    files.set('edits-manifest.json', `${JSON.stringify({ world: worldPath, answers: answersPath, tiny: args.includes('--tiny'), counts, sha256: sha }, null, 1)}\n`);
+    writeFiles(out, files);
+    process.stdout.write(`${JSON.stringify(counts)}\n`);
+  } catch (e) {
+    process.stderr.write(`factworld build-edits: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * Builds every fact-world artefact in memory (world, corpora, tokenizer, previews, manifest) from a
+ * config. Pure and deterministic: the same config gives byte-identical file contents.
+ */
+import { createHash } from 'node:crypto';
+import { Rng } from './prng';
+import { RELATIONS, TRAIN_PREFIXES, HELDOUT_PREFIXES, NQ_PREFIX, ONE_HOP, relationById } from './templates';
+import { generateWorld, tinyFacts, WorldIndex, checkFactTyping, type World, type WorldConfig } from './world';
+import { generateFiller } from './filler';
+import { buildCorpus, containsHeldout, heldoutMatchers, renderPrompt } from './corpus';
+import { buildVocabFromPreTokens, preTokenize, tokenizerJson, tokenizerConfig, specialTokensMap } from './tokenizer';
+import { ALL_ANSWERED, buildEditSets, oneHops } from './datasets';
+
+/** Version of the file layout written by {@link buildFactWorld}. */
+export const FORMAT_VERSION = 1;
+/** Context length the tokenizer config advertises (lines are far shorter). */
+export const MODEL_MAX_LENGTH = 64;
+
+/** Relative path → file content. */
+export type FileSet = Map<string, string>;
+
+/** Serialises a world with one entity and one fact per line (diff-friendly, still plain JSON). */
+export function worldToJson(world: World): string {
+  const { entities, facts, evalSubjects, ...head } = world;
+  const body = JSON.stringify(head).slice(0, -1);
+  return `${body},\n"evalSubjects":${JSON.stringify(evalSubjects)},\n"entities":[\n${entities.map((e) => JSON.stringify(e)).join(',\n')}\n],\n"facts":[\n${facts.map((f) => JSON.stringify(f)).join(',\n')}\n]}\n`;
+}
+
+/**
+ * Texts that evaluation shows the model but training never does: held-out phrasings (bare and
+ * after a held-out prefix), generation prompts, portability prompts and the zsRE loc prefix. Each
+ * is rendered with a real subject of the relation, so sentence-initial and inner word forms match.
+ */
+export function evalTexts(world: World): string[] {
+  const index = new WorldIndex(world);
+  const out: string[] = [...HELDOUT_PREFIXES];
+  for (const spec of RELATIONS) {
+    const fact = world.facts.find((f) => f.relation === spec.id);
+    if (!fact) continue;
+    const subject = index.name(fact.subject);
+    for (const t of [...spec.heldout, ...spec.generation]) {
+      out.push(renderPrompt(t, subject), renderPrompt(t, subject, HELDOUT_PREFIXES[0]));
+    }
+    out.push(`${NQ_PREFIX} ${renderPrompt(spec.train.find((t) => t.endsWith('?'))!, subject)}`);
+    if (ONE_HOP.some((r) => r.edited === spec.id)) {
+      for (const o of index.objectsOf(spec.id)) for (const h of oneHops(index, fact.subject, spec.id, o, ALL_ANSWERED)) out.push(h.prompt);
+    }
+  }
+  return out;
+}
+
+/** Tokens of `texts` that never occur in `trainingTokens`. */
+export function uncoveredTokens(texts: Iterable<string>, trainingTokens: ReadonlySet<string>): string[] {
+  const missing = new Set<string>();
+  for (const t of texts) for (const p of preTokenize(t)) if (!trainingTokens.has(p)) missing.add(p);
+  return [...missing].sort();
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
+
+/** Subjects per object of each relation: min / median / max, for the README and tests. */
+export function objectSharing(world: World): Record<string, { objects: number; min: number; median: number; max: number }> {
+  const out: Record<string, { objects: number; min: number; median: number; max: number }> = {};
+  const index = new WorldIndex(world);
+  for (const spec of RELATIONS) {
+    const counts = index.objectsOf(spec.id).map((o) => index.subjectsWith(spec.id, o).length).sort((a, b) => a - b);
+    if (counts.length === 0) continue;
+    out[spec.id] = { objects: counts.length, min: counts[0], median: counts[Math.floor(counts.length / 2)], max: counts[counts.length - 1] };
+  }
+  return out;
+}
+
+/**
+ * Builds all files for a config.
+ * @throws when held-out wording leaks into training text, or evaluation text uses a word that
+ *   training never shows (a template/filler bug, reported with the words)
+ */
+export function buildFactWorld(config: WorldConfig): FileSet {
+  const world = generateWorld(config);
+  for (const f of world.facts) checkFactTyping(world, f, relationById(f.relation));
+  const rng = new Rng(config.seed);
+  const cityNames = world.entities.filter((e) => e.type === 'city').map((e) => e.name);
+  const matchers = heldoutMatchers();
+  const filler = generateFiller(rng.fork('filler'), config.fillerLines, cityNames, (l) => containsHeldout(l, matchers));
+  const full = buildCorpus(world, world.facts, filler, rng.fork('corpus-full'));
+  const tiny = buildCorpus(world, tinyFacts(world), filler.slice(0, config.tinyFillerLines), rng.fork('corpus-tiny'));
+
+  // Pre-tokenize each corpus once; coverage, vocabulary and token counts all reuse it.
+  const pre = { full: full.map(preTokenize), tiny: tiny.map(preTokenize), filler: filler.map(preTokenize) };
+  const evalOnly = evalTexts(world);
+  for (const name of ['full', 'tiny'] as const) {
+    const missing = uncoveredTokens(evalOnly, new Set(pre[name].flat()));
+    if (missing.length > 0) throw new Error(`Evaluation text uses words the ${name} training corpus never shows: ${missing.join(' ')}`);
+  }
+
+  const names = world.entities.flatMap((e) => [e.name, ` ${e.name}`]);
+  const templates = RELATIONS.flatMap((r) => [...r.train, ...r.heldout, ...r.generation].map((t) => t.replace('{}', '')));
+  const vocab = buildVocabFromPreTokens(pre.full, [...names, ...templates, ...TRAIN_PREFIXES, ...HELDOUT_PREFIXES, ...evalOnly, NQ_PREFIX]);
+  const tokens = { full: 0, tiny: 0, filler: 0 };
+  for (const name of ['full', 'tiny', 'filler'] as const) {
+    for (const line of pre[name]) {
+      const unknown = line.find((t) => !vocab.has(t));
+      if (unknown !== undefined) throw new Error(`Pre-token "${unknown}" of the ${name} corpus is not in the vocabulary`);
+      tokens[name] += line.length;
+    }
+  }
+
+  const edits = buildEditSets(world, { answers: ALL_ANSWERED, maxCasesPerSplit: 10 });
+  const files: FileSet = new Map();
+  const json = (x: unknown) => `${JSON.stringify(x, null, 1)}\n`;
+  const preview = (x: unknown) => `${JSON.stringify(x, null, 4)}\n`;
+  files.set('world.json', worldToJson(world));
+  files.set('templates.json', json({
+    relations: RELATIONS, oneHop: ONE_HOP, trainPrefixes: TRAIN_PREFIXES, heldoutPrefixes: HELDOUT_PREFIXES, nqPrefix: NQ_PREFIX,
+  }));
+  files.set('filler.txt', `${filler.join('\n')}\n`);
+  files.set('corpus/train-tiny.txt', `${tiny.join('\n')}\n`);
+  files.set('corpus/train-full.txt', `${full.join('\n')}\n`);
+  files.set('tokenizer/tokenizer.json', `${JSON.stringify(tokenizerJson(vocab))}\n`);
+  files.set('tokenizer/vocab.json', json(Object.fromEntries(vocab)));
+  files.set('tokenizer/tokenizer_config.json', json(tokenizerConfig(MODEL_MAX_LENGTH)));
+  files.set('tokenizer/special_tokens_map.json', json(specialTokensMap()));
+  // Same names and layout (JSON arrays) as build-edits.js writes for a trained model.
+  for (const [name, split] of [['counterfact', edits.counterfact], ['zsre', edits.zsre], ['knowedit_zsre', edits.knoweditZsre], ['knowedit_counterfact', edits.knoweditCounterfact]] as const) {
+    files.set(`preview/${name}-train.json`, preview(split.train));
+    files.set(`preview/${name}-eval.json`, preview(split.eval));
+  }
+
+  const tinyCount = tinyFacts(world);
+  files.set('curriculum.json', json({
+    description: 'Two phases (issue 14): memorise the sub-world first, then all subjects; the first phase mostly buys held-out generalisation.',
+    lineFormat: 'one example per line; join lines with <|endoftext|> and pack into rows of model_max_length tokens; shuffle lines each epoch',
+    phases: [
+      { name: 'sub-world', file: 'corpus/train-tiny.txt', subjects: config.tinySubjects, facts: tinyCount.length, lines: tiny.length, tokens: tokens.tiny, suggestedEpochs: 60 },
+      { name: 'all', file: 'corpus/train-full.txt', subjects: world.subjectCount, facts: world.facts.length, lines: full.length, tokens: tokens.full, suggestedEpochs: 20 },
+    ],
+    factTiny: { file: 'corpus/train-tiny.txt', note: 'fact-tiny trains on the sub-world only' },
+  }));
+
+  const typeCounts: Record<string, number> = {};
+  for (const e of world.entities) typeCounts[e.type] = (typeCounts[e.type] ?? 0) + 1;
+  const hashes: Record<string, string> = {};
+  for (const [path, content] of [...files.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1))) hashes[path] = sha256(content);
+  files.set('manifest.json', json({
+    format: `factworld/${FORMAT_VERSION}`,
+    generator: 'npx tsc -p scripts && node scripts/dist/factworld/generate.js --out test-fixtures/factworld',
+    seed: config.seed,
+    config,
+    counts: {
+      subjects: world.subjectCount,
+      entities: world.entities.length,
+      entityTypes: typeCounts,
+      relations: new Set(world.facts.map((f) => f.relation)).size,
+      facts: world.facts.length,
+      subjectFacts: world.facts.filter((f) => f.subject < world.subjectCount).length,
+      backgroundFacts: world.facts.filter((f) => f.subject >= world.subjectCount).length,
+      tinyFacts: tinyCount.length,
+      evalSubjects: world.evalSubjects.length,
+      trainPhrasingsPerRelation: RELATIONS[0].train.length,
+      heldoutPhrasingsPerRelation: RELATIONS[0].heldout.length,
+      trainPrefixes: TRAIN_PREFIXES.length,
+      heldoutPrefixes: HELDOUT_PREFIXES.length,
+      fillerLines: filler.length,
+      corpusLines: { tiny: tiny.length, full: full.length },
+      corpusTokens: tokens,
+      vocabSize: vocab.size,
+    },
+    objectSharing: objectSharing(world),
+    sha256: hashes,
+  }));
+  return files;
+}

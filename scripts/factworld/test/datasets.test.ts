@@ -1,0 +1,154 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateWorld, WorldIndex, SMALL_CONFIG, DEFAULT_CONFIG, type World } from '../world';
+import { RELATIONS, HELDOUT_PREFIXES, relationById } from '../templates';
+import { buildEditSets, selectEditCases, ALL_ANSWERED, type AnswerPredicate } from '../datasets';
+import { answersFromKeys } from '../load';
+
+const REF = join(__dirname, '../../../test-fixtures/factworld/reference');
+const ref = (f: string) => JSON.parse(readFileSync(join(REF, f), 'utf8')) as unknown[];
+
+/** Paths with value types, e.g. "requested_rewrite.target_new.str:string", "answers[]:string". */
+function shape(x: unknown, path = ''): Set<string> {
+  const out = new Set<string>();
+  if (Array.isArray(x)) {
+    out.add(`${path}:array`);
+    for (const v of x) for (const s of shape(v, `${path}[]`)) out.add(s);
+  } else if (x !== null && typeof x === 'object') {
+    out.add(`${path}:object`);
+    for (const [k, v] of Object.entries(x)) for (const s of shape(v, `${path}.${k}`)) out.add(s);
+  } else out.add(`${path}:${typeof x}`);
+  return out;
+}
+const union = (records: unknown[]) => new Set(records.flatMap((r) => [...shape(r)]));
+const subsetOf = (a: Set<string>, b: Set<string>) => [...a].filter((x) => !b.has(x));
+
+describe('edit sets over the default world (every fact answered)', () => {
+  const world = generateWorld(DEFAULT_CONFIG);
+  const index = new WorldIndex(world);
+  const sets = buildEditSets(world, { answers: ALL_ANSWERED, maxCasesPerSplit: 150 });
+  const all = <T>(s: { train: T[]; eval: T[] }) => [...s.train, ...s.eval];
+
+  it('produces records whose fields and value types match the real datasets', () => {
+    const cf = all(sets.counterfact);
+    expect(cf.length).toBe(300);
+    const realCf = union([...ref('counterfact_sample.json'), ...ref('counterfact_portability_200.json')]);
+    expect(subsetOf(union(cf), realCf)).toEqual([]);
+    expect(subsetOf(union(ref('counterfact_sample.json')), union(cf))).toEqual([]);
+
+    const realZsre = union(ref('zsre_sample.json'));
+    expect(subsetOf(union(all(sets.zsre)), realZsre)).toEqual([]);
+    expect(subsetOf(realZsre, union(all(sets.zsre)))).toEqual([]);
+
+    const ke = all(sets.knoweditZsre);
+    expect(ke.length).toBeGreaterThan(50);
+    const realKe = union(ref('knowedit_zsre_sample.json'));
+    expect(subsetOf(union(ke), realKe)).toEqual([]);
+    const keCf = all(sets.knoweditCounterfact);
+    expect(subsetOf(union(keCf), union(ref('knowedit_wiki_counterfact_sample.json')))).toEqual([]);
+    for (const r of ke) expect(Object.keys(r).sort()).toEqual(Object.keys(ref('knowedit_zsre_sample.json')[0] as object).sort());
+  });
+
+  it('picks a target_new of the same type that differs from target_true, and keeps splits disjoint by subject', () => {
+    for (const c of sets.cases) {
+      expect(c.targetNew).not.toBe(c.fact.object);
+      expect(index.entity(c.targetNew).type).toBe(index.entity(c.fact.object).type);
+      expect(index.name(c.targetNew).split(' ')[0]).not.toBe(index.name(c.fact.object).split(' ')[0]);
+      expect(c.split).toBe(index.isEval(c.fact.subject) ? 'eval' : 'train');
+    }
+    const subjects = (rs: { requested_rewrite: { subject: string } }[]) => new Set(rs.map((r) => r.requested_rewrite.subject));
+    const train = subjects(sets.counterfact.train);
+    for (const s of subjects(sets.counterfact.eval)) expect(train.has(s)).toBe(false);
+    for (const r of all(sets.counterfact)) {
+      expect(r.requested_rewrite.target_true.str).toBe(index.name(world.facts[r.pararel_idx].object));
+      expect(r.requested_rewrite.target_new.id).not.toBe(r.requested_rewrite.target_true.id);
+    }
+  });
+
+  it('fills CounterFact prompts from the right phrasings and subjects', () => {
+    const nameToId = new Map(world.entities.map((e) => [e.name, e.id]));
+    for (const r of all(sets.counterfact)) {
+      const spec = relationById(r.requested_rewrite.relation_id);
+      expect(spec.train).toContain(r.requested_rewrite.prompt);
+      expect(r.paraphrase_prompts).toHaveLength(2);
+      r.paraphrase_prompts.forEach((p, i) => {
+        const prefix = HELDOUT_PREFIXES.find((h) => p.startsWith(`${h} `));
+        expect(prefix).toBeDefined();
+        expect(p.slice(prefix!.length + 1)).toBe(spec.heldout[i].replace('{}', r.requested_rewrite.subject));
+      });
+      expect(r.neighborhood_prompts).toHaveLength(10);
+      expect(r.attribute_prompts).toHaveLength(10);
+      expect(r.generation_prompts).toHaveLength(10);
+      // Each neighbourhood prompt is another subject with the same true object; attribute prompts have target_new.
+      const subjectOf = (prompt: string) => {
+        for (const t of [...spec.train, ...spec.heldout]) {
+          const [a, b] = t.split('{}');
+          if (prompt.startsWith(a) && prompt.endsWith(b)) {
+            const id = nameToId.get(prompt.slice(a.length, prompt.length - b.length));
+            if (id !== undefined) return id;
+          }
+        }
+        throw new Error(`prompt "${prompt}" matches no phrasing of ${spec.id}`);
+      };
+      const trueId = nameToId.get(r.requested_rewrite.target_true.str)!;
+      const newId = nameToId.get(r.requested_rewrite.target_new.str)!;
+      for (const p of r.neighborhood_prompts) expect(index.object(subjectOf(p), spec.id)).toBe(trueId);
+      for (const p of r.attribute_prompts) expect(index.object(subjectOf(p), spec.id)).toBe(newId);
+    }
+  });
+
+  it('derives portability answers from the new object (one hop) and locality from the same subject', () => {
+    let checked = 0;
+    for (const r of all(sets.knoweditCounterfact)) {
+      const subject = world.entities.find((e) => e.name === r.subject)!.id;
+      const newId = world.entities.find((e) => e.name === r.target_new)!.id;
+      for (const p of r.portability.Reasoning) {
+        const answers = RELATIONS.map((x) => index.object(newId, x.id)).filter((o) => o !== undefined).map((o) => index.name(o!));
+        expect(answers).toContain(p.ground_truth);
+        checked++;
+      }
+      for (const l of r.locality.Relation_Specificity) {
+        expect(index.relationsOf(subject).map((rel) => index.name(index.object(subject, rel)!))).toContain(l.ground_truth);
+      }
+    }
+    expect(checked).toBeGreaterThan(50);
+    const p27 = all(sets.zsre).find((r) => r.portability?.['New Question'].startsWith('The official language of the country'));
+    expect(p27).toBeDefined();
+  });
+});
+
+describe('edit sets honour the answers predicate', () => {
+  const world: World = generateWorld(SMALL_CONFIG);
+  const index = new WorldIndex(world);
+  // The model "fails" every fact of the subjects with odd ids and every P106 fact.
+  const answers: AnswerPredicate = (s, r) => !(index.isSubject(s) && s % 2 === 1) && r !== 'P106';
+
+  it('never uses an unanswered fact in a case or any prompt', () => {
+    const sets = buildEditSets(world, { answers });
+    expect(sets.cases.length).toBeGreaterThan(20);
+    for (const c of sets.cases) expect(answers(c.fact.subject, c.fact.relation)).toBe(true);
+    // People never occur as objects, so a failed person's name anywhere means an unanswered fact was
+    // used. The name must stand alone (not be part of a longer three-word name).
+    const failed = world.entities.filter((e) => e.type === 'person' && e.id % 2 === 1).map((e) => e.name);
+    expect(failed.length).toBeGreaterThan(10);
+    const text = JSON.stringify([sets.counterfact, sets.zsre, sets.knoweditZsre, sets.knoweditCounterfact]);
+    for (const name of failed) expect([name, new RegExp(`(?<![A-Z][a-z]* )${name}(?! [A-Z])`).test(text)]).toEqual([name, false]);
+    const answered = world.entities.find((e) => e.type === 'person' && e.id % 2 === 0 && sets.cases.some((c) => c.fact.subject === e.id))!;
+    expect(new RegExp(`(?<![A-Z][a-z]* )${answered.name}(?! [A-Z])`).test(text)).toBe(true);
+    expect(sets.cases.some((c) => c.fact.relation === 'P106')).toBe(false);
+  });
+
+  it('restricts edits to a sub-world and reads answer keys', () => {
+    const keys = world.facts.filter((f) => f.subject < 10).map((f) => `${f.subject}:${f.relation}`);
+    const cases = selectEditCases(world, { answers: ALL_ANSWERED, subjects: (s) => s < 10 });
+    expect(cases.length).toBeGreaterThan(0);
+    for (const c of cases) expect(c.fact.subject).toBeLessThan(10);
+    const pred = answersFromKeys(keys);
+    expect(pred(0, world.facts.find((f) => f.subject === 0)!.relation)).toBe(true);
+    expect(pred(10, 'P27')).toBe(false);
+  });
+
+  it('is deterministic', () => {
+    expect(JSON.stringify(buildEditSets(world, { answers }))).toBe(JSON.stringify(buildEditSets(world, { answers })));
+  });
+});
