@@ -250,8 +250,9 @@ void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
 int thread_budget(int64_t M, int64_t N, int64_t K) {
 #ifdef _OPENMP
   if (omp_in_parallel()) return 1;  // nested: stay on the calling thread
-  // Below ~2 MFLOP the fork/join costs more than the split gains.
-  if (static_cast<double>(M) * N * K < 1.0e6) return 1;
+  // Below ~16 MFLOP (~0.1 ms on one core) waking the team can cost more than the split
+  // saves: idle libgomp workers sleep on a futex after their spin count runs out.
+  if (static_cast<double>(M) * N * K < 8.0e6) return 1;
   return std::max(1, omp_get_max_threads());
 #else
   return 1;
@@ -319,8 +320,10 @@ void gemm_fallback(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
                               bpack + p * kc * NR);
         // (implicit barrier: the B block is complete)
 
+        // Dynamic: a thread the OS preempts (shared or oversubscribed cores) leaves its
+        // unclaimed items to the others instead of stalling the barrier by its whole share.
         int64_t packed_ic = -1;  // the A block this thread holds, reused across its column ranges
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
         for (int64_t item = 0; item < m_blocks * split_here; ++item) {
           const int64_t ic = (item / split_here) * Bk::MC;
           const int64_t range = item % split_here;
