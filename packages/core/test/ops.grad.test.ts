@@ -146,3 +146,14 @@ describe('forward values', () => {
     expect(() => m.exp(a)).toThrow(m.DisposedTensorError);
   });
 });
+
+describe('l2Norm', () => {
+  test('gradient matches finite differences and is 0 at the origin', () => {
+    const r = gradcheck((x) => m.l2Norm(x), [randData(6, 5)], [[2, 3]]);
+    expect(r.maxAbsErr).toBeLessThan(1e-6);
+    const z = tensor([0, 0, 0], [3], 'float64');
+    z.requiresGrad = true;
+    const [g] = m.grad(m.l2Norm(z), [z]);
+    expect(Array.from(g.data() as Float64Array)).toEqual([0, 0, 0]);
+  });
+});

@@ -26,14 +26,12 @@ import {
   grad,
   keep,
   klDiv,
+  l2Norm,
   locateSubject,
   logSoftmax,
   mulScalar,
   noGrad,
   reshape,
-  sqrt,
-  square,
-  sum,
   tensor,
   tidy,
   zeros,
@@ -129,7 +127,7 @@ export function computeTarget(
         if (!initKl) initKl = keep(noGrad(() => tensor(klLogp.data() as Float32Array, klLogp.shape)));
         const klTerm = mulScalar(klDiv(klLogp, initKl, 'sum'), hp.kl_factor);
         const m0Norm2 = (m0!.data() as Float32Array).reduce((s, x) => s + x * x, 0);
-        const wd = mulScalar(sqrt(sum(square(delta))), hp.v_weight_decay / m0Norm2);
+        const wd = mulScalar(l2Norm(delta), hp.v_weight_decay / m0Norm2);
         const loss = add(add(nll, klTerm), wd);
         const lossValue = loss.item();
         const nllValue = nll.item();

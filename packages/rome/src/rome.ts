@@ -49,6 +49,8 @@ export interface RomeEditorOptions {
   corpus?: Corpus;
   /** Where statistics are cached between runs. */
   statsCacheDir?: string;
+  /** Fixed context templates (e.g. to reproduce a reference run) instead of generated ones. */
+  contextTemplates?: string[];
 }
 
 /** Per-request numbers ROME reports with its delta. */
@@ -116,7 +118,7 @@ export class RomeEditor implements Editor {
     const module = model.rewriteModule(layer);
     const fingerprint = modelFingerprint(model);
     const factor = hp.mom2_adjustment ? await this.covarianceFactor(model, hp, layer) : undefined;
-    const templates = contextTemplates(model, hp.context_template_length_params, hp.context_template_seed);
+    const templates = this.options.contextTemplates ?? contextTemplates(model, hp.context_template_length_params, hp.context_template_seed);
     const lefts: Tensor[] = [];
     const rights: Tensor[] = [];
     const applied: EditDelta[] = [];

@@ -127,3 +127,27 @@ export function reshapeRaw(x: Tensor, shape: readonly number[]): Tensor {
   const out = wrapHandle(call((n) => n.reshape(x.handle('reshape'), [...shape])));
   return record(out, 'reshape', [x], (dy) => [reshapeRaw(dy, x.shape)]);
 }
+
+/**
+ * Euclidean norm ‖x‖₂ of all elements (a scalar). Its gradient x/‖x‖ is taken as 0 at
+ * x = 0 (the subgradient PyTorch's `norm` uses), where sqrt(sum(x²)) would give NaN.
+ */
+export function l2Norm(x: Tensor): Tensor {
+  const sq = noGradSquareSum(x);
+  const out = wrapHandle(call((n) => n.unary(UNARY_OPS.sqrt, sq.handle('l2Norm'), 0)));
+  sq.dispose();
+  return record(out, 'l2Norm', [x], (dy) => {
+    const norm = out.item();
+    if (norm === 0) return [mulScalar(x, 0)];
+    return [mul(mulScalar(x, 1 / norm), broadcastTo(reshapeRaw(dy, x.shape.map(() => 1)), x.shape))];
+  });
+}
+
+function noGradSquareSum(x: Tensor): Tensor {
+  const sq = wrapHandle(call((n) => n.unary(UNARY_OPS.square, x.handle('l2Norm'), 0)));
+  const flat = wrapHandle(call((n) => n.reshape(sq.handle(), [sq.size])));
+  const s = wrapHandle(call((n) => n.sumAxis(flat.handle(), 0, false)));
+  sq.dispose();
+  flat.dispose();
+  return s;
+}
