@@ -31,3 +31,4 @@ export { computeLayerStats, loadStatsFile, statsCachePath } from './stats/layer-
 export type { LayerStats, LayerStatsOptions, LayerStatsProgress } from './stats/layer-stats';
 export { readCorpus, corpusFromTexts } from './stats/corpus';
 export type { Corpus } from './stats/corpus';
+export * from './tokenizer';

@@ -131,7 +131,11 @@ const SIDE_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_m
  * sibling directory which is renamed into place, so an interrupted save never leaves a
  * directory that looks complete. Refuses to overwrite an existing `dir` or its source.
  */
-export async function saveModel(model: CausalLM, dir: string, opts: { metadata?: Record<string, string> } = {}): Promise<void> {
+export async function saveModel(
+  model: CausalLM,
+  dir: string,
+  opts: { metadata?: Record<string, string>; /** copy tokenizer/config side files from here (default: the model's source) */ sideFilesFrom?: string } = {},
+): Promise<void> {
   const target = path.resolve(dir);
   if (model.source && path.resolve(model.source) === target) throw new ArgumentError(`saveModel: refusing to overwrite the model's source directory ${dir}`);
   if (fs.existsSync(target)) throw new ArgumentError(`saveModel: ${dir} already exists`);
@@ -147,7 +151,8 @@ export async function saveModel(model: CausalLM, dir: string, opts: { metadata?:
     });
     fs.writeFileSync(path.join(tmp, 'config.json'), JSON.stringify(model.config.raw, null, 2) + '\n');
     for (const f of SIDE_FILES) {
-      const src = model.source ? path.join(model.source, f) : undefined;
+      const from = opts.sideFilesFrom ?? model.source;
+      const src = from ? path.join(from, f) : undefined;
       if (src && fs.existsSync(src)) fs.copyFileSync(src, path.join(tmp, f));
     }
     fs.renameSync(tmp, target);

@@ -1,0 +1,206 @@
+/**
+ * Trains the fact-world models with medit's own engine (AdamW through the engine's
+ * autograd) and saves them as Hugging Face directories:
+ *
+ *   node scripts/dist/factworld/train.js --preset fact-tiny  --out test-fixtures/models/fact-tiny
+ *   node scripts/dist/factworld/train.js --preset fact-small --out test-fixtures/models/fact-small
+ *
+ * Corpus lines are packed whole into 64-token rows (lines joined by <|endoftext|>, rows
+ * padded with it and the padding ignored by the loss), shuffled per epoch with a seeded
+ * generator; phases follow test-fixtures/factworld/curriculum.json's order (the 100-subject
+ * sub-world first, then everything). Deterministic for a given preset and seed.
+ * Writes training.json (time, steps, tokens, losses, recall) beside the weights, and
+ * answers.json (the facts the model knows, for build-edits).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { AdamW, Tokenizer, createModel, crossEntropy, grad, mulberry32, saveModel, tidy } from '@medit/core';
+
+import { loadWorld } from './load';
+import { measureRecall } from './recall';
+import { tinyFacts } from './world';
+
+interface Phase {
+  corpus: string;
+  epochs: number;
+}
+
+interface Preset {
+  model: Record<string, unknown>;
+  phases: Phase[];
+  batchSize: number;
+  lr: number;
+  warmupSteps: number;
+  weightDecay: number;
+  /** facts to measure recall on at the end: the sub-world or all */
+  recallOn: 'tiny' | 'full';
+}
+
+const PRESETS: Record<string, Preset> = {
+  'fact-tiny': {
+    model: { n_embd: 128, n_layer: 2, n_head: 4 },
+    phases: [{ corpus: 'train-tiny.txt', epochs: 60 }],
+    batchSize: 16,
+    lr: 3e-3,
+    warmupSteps: 200,
+    weightDecay: 0.01,
+    recallOn: 'tiny',
+  },
+  'fact-small': {
+    model: { n_embd: 192, n_layer: 4, n_head: 6 },
+    phases: [
+      { corpus: 'train-tiny.txt', epochs: 40 },
+      { corpus: 'train-full.txt', epochs: 16 },
+    ],
+    batchSize: 16,
+    lr: 3e-3,
+    warmupSteps: 200,
+    weightDecay: 0.01,
+    recallOn: 'full',
+  },
+};
+
+const ROW = 64;
+
+function arg(name: string, fallback?: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i >= 0 && process.argv[i + 1]) return process.argv[i + 1];
+  if (fallback === undefined) throw new Error(`missing --${name}`);
+  return fallback;
+}
+
+/** Packs tokenised lines into rows of ROW tokens; returns rows and their loss targets. */
+function packRows(lines: number[][], eos: number, rng: () => number): { ids: number[][]; targets: number[][] } {
+  const order = lines.map((_, i) => i);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  const ids: number[][] = [];
+  const targets: number[][] = [];
+  let row: number[] = [];
+  const flush = () => {
+    if (row.length === 0) return;
+    const n = row.length;
+    const padded = [...row, ...Array(ROW - n).fill(eos)];
+    ids.push(padded);
+    // next-token targets; padding positions ignored
+    targets.push(padded.map((_, t) => (t + 1 < n ? padded[t + 1] : -100)));
+    row = [];
+  };
+  for (const k of order) {
+    const line = lines[k].slice(0, ROW - 1);
+    const need = row.length === 0 ? line.length : line.length + 1;
+    if (row.length + need > ROW) flush();
+    if (row.length > 0) row.push(eos);
+    row.push(...line);
+  }
+  flush();
+  return { ids, targets };
+}
+
+async function main(): Promise<void> {
+  const presetName = arg('preset');
+  const preset = PRESETS[presetName];
+  if (!preset) throw new Error(`unknown preset ${presetName} (known: ${Object.keys(PRESETS).join(', ')})`);
+  const worldDir = arg('world', 'test-fixtures/factworld');
+  const out = arg('out');
+  const seed = Number(arg('seed', '1'));
+  const tokDir = path.join(worldDir, 'tokenizer');
+  const tokenizer = Tokenizer.fromFile(path.join(tokDir, 'tokenizer.json'));
+  const eos = tokenizer.eosTokenId ?? 0;
+  const config = {
+    model_type: 'gpt2',
+    architectures: ['GPT2LMHeadModel'],
+    vocab_size: tokenizer.vocabSize,
+    n_positions: ROW,
+    activation_function: 'gelu_new',
+    layer_norm_epsilon: 1e-5,
+    bos_token_id: eos,
+    eos_token_id: eos,
+    tie_word_embeddings: true,
+    torch_dtype: 'float32',
+    ...preset.model,
+  };
+  const model = createModel(config, { seed, tokenizer });
+  const params = [...model.params.values()];
+  for (const p of params) p.requiresGrad = true;
+  const nParams = params.reduce((s, p) => s + p.size, 0);
+  const opt = new AdamW(params, { lr: preset.lr, weightDecay: preset.weightDecay });
+  const rng = mulberry32(seed);
+  const corpora = new Map<string, number[][]>();
+  const linesOf = (file: string) => {
+    if (!corpora.has(file)) {
+      const text = fs.readFileSync(path.join(worldDir, 'corpus', file), 'utf8');
+      corpora.set(file, text.split('\n').filter((l) => l.trim()).map((l) => tokenizer.encode(l)));
+    }
+    return corpora.get(file)!;
+  };
+  const rowsPerEpoch = preset.phases.map((p) => packRows(linesOf(p.corpus), eos, mulberry32(0)).ids.length);
+  const totalSteps = preset.phases.reduce((s, p, i) => s + p.epochs * Math.ceil(rowsPerEpoch[i] / preset.batchSize), 0);
+  const decayFrom = Math.floor(totalSteps * 0.8);
+  const lrAt = (step: number) => {
+    if (step < preset.warmupSteps) return (preset.lr * (step + 1)) / preset.warmupSteps;
+    if (step < decayFrom) return preset.lr;
+    return preset.lr * (1 - (0.9 * (step - decayFrom)) / Math.max(totalSteps - decayFrom, 1));
+  };
+  const started = Date.now();
+  let step = 0;
+  let tokens = 0;
+  const history: { phase: number; epoch: number; loss: number; seconds: number }[] = [];
+  console.log(JSON.stringify({ preset: presetName, params: nParams, totalSteps }));
+  for (const [pi, phase] of preset.phases.entries()) {
+    for (let epoch = 0; epoch < phase.epochs; epoch++) {
+      const { ids, targets } = packRows(linesOf(phase.corpus), eos, rng);
+      let lossSum = 0;
+      let batches = 0;
+      for (let b = 0; b < ids.length; b += preset.batchSize) {
+        const bIds = ids.slice(b, b + preset.batchSize);
+        const bT = targets.slice(b, b + preset.batchSize).flat();
+        const loss = tidy(() => {
+          const l = crossEntropy(model.forward(bIds).logits, bT);
+          opt.update(grad(l, params), lrAt(step));
+          return l.item();
+        });
+        lossSum += loss;
+        batches++;
+        step++;
+        tokens += bT.filter((t) => t !== -100).length;
+      }
+      const entry = { phase: pi, epoch, loss: lossSum / batches, seconds: (Date.now() - started) / 1000 };
+      history.push(entry);
+      console.log(JSON.stringify({ ...entry, step, tokens, tokensPerSecond: Math.round(tokens / entry.seconds) }));
+    }
+  }
+  const trainSeconds = (Date.now() - started) / 1000;
+  for (const p of params) p.requiresGrad = false;
+  const world = loadWorld(path.join(worldDir, 'world.json'));
+  const facts = preset.recallOn === 'tiny' ? tinyFacts(world) : world.facts;
+  const recall = measureRecall(model, world, facts);
+  console.log(JSON.stringify({ recall: { train: recall.train, heldout: recall.heldout, answered: recall.answered.length, facts: facts.length } }));
+  fs.rmSync(out, { recursive: true, force: true });
+  await saveModel(model, out, { sideFilesFrom: tokDir, metadata: { medit_trained: presetName } });
+  const report = {
+    preset: presetName,
+    seed,
+    params: nParams,
+    config: preset,
+    steps: step,
+    tokens,
+    trainSeconds,
+    finalLoss: history[history.length - 1]?.loss,
+    history,
+    recall: { train: recall.train, heldout: recall.heldout, answeredFacts: recall.answered.length, checkedFacts: facts.length },
+    command: `node scripts/dist/factworld/train.js --preset ${presetName} --out ${out} --seed ${seed}`,
+  };
+  fs.writeFileSync(path.join(out, 'training.json'), JSON.stringify(report, null, 2) + '\n');
+  fs.writeFileSync(path.join(out, 'answers.json'), JSON.stringify({ format: 'factworld-answers/1', answered: recall.answered }) + '\n');
+  opt.dispose();
+  model.dispose();
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.stack : err);
+  process.exitCode = 1;
+});
