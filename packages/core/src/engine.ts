@@ -161,6 +161,14 @@ export function buildInfo() {
   return native().buildInfo();
 }
 
+/**
+ * Chooses the CPU GEMM implementation: the system BLAS (when compiled in) or the built-in
+ * blocked kernel. `MEDIT_GEMM=fallback` sets the initial choice.
+ */
+export function setGemmBackend(backend: 'blas' | 'fallback'): void {
+  native().setGemmFallback(backend === 'fallback');
+}
+
 /** Devices usable now. Only the CPU until the CUDA backend lands. */
 export function devices(): { kind: 'cpu' | 'cuda'; index: number; name: string }[] {
   return [{ kind: 'cpu', index: 0, name: 'cpu' }];

@@ -5,13 +5,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { generate, loadModel, memory, noGrad, tidy, type Tensor } from '../src';
+import { buildInfo, generate, loadModel, memory, noGrad, setGemmBackend, tidy, type Tensor } from '../src';
 import { readCheckpoint } from '../src/io/checkpoint';
 import { wrapHandle } from '../src/tensor';
 import { TOLERANCES } from '../test-utils/tolerances';
 
 const ROOT = path.resolve(__dirname, '../../../test-fixtures/parity');
 const CASES = ['gpt2', 'gpt2-trained-wordlevel'];
+/** Both CPU GEMM paths must give the same parity (BLAS only when compiled in). */
+const GEMMS = buildInfo().blas ? (['blas', 'fallback'] as const) : (['fallback'] as const);
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length);
@@ -25,7 +27,10 @@ test('parity fixtures have the expected manifest version', () => {
   if (manifest.formatVersion !== 1) throw new Error('parity fixtures are from another format version: re-copy shared/parity into test-fixtures/parity');
 });
 
-describe.each(CASES)('%s', (name) => {
+afterAll(() => setGemmBackend(buildInfo().blas ? 'blas' : 'fallback'));
+
+describe.each(CASES.flatMap((c) => GEMMS.map((g) => [c, g] as const)))('%s (%s GEMM)', (name, gemm) => {
+  beforeAll(() => setGemmBackend(gemm));
   const dir = path.join(ROOT, name);
   const expected = JSON.parse(fs.readFileSync(path.join(dir, 'expected.json'), 'utf8'));
 
