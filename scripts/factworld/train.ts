@@ -50,8 +50,8 @@ const PRESETS: Record<string, Preset> = {
   'fact-small': {
     model: { n_embd: 192, n_layer: 4, n_head: 6 },
     phases: [
-      { corpus: 'train-tiny.txt', epochs: 40 },
-      { corpus: 'train-full.txt', epochs: 16 },
+      { corpus: 'train-tiny.txt', epochs: 30 },
+      { corpus: 'train-full.txt', epochs: 12 },
     ],
     batchSize: 16,
     lr: 3e-3,
