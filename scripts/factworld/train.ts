@@ -61,7 +61,7 @@ const PRESETS: Record<string, Preset> = {
   },
 };
 
-const ROW = 64;
+export const ROW = 64;
 
 function arg(name: string, fallback?: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -71,7 +71,7 @@ function arg(name: string, fallback?: string): string {
 }
 
 /** Packs tokenised lines into rows of ROW tokens; returns rows and their loss targets. */
-function packRows(lines: number[][], eos: number, rng: () => number): { ids: number[][]; targets: number[][] } {
+export function packRows(lines: number[][], eos: number, rng: () => number): { ids: number[][]; targets: number[][] } {
   const order = lines.map((_, i) => i);
   for (let i = order.length - 1; i > 0; i--) {
     const j = Math.floor(rng() * (i + 1));
@@ -200,7 +200,9 @@ async function main(): Promise<void> {
   model.dispose();
 }
 
-main().catch((err) => {
-  console.error(err instanceof Error ? err.stack : err);
-  process.exitCode = 1;
-});
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err instanceof Error ? err.stack : err);
+    process.exitCode = 1;
+  });
+}
