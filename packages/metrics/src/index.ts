@@ -1,12 +1,13 @@
 /**
  * @packageDocumentation
- * `@medit/metrics`: knowledge-editing metrics computed from predictions (never from models), their
+ * `@medit/metrics`: knowledge-editing metrics computed from predictions (only the harness runs models), their
  * aggregation with confidence intervals, and the versioned `EvalReport` with an offline HTML view.
  *
  * - Token metrics (EasyEdit, zsRE): {@link TokenPrediction} = teacher-forced argmax ids vs target ids.
  * - CounterFact (ROME): {@link TargetNll} = mean per-token NLL of target_new / target_true.
  * - Sequential editing (T-Patcher): {@link SequentialEditRun}.
  * - Efficiency: {@link TimingRecord}s.
+ * - Harness: {@link evaluate} runs an `Editor` over `EditCase`s and builds the {@link EvalReport}.
  * Metric values are fractions in [0, 1]; `null` marks a metric that is undefined for a case (e.g.
  * an empty locality set) and is left out of aggregates.
  */
@@ -50,3 +51,15 @@ export {
 export type { EvalReport, MethodReport, CaseRow, JsonValue, MethodReportInput } from './report/schema';
 export { renderHtmlReport } from './report/html';
 export type { HtmlReportOptions } from './report/html';
+export {
+  evaluate,
+  UNEDITED,
+  EVAL_SUITES,
+  defaultSuites,
+  scoreTargets,
+  targetNll,
+  targetNlls,
+  teacherForcedPredictions,
+  generateTexts,
+} from './harness';
+export type { EvaluateOptions, EvalMode, EvalProgress, EvalSuite, TargetQuery, ScoredTarget, PredictOptions, GenerationOptions } from './harness';

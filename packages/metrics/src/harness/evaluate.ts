@@ -1,0 +1,372 @@
+/**
+ * The evaluation harness: runs any `Editor` over `EditCase`s, gathers predictions from the model
+ * and turns them into an {@link EvalReport} with the metric functions of this package.
+ *
+ * Protocols (locate-then-edit spec §9–§10; T-Patcher for sequential editing, meta-and-memory §3.7):
+ * - `single`: every case is edited on the clean model, measured, and reverted (ROME/EasyEdit default).
+ * - `batch`: `batchSize` cases are edited in one editor call (MEMIT), measured, and reverted.
+ * - `sequential`: batches are applied one after another without reverting (EasyEdit
+ *   `sequential_edit=True`, T-Patcher SME); everything is reverted at the end.
+ * Pre-edit predictions are recorded once on the clean model; they give the `unedited` baseline row
+ * and the reference of EasyEdit's locality (agreement of post- with pre-edit argmax tokens).
+ */
+import * as path from 'node:path';
+
+import { ArgumentError, CancelledError, type CausalLM, type EditDelta, type EditProgress, type Editor, memory, resetPeakMemory } from '@medit/core';
+import type { EditCase } from '@medit/data';
+
+import type { TimingRecord } from '../efficiency';
+import { summarizeEfficiency } from '../efficiency';
+import { buildMethodReport, type CaseRow, createEvalReport, type EvalReport, type JsonValue, type MethodReport } from '../report/schema';
+import { sequentialCurve, sequentialMetrics, type SequentialEditRun, type SequentialEditStep, type RetainSet } from '../sequential';
+import { aggregate, type Aggregate, type AggregateOptions } from '../stats';
+import { caseRow, type CaseGenerations, type CasePlan, EVAL_SUITES, type EvalSuite, exactMatch, planCase, type Scores } from './plan';
+import { generateTexts, type GenerationOptions, scoreTargets } from './predict';
+
+/** Editing protocol of {@link evaluate}. */
+export type EvalMode = 'single' | 'batch' | 'sequential';
+
+/** Name of the baseline method row (the model before any edit). */
+export const UNEDITED = 'unedited';
+
+/** Progress of {@link evaluate}. */
+export interface EvalProgress {
+  /** `baseline`: pre-edit predictions; `edit`: an editor call; `measure`: post-edit predictions;
+   *  `final`: the sequential run's final-model pass. */
+  stage: 'baseline' | 'edit' | 'measure' | 'final';
+  /** Cases finished in this stage. */
+  done: number;
+  total: number;
+  /** The editor's own progress during `edit`. */
+  detail?: EditProgress;
+}
+
+/** Options of {@link evaluate}. */
+export interface EvaluateOptions {
+  /** The editor to evaluate; absent = the unedited baseline only. */
+  editor?: Editor;
+  model: CausalLM;
+  cases: readonly EditCase[];
+  /** Editing protocol (default `single`). */
+  mode?: EvalMode;
+  /** Cases per editor call in `batch` and `sequential` modes (default 1; ignored in `single`). */
+  batchSize?: number;
+  /**
+   * Sequential mode: when the per-case rows are measured. `each` (default): right after the case's
+   * batch is applied (earlier edits still in place); `all`: on the final model after every edit
+   * (EasyEdit `sequential_edit=True`). Either way SR/GR come from right after each batch and ER /
+   * TestR from the final model.
+   */
+  evalAfter?: 'each' | 'all';
+  /** Metric suites; default per case: CounterFact for CounterFact-format cases, zsRE for zsRE cases, EasyEdit for all. */
+  suites?: readonly EvalSuite[];
+  /** Generate free text for generation entropy / fluency (default false: slow). */
+  generation?: boolean | GenerationOptions;
+  signal?: AbortSignal;
+  onProgress?: (p: EvalProgress) => void;
+  /** Sequences per forward pass when scoring (default 16). */
+  predictBatchSize?: number;
+  /** Sequential mode: measure retention of all past edits (the curve's ER) every this many batches (default 1) and after the last. */
+  curveEvery?: number;
+  /** Report labels (default: the model directory's name / the first case's file name). */
+  modelName?: string;
+  datasetName?: string;
+  /** Keep per-case rows in the report (default true). */
+  includeRows?: boolean;
+  /** Confidence intervals: normal approximation (default) or bootstrap. */
+  aggregateOptions?: AggregateOptions;
+}
+
+function fail(what: string, param: string, v: unknown): never {
+  throw new ArgumentError(`Expected ${what} for ${param} but received ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`);
+}
+
+function checkAbort(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new CancelledError('evaluate: aborted');
+}
+
+/** hparams as JSON (functions and undefined dropped, non-finite numbers → null). */
+function toJson(v: unknown, depth = 0): JsonValue | undefined {
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return v;
+  if (typeof v === 'number') return Number.isFinite(v) ? v : null;
+  if (depth > 20 || typeof v !== 'object') return undefined;
+  if (Array.isArray(v)) return v.map((x) => toJson(x, depth + 1) ?? null);
+  const out: Record<string, JsonValue> = {};
+  for (const [k, x] of Object.entries(v as object)) {
+    const j = toJson(x, depth + 1);
+    if (j !== undefined) out[k] = j;
+  }
+  return out;
+}
+
+interface Ctx {
+  model: CausalLM;
+  plans: CasePlan[];
+  predictBatchSize: number;
+  gen: GenerationOptions | null;
+  signal?: AbortSignal;
+}
+
+/** Scores the selected queries of several plans in one batched pass. */
+function score(ctx: Ctx, planIdx: readonly number[], select: (p: CasePlan) => readonly number[]): Map<number, Scores> {
+  const flat: { plan: number; q: number }[] = [];
+  for (const pi of planIdx) for (const q of select(ctx.plans[pi])) flat.push({ plan: pi, q });
+  const scored = scoreTargets(
+    ctx.model,
+    flat.map((f) => ctx.plans[f.plan].queries[f.q]),
+    { batchSize: ctx.predictBatchSize },
+  );
+  const out = new Map<number, Scores>();
+  for (const pi of planIdx) out.set(pi, new Array(ctx.plans[pi].queries.length));
+  flat.forEach((f, i) => (out.get(f.plan)![f.q] = scored[i]));
+  return out;
+}
+
+const allQueries = (p: CasePlan): number[] => p.queries.map((_, i) => i);
+
+function generations(ctx: Ctx, pi: number): CaseGenerations | undefined {
+  if (!ctx.gen) return undefined;
+  const p = ctx.plans[pi];
+  // Seeded per case so a case's texts do not depend on which other cases are evaluated.
+  const g = { ...ctx.gen, seed: (ctx.gen.seed ?? 0) + pi * 1000 };
+  return { counterfact: generateTexts(ctx.model, p.generationPrompts.counterfact, g), easyedit: generateTexts(ctx.model, p.generationPrompts.easyedit, g) };
+}
+
+/** Requests as core's EditRequest (dataset-only fields such as Wikidata ids left out). */
+function requestOf(c: EditCase) {
+  const { prompt, subject, targetNew, targetTrue } = c.request;
+  return targetTrue === undefined ? { prompt, subject, targetNew } : { prompt, subject, targetNew, targetTrue };
+}
+
+function chunks(n: number, size: number): number[][] {
+  const out: number[][] = [];
+  for (let s = 0; s < n; s += size) out.push(Array.from({ length: Math.min(size, n - s) }, (_, i) => s + i));
+  return out;
+}
+
+/** Runs one editor call on `idx`, applies the delta, and records its timing. */
+async function editAndApply(opts: EvaluateOptions, editor: Editor, idx: readonly number[], timings: TimingRecord[], done: number): Promise<EditDelta> {
+  checkAbort(opts.signal);
+  const requests = idx.map((i) => requestOf(opts.cases[i]));
+  resetPeakMemory();
+  const t0 = process.hrtime.bigint();
+  const delta = await editor.edit(opts.model, requests, {
+    signal: opts.signal,
+    onProgress: opts.onProgress ? (detail) => opts.onProgress!({ stage: 'edit', done, total: opts.cases.length, detail }) : undefined,
+  });
+  try {
+    delta.apply(opts.model);
+  } catch (e) {
+    delta.dispose();
+    throw e;
+  }
+  const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  timings.push({ edits: idx.length, wallMs, peakNativeBytes: memory().peakBytes, label: 'edit' });
+  return delta;
+}
+
+/**
+ * Evaluates an editor (or only the unedited model) on edit cases and returns a validated
+ * {@link EvalReport}: method `unedited` (pre-edit predictions) first, then the editor's method
+ * with per-case rows (`id` = case id), aggregates with 95% confidence intervals, efficiency
+ * (wall time per edit and per editor call, peak native memory, edits per second) and, in
+ * sequential mode, the T-Patcher rates (`SR`, `GR`, `ER`, `TestR`) and the sequential curve.
+ *
+ * The model's weights are the same, bit for bit, when the promise settles (also on error or
+ * abort): every delta is reverted (`EditDelta.revert` restores a snapshot).
+ *
+ * Metrics per suite (row keys): CounterFact `efficacyScore`, `efficacyMagnitude`,
+ * `paraphraseScore/Magnitude`, `neighborhoodScore/Magnitude` (+ `generationEntropy`), and `score`;
+ * EasyEdit `rewriteAcc`, `rephraseAcc`, `locality`, `locality/<kind>`, `portability`,
+ * `portability/<kind>` (+ `fluency`); zsRE `efficacy`, `paraphrase`, `specificity`, and `score`.
+ * Sequential correctness (SR/GR/ER) is the teacher-forced exact match of the whole target
+ * (MEMIT `*_prompts_correct`), i.e. greedy decoding would produce it; TestR uses the cases'
+ * locality prompts against their answers as the retain set (TrainR is not measured).
+ *
+ * @throws {ArgumentError} for invalid options, {@link CancelledError} when `signal` aborts, and
+ *   whatever the editor or the model throws (after reverting).
+ * @example
+ * ```ts
+ * const report = await evaluate({ editor: new RomeEditor(hp), model, cases, mode: 'single' });
+ * report.methods[1].aggregates.efficacyScore.mean;
+ * ```
+ */
+export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
+  const { model, cases, editor } = opts;
+  if (!model || typeof (model as CausalLM).forward !== 'function') fail('a CausalLM', 'model', model);
+  if (!Array.isArray(cases) || cases.length === 0) fail('a non-empty array of EditCase', 'cases', Array.isArray(cases) ? '[]' : cases);
+  const mode = opts.mode ?? 'single';
+  if (!['single', 'batch', 'sequential'].includes(mode)) fail("'single', 'batch' or 'sequential'", 'mode', mode);
+  const batchSize = mode === 'single' ? 1 : (opts.batchSize ?? 1);
+  if (!Number.isInteger(batchSize) || batchSize < 1) fail('a positive integer', 'batchSize', opts.batchSize);
+  const evalAfter = opts.evalAfter ?? 'each';
+  if (evalAfter !== 'each' && evalAfter !== 'all') fail("'each' or 'all'", 'evalAfter', evalAfter);
+  const curveEvery = opts.curveEvery ?? 1;
+  if (!Number.isInteger(curveEvery) || curveEvery < 1) fail('a positive integer', 'curveEvery', curveEvery);
+  for (const s of opts.suites ?? []) if (!EVAL_SUITES.includes(s)) fail(EVAL_SUITES.map((x) => `'${x}'`).join(', '), 'suites', s);
+  if (editor && editor.name === UNEDITED) fail(`an editor name other than "${UNEDITED}" (the baseline row)`, 'editor.name', editor.name);
+  cases.forEach((c, i) => {
+    if (!c || typeof c.id !== 'string' || !c.request) fail('an EditCase with id and request', `cases[${i}]`, c);
+  });
+
+  const ctx: Ctx = {
+    model,
+    plans: cases.map((c) => planCase(c, opts.suites)),
+    predictBatchSize: opts.predictBatchSize ?? 16,
+    gen: opts.generation ? (opts.generation === true ? {} : opts.generation) : null,
+    signal: opts.signal,
+  };
+  const n = cases.length;
+  const all = cases.map((_, i) => i);
+  const progress = (stage: EvalProgress['stage'], done: number) => opts.onProgress?.({ stage, done, total: n });
+
+  // Pre-edit predictions, once, on the clean model.
+  checkAbort(opts.signal);
+  const pre = score(ctx, all, allQueries);
+  const baselineRows: CaseRow[] = all.map((i) => {
+    const g = generations(ctx, i);
+    return { id: cases[i].id, metrics: caseRow(ctx.plans[i], pre.get(i)!, pre.get(i)!, g) };
+  });
+  progress('baseline', n);
+  const includeRows = opts.includeRows;
+  const aggOpts = opts.aggregateOptions;
+  const methods: MethodReport[] = [buildMethodReport({ name: UNEDITED, rows: baselineRows, includeRows, aggregateOptions: aggOpts })];
+
+  if (editor) {
+    const timings: TimingRecord[] = [];
+    const rows = new Array<CaseRow>(n);
+    const measure = (idx: readonly number[]) => {
+      const post = score(ctx, idx, allQueries);
+      for (const i of idx) rows[i] = { id: cases[i].id, metrics: caseRow(ctx.plans[i], pre.get(i)!, post.get(i)!, generations(ctx, i)) };
+      return post;
+    };
+    let sequential: { curve: MethodReport['sequentialCurve']; extra: Record<string, Aggregate> } | undefined;
+    if (mode === 'sequential') {
+      sequential = await runSequential(opts, editor, ctx, pre, batchSize, evalAfter, curveEvery, timings, rows, measure);
+    } else {
+      let done = 0;
+      for (const idx of chunks(n, batchSize)) {
+        const delta = await editAndApply(opts, editor, idx, timings, done);
+        try {
+          checkAbort(opts.signal);
+          measure(idx);
+        } finally {
+          delta.revert(model);
+          delta.dispose();
+        }
+        done += idx.length;
+        progress('measure', done);
+      }
+    }
+    const hparams = { ...((toJson(editor.hparams) as Record<string, JsonValue> | undefined) ?? {}) };
+    hparams.protocol = mode === 'sequential' ? { mode, batchSize, evalAfter } : mode === 'batch' ? { mode, batchSize } : { mode };
+    methods.push(
+      buildMethodReport({
+        name: editor.name,
+        hparams,
+        rows,
+        includeRows,
+        aggregateOptions: aggOpts,
+        efficiency: summarizeEfficiency(timings, aggOpts),
+        sequentialCurve: sequential?.curve,
+        extraAggregates: sequential?.extra,
+      }),
+    );
+  }
+
+  const firstFile = cases[0].source?.file;
+  return createEvalReport({
+    model: {
+      name: opts.modelName ?? (model.source ? path.basename(model.source) : model.config.modelType),
+      modelType: model.config.modelType,
+      layers: model.config.numLayers,
+      hiddenSize: model.config.hiddenSize,
+    },
+    dataset: {
+      name: opts.datasetName ?? (firstFile ? path.basename(firstFile).replace(/\.jsonl?$/, '') : 'cases'),
+      cases: n,
+      formats: [...new Set(cases.map((c) => c.source?.format).filter((f): f is NonNullable<typeof f> => f !== undefined))],
+      mode,
+    },
+    methods,
+  });
+}
+
+/** Sequential editing: apply batches without reverting; see {@link EvaluateOptions.evalAfter}. */
+async function runSequential(
+  opts: EvaluateOptions,
+  editor: Editor,
+  ctx: Ctx,
+  pre: Map<number, Scores>,
+  batchSize: number,
+  evalAfter: 'each' | 'all',
+  curveEvery: number,
+  timings: TimingRecord[],
+  rows: CaseRow[],
+  measure: (idx: readonly number[]) => Map<number, Scores>,
+): Promise<{ curve: MethodReport['sequentialCurve']; extra: Record<string, Aggregate> }> {
+  const n = opts.cases.length;
+  const deltas: EditDelta[] = [];
+  const steps: SequentialEditStep[] = [];
+  const rewriteOnly = (p: CasePlan) => [p.rewrite];
+  let finalEdits: boolean[] = [];
+  const testSet: RetainSet & { initialCorrect: boolean[]; finalCorrect: boolean[] } = { initialCorrect: [], finalCorrect: [] };
+  try {
+    const batches = chunks(n, batchSize);
+    for (const [b, idx] of batches.entries()) {
+      deltas.push(await editAndApply(opts, editor, idx, timings, idx[0]));
+      checkAbort(opts.signal);
+      // Right after this batch: SR / GR inputs (and the rows when evalAfter is 'each').
+      const now = evalAfter === 'each' ? measure(idx) : score(ctx, idx, (p) => [p.rewrite, ...p.rephrase]);
+      const measured = b % curveEvery === curveEvery - 1 || b === batches.length - 1;
+      // Retention of every edit so far by the current model (the curve's ER).
+      const past = measured ? score(ctx, Array.from({ length: idx[0] }, (_, i) => i), rewriteOnly) : null;
+      const pastCorrect = past ? Array.from({ length: idx[0] }, (_, i) => exactMatch(past.get(i)!, ctx.plans[i].rewrite, ctx.plans[i])) : [];
+      for (const i of idx) {
+        const p = ctx.plans[i];
+        const s = now.get(i)!;
+        pastCorrect.push(exactMatch(s, p.rewrite, p));
+      }
+      for (const i of idx) {
+        const p = ctx.plans[i];
+        const s = now.get(i)!;
+        steps.push({
+          editCorrect: exactMatch(s, p.rewrite, p),
+          rephraseCorrect: p.rephrase.map((q) => exactMatch(s, q, p)),
+          ...(measured ? { pastEditsCorrect: pastCorrect.slice(0, i + 1) } : {}),
+        });
+      }
+      opts.onProgress?.({ stage: 'measure', done: idx[idx.length - 1] + 1, total: n });
+    }
+    // The final model f_T: ER over every edit, TestR over the locality prompts, rows if 'all'.
+    checkAbort(opts.signal);
+    const all = opts.cases.map((_, i) => i);
+    const fin = evalAfter === 'all' ? measure(all) : score(ctx, all, (p) => [p.rewrite, ...p.locality.map((l) => l.q)]);
+    finalEdits = all.map((i) => exactMatch(fin.get(i)!, ctx.plans[i].rewrite, ctx.plans[i]));
+    for (const i of all) {
+      const p = ctx.plans[i];
+      for (const l of p.locality) {
+        testSet.initialCorrect.push(exactMatch(pre.get(i)!, l.q, p));
+        testSet.finalCorrect.push(exactMatch(fin.get(i)!, l.q, p));
+      }
+    }
+    opts.onProgress?.({ stage: 'final', done: n, total: n });
+  } finally {
+    // Undo in reverse order: each delta restores the weights it found.
+    for (const d of deltas.reverse()) {
+      d.revert(opts.model);
+      d.dispose();
+    }
+  }
+  const run: SequentialEditRun = { steps, finalEditsCorrect: finalEdits, test: testSet };
+  const m = sequentialMetrics(run);
+  const bools = (xs: readonly boolean[]) => aggregate(xs.map((x) => (x ? 1 : 0)), opts.aggregateOptions);
+  const extra: Record<string, Aggregate> = {
+    SR: bools(steps.map((s) => s.editCorrect)),
+    GR: bools(steps.flatMap((s) => [...s.rephraseCorrect])),
+    ER: bools(finalEdits),
+    // A ratio of two accuracies: no per-example spread, so no interval.
+    TestR: { mean: m.TestR, ci95: null, n: m.TestR === null ? 0 : testSet.initialCorrect.length },
+  };
+  return { curve: sequentialCurve(run, batchSize * curveEvery), extra };
+}

@@ -1,0 +1,175 @@
+/**
+ * What to measure for one {@link EditCase}: the deduplicated (prompt, target) queries each suite
+ * needs, and how the scored queries turn into the metric functions' inputs and a per-case row.
+ * @internal
+ */
+import { fillTemplate } from '@medit/core';
+import type { EditCase, LabeledPrompt } from '@medit/data';
+
+import { counterFactCaseMetrics, meanNll, type TargetNll } from '../counterfact';
+import { easyEditCaseMetrics } from '../easyedit';
+import { type LocalityPrediction, type TokenPrediction, tokenExactMatch } from '../token';
+import { zsreCaseMetrics } from '../zsre';
+import type { ScoredTarget, TargetQuery } from './predict';
+
+/** Metric families the harness can compute. */
+export type EvalSuite = 'counterfact' | 'easyedit' | 'zsre';
+
+/** Every suite, in report order. */
+export const EVAL_SUITES: readonly EvalSuite[] = ['counterfact', 'easyedit', 'zsre'];
+
+/** Kind label for a locality/portability prompt without one. */
+const NO_KIND = 'default';
+
+/** A case's queries (deduplicated) and the indices each metric reads. @internal */
+export interface CasePlan {
+  case: EditCase;
+  suites: ReadonlySet<EvalSuite>;
+  queries: TargetQuery[];
+  /** Rewrite prompt (template filled with the subject) against targetNew. */
+  rewrite: number;
+  /** Each rephrase prompt against targetNew. */
+  rephrase: number[];
+  /** Each locality prompt against its answer (EasyEdit locality, zsRE specificity, TestR). */
+  locality: { kind: string; q: number }[];
+  portability: { kind: string; q: number }[];
+  /** CounterFact: [targetNew query, targetTrue query] per prompt. */
+  cf?: { rewrite: [number, number]; paraphrase: [number, number][]; neighborhood: [number, number][] };
+  /** zsRE specificity prompts (ROME appends "?" to NQ questions that lack it). */
+  zsreNeighborhood?: number[];
+  /** CounterFact generation prompts and the EasyEdit fluency prompt (the rewrite prompt). */
+  generationPrompts: { counterfact: string[]; easyedit: string[] };
+}
+
+/** Suites applicable to a case by default: CounterFact on CounterFact-format cases with a true
+ *  object, zsRE on zsRE-format cases, EasyEdit on every case. @internal */
+export function defaultSuites(c: EditCase): EvalSuite[] {
+  const out: EvalSuite[] = [];
+  const cfFormat = c.source?.format === 'counterfact' || c.source?.format === 'counterfact-easyedit';
+  if (cfFormat && c.request.targetTrue !== undefined) out.push('counterfact');
+  out.push('easyedit');
+  if (c.source?.format === 'zsre') out.push('zsre');
+  return out;
+}
+
+/** ROME's zsRE neighbourhood prompt is `loc + "?"` (MEND's `loc` has no question mark). */
+function zsrePrompt(p: LabeledPrompt): string {
+  return p.prompt.startsWith('nq question:') && !p.prompt.trimEnd().endsWith('?') ? `${p.prompt}?` : p.prompt;
+}
+
+/** Builds the plan of one case; `suites` undefined means {@link defaultSuites}. @internal */
+export function planCase(c: EditCase, suites: readonly EvalSuite[] | undefined): CasePlan {
+  const wanted = new Set<EvalSuite>(suites ?? defaultSuites(c));
+  // CounterFact compares targetNew with targetTrue: without a true object it is undefined.
+  if (c.request.targetTrue === undefined) wanted.delete('counterfact');
+  const queries: TargetQuery[] = [];
+  const index = new Map<string, number>();
+  const q = (prompt: string, target: string): number => {
+    const key = `${prompt}\u0000${target}`;
+    let i = index.get(key);
+    if (i === undefined) {
+      i = queries.length;
+      queries.push({ prompt, target });
+      index.set(key, i);
+    }
+    return i;
+  };
+  const { targetNew, targetTrue } = c.request;
+  const rewritePrompt = fillTemplate(c.request.prompt, c.request.subject);
+  const plan: CasePlan = {
+    case: c,
+    suites: wanted,
+    queries,
+    rewrite: q(rewritePrompt, targetNew),
+    rephrase: c.rephrasePrompts.map((p) => q(p, targetNew)),
+    locality: c.localityPrompts.map((p) => ({ kind: p.kind ?? NO_KIND, q: q(p.prompt, p.answer) })),
+    portability: c.portabilityPrompts.map((p) => ({ kind: p.kind ?? NO_KIND, q: q(p.prompt, p.answer) })),
+    generationPrompts: { counterfact: [], easyedit: [] },
+  };
+  if (wanted.has('counterfact') && targetTrue !== undefined) {
+    const pair = (p: string): [number, number] => [q(p, targetNew), q(p, targetTrue)];
+    plan.cf = {
+      rewrite: pair(rewritePrompt),
+      paraphrase: c.rephrasePrompts.map(pair),
+      // CounterFact readers file neighbourhood prompts as locality kind "neighborhood".
+      neighborhood: c.localityPrompts.filter((p) => p.kind === 'neighborhood').map((p) => pair(p.prompt)),
+    };
+    plan.generationPrompts.counterfact = [...c.generationPrompts];
+  }
+  if (wanted.has('zsre')) plan.zsreNeighborhood = c.localityPrompts.map((p) => q(zsrePrompt(p), p.answer));
+  if (wanted.has('easyedit')) plan.generationPrompts.easyedit = [rewritePrompt];
+  return plan;
+}
+
+/** Scored queries of a plan, by query index (sparse: only what was measured). @internal */
+export type Scores = (ScoredTarget | undefined)[];
+
+function need(s: Scores, i: number, plan: CasePlan): ScoredTarget {
+  const x = s[i];
+  if (!x) throw new Error(`internal: query ${i} of case ${plan.case.id} was not scored`);
+  return x;
+}
+
+const tp = (s: ScoredTarget): TokenPrediction => ({ predicted: s.predicted, target: s.targetIds });
+
+/** Teacher-forced whole-target match (MEMIT `*_prompts_correct`; greedy decoding would emit it). @internal */
+export function exactMatch(s: Scores, i: number, plan: CasePlan): boolean {
+  return tokenExactMatch(tp(need(s, i, plan)));
+}
+
+function nllPair(s: Scores, [a, b]: [number, number], plan: CasePlan): TargetNll {
+  return { nllNew: meanNll(need(s, a, plan).logProbs), nllTrue: meanNll(need(s, b, plan).logProbs) };
+}
+
+function byKind<T>(items: { kind: string; q: number }[], f: (q: number) => T): Record<string, T[]> {
+  const out: Record<string, T[]> = {};
+  for (const it of items) (out[it.kind] ??= []).push(f(it.q));
+  return out;
+}
+
+/** Generated texts of one case under one model state. @internal */
+export interface CaseGenerations {
+  counterfact: string[];
+  easyedit: string[];
+}
+
+/**
+ * The per-case metric row from the pre-edit and post-edit scores (for the unedited baseline both
+ * are the same scores, so locality is exactly 1). @internal
+ */
+export function caseRow(plan: CasePlan, pre: Scores, post: Scores, gens?: CaseGenerations): Record<string, number | null> {
+  const row: Record<string, number | null> = {};
+  if (plan.cf) {
+    const m = counterFactCaseMetrics({
+      rewrite: [nllPair(post, plan.cf.rewrite, plan)],
+      paraphrase: plan.cf.paraphrase.map((p) => nllPair(post, p, plan)),
+      neighborhood: plan.cf.neighborhood.map((p) => nllPair(post, p, plan)),
+      generations: gens && plan.generationPrompts.counterfact.length > 0 ? gens.counterfact : undefined,
+    });
+    Object.assign(row, m);
+  }
+  if (plan.suites.has('easyedit')) {
+    const locality = byKind<LocalityPrediction>(plan.locality, (q) => ({ pre: need(pre, q, plan).predicted, post: need(post, q, plan).predicted }));
+    Object.assign(
+      row,
+      easyEditCaseMetrics({
+        rewrite: tp(need(post, plan.rewrite, plan)),
+        rephrase: plan.rephrase.map((q) => tp(need(post, q, plan))),
+        locality,
+        portability: byKind(plan.portability, (q) => tp(need(post, q, plan))),
+        generations: gens ? gens.easyedit : undefined,
+      }),
+    );
+  }
+  if (plan.zsreNeighborhood) {
+    Object.assign(
+      row,
+      zsreCaseMetrics({
+        rewrite: tp(need(post, plan.rewrite, plan)),
+        paraphrase: plan.rephrase.map((q) => tp(need(post, q, plan))),
+        neighborhood: plan.zsreNeighborhood.map((q) => tp(need(post, q, plan))),
+      }),
+    );
+  }
+  return row;
+}

@@ -1,0 +1,301 @@
+/**
+ * The evaluation harness on the HF parity model gpt2-trained-wordlevel (2 layers, word-level
+ * vocabulary, trained on a small fact corpus: it completes "Danielle Darrieux speaks" with
+ * " French."). Prediction extraction is checked against log-softmax computed by hand from the
+ * model's logits; the protocols with ROME and with a cheap deterministic editor.
+ */
+import * as path from 'node:path';
+
+import {
+  CancelledError,
+  type CausalLM,
+  EditDelta,
+  type EditRequest,
+  type Editor,
+  loadModel,
+  memory,
+  modelFingerprint,
+  noGrad,
+  tensor,
+  tidy,
+} from '@medit/core';
+import type { EditCase } from '@medit/data';
+import {
+  evaluate,
+  scoreTargets,
+  targetNll,
+  targetNlls,
+  teacherForcedPredictions,
+  UNEDITED,
+  validateEvalReport,
+} from '@medit/metrics';
+import { RomeEditor } from '@medit/rome';
+
+const FIX = path.resolve(__dirname, '../../../test-fixtures/parity/gpt2-trained-wordlevel');
+
+let model: CausalLM;
+beforeAll(async () => {
+  model = await loadModel(FIX);
+});
+afterAll(() => model.dispose());
+
+/** A CounterFact-style case over facts the parity model knows. */
+function cfCase(id: string, template: string, subject: string, targetNew: string, targetTrue: string, rephrase: string[], neighbours: [string, string][]): EditCase {
+  return {
+    id,
+    request: { prompt: template, subject, targetNew, targetTrue },
+    rephrasePrompts: rephrase,
+    localityPrompts: neighbours.map(([prompt, answer]) => ({ prompt, answer, kind: 'neighborhood' })),
+    portabilityPrompts: [],
+    generationPrompts: [],
+    source: { format: 'counterfact', file: 'parity-facts.json', index: Number(id.slice(1)) },
+  };
+}
+
+const CASES: EditCase[] = [
+  cfCase('c0', '{} speaks', 'Danielle Darrieux', 'English', 'French', ['The mother tongue of Danielle Darrieux is'], [
+    ['The Big Ben is located in', 'London'],
+    ['Frida Kahlo is a citizen of', 'Mexico'],
+  ]),
+  cfCase('c1', '{} is a citizen of', 'Frida Kahlo', 'Japan', 'Mexico', [], [
+    ['Danielle Darrieux speaks', 'French'],
+    ['The Colosseum is located in', 'Rome'],
+  ]),
+  cfCase('c2', 'The {} is located in', 'Eiffel Tower', 'Tokyo', 'Paris', ['Tourists visit the Eiffel Tower in', 'The Eiffel Tower is a landmark in'], [
+    ['The Big Ben is located in', 'London'],
+  ]),
+];
+
+/** log-softmax of one row of logits in f64. */
+function logSoftmaxRow(row: ArrayLike<number>): number[] {
+  let max = -Infinity;
+  for (let i = 0; i < row.length; i++) max = Math.max(max, row[i]);
+  let s = 0;
+  for (let i = 0; i < row.length; i++) s += Math.exp(row[i] - max);
+  const lse = max + Math.log(s);
+  return Array.from(row, (x) => x - lse);
+}
+
+/** The full [T, V] logits of one unpadded sequence. */
+function logitsOf(ids: number[]): { T: number; V: number; data: Float32Array } {
+  return noGrad(() =>
+    tidy(() => {
+      const { logits } = model.forward([ids]);
+      return { T: logits.shape[1], V: logits.shape[2], data: (logits.data() as Float32Array).slice() };
+    }),
+  );
+}
+
+describe('prediction extraction', () => {
+  test('targetNll equals the hand-computed mean −log softmax over the target tokens', () => {
+    const tok = model.tokenizer!;
+    const prompt = 'Danielle Darrieux speaks';
+    const p = tok.encode(prompt);
+    // " French." is two tokens: " French" (209) and "." (2).
+    const t = tok.encode(' French.', { addSpecialTokens: false });
+    expect(t).toEqual([209, 2]);
+    const { V, data } = logitsOf([...p, ...t]);
+    // Token j of the target is predicted at position |p| + j − 1.
+    const lp = t.map((id, j) => logSoftmaxRow(data.subarray((p.length + j - 1) * V, (p.length + j) * V))[id]);
+    const expected = -(lp[0] + lp[1]) / 2;
+    const [got] = targetNll(model, [prompt], 'French.');
+    expect(Math.abs(got - expected)).toBeLessThan(1e-5);
+    // The model knows the fact: P(" French." | prompt) is high, so the NLL is small but positive.
+    expect(got).toBeGreaterThan(0);
+    expect(got).toBeLessThan(1);
+    // The argmax at each predicting position is the target token (teacher forcing).
+    const [pred] = teacherForcedPredictions(model, [prompt], 'French.');
+    expect(pred).toEqual({ predicted: [209, 2], target: [209, 2] });
+  });
+
+  test('a ragged, right-padded batch gives the same numbers as one sequence at a time', () => {
+    const prompts = ['Danielle Darrieux speaks', 'The Eiffel Tower is a landmark in', 'Apple makes', 'Tourists visit the Eiffel Tower in'];
+    const batched = targetNlls(model, prompts, 'Tokyo', 'Paris', { batchSize: 4 });
+    prompts.forEach((pr, i) => {
+      const [one] = targetNlls(model, [pr], 'Tokyo', 'Paris', { batchSize: 1 });
+      expect(Math.abs(batched[i].nllNew - one.nllNew)).toBeLessThan(1e-4);
+      expect(Math.abs(batched[i].nllTrue - one.nllTrue)).toBeLessThan(1e-4);
+    });
+    // Known facts: the true object is more likely than the counterfactual one.
+    expect(batched[1].nllTrue).toBeLessThan(batched[1].nllNew);
+    const scored = scoreTargets(model, prompts.map((prompt) => ({ prompt, target: 'Paris' })), { batchSize: 3 });
+    const single = scoreTargets(model, prompts.map((prompt) => ({ prompt, target: 'Paris' })), { batchSize: 1 });
+    expect(scored.map((s) => s.predicted)).toEqual(single.map((s) => s.predicted));
+  });
+
+  test('rejects a model without tokenizer and a sequence longer than the context', () => {
+    const tok = model.tokenizer;
+    model.tokenizer = undefined;
+    try {
+      expect(() => targetNll(model, ['a'], 'b')).toThrow(/no tokenizer/);
+    } finally {
+      model.tokenizer = tok;
+    }
+    const long = Array(70).fill('Paris').join(' ');
+    expect(() => targetNll(model, [long], 'Tokyo')).toThrow(/queries\[0\].*longer than the model's context \(64\)/);
+  });
+});
+
+describe('evaluate: unedited baseline', () => {
+  test('counterfactual targets lose on every prompt, and locality is exactly 1', async () => {
+    const before = memory().numTensors;
+    const fp = modelFingerprint(model);
+    const report = await evaluate({ model, cases: CASES, mode: 'single' });
+    expect(validateEvalReport(JSON.parse(JSON.stringify(report)))).toBeTruthy();
+    expect(report.methods.map((m) => m.name)).toEqual([UNEDITED]);
+    const [base] = report.methods;
+    expect(base.rows!.map((r) => r.id)).toEqual(['c0', 'c1', 'c2']);
+    expect(base.aggregates.efficacyScore).toMatchObject({ mean: 0, n: 3 });
+    expect(base.aggregates.efficacyMagnitude.mean!).toBeLessThan(-0.3);
+    expect(base.aggregates.rewriteAcc.mean).toBe(0);
+    // Post-edit == pre-edit: EasyEdit locality is exactly 1 for every case.
+    for (const r of base.rows!) expect(r.metrics.locality).toBe(1);
+    expect(base.aggregates.locality).toMatchObject({ mean: 1, n: 3 });
+    // Case c1 has no rephrase prompts: the metric is undefined there, not 0.
+    expect(base.rows![1].metrics.paraphraseScore).toBeNull();
+    expect(base.aggregates.paraphraseScore.n).toBe(2);
+    expect(report.dataset).toMatchObject({ name: 'parity-facts', cases: 3, formats: ['counterfact'] });
+    expect(modelFingerprint(model)).toBe(fp);
+    expect(memory().numTensors).toBe(before);
+  });
+});
+
+describe('evaluate with ROME', () => {
+  const hp = { mom2_adjustment: false, v_num_grad_steps: 10 };
+
+  test('single mode: edits help, rows carry case ids, weights are bit-identical afterwards', async () => {
+    const fp = modelFingerprint(model);
+    const stages = new Set<string>();
+    const cases = CASES.slice(0, 2);
+    const report = await evaluate({ editor: new RomeEditor(hp), model, cases, mode: 'single', onProgress: (p) => stages.add(p.stage) });
+    expect(modelFingerprint(model)).toBe(fp);
+    expect([...stages]).toEqual(expect.arrayContaining(['baseline', 'edit', 'measure']));
+    const [base, rome] = report.methods;
+    expect(rome.name).toBe('ROME');
+    expect(rome.hparams).toMatchObject({ ...hp, protocol: { mode: 'single' } });
+    expect(rome.rows!.map((r) => r.id)).toEqual(['c0', 'c1']);
+    // Both edits flip the comparison at 10 steps: efficacy goes from 0 (baseline) to 1.
+    expect(base.aggregates.efficacyScore.mean).toBe(0);
+    expect(rome.rows![0].metrics.efficacyScore).toBe(1);
+    expect(rome.rows![1].metrics.efficacyScore).toBe(1);
+    expect(rome.aggregates.efficacyMagnitude.mean!).toBeGreaterThan(base.aggregates.efficacyMagnitude.mean!);
+    expect(rome.aggregates.efficacyMagnitude.ci95).not.toBeNull();
+    expect(rome.efficiency).toMatchObject({ batches: 2, edits: 2 });
+    expect(rome.efficiency!.peakNativeBytes!).toBeGreaterThan(0);
+    expect(rome.efficiency!.editsPerSecond!).toBeGreaterThan(0);
+  });
+
+  test('sequential mode, batchSize 1: a 3-point curve and T-Patcher rates; everything reverted', async () => {
+    const fp = modelFingerprint(model);
+    const report = await evaluate({ editor: new RomeEditor(hp), model, cases: CASES, mode: 'sequential', batchSize: 1 });
+    expect(modelFingerprint(model)).toBe(fp);
+    const rome = report.methods[1];
+    expect(rome.sequentialCurve!.map((p) => p.step)).toEqual([1, 2, 3]);
+    for (const p of rome.sequentialCurve!) {
+      expect(p.SR).toBeGreaterThanOrEqual(0);
+      expect(p.ER).not.toBeNull();
+    }
+    // Step 1 retention = success of edit 1 right after it.
+    expect(rome.sequentialCurve![0].ER).toBe(rome.sequentialCurve![0].SR);
+    for (const k of ['SR', 'GR', 'ER', 'TestR']) expect(rome.aggregates[k]).toBeDefined();
+    expect(rome.aggregates.SR.n).toBe(3);
+    // c0 and c2 have 1 + 2 rephrases; c1 none.
+    expect(rome.aggregates.GR.n).toBe(3);
+    expect(rome.rows!.map((r) => r.id)).toEqual(['c0', 'c1', 'c2']);
+    expect(rome.hparams.protocol).toEqual({ mode: 'sequential', batchSize: 1, evalAfter: 'each' });
+  });
+});
+
+/**
+ * A cheap deterministic editor: adds 6·ê(targetNew) to the final layer-norm bias, where ê is the
+ * unit embedding of targetNew's first token (tied head), so every prediction moves toward the
+ * target. Records the batch sizes it was called with; can fail on a chosen call.
+ */
+class BiasEditor implements Editor {
+  readonly name = 'BIAS';
+  readonly hparams = { scale: 6 };
+  calls: number[] = [];
+  constructor(private readonly failOnCall = -1) {}
+  async edit(m: CausalLM, requests: EditRequest[]): Promise<EditDelta> {
+    this.calls.push(requests.length);
+    if (this.calls.length - 1 === this.failOnCall) throw new Error('editor failed on purpose');
+    const tok = m.tokenizer!;
+    const wte = m.param('transformer.wte.weight');
+    const [, C] = wte.shape;
+    const emb = wte.data() as Float32Array;
+    const d = new Float32Array(C);
+    for (const r of requests) {
+      const id = tok.encode(` ${r.targetNew}`, { addSpecialTokens: false })[0];
+      const row = emb.subarray(id * C, (id + 1) * C);
+      const norm = Math.hypot(...row);
+      for (let c = 0; c < C; c++) d[c] += (6 * row[c]) / norm;
+    }
+    return new EditDelta([{ name: 'transformer.ln_f.bias', delta: tensor(d, [C]) }], { method: 'BIAS' });
+  }
+}
+
+describe('evaluate: protocols and failures (deterministic editor)', () => {
+  test('batch mode edits batchSize cases per call, measures against pre-edit predictions, reverts', async () => {
+    const before = memory().numTensors;
+    const fp = modelFingerprint(model);
+    const editor = new BiasEditor();
+    const report = await evaluate({ editor, model, cases: CASES, mode: 'batch', batchSize: 2 });
+    expect(editor.calls).toEqual([2, 1]);
+    expect(modelFingerprint(model)).toBe(fp);
+    expect(memory().numTensors).toBe(before);
+    const m = report.methods[1];
+    expect(m.efficiency).toMatchObject({ batches: 2, edits: 3 });
+    expect(m.hparams).toEqual({ scale: 6, protocol: { mode: 'batch', batchSize: 2 } });
+    // The bias shift drags unrelated prompts too: locality (post vs pre argmax) drops below 1.
+    expect(m.aggregates.locality.mean!).toBeLessThan(1);
+    expect(m.aggregates.rewriteAcc.mean!).toBeGreaterThan(0);
+  });
+
+  test('sequential evalAfter "all" measures rows on the final model; SR/ER agree with sequentialMetrics', async () => {
+    const fp = modelFingerprint(model);
+    const report = await evaluate({ editor: new BiasEditor(), model, cases: CASES, mode: 'sequential', batchSize: 2, evalAfter: 'all' });
+    expect(modelFingerprint(model)).toBe(fp);
+    const m = report.methods[1];
+    // Batches end at steps 2 and 3.
+    expect(m.sequentialCurve!.map((p) => p.step)).toEqual([2, 3]);
+    const last = m.sequentialCurve![1];
+    expect(last.SR).toBeCloseTo(m.aggregates.SR.mean!, 12);
+    // ER on the final model equals the final-model rewrite exact match, which with single-token
+    // targets is the rows' rewriteAcc (rows are measured on the final model here).
+    expect(m.aggregates.ER.mean).toBeCloseTo(m.aggregates.rewriteAcc.mean!, 12);
+  });
+
+  test('an editor error rejects the promise and leaves the weights as they were', async () => {
+    const fp = modelFingerprint(model);
+    const before = memory().numTensors;
+    await expect(evaluate({ editor: new BiasEditor(1), model, cases: CASES, mode: 'sequential' })).rejects.toThrow('editor failed on purpose');
+    expect(modelFingerprint(model)).toBe(fp);
+    expect(memory().numTensors).toBe(before);
+  });
+
+  test('abort stops the run with CancelledError and reverts', async () => {
+    const fp = modelFingerprint(model);
+    const ac = new AbortController();
+    const editor = new BiasEditor();
+    const run = evaluate({
+      editor,
+      model,
+      cases: CASES,
+      mode: 'sequential',
+      signal: ac.signal,
+      onProgress: (p) => {
+        if (p.stage === 'measure') ac.abort();
+      },
+    });
+    await expect(run).rejects.toBeInstanceOf(CancelledError);
+    expect(editor.calls).toEqual([1]);
+    expect(modelFingerprint(model)).toBe(fp);
+  });
+
+  test('invalid options are named', async () => {
+    await expect(evaluate({ model, cases: [], mode: 'single' })).rejects.toThrow(/non-empty array of EditCase for cases/);
+    await expect(evaluate({ model, cases: CASES, mode: 'parallel' as never })).rejects.toThrow(/for mode but received "parallel"/);
+    await expect(evaluate({ model, cases: CASES, mode: 'batch', batchSize: 0 })).rejects.toThrow(/positive integer for batchSize/);
+    await expect(evaluate({ model, cases: CASES, mode: 'single', suites: ['rouge' as never] })).rejects.toThrow(/for suites but received "rouge"/);
+  });
+});
