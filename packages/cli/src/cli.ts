@@ -1,0 +1,172 @@
+/**
+ * The `medit` command: dispatch, help, and one place that turns errors into messages and
+ * exit codes (0 ok, 1 failure, 2 usage error, 130 cancelled). Stack traces only with
+ * MEDIT_DEBUG=1.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { CancelledError, MeditError } from '@medit/core';
+
+import { type OptionSpecs, UsageError, formatOptions, parseCommandArgs } from './args';
+import { DEMO_OPTIONS, runDemo } from './commands/demo';
+import { EDIT_OPTIONS, runEdit } from './commands/edit';
+import { EVAL_OPTIONS, runEval } from './commands/eval';
+import { GENERATE_OPTIONS, runGenerate } from './commands/generate';
+import { REVERT_OPTIONS, runRevert } from './commands/revert';
+import { STATS_OPTIONS, runStats } from './commands/stats';
+import type { CommandContext, RunState } from './common';
+import { type CliIO, Output } from './output';
+
+/** Exit codes of the `medit` binary. */
+export const EXIT = { ok: 0, failure: 1, usage: 2, cancelled: 130 } as const;
+
+interface Command {
+  summary: string;
+  usage: string;
+  options: OptionSpecs;
+  run(ctx: CommandContext): Promise<number>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  edit: {
+    summary: 'edit facts with ROME and show the answers before and after',
+    usage: 'medit edit --model DIR (--prompt "{} is a citizen of" --subject S --target T | --requests FILE) [options]',
+    options: EDIT_OPTIONS,
+    run: runEdit,
+  },
+  stats: {
+    summary: 'compute (and cache) the covariance statistics ROME uses',
+    usage: 'medit stats --model DIR [--layers 1,2] [--corpus FILE] [--max-docs N] [--cache DIR]',
+    options: STATS_OPTIONS,
+    run: runStats,
+  },
+  generate: {
+    summary: 'continue a prompt (before and after a saved edit with --delta)',
+    usage: 'medit generate --model DIR --prompt TEXT [--delta FILE] [--max-new-tokens N] [--sample --seed N]',
+    options: GENERATE_OPTIONS,
+    run: runGenerate,
+  },
+  revert: {
+    summary: 'write an edited model with a saved edit taken back out',
+    usage: 'medit revert --model DIR --delta FILE --out DIR [--exact]',
+    options: REVERT_OPTIONS,
+    run: runRevert,
+  },
+  eval: {
+    summary: 'evaluate an editing method on a dataset; writes report.json and report.html',
+    usage: 'medit eval --model DIR --dataset FILE [--method rome|none] [--mode single|batch|sequential] [--limit N] [--out PREFIX]',
+    options: EVAL_OPTIONS,
+    run: runEval,
+  },
+  demo: {
+    summary: 'edit a few facts of the fact world and show what changed',
+    usage: 'medit demo [--model DIR]',
+    options: DEMO_OPTIONS,
+    run: runDemo,
+  },
+};
+
+function version(): string {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function generalHelp(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length)) + 2;
+  return [
+    'medit: edit the knowledge of language models',
+    '',
+    'Usage: medit <command> [options]',
+    '',
+    'Commands:',
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}${c.summary}`),
+    '',
+    'Run "medit <command> --help" for a command\'s options. Every command takes --json.',
+    'Exit codes: 0 ok, 1 failure, 2 usage error, 130 cancelled (Ctrl-C).',
+    '',
+  ].join('\n');
+}
+
+function commandHelp(name: string, c: Command): string {
+  return `${c.summary}\n\nUsage: ${c.usage}\n\nOptions:\n${formatOptions(c.options)}\n`;
+}
+
+/** The message of an error that is not one of ours (fs errors get their path named). */
+function describe(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'ENOENT' && e.path) return `file not found: ${e.path}`;
+  if (e.code === 'EACCES' && e.path) return `permission denied: ${e.path}`;
+  return err.message;
+}
+
+/**
+ * Runs the CLI on `argv` (without `node` and the script) and returns the exit code.
+ * @example process.exitCode = await main(process.argv.slice(2));
+ */
+export async function main(argv: string[], ioIn: Partial<CliIO> = {}): Promise<number> {
+  const io: CliIO = {
+    stdout: ioIn.stdout ?? process.stdout,
+    stderr: ioIn.stderr ?? process.stderr,
+    env: ioIn.env ?? process.env,
+    cwd: ioIn.cwd ?? process.cwd(),
+    signal: ioIn.signal,
+  };
+  const [name, ...rest] = argv;
+  if (name === undefined) {
+    io.stderr.write(generalHelp());
+    return EXIT.usage;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
+    const c = rest[0] !== undefined ? COMMANDS[rest[0]] : undefined;
+    io.stdout.write(c ? commandHelp(rest[0], c) : generalHelp());
+    return EXIT.ok;
+  }
+  if (name === '--version' || name === '-v') {
+    io.stdout.write(`${version()}\n`);
+    return EXIT.ok;
+  }
+  const json = rest.includes('--json');
+  const out = new Output(io, json, name);
+  const state: RunState = {};
+  try {
+    const command = Object.prototype.hasOwnProperty.call(COMMANDS, name) ? COMMANDS[name] : undefined;
+    if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)} (commands: ${Object.keys(COMMANDS).join(', ')})`);
+    const args = parseCommandArgs(name, rest, command.options);
+    if (args.flag('help')) {
+      io.stdout.write(commandHelp(name, command));
+      return EXIT.ok;
+    }
+    return await command.run({ io, out, args, state });
+  } catch (err) {
+    let code: number = EXIT.failure;
+    let message = describe(err);
+    let hint: string | undefined;
+    if (err instanceof UsageError) {
+      code = EXIT.usage;
+      hint = err.command && COMMANDS[err.command] ? `Run "medit ${err.command} --help" for usage.` : 'Run "medit --help" for usage.';
+    } else if (err instanceof CancelledError || (err instanceof Error && err.name === 'AbortError')) {
+      code = EXIT.cancelled;
+      message = `cancelled${state.resumeHint ? `; ${state.resumeHint}` : ''}`;
+    }
+    if (json) {
+      const e = err as Partial<MeditError>;
+      io.stdout.write(
+        JSON.stringify({
+          type: 'error',
+          command: name,
+          exitCode: code,
+          error: { name: err instanceof Error ? err.name : 'Error', code: typeof e.code === 'string' ? e.code : undefined, message },
+        }) + '\n',
+      );
+    } else {
+      io.stderr.write(`medit ${name}: ${code === EXIT.cancelled ? '' : 'error: '}${message}\n${hint ? `${hint}\n` : ''}`);
+    }
+    if (io.env.MEDIT_DEBUG === '1' && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
+    return code;
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * `medit eval`: any dataset `@medit/data` reads × an editing method, through the
+ * `@medit/metrics` harness (`evaluate`), written as `<out>.json` (the versioned EvalReport)
+ * and `<out>.html` (its offline view).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import type { LayerStats } from '@medit/core';
+import { type DatasetFormat, DATASET_FORMATS, readDataset } from '@medit/data';
+import { type EvalMode, type EvalReport, type EvalSuite, EVAL_SUITES, evaluate, renderHtmlReport } from '@medit/metrics';
+import type { RomeEditor } from '@medit/rome';
+
+import { type OptionSpecs, UsageError } from '../args';
+import { type CommandContext, loadModelDir, requireFile, resolvePath, romeHparams, shortPath } from '../common';
+import { formatDuration } from '../output';
+import { romeEditorFor, statsForEdit } from './edit';
+
+export const EVAL_OPTIONS: OptionSpecs = {
+  model: { type: 'string', value: 'DIR', description: 'Hugging Face model directory' },
+  dataset: { type: 'string', value: 'FILE', description: 'CounterFact, EasyEdit CounterFact, zsRE, KnowEdit (.json) or edit requests (.jsonl)' },
+  format: { type: 'string', value: 'NAME', description: `dataset format (${DATASET_FORMATS.join(', ')}; default: detected)` },
+  method: { type: 'string', value: 'NAME', description: 'rome, or none for the unedited model only (default rome)' },
+  mode: { type: 'string', value: 'MODE', description: 'single (each edit on the clean model), batch, or sequential (default single)' },
+  'batch-size': { type: 'string', value: 'N', description: 'edits per editor call in batch/sequential mode (default 1)' },
+  'eval-after': { type: 'string', value: 'WHEN', description: 'sequential mode: measure each case right after its edit (each) or at the end (all)' },
+  limit: { type: 'string', value: 'N', description: 'evaluate only the first N cases' },
+  suites: { type: 'string', value: 'LIST', description: `metric suites, comma-separated (${EVAL_SUITES.join(', ')}; default: by dataset format)` },
+  generation: { type: 'boolean', description: 'also generate text for fluency / generation entropy (slow)' },
+  hparams: { type: 'string', value: 'FILE', description: 'ROME hyperparameters (.json or .yaml)' },
+  'stats-corpus': { type: 'string', value: 'FILE', description: "corpus for the covariance (default: the fact world's filler text)" },
+  'stats-cache': { type: 'string', value: 'DIR', description: 'covariance cache directory' },
+  'stats-file': { type: 'string', value: 'FILE', description: 'precomputed statistics of the edited layer (from medit stats)' },
+  'no-covariance': { type: 'boolean', description: 'use C = I instead of covariance statistics' },
+  out: { type: 'string', value: 'PATH', description: 'report path without extension, or a directory (default: ./report → report.json, report.html)' },
+};
+
+/** `<out>.json` and `<out>.html` from `--out` (a stem, a .json/.html name, or a directory). */
+export function reportPaths(outArg: string): { json: string; html: string } {
+  let stem = outArg;
+  if (outArg.endsWith('/') || outArg.endsWith(path.sep) || (fs.existsSync(outArg) && fs.statSync(outArg).isDirectory())) stem = path.join(outArg, 'report');
+  else if (/\.(json|html)$/.test(outArg)) stem = outArg.replace(/\.(json|html)$/, '');
+  return { json: `${stem}.json`, html: `${stem}.html` };
+}
+
+function writeAtomic(file: string, text: string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, text);
+  fs.renameSync(tmp, file);
+}
+
+const fmt = (x: number | null | undefined) => (typeof x === 'number' ? x.toFixed(3) : '–');
+
+/** The summary table printed after a run: one column per method. */
+export function summaryTable(report: EvalReport): string[] {
+  const methods = report.methods;
+  const metrics = [...new Set(methods.flatMap((m) => Object.keys(m.aggregates)))];
+  const w = Math.max(8, ...metrics.map((k) => k.length)) + 2;
+  const lines = [`${'metric'.padEnd(w)}${methods.map((m) => m.name.padStart(22)).join('')}`];
+  for (const k of metrics) {
+    lines.push(
+      `${k.padEnd(w)}${methods
+        .map((m) => {
+          const a = m.aggregates[k];
+          if (!a) return ''.padStart(22);
+          const ci = a.ci95 ? ` ±${((a.ci95[1] - a.ci95[0]) / 2).toFixed(3)}` : '';
+          return `${fmt(a.mean)}${ci} (n=${a.n})`.padStart(22);
+        })
+        .join('')}`,
+    );
+  }
+  return lines;
+}
+
+export async function runEval(ctx: CommandContext): Promise<number> {
+  const { io, out, args } = ctx;
+  const modelDir = args.required('model');
+  const datasetFile = requireFile(resolvePath(io, args.required('dataset')), 'dataset file');
+  const format = args.has('format') ? args.choice('format', DATASET_FORMATS as readonly DatasetFormat[], 'counterfact') : undefined;
+  const method = args.choice('method', ['rome', 'none'] as const, 'rome');
+  const mode = args.choice('mode', ['single', 'batch', 'sequential'] as const, 'single') as EvalMode;
+  const batchSize = args.int('batch-size', { min: 1 });
+  if (batchSize !== undefined && mode === 'single') throw new UsageError('--batch-size applies to --mode batch or sequential', 'eval');
+  const evalAfter = args.has('eval-after') ? args.choice('eval-after', ['each', 'all'] as const, 'each') : undefined;
+  if (evalAfter !== undefined && mode !== 'sequential') throw new UsageError('--eval-after applies to --mode sequential', 'eval');
+  const limit = args.int('limit', { min: 1 });
+  const suites = args.string('suites')?.split(',').map((s) => s.trim()) as EvalSuite[] | undefined;
+  for (const s of suites ?? []) if (!EVAL_SUITES.includes(s)) throw new UsageError(`Expected ${EVAL_SUITES.join(', ')} in --suites but received ${JSON.stringify(s)}`, 'eval');
+  const paths = reportPaths(resolvePath(io, args.string('out') ?? 'report'));
+
+  const dataset = readDataset(datasetFile, format ? { format } : {});
+  const cases = limit ? dataset.cases.slice(0, limit) : dataset.cases;
+  if (cases.length === 0) throw new UsageError(`${shortPath(io, datasetFile)} has no usable cases${dataset.skipped.length ? ` (${dataset.skipped.length} skipped: ${dataset.skipped[0].reason})` : ''}`, 'eval');
+
+  const model = await loadModelDir(io, modelDir);
+  let editor: RomeEditor | undefined;
+  let stats: Map<number, LayerStats> | undefined;
+  try {
+    let covariance: Record<string, unknown> | null = null;
+    if (method === 'rome') {
+      const hp = romeHparams(io, args, model);
+      const cov = await statsForEdit(ctx, model, hp);
+      stats = cov.stats;
+      covariance = cov.summary;
+      editor = romeEditorFor(hp, stats);
+    }
+    out.line(`evaluating ${method === 'rome' ? 'ROME' : 'the unedited model'} on ${cases.length} ${dataset.format} case${cases.length === 1 ? '' : 's'} of ${shortPath(io, datasetFile)} (${mode})`);
+    const bar = out.progress('eval');
+    const started = Date.now();
+    let report: EvalReport;
+    try {
+      report = await evaluate({
+        editor,
+        model,
+        cases,
+        mode,
+        batchSize,
+        evalAfter,
+        suites,
+        generation: args.flag('generation'),
+        signal: io.signal,
+        modelName: path.basename(resolvePath(io, modelDir)),
+        onProgress: (p) => bar.update(p.done, p.total, p.stage, { stage: p.stage }),
+      });
+    } finally {
+      bar.end();
+    }
+    const ms = Date.now() - started;
+    writeAtomic(paths.json, JSON.stringify(report, null, 2) + '\n');
+    writeAtomic(paths.html, renderHtmlReport(report));
+    for (const l of summaryTable(report)) out.line(l);
+    out.line(`done in ${formatDuration(ms)}; wrote ${shortPath(io, paths.json)} and ${shortPath(io, paths.html)}`);
+    const summary = Object.fromEntries(report.methods.map((m) => [m.name, Object.fromEntries(Object.entries(m.aggregates).map(([k, a]) => [k, a.mean]))]));
+    out.result({ model: modelDir, dataset: datasetFile, cases: cases.length, mode, method, covariance, ms, report: paths.json, html: paths.html, summary });
+    return 0;
+  } finally {
+    editor?.dispose();
+    for (const s of stats?.values() ?? []) s.mom2Sum.dispose();
+    model.dispose();
+  }
+}

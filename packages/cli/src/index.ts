@@ -1,0 +1,10 @@
+/**
+ * @medit/cli — the `medit` command (edit, stats, generate, revert, eval, demo) and its
+ * programmatic entry point.
+ * @example
+ * import { main } from '@medit/cli';
+ * process.exitCode = await main(['edit', '--model', 'test-fixtures/models/fact-tiny', '--prompt', '{} is a citizen of', '--subject', 'Varn Oltega', '--target', 'Kesmira']);
+ */
+export { main, EXIT } from './cli';
+export type { CliIO } from './output';
+export { UsageError } from './args';
