@@ -16,6 +16,12 @@ export type { ModelConfig, ForwardOptions, ForwardOutput, RewriteModule } from '
 export { HOOK_POINTS, hookName } from './models/hooks';
 export type { HookPoint, HookFn, HookContext, Hooks } from './models/hooks';
 export { GPT2 } from './models/gpt2';
+export { Llama, llamaConfig, llamaInitParams } from './models/llama';
+export { GPTJ, gptjConfig, gptjInitParams } from './models/gptj';
+export { Bert, bertConfig, loadEncoder } from './models/bert';
+export type { BertForwardOptions, BertOutput } from './models/bert';
+export { applyRotary, rotaryTables, ropeInvFreq, parseRopeScaling } from './models/rotary';
+export type { RotaryConfig, RotaryLayout, RopeScaling, RotaryTables } from './models/rotary';
 export { loadModel, saveModel, createModel, registerModelType, modelTypes, readConfig } from './models/registry';
 export type { ModelFamily, LoadModelOptions } from './models/registry';
 export { generate, generateText } from './generation';
