@@ -1,0 +1,302 @@
+/**
+ * Target vectors for many requests at once (MEMIT:memit/compute_z.py; spec §1.6, §4 step 1).
+ * For request i, one free vector δ_i is added to an activation of the edited layer (MEMIT:
+ * the block output `resid_out` of the z layer; ROME: the MLP output) at the subject token
+ * of each of its rows, and minimises
+ *
+ *   L_i(δ_i) = mean_j [ −(1/T_i) Σ_τ log P(t_τ | x_ij, t_<τ) ]
+ *              + kl_factor · KL(P_δ(·|s_KL) ‖ P_0(·|s_KL)) + v_weight_decay · ‖δ_i‖ / ‖h0_i‖²
+ *
+ * The references optimise one request at a time. Here the rows of several requests share
+ * one forward pass, each row carrying its own request's δ. The rows are separate sequences,
+ * so L_j does not depend on δ_i (j ≠ i) and ∇_{δ_i} Σ_j L_j = ∇L_i; Adam is element-wise,
+ * so one Adam over the stacked [m, C] δ takes exactly each request's own steps. A request
+ * that stops (L_i < 0.05) leaves the batch with its δ frozen, as a lone run would stop.
+ * Result: z_i = h0_i + δ_i, with h0_i the activation at the raw prompt's subject token.
+ */
+import {
+  AdamW,
+  type CausalLM,
+  CancelledError,
+  type FactToken,
+  type HookPoint,
+  type Tensor,
+  add,
+  addAt,
+  copyInplace,
+  crossEntropy,
+  fillTemplate,
+  gatherAt,
+  grad,
+  hookName,
+  indexSelect,
+  keep,
+  klDiv,
+  l2Norm,
+  logSoftmax,
+  mul,
+  mulScalar,
+  noGrad,
+  reshape,
+  sum,
+  tensor,
+  tidy,
+  zeros,
+} from '@medit/core';
+import type { TargetStep } from '@medit/rome';
+
+import { locateSubjectToken } from './locate';
+import { rightPad } from './util';
+
+/** One request, tokenised target included. */
+export interface ZRequest {
+  prompt: string;
+  subject: string;
+  /** target token ids (leading space included) */
+  target: number[];
+}
+
+/** The optimisation settings (MEMIT's field names). */
+export interface ZSettings {
+  fact_token: FactToken;
+  v_num_grad_steps: number;
+  v_lr: number;
+  v_weight_decay: number;
+  clamp_norm_factor: number;
+  kl_factor: number;
+}
+
+export interface ZOptions {
+  /** where δ is added (default 'resid_out', MEMIT; 'mlp_out' gives ROME's v*) */
+  point?: HookPoint;
+  /** requests optimised together in one forward pass (default 16) */
+  batchSize?: number;
+  signal?: AbortSignal;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface ZResult {
+  /** z = h0 + δ per request [n, C] (caller owns) */
+  zs: Tensor;
+  /** h0: the activation at each raw prompt's subject token before the edit [n, C] (caller owns) */
+  h0: Tensor;
+  /** the loss trace of each request */
+  traces: TargetStep[][];
+  /** ‖δ_i‖ per request */
+  deltaNorms: number[];
+}
+
+const KL_TEMPLATE = '{} is a';
+const STOP_LOSS = 5e-2;
+
+interface Prepared {
+  rows: number[][];
+  /** subject index per row (last row: the KL prompt) */
+  lookup: number[];
+  /** per row, label per position (−100 = none) */
+  labels: number[][];
+  T: number;
+}
+
+function prepare(model: CausalLM, templates: string[], r: ZRequest, factToken: FactToken): Prepared {
+  const tok = model.tokenizer!;
+  const rows: number[][] = [];
+  const lookup: number[] = [];
+  const labels: number[][] = [];
+  for (const c of templates) {
+    const located = locateSubjectToken(tok, fillTemplate(c, r.prompt), r.subject, factToken);
+    const ids = [...located.ids, ...r.target.slice(0, -1)];
+    rows.push(ids);
+    lookup.push(located.index);
+    // logits at position p predict token p+1: the last prompt token scores target[0].
+    const n0 = located.ids.length - 1;
+    labels.push(ids.map((_, p) => (p >= n0 ? r.target[p - n0] : -100)));
+  }
+  const kl = locateSubjectToken(tok, KL_TEMPLATE, r.subject, factToken);
+  rows.push(kl.ids);
+  lookup.push(kl.index);
+  labels.push(kl.ids.map(() => -100));
+  return { rows, lookup, labels, T: r.target.length };
+}
+
+/**
+ * Optimises the target vectors of `requests` at `layer` with the flat list of context
+ * `templates` (the first must be "{}", the raw prompt).
+ * @throws CancelledError when `signal` aborts
+ */
+export function computeZs(model: CausalLM, hp: ZSettings, layer: number, templates: string[], requests: ZRequest[], opts: ZOptions = {}): ZResult {
+  if (!model.tokenizer) throw new Error('computeZs needs a model with a tokenizer');
+  if (templates[0] !== '{}') throw new Error(`computeZs: the first context template must be "{}" (the raw prompt) but is ${JSON.stringify(templates[0])}`);
+  const C = model.config.hiddenSize;
+  const n = requests.length;
+  const batchSize = opts.batchSize ?? 16;
+  const zData = new Float32Array(n * C);
+  const h0Data = new Float32Array(n * C);
+  const traces: TargetStep[][] = requests.map(() => []);
+  const deltaNorms: number[] = new Array(n).fill(0);
+  for (let start = 0; start < n; start += batchSize) {
+    const chunk = requests.slice(start, start + batchSize).map((r) => prepare(model, templates, r, hp.fact_token));
+    const out = optimiseChunk(model, hp, hookName(layer, opts.point ?? 'resid_out'), chunk, opts.signal);
+    for (let i = 0; i < chunk.length; i++) {
+      zData.set(out.z.subarray(i * C, (i + 1) * C), (start + i) * C);
+      h0Data.set(out.h0.subarray(i * C, (i + 1) * C), (start + i) * C);
+      traces[start + i] = out.traces[i];
+      deltaNorms[start + i] = out.deltaNorms[i];
+    }
+    opts.onProgress?.(Math.min(start + batchSize, n), n);
+  }
+  return { zs: tensor(zData, [n, C]), h0: tensor(h0Data, [n, C]), traces, deltaNorms };
+}
+
+function optimiseChunk(
+  model: CausalLM,
+  hp: ZSettings,
+  hook: string,
+  reqs: Prepared[],
+  signal?: AbortSignal,
+): { z: Float32Array; h0: Float32Array; traces: TargetStep[][]; deltaNorms: number[] } {
+  const C = model.config.hiddenSize;
+  const m = reqs.length;
+  const pad = model.config.eosTokenId ?? 0;
+  const delta = keep(zeros([m, C]));
+  delta.requiresGrad = true;
+  const opt = new AdamW([delta], { lr: hp.v_lr, weightDecay: 0 });
+  const h0 = new Float32Array(m * C);
+  const h0Norm2: number[] = new Array(m).fill(0);
+  const initKl = new Map<number, Float32Array>();
+  const active = new Set(reqs.map((_, i) => i));
+  const traces: TargetStep[][] = reqs.map(() => []);
+  try {
+    for (let step = 0; step < hp.v_num_grad_steps && active.size > 0; step++) {
+      if (signal?.aborted) throw new CancelledError('edit cancelled while computing target vectors');
+      const act = [...active];
+      // Batch: every active request's rewriting rows, then its KL row.
+      const rows: number[][] = [];
+      const rowLabels: number[][] = [];
+      const rowWeight: number[] = []; // 1/(T·R): the mean over rows of each row's mean NLL
+      const positions: { batch: number; token: number }[] = [];
+      const owner: number[] = []; // chunk index of each row's request
+      const klPositions: { batch: number; token: number }[] = [];
+      const firstRow: number[] = [];
+      for (const r of act) {
+        const p = reqs[r];
+        const R = p.rows.length - 1;
+        firstRow.push(rows.length);
+        p.rows.forEach((ids, j) => {
+          const b = rows.length;
+          positions.push({ batch: b, token: p.lookup[j] });
+          owner.push(r);
+          if (j === R) klPositions.push({ batch: b, token: p.lookup[j] });
+          rows.push(ids);
+          rowLabels.push(p.labels[j]);
+          rowWeight.push(j === R ? 0 : 1 / (p.T * R));
+        });
+      }
+      const { ids, mask } = rightPad(rows, pad);
+      const width = ids[0].length;
+      const targets = new Array<number>(rows.length * width).fill(-100);
+      const weights = new Float32Array(rows.length * width);
+      rowLabels.forEach((lab, b) =>
+        lab.forEach((y, t) => {
+          if (y < 0) return;
+          targets[b * width + t] = y;
+          weights[b * width + t] = rowWeight[b];
+        }),
+      );
+      const result = tidy(() => {
+        const { logits } = model.forward(ids, {
+          attentionMask: mask,
+          hooks: {
+            [hook]: (out) => {
+              if (step === 0) {
+                // h0: the unedited activation at each request's raw-prompt row (row 0 = "{}").
+                const d = noGrad(() => gatherAt(out, act.map((_, a) => positions[firstRow[a]]))).data() as Float32Array;
+                act.forEach((r, a) => {
+                  h0.set(d.subarray(a * C, (a + 1) * C), r * C);
+                  let s = 0;
+                  for (let k = a * C; k < (a + 1) * C; k++) s += d[k] * d[k];
+                  h0Norm2[r] = s;
+                });
+              }
+              // δ_owner at every row's subject token (KL rows included).
+              return addAt(out, positions, indexSelect(delta, 0, owner));
+            },
+          },
+        });
+        const V = logits.shape[2];
+        const logp = logSoftmax(logits);
+        const tokLoss = crossEntropy(reshape(logp, [-1, V]), targets, { reduction: 'none' });
+        const nllTok = mul(tokLoss, tensor(weights, [weights.length]));
+        const klLogp = gatherAt(logp, klPositions);
+        if (step === 0) {
+          const d = klLogp.data() as Float32Array;
+          act.forEach((r, a) => initKl.set(r, d.slice(a * V, (a + 1) * V)));
+        }
+        const init = new Float32Array(act.length * V);
+        act.forEach((r, a) => init.set(initKl.get(r)!, a * V));
+        const klPer = klDiv(klLogp, tensor(init, [act.length, V]), 'none'); // [a]
+        const wdPer = act.map((r) => l2Norm(indexSelect(delta, 0, [r])));
+        let loss = add(sum(nllTok), mulScalar(sum(klPer), hp.kl_factor));
+        act.forEach((r, a) => (loss = add(loss, mulScalar(wdPer[a], hp.v_weight_decay / h0Norm2[r]))));
+        // Per-request values for the trace and the stopping rule.
+        const tokData = nllTok.data() as Float32Array;
+        const klData = klPer.data() as Float32Array;
+        const perReq = act.map((r, a) => {
+          let nll = 0;
+          const rowsOf = reqs[r].rows.length;
+          for (let b = firstRow[a]; b < firstRow[a] + rowsOf; b++) for (let t = 0; t < width; t++) nll += tokData[b * width + t];
+          const kl = hp.kl_factor * klData[a];
+          const wd = (hp.v_weight_decay * wdPer[a].item()) / h0Norm2[r];
+          return { nll, kl, wd, loss: nll + kl + wd };
+        });
+        const last = step === hp.v_num_grad_steps - 1;
+        const stopping = perReq.map((v) => last || v.loss < STOP_LOSS);
+        act.forEach((r, a) => {
+          const v = perReq[a];
+          traces[r].push({ step, loss: v.loss, nll: v.nll, kl: v.kl, weightDecay: v.wd, targetProb: Math.exp(-v.nll) });
+        });
+        if (stopping.every(Boolean)) return { stopping, snapshot: null };
+        // Snapshot δ of the requests that stop now: Adam's momentum would still move them.
+        const snapshot = new Float32Array(delta.data() as Float32Array);
+        const [g] = grad(loss, [delta]);
+        opt.update([g]);
+        return { stopping, snapshot };
+      });
+      act.forEach((r, a) => {
+        if (result.stopping[a]) active.delete(r);
+      });
+      if (!result.snapshot) break;
+      // Restore the stopped rows, then project every active δ_i into its ball ‖δ_i‖ ≤ clamp·‖h0_i‖.
+      const d = new Float32Array(delta.data() as Float32Array);
+      for (let r = 0; r < m; r++) {
+        if (!active.has(r)) {
+          d.set(result.snapshot.subarray(r * C, (r + 1) * C), r * C);
+          continue;
+        }
+        let norm = 0;
+        for (let k = r * C; k < (r + 1) * C; k++) norm += d[k] * d[k];
+        norm = Math.sqrt(norm);
+        const maxNorm = hp.clamp_norm_factor * Math.sqrt(h0Norm2[r]);
+        if (norm > maxNorm) for (let k = r * C; k < (r + 1) * C; k++) d[k] = (d[k] * maxNorm) / norm;
+      }
+      const t = tensor(d, [m, C]);
+      copyInplace(delta, t);
+      t.dispose();
+    }
+    const dd = delta.data() as Float32Array;
+    const z = new Float32Array(m * C);
+    const deltaNorms: number[] = [];
+    for (let r = 0; r < m; r++) {
+      let s = 0;
+      for (let k = r * C; k < (r + 1) * C; k++) {
+        z[k] = h0[k] + dd[k];
+        s += dd[k] * dd[k];
+      }
+      deltaNorms.push(Math.sqrt(s));
+    }
+    return { z, h0, traces, deltaNorms };
+  } finally {
+    opt.dispose();
+    delta.dispose();
+  }
+}

@@ -1,0 +1,465 @@
+/**
+ * The mass editors: MEMIT (Meng et al., "Mass-Editing Memory in a Transformer", ICLR 2023),
+ * EMMET (Gupta et al., "A Unified Framework for Model Editing", 2024) and AlphaEdit (Fang
+ * et al., "AlphaEdit: Null-Space Constrained Knowledge Editing", ICLR 2025). They share the
+ * pipeline of MEMIT:memit/memit_main.py::execute_memit (spec §4):
+ *
+ *   1. z_i for every request at the last edited layer's residual stream (batched here);
+ *   2. for each layer l_i in ascending order, on the partially edited model:
+ *      keys K (template-group means), residual R = (z − h)/(L − i) with h the current
+ *      z-layer residual, the solver's update, applied at once so later layers see it;
+ *   3. the weights are restored and the updates returned as one {@link EditDelta}.
+ *
+ * They differ only in the solve (see solve.ts). AlphaEdit also keeps the keys of the
+ * edits committed so far (its `cache_c`), used by later batches of a sequential stream.
+ */
+import {
+  type CausalLM,
+  type Corpus,
+  type EditOptions,
+  type EditRequest,
+  type Editor,
+  type LayerStats,
+  type Tensor,
+  ArgumentError,
+  EditDelta,
+  cast,
+  cholesky,
+  computeLayerStats,
+  gemmInplace,
+  keep,
+  modelFingerprint,
+  mulScalar,
+  sub,
+  targetIds,
+  tidy,
+  validateRequest,
+  zeros,
+} from '@medit/core';
+import type { TargetStep } from '@medit/rome';
+
+import { computeKeys } from './compute-ks';
+import { computeZs } from './compute-z';
+import { memitContextTemplates } from './context-templates';
+import { resolveMemitHparams, type MassEditAlgorithm, type MemitHyperParams } from './hparams';
+import {
+  type NullSpace,
+  addDiagonal,
+  alphaEditSolve,
+  emmetSolve,
+  memitSolveDirect,
+  memitSolveWoodbury,
+  nullSpace,
+  projectKeys,
+  updateFactors,
+  updateNorm,
+  withRidge,
+} from './solve';
+
+export interface MassEditorOptions {
+  /** Precomputed statistics by layer (from `computeLayerStats` or a cache file). */
+  stats?: Map<number, LayerStats>;
+  /** Corpus to compute the missing layers' statistics from (all of them in one pass). */
+  corpus?: Corpus;
+  /** Where statistics are cached between runs. */
+  statsCacheDir?: string;
+  /** Fixed template groups, e.g. `[["{}"], ["A. {}", ...]]`, instead of generated ones. */
+  contextTemplates?: string[][];
+  /** Rows per forward pass when reading keys (default 256). */
+  maxRowsPerForward?: number;
+  /** Keep every request's full z loss trace in the delta's stats (default false: a summary). */
+  keepTraces?: boolean;
+}
+
+/** What one layer's solve did. */
+export interface LayerReport {
+  layer: number;
+  solver: string;
+  /** mean ‖z − h‖ over requests before this layer's update */
+  residualNorm: number;
+  /** ‖ΔW‖_F of this layer */
+  updateNorm: number;
+  /** AlphaEdit: null-space dimension r of this layer's C */
+  nullDim?: number;
+}
+
+/** The numbers an edit reports in `delta.info.stats`. */
+export interface MassEditStats {
+  edits: { subject: string; steps: number; loss: number; targetProb: number; deltaNorm: number }[];
+  layers: LayerReport[];
+  /** milliseconds: statistics (incl. factorisations), z optimisation, keys, solves, total */
+  timings: { statsMs: number; zMs: number; keysMs: number; solveMs: number; totalMs: number };
+  traces?: TargetStep[][];
+}
+
+/** An editor that can remember committed edits (AlphaEdit); others ignore `commit`. */
+export interface SequentialCapable extends Editor {
+  /** Records a delta (computed by this editor and now applied) as a past edit. */
+  commit?(delta: EditDelta): void;
+}
+
+/** The shared MEMIT pipeline; subclasses provide the per-layer solve. */
+export abstract class MassEditorBase implements SequentialCapable {
+  abstract readonly name: MassEditAlgorithm;
+  readonly hparams: Partial<MemitHyperParams>;
+  protected readonly stats: Map<number, LayerStats>;
+  protected readonly options: MassEditorOptions;
+
+  constructor(hparams: Partial<MemitHyperParams> = {}, options: MassEditorOptions = {}) {
+    this.hparams = hparams;
+    this.options = options;
+    this.stats = options.stats ?? new Map();
+  }
+
+  /** The hyperparameters resolved for a model (defaults filled in, validated). */
+  resolve(model: CausalLM): MemitHyperParams {
+    return resolveMemitHparams(this.hparams as Record<string, unknown>, model.config.numLayers, this.name);
+  }
+
+  /** Statistics of every edited layer; the missing ones in one pass over the corpus. */
+  protected async layerStats(model: CausalLM, hp: MemitHyperParams, signal?: AbortSignal): Promise<void> {
+    const missing = hp.layers.filter((l) => !this.stats.has(l));
+    if (missing.length === 0) return;
+    if (!this.options.corpus) {
+      throw new ArgumentError(`${this.name}: covariance statistics are missing for layer(s) ${missing.join(', ')}; pass stats or a corpus`);
+    }
+    const computed = await computeLayerStats(model, {
+      layers: missing,
+      corpus: this.options.corpus,
+      maxDocs: Math.min(hp.mom2_n_samples, this.options.corpus.docs.length),
+      cacheDir: this.options.statsCacheDir,
+      signal,
+    });
+    for (const [l, s] of computed) this.stats.set(l, s);
+  }
+
+  /** C = E[kkᵀ] of a layer (float64, caller owns). */
+  protected covariance(layer: number): Tensor {
+    const s = this.stats.get(layer);
+    if (!s) throw new ArgumentError(`${this.name}: no statistics for layer ${layer}`);
+    return s.mean();
+  }
+
+  /** Per-layer, per-model work done once (factorisations, projectors). */
+  protected abstract prepareLayer(model: CausalLM, hp: MemitHyperParams, layer: number): void;
+
+  /** A [n, F] with ΔW = Rᵀ A for keys K [n, F] (float64). */
+  protected abstract solveLayer(hp: MemitHyperParams, layer: number, keys: Tensor): { adj: Tensor; solver: string; nullDim?: number };
+
+  /** Called with the batch's updates still applied (AlphaEdit reads the edited keys here). */
+  protected afterLayers(_model: CausalLM, _hp: MemitHyperParams, _groups: string[][], _requests: EditRequest[], _delta: EditDelta): void {}
+
+  /**
+   * Computes the edit of all `requests` as one batch. The model is left as it was found;
+   * apply the returned delta to edit it.
+   * @throws ArgumentError for invalid requests or missing statistics; CancelledError on abort
+   */
+  async edit(model: CausalLM, requests: EditRequest[], opts: EditOptions = {}): Promise<EditDelta> {
+    const tok = model.tokenizer;
+    if (!tok) throw new ArgumentError(`${this.name} needs a model with a tokenizer`);
+    if (requests.length === 0) throw new ArgumentError(`${this.name}: expected at least one edit request`);
+    requests.forEach(validateRequest);
+    const hp = this.resolve(model);
+    const t0 = Date.now();
+    const fingerprint = modelFingerprint(model);
+    await this.layerStats(model, hp, opts.signal);
+    for (const l of hp.layers) this.prepareLayer(model, hp, l);
+    const t1 = Date.now();
+    const groups = this.options.contextTemplates ?? memitContextTemplates(model, hp);
+    if (groups[0]?.[0] !== '{}') throw new ArgumentError(`${this.name}: the first context template group must be ["{}"] (the raw prompt)`);
+    const zLayer = hp.layers[hp.layers.length - 1];
+    const L = hp.layers.length;
+
+    // 1. Target vectors at the z layer's residual stream.
+    const z = computeZs(
+      model,
+      hp,
+      zLayer,
+      groups.flat(),
+      requests.map((r) => ({ prompt: r.prompt, subject: r.subject, target: targetIds(tok, r.targetNew) })),
+      { point: 'resid_out', batchSize: hp.z_batch_size, signal: opts.signal, onProgress: (done, total) => opts.onProgress?.({ stage: `${this.name} z`, done, total }) },
+    );
+    const t2 = Date.now();
+    const zs64 = keep(cast(z.zs, 'float64'));
+    z.zs.dispose();
+    z.h0.dispose();
+
+    // 2. Layer by layer on the partially edited model.
+    const applied: EditDelta[] = [];
+    const layers: LayerReport[] = [];
+    let keysMs = 0;
+    let solveMs = 0;
+    let combined: EditDelta | undefined;
+    try {
+      for (const [i, layer] of hp.layers.entries()) {
+        opts.onProgress?.({ stage: `${this.name} layers`, done: i, total: L });
+        const ta = Date.now();
+        const { keys, resid } = computeKeys(model, layer, groups, requests, hp.fact_token, { zLayer, maxRows: this.options.maxRowsPerForward });
+        const tb = Date.now();
+        keysMs += tb - ta;
+        const module = model.rewriteModule(layer);
+        let report: LayerReport;
+        let single: EditDelta;
+        try {
+          const r = tidy(() => mulScalar(sub(zs64, cast(resid!, 'float64')), 1 / (L - i)));
+          const residualNorm = rowNormMean(r) * (L - i);
+          const { adj, solver, nullDim } = this.solveLayer(hp, layer, keys);
+          const factors = updateFactors(adj, r, module.layout);
+          report = { layer, solver, residualNorm, updateNorm: updateNorm(adj, r), ...(nullDim !== undefined ? { nullDim } : {}) };
+          adj.dispose();
+          r.dispose();
+          single = new EditDelta([{ name: module.weightName, ...factors }], { method: this.name });
+        } finally {
+          keys.dispose();
+          resid!.dispose();
+        }
+        single.apply(model);
+        applied.push(single);
+        layers.push(report);
+        solveMs += Date.now() - tb;
+      }
+      opts.onProgress?.({ stage: `${this.name} layers`, done: L, total: L });
+      const edits = requests.map((r, i) => {
+        const tr = z.traces[i];
+        const last = tr[tr.length - 1];
+        return { subject: r.subject, steps: tr.length, loss: last.loss, targetProb: last.targetProb, deltaNorm: z.deltaNorms[i] };
+      });
+      const stats: MassEditStats = {
+        edits,
+        layers,
+        timings: { statsMs: t1 - t0, zMs: t2 - t1, keysMs, solveMs, totalMs: Date.now() - t0 },
+        ...(this.options.keepTraces ? { traces: z.traces } : {}),
+      };
+      combined = new EditDelta(
+        applied.flatMap((d) => d.updates),
+        { method: this.name, modelFingerprint: fingerprint, hparams: hp, requests: requests.map((r) => ({ ...r })), stats: stats as unknown as Record<string, unknown> },
+      );
+      this.afterLayers(model, hp, groups, requests, combined);
+    } finally {
+      for (let i = applied.length - 1; i >= 0; i--) applied[i].revert(model);
+      zs64.dispose();
+      if (!combined) for (const d of applied) d.dispose();
+    }
+    return combined!;
+  }
+
+  /** Frees cached factorisations and statistics this editor computed. */
+  dispose(): void {
+    if (!this.options.stats) for (const s of this.stats.values()) s.mom2Sum.dispose();
+    this.stats.clear();
+  }
+}
+
+function rowNormMean(r: Tensor): number {
+  const [n, C] = r.shape;
+  const d = r.data() as Float64Array;
+  let s = 0;
+  for (let i = 0; i < n; i++) {
+    let q = 0;
+    for (let j = 0; j < C; j++) q += d[i * C + j] ** 2;
+    s += Math.sqrt(q);
+  }
+  return s / n;
+}
+
+/**
+ * MEMIT: ΔW = R Kᵀ (λC + K Kᵀ)⁻¹ per layer, in float64. With `solver: 'auto'` the
+ * Woodbury form with a cached Cholesky factor of C is used when the batch has at most
+ * d_ff/2 requests (falling back to the direct solve if C is not positive definite).
+ * @example
+ * const editor = new MemitEditor({ layers: [0, 1] }, { corpus: readCorpus('test-fixtures/factworld/filler.txt') });
+ * const delta = await editor.edit(model, requests);
+ * delta.apply(model);
+ */
+export class MemitEditor extends MassEditorBase {
+  readonly name = 'MEMIT' as const;
+  private readonly factorC = new Map<string, Tensor | null>();
+  private readonly covC = new Map<string, Tensor>();
+
+  protected prepareLayer(): void {}
+
+  private cov(hp: MemitHyperParams, layer: number): Tensor {
+    const key = `${layer}:${hp.mom2_ridge}`;
+    let c = this.covC.get(key);
+    if (!c) {
+      c = keep(tidy(() => withRidge(this.covariance(layer), hp.mom2_ridge)));
+      this.covC.set(key, c);
+    }
+    return c;
+  }
+
+  /** Cholesky factor of C (+ ridge), cached; null when C is not positive definite. */
+  private factor(hp: MemitHyperParams, layer: number): Tensor | null {
+    const key = `${layer}:${hp.mom2_ridge}`;
+    if (!this.factorC.has(key)) {
+      let f: Tensor | null = null;
+      try {
+        f = keep(cholesky(this.cov(hp, layer)));
+      } catch (err) {
+        if (hp.solver === 'woodbury') throw new ArgumentError(`MEMIT: the Woodbury solve needs a positive definite C at layer ${layer} (set mom2_ridge > 0): ${(err as Error).message}`);
+      }
+      this.factorC.set(key, f);
+    }
+    return this.factorC.get(key)!;
+  }
+
+  protected solveLayer(hp: MemitHyperParams, layer: number, keys: Tensor): { adj: Tensor; solver: string } {
+    const n = keys.shape[0];
+    const F = keys.shape[1];
+    const wantWoodbury = hp.solver === 'woodbury' || (hp.solver === 'auto' && n <= F / 2);
+    if (wantWoodbury) {
+      const f = this.factor(hp, layer);
+      if (f) return { adj: memitSolveWoodbury(f, keys, hp.mom2_update_weight), solver: 'woodbury' };
+    }
+    return { adj: memitSolveDirect(this.cov(hp, layer), keys, hp.mom2_update_weight), solver: wantWoodbury ? 'direct (C not positive definite)' : 'direct' };
+  }
+
+  override dispose(): void {
+    for (const t of this.factorC.values()) t?.dispose();
+    for (const t of this.covC.values()) t.dispose();
+    this.factorC.clear();
+    this.covC.clear();
+    super.dispose();
+  }
+}
+
+/**
+ * EMMET: the equality-constrained batch update ΔW = R D⁻¹ KᵀC̃⁻¹ with C̃ = λC + μI and
+ * D = KᵀC̃⁻¹K + λ_e I (EE:easyeditor/models/emmet/emmet_main.py; spec §5), in float64 with
+ * a cached Cholesky factor of C̃.
+ */
+export class EmmetEditor extends MassEditorBase {
+  readonly name = 'EMMET' as const;
+  private readonly factors = new Map<string, Tensor>();
+
+  protected prepareLayer(_model: CausalLM, hp: MemitHyperParams, layer: number): void {
+    const key = `${layer}:${hp.mom2_update_weight}:${hp.update_norm_lambda}:${hp.mom2_ridge}`;
+    if (this.factors.has(key)) return;
+    const f = keep(
+      tidy(() => {
+        const ct = addDiagonal(mulScalar(withRidge(this.covariance(layer), hp.mom2_ridge), hp.mom2_update_weight), hp.update_norm_lambda);
+        try {
+          return cholesky(ct);
+        } catch (err) {
+          throw new ArgumentError(`EMMET: C̃ = λC + μI is not positive definite at layer ${layer} (set update_norm_lambda or mom2_ridge > 0): ${(err as Error).message}`);
+        }
+      }),
+    );
+    this.factors.set(key, f);
+  }
+
+  protected solveLayer(hp: MemitHyperParams, layer: number, keys: Tensor): { adj: Tensor; solver: string } {
+    const f = this.factors.get(`${layer}:${hp.mom2_update_weight}:${hp.update_norm_lambda}:${hp.mom2_ridge}`)!;
+    return { adj: emmetSolve(f, keys, hp.emmet_lambda), solver: 'emmet' };
+  }
+
+  override dispose(): void {
+    for (const t of this.factors.values()) t.dispose();
+    this.factors.clear();
+    super.dispose();
+  }
+}
+
+/**
+ * AlphaEdit: MEMIT's targets and keys with the update projected onto the null space of the
+ * preserved knowledge (eigenvectors of C below `nullspace_threshold`) and a memory of the
+ * keys of past edits (spec §6). Use it with {@link SequentialEditor} (or call `commit`
+ * after applying each delta) so later batches keep earlier edits.
+ */
+export class AlphaEditEditor extends MassEditorBase {
+  readonly name = 'AlphaEdit' as const;
+  private readonly spaces = new Map<number, NullSpace & { threshold: number }>();
+  /** Σ over committed edits of (K_pU₀)ᵀ(K_pU₀) per layer [r, r] */
+  private readonly memory = new Map<number, Tensor>();
+  private readonly pending = new Map<EditDelta, Map<number, Tensor>>();
+  private committedEdits = 0;
+
+  /** Number of requests whose keys are in the memory of past edits. */
+  get pastEdits(): number {
+    return this.committedEdits;
+  }
+
+  /** The null space of a layer (after the first edit). */
+  nullSpace(layer: number): NullSpace | undefined {
+    return this.spaces.get(layer);
+  }
+
+  protected prepareLayer(_model: CausalLM, hp: MemitHyperParams, layer: number): void {
+    const have = this.spaces.get(layer);
+    if (have && have.threshold === hp.nullspace_threshold) return;
+    if (have) {
+      have.basis.dispose();
+      this.memory.get(layer)?.dispose();
+      this.memory.delete(layer);
+    }
+    const c = this.covariance(layer);
+    const ns = nullSpace(c, hp.nullspace_threshold);
+    c.dispose();
+    keep(ns.basis);
+    if (ns.dim === 0) {
+      ns.basis.dispose();
+      const top = ns.eigenvalues[0];
+      throw new ArgumentError(`AlphaEdit: no eigenvalue of C at layer ${layer} is below nullspace_threshold ${hp.nullspace_threshold} (smallest ${top.toExponential(3)}); the update would be zero`);
+    }
+    this.spaces.set(layer, { ...ns, threshold: hp.nullspace_threshold });
+  }
+
+  protected solveLayer(hp: MemitHyperParams, layer: number, keys: Tensor): { adj: Tensor; solver: string; nullDim: number } {
+    const ns = this.spaces.get(layer)!;
+    return { adj: alphaEditSolve(ns.basis, keys, hp.L2, this.memory.get(layer)), solver: 'alphaedit', nullDim: ns.dim };
+  }
+
+  /** Keys recomputed on the edited model (AE:AlphaEdit/AlphaEdit_main.py), kept until commit. */
+  protected override afterLayers(model: CausalLM, hp: MemitHyperParams, groups: string[][], requests: EditRequest[], delta: EditDelta): void {
+    const byLayer = new Map<number, Tensor>();
+    for (const layer of hp.layers) {
+      const { keys } = computeKeys(model, layer, groups, requests, hp.fact_token, { maxRows: this.options.maxRowsPerForward });
+      byLayer.set(layer, keep(projectKeys(this.spaces.get(layer)!.basis, keys)));
+      keys.dispose();
+    }
+    this.pending.set(delta, byLayer);
+  }
+
+  /**
+   * Adds a delta's edits to the memory of past edits (AlphaEdit's `cache_c += K Kᵀ`). Call it
+   * once the delta is applied; later edits then preserve these keys' outputs.
+   * @throws ArgumentError when the delta was not made by this editor or is already committed
+   */
+  commit(delta: EditDelta): void {
+    const byLayer = this.pending.get(delta);
+    if (!byLayer) throw new ArgumentError('AlphaEdit.commit: this delta was not computed by this editor, or was already committed');
+    for (const [layer, kr] of byLayer) {
+      const r = kr.shape[1];
+      let m = this.memory.get(layer);
+      if (!m) {
+        m = keep(zeros([r, r], 'float64'));
+        this.memory.set(layer, m);
+      }
+      gemmInplace(m, kr, kr, { transA: true });
+      kr.dispose();
+    }
+    this.committedEdits += (delta.info.requests ?? []).length;
+    this.pending.delete(delta);
+  }
+
+  /** Forgets the past edits (keeps the projectors). */
+  resetMemory(): void {
+    for (const t of this.memory.values()) t.dispose();
+    this.memory.clear();
+    this.committedEdits = 0;
+  }
+
+  /** Drops the keys kept for a delta that will not be committed. */
+  discard(delta: EditDelta): void {
+    for (const t of this.pending.get(delta)?.values() ?? []) t.dispose();
+    this.pending.delete(delta);
+  }
+
+  override dispose(): void {
+    this.resetMemory();
+    for (const d of [...this.pending.keys()]) this.discard(d);
+    for (const s of this.spaces.values()) s.basis.dispose();
+    this.spaces.clear();
+    super.dispose();
+  }
+}
