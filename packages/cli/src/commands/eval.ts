@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import type { LayerStats } from '@medit/core';
-import { type DatasetFormat, DATASET_FORMATS, readDataset } from '@medit/data';
+import { type DatasetFormat, DATASET_FORMATS, DatasetFormatError, readDataset } from '@medit/data';
 import { type EvalMode, type EvalReport, type EvalSuite, EVAL_SUITES, evaluate, renderHtmlReport } from '@medit/metrics';
 import type { RomeEditor } from '@medit/rome';
 
@@ -35,11 +35,11 @@ export const EVAL_OPTIONS: OptionSpecs = {
   out: { type: 'string', value: 'PATH', description: 'report path without extension, or a directory (default: ./report → report.json, report.html)' },
 };
 
-/** `<out>.json` and `<out>.html` from `--out` (a stem, a .json/.html name, or a directory). */
-export function reportPaths(outArg: string): { json: string; html: string } {
-  let stem = outArg;
-  if (outArg.endsWith('/') || outArg.endsWith(path.sep) || (fs.existsSync(outArg) && fs.statSync(outArg).isDirectory())) stem = path.join(outArg, 'report');
-  else if (/\.(json|html)$/.test(outArg)) stem = outArg.replace(/\.(json|html)$/, '');
+/** `<out>.json` and `<out>.html` from `--out` as given and resolved (a stem, a .json/.html name, or a directory). */
+export function reportPaths(given: string, resolved: string): { json: string; html: string } {
+  let stem = resolved;
+  if (given.endsWith('/') || given.endsWith(path.sep) || (fs.existsSync(resolved) && fs.statSync(resolved).isDirectory())) stem = path.join(resolved, 'report');
+  else if (/\.(json|html)$/.test(resolved)) stem = resolved.replace(/\.(json|html)$/, '');
   return { json: `${stem}.json`, html: `${stem}.html` };
 }
 
@@ -87,9 +87,17 @@ export async function runEval(ctx: CommandContext): Promise<number> {
   const limit = args.int('limit', { min: 1 });
   const suites = args.string('suites')?.split(',').map((s) => s.trim()) as EvalSuite[] | undefined;
   for (const s of suites ?? []) if (!EVAL_SUITES.includes(s)) throw new UsageError(`Expected ${EVAL_SUITES.join(', ')} in --suites but received ${JSON.stringify(s)}`, 'eval');
-  const paths = reportPaths(resolvePath(io, args.string('out') ?? 'report'));
+  const outArg = args.string('out') ?? 'report';
+  const paths = reportPaths(outArg, resolvePath(io, outArg));
 
-  const dataset = readDataset(datasetFile, format ? { format } : {});
+  let dataset: ReturnType<typeof readDataset>;
+  try {
+    dataset = readDataset(datasetFile, format ? { format } : {});
+  } catch (err) {
+    // The reader's advice is for its API ("pass { format: ... }"); here it is a flag.
+    if (err instanceof DatasetFormatError) throw new DatasetFormatError(datasetFile, err.message.slice(datasetFile.length + 2).replace(/pass \{ format[^}]*\}/, `pass --format ${DATASET_FORMATS.join('|')}`));
+    throw err;
+  }
   const cases = limit ? dataset.cases.slice(0, limit) : dataset.cases;
   if (cases.length === 0) throw new UsageError(`${shortPath(io, datasetFile)} has no usable cases${dataset.skipped.length ? ` (${dataset.skipped.length} skipped: ${dataset.skipped[0].reason})` : ''}`, 'eval');
 

@@ -1,0 +1,74 @@
+/**
+ * `medit eval`: a CounterFact file × ROME (or no method) through the metrics harness, written
+ * as a valid EvalReport (JSON) and its HTML view.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { validateEvalReport } from '@medit/metrics';
+
+import { FIX, PARITY_MODEL, runCli } from './helpers/run';
+
+const DATASET = path.join(FIX, 'counterfact-parity.json');
+const FAST = ['--no-covariance', '--hparams', path.join(FIX, 'hparams-fast.json')];
+
+let tmp: string;
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'medit-cli-eval-'));
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+test('eval --method rome writes <out>.json (a valid EvalReport) and <out>.html', async () => {
+  const out = path.join(tmp, 'run1', 'cf');
+  const r = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', DATASET, ...FAST, '--out', out, '--json']);
+  expect(r.code).toBe(0);
+  expect(r.result).toMatchObject({ cases: 2, mode: 'single', method: 'rome', report: `${out}.json`, html: `${out}.html` });
+  const report = validateEvalReport(JSON.parse(fs.readFileSync(`${out}.json`, 'utf8')));
+  expect(report.model.name).toBe('gpt2-trained-wordlevel');
+  expect(report.methods.map((m) => m.name)).toEqual(['unedited', 'ROME']);
+  const rome = report.methods[1];
+  expect(rome.hparams).toMatchObject({ layers: [0], v_num_grad_steps: 4, mom2_adjustment: false });
+  expect(rome.aggregates.efficacyScore.n).toBe(2);
+  expect(rome.rows!.map((row) => row.id)).toEqual(['0', '1']);
+  expect(rome.efficiency!.edits).toBe(2);
+  // the unedited model prefers "Paris" for the Eiffel Tower: efficacy 0 before any edit
+  expect(report.methods[0].rows![0].metrics.efficacyScore).toBe(0);
+  expect(r.result!.summary.ROME.efficacyScore).toBe(rome.aggregates.efficacyScore.mean);
+  const html = fs.readFileSync(`${out}.html`, 'utf8');
+  expect(html).toMatch(/^<!DOCTYPE html>/i);
+  expect(html).toContain('gpt2-trained-wordlevel');
+  expect(html).toContain('efficacyScore');
+});
+
+test('eval --method none --limit 1 into a directory evaluates the unedited model only', async () => {
+  const dir = path.join(tmp, 'run2') + path.sep;
+  const r = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', DATASET, '--method', 'none', '--limit', '1', '--out', dir]);
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(/^evaluating the unedited model on 1 counterfact case of .*counterfact-parity\.json \(single\)$/m);
+  expect(r.stdout).toMatch(/^efficacyScore\s+0\.000 .*\(n=1\)$/m);
+  const report = validateEvalReport(JSON.parse(fs.readFileSync(path.join(dir, 'report.json'), 'utf8')));
+  expect(report.methods.map((m) => m.name)).toEqual(['unedited']);
+  expect(report.dataset.cases).toBe(1);
+  expect(fs.existsSync(path.join(dir, 'report.html'))).toBe(true);
+});
+
+test('eval --mode sequential reports the sequential rates', async () => {
+  const out = path.join(tmp, 'seq');
+  const r = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', DATASET, ...FAST, '--mode', 'sequential', '--batch-size', '1', '--out', out, '--json']);
+  expect(r.code).toBe(0);
+  const report = validateEvalReport(JSON.parse(fs.readFileSync(`${out}.json`, 'utf8')));
+  const rome = report.methods[1];
+  expect(rome.hparams.protocol).toEqual({ mode: 'sequential', batchSize: 1, evalAfter: 'each' });
+  expect(Object.keys(rome.aggregates)).toEqual(expect.arrayContaining(['SR', 'GR', 'ER', 'TestR']));
+  expect(rome.sequentialCurve!.length).toBeGreaterThan(0);
+});
+
+test('a dataset whose format cannot be detected is an error naming the file', async () => {
+  const bad = path.join(tmp, 'bad.json');
+  fs.writeFileSync(bad, JSON.stringify([{ question: 'x' }]));
+  const r = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', bad, '--method', 'none', '--out', path.join(tmp, 'bad')]);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain(`${bad}: cannot detect the dataset format`);
+  expect(fs.existsSync(path.join(tmp, 'bad.json.json'))).toBe(false);
+});
