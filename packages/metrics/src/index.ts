@@ -54,6 +54,7 @@ export type { HtmlReportOptions } from './report/html';
 export {
   evaluate,
   UNEDITED,
+  mergeEvalReports,
   EVAL_SUITES,
   defaultSuites,
   scoreTargets,

@@ -22,6 +22,9 @@ import {
 import type { EditCase } from '@medit/data';
 import {
   evaluate,
+  mergeEvalReports,
+  generateTexts,
+  generationEntropy,
   scoreTargets,
   targetNll,
   targetNlls,
@@ -160,6 +163,44 @@ describe('evaluate: unedited baseline', () => {
   });
 });
 
+describe('evaluate: suites and generation', () => {
+  test('zsRE cases get zsRE token accuracy (specificity against the locality answers) and its score', async () => {
+    const zs: EditCase = {
+      id: 'z0',
+      request: { prompt: '{} speaks', subject: 'Danielle Darrieux', targetNew: 'English', targetTrue: 'French' },
+      rephrasePrompts: ['The mother tongue of Danielle Darrieux is'],
+      localityPrompts: [
+        { prompt: 'Frida Kahlo is a citizen of', answer: 'Mexico', kind: 'nq' },
+        { prompt: 'The Big Ben is located in', answer: 'Tokyo', kind: 'nq' },
+      ],
+      portabilityPrompts: [],
+      generationPrompts: [],
+      source: { format: 'zsre', file: 'z.json', index: 0 },
+    };
+    const [base] = (await evaluate({ model, cases: [zs] })).methods;
+    const row = base.rows![0].metrics;
+    // Default suites for a zsRE case: EasyEdit + zsRE, no CounterFact comparison.
+    expect(row.efficacyScore).toBeUndefined();
+    expect(row.efficacy).toBe(0);
+    expect(row.paraphrase).toBe(0);
+    // The model knows Kahlo → Mexico, and Big Ben is not in Tokyo: 1/2.
+    expect(row.specificity).toBe(0.5);
+    expect(row['locality/nq']).toBe(1);
+    expect(base.aggregates.score).toMatchObject({ mean: 0, n: 1 });
+  });
+
+  test('generation: texts are prompt + continuation and feed generation entropy and fluency', async () => {
+    const c: EditCase = { ...CASES[0], generationPrompts: ['Danielle Darrieux speaks', 'The Big Ben is located in'] };
+    expect(generateTexts(model, ['Danielle Darrieux speaks'], { greedy: true, maxLength: 10 })).toEqual(['Danielle Darrieux speaks French.']);
+    const gen = { greedy: true, maxLength: 10 };
+    const [base] = (await evaluate({ model, cases: [c], generation: gen })).methods;
+    const row = base.rows![0].metrics;
+    expect(row.generationEntropy).toBeCloseTo(generationEntropy(generateTexts(model, c.generationPrompts, gen))!, 12);
+    expect(row.fluency).toBeCloseTo(generationEntropy(generateTexts(model, ['Danielle Darrieux speaks'], gen))!, 12);
+    expect(row.generationEntropy!).toBeGreaterThan(0);
+  });
+});
+
 describe('evaluate with ROME', () => {
   const hp = { mom2_adjustment: false, v_num_grad_steps: 10 };
 
@@ -290,6 +331,18 @@ describe('evaluate: protocols and failures (deterministic editor)', () => {
     await expect(run).rejects.toBeInstanceOf(CancelledError);
     expect(editor.calls).toEqual([1]);
     expect(modelFingerprint(model)).toBe(fp);
+  });
+
+  test('mergeEvalReports keeps one baseline and the methods of every run; duplicate names are refused', async () => {
+    const cases = CASES.slice(0, 1);
+    const a = await evaluate({ editor: new BiasEditor(), model, cases, mode: 'single' });
+    const b = await evaluate({ editor: new BiasEditor(), model, cases, mode: 'sequential', methodName: 'BIAS seq' });
+    const merged = mergeEvalReports([a, b]);
+    expect(merged.methods.map((m) => m.name)).toEqual([UNEDITED, 'BIAS', 'BIAS seq']);
+    // The two baselines are equal (pre-edit predictions are deterministic).
+    expect(b.methods[0].rows).toEqual(a.methods[0].rows);
+    expect(() => mergeEvalReports([a, a])).toThrow(/method "BIAS" appears in two reports/);
+    await expect(evaluate({ editor: new BiasEditor(), model, cases, methodName: UNEDITED })).rejects.toThrow(/other than "unedited" .*methodName/);
   });
 
   test('invalid options are named', async () => {

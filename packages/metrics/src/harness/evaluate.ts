@@ -68,6 +68,8 @@ export interface EvaluateOptions {
   predictBatchSize?: number;
   /** Sequential mode: measure retention of all past edits (the curve's ER) every this many batches (default 1) and after the last. */
   curveEvery?: number;
+  /** Name of the editor's row (default `editor.name`), e.g. to tell apart runs of one editor in two modes. */
+  methodName?: string;
   /** Report labels (default: the model directory's name / the first case's file name). */
   modelName?: string;
   datasetName?: string;
@@ -204,7 +206,10 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
   const curveEvery = opts.curveEvery ?? 1;
   if (!Number.isInteger(curveEvery) || curveEvery < 1) fail('a positive integer', 'curveEvery', curveEvery);
   for (const s of opts.suites ?? []) if (!EVAL_SUITES.includes(s)) fail(EVAL_SUITES.map((x) => `'${x}'`).join(', '), 'suites', s);
-  if (editor && editor.name === UNEDITED) fail(`an editor name other than "${UNEDITED}" (the baseline row)`, 'editor.name', editor.name);
+  const methodName = opts.methodName ?? editor?.name;
+  if (editor && (typeof methodName !== 'string' || methodName === '' || methodName === UNEDITED)) {
+    fail(`a method name other than "${UNEDITED}" (the baseline row)`, opts.methodName !== undefined ? 'methodName' : 'editor.name', methodName);
+  }
   cases.forEach((c, i) => {
     if (!c || typeof c.id !== 'string' || !c.request) fail('an EditCase with id and request', `cases[${i}]`, c);
   });
@@ -262,7 +267,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
     hparams.protocol = mode === 'sequential' ? { mode, batchSize, evalAfter } : mode === 'batch' ? { mode, batchSize } : { mode };
     methods.push(
       buildMethodReport({
-        name: editor.name,
+        name: methodName!,
         hparams,
         rows,
         includeRows,
