@@ -87,6 +87,8 @@ export interface LayerReport {
 export interface MassEditStats {
   edits: { subject: string; steps: number; loss: number; targetProb: number; deltaNorm: number }[];
   layers: LayerReport[];
+  /** mean ‖z − h‖ with every layer's update applied (layers[0].residualNorm is the value before) */
+  finalResidualNorm: number;
   /** milliseconds: statistics (incl. factorisations), z optimisation, keys, solves, total */
   timings: { statsMs: number; zMs: number; keysMs: number; solveMs: number; totalMs: number };
   traces?: TargetStep[][];
@@ -219,6 +221,11 @@ export abstract class MassEditorBase implements SequentialCapable {
         solveMs += Date.now() - tb;
       }
       opts.onProgress?.({ stage: `${this.name} layers`, done: L, total: L });
+      // How close the edited model's z-layer residual came to z (MEMIT's "z error" after the last layer).
+      const after = computeKeys(model, zLayer, [['{}']], requests, hp.fact_token, { zLayer, maxRows: this.options.maxRowsPerForward });
+      after.keys.dispose();
+      const finalResidualNorm = tidy(() => rowNormMean(sub(zs64, cast(after.resid!, 'float64'))));
+      after.resid!.dispose();
       const edits = requests.map((r, i) => {
         const tr = z.traces[i];
         const last = tr[tr.length - 1];
@@ -227,6 +234,7 @@ export abstract class MassEditorBase implements SequentialCapable {
       const stats: MassEditStats = {
         edits,
         layers,
+        finalResidualNorm,
         timings: { statsMs: t1 - t0, zMs: t2 - t1, keysMs, solveMs, totalMs: Date.now() - t0 },
         ...(this.options.keepTraces ? { traces: z.traces } : {}),
       };

@@ -1,0 +1,131 @@
+/**
+ * MEMIT's pipeline on small GPT-2s:
+ * - the batched z optimisation takes exactly each request's own steps (equal to ROME's
+ *   one-request `computeTarget` when δ is injected at the same point);
+ * - over layers [1, 2] of a 4-layer model the edited z-layer residual reaches z (the
+ *   residual spread over layers), the Woodbury and direct solves give the same delta,
+ *   the delta reverts bit-exactly and survives a save/load round trip, nothing leaks.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { EditDelta, computeLayerStats, createModel, gatherAt, hookName, memory, modelFingerprint, noGrad, targetIds, tidy } from '@medit/core';
+import { computeTarget } from '@medit/rome';
+
+import { type MassEditStats, MemitEditor, computeZs } from '../src';
+import { PARITY, counterfacts, loadParityModel, statsCorpus } from './helpers';
+
+const ROME_HP = JSON.parse(fs.readFileSync(path.join(PARITY, 'rome/hparams.json'), 'utf8'));
+const ROME_TEMPLATES: string[] = JSON.parse(fs.readFileSync(path.join(PARITY, 'rome/context_templates.json'), 'utf8'));
+
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+test('batched target vectors equal ROME’s one-at-a-time v* (δ at the MLP output)', async () => {
+  const model = await loadParityModel();
+  const before = memory().numTensors;
+  const hp = { ...ROME_HP, v_num_grad_steps: 6 };
+  const templates = ROME_TEMPLATES.slice(0, 5);
+  // multi-token subjects: @medit/rome's locateSubject rejects a one-token subject after "text. "
+  const reqs = counterfacts([0, 5, 16]).map((r) => ({ prompt: r.prompt, subject: r.subject, target: targetIds(model.tokenizer!, r.targetNew) }));
+  const z = computeZs(model, hp, 0, templates, reqs, { point: 'mlp_out', batchSize: 3 });
+  const zs = z.zs.data() as Float32Array;
+  const C = model.config.hiddenSize;
+  reqs.forEach((r, i) => {
+    const ref = computeTarget(model, hp, templates, r.prompt, r.subject, r.target);
+    expect(relErr(zs.subarray(i * C, (i + 1) * C), ref.vStar.data() as Float32Array)).toBeLessThan(1e-4);
+    expect(z.traces[i].map((s) => s.loss)).toEqual(ref.trace.map((s) => expect.closeTo(s.loss, 4)));
+    for (const t of [ref.vStar, ref.m0, ref.delta]) t.dispose();
+  });
+  z.zs.dispose();
+  z.h0.dispose();
+  expect(memory().numTensors).toBe(before);
+  model.dispose();
+});
+
+test('MEMIT over layers [1, 2]: the z-layer residual reaches z, Woodbury = direct, exact revert, save/load', async () => {
+  const parity = await loadParityModel();
+  const raw = JSON.parse(fs.readFileSync(path.join(PARITY, 'gpt2-trained-wordlevel/config.json'), 'utf8'));
+  const model = createModel({ ...raw, n_layer: 4 }, { seed: 3, tokenizer: parity.tokenizer });
+  parity.dispose();
+  const stats = await computeLayerStats(model, { layers: [1, 2], corpus: statsCorpus() });
+  const before = memory().numTensors;
+  const fingerprint = modelFingerprint(model);
+  const requests = counterfacts([0, 5, 12, 16]);
+  const groups = [['{}']]; // keys = the raw prompt's, so the residual identity is exact up to λ
+  const hp = { layers: [1, 2], v_num_grad_steps: 8, clamp_norm_factor: 4, mom2_update_weight: 2 };
+
+  const direct = new MemitEditor({ ...hp, solver: 'direct' }, { stats, contextTemplates: groups });
+  const woodbury = new MemitEditor({ ...hp, solver: 'woodbury' }, { stats, contextTemplates: groups });
+  const d1 = await direct.edit(model, requests);
+  expect(modelFingerprint(model)).toBe(fingerprint); // the editor leaves the weights alone
+  const d2 = await woodbury.edit(model, requests);
+  const s1 = d1.info.stats as unknown as MassEditStats;
+  expect(s1.layers.map((l) => [l.layer, l.solver])).toEqual([
+    [1, 'direct'],
+    [2, 'direct'],
+  ]);
+  expect((d2.info.stats as unknown as MassEditStats).layers.map((l) => l.solver)).toEqual(['woodbury', 'woodbury']);
+  expect(d1.updates.map((u) => u.name)).toEqual(['transformer.h.1.mlp.c_proj.weight', 'transformer.h.2.mlp.c_proj.weight']);
+  for (let i = 0; i < 2; i++) {
+    const a = d1.updates[i];
+    const b = d2.updates[i];
+    // 4 requests: rank-4 factors [256, 4] @ [4, 64] in Conv1D layout
+    expect(a.left!.shape).toEqual([256, 4]);
+    expect(relErr(b.left!.data() as Float32Array, a.left!.data() as Float32Array)).toBeLessThan(1e-5);
+    expect(relErr(b.right!.data() as Float32Array, a.right!.data() as Float32Array)).toBeLessThan(1e-5);
+  }
+
+  // The edited model's residual at the z layer (block 2's output at the subject) moves to z.
+  const z = computeZs(model, { fact_token: 'subject_last', v_num_grad_steps: 8, v_lr: 0.5, v_weight_decay: 0.5, clamp_norm_factor: 4, kl_factor: 0.0625 }, 2, groups.flat(), requests.map((r) => ({ prompt: r.prompt, subject: r.subject, target: targetIds(model.tokenizer!, r.targetNew) })));
+  const zs = z.zs.data() as Float32Array;
+  const h0 = z.h0.data() as Float32Array;
+  d1.apply(model);
+  const tok = model.tokenizer!;
+  const C = model.config.hiddenSize;
+  requests.forEach((r, i) => {
+    const prompt = r.prompt.replace('{}', r.subject);
+    const ids = tok.encode(prompt);
+    const s = tok.encode(prompt.slice(0, prompt.indexOf(r.subject) + r.subject.length)).length - 1;
+    let h: Float32Array | undefined;
+    noGrad(() => tidy(() => void model.forward([ids], { hooks: { [hookName(2, 'resid_out')]: (x) => void (h = gatherAt(x, [{ batch: 0, token: s }]).data() as Float32Array) } })));
+    const target = zs.subarray(i * C, (i + 1) * C);
+    const start = h0.subarray(i * C, (i + 1) * C);
+    const gap = (v: ArrayLike<number>) => Math.hypot(...Array.from(target, (x, j) => x - v[j]));
+    expect(gap(h!)).toBeLessThan(0.01 * gap(start));
+  });
+  expect(s1.finalResidualNorm).toBeLessThan(0.01 * s1.layers[0].residualNorm);
+  // layer 1 took half of the residual, layer 2 what remained (MEMIT's spread over remaining layers)
+  expect(s1.layers[1].residualNorm).toBeLessThan(0.75 * s1.layers[0].residualNorm);
+  z.zs.dispose();
+  z.h0.dispose();
+
+  // Save, revert (bit-exact), load and re-apply: the same weights as the first application.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'memit-'));
+  await d1.save(path.join(dir, 'edit.safetensors'));
+  const edited = modelFingerprint(model);
+  d1.revert();
+  expect(modelFingerprint(model)).toBe(fingerprint);
+  const loaded = await EditDelta.load(path.join(dir, 'edit.safetensors'));
+  expect(loaded.info.method).toBe('MEMIT');
+  loaded.apply(model);
+  expect(modelFingerprint(model)).toBe(edited);
+  loaded.revert();
+  expect(modelFingerprint(model)).toBe(fingerprint);
+  fs.rmSync(dir, { recursive: true });
+
+  for (const t of [loaded, d1, d2]) t.dispose();
+  direct.dispose();
+  woodbury.dispose();
+  expect(memory().numTensors).toBe(before);
+  for (const s of stats.values()) s.mom2Sum.dispose();
+  model.dispose();
+});
