@@ -1,0 +1,129 @@
+/**
+ * The erasure experiment of Dai et al. 2022 §5.2 ("Erasing Knowledge"), as the seed reproduces
+ * it: for one relation, find the knowledge neurons of each of its facts, keep the `topK` (20 in
+ * the paper) that occur in the most facts, erase them (value vectors to 0), and compare the
+ * perplexity of the answers of that relation and of every other relation before and after.
+ * Success in the seed: the erased relation's perplexity rises ≥ 2× while the others move ≤ 10 %.
+ */
+import { type CausalLM, ArgumentError, CancelledError, crossEntropy, noGrad, reshape, targetIds, tidy } from '@medit/core';
+
+import { resolveKnHparams, type KnHyperParams } from './hparams';
+import { findKnowledgeNeurons } from './kn';
+import { type Neuron, eraseNeuronsDelta } from './neurons';
+
+/** One fact: full prompts (the subject filled in; paraphrases of one another) and its answer. */
+export interface FactPrompts {
+  prompts: string[];
+  answer: string;
+}
+
+/** The facts of one relation. */
+export interface RelationFacts {
+  relation: string;
+  facts: FactPrompts[];
+}
+
+export interface ErasureOptions {
+  hparams?: Partial<KnHyperParams>;
+  /** neurons erased: the most frequent ones across the relation's facts (default 20) */
+  topK?: number;
+  /** required rise of the erased relation's perplexity (default 2) */
+  minRatio?: number;
+  /** allowed relative change of every other relation's perplexity (default 0.1) */
+  maxOtherChange?: number;
+  signal?: AbortSignal;
+  onProgress?: (p: { stage: string; done: number; total: number }) => void;
+}
+
+export interface RelationPerplexity {
+  relation: string;
+  before: number;
+  after: number;
+  /** after / before */
+  ratio: number;
+}
+
+export interface ErasureResult {
+  relation: string;
+  /** erased neurons with the number of facts whose knowledge neurons include them */
+  neurons: (Neuron & { facts: number })[];
+  perplexity: RelationPerplexity[];
+  erasedRatio: number;
+  /** max over the other relations of |ratio − 1| */
+  maxOtherChange: number;
+  passes: boolean;
+}
+
+/**
+ * Perplexity of the answers: exp of the mean NLL per answer token over every (prompt, answer)
+ * pair, each answer teacher-forced after its prompt.
+ */
+export function answerPerplexity(model: CausalLM, facts: FactPrompts[]): number {
+  const tok = model.tokenizer;
+  if (!tok) throw new ArgumentError('answerPerplexity needs a model with a tokenizer');
+  let nll = 0;
+  let count = 0;
+  for (const f of facts) {
+    const answer = targetIds(tok, f.answer);
+    for (const p of f.prompts) {
+      const prompt = tok.encode(p);
+      const ids = [...prompt, ...answer];
+      const labels = ids.map((_, i) => (i >= prompt.length - 1 && i < ids.length - 1 ? ids[i + 1] : -100));
+      nll += noGrad(() =>
+        tidy(() => {
+          const { logits } = model.forward([ids]);
+          return crossEntropy(reshape(logits, [ids.length, logits.shape[2]]), labels, { reduction: 'sum' }).item();
+        }),
+      );
+      count += answer.length;
+    }
+  }
+  if (count === 0) throw new ArgumentError('answerPerplexity: no facts');
+  return Math.exp(nll / count);
+}
+
+/**
+ * Runs the erasure experiment for `erased` (a `relation` of `relations`); the model is left as
+ * it was.
+ * @throws ArgumentError when the relation is not among `relations` or no neuron is found
+ */
+export async function erasureExperiment(model: CausalLM, relations: RelationFacts[], erased: string, opts: ErasureOptions = {}): Promise<ErasureResult> {
+  const target = relations.find((r) => r.relation === erased);
+  if (!target) throw new ArgumentError(`erasureExperiment: relation ${JSON.stringify(erased)} is not among ${JSON.stringify(relations.map((r) => r.relation))}`);
+  const hp = resolveKnHparams((opts.hparams ?? {}) as Record<string, unknown>, model.config.numLayers);
+  const topK = opts.topK ?? 20;
+  const counts = new Map<string, Neuron & { facts: number }>();
+  for (const [i, fact] of target.facts.entries()) {
+    if (opts.signal?.aborted) throw new CancelledError('erasure experiment cancelled');
+    opts.onProgress?.({ stage: 'attribution', done: i, total: target.facts.length });
+    const { neurons } = findKnowledgeNeurons(model, fact.prompts, fact.answer, hp);
+    for (const n of neurons) {
+      const key = `${n.layer}:${n.index}`;
+      const e = counts.get(key) ?? { ...n, facts: 0 };
+      e.facts++;
+      counts.set(key, e);
+    }
+  }
+  const neurons = [...counts.values()].sort((a, b) => b.facts - a.facts || a.layer - b.layer || a.index - b.index).slice(0, topK);
+  if (neurons.length === 0) throw new ArgumentError(`erasureExperiment: no knowledge neurons found for relation ${erased}`);
+  const before = relations.map((r) => answerPerplexity(model, r.facts));
+  const delta = eraseNeuronsDelta(model, neurons);
+  let after: number[];
+  delta.apply(model);
+  try {
+    after = relations.map((r) => answerPerplexity(model, r.facts));
+  } finally {
+    delta.dispose();
+  }
+  const perplexity = relations.map((r, i) => ({ relation: r.relation, before: before[i], after: after[i], ratio: after[i] / before[i] }));
+  const erasedRatio = perplexity.find((p) => p.relation === erased)!.ratio;
+  const maxOtherChange = Math.max(0, ...perplexity.filter((p) => p.relation !== erased).map((p) => Math.abs(p.ratio - 1)));
+  return {
+    relation: erased,
+    neurons,
+    perplexity,
+    erasedRatio,
+    maxOtherChange,
+    passes: erasedRatio >= (opts.minRatio ?? 2) && maxOtherChange <= (opts.maxOtherChange ?? 0.1),
+  };
+}
