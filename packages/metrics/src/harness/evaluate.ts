@@ -116,7 +116,7 @@ function score(ctx: Ctx, planIdx: readonly number[], select: (p: CasePlan) => re
   const scored = scoreTargets(
     ctx.model,
     flat.map((f) => ctx.plans[f.plan].queries[f.q]),
-    { batchSize: ctx.predictBatchSize },
+    { batchSize: ctx.predictBatchSize, signal: ctx.signal },
   );
   const out = new Map<number, Scores>();
   for (const pi of planIdx) out.set(pi, new Array(ctx.plans[pi].queries.length));
@@ -222,17 +222,19 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
     signal: opts.signal,
   };
   const n = cases.length;
-  const all = cases.map((_, i) => i);
   const progress = (stage: EvalProgress['stage'], done: number) => opts.onProgress?.({ stage, done, total: n });
 
-  // Pre-edit predictions, once, on the clean model.
-  checkAbort(opts.signal);
-  const pre = score(ctx, all, allQueries);
-  const baselineRows: CaseRow[] = all.map((i) => {
-    const g = generations(ctx, i);
-    return { id: cases[i].id, metrics: caseRow(ctx.plans[i], pre.get(i)!, pre.get(i)!, g) };
-  });
-  progress('baseline', n);
+  // Pre-edit predictions, once, on the clean model (in groups, to report progress).
+  const pre = new Map<number, Scores>();
+  const baselineRows = new Array<CaseRow>(n);
+  for (const group of chunks(n, 64)) {
+    checkAbort(opts.signal);
+    for (const [i, s] of score(ctx, group, allQueries)) {
+      pre.set(i, s);
+      baselineRows[i] = { id: cases[i].id, metrics: caseRow(ctx.plans[i], s, s, generations(ctx, i)) };
+    }
+    progress('baseline', group[group.length - 1] + 1);
+  }
   const includeRows = opts.includeRows;
   const aggOpts = opts.aggregateOptions;
   const methods: MethodReport[] = [buildMethodReport({ name: UNEDITED, rows: baselineRows, includeRows, aggregateOptions: aggOpts })];

@@ -11,6 +11,7 @@
  */
 import {
   ArgumentError,
+  CancelledError,
   type CausalLM,
   gatherAt,
   generate,
@@ -48,6 +49,8 @@ export interface ScoredTarget {
 export interface PredictOptions {
   /** Sequences per forward pass (default 16). Memory grows with batch × length × vocabulary. */
   batchSize?: number;
+  /** Checked before each forward pass; an aborted signal throws `CancelledError`. */
+  signal?: AbortSignal;
 }
 
 function tokenizerOf(model: CausalLM, who: string): Tokenizer {
@@ -102,6 +105,7 @@ export function scoreTargets(model: CausalLM, queries: readonly TargetQuery[], o
   const out = new Array<ScoredTarget>(queries.length);
   const pad = padId(model);
   for (let start = 0; start < order.length; start += batchSize) {
+    if (opts.signal?.aborted) throw new CancelledError('scoreTargets: aborted');
     const idx = order.slice(start, start + batchSize);
     const seqs = idx.map((i) => [...encoded[i].promptIds, ...encoded[i].targetIds]);
     const width = Math.max(...seqs.map((s) => s.length));
