@@ -72,7 +72,7 @@ struct MemoryStats {
 MemoryStats memory_stats();
 void reset_peak_bytes();
 
-/// An owned, 64-byte aligned buffer. Freed when the last shared_ptr goes.
+/// An owned buffer (malloc-aligned). Freed when the last shared_ptr goes.
 class Storage {
  public:
   explicit Storage(size_t bytes, Device device = {});
