@@ -48,9 +48,9 @@ const PRESETS: Record<string, Preset> = {
     recallOn: 'tiny',
   },
   'fact-small': {
-    model: { n_embd: 192, n_layer: 4, n_head: 6 },
+    model: { n_embd: 160, n_layer: 4, n_head: 5 },
     phases: [
-      { corpus: 'train-tiny.txt', epochs: 30 },
+      { corpus: 'train-tiny.txt', epochs: 25 },
       { corpus: 'train-full.txt', epochs: 12 },
     ],
     batchSize: 16,
@@ -193,6 +193,7 @@ async function main(): Promise<void> {
     history,
     recall: { train: recall.train, heldout: recall.heldout, answeredFacts: recall.answered.length, checkedFacts: facts.length },
     command: `node scripts/dist/factworld/train.js --preset ${presetName} --out ${out} --seed ${seed}`,
+    threads: { OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? 'default', OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? 'default' },
   };
   fs.writeFileSync(path.join(out, 'training.json'), JSON.stringify(report, null, 2) + '\n');
   fs.writeFileSync(path.join(out, 'answers.json'), JSON.stringify({ format: 'factworld-answers/1', answered: recall.answered }) + '\n');
