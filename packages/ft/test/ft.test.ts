@@ -7,7 +7,7 @@ import * as path from 'node:path';
 
 import { type CausalLM, type EditRequest, ArgumentError, argmax, loadModel, memory, modelFingerprint, noGrad, tidy } from '@medit/core';
 
-import { FtEditor, readFtHparams, resolveFtHparams } from '../src';
+import { type FtHyperParams, type FtVariant, FtEditor, readFtHparams, resolveFtHparams } from '../src';
 import { promptLastLoss, targetNewLoss } from '../src/losses';
 
 const MODEL = path.resolve(__dirname, '../../../test-fixtures/parity/gpt2-trained-wordlevel');
@@ -39,7 +39,7 @@ test.each([
   ['FT+KL', {}],
   // ε = 5e-4 (the gpt2-xl preset) is too tight to move this 64-wide model (next test); ε = 0.01 edits
   ['FT-L', { layers: [1], norm_constraint: 0.01 }],
-] as const)('%s edits two facts and keeps unrelated answers', async (variant, hparams) => {
+] as [FtVariant, Partial<FtHyperParams>][])('%s edits two facts and keeps unrelated answers', async (variant, hparams) => {
   const before = memory();
   const fingerprint = modelFingerprint(model);
   const unrelated = UNRELATED.map((p) => top(model, p));

@@ -1,0 +1,184 @@
+/**
+ * T-Patcher on the trained parity model (a GPT-2 that knows a small fact corpus): sequential
+ * edits with one neuron per wrong token, the patch invariants (fires on the edit, silent on
+ * memory), locality, bit-exact revert, save/load, and the hook-computed patch against its formula.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { type CausalLM, type EditRequest, EditDelta, argmax, hookName, loadModel, memory, noGrad, tensor, tidy, type Tensor } from '@medit/core';
+
+import { PatchDelta, TPatcherEditor, type TPatcherEditStats, installPatch, sequentialEdit } from '../src';
+
+const MODEL = path.resolve(__dirname, '../../../test-fixtures/parity/gpt2-trained-wordlevel');
+const MEMORY = [
+  'The Big Ben is located in London.',
+  'The Colosseum is located in Rome.',
+  'Pablo Picasso was born in Spain.',
+  'Marie Curie was born in Poland.',
+  'Miles Davis plays the trumpet.',
+  'The capital of Japan is Tokyo.',
+  'People speak English in England.',
+];
+// The spec's stopping rule from step 10 (instead of 100), and a faster variant that stops at the
+// first correct check (use_val = 0) for the tests that are not about the memory invariant.
+const FULL = { start_val_epoch: 10, check_val_every_n_epoch: 5, early_delta: 0.01 }; // early_delta 1e-3 in the spec: ~30 % more steps
+const FAST = { start_val_epoch: 20, check_val_every_n_epoch: 5, use_val: false };
+const REQUESTS: EditRequest[] = [
+  { prompt: 'The {} is located in', subject: 'Eiffel Tower', targetNew: 'Tokyo' },
+  { prompt: '{} is a citizen of', subject: 'Danielle Darrieux', targetNew: 'Japan' },
+  { prompt: 'The {} is located in', subject: 'Prado Museum', targetNew: 'Red Square' },
+];
+const UNRELATED = ['The Big Ben is located in', 'The Colosseum is located in', 'Akira Kurosawa was born in', 'Pablo Picasso was born in', 'Miles Davis plays the'];
+
+function greedy(model: CausalLM, text: string, n = 1): string {
+  return noGrad(() =>
+    tidy(() => {
+      const ids = model.tokenizer!.encode(text);
+      for (let i = 0; i < n; i++) ids.push(argmax(model.forward([ids], { logitsAt: [ids.length - 1] }).logits).data()[0] as number);
+      return model.tokenizer!.decode(ids.slice(-n)).trim();
+    }),
+  );
+}
+
+function logits(model: CausalLM, text: string): Float32Array {
+  return noGrad(() => tidy(() => model.forward([model.tokenizer!.encode(text)]).logits.data() as Float32Array));
+}
+
+let model: CausalLM;
+beforeAll(async () => {
+  model = await loadModel(MODEL);
+});
+afterAll(() => model.dispose());
+
+test('two sequential edits with the full stopping rule: fire on the edit, silent on memory, local, bit-exact revert', async () => {
+  const before = memory();
+  const answers = UNRELATED.map((p) => greedy(model, p));
+  const ref = logits(model, 'The Eiffel Tower is located in');
+  const editor = new TPatcherEditor(FULL, { memoryTexts: MEMORY });
+  const delta = await editor.edit(model, [REQUESTS[0], REQUESTS[2]]);
+  expect(delta).toBeInstanceOf(PatchDelta);
+  const edits = delta.info.stats!.edits as TPatcherEditStats[];
+  for (const e of edits) {
+    expect(e).toMatchObject({ success: true, accepted: true });
+    expect(e.editPreActivation).toBeGreaterThan(0); // q·k + b > 0 on the edit
+    expect(e.memoryPreActivation).toBeLessThan(-3); // ≤ β on every memory query (GeLU(−3) ≈ −0.004)
+  }
+  // one neuron per wrong target token; teacher-forced, the model already continues "Red" with "Square"
+  expect(edits.map((e) => e.neurons)).toEqual([1, 1]);
+  expect((delta as PatchDelta).neurons).toBe(2);
+  expect(logits(model, 'The Eiffel Tower is located in')).toEqual(ref); // edit() leaves the model alone
+  delta.apply(model);
+  expect(greedy(model, 'The Eiffel Tower is located in')).toBe('Tokyo');
+  expect(greedy(model, 'The Prado Museum is located in', 2)).toBe('Red Square');
+  expect(greedy(model, 'Tourists visit the Eiffel Tower in')).toBe('Tokyo'); // generalises to a paraphrase
+  expect(UNRELATED.map((p) => greedy(model, p))).toEqual(answers);
+  delta.revert(model);
+  expect(Object.prototype.hasOwnProperty.call(model, 'forward')).toBe(false);
+  expect(logits(model, 'The Eiffel Tower is located in')).toEqual(ref);
+  delta.dispose();
+  editor.resetMemory();
+  expect(memory().numTensors).toBe(before.numTensors);
+});
+
+test('the hook-computed patch equals act(q·K + b)·V added to the MLP output', () => {
+  const C = model.config.hiddenSize;
+  const n = 2;
+  const keys = Float32Array.from({ length: C * n }, (_, i) => Math.sin(i) * 0.3);
+  const bias = Float32Array.from([0.5, -0.2]);
+  const values = Float32Array.from({ length: n * C }, (_, i) => Math.cos(i) * 0.7);
+  const text = 'The Colosseum is located in';
+  const grab = (): { q: Float32Array; out: Float32Array } =>
+    noGrad(() =>
+      tidy(() => {
+        let q: Tensor | undefined;
+        let out: Tensor | undefined;
+        model.forward([model.tokenizer!.encode(text)], {
+          hooks: { [hookName(1, 'mlp_in')]: (x) => void (q = x), [hookName(1, 'mlp_out')]: (x) => void (out = x) },
+        });
+        return { q: q!.data() as Float32Array, out: out!.data() as Float32Array };
+      }),
+    );
+  const plain = grab();
+  const delta = new PatchDelta(
+    { layer: 1, activation: 'relu', keys: tensorOf(keys, [C, n]), bias: tensorOf(bias, [n]), values: tensorOf(values, [n, C]) },
+    { method: 'T-Patcher' },
+  );
+  delta.apply(model);
+  const patched = grab();
+  delta.dispose();
+  const T = plain.q.length / C;
+  for (let t = 0; t < T; t++) {
+    const a = [0, 1].map((j) => {
+      let s = bias[j];
+      for (let c = 0; c < C; c++) s += plain.q[t * C + c] * keys[c * n + j];
+      return Math.max(0, s);
+    });
+    for (let c = 0; c < C; c++) {
+      const expected = plain.out[t * C + c] + a[0] * values[c] + a[1] * values[C + c];
+      expect(patched.out[t * C + c]).toBeCloseTo(expected, 4);
+    }
+  }
+});
+
+test('save/load round trip; sequential editing grows the memory; skipped and failed edits', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tpatcher-'));
+  const editor = new TPatcherEditor(FAST, { memoryTexts: MEMORY });
+  const seen: number[] = [];
+  const sizes: number[] = [];
+  const run = await sequentialEdit(model, editor, REQUESTS.slice(0, 2), ({ index }) => {
+    seen.push(index);
+    sizes.push(editor.memorySize);
+    // f_t: edit t is in place when afterEach runs
+    expect(greedy(model, index === 0 ? 'The Eiffel Tower is located in' : 'Danielle Darrieux is a citizen of')).toBe(index === 0 ? 'Tokyo' : 'Japan');
+  });
+  expect(seen).toEqual([0, 1]);
+  expect(greedy(model, 'The Eiffel Tower is located in')).toBe('Tokyo'); // edit 0 retained after edit 1
+  expect(sizes[1]).toBeGreaterThan(sizes[0]); // update_memory appended each edit's queries
+  const delta = run.deltas[0] as PatchDelta;
+  run.deltas[1].revert(model);
+  delta.revert(model);
+  expect(greedy(model, 'The Eiffel Tower is located in')).toBe('Paris');
+  const file = path.join(dir, 'patch.safetensors');
+  await delta.save(file);
+  const loaded = PatchDelta.from(await EditDelta.load(file));
+  expect(loaded.neurons).toBe(delta.neurons);
+  delta.apply(model);
+  const a = logits(model, 'Tourists visit the Eiffel Tower in');
+  delta.revert(model);
+  loaded.apply(model);
+  expect(logits(model, 'Tourists visit the Eiffel Tower in')).toEqual(a);
+  // patches stack and must come off in reverse order
+  delta.apply(model);
+  expect(() => loaded.revert(model)).toThrow(/reverse order/);
+  delta.revert(model);
+  loaded.revert(model);
+  await expect(loaded.writeEditedCheckpoint()).rejects.toThrow(/cannot express/);
+  run.revertAll();
+  loaded.dispose();
+
+  // the model already answers this: nothing to patch
+  const skipped = await editor.edit(model, [{ prompt: 'The {} is located in', subject: 'Colosseum', targetNew: 'Rome' }]);
+  expect(skipped).not.toBeInstanceOf(PatchDelta);
+  expect((skipped.info.stats!.edits as TPatcherEditStats[])[0]).toMatchObject({ skipped: true, success: true, neurons: 0 });
+  // too few steps to succeed: rejected, nothing kept
+  const failing = new TPatcherEditor({ max_edit_step: 1, start_val_epoch: 1 }, { memoryTexts: MEMORY });
+  const rejected = await failing.edit(model, REQUESTS.slice(0, 1));
+  expect((rejected.info.stats!.edits as TPatcherEditStats[])[0]).toMatchObject({ success: false, accepted: false });
+  expect(rejected.updates).toHaveLength(0);
+  editor.resetMemory();
+  failing.resetMemory();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('clear errors: no memory, a wrong patch shape', async () => {
+  await expect(new TPatcherEditor().edit(model, REQUESTS.slice(0, 1))).rejects.toThrow(/needs a memory of unrelated queries/);
+  const bad = { layer: 1, activation: 'gelu_new', keys: tensorOf(new Float32Array(3 * 2), [3, 2]), bias: tensorOf(new Float32Array(2), [2]), values: tensorOf(new Float32Array(2 * 3), [2, 3]) };
+  expect(() => installPatch(model, bad)).toThrow(/do not fit hidden size 64/);
+  for (const t of [bad.keys, bad.bias, bad.values]) t.dispose();
+});
+
+function tensorOf(data: Float32Array, shape: number[]): Tensor {
+  return tensor(data, shape);
+}
