@@ -196,7 +196,7 @@ void micro_kernel(int64_t kc, const T* __restrict ap, const T* __restrict bp, T*
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) acc[i][v] = V{};
 
-  const V* __restrict bv = reinterpret_cast<const V*>(__builtin_assume_aligned(bp, 64));
+  const V* __restrict bv = reinterpret_cast<const V*>(__builtin_assume_aligned(bp, kVecBytes));
   for (int64_t k = 0; k < kc; ++k) {
     V b[NV];
 #pragma GCC unroll 8
