@@ -10,19 +10,20 @@
  */
 import * as fs from 'node:fs';
 
-import { type CausalLM, type EditRequest, targetIds } from '@medit/core';
+import { type CausalLM, type EditRequest, ArgumentError, targetIds } from '@medit/core';
 import { readDataset } from '@medit/data';
 import { type CounterFactCaseMetrics, counterFactCaseMetrics, mean, targetNlls } from '@medit/metrics';
 import { RomeEditor } from '@medit/rome';
 
 import { type OptionSpecs, UsageError } from '../args';
-import { type CommandContext, answer, loadModelDir, repoFile, romeHparams, shortPath } from '../common';
+import { type CommandContext, answer, loadModelDir, repoFile, requireFile, resolvePath, romeHparams, shortPath } from '../common';
 import { formatDuration, formatInt } from '../output';
 import { startsWithWords, statsForEdit } from './edit';
 
 export const DEMO_OPTIONS: OptionSpecs = {
   model: { type: 'string', value: 'DIR', description: 'fact-world model (default test-fixtures/models/fact-small, else fact-tiny)' },
   count: { type: 'string', value: 'N', description: 'how many facts to edit (default 3)' },
+  dataset: { type: 'string', value: 'FILE', description: "CounterFact file to take the facts from (default: the fact world's eval split)" },
   hparams: { type: 'string', value: 'FILE', description: 'ROME hyperparameters (.json or .yaml)' },
   'stats-cache': { type: 'string', value: 'DIR', description: 'covariance cache directory (default: $MEDIT_CACHE_DIR/stats or ~/.cache/medit/stats)' },
   'no-covariance': { type: 'boolean', description: 'use C = I instead of covariance statistics' },
@@ -125,17 +126,21 @@ export async function runDemo(ctx: CommandContext): Promise<number> {
     const hp = romeHparams(io, args, model);
     // Cases: the eval split (or preview), then the world itself, keeping facts the model knows.
     const sources: Iterable<DemoCase>[] = [];
-    for (const d of DATASETS) {
-      const f = repoFile(io, d);
-      if (f) sources.push(datasetCases(f));
+    const datasetArg = args.string('dataset');
+    if (datasetArg) sources.push(datasetCases(requireFile(resolvePath(io, datasetArg), 'dataset file')));
+    else {
+      for (const d of DATASETS) {
+        const f = repoFile(io, d);
+        if (f) sources.push(datasetCases(f));
+      }
+      const worldFile = repoFile(io, 'test-fixtures/factworld/world.json');
+      const templatesFile = repoFile(io, 'test-fixtures/factworld/templates.json');
+      if (worldFile && templatesFile) sources.push(worldCases(worldFile, templatesFile));
     }
-    const worldFile = repoFile(io, 'test-fixtures/factworld/world.json');
-    const templatesFile = repoFile(io, 'test-fixtures/factworld/templates.json');
-    if (worldFile && templatesFile) sources.push(worldCases(worldFile, templatesFile));
     const cases: DemoCase[] = [];
     for (const s of sources) if (cases.length < count) cases.push(...pickKnownCases(model, s, count - cases.length));
     if (cases.length === 0) {
-      throw new UsageError(`${modelDir} answers none of the fact-world facts the demo tried; the demo needs a trained fact-world model (fact-small or fact-tiny)`, 'demo');
+      throw new ArgumentError(`${modelDir} answers none of the facts the demo tried${datasetArg ? ` from ${datasetArg}` : '; the demo needs a trained fact-world model (fact-small or fact-tiny)'}`);
     }
 
     const cov = await statsForEdit(ctx, model, hp);

@@ -1,0 +1,75 @@
+/**
+ * `medit demo`: picks facts the model knows, edits each from the clean model, and reports
+ * the prompt / paraphrase / neighbour answers and CounterFact scores before and after.
+ * The pipeline is checked on the HF parity model with a two-case CounterFact file; the real
+ * demo (a trained fact-world model, covariance on) runs when test-fixtures/models/fact-tiny exists.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { FIX, PARITY_MODEL, ROOT, runCli } from './helpers/run';
+
+let tmp: string;
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'medit-cli-demo-'));
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+interface Probe {
+  kind: string;
+  prompt: string;
+  before: string;
+  after: string;
+  ok: boolean;
+}
+
+test('demo on the parity model: known facts only, answers and scores before/after', async () => {
+  const r = await runCli(['demo', '--model', PARITY_MODEL, '--dataset', path.join(FIX, 'demo-parity.json'), '--no-covariance', '--hparams', path.join(FIX, 'hparams-fast.json'), '--json']);
+  expect(r.code).toBe(0);
+  const res = r.result!;
+  expect(res).toMatchObject({ layer: 0, covariance: null });
+  expect(res.cases.map((c: { request: { subject: string } }) => c.request.subject)).toEqual(['Akira Kurosawa', 'Eiffel Tower']);
+  const [kurosawa] = res.cases as { request: { targetNew: string; targetTrue: string }; probes: Probe[] }[];
+  expect(kurosawa.probes.map((p) => [p.kind, p.prompt, p.before])).toEqual([
+    ['prompt', 'The mother tongue of Akira Kurosawa is', 'Japanese'],
+    ['paraphrase', 'Akira Kurosawa speaks', 'Japanese'],
+    ['neighbour', 'The mother tongue of Toko Yasuda is', 'Japanese'],
+  ]);
+  for (const c of res.cases as { request: { targetNew: string }; probes: Probe[] }[]) {
+    for (const p of c.probes) {
+      const expected = p.kind === 'neighbour' ? p.after === p.before : p.after.startsWith(c.request.targetNew);
+      expect([p.kind, p.ok]).toEqual([p.kind, expected]);
+    }
+  }
+  // Before the edit the model prefers every true answer.
+  expect(res.metrics.efficacyScore.before).toBe(0);
+  expect(res.metrics.paraphraseScore.before).toBe(0);
+  expect(res.metrics.neighborhoodScore.before).toBe(1);
+  for (const k of ['efficacyScore', 'paraphraseScore', 'neighborhoodScore']) {
+    const after = res.metrics[k].after as number;
+    expect(after).toBeGreaterThanOrEqual(0);
+    expect(after).toBeLessThanOrEqual(1);
+  }
+});
+
+test('demo with a dataset of facts the model does not know fails naming the file', async () => {
+  const r = await runCli(['demo', '--model', PARITY_MODEL, '--dataset', path.join(ROOT, 'test-fixtures/factworld/preview/counterfact-eval.json'), '--no-covariance']);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toMatch(/answers none of the facts the demo tried from .*preview\/counterfact-eval\.json/);
+});
+
+const FACT_TINY = path.join(ROOT, 'test-fixtures/models/fact-tiny');
+const haveTiny = fs.existsSync(path.join(FACT_TINY, 'model.safetensors'));
+if (!haveTiny) console.warn(`demo.test.ts: ${FACT_TINY} is missing (train it with scripts/factworld/train.ts); the fact-world demo test is skipped`);
+
+(haveTiny ? test : test.skip)('demo on fact-tiny with covariance rewrites the facts and keeps the neighbours', async () => {
+  const r = await runCli(['demo', '--model', FACT_TINY, '--count', '2', '--stats-cache', path.join(tmp, 'stats'), '--json']);
+  expect(r.code).toBe(0);
+  const res = r.result!;
+  expect(res.covariance).toMatchObject({ corpus: 'test-fixtures/factworld/filler.txt', cached: false });
+  expect(res.cases).toHaveLength(2);
+  expect(res.metrics.efficacyScore).toEqual({ before: 0, after: 1 });
+  expect(res.metrics.neighborhoodScore.after).toBeGreaterThanOrEqual(0.5);
+  for (const c of res.cases as { probes: Probe[] }[]) expect(c.probes[0].ok).toBe(true);
+});
