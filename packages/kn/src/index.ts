@@ -28,3 +28,5 @@ export { erasureExperiment, answerPerplexity } from './erasure';
 export type { FactPrompts, RelationFacts, ErasureOptions, ErasureResult, RelationPerplexity } from './erasure';
 export { KN_DEFAULTS, resolveKnHparams, readKnHparams } from './hparams';
 export type { KnHyperParams } from './hparams';
+export { factWorldRelations } from './factworld';
+export type { FactWorldOptions } from './factworld';
