@@ -141,14 +141,20 @@ function memoryLosses(memory: Tensor, keys: Tensor, bias: Tensor, edit: Tensor, 
   const flat: number[] = [];
   const owner: number[] = [];
   let maxPre = -Infinity;
+  const col = new Float32Array(M);
   for (let j = 0; j < n; j++) {
-    const col = Array.from({ length: M }, (_, r) => r);
-    col.sort((a, b) => v[b * n + j] - v[a * n + j]);
-    for (let t = 0; t < k; t++) {
-      flat.push(col[t] * n + j);
+    for (let r = 0; r < M; r++) col[r] = v[r * n + j];
+    // k-th largest value by a native typed-array sort, then the first k rows reaching it
+    const sorted = col.slice().sort();
+    const kth = sorted[M - k];
+    maxPre = Math.max(maxPre, sorted[M - 1]);
+    const rows: number[] = [];
+    for (let r = 0; r < M; r++) if (col[r] > kth) rows.push(r);
+    for (let r = 0; r < M && rows.length < k; r++) if (col[r] === kth) rows.push(r);
+    for (const r of rows) {
+      flat.push(r * n + j);
       owner.push(j);
     }
-    maxPre = Math.max(maxPre, v[col[0] * n + j]);
   }
   const sel = indexSelect(reshape(pre, [M * n]), 0, flat);
   const m1 = mean(exp(addScalar(sel, -hp.margin_val2)));
