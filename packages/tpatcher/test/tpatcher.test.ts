@@ -9,7 +9,7 @@ import * as path from 'node:path';
 
 import { type CausalLM, type EditRequest, EditDelta, argmax, hookName, loadModel, memory, noGrad, tensor, tidy, type Tensor } from '@medit/core';
 
-import { PatchDelta, TPatcherEditor, type TPatcherEditStats, installPatch, sequentialEdit } from '../src';
+import { PatchDelta, TPatcherEditor, type TPatcherEditStats, installPatch, resolveTPatcherHparams, sequentialEdit } from '../src';
 
 const MODEL = path.resolve(__dirname, '../../../test-fixtures/parity/gpt2-trained-wordlevel');
 const MEMORY = [
@@ -182,3 +182,11 @@ test('clear errors: no memory, a wrong patch shape', async () => {
 function tensorOf(data: Float32Array, shape: number[]): Tensor {
   return tensor(data, shape);
 }
+
+test('hyperparameters: spec defaults, 0/1 booleans as in the original argparse, errors', () => {
+  expect(resolveTPatcherHparams({}, 12)).toMatchObject({ layer: 11, lr: 0.01, max_edit_step: 2000, start_val_epoch: 100, check_val_every_n_epoch: 25, mlc: 10, alc: 1, margin_val1: 3, margin_val2: -3, memory_top_k: 1000, max_add_neuron_num: 5, amplify_con: 10, use_val: true });
+  expect(resolveTPatcherHparams({ use_val: 0, update_memory: 1 }, 12)).toMatchObject({ use_val: false, update_memory: true });
+  expect(() => resolveTPatcherHparams({ layer: 12 }, 12)).toThrow(/layer 12 is outside/);
+  expect(() => resolveTPatcherHparams({ lr: 'fast' }, 12)).toThrow(/expected a number for lr/);
+  expect(() => resolveTPatcherHparams({ max_edit_step: 0 }, 12)).toThrow(/positive integer for max_edit_step/);
+});
