@@ -1,11 +1,8 @@
 // Storage allocation with live-byte accounting, dtype tables, tensor helpers.
 #include "medit/tensor.h"
 
-#include <malloc.h>
-
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <sstream>
 
 namespace medit {
@@ -59,21 +56,11 @@ bool dtype_is_float(DType dt) { return dt == DType::F32 || dt == DType::F64 || d
 MemoryStats memory_stats() { return {g_live_bytes.load(), g_live_buffers.load(), g_peak_bytes.load()}; }
 void reset_peak_bytes() { g_peak_bytes.store(g_live_bytes.load()); }
 
-namespace {
-// Tensor buffers come and go at a high rate in sizes from bytes to megabytes. glibc raises
-// its mmap threshold after the first large free, after which large buffers live in the
-// heap and fragment it (RSS grew by gigabytes over a training run with aligned_alloc).
-// A fixed threshold keeps every buffer ≥ 256 KiB in its own mapping, returned on free.
-void configure_allocator() {
-  static std::once_flag once;
-  std::call_once(once, [] { mallopt(M_MMAP_THRESHOLD, 256 * 1024); });
-}
-}  // namespace
-
 Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
   MEDIT_THROW_IF(device.kind != DeviceKind::CPU, DEVICE, "storage: only the cpu device is compiled into this build");
-  configure_allocator();
-  // malloc's 16-byte alignment is all the kernels need (GEMM packs its own aligned panels).
+  // Plain malloc: 16-byte alignment is all the kernels need (GEMM packs its own aligned
+  // panels), and aligned_alloc's memalign path fragmented glibc's heap until RSS grew by
+  // gigabytes over a training run; a fixed mmap threshold cost 3x in page faults instead.
   data_ = std::malloc(bytes == 0 ? 1 : bytes);
   MEDIT_THROW_IF(data_ == nullptr, OOM, "out of memory allocating " + std::to_string(bytes) + " bytes");
   int64_t live = g_live_bytes.fetch_add(static_cast<int64_t>(bytes)) + static_cast<int64_t>(bytes);
