@@ -323,7 +323,7 @@ void gemm_fallback(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
         // Dynamic: a thread the OS preempts (shared or oversubscribed cores) leaves its
         // unclaimed items to the others instead of stalling the barrier by its whole share.
         int64_t packed_ic = -1;  // the A block this thread holds, reused across its column ranges
-#pragma omp for schedule(dynamic)
+#pragma omp for schedule(dynamic) nowait
         for (int64_t item = 0; item < m_blocks * split_here; ++item) {
           const int64_t ic = (item / split_here) * Bk::MC;
           const int64_t range = item % split_here;
@@ -343,7 +343,13 @@ void gemm_fallback(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
             }
           }
         }
-        // (implicit barrier: nobody still reads the B block before it is repacked)
+        // Nobody may still read the B block when it is repacked. After the last block the
+        // region's closing barrier does this; skipping a second barrier there matters on busy
+        // machines, where every barrier can wait out a preempted thread's time slice.
+        const bool last_block = pc + Bk::KC >= K && jc + Bk::NC >= N;
+        if (!last_block) {
+#pragma omp barrier
+        }
       }
     }
   }

@@ -16,6 +16,9 @@ const SHAPES = [
   ['float64', 1024, 1024, 1024],
 ];
 
+const SETTLE_MS = 300;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
 function randomTensor(binding, dtypeCode, dtype, shape, rand) {
   const n = shape.reduce((a, b) => a * b, 1);
   const data = dtype === 'float32' ? new Float32Array(n) : new Float64Array(n);
@@ -54,6 +57,9 @@ async function run(ctx) {
       summary[key] = {};
       try {
         for (const path of paths) {
+          // Idle first: after a call, OpenBLAS workers spin for ~0.1 s (OpenMP's for less) and
+          // would steal the cores from whichever path is timed next.
+          await sleep(SETTLE_MS);
           binding.setGemmFallback(path === 'fallback');
           const c = binding.matmul(a, b, false, false);
           products[path] = binding.read(c);
@@ -81,7 +87,7 @@ async function run(ctx) {
   }
   return {
     unit: 'GFLOP/s',
-    method: `binding.matmul(A[M,K], B[K,N]); median of ${ctx.reps} samples, each >= ${ctx.quick ? 20 : 100} ms of back-to-back calls, after 2 warm-up calls`,
+    method: `binding.matmul(A[M,K], B[K,N]); median of ${ctx.reps} samples, each >= ${ctx.quick ? 20 : 100} ms of back-to-back calls, after 2 warm-up calls and ${SETTLE_MS} ms idle`,
     threads: 'OpenMP default (all cores) for the fallback; OpenBLAS default for BLAS',
     summary,
     results,
