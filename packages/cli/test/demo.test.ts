@@ -73,3 +73,28 @@ if (!haveTiny) console.warn(`demo.test.ts: ${FACT_TINY} is missing (train it wit
   expect(res.metrics.neighborhoodScore.after).toBeGreaterThanOrEqual(0.5);
   for (const c of res.cases as { probes: Probe[] }[]) expect(c.probes[0].ok).toBe(true);
 });
+
+test('world cases: a training phrasing, a held-out paraphrase, a neighbour with the same true object, a new object of the same relation', async () => {
+  const { worldCases } = await import('../src/commands/demo');
+  const fw = path.join(ROOT, 'test-fixtures/factworld');
+  const world = JSON.parse(fs.readFileSync(path.join(fw, 'world.json'), 'utf8'));
+  const templates = JSON.parse(fs.readFileSync(path.join(fw, 'templates.json'), 'utf8'));
+  const idOf = new Map<string, number>(world.entities.map((e: { id: number; name: string }) => [e.name, e.id]));
+  const fact = (s: number, rel: string) => world.facts.find((f: { subject: number; relation: string }) => f.subject === s && f.relation === rel);
+  const gen = worldCases(path.join(fw, 'world.json'), path.join(fw, 'templates.json'));
+  const first = Array.from({ length: 20 }, () => gen.next().value!);
+  expect(world.evalSubjects).toContain(idOf.get(first[0].request.subject)); // eval-split subjects first
+  for (const c of first) {
+    const r = c.request;
+    const rel = templates.relations.find((x: { train: string[] }) => x.train[0] === r.prompt);
+    expect(rel).toBeDefined();
+    expect(rel.background).toBe(false);
+    expect(fact(idOf.get(r.subject)!, rel.id).object).toBe(idOf.get(r.targetTrue));
+    expect(r.targetNew).not.toBe(r.targetTrue);
+    expect(world.facts.some((f: { relation: string; object: number }) => f.relation === rel.id && f.object === idOf.get(r.targetNew))).toBe(true);
+    expect(c.paraphrases).toEqual([rel.heldout[0].replace('{}', r.subject)]);
+    const neighbour = world.entities.find((e: { name: string }) => c.neighbours[0] === rel.train[0].replace('{}', e.name));
+    expect(neighbour.name).not.toBe(r.subject);
+    expect(fact(neighbour.id, rel.id).object).toBe(idOf.get(r.targetTrue));
+  }
+});

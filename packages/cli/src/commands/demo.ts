@@ -69,7 +69,7 @@ function shortName(file: string): string {
 }
 
 /** Cases made from the world's facts: a training phrasing, a held-out paraphrase, a subject with the same object. */
-function* worldCases(worldFile: string, templatesFile: string): Generator<DemoCase> {
+export function* worldCases(worldFile: string, templatesFile: string): Generator<DemoCase> {
   const world = JSON.parse(fs.readFileSync(worldFile, 'utf8')) as WorldFile;
   const templates = JSON.parse(fs.readFileSync(templatesFile, 'utf8')) as TemplatesFile;
   const relations = new Map(templates.relations.filter((r) => !r.background).map((r) => [r.id, r]));
@@ -97,16 +97,22 @@ function answerTokens(model: CausalLM, r: DemoCase['request']): number {
   return Math.max(targetIds(model.tokenizer!, r.targetNew).length, targetIds(model.tokenizer!, r.targetTrue).length);
 }
 
-/** The first `n` cases whose fact (and first neighbour's) the model answers correctly. */
-export function pickKnownCases(model: CausalLM, candidates: Iterable<DemoCase>, n: number, maxTries = 200): DemoCase[] {
+/**
+ * The first `n` cases whose fact (and first neighbour's) the model answers correctly, one per
+ * subject (`seen` holds subjects already picked from earlier sources).
+ */
+export function pickKnownCases(model: CausalLM, candidates: Iterable<DemoCase>, n: number, seen = new Set<string>(), maxTries = 200): DemoCase[] {
   const picked: DemoCase[] = [];
   let tries = 0;
   for (const c of candidates) {
     if (picked.length >= n || tries++ >= maxTries) break;
-    if (c.neighbours.length === 0) continue;
+    if (c.neighbours.length === 0 || seen.has(c.request.subject)) continue;
     const k = answerTokens(model, c.request);
     const knows = (prompt: string) => startsWithWords(answer(model, prompt, k), c.request.targetTrue);
-    if (knows(c.request.prompt.replace('{}', c.request.subject)) && knows(c.neighbours[0])) picked.push(c);
+    if (knows(c.request.prompt.replace('{}', c.request.subject)) && knows(c.neighbours[0])) {
+      picked.push(c);
+      seen.add(c.request.subject);
+    }
   }
   return picked;
 }
@@ -129,16 +135,15 @@ export async function runDemo(ctx: CommandContext): Promise<number> {
     const datasetArg = args.string('dataset');
     if (datasetArg) sources.push(datasetCases(requireFile(resolvePath(io, datasetArg), 'dataset file')));
     else {
-      for (const d of DATASETS) {
-        const f = repoFile(io, d);
-        if (f) sources.push(datasetCases(f));
-      }
+      const evalSplit = DATASETS.map((d) => repoFile(io, d)).find((f) => f !== undefined);
+      if (evalSplit) sources.push(datasetCases(evalSplit));
       const worldFile = repoFile(io, 'test-fixtures/factworld/world.json');
       const templatesFile = repoFile(io, 'test-fixtures/factworld/templates.json');
       if (worldFile && templatesFile) sources.push(worldCases(worldFile, templatesFile));
     }
     const cases: DemoCase[] = [];
-    for (const s of sources) if (cases.length < count) cases.push(...pickKnownCases(model, s, count - cases.length));
+    const seen = new Set<string>();
+    for (const s of sources) if (cases.length < count) cases.push(...pickKnownCases(model, s, count - cases.length, seen));
     if (cases.length === 0) {
       throw new ArgumentError(`${modelDir} answers none of the facts the demo tried${datasetArg ? ` from ${datasetArg}` : '; the demo needs a trained fact-world model (fact-small or fact-tiny)'}`);
     }
