@@ -133,15 +133,15 @@ interface Case {
 }
 
 // Every edge size in each of the three roles, plus shapes that reach the fallback's block
-// structure: two K blocks with two row blocks (300³), three row blocks (threads split the
-// columns), more than one NC column block, and a long-K row vector.
+// structure: two K blocks with two row blocks (300x70x300), three row blocks on two threads
+// (the threads also split the columns), more than one NC column block, a long-K dot product.
 const CASES: Case[] = [
   ...EDGE.map((s) => ({ M: s, N: 17, K: 65 })),
   ...EDGE.map((s) => ({ M: 63, N: s, K: 7 })),
   ...EDGE.map((s) => ({ M: 65, N: 33, K: s })),
-  { M: 300, N: 300, K: 300 },
+  { M: 300, N: 70, K: 300 },
   { M: 600, N: 130, K: 300 },
-  { M: 7, N: 4500, K: 300 },
+  { M: 7, N: 4500, K: 40 },
   { M: 1, N: 1, K: 1000 },
 ];
 
