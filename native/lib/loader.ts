@@ -28,6 +28,10 @@ let cached: NativeBinding | undefined;
 /** The loaded addon (loaded once per process). */
 export function loadBinding(): NativeBinding {
   if (cached) return cached;
+  // OpenBLAS's idle workers busy-wait ~0.1 s after each call and steal the cores from the
+  // OpenMP kernels that follow (attention, norms); a short timeout parks them (read by
+  // OpenBLAS when the addon loads it, so it is set before the require below).
+  process.env.OPENBLAS_THREAD_TIMEOUT ??= '4';
   const attempts: string[] = [];
   for (const file of candidates()) {
     if (!fs.existsSync(file)) {

@@ -38,9 +38,7 @@ const { machineInfo } = require('./lib');
  */
 const SECTIONS = [
   { name: 'gemm', load: () => require('./sections/gemm') },
-  // Model throughput (GPT-2 forward/backward tokens/s) belongs here, owned by @medit/core:
-  //   { name: 'model', load: () => require('./sections/model') },
-  // with sections/model.js exporting { name: 'model', description, run(ctx) } like gemm.js.
+  { name: 'model', load: () => require('./sections/model') },
 ];
 
 function parseArgs(argv) {
