@@ -50,8 +50,8 @@ const PRESETS: Record<string, Preset> = {
   'fact-small': {
     model: { n_embd: 160, n_layer: 4, n_head: 5 },
     phases: [
-      { corpus: 'train-tiny.txt', epochs: 25 },
-      { corpus: 'train-full.txt', epochs: 12 },
+      { corpus: 'train-tiny.txt', epochs: 20 },
+      { corpus: 'train-full.txt', epochs: 10 },
     ],
     batchSize: 16,
     lr: 3e-3,
@@ -150,8 +150,11 @@ async function main(): Promise<void> {
   let tokens = 0;
   const history: { phase: number; epoch: number; loss: number; seconds: number }[] = [];
   console.log(JSON.stringify({ preset: presetName, params: nParams, totalSteps }));
+  // `touch <out>.stop` ends training after the current epoch (the model is still saved).
+  const stopFile = `${out}.stop`;
+  let stopped = false;
   for (const [pi, phase] of preset.phases.entries()) {
-    for (let epoch = 0; epoch < phase.epochs; epoch++) {
+    for (let epoch = 0; epoch < phase.epochs && !stopped; epoch++) {
       const { ids, targets } = packRows(linesOf(phase.corpus), eos, rng);
       let lossSum = 0;
       let batches = 0;
@@ -171,6 +174,10 @@ async function main(): Promise<void> {
       const entry = { phase: pi, epoch, loss: lossSum / batches, seconds: (Date.now() - started) / 1000 };
       history.push(entry);
       console.log(JSON.stringify({ ...entry, step, tokens, tokensPerSecond: Math.round(tokens / entry.seconds) }));
+      if (fs.existsSync(stopFile)) {
+        fs.rmSync(stopFile);
+        stopped = true;
+      }
     }
   }
   const trainSeconds = (Date.now() - started) / 1000;
@@ -190,6 +197,7 @@ async function main(): Promise<void> {
     tokens,
     trainSeconds,
     finalLoss: history[history.length - 1]?.loss,
+    stoppedEarly: stopped,
     history,
     recall: { train: recall.train, heldout: recall.heldout, answeredFacts: recall.answered.length, checkedFacts: facts.length },
     command: `node scripts/dist/factworld/train.js --preset ${presetName} --out ${out} --seed ${seed}`,
