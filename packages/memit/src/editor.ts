@@ -105,12 +105,14 @@ export abstract class MassEditorBase implements SequentialCapable {
   abstract readonly name: MassEditAlgorithm;
   readonly hparams: Partial<MemitHyperParams>;
   protected readonly stats: Map<number, LayerStats>;
+  private readonly ownStats = new Set<LayerStats>();
   protected readonly options: MassEditorOptions;
 
   constructor(hparams: Partial<MemitHyperParams> = {}, options: MassEditorOptions = {}) {
     this.hparams = hparams;
     this.options = options;
-    this.stats = options.stats ?? new Map();
+    // a copy: the caller's map is never modified; statistics computed here are owned here
+    this.stats = new Map(options.stats ?? []);
   }
 
   /** The hyperparameters resolved for a model (defaults filled in, validated). */
@@ -132,7 +134,10 @@ export abstract class MassEditorBase implements SequentialCapable {
       cacheDir: this.options.statsCacheDir,
       signal,
     });
-    for (const [l, s] of computed) this.stats.set(l, s);
+    for (const [l, s] of computed) {
+      this.stats.set(l, s);
+      this.ownStats.add(s);
+    }
   }
 
   /** C = E[kkᵀ] of a layer (float64, caller owns). */
@@ -253,7 +258,8 @@ export abstract class MassEditorBase implements SequentialCapable {
 
   /** Frees cached factorisations and statistics this editor computed. */
   dispose(): void {
-    if (!this.options.stats) for (const s of this.stats.values()) s.mom2Sum.dispose();
+    for (const s of this.ownStats) s.mom2Sum.dispose();
+    this.ownStats.clear();
     this.stats.clear();
   }
 }

@@ -3,6 +3,7 @@
  * d_model 64, d_ff 256, word-level vocabulary of 284 words) and facts it recalls (checked by
  * greedy decoding), plus a small statistics corpus written in its own vocabulary.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { type CausalLM, type Corpus, type EditRequest, corpusFromTexts, loadModel, logSoftmax, noGrad, targetIds, tidy } from '@medit/core';
@@ -98,4 +99,40 @@ export function argmaxIs(model: CausalLM, prompt: string, target: string): boole
       return best === t[0];
     }),
   );
+}
+
+export const MICRO = path.resolve(__dirname, '../../../test-fixtures/memit/micro-facts');
+
+/** One fact of the micro-facts model (test-fixtures/memit/micro-facts/facts.json). */
+export interface MicroFact {
+  subject: string;
+  relation: string;
+  object: string;
+  /** the model completes `prompt` with `object` (greedy first token) */
+  answered: boolean;
+  prompt: string;
+  heldout: string[];
+}
+
+export function microFacts(): MicroFact[] {
+  return JSON.parse(fs.readFileSync(path.join(MICRO, 'facts.json'), 'utf8'));
+}
+
+/** The first 400 lines of the fact world's filler text (no facts): the statistics corpus. */
+export function fillerCorpus(lines = 400): Corpus {
+  const text = fs.readFileSync(path.resolve(__dirname, '../../../test-fixtures/factworld/filler.txt'), 'utf8');
+  return corpusFromTexts(text.split('\n').filter((l) => l.trim()).slice(0, lines), `filler.txt[0:${lines}]`);
+}
+
+/**
+ * Counterfactual requests on answered facts of `relation`: the object moves to the next
+ * other object of that relation (a different first word), cycling.
+ */
+export function microRequests(facts: MicroFact[], relation: string, count: number, offset = 0): (EditRequest & { fact: MicroFact })[] {
+  const pool = facts.filter((f) => f.relation === relation && f.answered);
+  const objects = [...new Set(facts.filter((f) => f.relation === relation).map((f) => f.object))];
+  return pool.slice(offset, offset + count).map((f, i) => {
+    const others = objects.filter((o) => o.split(' ')[0] !== f.object.split(' ')[0]);
+    return { prompt: f.prompt, subject: f.subject, targetNew: others[(offset + i * 3) % others.length], targetTrue: f.object, fact: f };
+  });
 }

@@ -41,11 +41,11 @@ test('EasyEdit YAML and AlphaEdit JSON files load into the published settings', 
 
 test('fact-world defaults leave a block after the z layer', () => {
   expect(defaultMemitHparams(2).layers).toEqual([0]);
-  expect(defaultMemitHparams(4).layers).toEqual([1, 2]);
-  expect(defaultMemitHparams(8).layers).toEqual([2, 3, 4]);
-  expect(defaultMemitHparams(4, 'EMMET').layers).toEqual([2]);
-  expect(defaultMemitHparams(4)).toMatchObject({ v_loss_layer: 3, mom2_dataset: 'filler', clamp_norm_factor: 0.75 });
-  expect(new MemitEditor().resolve(stub(4) as never).layers).toEqual([1, 2]);
+  expect(defaultMemitHparams(4).layers).toEqual([0, 1]);
+  expect(defaultMemitHparams(8).layers).toEqual([2, 3]);
+  expect(defaultMemitHparams(4, 'EMMET').layers).toEqual([1]);
+  expect(defaultMemitHparams(4)).toMatchObject({ v_loss_layer: 3, mom2_dataset: 'filler', clamp_norm_factor: 4, mom2_update_weight: 2000 });
+  expect(new MemitEditor().resolve(stub(4) as never).layers).toEqual([0, 1]);
 });
 
 test('invalid settings fail with errors that name the file, the field and the value', () => {
