@@ -10,11 +10,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { EditDelta, computeLayerStats, createModel, gatherAt, hookName, memory, modelFingerprint, noGrad, targetIds, tidy } from '@medit/core';
+import { EditDelta, computeLayerStats, createModel, gatherAt, hookName, loadModel, memory, modelFingerprint, noGrad, statsCachePath, targetIds, tidy } from '@medit/core';
 import { computeTarget } from '@medit/rome';
 
 import { type MassEditStats, MemitEditor, computeZs } from '../src';
-import { PARITY, counterfacts, loadParityModel, statsCorpus } from './helpers';
+import { MICRO, PARITY, counterfacts, fillerCorpus, loadParityModel, microFacts, microRequests, statsCorpus } from './helpers';
 
 const ROME_HP = JSON.parse(fs.readFileSync(path.join(PARITY, 'rome/hparams.json'), 'utf8'));
 const ROME_TEMPLATES: string[] = JSON.parse(fs.readFileSync(path.join(PARITY, 'rome/context_templates.json'), 'utf8'));
@@ -127,5 +127,31 @@ test('MEMIT over layers [1, 2]: the z-layer residual reaches z, Woodbury = direc
   woodbury.dispose();
   expect(memory().numTensors).toBe(before);
   for (const s of stats.values()) s.mom2Sum.dispose();
+  model.dispose();
+});
+
+test('statistics for every edited layer come from the corpus in one pass and are reused from the cache', async () => {
+  const model = await loadModel(MICRO);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'memit-stats-'));
+  const corpus = fillerCorpus(150);
+  const requests = microRequests(microFacts(), 'P27', 2);
+  const hp = { layers: [0, 1], v_num_grad_steps: 2 };
+  const groups = [['{}']];
+  const before = memory().numTensors;
+  const first = new MemitEditor(hp, { corpus, statsCacheDir: dir, contextTemplates: groups });
+  const d1 = await first.edit(model, requests);
+  const fp = modelFingerprint(model);
+  const files = [0, 1].map((l) => statsCachePath(dir, fp, corpus.hash, l, 150));
+  for (const f of files) expect(fs.existsSync(f)).toBe(true);
+  const stamps = files.map((f) => fs.statSync(f).mtimeMs);
+  const second = new MemitEditor(hp, { corpus, statsCacheDir: dir, contextTemplates: groups });
+  const d2 = await second.edit(model, requests);
+  expect(files.map((f) => fs.statSync(f).mtimeMs)).toEqual(stamps); // read, not rewritten
+  d1.updates.forEach((u, i) => expect(Array.from(d2.updates[i].left!.data() as Float32Array)).toEqual(Array.from(u.left!.data() as Float32Array)));
+  // Without statistics or a corpus the editor names what is missing.
+  await expect(new MemitEditor(hp).edit(model, requests)).rejects.toThrow(/statistics are missing for layer\(s\) 0, 1; pass stats or a corpus/);
+  for (const x of [d1, d2, first, second]) x.dispose();
+  expect(memory().numTensors).toBe(before);
+  fs.rmSync(dir, { recursive: true });
   model.dispose();
 });
