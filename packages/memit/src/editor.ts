@@ -69,6 +69,12 @@ export interface MassEditorOptions {
   maxRowsPerForward?: number;
   /** Keep every request's full z loss trace in the delta's stats (default false: a summary). */
   keepTraces?: boolean;
+  /**
+   * AlphaEdit: precomputed null spaces by layer (from `nullSpace(C, threshold)`), reused when
+   * their threshold matches, e.g. across several streams (the eigendecomposition is the
+   * costly one-time step). The caller keeps ownership.
+   */
+  nullSpaces?: Map<number, NullSpace>;
 }
 
 /** What one layer's solve did. */
@@ -382,7 +388,8 @@ export class EmmetEditor extends MassEditorBase {
  */
 export class AlphaEditEditor extends MassEditorBase {
   readonly name = 'AlphaEdit' as const;
-  private readonly spaces = new Map<number, NullSpace & { threshold: number }>();
+  private readonly spaces = new Map<number, NullSpace>();
+  private readonly ownSpaces = new Set<NullSpace>();
   /** Σ over committed edits of (K_pU₀)ᵀ(K_pU₀) per layer [r, r] */
   private readonly memory = new Map<number, Tensor>();
   private readonly pending = new Map<EditDelta, Map<number, Tensor>>();
@@ -402,20 +409,27 @@ export class AlphaEditEditor extends MassEditorBase {
     const have = this.spaces.get(layer);
     if (have && have.threshold === hp.nullspace_threshold) return;
     if (have) {
-      have.basis.dispose();
+      // a new threshold: a new projector, and the memory (kept in its coordinates) restarts
+      if (this.ownSpaces.delete(have)) have.basis.dispose();
       this.memory.get(layer)?.dispose();
       this.memory.delete(layer);
     }
-    const c = this.covariance(layer);
-    const ns = nullSpace(c, hp.nullspace_threshold);
-    c.dispose();
-    keep(ns.basis);
-    if (ns.dim === 0) {
-      ns.basis.dispose();
-      const top = ns.eigenvalues[0];
-      throw new ArgumentError(`AlphaEdit: no eigenvalue of C at layer ${layer} is below nullspace_threshold ${hp.nullspace_threshold} (smallest ${top.toExponential(3)}); the update would be zero`);
+    const given = this.options.nullSpaces?.get(layer);
+    let ns: NullSpace;
+    if (given && given.threshold === hp.nullspace_threshold) ns = given;
+    else {
+      const c = this.covariance(layer);
+      ns = nullSpace(c, hp.nullspace_threshold);
+      c.dispose();
+      keep(ns.basis);
+      this.ownSpaces.add(ns);
     }
-    this.spaces.set(layer, { ...ns, threshold: hp.nullspace_threshold });
+    if (ns.dim === 0) {
+      throw new ArgumentError(
+        `AlphaEdit: no eigenvalue of C at layer ${layer} is below nullspace_threshold ${hp.nullspace_threshold} (smallest ${ns.eigenvalues[0].toExponential(3)}); the update would be zero`,
+      );
+    }
+    this.spaces.set(layer, ns);
   }
 
   protected solveLayer(hp: MemitHyperParams, layer: number, keys: Tensor): { adj: Tensor; solver: string; nullDim: number } {
@@ -472,7 +486,8 @@ export class AlphaEditEditor extends MassEditorBase {
   override dispose(): void {
     this.resetMemory();
     for (const d of [...this.pending.keys()]) this.discard(d);
-    for (const s of this.spaces.values()) s.basis.dispose();
+    for (const s of this.ownSpaces) s.basis.dispose();
+    this.ownSpaces.clear();
     this.spaces.clear();
     super.dispose();
   }

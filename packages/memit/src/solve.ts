@@ -119,6 +119,8 @@ export interface NullSpace {
   dim: number;
   /** all eigenvalues of C, ascending */
   eigenvalues: Float64Array;
+  /** the threshold it was cut at */
+  threshold: number;
 }
 
 /**
@@ -135,7 +137,7 @@ export function nullSpace(c: Tensor, threshold: number): NullSpace {
   while (dim < eigenvalues.length && eigenvalues[dim] < threshold) dim++;
   const basis = slice(vectors, 1, 0, dim);
   vectors.dispose();
-  return { basis, dim, eigenvalues };
+  return { basis, dim, eigenvalues, threshold };
 }
 
 /** P = U₀U₀ᵀ [F, F] (the reference's projector; the solver never forms it). */

@@ -6,7 +6,7 @@
  */
 import { type CausalLM, type EditRequest, type LayerStats, type Tensor, computeLayerStats, loadModel, matmul, memory, modelFingerprint, tensor, tidy } from '@medit/core';
 
-import { AlphaEditEditor, MemitEditor, SequentialEditor, computeKeys } from '../src';
+import { AlphaEditEditor, MemitEditor, type NullSpace, SequentialEditor, computeKeys, nullSpace } from '../src';
 import { MICRO, fillerCorpus, microFacts, microRequests, targetLogProb } from './helpers';
 
 const GROUPS = [['{}'], ['The rain stopped by noon. {}']];
@@ -14,6 +14,7 @@ const facts = microFacts();
 const batches = [microRequests(facts, 'P27', 3, 0), microRequests(facts, 'P103', 3, 3), microRequests(facts, 'P106', 3, 6)];
 let model: CausalLM;
 let stats: Map<number, LayerStats>;
+let nullSpaces: Map<number, NullSpace>; // eigendecomposed once, shared by every AlphaEdit editor
 
 const margin = (r: EditRequest) => {
   const p = r.prompt.replace('{}', r.subject);
@@ -23,8 +24,17 @@ const margin = (r: EditRequest) => {
 beforeAll(async () => {
   model = await loadModel(MICRO);
   stats = await computeLayerStats(model, { layers: [0, 1], corpus: fillerCorpus() });
+  nullSpaces = new Map(
+    [0, 1].map((l) => {
+      const c = stats.get(l)!.mean();
+      const ns = nullSpace(c, 2e-2);
+      c.dispose();
+      return [l, ns];
+    }),
+  );
 });
 afterAll(() => {
+  for (const ns of nullSpaces.values()) ns.basis.dispose();
   for (const s of stats.values()) s.mom2Sum.dispose();
   model.dispose();
 });
@@ -43,13 +53,13 @@ test('AlphaEdit’s memory keeps the next batch’s update off the committed key
   const fingerprint = modelFingerprint(model);
   const tensors = memory().numTensors;
   const hp = { layers: [0, 1], v_num_grad_steps: 12, L2: 1 };
-  const stream = new SequentialEditor(new AlphaEditEditor(hp, { stats, contextTemplates: GROUPS }));
+  const stream = new SequentialEditor(new AlphaEditEditor(hp, { stats, contextTemplates: GROUPS, nullSpaces }));
   await stream.step(model, batches[0]);
   const editor = stream.editor as AlphaEditEditor;
   expect(editor.pastEdits).toBe(3);
   expect(() => editor.commit(stream.deltas[0])).toThrow(/already committed/);
   // Batch 2 with and without the memory of batch 1 (a fresh editor has none).
-  const fresh = new AlphaEditEditor(hp, { stats, contextTemplates: GROUPS });
+  const fresh = new AlphaEditEditor(hp, { stats, contextTemplates: GROUPS, nullSpaces });
   const withMemory = await editor.edit(model, batches[1]);
   const without = await fresh.edit(model, batches[1]);
   for (const [i, layer] of [0, 1].entries()) {
@@ -73,7 +83,7 @@ test('over a stream of 3 batches, earlier edits lose less margin under AlphaEdit
   const drops: Record<string, number> = {};
   const editors = {
     MEMIT: new MemitEditor({ layers: [0, 1], mom2_update_weight: 500, v_num_grad_steps: 12 }, { stats, contextTemplates: GROUPS }),
-    AlphaEdit: new AlphaEditEditor({ layers: [0, 1], v_num_grad_steps: 12, L2: 1 }, { stats, contextTemplates: GROUPS }),
+    AlphaEdit: new AlphaEditEditor({ layers: [0, 1], v_num_grad_steps: 12, L2: 1 }, { stats, contextTemplates: GROUPS, nullSpaces }),
   };
   for (const [name, editor] of Object.entries(editors)) {
     const stream = new SequentialEditor(editor);
