@@ -134,15 +134,18 @@ export function computeZs(model: CausalLM, hp: ZSettings, layer: number, templat
   const h0Data = new Float32Array(n * C);
   const traces: TargetStep[][] = requests.map(() => []);
   const deltaNorms: number[] = new Array(n).fill(0);
+  // One-token targets first, so that most chunks take the one-position fast path.
+  const order = requests.map((_, i) => i).sort((a, b) => Number(requests[a].target.length > 1) - Number(requests[b].target.length > 1) || a - b);
   for (let start = 0; start < n; start += batchSize) {
-    const chunk = requests.slice(start, start + batchSize).map((r) => prepare(model, templates, r, hp.fact_token));
+    const idx = order.slice(start, start + batchSize);
+    const chunk = idx.map((i) => prepare(model, templates, requests[i], hp.fact_token));
     const out = optimiseChunk(model, hp, hookName(layer, opts.point ?? 'resid_out'), chunk, opts.signal);
-    for (let i = 0; i < chunk.length; i++) {
-      zData.set(out.z.subarray(i * C, (i + 1) * C), (start + i) * C);
-      h0Data.set(out.h0.subarray(i * C, (i + 1) * C), (start + i) * C);
-      traces[start + i] = out.traces[i];
-      deltaNorms[start + i] = out.deltaNorms[i];
-    }
+    idx.forEach((j, i) => {
+      zData.set(out.z.subarray(i * C, (i + 1) * C), j * C);
+      h0Data.set(out.h0.subarray(i * C, (i + 1) * C), j * C);
+      traces[j] = out.traces[i];
+      deltaNorms[j] = out.deltaNorms[i];
+    });
     opts.onProgress?.(Math.min(start + batchSize, n), n);
   }
   return { zs: tensor(zData, [n, C]), h0: tensor(h0Data, [n, C]), traces, deltaNorms };
@@ -194,18 +197,26 @@ function optimiseChunk(
       }
       const { ids, mask } = rightPad(rows, pad);
       const width = ids[0].length;
-      const targets = new Array<number>(rows.length * width).fill(-100);
-      const weights = new Float32Array(rows.length * width);
+      // With one-token targets every row reads one position (the last prompt token; the KL
+      // row its subject token): the vocabulary projection runs there only (`logitsAt`).
+      const single = act.every((r) => reqs[r].T === 1);
+      const cols = single ? 1 : width;
+      const logitsAt = single ? rowLabels.map((lab, b) => (klPositions.some((q) => q.batch === b) ? positions[b].token : lab.findIndex((y) => y >= 0))) : undefined;
+      const targets = new Array<number>(rows.length * cols).fill(-100);
+      const weights = new Float32Array(rows.length * cols);
       rowLabels.forEach((lab, b) =>
         lab.forEach((y, t) => {
           if (y < 0) return;
-          targets[b * width + t] = y;
-          weights[b * width + t] = rowWeight[b];
+          const at = single ? b : b * width + t;
+          targets[at] = y;
+          weights[at] = rowWeight[b];
         }),
       );
+      const klAt = single ? klPositions.map((q) => ({ batch: q.batch, token: 0 })) : klPositions;
       const result = tidy(() => {
         const { logits } = model.forward(ids, {
           attentionMask: mask,
+          logitsAt,
           hooks: {
             [hook]: (out) => {
               if (step === 0) {
@@ -227,7 +238,7 @@ function optimiseChunk(
         const logp = logSoftmax(logits);
         const tokLoss = crossEntropy(reshape(logp, [-1, V]), targets, { reduction: 'none' });
         const nllTok = mul(tokLoss, tensor(weights, [weights.length]));
-        const klLogp = gatherAt(logp, klPositions);
+        const klLogp = gatherAt(logp, klAt);
         if (step === 0) {
           const d = klLogp.data() as Float32Array;
           act.forEach((r, a) => initKl.set(r, d.slice(a * V, (a + 1) * V)));
@@ -244,7 +255,7 @@ function optimiseChunk(
         const perReq = act.map((r, a) => {
           let nll = 0;
           const rowsOf = reqs[r].rows.length;
-          for (let b = firstRow[a]; b < firstRow[a] + rowsOf; b++) for (let t = 0; t < width; t++) nll += tokData[b * width + t];
+          for (let b = firstRow[a]; b < firstRow[a] + rowsOf; b++) for (let t = 0; t < cols; t++) nll += tokData[b * cols + t];
           const kl = hp.kl_factor * klData[a];
           const wd = (hp.v_weight_decay * wdPer[a].item()) / h0Norm2[r];
           return { nll, kl, wd, loss: nll + kl + wd };

@@ -29,14 +29,20 @@ function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return Math.sqrt(num / den);
 }
 
-test('batched target vectors equal ROME’s one-at-a-time v* (δ at the MLP output)', async () => {
+test('batched target vectors equal ROME’s one-at-a-time v* (δ at the MLP output), one- and two-token targets', async () => {
   const model = await loadParityModel();
   const before = memory().numTensors;
   const hp = { ...ROME_HP, v_num_grad_steps: 6 };
   const templates = ROME_TEMPLATES.slice(0, 5);
   // multi-token subjects: @medit/rome's locateSubject rejects a one-token subject after "text. "
-  const reqs = counterfacts([0, 5, 16]).map((r) => ({ prompt: r.prompt, subject: r.subject, target: targetIds(model.tokenizer!, r.targetNew) }));
-  const z = computeZs(model, hp, 0, templates, reqs, { point: 'mlp_out', batchSize: 3 });
+  const reqs = [...counterfacts([0, 5, 16]), { prompt: 'The {} is located in', subject: 'Big Ben', targetNew: 'Great Sphinx' }].map((r) => ({
+    prompt: r.prompt,
+    subject: r.subject,
+    target: targetIds(model.tokenizer!, r.targetNew),
+  }));
+  expect(reqs.map((r) => r.target.length)).toEqual([1, 1, 1, 2]);
+  // chunks of 2: [one-token, one-token] (logits at one position per row) and [one-token, two-token] (all positions)
+  const z = computeZs(model, hp, 0, templates, reqs, { point: 'mlp_out', batchSize: 2 });
   const zs = z.zs.data() as Float32Array;
   const C = model.config.hiddenSize;
   reqs.forEach((r, i) => {
