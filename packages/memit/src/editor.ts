@@ -213,18 +213,19 @@ export abstract class MassEditorBase implements SequentialCapable {
         const module = model.rewriteModule(layer);
         let report: LayerReport;
         let single: EditDelta;
+        let r: Tensor | undefined;
+        let adj: Tensor | undefined;
         try {
-          const r = tidy(() => mulScalar(sub(zs64, cast(resid!, 'float64')), 1 / (L - i)));
+          // R_l = (z − h)/(L − i): this layer's share of what is still missing (MEMIT Eq. 14–16)
+          r = tidy(() => mulScalar(sub(zs64, cast(resid!, 'float64')), 1 / (L - i)));
           const residualNorm = rowNormMean(r) * (L - i);
-          const { adj, solver, nullDim } = this.solveLayer(hp, layer, keys);
+          const solved = this.solveLayer(hp, layer, keys);
+          adj = solved.adj;
           const factors = updateFactors(adj, r, module.layout);
-          report = { layer, solver, residualNorm, updateNorm: updateNorm(adj, r), ...(nullDim !== undefined ? { nullDim } : {}) };
-          adj.dispose();
-          r.dispose();
+          report = { layer, solver: solved.solver, residualNorm, updateNorm: updateNorm(adj, r), ...(solved.nullDim !== undefined ? { nullDim: solved.nullDim } : {}) };
           single = new EditDelta([{ name: module.weightName, ...factors }], { method: this.name });
         } finally {
-          keys.dispose();
-          resid!.dispose();
+          for (const t of [keys, resid, r, adj]) t?.dispose();
         }
         single.apply(model);
         applied.push(single);
@@ -249,11 +250,12 @@ export abstract class MassEditorBase implements SequentialCapable {
         timings: { statsMs: t1 - t0, zMs: t2 - t1, keysMs, solveMs, totalMs: Date.now() - t0 },
         ...(this.options.keepTraces ? { traces: z.traces } : {}),
       };
-      combined = new EditDelta(
+      const made = new EditDelta(
         applied.flatMap((d) => d.updates),
         { method: this.name, modelFingerprint: fingerprint, hparams: hp, requests: requests.map((r) => ({ ...r })), stats: stats as unknown as Record<string, unknown> },
       );
-      this.afterLayers(model, hp, groups, requests, combined);
+      this.afterLayers(model, hp, groups, requests, made);
+      combined = made; // only now: on a throw above, `finally` frees the layers' tensors
     } finally {
       for (let i = applied.length - 1; i >= 0; i--) applied[i].revert(model);
       zs64.dispose();
