@@ -13,6 +13,7 @@ import {
   type Corpus,
   type LayerStats,
   ArgumentError,
+  CancelledError,
   IOError,
   computeLayerStats,
   type GenerateOptions,
@@ -45,6 +46,17 @@ export interface CommandContext {
   out: Output;
   args: Args;
   state: RunState;
+}
+
+/**
+ * Throws CancelledError when Ctrl-C was pressed. Between phases: a synchronous step (one
+ * ROME edit) cannot see the signal until it returns, so the command stops right after it.
+ */
+export async function checkCancelled(io: CliIO): Promise<void> {
+  // Let a pending SIGINT reach its handler: signals are read in the event loop's poll phase,
+  // so wait through one whole loop iteration (two check phases), not just the current one.
+  for (let i = 0; i < 2; i++) await new Promise((resolve) => setImmediate(resolve));
+  if (io.signal?.aborted) throw new CancelledError();
 }
 
 /** `p` resolved against the caller's working directory. */

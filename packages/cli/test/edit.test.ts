@@ -146,3 +146,15 @@ test('edit with a full prompt and YAML hyperparameters (layer 1, no covariance) 
   expect(r.stdout).toMatch(/^method  ROME, layer 1, no covariance \(C = I\)$/m);
   expect(r.stdout).toMatch(/^edit 1: The Eiffel Tower is located in → Tokyo\n  before: Paris\.\n  after:  .+$/m);
 });
+
+test('Ctrl-C (an aborted signal) during edit exits 130 and saves nothing', async () => {
+  const controller = new AbortController();
+  controller.abort();
+  const file = path.join(tmp, 'cancelled.safetensors');
+  const r = await runCli(['edit', '--model', PARITY_MODEL, '--prompt', 'The {} is located in', '--subject', 'Eiffel Tower', '--target', 'Tokyo', ...FAST, '--save-delta', file], {
+    signal: controller.signal,
+  });
+  expect(r.code).toBe(130);
+  expect(r.stderr).toBe('medit edit: cancelled\n');
+  expect(fs.existsSync(file)).toBe(false);
+});

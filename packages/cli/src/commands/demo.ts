@@ -16,7 +16,7 @@ import { type CounterFactCaseMetrics, counterFactCaseMetrics, mean, targetNlls }
 import { RomeEditor } from '@medit/rome';
 
 import { type OptionSpecs, UsageError } from '../args';
-import { type CommandContext, answer, loadModelDir, repoFile, requireFile, resolvePath, romeHparams, shortPath } from '../common';
+import { type CommandContext, answer, checkCancelled, loadModelDir, repoFile, requireFile, resolvePath, romeHparams, shortPath } from '../common';
 import { formatDuration, formatInt } from '../output';
 import { startsWithWords, statsForEdit } from './edit';
 
@@ -181,6 +181,10 @@ export async function runDemo(ctx: CommandContext): Promise<number> {
       const started = Date.now();
       const delta = await editor.edit(model, [r], { signal: io.signal });
       const editMs = Date.now() - started;
+      await checkCancelled(io).catch((err) => {
+        delta.dispose();
+        throw err;
+      });
       delta.apply(model);
       let after: string[];
       try {

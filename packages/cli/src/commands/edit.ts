@@ -9,6 +9,7 @@ import type { OptionSpecs } from '../args';
 import {
   type CommandContext,
   answer,
+  checkCancelled,
   covarianceStats,
   defaultCacheDir,
   loadModelDir,
@@ -102,6 +103,7 @@ export async function runEdit(ctx: CommandContext): Promise<number> {
       bar.end();
     }
     const editMs = Date.now() - started;
+    await checkCancelled(io); // nothing is saved after Ctrl-C
     delta.apply(model);
     const after = prompts.map((p) => answer(model, p, maxNew));
     const romeStats = (delta.info.stats?.edits ?? []) as RomeEditStats[];
