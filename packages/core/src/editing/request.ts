@@ -62,7 +62,10 @@ export function locateSubject(tok: Tokenizer, template: string, subject: string,
   const prefix = template.slice(0, at);
   const full = fillTemplate(template, subject);
   const ids = tok.encode(full);
-  const nPrefix = prefix === '' ? 0 : tok.encode(prefix).length;
+  // The space before the subject belongs to the subject's first token (byte-level BPE and
+  // word-level tokenizers attach it there; tokenising "The " alone would count it apart).
+  const bare = prefix.endsWith(' ') ? prefix.slice(0, -1) : prefix;
+  const nPrefix = bare === '' ? (prefix === '' ? 0 : tok.encode('').length) : tok.encode(bare).length;
   const nWithSubject = tok.encode(prefix + subject).length;
   const first = Math.min(nPrefix, ids.length - 1);
   const last = nWithSubject - 1;
