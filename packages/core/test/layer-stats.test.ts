@@ -56,9 +56,15 @@ test('second moments equal Σ k kᵀ over every token, from a direct forward pas
   }
   expect(stats.count).toBe(count);
   const got = stats.mom2Sum.data() as Float64Array;
-  let maxRel = 0;
-  for (let i = 0; i < F * F; i++) maxRel = Math.max(maxRel, Math.abs(got[i] - direct[i]) / (Math.abs(direct[i]) + 1e-3));
-  expect(maxRel).toBeLessThan(1e-4);
+  // keys from a padded batch and from single documents differ by f32 summation order
+  // (~1e-6), so compare errors to the matrix's scale
+  let maxErr = 0;
+  let scale = 0;
+  for (let i = 0; i < F * F; i++) {
+    maxErr = Math.max(maxErr, Math.abs(got[i] - direct[i]));
+    scale = Math.max(scale, Math.abs(direct[i]));
+  }
+  expect(maxErr / scale).toBeLessThan(1e-5);
   stats.mom2Sum.dispose();
 });
 
