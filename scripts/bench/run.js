@@ -39,6 +39,7 @@ const { machineInfo } = require('./lib');
 const SECTIONS = [
   { name: 'gemm', load: () => require('./sections/gemm') },
   { name: 'model', load: () => require('./sections/model') },
+  { name: 'rome', load: () => require('./sections/rome') },
 ];
 
 function parseArgs(argv) {

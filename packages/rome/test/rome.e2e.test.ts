@@ -1,0 +1,48 @@
+/**
+ * ROME on the fact world (issue 5's bars on a sample): CounterFact-style edits from the
+ * eval split of fact-small, each from the clean model, with covariance statistics over
+ * the world's filler text. Efficacy ≥ 0.95, Paraphrase ≥ 0.75, Neighbourhood ≥ 0.80.
+ * The full 200-edit run (and C = I) is recorded in bench/RESULTS.md.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { loadModel, memory, modelFingerprint, readCorpus, type CausalLM } from '@medit/core';
+import { readDataset } from '@medit/data';
+import { evaluate } from '@medit/metrics';
+
+import { RomeEditor, defaultRomeHparams } from '../src';
+
+const FIX = path.resolve(__dirname, '../../../test-fixtures');
+const N = 16;
+
+let model: CausalLM;
+let cacheDir: string;
+beforeAll(async () => {
+  model = await loadModel(path.join(FIX, 'models/fact-small'));
+  cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'medit-rome-'));
+});
+afterAll(() => {
+  model.dispose();
+  fs.rmSync(cacheDir, { recursive: true, force: true });
+});
+
+test(`ROME on ${N} fact-small CounterFact edits meets the efficacy, paraphrase and neighbourhood bars`, async () => {
+  const cases = (await readDataset(path.join(FIX, 'factworld/edits/counterfact-eval.json'))).cases.slice(0, N);
+  const editor = new RomeEditor({}, { corpus: readCorpus(path.join(FIX, 'factworld/filler.txt')), statsCacheDir: cacheDir });
+  const fingerprint = modelFingerprint(model);
+  const before = memory();
+  const report = await evaluate({ editor, model, cases, mode: 'single', suites: ['counterfact'], includeRows: false });
+  const rome = report.methods.find((m) => m.name === 'ROME')!;
+  const base = report.methods.find((m) => m.name !== 'ROME')!;
+  const mean = (m: typeof rome, k: string) => m.aggregates[k]!.mean!;
+  expect(mean(base, 'efficacyScore')).toBeLessThan(0.1); // counterfactual targets start unlikely
+  expect(mean(rome, 'efficacyScore')).toBeGreaterThanOrEqual(0.95);
+  expect(mean(rome, 'paraphraseScore')).toBeGreaterThanOrEqual(0.75);
+  expect(mean(rome, 'neighborhoodScore')).toBeGreaterThanOrEqual(0.8);
+  expect(modelFingerprint(model)).toBe(fingerprint); // every edit reverted bit-exactly
+  editor.dispose();
+  expect(memory().numTensors).toBe(before.numTensors);
+  expect(defaultRomeHparams(4).layers).toEqual(editor.resolve(model).layers);
+});
