@@ -60,17 +60,21 @@ export const ROME_PRESETS: Record<string, RomeHyperParams> = {
 };
 
 /**
- * Defaults for a model of `numLayers` layers (the fact-world models): edit an early-middle
- * layer as the paper's causal traces suggest, statistics over the local filler corpus.
+ * Defaults for a small model of `numLayers` layers (the fact-world models): an early layer
+ * (the first quarter, as the paper's causal traces place the decisive MLPs early), statistics
+ * over the local filler corpus. Measured on fact-small (4 layers, 8 CounterFact eval edits):
+ * layer 0 gave ES/PS/NS 0.75/0.75/0.96 with 25 steps and clamp 4, 1.00/0.88/0.89 with 40 steps
+ * and clamp 8 (these small models need a larger δ than GPT-2 XL); layer 1 reached PS 0.19.
  */
 export function defaultRomeHparams(numLayers: number): RomeHyperParams {
   return {
     ...BASE,
-    layers: [Math.max(0, Math.floor((numLayers - 1) / 3))],
+    layers: [Math.max(0, Math.floor((numLayers - 1) / 4))],
     v_loss_layer: numLayers - 1,
     mom2_dataset: 'filler',
     mom2_n_samples: 20000,
-    v_num_grad_steps: 25,
+    v_num_grad_steps: 40,
+    clamp_norm_factor: 8,
   };
 }
 
