@@ -68,6 +68,8 @@ export class RomeEditor implements Editor {
   readonly hparams: Partial<RomeHyperParams>;
   private readonly stats: Map<number, LayerStats>;
   private readonly choleskyCache = new Map<string, Tensor>();
+  /** statistics this editor computed itself (freed by dispose; caller-given ones are not) */
+  private readonly ownStats: LayerStats[] = [];
 
   constructor(hparams: Partial<RomeHyperParams> = {}, private readonly options: RomeEditorOptions = {}) {
     this.hparams = hparams;
@@ -92,6 +94,7 @@ export class RomeEditor implements Editor {
       const computed = await computeLayerStats(model, { layers: [layer], corpus: this.options.corpus, maxDocs: hp.mom2_n_samples, cacheDir: this.options.statsCacheDir });
       stats = computed.get(layer)!;
       this.stats.set(layer, stats);
+      this.ownStats.push(stats);
     }
     const factor = keep(
       tidy(() => {
@@ -186,9 +189,14 @@ export class RomeEditor implements Editor {
     return new EditDelta(updates, { method: 'ROME', modelFingerprint: fingerprint, hparams: hp, requests: requests.map((r) => ({ ...r })), stats: { edits: stats } });
   }
 
-  /** Frees cached covariance factors. */
+  /** Frees cached covariance factors and the statistics this editor computed. */
   dispose(): void {
     for (const t of this.choleskyCache.values()) t.dispose();
     this.choleskyCache.clear();
+    for (const s of this.ownStats) {
+      this.stats.delete(s.layer);
+      s.mom2Sum.dispose();
+    }
+    this.ownStats.length = 0;
   }
 }
