@@ -5,10 +5,11 @@
  * training, and a neighbouring subject that must keep its answer, then CounterFact scores.
  *
  * Cases come from the CounterFact eval split built for the trained models
- * (test-fixtures/factworld/edits/counterfact-eval.json), else the schema preview, else they
+ * (test-fixtures/factworld/edits or edits-tiny, counterfact-eval.json, built from the model's own answers), else the schema preview, else they
  * are made from world.json + templates.json; only facts the model answers correctly are used.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 import { type CausalLM, type EditRequest, ArgumentError, targetIds } from '@medit/core';
 import { readDataset } from '@medit/data';
@@ -30,7 +31,25 @@ export const DEMO_OPTIONS: OptionSpecs = {
 };
 
 const MODELS = ['test-fixtures/models/fact-small', 'test-fixtures/models/fact-tiny'];
-const DATASETS = ['test-fixtures/factworld/edits/counterfact-eval.json', 'test-fixtures/factworld/preview/counterfact-eval.json'];
+const EDIT_DIRS = ['test-fixtures/factworld/edits', 'test-fixtures/factworld/edits-tiny'];
+const PREVIEW = 'test-fixtures/factworld/preview/counterfact-eval.json';
+
+/**
+ * The eval split built from this model's own answers (its edits-manifest.json names the
+ * model's answers.json), else any built split, else the schema preview.
+ */
+function evalSplitFor(io: CommandContext['io'], modelDir: string): string | undefined {
+  const built = EDIT_DIRS.map((d) => repoFile(io, path.join(d, 'counterfact-eval.json'))).filter((f): f is string => f !== undefined);
+  const own = built.find((f) => {
+    try {
+      const manifest = JSON.parse(fs.readFileSync(path.join(path.dirname(f), 'edits-manifest.json'), 'utf8'));
+      return path.resolve(path.dirname(resolvePath(io, manifest.answers))) === path.resolve(modelDir);
+    } catch {
+      return false;
+    }
+  });
+  return own ?? built[0] ?? repoFile(io, PREVIEW);
+}
 
 /** One demo edit with the prompts it is checked on. */
 export interface DemoCase {
@@ -135,7 +154,7 @@ export async function runDemo(ctx: CommandContext): Promise<number> {
     const datasetArg = args.string('dataset');
     if (datasetArg) sources.push(datasetCases(requireFile(resolvePath(io, datasetArg), 'dataset file')));
     else {
-      const evalSplit = DATASETS.map((d) => repoFile(io, d)).find((f) => f !== undefined);
+      const evalSplit = evalSplitFor(io, modelDir);
       if (evalSplit) sources.push(datasetCases(evalSplit));
       const worldFile = repoFile(io, 'test-fixtures/factworld/world.json');
       const templatesFile = repoFile(io, 'test-fixtures/factworld/templates.json');
