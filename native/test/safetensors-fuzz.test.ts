@@ -214,5 +214,5 @@ test(`${ITERATIONS} seeded mutations: every load succeeds consistently or reject
   // the mutations must exercise both outcomes, or the fuzzer is not testing anything
   expect(accepted).toBeGreaterThan(ITERATIONS / 20);
   expect(rejected).toBeGreaterThan(ITERATIONS / 2);
-  expect(b.memory().liveBytes).toBe(before);
+  expect(b.memory().liveBytes).toBeLessThanOrEqual(before); // earlier files' buffers may be finalised meanwhile
 });

@@ -80,7 +80,8 @@ const f32 = (n: number): Buffer => Buffer.alloc(4 * n);
 describe('round trip', () => {
   const before = b.memory();
   afterAll(() => {
-    expect(b.memory().liveBytes).toBe(before.liveBytes);
+    // ≤: native buffers of earlier test files in this worker may be finalised meanwhile
+    expect(b.memory().liveBytes).toBeLessThanOrEqual(before.liveBytes);
   });
 
   const cases: Array<{ dtype: keyof typeof DTYPE_CODES; file: string; data: ArrayBufferView; shape: number[] }> = [

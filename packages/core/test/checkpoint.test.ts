@@ -75,7 +75,7 @@ beforeEach(() => {
 });
 afterEach(() => {
   // every test disposes what it loads, including on error paths inside readCheckpoint
-  expect(b.memory().liveBytes).toBe(liveBefore);
+  expect(b.memory().liveBytes).toBeLessThanOrEqual(liveBefore); // earlier files' buffers may be finalised meanwhile
 });
 
 describe('sharded checkpoints', () => {
