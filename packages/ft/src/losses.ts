@@ -20,6 +20,7 @@ import {
   logSoftmax,
   mul,
   reshape,
+  rightPad,
   sum,
   tensor,
 } from '@medit/core';
@@ -28,15 +29,6 @@ import {
 export interface TokenizedEdit {
   prompt: number[];
   target: number[];
-}
-
-/** Right-pads rows with `pad`; returns ids and the attention mask. @internal */
-export function rightPad(rows: number[][], pad: number): { ids: number[][]; mask: number[][] } {
-  const width = Math.max(...rows.map((r) => r.length));
-  return {
-    ids: rows.map((r) => [...r, ...Array(width - r.length).fill(pad)]),
-    mask: rows.map((r) => [...Array(r.length).fill(1), ...Array(width - r.length).fill(0)]),
-  };
 }
 
 /** ROME's FT loss at the last prompt token (bag of target tokens). @internal */

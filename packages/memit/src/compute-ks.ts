@@ -14,13 +14,14 @@ import {
   fillTemplate,
   gatherAt,
   hookName,
+  locateSubject,
   noGrad,
+  rightPad,
   tensor,
   tidy,
 } from '@medit/core';
 
-import { locateSubjectToken } from './locate';
-import { StopForward, rightPad } from './util';
+import { StopForward } from './util';
 
 export interface KeyRequest {
   prompt: string;
@@ -68,7 +69,7 @@ export function computeKeys(
     const positions: { batch: number; token: number }[] = [];
     for (const r of chunk) {
       for (const c of flat) {
-        const located = locateSubjectToken(tok, fillTemplate(c, r.prompt), r.subject, factToken);
+        const located = locateSubject(tok, fillTemplate(c, r.prompt), r.subject, factToken);
         positions.push({ batch: rows.length, token: located.index });
         rows.push(located.ids);
       }

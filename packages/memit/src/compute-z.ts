@@ -37,7 +37,9 @@ import {
   mul,
   mulScalar,
   noGrad,
+  locateSubject,
   reshape,
+  rightPad,
   sum,
   tensor,
   tidy,
@@ -45,8 +47,6 @@ import {
 } from '@medit/core';
 import type { TargetStep } from '@medit/rome';
 
-import { locateSubjectToken } from './locate';
-import { rightPad } from './util';
 
 /** One request, tokenised target included. */
 export interface ZRequest {
@@ -104,7 +104,7 @@ function prepare(model: CausalLM, templates: string[], r: ZRequest, factToken: F
   const lookup: number[] = [];
   const labels: number[][] = [];
   for (const c of templates) {
-    const located = locateSubjectToken(tok, fillTemplate(c, r.prompt), r.subject, factToken);
+    const located = locateSubject(tok, fillTemplate(c, r.prompt), r.subject, factToken);
     const ids = [...located.ids, ...r.target.slice(0, -1)];
     rows.push(ids);
     lookup.push(located.index);
@@ -112,7 +112,7 @@ function prepare(model: CausalLM, templates: string[], r: ZRequest, factToken: F
     const n0 = located.ids.length - 1;
     labels.push(ids.map((_, p) => (p >= n0 ? r.target[p - n0] : -100)));
   }
-  const kl = locateSubjectToken(tok, KL_TEMPLATE, r.subject, factToken);
+  const kl = locateSubject(tok, KL_TEMPLATE, r.subject, factToken);
   rows.push(kl.ids);
   lookup.push(kl.index);
   labels.push(kl.ids.map(() => -100));

@@ -12,17 +12,9 @@ import {
   locateSubject,
   mean,
   noGrad,
+  rightPad,
   tidy,
 } from '@medit/core';
-
-/** Pads rows on the right; returns ids and mask. */
-export function rightPad(rows: number[][], pad: number): { ids: number[][]; mask: number[][] } {
-  const width = Math.max(...rows.map((r) => r.length));
-  return {
-    ids: rows.map((r) => [...r, ...Array(width - r.length).fill(pad)]),
-    mask: rows.map((r) => Array.from({ length: width }, (_, t) => (t < r.length ? 1 : 0))),
-  };
-}
 
 /**
  * Keys (rewrite-module inputs) and values (outputs) of `layer` at the subject token of

@@ -32,12 +32,12 @@ import {
   mulScalar,
   noGrad,
   reshape,
+  rightPad,
   tensor,
   tidy,
   zeros,
 } from '@medit/core';
 
-import { rightPad } from './compute-key';
 import type { RomeHyperParams } from './hparams';
 
 export interface TargetStep {

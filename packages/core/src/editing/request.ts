@@ -103,3 +103,15 @@ export function targetIds(tok: Tokenizer, target: string): number[] {
   if (ids.length === 0) throw new ArgumentError(`target ${JSON.stringify(target)} tokenises to nothing`);
   return ids;
 }
+
+/**
+ * Pads token rows on the right with `pad` and returns them with their attention mask
+ * (1 = token). Editors batch right-padded, as ROME/MEMIT's index arithmetic assumes (spec §1.3).
+ */
+export function rightPad(rows: number[][], pad: number): { ids: number[][]; mask: number[][] } {
+  const width = Math.max(...rows.map((r) => r.length));
+  return {
+    ids: rows.map((r) => [...r, ...Array(width - r.length).fill(pad)]),
+    mask: rows.map((r) => Array.from({ length: width }, (_, t) => (t < r.length ? 1 : 0))),
+  };
+}
