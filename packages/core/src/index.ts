@@ -33,7 +33,7 @@ export type { Editor, EditOptions, EditProgress } from './editing/editor';
 export { validateRequest, templateFromPrompt, fillTemplate, locateSubject, targetIds, rightPad } from './editing/request';
 export type { EditRequest, FactToken, LocatedPrompt } from './editing/request';
 export { modelFingerprint } from './models/fingerprint';
-export { computeLayerStats, loadStatsFile, statsCachePath } from './stats/layer-stats';
+export { computeLayerStats, loadStatsFile, statsCachePath, StopForward } from './stats/layer-stats';
 export type { LayerStats, LayerStatsOptions, LayerStatsProgress } from './stats/layer-stats';
 export { readCorpus, corpusFromTexts } from './stats/corpus';
 export type { Corpus } from './stats/corpus';

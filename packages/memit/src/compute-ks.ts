@@ -17,11 +17,11 @@ import {
   locateSubject,
   noGrad,
   rightPad,
+  StopForward,
   tensor,
   tidy,
 } from '@medit/core';
 
-import { StopForward } from './util';
 
 export interface KeyRequest {
   prompt: string;

@@ -88,15 +88,7 @@ export class GPT2 extends CausalLM {
   }
 
   override rewriteModule(layer: number): RewriteModule {
-    if (layer < 0 || layer >= this.config.numLayers) throw new ArgumentError(`layer ${layer} is outside [0, ${this.config.numLayers})`);
-    return {
-      weightName: `${this.prefix}h.${layer}.mlp.c_proj.weight`,
-      layout: 'in_out',
-      keyHook: `h.${layer}.mlp_key`,
-      valueHook: `h.${layer}.mlp_out`,
-      keyDim: this.config.intermediateSize,
-      valueDim: this.config.hiddenSize,
-    };
+    return this.mlpOutputModule(layer, `${this.prefix}h.${layer}.mlp.c_proj.weight`, 'in_out');
   }
 
   override forward(inputIds: number[][], opts: ForwardOptions = {}): ForwardOutput {

@@ -101,15 +101,7 @@ export class GPTJ extends CausalLM {
   }
 
   override rewriteModule(layer: number): RewriteModule {
-    if (!Number.isInteger(layer) || layer < 0 || layer >= this.config.numLayers) throw new ArgumentError(`layer ${layer} is outside [0, ${this.config.numLayers})`);
-    return {
-      weightName: `${this.prefix}h.${layer}.mlp.fc_out.weight`,
-      layout: 'out_in',
-      keyHook: `h.${layer}.mlp_key`,
-      valueHook: `h.${layer}.mlp_out`,
-      keyDim: this.config.intermediateSize,
-      valueDim: this.config.hiddenSize,
-    };
+    return this.mlpOutputModule(layer, `${this.prefix}h.${layer}.mlp.fc_out.weight`, 'out_in');
   }
 
   /**

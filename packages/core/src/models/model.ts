@@ -114,6 +114,24 @@ export abstract class CausalLM {
   /** The MLP output projection of `layer`, which ROME/MEMIT-style editors rewrite. */
   abstract rewriteModule(layer: number): RewriteModule;
 
+  /**
+   * The rewrite module of `layer` whose weight is `weightName` (the MLP output projection),
+   * with the shared hooks and dimensions; families call this from `rewriteModule`.
+   */
+  protected mlpOutputModule(layer: number, weightName: string, layout: WeightLayout): RewriteModule {
+    if (!Number.isInteger(layer) || layer < 0 || layer >= this.config.numLayers) {
+      throw new ArgumentError(`layer ${layer} is outside [0, ${this.config.numLayers})`);
+    }
+    return {
+      weightName,
+      layout,
+      keyHook: `h.${layer}.mlp_key`,
+      valueHook: `h.${layer}.mlp_out`,
+      keyDim: this.config.intermediateSize,
+      valueDim: this.config.hiddenSize,
+    };
+  }
+
   /** Names of the weights saved to the checkpoint (tied weights once). */
   checkpointNames(): string[] {
     return [...this.params.keys()];

@@ -58,7 +58,8 @@ export interface LayerStats {
   mean(): Tensor;
 }
 
-class StopForward extends Error {}
+/** Thrown by a hook to end a forward pass once the activations it needs are read. */
+export class StopForward extends Error {}
 
 function makeStats(layer: number, mom2Sum: Tensor, count: number): LayerStats {
   keep(mom2Sum);
