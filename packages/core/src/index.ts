@@ -26,7 +26,7 @@ export { loadModel, saveModel, createModel, registerModelType, modelTypes, readC
 export type { ModelFamily, LoadModelOptions } from './models/registry';
 export { generate, generateText } from './generation';
 export type { GenerateOptions } from './generation';
-export { secondMomentAccumulate, gemmInplace, addInplace, copyInplace, clone, cholesky, choleskySolve, eigh } from './linalg';
+export { secondMomentAccumulate, gemmInplace, addInplace, copyInplace, clone, cholesky, choleskySolve, eigh, vectorNorm } from './linalg';
 export { EditDelta } from './editing/edit-delta';
 export type { WeightUpdate, EditDeltaInfo } from './editing/edit-delta';
 export type { Editor, EditOptions, EditProgress } from './editing/editor';

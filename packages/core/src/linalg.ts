@@ -48,3 +48,13 @@ export function eigh(a: Tensor): { values: Tensor; vectors: Tensor } {
   const [w, v] = call((n) => n.eigh(a.handle('eigh')));
   return { values: wrapHandle(w), vectors: wrapHandle(v) };
 }
+
+/**
+ * Euclidean norm of JS numbers (e.g. a tensor's `data()`), accumulated in a loop:
+ * `Math.hypot(...xs)` throws a RangeError for arrays past the engine's argument limit.
+ */
+export function vectorNorm(xs: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < xs.length; i++) s += xs[i] * xs[i];
+  return Math.sqrt(s);
+}

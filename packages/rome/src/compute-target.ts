@@ -36,6 +36,7 @@ import {
   tensor,
   tidy,
   zeros,
+  vectorNorm,
 } from '@medit/core';
 
 import type { RomeHyperParams } from './hparams';
@@ -140,8 +141,8 @@ export function computeTarget(
       if (stop) break;
       // Project δ into the L2 ball of radius clamp_norm_factor·‖m0‖.
       const d = delta.data() as Float32Array;
-      const norm = Math.hypot(...d);
-      const maxNorm = hp.clamp_norm_factor * Math.hypot(...(m0!.data() as Float32Array));
+      const norm = vectorNorm(d);
+      const maxNorm = hp.clamp_norm_factor * vectorNorm(m0!.data() as Float32Array);
       if (norm > maxNorm) {
         const scaled = tensor(d.map((x) => (x * maxNorm) / norm), [C]);
         copyInplace(delta, scaled);

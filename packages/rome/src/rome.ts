@@ -35,6 +35,7 @@ import {
   validateRequest,
   noGrad,
   sub,
+  vectorNorm,
 } from '@medit/core';
 
 import { averagedKey, keysAtSubject } from './compute-key';
@@ -138,7 +139,7 @@ export class RomeEditor implements Editor {
               let dir = kbar;
               if (factor) dir = cast(reshape(choleskySolve(factor, reshape(cast(kbar, 'float64'), [-1, 1])), [-1]), 'float32');
               const d = dir.data() as Float32Array;
-              const n = Math.hypot(...d);
+              const n = vectorNorm(d);
               return tensor(d.map((x) => x / n), [d.length]);
             }),
           ),
@@ -173,8 +174,8 @@ export class RomeEditor implements Editor {
         stats.push({
           subject: r.subject,
           divisionFactor,
-          deltaNorm: Math.hypot(...(target.delta.data() as Float32Array)),
-          updateNorm: Math.hypot(...lam) * Math.hypot(...uData),
+          deltaNorm: vectorNorm(target.delta.data() as Float32Array),
+          updateNorm: vectorNorm(lam) * vectorNorm(uData),
           trace: target.trace,
           timings: { keyMs: t1 - t0, targetMs: t2 - t1, updateMs: Date.now() - t2 },
         });

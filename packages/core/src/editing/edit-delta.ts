@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { keep } from '../engine';
 import { ArgumentError, IOError, ShapeError } from '../errors';
 import { readCheckpoint, writeCheckpointFile } from '../io/checkpoint';
-import { addInplace, clone, copyInplace, gemmInplace } from '../linalg';
+import { addInplace, clone, copyInplace, gemmInplace, vectorNorm } from '../linalg';
 import type { CausalLM } from '../models/model';
 import { saveModel } from '../models/registry';
 import { Tensor, wrapHandle } from '../tensor';
@@ -98,7 +98,7 @@ export class EditDelta {
     const out: Record<string, number> = {};
     for (const u of this.updates) {
       if (u.delta) {
-        out[u.name] = Math.hypot(...(u.delta.data() as Float32Array));
+        out[u.name] = vectorNorm(u.delta.data() as Float32Array);
       } else {
         // ‖L R‖_F² = trace(Rᵀ Lᵀ L R): compute densely for the small factors used here.
         const rows = u.left!.shape[0];
