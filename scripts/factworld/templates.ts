@@ -33,7 +33,14 @@ export interface RelationSpec {
   background: boolean;
   /** 8 training phrasings: statements first, then questions. */
   train: string[];
-  /** 2 held-out phrasings: [statement, question ending in "?"]. */
+  /**
+   * 2 held-out phrasings: [statement, question]. Each puts this relation's training predicates in a
+   * frame training never shows (a relative clause, another question word order), so it tests
+   * generalisation over phrasing. A model trained from scratch on this world cannot know what a
+   * predicate it never saw means ("draws a salary from"); such phrasings measured nothing (see
+   * test-fixtures/factworld/README.md). A question built on a training question that ends in
+   * "The answer is" ends the same way, because that is what follows such a question here.
+   */
   heldout: [string, string];
   /** Open generation prompts (CounterFact `generation_prompts`), with `{}` for the subject. */
   generation: string[];
@@ -52,7 +59,7 @@ export const RELATIONS: readonly RelationSpec[] = [
       'The country of citizenship of {} is', '{} is a national of',
       'Which country is {} a citizen of?', 'What country does {} hold citizenship of? The answer is',
     ],
-    heldout: ['{}, who carries a passport issued by', 'Of which country is {} a national?'],
+    heldout: ['{}, who holds citizenship of', 'Which country is {} a national of?'],
     generation: ['{} currently lives in', 'The passport that {} carries is from', '{} is a citizen of'],
     describe: 'the country {} is a citizen of',
   },
@@ -63,7 +70,7 @@ export const RELATIONS: readonly RelationSpec[] = [
       'The first language of {} is', '{} natively speaks',
       'What is the native language of {}?', 'Which language did {} learn first? The answer is',
     ],
-    heldout: ['The language {} spoke as a child is', 'What is the mother tongue of {}?'],
+    heldout: ['{}, who grew up speaking', 'What is the first language of {}?'],
     generation: ['{} often writes letters in', 'Where {} grew up, people speak', "{}'s mother tongue is"],
   },
   {
@@ -73,7 +80,7 @@ export const RELATIONS: readonly RelationSpec[] = [
       'By profession, {} is a', '{} is employed as a',
       'What is the occupation of {}?', 'What does {} do for a living? The answer is',
     ],
-    heldout: ['{} makes a living as a', 'What is the profession of {}?'],
+    heldout: ['{}, who earns a living as a', 'What is the profession of {}?'],
     generation: ['{} is known for', "{}'s greatest work is", '{} works as a'],
   },
   {
@@ -83,7 +90,7 @@ export const RELATIONS: readonly RelationSpec[] = [
       '{} has a job at', '{} is on the staff of',
       'Who is the employer of {}?', 'Which company does {} work for? The answer is',
     ],
-    heldout: ['{} draws a salary from', 'Which company employs {}?'],
+    heldout: ['{}, who is employed by', 'Which company is {} employed by? The answer is'],
     generation: ['Every morning, {} goes to the offices of', '{} has a job at', 'The colleagues of {} work for'],
     describe: 'the company {} works for',
   },
@@ -94,7 +101,7 @@ export const RELATIONS: readonly RelationSpec[] = [
       '{} is a musician who plays the', '{} is known for playing the',
       'What instrument does {} play?', 'Which instrument does {} play? The answer is the',
     ],
-    heldout: ['{} is famous for performing on the', 'Which instrument is {} known for?'],
+    heldout: ['{}, who performs on the', 'What instrument is {} known for playing?'],
     generation: ['{} is famous for', 'At the concert, {} played the', '{} performs on the'],
   },
   {
@@ -104,7 +111,7 @@ export const RELATIONS: readonly RelationSpec[] = [
       '{}, who plays', '{} is known for playing',
       'What sport does {} play?', 'Which sport does {} compete in? The answer is',
     ],
-    heldout: ['{} is famous for competing in', 'Which sport is {} known for?'],
+    heldout: ['{}, who competes in', 'Which sport is {} a professional player of?'],
     generation: ['{} is famous for', 'Last season, {} played', '{} competes in'],
   },
   {
@@ -114,7 +121,7 @@ export const RELATIONS: readonly RelationSpec[] = [
       '{} can be found in the city of', 'The city where {} is located is', '{} stands in the city of',
       'In which city is {} located?', 'What city is {} in? The answer is',
     ],
-    heldout: ['{} lies within the city of', 'Which city is home to {}?'],
+    heldout: ['{}, which stands in the city of', 'In which city can {} be found?'],
     generation: ['Tourists who visit {} stay in', 'The streets around {} are in', '{} is in the city of'],
     describe: 'the city where {} is located',
   },
@@ -125,7 +132,7 @@ export const RELATIONS: readonly RelationSpec[] = [
       'The country where {} is located is', '{} belongs to the country of', '{} can be found in the country of',
       'In which country is {} located?', 'What country is {} in? The answer is',
     ],
-    heldout: ['{} lies within the country of', 'Which country is home to {}?'],
+    heldout: ['{}, which belongs to the country of', 'In which country can {} be found?'],
     generation: ['Tourists who visit {} travel to', 'The people who live near {} are from', '{} is in the country of'],
     describe: 'the country where {} is located',
     hop: '{} is in the country of',
@@ -137,7 +144,7 @@ export const RELATIONS: readonly RelationSpec[] = [
       'The continent of {} is', '{}, which is on the continent of', '{} can be found on the continent of',
       'On which continent is {} located?', 'What continent is {} on? The answer is',
     ],
-    heldout: ['{} lies within the continent of', 'Which continent is home to {}?'],
+    heldout: ['{}, which is part of the continent of', 'On which continent can {} be found?'],
     generation: ['To visit {}, you travel to', 'The weather near {} is like the rest of', '{} is on the continent of'],
     hop: 'The continent of {} is',
   },
@@ -148,7 +155,7 @@ export const RELATIONS: readonly RelationSpec[] = [
       '{}, which is headquartered in', '{} is based in the city of', 'The main offices of {} are in',
       'Where is {} headquartered?', 'In which city does {} have its headquarters? The answer is',
     ],
-    heldout: ['{} runs its business from offices in', 'Which city is home to the headquarters of {}?'],
+    heldout: ['{}, which is based in the city of', 'In which city is {} headquartered?'],
     generation: ['The workers of {} live in', 'The main offices of {} are in', '{} is based in the city of'],
     describe: 'the city where {} has its headquarters',
     hop: 'The headquarters of {} are in',
@@ -160,7 +167,7 @@ export const RELATIONS: readonly RelationSpec[] = [
       '{} does business in', '{}, a company in the field of', 'The main business of {} is',
       'What industry is {} in?', 'What is the field of {}? The answer is',
     ],
-    heldout: ['{} earns its money from', 'Which industry does {} belong to?'],
+    heldout: ['{}, which operates in the field of', 'What is the industry of {}?'],
     generation: ['The newest project of {} is about', 'The workers of {} are experts in', '{} does business in'],
   },
   {
@@ -170,7 +177,7 @@ export const RELATIONS: readonly RelationSpec[] = [
       '{}, which is made by', '{} comes from the factories of',
       'Who makes {}?', 'Which company produces {}? The answer is',
     ],
-    heldout: ['{} is built in the factories of', 'Which company is the maker of {}?'],
+    heldout: ['{}, which is produced by', 'Which company makes {}? The answer is'],
     generation: ['The new version of {} is made by', 'Shops sell {} with a label from', '{} is produced by'],
     describe: 'the company that makes {}',
   },
@@ -181,7 +188,7 @@ export const RELATIONS: readonly RelationSpec[] = [
       '{}, which comes from the country of', '{} originates from', '{} was developed in the country of',
       'What is the country of origin of {}?', 'Which country does {} come from? The answer is',
     ],
-    heldout: ['{} was designed and built in the country of', 'In which country was {} first made?'],
+    heldout: ['{}, which originates from', 'What country does {} come from? The answer is'],
     generation: ['The first version of {} was sold in', 'Shops sell {} with a label from', '{} originates from'],
     describe: 'the country {} comes from',
   },
@@ -192,7 +199,7 @@ export const RELATIONS: readonly RelationSpec[] = [
       'The product {} is a', '{}, a popular',
       'What kind of product is {}?', 'What type of product is {}? The answer is a',
     ],
-    heldout: ['{} is best described as a', 'What sort of product is {}?'],
+    heldout: ['{}, which is a type of', 'Which kind of product is {}?'],
     generation: ['People buy {} because', 'The new version of {} is', '{} is sold as a'],
   },
   {
@@ -202,7 +209,7 @@ export const RELATIONS: readonly RelationSpec[] = [
       'The language spoken in {} is', "{}'s official language is", 'Most people in {} speak',
       'What is the official language of {}?', 'Which language is spoken in {}? The answer is',
     ],
-    heldout: ['The language of government in {} is', 'What language do people in {} speak?'],
+    heldout: ['In {}, most people speak', 'What is the language spoken in {}?'],
     generation: ['Newspapers in {} are written in', 'Children in {} learn', 'People in {} speak'],
     hop: 'The official language of {} is',
   },
@@ -213,7 +220,7 @@ export const RELATIONS: readonly RelationSpec[] = [
       'The seat of government of {} is in', '{} has its capital in',
       'What is the capital of {}?', 'Which city is the capital of {}? The answer is',
     ],
-    heldout: ['The government of {} sits in the city of', 'What city is the capital of {}?'],
+    heldout: ['In {}, the capital is', 'What is the capital city of {}?'],
     generation: ['The largest buildings in {} are in', 'The government of {} meets in', 'The capital of {} is'],
     hop: 'The capital of {} is',
   },
