@@ -32,6 +32,8 @@ export type { WeightUpdate, EditDeltaInfo } from './editing/edit-delta';
 export type { Editor, EditOptions, EditProgress } from './editing/editor';
 export { validateRequest, templateFromPrompt, fillTemplate, locateSubject, targetIds, rightPad } from './editing/request';
 export type { EditRequest, FactToken, LocatedPrompt } from './editing/request';
+export { mlpLinears, decomposeGradients, lowRankDelta, lowRankUpdate, withWeights } from './editing/grad-decomp';
+export type { MlpLinear, MlpRole, LinearFactors, Decomposition, DecomposeOptions } from './editing/grad-decomp';
 export { modelFingerprint } from './models/fingerprint';
 export { computeLayerStats, loadStatsFile, statsCachePath, StopForward } from './stats/layer-stats';
 export type { LayerStats, LayerStatsOptions, LayerStatsProgress } from './stats/layer-stats';
