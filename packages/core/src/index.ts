@@ -34,6 +34,8 @@ export { validateRequest, templateFromPrompt, fillTemplate, locateSubject, targe
 export type { EditRequest, FactToken, LocatedPrompt } from './editing/request';
 export { mlpLinears, decomposeGradients, lowRankDelta, lowRankUpdate, withWeights } from './editing/grad-decomp';
 export type { MlpLinear, MlpRole, LinearFactors, Decomposition, DecomposeOptions } from './editing/grad-decomp';
+export { readCheckpoint, writeCheckpointFile } from './io/checkpoint';
+export type { Checkpoint, ReadCheckpointOptions } from './io/checkpoint';
 export { modelFingerprint } from './models/fingerprint';
 export { computeLayerStats, loadStatsFile, statsCachePath, StopForward } from './stats/layer-stats';
 export type { LayerStats, LayerStatsOptions, LayerStatsProgress } from './stats/layer-stats';

@@ -4,6 +4,7 @@
  */
 import { call, keep } from '../engine';
 import { ShapeError } from '../errors';
+import { clone } from '../linalg';
 import { Tensor, zeros } from '../tensor';
 
 export interface AdamWOptions {
@@ -41,6 +42,30 @@ export class AdamW {
       }
       const st = s;
       call((n) => n.adamwStepInplace(p.handle('AdamW'), grads[i].handle('AdamW'), st.m.handle(), st.v.handle(), lr, beta1, beta2, eps, weightDecay, this.step));
+    });
+  }
+
+  /**
+   * The optimiser state for checkpoints (resumable training): the step count and, per parameter
+   * in `params` order, its first and second moments (null before its first update). The tensors
+   * are the live buffers; copy or save them, do not dispose them.
+   */
+  exportState(): { step: number; moments: ({ m: Tensor; v: Tensor } | null)[] } {
+    return { step: this.step, moments: this.params.map((p) => this.state.get(p) ?? null) };
+  }
+
+  /** Restores a state written from {@link exportState} (the moments are copied). */
+  importState(state: { step: number; moments: ({ m: Tensor; v: Tensor } | null)[] }): void {
+    if (state.moments.length !== this.params.length) throw new ShapeError(`AdamW: state for ${state.moments.length} parameters, optimiser has ${this.params.length}`);
+    this.dispose();
+    this.step = state.step;
+    state.moments.forEach((s, i) => {
+      if (!s) return;
+      const p = this.params[i];
+      if (s.m.shape.join() !== p.shape.join() || s.v.shape.join() !== p.shape.join()) {
+        throw new ShapeError(`AdamW: moments of shape [${s.m.shape}] for a parameter of shape [${p.shape}]`);
+      }
+      this.state.set(p, { m: keep(clone(s.m)), v: keep(clone(s.v)) });
     });
   }
 
