@@ -1,0 +1,374 @@
+/**
+ * The trainer of meta-learned editors (MEND Alg. 1, specs/meta-and-memory.md §1.5; KE's
+ * constrained objective, §5.2). Per batch of `batch_size` training edits:
+ *
+ *   1. p_pre = f_θ(x_loc), no grad (one locality prompt + its answer per edit);
+ *   2. W̃ = EDIT(x_e, y_e), keeping the graph through the editor's parameters (no higher-order
+ *      gradients into the base model: u and δ are detached, §1.1);
+ *   3. L_e on the rephrase x'_e (the paper, not EasyEdit's x_e, §1.5 item 4 [R]);
+ *      L_loc = KL(p_pre ‖ p_W̃) over the tokens of x_loc;
+ *   4. MEND: L = c_edit·L_e + c_loc·L_loc.
+ *      KE:   L = ε-smoothed NLL on x_e and x'_e + λ(L_loc − m); λ ← max(0, λ + lr_α(L_loc − m))
+ *            (gradient ascent on the multiplier), m annealed ×0.8 towards m_min after a
+ *            validation whose edit accuracy exceeds `anneal_above`;
+ *   5. gradients of L/accumulate_bs are summed; every accumulate_bs batches the global norm is
+ *      clipped at grad_clip, a non-finite gradient is skipped, and each parameter group takes an
+ *      Adam step (MEND: network lr and a separate Adam for the α_ℓ with lr_lr).
+ *
+ * Every val_interval batches: val_steps validation batches (the same step without parameter
+ * updates and without touching running statistics) on cases held out from the training split;
+ * the lowest `loss/total_edit_val` = c_edit·L_e + L_loc is kept as `best`, training stops after
+ * early_stop_patience batches without improvement or at max_iters. Checkpoints (`last`, `best`,
+ * and the optimiser state) are written atomically to `outDir`, and `resume` continues from `last`
+ * bit-for-bit (batches are a pure function of (seed, iteration)).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import {
+  AdamW,
+  ArgumentError,
+  CancelledError,
+  type CausalLM,
+  type Editor,
+  type MlpLinear,
+  Tensor,
+  add,
+  addInplace,
+  copyInplace,
+  grad,
+  isGradEnabled,
+  keep,
+  logSoftmax,
+  mulberry32,
+  mulScalar,
+  noGrad,
+  readCheckpoint,
+  scalar,
+  sub,
+  tidy,
+  withWeights,
+  writeCheckpointFile,
+  zeros,
+} from '@medit/core';
+
+import { localityKl, smoothedNll, targetBatch, targetNll, textBatch, tokenAccuracy, type TrainingExample } from './examples';
+import type { TrainHyperParams } from './hparams';
+
+/** How the trainer combines the edit and locality losses. */
+export type TrainingObjective =
+  | { kind: 'weighted' }
+  | { kind: 'constrained'; eps: number; marginMax: number; marginMin: number; lrAlpha: number; annealAbove: number };
+
+/** An editor the trainer can train (MEND, KE). */
+export interface TrainableEditor extends Editor {
+  readonly hparams: TrainHyperParams;
+  readonly linears: readonly MlpLinear[];
+  readonly objective: TrainingObjective;
+  /** Trained tensors by optimiser group, each with its Adam learning rate. */
+  parameterGroups(): { name: string; params: Tensor[]; lr: number }[];
+  /**
+   * The post-edit weights W + ΔW for a batch of edits, differentiable in the editor's parameters
+   * (`train`: the pass may update running statistics).
+   */
+  trainingWeights(model: CausalLM, batch: readonly TrainingExample[], train: boolean): Map<string, Tensor>;
+  /** Writes the editor file (`training` goes into its JSON sidecar). */
+  save(file: string, training?: Record<string, unknown>): Promise<void>;
+}
+
+/** One line of the training log. */
+export interface TrainLogRow {
+  iter: number;
+  kind: 'train' | 'val';
+  /** c_edit·L_e + L_loc (the validation criterion), averaged over the batches reported */
+  loss: number;
+  editLoss: number;
+  locLoss: number;
+  /** teacher-forced token accuracy of y_e on the rephrase after the edit */
+  editAcc: number;
+  /** the same on x_e itself */
+  rewriteAcc?: number;
+  /** KE: the multiplier λ and the margin m */
+  lambda?: number;
+  margin?: number;
+  seconds: number;
+}
+
+export interface TrainOptions {
+  model: CausalLM;
+  /** the training split (a validation share is held out of it, see `val_fraction`) */
+  examples: readonly TrainingExample[];
+  /** checkpoints and the JSON-lines log go here */
+  outDir: string;
+  /** continue from `outDir/last.safetensors` (the editor passed in must be loaded from it) */
+  resume?: boolean;
+  onProgress?: (row: TrainLogRow) => void;
+  signal?: AbortSignal;
+  /** report a training row every this many batches (default val_interval / 10) */
+  logEvery?: number;
+}
+
+/** What {@link trainEditor} returns. */
+export interface TrainResult {
+  iterations: number;
+  bestIter: number;
+  bestValLoss: number;
+  /** `outDir/best.safetensors` */
+  bestFile: string;
+  stoppedBy: 'max_iters' | 'early_stop';
+  seconds: number;
+}
+
+/** Holds out a deterministic `fraction` of the examples for validation. @internal */
+export function splitValidation<T>(examples: readonly T[], fraction: number, seed: number): { train: T[]; val: T[] } {
+  const order = examples.map((_, i) => i);
+  const rng = mulberry32(seed ^ 0x5eed);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  const nVal = Math.max(1, Math.round(examples.length * fraction));
+  if (examples.length - nVal < 1) throw new ArgumentError(`need at least 2 training examples to hold out a validation share, got ${examples.length}`);
+  return { val: order.slice(0, nVal).map((i) => examples[i]), train: order.slice(nVal).map((i) => examples[i]) };
+}
+
+interface Drawn {
+  edits: TrainingExample[];
+  rephrases: string[];
+  locality: string[];
+}
+
+/** The batch of iteration `iter`: a pure function of (seed, iter). */
+function draw(pool: readonly TrainingExample[], size: number, seed: number, iter: number): Drawn {
+  const rng = mulberry32((seed * 1_000_003 + iter * 7919) >>> 0);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rng() * xs.length)];
+  const edits = Array.from({ length: size }, () => pick(pool));
+  return {
+    edits,
+    rephrases: edits.map((e) => pick(e.rephrases)),
+    locality: edits.map((e) => {
+      const l = pick(e.locality);
+      return `${l.prompt} ${l.answer}`;
+    }),
+  };
+}
+
+interface StepOut {
+  loss: Tensor;
+  row: Omit<TrainLogRow, 'iter' | 'kind' | 'seconds'>;
+}
+
+/** One forward pass of the objective on a drawn batch (spec §1.5 steps 2–6). */
+function objectiveStep(editor: TrainableEditor, model: CausalLM, b: Drawn, train: boolean, lambda: number, margin: number): StepOut {
+  const tok = model.tokenizer!;
+  const pad = model.config.eosTokenId ?? 0;
+  const hp = editor.hparams;
+  const loc = textBatch(tok, b.locality, pad);
+  const pre = noGrad(() => logSoftmax(model.forward(loc.ids, { attentionMask: loc.mask }).logits));
+  const weights = editor.trainingWeights(model, b.edits, train);
+  const reph = targetBatch(
+    tok,
+    b.edits.map((e, i) => ({ prompt: b.rephrases[i], target: e.target })),
+    pad,
+  );
+  const obj = editor.objective;
+  const needRewrite = obj.kind === 'constrained' || !train;
+  const rew = needRewrite ? targetBatch(tok, b.edits, pad) : null;
+  return withWeights(model, weights, () => {
+    const rLogits = model.forward(reph.ids, { attentionMask: reph.mask }).logits;
+    const editLoss = targetNll(rLogits, reph.labels);
+    const locLoss = localityKl(pre, model.forward(loc.ids, { attentionMask: loc.mask }).logits, loc.mask);
+    const editAcc = tokenAccuracy(rLogits, reph.labels);
+    let rewriteAcc: number | undefined;
+    let loss: Tensor;
+    if (obj.kind === 'weighted') {
+      loss = add(mulScalar(editLoss, hp.cedit), mulScalar(locLoss, hp.cloc));
+      if (rew) rewriteAcc = noGrad(() => tokenAccuracy(model.forward(rew.ids, { attentionMask: rew.mask }).logits, rew.labels));
+    } else {
+      const eLogits = model.forward(rew!.ids, { attentionMask: rew!.mask }).logits;
+      rewriteAcc = tokenAccuracy(eLogits, rew!.labels);
+      const cr = add(smoothedNll(eLogits, rew!.labels, obj.eps), smoothedNll(rLogits, reph.labels, obj.eps));
+      loss = add(cr, mulScalar(sub(locLoss, scalar(margin)), lambda));
+    }
+    const e = editLoss.item();
+    const l = locLoss.item();
+    return { loss, row: { loss: hp.cedit * e + l, editLoss: e, locLoss: l, editAcc, rewriteAcc } };
+  });
+}
+
+function mean(rows: StepOut['row'][]): StepOut['row'] {
+  const avg = (f: (r: StepOut['row']) => number | undefined) => {
+    const xs = rows.map(f).filter((x): x is number => x !== undefined);
+    return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined;
+  };
+  return { loss: avg((r) => r.loss)!, editLoss: avg((r) => r.editLoss)!, locLoss: avg((r) => r.locLoss)!, editAcc: avg((r) => r.editAcc)!, rewriteAcc: avg((r) => r.rewriteAcc) };
+}
+
+interface TrainerState {
+  iter: number;
+  bestIter: number;
+  bestValLoss: number;
+  lambda: number;
+  margin: number;
+  seconds: number;
+}
+
+const STATE_FILE = 'trainer-state.json';
+const OPT_FILE = 'optimizer.safetensors';
+
+async function saveCheckpoint(outDir: string, editor: TrainableEditor, opts: AdamW[], state: TrainerState): Promise<void> {
+  await editor.save(path.join(outDir, 'last.safetensors'), { ...state });
+  const tensors = new Map<string, ReturnType<Tensor['handle']>>();
+  opts.forEach((o, g) =>
+    o.exportState().moments.forEach((m, i) => {
+      if (!m) return;
+      tensors.set(`${g}.${i}.m`, m.m.handle());
+      tensors.set(`${g}.${i}.v`, m.v.handle());
+    }),
+  );
+  await writeCheckpointFile(path.join(outDir, OPT_FILE), tensors, { steps: JSON.stringify(opts.map((o) => o.exportState().step)) });
+  const tmp = path.join(outDir, `${STATE_FILE}.tmp-${process.pid}`);
+  fs.writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n');
+  fs.renameSync(tmp, path.join(outDir, STATE_FILE));
+}
+
+async function loadCheckpoint(outDir: string, opts: AdamW[]): Promise<TrainerState> {
+  const stateFile = path.join(outDir, STATE_FILE);
+  if (!fs.existsSync(stateFile)) throw new ArgumentError(`cannot resume: ${stateFile} does not exist`);
+  const state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as TrainerState;
+  const ckpt = await readCheckpoint(outDir, { file: OPT_FILE });
+  const steps = JSON.parse(ckpt.metadata.steps) as number[];
+  const owned: Tensor[] = [...ckpt.tensors.values()].map((h) => new Tensor(h));
+  const byName = new Map([...ckpt.tensors.keys()].map((k, i) => [k, owned[i]]));
+  opts.forEach((o, g) => {
+    const moments = o.params.map((_, i) => {
+      const m = byName.get(`${g}.${i}.m`);
+      const v = byName.get(`${g}.${i}.v`);
+      return m && v ? { m, v } : null;
+    });
+    o.importState({ step: steps[g], moments });
+  });
+  for (const t of owned) t.dispose();
+  return state;
+}
+
+/**
+ * Trains `editor` on `model` (the base model's weights are never changed) and writes
+ * `outDir/{best,last}.safetensors(.json)`, `optimizer.safetensors`, `trainer-state.json` and
+ * `train-log.jsonl`. The editor ends in its last state; load `best` for use.
+ * @throws CancelledError when `signal` aborts (after writing a checkpoint to resume from)
+ */
+export async function trainEditor(editor: TrainableEditor, opts: TrainOptions): Promise<TrainResult> {
+  const { model, outDir } = opts;
+  const hp = editor.hparams;
+  if (!model.tokenizer) throw new ArgumentError('training an editor needs a model with a tokenizer');
+  if (!isGradEnabled()) throw new ArgumentError('trainEditor: gradients are disabled (called inside noGrad)');
+  fs.mkdirSync(outDir, { recursive: true });
+  const { train, val } = splitValidation(opts.examples, hp.val_fraction, hp.seed);
+  const groups = editor.parameterGroups();
+  const optimizers = groups.map((g) => new AdamW(g.params, { lr: g.lr, weightDecay: 0 }));
+  const params = groups.flatMap((g) => g.params);
+  const obj = editor.objective;
+  let state: TrainerState = {
+    iter: 0,
+    bestIter: -1,
+    bestValLoss: Infinity,
+    lambda: 1,
+    margin: obj.kind === 'constrained' ? obj.marginMax : 0,
+    seconds: 0,
+  };
+  if (opts.resume) state = await loadCheckpoint(outDir, optimizers);
+  const logFile = path.join(outDir, 'train-log.jsonl');
+  const log = (row: TrainLogRow) => {
+    fs.appendFileSync(logFile, JSON.stringify(row) + '\n');
+    opts.onProgress?.(row);
+  };
+  const accum = params.map((p) => keep(zeros(p.shape, p.dtype)));
+  const logEvery = opts.logEvery ?? Math.max(1, Math.floor(hp.val_interval / 10));
+  const t0 = Date.now() - state.seconds * 1000;
+  const seconds = () => (Date.now() - t0) / 1000;
+  let recent: StepOut['row'][] = [];
+  let stoppedBy: TrainResult['stoppedBy'] = 'max_iters';
+  let klSum = 0;
+  try {
+    while (state.iter < hp.max_iters) {
+      if (opts.signal?.aborted) {
+        state.seconds = seconds();
+        await saveCheckpoint(outDir, editor, optimizers, state);
+        throw new CancelledError(`training cancelled at iteration ${state.iter}; resume from ${outDir}`);
+      }
+      // Yield to the event loop so a pending SIGINT can abort between batches.
+      await new Promise((resolve) => setImmediate(resolve));
+      const batch = draw(train, hp.batch_size, hp.seed, state.iter);
+      tidy(() => {
+        const out = objectiveStep(editor, model, batch, true, state.lambda, state.margin);
+        const grads = grad(mulScalar(out.loss, 1 / hp.accumulate_bs), params);
+        grads.forEach((g, i) => addInplace(accum[i], g));
+        recent.push(out.row);
+        klSum += out.row.locLoss;
+      });
+      state.iter++;
+      if (state.iter % hp.accumulate_bs === 0) {
+        step(optimizers, groups, accum, hp.grad_clip);
+        if (obj.kind === 'constrained') {
+          // Gradient ascent on λ with the mean KL of the accumulated batches, clamped at 0.
+          state.lambda = Math.max(0, state.lambda + obj.lrAlpha * (klSum / hp.accumulate_bs - state.margin));
+        }
+        klSum = 0;
+      }
+      if (state.iter % logEvery === 0) {
+        log({ iter: state.iter, kind: 'train', ...mean(recent), ...(obj.kind === 'constrained' ? { lambda: state.lambda, margin: state.margin } : {}), seconds: seconds() });
+        recent = [];
+      }
+      if (state.iter % hp.val_interval === 0 || state.iter === hp.max_iters) {
+        const rows: StepOut['row'][] = [];
+        for (let v = 0; v < hp.val_steps; v++) {
+          if (opts.signal?.aborted) break;
+          const vb = draw(val, hp.batch_size, hp.seed + 1, v);
+          rows.push(tidy(() => objectiveStep(editor, model, vb, false, state.lambda, state.margin).row));
+        }
+        const m = mean(rows);
+        log({ iter: state.iter, kind: 'val', ...m, seconds: seconds() });
+        if (obj.kind === 'constrained' && (m.rewriteAcc ?? 0) > obj.annealAbove) state.margin = Math.max(0.8 * state.margin, obj.marginMin);
+        if (m.loss < state.bestValLoss) {
+          state.bestValLoss = m.loss;
+          state.bestIter = state.iter;
+          state.seconds = seconds();
+          await editor.save(path.join(outDir, 'best.safetensors'), { ...state });
+        }
+        state.seconds = seconds();
+        await saveCheckpoint(outDir, editor, optimizers, state);
+        if (state.iter - state.bestIter >= hp.early_stop_patience) {
+          stoppedBy = 'early_stop';
+          break;
+        }
+      }
+    }
+  } finally {
+    for (const a of accum) a.dispose();
+    for (const o of optimizers) o.dispose();
+  }
+  return { iterations: state.iter, bestIter: state.bestIter, bestValLoss: state.bestValLoss, bestFile: path.join(outDir, 'best.safetensors'), stoppedBy, seconds: seconds() };
+}
+
+/** Clip the global gradient norm, skip non-finite gradients, step each group, zero the sums. */
+function step(optimizers: AdamW[], groups: { params: Tensor[] }[], accum: Tensor[], clip: number): void {
+  let sq = 0;
+  for (const a of accum) for (const x of a.data() as Float32Array) sq += x * x;
+  const norm = Math.sqrt(sq);
+  if (Number.isFinite(norm)) {
+    const scale = norm > clip ? clip / norm : 1;
+    tidy(() => {
+      let at = 0;
+      optimizers.forEach((o, g) => {
+        const gs = accum.slice(at, at + groups[g].params.length).map((a) => (scale === 1 ? a : mulScalar(a, scale)));
+        at += groups[g].params.length;
+        o.update(gs);
+      });
+    });
+  }
+  tidy(() => {
+    for (const a of accum) copyInplace(a, zeros(a.shape, a.dtype));
+  });
+}
+
