@@ -15,6 +15,7 @@ import { EVAL_OPTIONS, runEval } from './commands/eval';
 import { GENERATE_OPTIONS, runGenerate } from './commands/generate';
 import { REVERT_OPTIONS, runRevert } from './commands/revert';
 import { STATS_OPTIONS, runStats } from './commands/stats';
+import { TRAIN_METHODS, runTrain, trainMethod } from './commands/train';
 import type { CommandContext, RunState } from './common';
 import { type CliIO, Output } from './output';
 
@@ -26,6 +27,8 @@ interface Command {
   usage: string;
   options: OptionSpecs;
   run(ctx: CommandContext): Promise<number>;
+  /** `medit <command> <sub>`: the first argument picks the options (e.g. `medit train mend`) */
+  sub?: (name: string | undefined) => { options: OptionSpecs; usage: string; summary: string };
 }
 
 const COMMANDS: Record<string, Command> = {
@@ -58,6 +61,13 @@ const COMMANDS: Record<string, Command> = {
     usage: 'medit eval --model DIR --dataset FILE [--method rome|none] [--mode single|batch|sequential] [--limit N] [--out PREFIX]',
     options: EVAL_OPTIONS,
     run: runEval,
+  },
+  train: {
+    summary: 'train a meta-learned editor (resumable checkpoints, JSON-lines log)',
+    usage: `medit train <${Object.keys(TRAIN_METHODS).join('|')}> --model DIR --dataset FILE[,FILE] --out DIR [options]`,
+    options: {},
+    run: runTrain,
+    sub: (name) => trainMethod(name),
   },
   demo: {
     summary: 'edit a few facts of the fact world and show what changed',
@@ -136,12 +146,18 @@ export async function main(argv: string[], ioIn: Partial<CliIO> = {}): Promise<n
   try {
     const command = Object.prototype.hasOwnProperty.call(COMMANDS, name) ? COMMANDS[name] : undefined;
     if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)} (commands: ${Object.keys(COMMANDS).join(', ')})`);
-    const args = parseCommandArgs(name, rest, command.options);
-    if (args.flag('help')) {
+    const sub = command.sub && rest[0] !== undefined && !rest[0].startsWith('-') ? rest[0] : undefined;
+    if (command.sub && sub === undefined && (rest.includes('--help') || rest.includes('-h'))) {
       io.stdout.write(commandHelp(name, command));
       return EXIT.ok;
     }
-    return await command.run({ io, out, args, state });
+    const spec = command.sub ? command.sub(sub) : command;
+    const args = parseCommandArgs(name, sub === undefined ? rest : rest.slice(1), spec.options);
+    if (args.flag('help')) {
+      io.stdout.write(commandHelp(name, { ...command, ...spec }));
+      return EXIT.ok;
+    }
+    return await command.run({ io, out, args, state, sub });
   } catch (err) {
     let code: number = EXIT.failure;
     let message = describe(err);

@@ -46,6 +46,8 @@ export interface CommandContext {
   out: Output;
   args: Args;
   state: RunState;
+  /** the subcommand of commands that take one (`medit train <sub>`) */
+  sub?: string;
 }
 
 /**

@@ -9,6 +9,7 @@
  * const delta = await trained.edit(model, [{ prompt: '{} works as a', subject: 'Leda Vagam', targetNew: 'lawyer' }]);
  */
 export { MendEditor, resolveInnerParams } from './mend';
+export { KeEditor, conditionText } from './ke';
 export { GradientTransform, RunningStats, nonZeroRows } from './network';
 export type { LowRankBlock } from './network';
 export { trainEditor, splitValidation } from './trainer';

@@ -112,12 +112,13 @@ export class MendEditor implements TrainableEditor {
   }
 
   /**
-   * Loads a trained MEND for `model`.
+   * Loads a trained MEND for `model` (`overrides` change training fields such as max_iters when
+   * resuming; the network shapes come from the file).
    * @throws ArgumentError when the file was trained for another base model (fingerprint mismatch)
    */
-  static async load(file: string, model: CausalLM): Promise<MendEditor> {
+  static async load(file: string, model: CausalLM, overrides: Partial<MendHyperParams> = {}): Promise<MendEditor> {
     const { tensors, info } = await loadEditorFile(file, 'MEND', model);
-    const editor = MendEditor.create(model, info.hparams as Partial<MendHyperParams>);
+    const editor = MendEditor.create(model, { ...(info.hparams as Partial<MendHyperParams>), ...overrides });
     const counts = info.state.counts as Record<string, number>;
     tidy(() => {
       const take = (name: string): Tensor => {
