@@ -1,0 +1,18 @@
+/**
+ * @medit/serac — memory-based editors that leave the base model's weights alone:
+ * SERAC (Mitchell et al., "Memory-Based Model Editing at Scale", ICML 2022) and IKE (Zheng et al.,
+ * "Can We Edit Factual Knowledge by In-Context Learning?", EMNLP 2023).
+ */
+export * from './encoder';
+export * from './examples';
+export * from './scope';
+export { createBertEncoder, saveScopeClassifier, trainScopeClassifier } from './scope-train';
+export type { ScopeTrainOptions, TrainedScope } from './scope-train';
+export * from './counterfactual';
+export * from './train';
+export type { TrainProgress } from './train-progress';
+export { routedForward } from './routed-forward';
+export type { ForwardFn, RowRouter } from './routed-forward';
+export { MemoryDelta } from './memory-delta';
+export type { ForwardWrapper } from './memory-delta';
+export * from './serac';

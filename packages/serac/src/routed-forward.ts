@@ -1,0 +1,162 @@
+/**
+ * Routed forward passes: each row of a batch is answered either by the base model or by another
+ * forward function (SERAC's counterfactual model, or for IKE the base model itself) reading a
+ * per-row context before the row's tokens. The returned logits are aligned to the row's own token
+ * positions, so callers (the metrics harness, generation) see an ordinary `[B, T, V]` output.
+ *
+ * Without a KV cache the contexted rows are `context ++ row tokens` (right-padded), and position t
+ * of the row reads the other model's logits at `|context| + rank(t)`, rank(t) = real tokens before
+ * t. With a cache (generation) the decision is taken on the first call (the prompt) and kept with
+ * the cache: the other model keeps its own cache, its rows left-padded so new tokens line up.
+ */
+import {
+  ArgumentError,
+  concat,
+  type ForwardOptions,
+  type ForwardOutput,
+  gatherAt,
+  indexSelect,
+  KVCache,
+  reshape,
+  type Tensor,
+} from '@medit/core';
+
+/** A model's forward function. */
+export type ForwardFn = (ids: number[][], opts?: ForwardOptions) => ForwardOutput;
+
+/**
+ * Decides, per row (its real tokens, padding removed), the context to read before it, or null
+ * for the base model.
+ */
+export type RowRouter = (rows: number[][]) => (number[] | null)[];
+
+interface CacheState {
+  contexts: (number[] | null)[];
+  routed: number[];
+  cache: KVCache;
+  mask: number[][];
+}
+
+function realTokens(ids: number[][], mask: number[][] | undefined, past: number): number[][] {
+  return ids.map((row, b) => (mask ? row.filter((_, t) => mask[b][past + t] !== 0) : row));
+}
+
+/** Logit-row index in the other model's output for each base position t of a row. */
+function alignedIndex(maskRow: number[] | undefined, past: number, T: number, start: number, len: number): number[] {
+  const out: number[] = [];
+  let rank = 0;
+  for (let t = 0; t < T; t++) {
+    const real = !maskRow || maskRow[past + t] !== 0;
+    out.push(start + Math.max(0, Math.min(real ? rank : rank - 1, len - 1)));
+    if (real) rank++;
+  }
+  return out;
+}
+
+/** Stacks base rows and other rows back into batch order: out[b] = rows of b. */
+function merge(base: Tensor | null, baseRows: number[], other: Tensor, otherRows: number[], B: number): Tensor {
+  const parts = base ? [base, other] : [other];
+  const at = new Array<number>(B);
+  baseRows.forEach((b, i) => (at[b] = i));
+  otherRows.forEach((b, i) => (at[b] = baseRows.length + i));
+  return indexSelect(base ? concat(parts, 0) : other, 0, at);
+}
+
+/**
+ * Creates a forward function that routes rows between `base` and `other`.
+ * @param maxOtherPositions - the other model's context size (a contexted row longer than it throws)
+ */
+export function routedForward(base: ForwardFn, other: ForwardFn, route: RowRouter, maxOtherPositions: number, pad: number): ForwardFn {
+  const states = new WeakMap<KVCache, CacheState>();
+  const check = (len: number) => {
+    if (len > maxOtherPositions) throw new ArgumentError(`routed forward: context + query is ${len} tokens, longer than the routed model's context (${maxOtherPositions})`);
+  };
+
+  const select = (logits: Tensor, rows: number, picks: number[][]): Tensor => {
+    const positions = picks.flatMap((p, r) => p.map((token) => ({ batch: r, token })));
+    return reshape(gatherAt(logits, positions), [rows, picks[0].length, logits.shape[2]]);
+  };
+
+  const uncached = (ids: number[][], opts: ForwardOptions): ForwardOutput => {
+    const B = ids.length;
+    const T = ids[0]?.length ?? 0;
+    const mask = opts.attentionMask;
+    const rows = realTokens(ids, mask, 0);
+    const contexts = route(rows);
+    const routed = contexts.flatMap((c, b) => (c ? [b] : []));
+    if (routed.length === 0) return base(ids, opts);
+    if (opts.outputHiddenStates) throw new ArgumentError('routed forward: hidden states are not available for rows answered by the routed model');
+    const kept = contexts.flatMap((c, b) => (c ? [] : [b]));
+    const sub = <X>(xs: X[] | undefined, idx: number[]) => (xs ? idx.map((b) => xs[b]) : undefined);
+    const baseOut = kept.length > 0 ? base(sub(ids, kept)!, { ...opts, attentionMask: sub(mask, kept), positionIds: sub(opts.positionIds, kept), logitsAt: sub(opts.logitsAt, kept) }).logits : null;
+    const seqs = routed.map((b) => [...contexts[b]!, ...rows[b]]);
+    seqs.forEach((s) => check(s.length));
+    const W = Math.max(...seqs.map((s) => s.length));
+    const otherLogits = other(
+      seqs.map((s) => [...s, ...Array(W - s.length).fill(pad)]),
+      { attentionMask: seqs.map((s) => [...Array(s.length).fill(1), ...Array(W - s.length).fill(0)]) },
+    ).logits;
+    const picks = routed.map((b, i) => {
+      const idx = alignedIndex(mask?.[b], 0, T, contexts[b]!.length, rows[b].length);
+      return opts.logitsAt ? [idx[opts.logitsAt[b]]] : idx;
+    });
+    return { logits: merge(baseOut, kept, select(otherLogits, routed.length, picks), routed, B) };
+  };
+
+  const cached = (ids: number[][], opts: ForwardOptions, cache: KVCache): ForwardOutput => {
+    const B = ids.length;
+    const T = ids[0]?.length ?? 0;
+    const past = cache.length;
+    const mask = opts.attentionMask;
+    let state = states.get(cache);
+    let otherLogits: Tensor | null = null;
+    let picks: number[][] = [];
+    if (past === 0 || !state) {
+      if (past !== 0) throw new ArgumentError('routed forward: the cache was filled before the routing was installed');
+      const rows = realTokens(ids, mask, 0);
+      const contexts = route(rows);
+      const routed = contexts.flatMap((c, b) => (c ? [b] : []));
+      state = { contexts, routed, cache: new KVCache(), mask: [] };
+      states.set(cache, state);
+      // The other model's cache lives as long as the caller's.
+      const own = state.cache;
+      const dispose = cache.dispose.bind(cache);
+      cache.dispose = () => {
+        own.dispose();
+        dispose();
+      };
+      if (routed.length > 0) {
+        const seqs = routed.map((b) => [...contexts[b]!, ...rows[b]]);
+        seqs.forEach((s) => check(s.length));
+        const W = Math.max(...seqs.map((s) => s.length));
+        state.mask = seqs.map((s) => [...Array(W - s.length).fill(0), ...Array(s.length).fill(1)]);
+        otherLogits = other(
+          seqs.map((s) => [...Array(W - s.length).fill(pad), ...s]),
+          { cache: state.cache, attentionMask: state.mask.map((m) => [...m]) },
+        ).logits;
+        picks = routed.map((b) => alignedIndex(mask?.[b], 0, T, W - rows[b].length, rows[b].length));
+      }
+    } else if (state.routed.length > 0) {
+      const s = state;
+      s.routed.forEach((b, i) => {
+        for (let t = 0; t < T; t++) s.mask[i].push(mask ? mask[b][past + t] : 1);
+      });
+      check(s.mask[0].length);
+      otherLogits = other(
+        s.routed.map((b) => ids[b]),
+        { cache: s.cache, attentionMask: s.mask.map((m) => [...m]) },
+      ).logits;
+      picks = s.routed.map(() => Array.from({ length: T }, (_, t) => t));
+    }
+    const baseOut = base(ids, opts);
+    if (!otherLogits || state.routed.length === 0) return baseOut;
+    if (opts.outputHiddenStates) throw new ArgumentError('routed forward: hidden states are not available for rows answered by the routed model');
+    const routed = state.routed;
+    const kept = Array.from({ length: B }, (_, b) => b).filter((b) => !routed.includes(b));
+    const chosen = opts.logitsAt ? routed.map((b, i) => [picks[i][opts.logitsAt![b]]]) : picks;
+    const keptLogits = kept.length > 0 ? indexSelect(baseOut.logits, 0, kept) : null;
+    return { logits: merge(keptLogits, kept, select(otherLogits, routed.length, chosen), routed, B) };
+  };
+
+  return (ids: number[][], opts: ForwardOptions = {}) => (opts.cache ? cached(ids, opts, opts.cache) : uncached(ids, opts));
+}

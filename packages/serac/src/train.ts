@@ -1,0 +1,130 @@
+/**
+ * `trainSerac`: trains SERAC's learned parts on training edit cases and writes them as one
+ * artefact directory (see {@link SERAC_LAYOUT}). The scope classifier and the counterfactual model
+ * share no parameters, so training them one after the other (or in separate processes, one
+ * component each) is the original joint objective c_edit·ℓ_cntr + c_loc·ℓ_cls with each term on its
+ * own optimiser (specs/meta-and-memory.md §2.3).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { ArgumentError, cast, keep, loadModel, saveModel, type Tensor } from '@medit/core';
+
+type DType = Parameters<typeof cast>[1];
+import type { EditCase } from '@medit/data';
+
+import { trainCounterfactual, type CounterfactualTrainOptions } from './counterfactual';
+import { buildScopeTrainingSet, contextPrefixes } from './examples';
+import { saveScopeClassifier, trainScopeClassifier, type ScopeTrainOptions } from './scope-train';
+import type { TrainProgress } from './train-progress';
+
+/** Sub-directories of a SERAC artefact directory. */
+export const SERAC_LAYOUT = {
+  config: 'serac.json',
+  'scope-embedding': 'scope-embedding',
+  'scope-cross': 'scope-cross',
+  counterfactual: 'counterfactual',
+} as const;
+
+/** A trainable SERAC component. */
+export type SeracComponent = 'scope-embedding' | 'scope-cross' | 'counterfactual';
+
+/** `serac.json`: which classifier routes by default, and the routing threshold. */
+export interface SeracConfig {
+  format: 'medit-serac/1';
+  classifier: 'scope-embedding' | 'scope-cross';
+  /** hard routing threshold on the best g (SERAC: 0.5) */
+  threshold: number;
+}
+
+export const DEFAULT_SERAC_CONFIG: SeracConfig = { format: 'medit-serac/1', classifier: 'scope-embedding', threshold: 0.5 };
+
+/** Options of {@link trainSerac}. */
+export interface TrainSeracOptions {
+  /** base model directory: its tokenizer is shared, and the counterfactual model starts as a copy of it */
+  baseModel: string;
+  /** training edit cases (the train split) */
+  cases: readonly EditCase[];
+  /** artefact directory (created; components already there are replaced) */
+  out: string;
+  /** default: all three */
+  components?: readonly SeracComponent[];
+  scope?: Omit<ScopeTrainOptions, 'kind' | 'signal' | 'onProgress'>;
+  counterfactual?: Omit<CounterfactualTrainOptions, 'signal' | 'onProgress'>;
+  seed?: number;
+  /** dtype of the saved weights (default float16: the artefacts are small enough to commit; loading converts to float32) */
+  saveDtype?: DType;
+  signal?: AbortSignal;
+  onProgress?: (p: TrainProgress) => void;
+}
+
+/** Converts a model's parameters in place to the saved dtype (the model is only saved afterwards). */
+function castParams(params: Map<string, Tensor>, dtype: DType): void {
+  for (const [name, t] of params) {
+    if (t.dtype === dtype) continue;
+    params.set(name, keep(cast(t, dtype)));
+    t.dispose();
+  }
+}
+
+function writeJson(file: string, value: unknown): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
+  fs.renameSync(tmp, file);
+}
+
+/** Moves a freshly written component directory into place (replacing an older one). */
+function replaceDir(from: string, to: string): void {
+  const old = `${to}.old-${process.pid}`;
+  if (fs.existsSync(to)) fs.renameSync(to, old);
+  fs.renameSync(from, to);
+  fs.rmSync(old, { recursive: true, force: true });
+}
+
+/**
+ * Trains the requested components and writes them under `out` (plus `serac.json` when absent).
+ * Each component directory gets a `training.json` (settings, time, loss curve).
+ * @throws ArgumentError for no cases; CancelledError on abort (nothing of the aborted component is written)
+ */
+export async function trainSerac(opts: TrainSeracOptions): Promise<void> {
+  if (opts.cases.length === 0) throw new ArgumentError('trainSerac: no training cases');
+  const components = opts.components ?? ['scope-embedding', 'scope-cross', 'counterfactual'];
+  const seed = opts.seed ?? 0;
+  const edits = buildScopeTrainingSet(opts.cases, seed);
+  fs.mkdirSync(opts.out, { recursive: true });
+  const cfgFile = path.join(opts.out, SERAC_LAYOUT.config);
+  if (!fs.existsSync(cfgFile)) writeJson(cfgFile, DEFAULT_SERAC_CONFIG);
+  const base = await loadModel(opts.baseModel);
+  const tokenizer = base.tokenizer;
+  if (!tokenizer) throw new ArgumentError(`${opts.baseModel}: the base model has no tokenizer.json`);
+  const sep = tokenizer.eosTokenId ?? tokenizer.sepTokenId;
+  const sepToken = sep === undefined ? undefined : tokenizer.idToToken(sep);
+  if (!sepToken) throw new ArgumentError(`${opts.baseModel}: the tokenizer declares no EOS/SEP token to use as the encoder's [CLS]/[SEP]`);
+  try {
+    for (const component of components) {
+      const t0 = Date.now();
+      const dir = path.join(opts.out, SERAC_LAYOUT[component]);
+      const tmp = `${dir}.tmp-${process.pid}`;
+      fs.rmSync(tmp, { recursive: true, force: true });
+      if (component === 'counterfactual') {
+        const history = trainCounterfactual(base, edits, { ...opts.counterfactual, seed, signal: opts.signal, onProgress: opts.onProgress });
+        castParams(base.params, opts.saveDtype ?? 'float16');
+        await saveModel(base, tmp, { sideFilesFrom: opts.baseModel, metadata: { medit_trained: 'serac-counterfactual' } });
+        writeJson(path.join(tmp, 'training.json'), { component, baseModel: opts.baseModel, cases: opts.cases.length, options: opts.counterfactual ?? {}, seconds: (Date.now() - t0) / 1000, history });
+      } else {
+        const kind = component === 'scope-embedding' ? 'embedding' : 'cross';
+        const trained = trainScopeClassifier(tokenizer, edits, contextPrefixes(opts.cases), { ...opts.scope, kind, seed, signal: opts.signal, onProgress: opts.onProgress });
+        try {
+          castParams(trained.bert.params, opts.saveDtype ?? 'float16');
+          await saveScopeClassifier(trained, tmp, opts.baseModel, { cls: sepToken, sep: sepToken });
+        } finally {
+          trained.bert.dispose();
+        }
+        writeJson(path.join(tmp, 'training.json'), { component, cases: opts.cases.length, options: opts.scope ?? {}, seconds: (Date.now() - t0) / 1000, history: trained.history });
+      }
+      replaceDir(tmp, dir);
+    }
+  } finally {
+    base.dispose();
+  }
+}
