@@ -58,7 +58,7 @@ const COMMANDS: Record<string, Command> = {
   },
   eval: {
     summary: 'evaluate an editing method on a dataset; writes report.json and report.html',
-    usage: 'medit eval --model DIR --dataset FILE [--method rome|none] [--mode single|batch|sequential] [--limit N] [--out PREFIX]',
+    usage: 'medit eval --model DIR --dataset FILE [--method rome|mend|ke|none] [--editor FILE] [--mode single|batch|sequential] [--limit N] [--out PREFIX]',
     options: EVAL_OPTIONS,
     run: runEval,
   },

@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import type { LayerStats } from '@medit/core';
 import { type DatasetFormat, DATASET_FORMATS, DatasetFormatError, readDataset } from '@medit/data';
 import { type EvalMode, type EvalReport, type EvalSuite, EVAL_SUITES, evaluate, renderHtmlReport } from '@medit/metrics';
-import type { RomeEditor } from '@medit/rome';
+import type { Editor } from '@medit/core';
+import { KeEditor, MendEditor } from '@medit/mend';
 
 import { type OptionSpecs, UsageError } from '../args';
 import { type CommandContext, loadModelDir, requireFile, resolvePath, romeHparams, shortPath } from '../common';
@@ -20,7 +21,8 @@ export const EVAL_OPTIONS: OptionSpecs = {
   model: { type: 'string', value: 'DIR', description: 'Hugging Face model directory' },
   dataset: { type: 'string', value: 'FILE', description: 'CounterFact, EasyEdit CounterFact, zsRE, KnowEdit (.json) or edit requests (.jsonl)' },
   format: { type: 'string', value: 'NAME', description: `dataset format (${DATASET_FORMATS.join(', ')}; default: detected)` },
-  method: { type: 'string', value: 'NAME', description: 'rome, or none for the unedited model only (default rome)' },
+  method: { type: 'string', value: 'NAME', description: 'rome, mend, ke, or none for the unedited model only (default rome)' },
+  editor: { type: 'string', value: 'FILE', description: 'mend/ke: the trained editor (best.safetensors of medit train)' },
   mode: { type: 'string', value: 'MODE', description: 'single (each edit on the clean model), batch, or sequential (default single)' },
   'batch-size': { type: 'string', value: 'N', description: 'edits per editor call in batch/sequential mode (default 1)' },
   'eval-after': { type: 'string', value: 'WHEN', description: 'sequential mode: measure each case right after its edit (each) or at the end (all)' },
@@ -78,7 +80,9 @@ export async function runEval(ctx: CommandContext): Promise<number> {
   const modelDir = args.required('model');
   const datasetFile = requireFile(resolvePath(io, args.required('dataset')), 'dataset file');
   const format = args.has('format') ? args.choice('format', DATASET_FORMATS as readonly DatasetFormat[], 'counterfact') : undefined;
-  const method = args.choice('method', ['rome', 'none'] as const, 'rome');
+  const method = args.choice('method', ['rome', 'mend', 'ke', 'none'] as const, 'rome');
+  const editorFile = method === 'mend' || method === 'ke' ? requireFile(resolvePath(io, args.required('editor', `the trained ${method} editor`)), 'editor file') : undefined;
+  if (editorFile === undefined && args.has('editor')) throw new UsageError('--editor applies to --method mend or ke', 'eval');
   const mode = args.choice('mode', ['single', 'batch', 'sequential'] as const, 'single') as EvalMode;
   const batchSize = args.int('batch-size', { min: 1 });
   if (batchSize !== undefined && mode === 'single') throw new UsageError('--batch-size applies to --mode batch or sequential', 'eval');
@@ -102,7 +106,7 @@ export async function runEval(ctx: CommandContext): Promise<number> {
   if (cases.length === 0) throw new UsageError(`${shortPath(io, datasetFile)} has no usable cases${dataset.skipped.length ? ` (${dataset.skipped.length} skipped: ${dataset.skipped[0].reason})` : ''}`, 'eval');
 
   const model = await loadModelDir(io, modelDir);
-  let editor: RomeEditor | undefined;
+  let editor: (Editor & { dispose(): void }) | undefined;
   let stats: Map<number, LayerStats> | undefined;
   try {
     let covariance: Record<string, unknown> | null = null;
@@ -112,8 +116,10 @@ export async function runEval(ctx: CommandContext): Promise<number> {
       stats = cov.stats;
       covariance = cov.summary;
       editor = romeEditorFor(hp, stats);
+    } else if (editorFile) {
+      editor = method === 'mend' ? await MendEditor.load(editorFile, model) : await KeEditor.load(editorFile, model);
     }
-    out.line(`evaluating ${method === 'rome' ? 'ROME' : 'the unedited model'} on ${cases.length} ${dataset.format} case${cases.length === 1 ? '' : 's'} of ${shortPath(io, datasetFile)} (${mode})`);
+    out.line(`evaluating ${editor ? editor.name : 'the unedited model'} on ${cases.length} ${dataset.format} case${cases.length === 1 ? '' : 's'} of ${shortPath(io, datasetFile)} (${mode})`);
     const bar = out.progress('eval');
     const started = Date.now();
     let report: EvalReport;

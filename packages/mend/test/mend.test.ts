@@ -1,0 +1,135 @@
+/**
+ * MEND on fact-tiny: the editor network starts as the identity on normalised factors, the
+ * Welford statistics match direct ones, the update sign flag flips the delta, a few training
+ * steps drive the edit loss down, a resumed run equals an uninterrupted one bit for bit, and a
+ * saved editor reloads to the same edits but refuses another base model.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { type CausalLM, copyInplace, loadModel, memory, mulScalar, randn, tidy } from '@medit/core';
+import { readDataset } from '@medit/data';
+
+import { GradientTransform, MendEditor, RunningStats, examplesFromCases, trainEditor } from '../src';
+
+const TINY = path.join(__dirname, '../../../test-fixtures/models/fact-tiny');
+const TRAIN = path.join(__dirname, '../../../test-fixtures/factworld/edits-tiny/zsre-train.json');
+const REQUEST = { prompt: '{} works as a', subject: 'Leda Vagam', targetNew: 'lawyer' };
+
+let model: CausalLM;
+let tmp: string;
+beforeAll(async () => {
+  model = await loadModel(TINY);
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mend-test-'));
+});
+afterAll(() => {
+  model.dispose();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+const examples = () => examplesFromCases(readDataset(TRAIN).cases);
+const FAST = { lr: 1e-3, lr_lr: 1e-3, rank: 16, accumulate_bs: 2, val_steps: 4, val_fraction: 0.2 };
+
+test('running statistics equal the direct mean and sample standard deviation', () => {
+  const s = new RunningStats(3);
+  const rows = [1, 2, 3, 4, 0, -1, 7, 2, 2, -3, 5, 1];
+  s.update(rows.slice(0, 6), 2);
+  s.update(rows.slice(6), 2);
+  for (let i = 0; i < 3; i++) {
+    const xs = [0, 1, 2, 3].map((r) => rows[r * 3 + i]);
+    const mean = xs.reduce((a, b) => a + b) / 4;
+    expect(s.mean[i]).toBeCloseTo(mean, 12);
+    expect(s.std()[i]).toBeCloseTo(Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / 3), 12);
+  }
+  expect(() => new RunningStats(2).std()).toThrow(/at least 2 token rows/);
+});
+
+test('the editor network is the identity on its normalised input at initialisation', () => {
+  tidy(() => {
+    const net = new GradientTransform(4, 6, 2, { rank: 3, blocks: 2, seed: 1 });
+    const u = randn([5, 4], { seed: 2 });
+    const d = randn([5, 6], { seed: 3 });
+    const out = net.forward(u, d, 1, true);
+    const std = net.uStats.std();
+    const ud = u.data() as Float32Array;
+    const got = out.u.data() as Float32Array;
+    for (let r = 0; r < 5; r++) for (let i = 0; i < 4; i++) expect(got[r * 4 + i]).toBeCloseTo((ud[r * 4 + i] - net.uStats.mean[i]) / (std[i] + 1e-7), 4);
+    net.dispose();
+  });
+});
+
+test("the paper's sign and the original code's sign give opposite deltas; batched edits are one update per matrix", async () => {
+  const paper = MendEditor.create(model, { rank: 8 });
+  const code = MendEditor.create(model, { rank: 8, sign: 'code' });
+  // Statistics come from training passes: run one (no optimiser step) on each.
+  for (const e of [paper, code]) tidy(() => e.trainingWeights(model, examples().slice(0, 2), true));
+  const a = await paper.edit(model, [REQUEST]);
+  const b = await code.edit(model, [REQUEST]);
+  expect(a.updates.map((u) => u.name)).toEqual(paper.linears.map((l) => l.weightName));
+  tidy(() => {
+    a.updates.forEach((u, i) => {
+      const x = u.right!.data() as Float32Array;
+      const y = mulScalar(b.updates[i].right!, -1).data() as Float32Array;
+      expect(Array.from(x)).toEqual(Array.from(y));
+    });
+  });
+  const batched = await paper.edit(model, [REQUEST, { prompt: '{} was born in', subject: 'Varn Oltega', targetNew: 'Kesmira' }]);
+  expect(batched.updates).toHaveLength(a.updates.length);
+  expect(batched.updates[0].left!.shape[1]).toBeGreaterThan(a.updates[0].left!.shape[1]);
+  for (const d of [a, b, batched]) d.dispose();
+  paper.dispose();
+  code.dispose();
+});
+
+test('training reduces the edit loss; a resumed run equals an uninterrupted one', async () => {
+  const before = memory().numTensors;
+  const ex = examples();
+  const full = MendEditor.create(model, { ...FAST, max_iters: 24, val_interval: 12 });
+  const rows: number[] = [];
+  await trainEditor(full, { model, examples: ex, outDir: path.join(tmp, 'full'), logEvery: 4, onProgress: (r) => r.kind === 'train' && rows.push(r.editLoss) });
+  expect(rows[rows.length - 1]).toBeLessThan(0.5 * rows[0]);
+
+  const half = MendEditor.create(model, { ...FAST, max_iters: 12, val_interval: 12 });
+  await trainEditor(half, { model, examples: ex, outDir: path.join(tmp, 'half') });
+  half.dispose();
+  const resumed = await MendEditor.load(path.join(tmp, 'half', 'last.safetensors'), model, { max_iters: 24 });
+  const result = await trainEditor(resumed, { model, examples: ex, outDir: path.join(tmp, 'half'), resume: true });
+  expect(result.iterations).toBe(24);
+  const p1 = full.parameterGroups().flatMap((g) => g.params);
+  const p2 = resumed.parameterGroups().flatMap((g) => g.params);
+  p1.forEach((p, i) => expect(p2[i].data()).toEqual(p.data()));
+  full.dispose();
+  resumed.dispose();
+  expect(memory().numTensors).toBe(before);
+});
+
+test('a saved editor reloads to identical edits and refuses another base model', async () => {
+  const mend = MendEditor.create(model, { ...FAST, max_iters: 4, val_interval: 4 });
+  await trainEditor(mend, { model, examples: examples(), outDir: path.join(tmp, 'save') });
+  const file = path.join(tmp, 'save', 'best.safetensors');
+  const loaded = await MendEditor.load(file, model);
+  const [a, b] = [await mend.edit(model, [REQUEST]), await loaded.edit(model, [REQUEST])];
+  a.updates.forEach((u, i) => {
+    expect(b.updates[i].left!.data()).toEqual(u.left!.data());
+    expect(b.updates[i].right!.data()).toEqual(u.right!.data());
+  });
+  // The low-rank delta changes the edited weights; reverting restores them exactly.
+  const w = model.param(mend.linears[0].weightName);
+  const orig = w.data();
+  a.apply(model);
+  expect(w.data()).not.toEqual(orig);
+  a.revert();
+  expect(w.data()).toEqual(orig);
+  for (const d of [a, b]) d.dispose();
+
+  const other = await loadModel(TINY);
+  tidy(() => {
+    const w = other.param(mend.linears[0].weightName);
+    copyInplace(w, mulScalar(w, 1.001));
+  });
+  await expect(MendEditor.load(file, other)).rejects.toThrow(/trained for the base model with fingerprint .* but the model given has/);
+  other.dispose();
+  mend.dispose();
+  loaded.dispose();
+});
