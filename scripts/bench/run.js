@@ -40,6 +40,7 @@ const SECTIONS = [
   { name: 'gemm', load: () => require('./sections/gemm') },
   { name: 'model', load: () => require('./sections/model') },
   { name: 'rome', load: () => require('./sections/rome') },
+  { name: 'mend', load: () => require('./sections/mend') },
 ];
 
 function parseArgs(argv) {
