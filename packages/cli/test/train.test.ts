@@ -1,0 +1,63 @@
+/**
+ * `medit train mend|ke`: dispatch, a short run on fact-tiny writing the editor and its log,
+ * --resume continuing the run, refusing to overwrite a run, and `medit eval --method mend`
+ * reading the trained editor.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { ROOT, runCli } from './helpers/run';
+
+const TINY = path.join(ROOT, 'test-fixtures/models/fact-tiny');
+const TRAIN = path.join(ROOT, 'test-fixtures/factworld/edits-tiny/zsre-train.json');
+const EVAL = path.join(ROOT, 'test-fixtures/factworld/edits-tiny/zsre-eval.json');
+
+let tmp: string;
+let hparams: string;
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'medit-cli-train-'));
+  hparams = path.join(tmp, 'hp.json');
+  fs.writeFileSync(hparams, JSON.stringify({ rank: 8, lr: 1e-3, accumulate_bs: 2, val_interval: 4, val_steps: 2, hidden_dim: 8, condition_dim: 16, param_hidden: 4 }));
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+test('an unknown method is a usage error listing the known ones', async () => {
+  const r = await runCli(['train', 'nope']);
+  expect(r.code).toBe(2);
+  expect(r.stderr).toMatch(/unknown method "nope": medit train <mend\|ke/);
+});
+
+test('train mend writes the editor and its log, resumes, and eval --method mend uses it', async () => {
+  const out = path.join(tmp, 'mend');
+  const base = ['train', 'mend', '--model', TINY, '--dataset', TRAIN, '--hparams', hparams, '--out', out, '--json'];
+  const r = await runCli([...base, '--max-iters', '4']);
+  expect(r.code).toBe(0);
+  expect(r.result).toMatchObject({ method: 'MEND', iterations: 4, bestFile: path.join(out, 'best.safetensors') });
+  expect(r.lines.filter((l) => l.type === 'progress').length).toBeGreaterThan(0);
+  const log = fs.readFileSync(path.join(out, 'train-log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  expect(log.some((row) => row.kind === 'val' && row.iter === 4)).toBe(true);
+
+  const again = await runCli([...base, '--max-iters', '8']);
+  expect(again.code).toBe(2);
+  expect(again.stdout).toMatch(/already holds a training run; pass --resume/);
+  const resumed = await runCli([...base, '--max-iters', '8', '--resume']);
+  expect(resumed.code).toBe(0);
+  expect(resumed.result).toMatchObject({ iterations: 8 });
+
+  const report = path.join(tmp, 'mend-eval');
+  const ev = await runCli(['eval', '--model', TINY, '--dataset', EVAL, '--method', 'mend', '--editor', path.join(out, 'best.safetensors'), '--limit', '2', '--out', report, '--json']);
+  expect(ev.code).toBe(0);
+  expect(Object.keys(ev.result!.summary)).toEqual(['unedited', 'MEND']);
+  const missing = await runCli(['eval', '--model', TINY, '--dataset', EVAL, '--method', 'mend']);
+  expect(missing.code).toBe(2);
+  expect(missing.stderr).toMatch(/--editor/);
+});
+
+test('train ke runs through the same command', async () => {
+  const out = path.join(tmp, 'ke');
+  const r = await runCli(['train', 'ke', '--model', TINY, '--dataset', TRAIN, '--hparams', hparams, '--out', out, '--max-iters', '2', '--json']);
+  expect(r.code).toBe(0);
+  expect(r.result).toMatchObject({ method: 'KE', iterations: 2 });
+  expect(fs.existsSync(path.join(out, 'best.safetensors.json'))).toBe(true);
+});
