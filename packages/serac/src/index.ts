@@ -16,3 +16,4 @@ export type { ForwardFn, RowRouter } from './routed-forward';
 export { MemoryDelta } from './memory-delta';
 export type { ForwardWrapper } from './memory-delta';
 export * from './serac';
+export * from './ike';

@@ -1,0 +1,103 @@
+/**
+ * SERAC training on fact-tiny's training edits (few steps, tiny encoder): the pair sets hold what
+ * the recipe says (rephrases in scope; neighbours, namesakes and the subject's other relations
+ * out of scope), both classifier variants and the counterfactual model learn (their losses fall),
+ * and a trained classifier saves as a directory that loads on the engine.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { fillTemplate, loadModel, noGrad, targetIds, tidy, crossEntropy } from '@medit/core';
+import { readDataset } from '@medit/data';
+
+import {
+  buildScopeTrainingSet,
+  contextPrefixes,
+  counterfactualContext,
+  editStatement,
+  loadTextEncoder,
+  readScopeConfig,
+  saveScopeClassifier,
+  ScopeClassifier,
+  trainCounterfactual,
+  trainScopeClassifier,
+} from '../src';
+
+const ROOT = path.resolve(__dirname, '../../..');
+const TINY = path.join(ROOT, 'test-fixtures/models/fact-tiny');
+const CASES = readDataset(path.join(ROOT, 'test-fixtures/factworld/edits-tiny/counterfact-train.json')).cases;
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+test('training pairs: rephrases in scope; neighbours, namesakes and the subject under other relations out of scope', () => {
+  const edits = buildScopeTrainingSet(CASES, 0);
+  expect(edits).toHaveLength(CASES.length);
+  for (const [i, e] of edits.entries()) {
+    const c = CASES[i];
+    expect(e.inScope).toContain(fillTemplate(c.request.prompt, c.request.subject));
+    for (const p of c.rephrasePrompts) expect(e.inScope).toContain(p);
+    for (const q of e.outOfScope) expect(e.inScope).not.toContain(q.query);
+    for (const q of e.outOfScope.filter((x) => x.kind === 'same-subject')) expect(q.query).toContain(c.request.subject);
+    for (const q of e.outOfScope.filter((x) => x.kind === 'other-subject')) expect(q.query).not.toContain(c.request.subject);
+  }
+  expect(contextPrefixes(CASES).every((p) => p.endsWith('.'))).toBe(true);
+  expect(editStatement({ prompt: '{} works as a', subject: 'Leda Vagam', targetNew: 'lawyer' })).toBe('Leda Vagam works as a lawyer');
+});
+
+test.each(['embedding', 'cross'] as const)('the %s scope classifier learns (balanced BCE falls) and saves as a loadable directory', async (kind) => {
+  const model = await loadModel(TINY);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'serac-scope-'));
+  try {
+    const edits = buildScopeTrainingSet(CASES, 0);
+    const trained = trainScopeClassifier(model.tokenizer!, edits, contextPrefixes(CASES), { kind, hiddenSize: 32, layers: 1, heads: 2, intermediateSize: 64, steps: 60, batchEdits: 3, lr: 3e-3 });
+    const losses = trained.history.map((h) => h.loss);
+    // chance level of the balanced BCE is 2·ln 2 for the cross-encoder; the embedding variant starts far above it
+    expect(mean(losses.slice(-15))).toBeLessThan(mean(losses.slice(0, 15)) - 0.05);
+    await saveScopeClassifier(trained, path.join(dir, 'cls'), TINY, { cls: '<|endoftext|>', sep: '<|endoftext|>' });
+    trained.bert.dispose();
+    const config = readScopeConfig(path.join(dir, 'cls', 'scope.json'));
+    expect(config.kind).toBe(kind);
+    const enc = await loadTextEncoder(path.join(dir, 'cls'), { pooling: config.pooling });
+    try {
+      const cls = new ScopeClassifier(enc, config);
+      const st = [editStatement(CASES[0].request)];
+      const [d] = cls.decide(st, cls.contextVectors(st), [CASES[0].rephrasePrompts[0]]);
+      expect(d.index).toBe(0);
+      expect(d.score).toBeGreaterThan(0);
+      expect(d.score).toBeLessThanOrEqual(1);
+    } finally {
+      enc.dispose();
+    }
+  } finally {
+    model.dispose();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('counterfactual training lowers the NLL of the new object given the edit statement', async () => {
+  const model = await loadModel(TINY);
+  try {
+    const tok = model.tokenizer!;
+    const edits = buildScopeTrainingSet(CASES, 0).slice(0, 12);
+    const nll = () =>
+      mean(
+        edits.map((e) =>
+          noGrad(() =>
+            tidy(() => {
+              const ctx = counterfactualContext(tok, editStatement(e.request));
+              const q = tok.encode(e.inScope[0]);
+              const t = targetIds(tok, e.request.targetNew);
+              const ids = [...ctx, ...q, ...t];
+              const labels = ids.map((_, i) => (i + 1 >= ctx.length + q.length && i + 1 < ids.length ? ids[i + 1] : -100));
+              return crossEntropy(model.forward([ids]).logits, labels).item();
+            }),
+          ),
+        ),
+      );
+    const before = nll();
+    trainCounterfactual(model, edits, { steps: 25, batchSize: 8, lr: 1e-3, augment: 0 });
+    expect(nll()).toBeLessThan(0.5 * before);
+  } finally {
+    model.dispose();
+  }
+});
