@@ -41,6 +41,7 @@ const SECTIONS = [
   { name: 'model', load: () => require('./sections/model') },
   { name: 'rome', load: () => require('./sections/rome') },
   { name: 'mend', load: () => require('./sections/mend') },
+  { name: 'serac', load: () => require('./sections/serac') },
 ];
 
 function parseArgs(argv) {

@@ -10,8 +10,9 @@
  * `--mode batch --batch-size 500` puts every case of the split in one memory and measures each
  * case with all of them present (routing must pick the right edit among 500).
  *
- * IKE: `--method ike --k 8 [--pool FILE] [--encoder DIR|FILE.onnx] [--template ike|factworld]`
- * (pool default: the CounterFact train split; encoder default: SERAC's embedding classifier).
+ * IKE: `--method ike --k 8 [--pool FILE] [--encoder DIR|FILE.onnx]` (pool default: the CounterFact
+ * train split; encoder default: SERAC's embedding classifier; the plain template in the fact world,
+ * whose vocabulary has no "Fact", "Prompt" or newline tokens).
  */
 import * as fs from 'node:fs';
 
@@ -19,10 +20,7 @@ import { loadModel } from '@medit/core';
 import { readDataset } from '@medit/data';
 import { type EvalMode, evaluate, renderHtmlReport } from '@medit/metrics';
 import { type Editor } from '@medit/core';
-import { IKE_TEMPLATE, IkeEditor, type IkeTemplate, ikePool, loadTextEncoder, Serac, SeracEditor } from '@medit/serac';
-
-/** A format in the fact world's vocabulary (it has no "Fact", "Prompt" or newline tokens): fact sentence, then the demonstration. */
-const FACTWORLD_TEMPLATE: IkeTemplate = { demo: '{fact}. {prompt} {answer}. ', head: '{fact}.' };
+import { IkeEditor, ikePool, ikeTemplateFor, loadTextEncoder, Serac, SeracEditor } from '@medit/serac';
 
 function arg(name: string, fallback?: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -44,7 +42,7 @@ async function main(): Promise<void> {
     const encoder = await loadTextEncoder(arg('encoder', 'test-fixtures/serac/fact-small/scope-embedding'));
     const pool = ikePool(readDataset(arg('pool', 'test-fixtures/factworld/edits/counterfact-train.json')).cases);
     const k = Number(arg('k', '8'));
-    const template = arg('template', 'factworld') === 'ike' ? IKE_TEMPLATE : FACTWORLD_TEMPLATE;
+    const template = ikeTemplateFor(model.tokenizer!);
     editor = new IkeEditor({ pool, encoder, k, template });
     name = `IKE (k = ${k})`;
     dispose = () => encoder.dispose();

@@ -34,6 +34,18 @@ export interface IkeTemplate {
 /** IKE's published format (IKE-code `icl.py`). */
 export const IKE_TEMPLATE: IkeTemplate = { demo: 'New Fact: {fact}\nPrompt: {prompt} {answer}\n\n', head: 'New Fact: {fact}\nPrompt:' };
 
+/**
+ * The same demonstrations without the "New Fact:" / "Prompt:" labels and newlines, as sentences
+ * ("{fact}. {prompt} {answer}."), for word-level vocabularies that lack those tokens (the fact world's).
+ */
+export const PLAIN_IKE_TEMPLATE: IkeTemplate = { demo: '{fact}. {prompt} {answer}. ', head: '{fact}.' };
+
+/** {@link IKE_TEMPLATE} when the tokenizer encodes its labels without unknown tokens, else {@link PLAIN_IKE_TEMPLATE}. */
+export function ikeTemplateFor(tok: { encode(text: string, opts?: { addSpecialTokens?: boolean }): number[]; unkTokenId?: number }): IkeTemplate {
+  const ids = tok.encode('New Fact: a\nPrompt: b', { addSpecialTokens: false });
+  return tok.unkTokenId !== undefined && ids.includes(tok.unkTokenId) ? PLAIN_IKE_TEMPLATE : IKE_TEMPLATE;
+}
+
 /** One pool record: a CounterFact-style edit with its paraphrases and neighbours. */
 export interface IkePoolRecord {
   /** filled edit prompt */

@@ -19,6 +19,7 @@ import {
   ArgumentError,
   Bert,
   bertConfig,
+  cast,
   CancelledError,
   type CausalLM,
   crossEntropy,
@@ -54,6 +55,12 @@ import type { TrainProgress } from './train-progress';
 /** Shape and training settings of a scope classifier. */
 export interface ScopeTrainOptions {
   kind: 'embedding' | 'cross';
+  /**
+   * Start from this encoder's weights instead of a random init (SERAC starts from a pretrained
+   * DistilBERT; here e.g. a trained embedding classifier's encoder for the cross-encoder). Its
+   * shape options override the ones below; the encoder is not modified (a copy is trained).
+   */
+  init?: Bert;
   /** `cls` (SERAC) or `mean`; the cross-encoder always reads the first token */
   pooling?: Pooling;
   hiddenSize?: number;
@@ -120,6 +127,15 @@ export function createBertEncoder(tokenizer: Tokenizer, o: { hiddenSize: number;
     norm(`${p}output.LayerNorm`);
   }
   const bert = new Bert(config, params);
+  bert.tokenizer = tokenizer;
+  return bert;
+}
+
+/** A trainable copy of a BERT (float32 weights). */
+function copyBert(src: Bert, tokenizer: Tokenizer): Bert {
+  const params = new Map<string, Tensor>();
+  for (const [name, t] of src.params) params.set(name, cast(t, 'float32'));
+  const bert = new Bert(src.config, params);
   bert.tokenizer = tokenizer;
   return bert;
 }
@@ -228,7 +244,8 @@ export function trainScopeClassifier(tokenizer: Tokenizer, edits: readonly Scope
     weightDecay: opts.weightDecay ?? 0.01,
     seed: opts.seed ?? 0,
   };
-  const bert = createBertEncoder(tokenizer, { ...o, seed: o.seed * 1000 + 1 });
+  const bert = opts.init ? copyBert(opts.init, tokenizer) : createBertEncoder(tokenizer, { ...o, seed: o.seed * 1000 + 1 });
+  o.hiddenSize = bert.config.hiddenSize;
   const head = opts.kind === 'cross' ? { weight: randn([2, o.hiddenSize], { std: 0.02, seed: o.seed * 1000 }), bias: zeros([2]) } : null;
   const params = [...bert.params.values(), ...(head ? [head.weight, head.bias] : [])];
   for (const p of params) p.requiresGrad = true;

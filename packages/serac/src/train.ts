@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { ArgumentError, cast, keep, loadModel, saveModel, type Tensor } from '@medit/core';
+import { ArgumentError, type Bert, cast, keep, loadEncoder, loadModel, saveModel, type Tensor } from '@medit/core';
 
 type DType = Parameters<typeof cast>[1];
 import type { EditCase } from '@medit/data';
@@ -49,7 +49,9 @@ export interface TrainSeracOptions {
   out: string;
   /** default: all three */
   components?: readonly SeracComponent[];
-  scope?: Omit<ScopeTrainOptions, 'kind' | 'signal' | 'onProgress'>;
+  scope?: Omit<ScopeTrainOptions, 'kind' | 'init' | 'signal' | 'onProgress'>;
+  /** start the classifiers' encoders from this BERT directory (e.g. `<out>/scope-embedding` for the cross-encoder) */
+  scopeInit?: string;
   counterfactual?: Omit<CounterfactualTrainOptions, 'signal' | 'onProgress'>;
   seed?: number;
   /** dtype of the saved weights (default float16: the artefacts are small enough to commit; loading converts to float32) */
@@ -113,14 +115,21 @@ export async function trainSerac(opts: TrainSeracOptions): Promise<void> {
         writeJson(path.join(tmp, 'training.json'), { component, baseModel: opts.baseModel, cases: opts.cases.length, options: opts.counterfactual ?? {}, seconds: (Date.now() - t0) / 1000, history });
       } else {
         const kind = component === 'scope-embedding' ? 'embedding' : 'cross';
-        const trained = trainScopeClassifier(tokenizer, edits, contextPrefixes(opts.cases), { ...opts.scope, kind, seed, signal: opts.signal, onProgress: opts.onProgress });
+        let init: Bert | undefined;
+        if (opts.scopeInit) init = await loadEncoder(opts.scopeInit);
+        let trained: ReturnType<typeof trainScopeClassifier>;
+        try {
+          trained = trainScopeClassifier(tokenizer, edits, contextPrefixes(opts.cases), { ...opts.scope, kind, init, seed, signal: opts.signal, onProgress: opts.onProgress });
+        } finally {
+          init?.dispose();
+        }
         try {
           castParams(trained.bert.params, opts.saveDtype ?? 'float16');
           await saveScopeClassifier(trained, tmp, opts.baseModel, { cls: sepToken, sep: sepToken });
         } finally {
           trained.bert.dispose();
         }
-        writeJson(path.join(tmp, 'training.json'), { component, cases: opts.cases.length, options: opts.scope ?? {}, seconds: (Date.now() - t0) / 1000, history: trained.history });
+        writeJson(path.join(tmp, 'training.json'), { component, cases: opts.cases.length, options: opts.scope ?? {}, init: opts.scopeInit ?? null, seconds: (Date.now() - t0) / 1000, history: trained.history });
       }
       replaceDir(tmp, dir);
     }

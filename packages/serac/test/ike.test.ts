@@ -12,13 +12,13 @@ import * as path from 'node:path';
 import { type CausalLM, EditDelta, fillTemplate, loadModel, noGrad, tidy } from '@medit/core';
 import { readDataset } from '@medit/data';
 
-import { createBertEncoder, EngineEncoder, IkeDelta, IkeEditor, type IkeTemplate, ikeDemo, ikeKinds, ikePool, type TextEncoder } from '../src';
+import { createBertEncoder, EngineEncoder, IKE_TEMPLATE, IkeDelta, IkeEditor, ikeDemo, ikeKinds, ikePool, ikeTemplateFor, PLAIN_IKE_TEMPLATE, type TextEncoder } from '../src';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const TINY = path.join(ROOT, 'test-fixtures/models/fact-tiny');
 const TRAIN = readDataset(path.join(ROOT, 'test-fixtures/factworld/edits-tiny/counterfact-train.json')).cases;
 const EVAL = readDataset(path.join(ROOT, 'test-fixtures/factworld/edits-tiny/counterfact-eval.json')).cases;
-const TEMPLATE: IkeTemplate = { demo: '{fact}. {prompt} {answer}. ', head: '{fact}.' };
+const TEMPLATE = PLAIN_IKE_TEMPLATE;
 
 let model: CausalLM;
 let encoder: TextEncoder;
@@ -42,6 +42,9 @@ test('demonstration kinds follow IKE’s 4:12:16 order and formats', () => {
   const count = (k: number, kind: string) => ikeKinds(k).filter((x) => x === kind).length;
   expect([count(32, 'copy'), count(32, 'update'), count(32, 'retain')]).toEqual([4, 12, 16]);
   expect([count(8, 'copy'), count(8, 'update'), count(8, 'retain')]).toEqual([1, 3, 4]);
+  // the fact world's word-level vocabulary has no "Fact", "Prompt" or newline tokens
+  expect(ikeTemplateFor(model.tokenizer!)).toBe(PLAIN_IKE_TEMPLATE);
+  expect(IKE_TEMPLATE.demo).toBe('New Fact: {fact}\nPrompt: {prompt} {answer}\n\n');
   const [r] = ikePool(TRAIN);
   const fact = `${r.prompt} ${r.targetNew}`;
   expect(ikeDemo(TEMPLATE, r, 'copy', () => 0)).toBe(`${fact}. ${r.prompt} ${r.targetNew}. `);

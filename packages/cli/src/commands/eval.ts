@@ -11,6 +11,7 @@ import { type DatasetFormat, DATASET_FORMATS, DatasetFormatError, readDataset } 
 import { type EvalMode, type EvalReport, type EvalSuite, EVAL_SUITES, evaluate, renderHtmlReport } from '@medit/metrics';
 import type { Editor } from '@medit/core';
 import { KeEditor, MendEditor } from '@medit/mend';
+import { IkeEditor, ikePool, ikeTemplateFor, loadTextEncoder, Serac, SeracEditor } from '@medit/serac';
 
 import { type OptionSpecs, UsageError } from '../args';
 import { type CommandContext, loadModelDir, requireFile, resolvePath, romeHparams, shortPath } from '../common';
@@ -21,8 +22,10 @@ export const EVAL_OPTIONS: OptionSpecs = {
   model: { type: 'string', value: 'DIR', description: 'Hugging Face model directory' },
   dataset: { type: 'string', value: 'FILE', description: 'CounterFact, EasyEdit CounterFact, zsRE, KnowEdit (.json) or edit requests (.jsonl)' },
   format: { type: 'string', value: 'NAME', description: `dataset format (${DATASET_FORMATS.join(', ')}; default: detected)` },
-  method: { type: 'string', value: 'NAME', description: 'rome, mend, ke, or none for the unedited model only (default rome)' },
-  editor: { type: 'string', value: 'FILE', description: 'mend/ke: the trained editor (best.safetensors of medit train)' },
+  method: { type: 'string', value: 'NAME', description: 'rome, mend, ke, serac, ike, or none for the unedited model only (default rome)' },
+  editor: { type: 'string', value: 'FILE', description: 'mend/ke: the trained editor (best.safetensors of medit train); serac: the directory of medit train serac; ike: the retrieval encoder (BERT directory or .onnx)' },
+  pool: { type: 'string', value: 'FILE', description: 'ike: CounterFact-format training records to draw demonstrations from' },
+  k: { type: 'string', value: 'N', description: 'ike: demonstrations per edit (default 32; those that do not fit the context are dropped)' },
   mode: { type: 'string', value: 'MODE', description: 'single (each edit on the clean model), batch, or sequential (default single)' },
   'batch-size': { type: 'string', value: 'N', description: 'edits per editor call in batch/sequential mode (default 1)' },
   'eval-after': { type: 'string', value: 'WHEN', description: 'sequential mode: measure each case right after its edit (each) or at the end (all)' },
@@ -80,9 +83,12 @@ export async function runEval(ctx: CommandContext): Promise<number> {
   const modelDir = args.required('model');
   const datasetFile = requireFile(resolvePath(io, args.required('dataset')), 'dataset file');
   const format = args.has('format') ? args.choice('format', DATASET_FORMATS as readonly DatasetFormat[], 'counterfact') : undefined;
-  const method = args.choice('method', ['rome', 'mend', 'ke', 'none'] as const, 'rome');
+  const method = args.choice('method', ['rome', 'mend', 'ke', 'serac', 'ike', 'none'] as const, 'rome');
   const editorFile = method === 'mend' || method === 'ke' ? requireFile(resolvePath(io, args.required('editor', `the trained ${method} editor`)), 'editor file') : undefined;
-  if (editorFile === undefined && args.has('editor')) throw new UsageError('--editor applies to --method mend or ke', 'eval');
+  const memoryPath = method === 'serac' || method === 'ike' ? resolvePath(io, args.required('editor', method === 'serac' ? 'the SERAC directory' : 'the retrieval encoder')) : undefined;
+  if (editorFile === undefined && memoryPath === undefined && args.has('editor')) throw new UsageError('--editor applies to --method mend, ke, serac or ike', 'eval');
+  const pool = method === 'ike' ? readDataset(requireFile(resolvePath(io, args.required('pool', 'the demonstration pool')), 'pool file')).cases : undefined;
+  if (method !== 'ike' && (args.has('pool') || args.has('k'))) throw new UsageError('--pool and --k apply to --method ike', 'eval');
   const mode = args.choice('mode', ['single', 'batch', 'sequential'] as const, 'single') as EvalMode;
   const batchSize = args.int('batch-size', { min: 1 });
   if (batchSize !== undefined && mode === 'single') throw new UsageError('--batch-size applies to --mode batch or sequential', 'eval');
@@ -116,6 +122,12 @@ export async function runEval(ctx: CommandContext): Promise<number> {
       stats = cov.stats;
       covariance = cov.summary;
       editor = romeEditorFor(hp, stats);
+    } else if (method === 'serac') {
+      const serac = await Serac.load(memoryPath!);
+      editor = Object.assign(new SeracEditor(serac), { dispose: () => serac.dispose() });
+    } else if (method === 'ike') {
+      const encoder = await loadTextEncoder(memoryPath!);
+      editor = Object.assign(new IkeEditor({ pool: ikePool(pool!), encoder, k: args.int('k', { min: 0 }) ?? 32, template: ikeTemplateFor(model.tokenizer!) }), { dispose: () => encoder.dispose() });
     } else if (editorFile) {
       editor = method === 'mend' ? await MendEditor.load(editorFile, model) : await KeEditor.load(editorFile, model);
     }

@@ -6,6 +6,7 @@ import { type OptionSpecs, UsageError } from '../args';
 import type { CommandContext } from '../common';
 import { TRAIN_KE } from './train-ke';
 import { TRAIN_MEND } from './train-mend';
+import { TRAIN_SERAC } from './train-serac';
 
 /** One trainable method of `medit train`. */
 export interface TrainMethod {
@@ -19,6 +20,7 @@ export interface TrainMethod {
 export const TRAIN_METHODS: Record<string, TrainMethod> = {
   mend: TRAIN_MEND,
   ke: TRAIN_KE,
+  serac: TRAIN_SERAC,
 };
 
 /** The method named by the first argument, or a usage error listing the known ones. */

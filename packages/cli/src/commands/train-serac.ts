@@ -1,0 +1,71 @@
+/**
+ * `medit train serac`: trains SERAC's scope classifiers (embedding and cross-encoder) and its
+ * counterfactual model on training edits (specs/meta-and-memory.md §2.3) and writes the artefact
+ * directory `medit eval --method serac --editor DIR` and `Serac.load` read.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { readDataset } from '@medit/data';
+import { type SeracComponent, trainSerac } from '@medit/serac';
+
+import { type OptionSpecs, UsageError } from '../args';
+import { requireFile, resolvePath, shortPath } from '../common';
+import { formatDuration } from '../output';
+import type { TrainMethod } from './train';
+
+const COMPONENTS: readonly SeracComponent[] = ['scope-embedding', 'scope-cross', 'counterfactual'];
+
+const OPTIONS: OptionSpecs = {
+  model: { type: 'string', value: 'DIR', description: 'base model (Hugging Face directory); the counterfactual model starts as a copy of it' },
+  dataset: { type: 'string', value: 'FILE[,FILE]', description: 'training split(s): CounterFact / zsRE / KnowEdit files (never the eval split)' },
+  out: { type: 'string', value: 'DIR', description: 'SERAC directory: serac.json, scope-embedding/, scope-cross/, counterfactual/' },
+  components: { type: 'string', value: 'LIST', description: `what to train, comma-separated (${COMPONENTS.join(', ')}; default all)` },
+  'scope-steps': { type: 'string', value: 'N', description: 'classifier optimisation steps (default 1500)' },
+  'cf-steps': { type: 'string', value: 'N', description: 'counterfactual-model optimisation steps (default 1500)' },
+  'scope-init': { type: 'string', value: 'DIR', description: "start the classifiers' encoder from this BERT (e.g. a trained scope-embedding/ for the cross-encoder)" },
+  seed: { type: 'string', value: 'N', description: 'seed of the pair sampling and initialisation (default 0)' },
+  limit: { type: 'string', value: 'N', description: 'use only the first N cases of each dataset' },
+};
+
+export const TRAIN_SERAC: TrainMethod = {
+  summary: 'train SERAC (scope classifiers and counterfactual model)',
+  usage: 'medit train serac --model DIR --dataset FILE[,FILE] --out DIR [--components LIST] [--scope-steps N] [--cf-steps N]',
+  options: OPTIONS,
+  async run({ io, out, args }) {
+    const modelDir = resolvePath(io, args.required('model'));
+    const outDir = resolvePath(io, args.required('out'));
+    const files = args
+      .required('dataset')
+      .split(',')
+      .map((f) => requireFile(resolvePath(io, f.trim()), 'dataset file'));
+    const components = (args.string('components')?.split(',').map((s) => s.trim()) ?? [...COMPONENTS]) as SeracComponent[];
+    for (const c of components) if (!COMPONENTS.includes(c)) throw new UsageError(`Expected ${COMPONENTS.join(', ')} in --components but received ${JSON.stringify(c)}`, 'train');
+    const existing = components.filter((c) => fs.existsSync(path.join(outDir, c)));
+    if (existing.length > 0) throw new UsageError(`${shortPath(io, outDir)} already holds ${existing.join(', ')}; choose another --out or --components`, 'train');
+    const limit = args.int('limit', { min: 1 });
+    const cases = files.flatMap((f) => {
+      const ds = readDataset(f);
+      return limit ? ds.cases.slice(0, limit) : ds.cases;
+    });
+    out.line(`training SERAC (${components.join(', ')}) for ${shortPath(io, modelDir)} on ${cases.length} training edits → ${shortPath(io, outDir)}`);
+    const bar = out.progress('train');
+    const started = Date.now();
+    await trainSerac({
+      baseModel: modelDir,
+      cases,
+      out: outDir,
+      components,
+      seed: args.int('seed', { min: 0 }) ?? 0,
+      scope: { steps: args.int('scope-steps', { min: 1 }) ?? 1500 },
+      scopeInit: args.has('scope-init') ? resolvePath(io, args.string('scope-init')!) : undefined,
+      counterfactual: { steps: args.int('cf-steps', { min: 1 }) ?? 1500 },
+      signal: io.signal,
+      onProgress: (p) => bar.update(p.done, p.total, p.stage, { stage: p.stage, ...p.info }),
+    });
+    bar.end();
+    out.line(`done in ${formatDuration(Date.now() - started)}: ${shortPath(io, outDir)}`);
+    out.result({ method: 'SERAC', model: modelDir, out: outDir, components, cases: cases.length });
+    return 0;
+  },
+};
