@@ -4,6 +4,7 @@
  *
  *   node scripts/dist/factworld/train.js --preset fact-tiny  --out test-fixtures/models/fact-tiny
  *   node scripts/dist/factworld/train.js --preset fact-small --out test-fixtures/models/fact-small
+ *   node scripts/dist/factworld/train.js --preset fact-llama --out test-fixtures/models/fact-llama
  *
  * Corpus lines are packed whole into 64-token rows (lines joined by <|endoftext|>, rows
  * padded with it and the padding ignored by the loss), shuffled per epoch with a seeded
@@ -21,12 +22,15 @@ import { loadWorld } from './load';
 import { measureRecall } from './recall';
 import { tinyFacts } from './world';
 
+export const ROW = 64;
+
 interface Phase {
   corpus: string;
   epochs: number;
 }
 
 interface Preset {
+  /** config.json fields of the model's family (vocabulary, special ids and dtype are added) */
   model: Record<string, unknown>;
   phases: Phase[];
   batchSize: number;
@@ -37,9 +41,18 @@ interface Preset {
   recallOn: 'tiny' | 'full';
 }
 
+/** GPT-2 config.json fields shared by the GPT-2 presets. */
+const GPT2 = {
+  model_type: 'gpt2',
+  architectures: ['GPT2LMHeadModel'],
+  n_positions: ROW,
+  activation_function: 'gelu_new',
+  layer_norm_epsilon: 1e-5,
+};
+
 const PRESETS: Record<string, Preset> = {
   'fact-tiny': {
-    model: { n_embd: 128, n_layer: 2, n_head: 4 },
+    model: { ...GPT2, n_embd: 128, n_layer: 2, n_head: 4 },
     phases: [{ corpus: 'train-tiny.txt', epochs: 60 }],
     batchSize: 16,
     lr: 3e-3,
@@ -48,7 +61,7 @@ const PRESETS: Record<string, Preset> = {
     recallOn: 'tiny',
   },
   'fact-small': {
-    model: { n_embd: 160, n_layer: 4, n_head: 5 },
+    model: { ...GPT2, n_embd: 160, n_layer: 4, n_head: 5 },
     phases: [
       { corpus: 'train-tiny.txt', epochs: 20 },
       { corpus: 'train-full.txt', epochs: 10 },
@@ -59,9 +72,31 @@ const PRESETS: Record<string, Preset> = {
     weightDecay: 0.01,
     recallOn: 'full',
   },
+  // The Llama family on the sub-world (issue 8): RMSNorm, rotary positions, SwiGLU MLP and
+  // grouped-query attention (4 query heads share 2 key/value heads); 4 layers so that ROME has
+  // blocks after its edited layer. Same schedule as fact-tiny.
+  'fact-llama': {
+    model: {
+      model_type: 'llama',
+      architectures: ['LlamaForCausalLM'],
+      hidden_size: 128,
+      intermediate_size: 344,
+      num_hidden_layers: 4,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      max_position_embeddings: ROW,
+      rms_norm_eps: 1e-5,
+      rope_theta: 10000,
+      hidden_act: 'silu',
+    },
+    phases: [{ corpus: 'train-tiny.txt', epochs: 60 }],
+    batchSize: 16,
+    lr: 3e-3,
+    warmupSteps: 200,
+    weightDecay: 0.01,
+    recallOn: 'tiny',
+  },
 };
-
-export const ROW = 64;
 
 function arg(name: string, fallback?: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -111,12 +146,7 @@ async function main(): Promise<void> {
   const tokenizer = Tokenizer.fromFile(path.join(tokDir, 'tokenizer.json'));
   const eos = tokenizer.eosTokenId ?? 0;
   const config = {
-    model_type: 'gpt2',
-    architectures: ['GPT2LMHeadModel'],
     vocab_size: tokenizer.vocabSize,
-    n_positions: ROW,
-    activation_function: 'gelu_new',
-    layer_norm_epsilon: 1e-5,
     bos_token_id: eos,
     eos_token_id: eos,
     tie_word_embeddings: true,
