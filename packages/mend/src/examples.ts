@@ -100,6 +100,23 @@ export function targetNll(logits: Tensor, labels: readonly number[]): Tensor {
 }
 
 /**
+ * The loss whose gradient an edit decomposes: Σ over the edits of each edit's mean target NLL.
+ * For one edit it is L_e; for a batch, every edit's tokens keep the weight they have alone, so a
+ * batched update is the sum of the single-edit updates instead of shrinking with the batch size.
+ */
+export function editNll(logits: Tensor, labels: readonly number[], rows: number): Tensor {
+  const T = labels.length / rows;
+  const weights = new Float32Array(labels.length);
+  for (let b = 0; b < rows; b++) {
+    let n = 0;
+    for (let t = 0; t < T; t++) if (labels[b * T + t] !== -100) n++;
+    for (let t = 0; t < T; t++) if (labels[b * T + t] !== -100) weights[b * T + t] = 1 / n;
+  }
+  const nll = crossEntropy(logits, labels, { reduction: 'none' });
+  return sum(mul(reshape(nll, [labels.length]), tensor(weights, [labels.length])));
+}
+
+/**
  * Label-smoothed NLL over the supervised tokens (KE's edit term, spec §5.2): (1 − ε)·NLL +
  * ε·mean over the vocabulary of −log p, averaged over the supervised tokens.
  */

@@ -44,7 +44,7 @@ import {
 } from '@medit/core';
 
 import { loadEditorFile, saveEditorFile } from './editor-file';
-import { targetBatch, targetNll, type TrainingExample } from './examples';
+import { editNll, targetBatch, type TrainingExample } from './examples';
 import { defaultMendHparams, type MendHyperParams, resolveHparams } from './hparams';
 import { GradientTransform, nonZeroRows } from './network';
 import type { TrainableEditor, TrainingObjective } from './trainer';
@@ -191,7 +191,7 @@ export class MendEditor implements TrainableEditor {
     const tok = model.tokenizer;
     if (!tok) throw new ArgumentError('MEND needs a model with a tokenizer');
     const b = targetBatch(tok, edits, model.config.eosTokenId ?? 0);
-    const { factors } = decomposeGradients(model, b.ids, (logits) => targetNll(logits, b.labels), this.linears, { attentionMask: b.mask });
+    const { factors } = decomposeGradients(model, b.ids, (logits) => editNll(logits, b.labels, edits.length), this.linears, { attentionMask: b.mask });
     const modeOf = new Map<string, number>();
     return factors.map((f) => {
       const key = shapeKey(f.linear);

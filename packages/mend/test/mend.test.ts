@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { type CausalLM, copyInplace, loadModel, memory, mulScalar, randn, tidy } from '@medit/core';
+import { type CausalLM, type Tensor, copyInplace, loadModel, matmul, memory, mulScalar, randn, tidy } from '@medit/core';
 import { readDataset } from '@medit/data';
 
 import { GradientTransform, MendEditor, RunningStats, examplesFromCases, trainEditor } from '../src';
@@ -74,10 +74,24 @@ test("the paper's sign and the original code's sign give opposite deltas; batche
       expect(Array.from(x)).toEqual(Array.from(y));
     });
   });
-  const batched = await paper.edit(model, [REQUEST, { prompt: '{} was born in', subject: 'Varn Oltega', targetNew: 'Kesmira' }]);
+  // A batch is one low-rank update per matrix, equal to the sum of the single-edit updates.
+  const other = { prompt: '{} was born in', subject: 'Varn Oltega', targetNew: 'Kesmira' };
+  const single2 = await paper.edit(model, [other]);
+  const batched = await paper.edit(model, [REQUEST, other]);
   expect(batched.updates).toHaveLength(a.updates.length);
-  expect(batched.updates[0].left!.shape[1]).toBeGreaterThan(a.updates[0].left!.shape[1]);
-  for (const d of [a, b, batched]) d.dispose();
+  tidy(() => {
+    const dense = (u: { left?: Tensor; right?: Tensor }) => matmul(u.left!, u.right!).data() as Float32Array;
+    batched.updates.forEach((u, i) => {
+      const second = dense(single2.updates[i]);
+      const sum = dense(a.updates[i]).map((x, j) => x + second[j]);
+      const got = dense(u);
+      const scale = Math.max(...Array.from(sum, Math.abs));
+      let err = 0;
+      got.forEach((x, j) => (err = Math.max(err, Math.abs(x - sum[j]))));
+      expect(err).toBeLessThan(1e-4 * scale);
+    });
+  });
+  for (const d of [a, b, single2, batched]) d.dispose();
   paper.dispose();
   code.dispose();
 });
