@@ -38,6 +38,49 @@ test('eigh returns ascending eigenvalues and orthonormal eigenvectors', () => {
   for (let j = 0; j < 3; j++) for (let i = 0; i < 3; i++) expect(av[i * 3 + j]).toBeCloseTo(w[j] * v[i * 3 + j], 10);
 });
 
+test('eigh on a 640×640 matrix (fact-small’s d_ff): A·V = V·diag(λ), VᵀV = I, repeated and zero eigenvalues', () => {
+  const n = 640;
+  let seed = 11;
+  const rand = () => (seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5;
+  // A = B Bᵀ with B [n, n/2] (rank n/2: half the spectrum is 0) plus 3·(e0 e0ᵀ + e1 e1ᵀ) on a
+  // symmetric indefinite part, so the solver meets a degenerate null space and negative values.
+  const b = tensor(Float64Array.from({ length: n * (n / 2) }, rand), [n, n / 2], 'float64');
+  const a = matmul(b, b, { transB: true });
+  const ad = a.data() as Float64Array;
+  for (let i = 0; i < n; i++) ad[i * n + ((i + 1) % n)] -= 0.5;
+  for (let i = 0; i < n; i++) ad[((i + 1) % n) * n + i] -= 0.5;
+  const sym = tensor(ad, [n, n], 'float64');
+  const { values, vectors } = eigh(sym);
+  const w = values.data() as Float64Array;
+  for (let i = 1; i < n; i++) expect(w[i]).toBeGreaterThanOrEqual(w[i - 1]);
+  expect(w[0]).toBeLessThan(0);
+  const scale = Math.max(Math.abs(w[0]), Math.abs(w[n - 1]));
+  const av = matmul(sym, vectors).data() as Float64Array;
+  const v = vectors.data() as Float64Array;
+  let res = 0;
+  for (let i = 0; i < n * n; i++) res = Math.max(res, Math.abs(av[i] - w[i % n] * v[i]));
+  expect(res).toBeLessThan(1e-11 * scale);
+  const vtv = matmul(vectors, vectors, { transA: true }).data() as Float64Array;
+  let orth = 0;
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) orth = Math.max(orth, Math.abs(vtv[i * n + j] - (i === j ? 1 : 0)));
+  expect(orth).toBeLessThan(1e-12);
+  // trace is preserved
+  let tr = 0;
+  let sw = 0;
+  for (let i = 0; i < n; i++) (tr += ad[i * n + i]), (sw += w[i]);
+  expect(Math.abs(tr - sw)).toBeLessThan(1e-9 * Math.abs(tr));
+  for (const t of [b, a, sym, values, vectors]) t.dispose();
+});
+
+test('eigh on diagonal, zero and 1×1 matrices; rejects non-finite entries', () => {
+  const d = eigh(tensor([[3, 0, 0], [0, -1, 0], [0, 0, 2]], [3, 3], 'float64'));
+  expect(arr(d.values)).toEqual([-1, 2, 3]);
+  expect(arr(d.vectors).map(Math.abs)).toEqual([0, 0, 1, 1, 0, 0, 0, 1, 0]);
+  expect(arr(eigh(zeros([4, 4], 'float64')).values)).toEqual([0, 0, 0, 0]);
+  expect(arr(eigh(tensor([[7]], [1, 1], 'float64')).values)).toEqual([7]);
+  expect(() => eigh(tensor([[1, NaN], [NaN, 1]], [2, 2], 'float64'))).toThrow(/non-finite/);
+});
+
 test('gemmInplace adds a rank-one update u vᵀ; addInplace reverts it exactly', () => {
   const before = memory();
   const w = tensor([[1, 2, 3], [4, 5, 6]], [2, 3], 'float32');
