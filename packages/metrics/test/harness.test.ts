@@ -304,6 +304,9 @@ describe('evaluate: protocols and failures (deterministic editor)', () => {
     // ER on the final model equals the final-model rewrite exact match, which with single-token
     // targets is the rows' rewriteAcc (rows are measured on the final model here).
     expect(m.aggregates.ER.mean).toBeCloseTo(m.aggregates.rewriteAcc.mean!, 12);
+    // CounterFact cases: the curve's scores at the last step are those of the final-model rows.
+    for (const k of ['efficacyScore', 'paraphraseScore', 'neighborhoodScore']) expect(last[k]).toBeCloseTo(m.aggregates[k].mean!, 12);
+    expect(m.sequentialCurve![0].efficacyScore).toEqual(expect.any(Number));
   });
 
   test('an editor error rejects the promise and leaves the weights as they were', async () => {

@@ -66,7 +66,11 @@ export interface EvaluateOptions {
   onProgress?: (p: EvalProgress) => void;
   /** Sequences per forward pass when scoring (default 16). */
   predictBatchSize?: number;
-  /** Sequential mode: measure retention of all past edits (the curve's ER) every this many batches (default 1) and after the last. */
+  /**
+   * Sequential mode: measure retention of all past edits (the curve's ER, and for CounterFact
+   * cases their efficacy, paraphrase and neighbourhood scores) every this many batches (default 1)
+   * and after the last.
+   */
   curveEvery?: number;
   /** Name of the editor's row (default `editor.name`), e.g. to tell apart runs of one editor in two modes. */
   methodName?: string;
@@ -318,6 +322,7 @@ async function runSequential(
   const rewriteOnly = (p: CasePlan) => [p.rewrite];
   let finalEdits: boolean[] = [];
   const testSet: RetainSet & { initialCorrect: boolean[]; finalCorrect: boolean[] } = { initialCorrect: [], finalCorrect: [] };
+  const cfCurve = new Map<number, Record<string, number | null>>();
   try {
     const batches = chunks(n, batchSize);
     for (const [b, idx] of batches.entries()) {
@@ -326,8 +331,13 @@ async function runSequential(
       // Right after this batch: SR / GR inputs (and the rows when evalAfter is 'each').
       const now = evalAfter === 'each' ? measure(idx) : score(ctx, idx, (p) => [p.rewrite, ...p.rephrase]);
       const measured = b % curveEvery === curveEvery - 1 || b === batches.length - 1;
-      // Retention of every edit so far by the current model (the curve's ER).
-      const past = measured ? score(ctx, Array.from({ length: idx[0] }, (_, i) => i), rewriteOnly) : null;
+      // Retention of every edit so far by the current model (the curve's ER). With CounterFact
+      // cases, every query of the edits so far is scored, for the curve's efficacy, paraphrase
+      // and neighbourhood scores on the current model (MEMIT's Fig. 5 / AlphaEdit's Fig. 4 curves).
+      const upTo = idx[idx.length - 1] + 1;
+      const withCf = measured && ctx.plans.slice(0, upTo).some((p) => p.cf);
+      const past = measured ? score(ctx, Array.from({ length: withCf ? upTo : idx[0] }, (_, i) => i), withCf ? allQueries : rewriteOnly) : null;
+      if (withCf) cfCurve.set(upTo, counterFactMeans(ctx, pre, past!, upTo));
       const pastCorrect = past ? Array.from({ length: idx[0] }, (_, i) => exactMatch(past.get(i)!, ctx.plans[i].rewrite, ctx.plans[i])) : [];
       for (const i of idx) {
         const p = ctx.plans[i];
@@ -375,5 +385,21 @@ async function runSequential(
     // A ratio of two accuracies: no per-example spread, so no interval.
     TestR: { mean: m.TestR, ci95: null, n: m.TestR === null ? 0 : testSet.initialCorrect.length },
   };
-  return { curve: sequentialCurve(run, batchSize * curveEvery), extra };
+  const curve = sequentialCurve(run, batchSize * curveEvery).map((p) => ({ ...p, ...(cfCurve.get(p.step) ?? {}) }));
+  return { curve, extra };
+}
+
+/** Mean CounterFact efficacy, paraphrase and neighbourhood scores of cases 0..upTo−1 under `post`. */
+function counterFactMeans(ctx: Ctx, pre: Map<number, Scores>, post: Map<number, Scores>, upTo: number): Record<string, number | null> {
+  const keys = ['efficacyScore', 'paraphraseScore', 'neighborhoodScore'];
+  const sums = keys.map(() => ({ s: 0, n: 0 }));
+  for (let i = 0; i < upTo; i++) {
+    if (!ctx.plans[i].cf) continue;
+    const row = caseRow(ctx.plans[i], pre.get(i)!, post.get(i)!);
+    keys.forEach((k, j) => {
+      const v = row[k];
+      if (typeof v === 'number') (sums[j].s += v), sums[j].n++;
+    });
+  }
+  return Object.fromEntries(keys.map((k, j) => [k, sums[j].n === 0 ? null : sums[j].s / sums[j].n]));
 }
