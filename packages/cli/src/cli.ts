@@ -13,6 +13,7 @@ import { DEMO_OPTIONS, runDemo } from './commands/demo';
 import { EDIT_OPTIONS, runEdit } from './commands/edit';
 import { EVAL_OPTIONS, runEval } from './commands/eval';
 import { GENERATE_OPTIONS, runGenerate } from './commands/generate';
+import { REPORT_OPTIONS, runReport } from './commands/report';
 import { REVERT_OPTIONS, runRevert } from './commands/revert';
 import { STATS_OPTIONS, runStats } from './commands/stats';
 import { TRAIN_METHODS, runTrain, trainMethod } from './commands/train';
@@ -58,9 +59,15 @@ const COMMANDS: Record<string, Command> = {
   },
   eval: {
     summary: 'evaluate an editing method on a dataset; writes report.json and report.html',
-    usage: 'medit eval --model DIR --dataset FILE [--method rome|mend|ke|none] [--editor FILE] [--mode single|batch|sequential] [--limit N] [--out PREFIX]',
+    usage: 'medit eval --model DIR --dataset FILE [--method rome|mend|ke|serac|ike|none] [--editor FILE] [--mode single|batch|sequential] [--offset N] [--limit N] [--out PREFIX]',
     options: EVAL_OPTIONS,
     run: runEval,
+  },
+  report: {
+    summary: 'join medit eval reports: methods side by side, or shards of one run (--shards)',
+    usage: 'medit report --reports A.json,B.json[,...] [--shards] [--out PREFIX]',
+    options: REPORT_OPTIONS,
+    run: runReport,
   },
   train: {
     summary: 'train a meta-learned editor (resumable checkpoints, JSON-lines log)',

@@ -64,6 +64,31 @@ test('eval --mode sequential reports the sequential rates', async () => {
   expect(rome.sequentialCurve!.length).toBeGreaterThan(0);
 });
 
+test('eval --offset/--limit shards joined by report --shards equal one run; report without --shards puts methods side by side', async () => {
+  const whole = path.join(tmp, 'run1', 'cf.json'); // the first test's run over both cases
+  const shards = [0, 1].map((i) => path.join(tmp, `shard${i}`));
+  for (const [i, out] of shards.entries()) {
+    const r = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', DATASET, ...FAST, '--offset', String(i), '--limit', '1', '--out', out]);
+    expect(r.code).toBe(0);
+  }
+  const joined = path.join(tmp, 'joined');
+  const r = await runCli(['report', '--reports', shards.map((s) => `${s}.json`).join(','), '--shards', '--out', joined]);
+  expect(r.code).toBe(0);
+  const a = validateEvalReport(JSON.parse(fs.readFileSync(`${joined}.json`, 'utf8')));
+  const b = validateEvalReport(JSON.parse(fs.readFileSync(whole, 'utf8')));
+  expect(a.dataset.cases).toBe(2);
+  expect(a.methods[1].rows!.map((row) => row.id)).toEqual(['0', '1']);
+  expect(a.methods[1].aggregates.efficacyScore).toEqual(b.methods[1].aggregates.efficacyScore);
+  expect(fs.existsSync(`${joined}.html`)).toBe(true);
+  // Without --shards the same files are refused: both hold a method named ROME.
+  const side = await runCli(['report', '--reports', shards.map((s) => `${s}.json`).join(','), '--out', path.join(tmp, 'side')]);
+  expect(side.code).toBe(1);
+  expect(side.stderr).toMatch(/method "ROME" appears in two reports/);
+  const beyond = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', DATASET, '--offset', '5', '--out', path.join(tmp, 'none')]);
+  expect(beyond.code).toBe(2);
+  expect(beyond.stderr).toMatch(/--offset 5 skips all 2 cases/);
+});
+
 test('a dataset whose format cannot be detected is an error naming the file', async () => {
   const bad = path.join(tmp, 'bad.json');
   fs.writeFileSync(bad, JSON.stringify([{ question: 'x' }]));

@@ -55,6 +55,7 @@ export {
   evaluate,
   UNEDITED,
   mergeEvalReports,
+  concatEvalReports,
   EVAL_SUITES,
   defaultSuites,
   scoreTargets,

@@ -23,6 +23,7 @@ import type { EditCase } from '@medit/data';
 import {
   evaluate,
   mergeEvalReports,
+  concatEvalReports,
   generateTexts,
   generationEntropy,
   scoreTargets,
@@ -346,6 +347,33 @@ describe('evaluate: protocols and failures (deterministic editor)', () => {
     expect(b.methods[0].rows).toEqual(a.methods[0].rows);
     expect(() => mergeEvalReports([a, a])).toThrow(/method "BIAS" appears in two reports/);
     await expect(evaluate({ editor: new BiasEditor(), model, cases, methodName: UNEDITED })).rejects.toThrow(/other than "unedited" .*methodName/);
+  });
+
+  test('concatEvalReports of shards equals one run over all the cases', async () => {
+    expect(CASES.length).toBeGreaterThanOrEqual(3);
+    const whole = await evaluate({ editor: new BiasEditor(), model, cases: CASES, mode: 'single' });
+    const shards = [
+      await evaluate({ editor: new BiasEditor(), model, cases: CASES.slice(0, 1), mode: 'single' }),
+      await evaluate({ editor: new BiasEditor(), model, cases: CASES.slice(1), mode: 'single' }),
+    ];
+    const joined = concatEvalReports(shards);
+    expect(joined.methods.map((m) => m.name)).toEqual(whole.methods.map((m) => m.name));
+    // Equal up to float rounding: a shard batches its prompts differently (other padding).
+    const near = (x: unknown): unknown =>
+      typeof x === 'number' ? expect.closeTo(x, 6) : Array.isArray(x) ? x.map(near) : x && typeof x === 'object' ? Object.fromEntries(Object.entries(x).map(([k, v]) => [k, near(v)])) : x;
+    for (const [k, m] of joined.methods.entries()) {
+      expect(m.rows).toEqual(near(whole.methods[k].rows));
+      expect(m.aggregates).toEqual(near(whole.methods[k].aggregates));
+    }
+    // Efficiency pools: edits add up; the per-edit mean is the mean over all edits.
+    const eff = joined.methods[1].efficiency!;
+    expect(eff.edits).toBe(CASES.length);
+    const perEdit = shards.map((r) => r.methods[1].efficiency!.msPerEdit);
+    expect(eff.msPerEdit.mean).toBeCloseTo((perEdit[0].mean! * perEdit[0].n + perEdit[1].mean! * perEdit[1].n) / CASES.length, 9);
+    expect(() => concatEvalReports([shards[0], shards[0]])).toThrow(/case .* is also in an earlier shard/);
+    const seq = await evaluate({ editor: new BiasEditor(), model, cases: CASES.slice(1), mode: 'sequential' });
+    expect(() => concatEvalReports([shards[0], seq])).toThrow(/sequential run/);
+    expect(() => concatEvalReports([])).toThrow(/at least one shard/);
   });
 
   test('invalid options are named', async () => {

@@ -29,7 +29,8 @@ export const EVAL_OPTIONS: OptionSpecs = {
   mode: { type: 'string', value: 'MODE', description: 'single (each edit on the clean model), batch, or sequential (default single)' },
   'batch-size': { type: 'string', value: 'N', description: 'edits per editor call in batch/sequential mode (default 1)' },
   'eval-after': { type: 'string', value: 'WHEN', description: 'sequential mode: measure each case right after its edit (each) or at the end (all)' },
-  limit: { type: 'string', value: 'N', description: 'evaluate only the first N cases' },
+  offset: { type: 'string', value: 'N', description: 'skip the first N cases (shards of one run; join them with medit report --shards)' },
+  limit: { type: 'string', value: 'N', description: 'evaluate only the first N cases (after --offset)' },
   suites: { type: 'string', value: 'LIST', description: `metric suites, comma-separated (${EVAL_SUITES.join(', ')}; default: by dataset format)` },
   generation: { type: 'boolean', description: 'also generate text for fluency / generation entropy (slow)' },
   hparams: { type: 'string', value: 'FILE', description: 'ROME hyperparameters (.json or .yaml)' },
@@ -48,7 +49,8 @@ export function reportPaths(given: string, resolved: string): { json: string; ht
   return { json: `${stem}.json`, html: `${stem}.html` };
 }
 
-function writeAtomic(file: string, text: string): void {
+/** Writes `text` to `file` through a temporary file and a rename (never a half-written report). */
+export function writeAtomic(file: string, text: string): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
   fs.writeFileSync(tmp, text);
@@ -94,6 +96,7 @@ export async function runEval(ctx: CommandContext): Promise<number> {
   if (batchSize !== undefined && mode === 'single') throw new UsageError('--batch-size applies to --mode batch or sequential', 'eval');
   const evalAfter = args.has('eval-after') ? args.choice('eval-after', ['each', 'all'] as const, 'each') : undefined;
   if (evalAfter !== undefined && mode !== 'sequential') throw new UsageError('--eval-after applies to --mode sequential', 'eval');
+  const offset = args.int('offset', { min: 0 }) ?? 0;
   const limit = args.int('limit', { min: 1 });
   const suites = args.string('suites')?.split(',').map((s) => s.trim()) as EvalSuite[] | undefined;
   for (const s of suites ?? []) if (!EVAL_SUITES.includes(s)) throw new UsageError(`Expected ${EVAL_SUITES.join(', ')} in --suites but received ${JSON.stringify(s)}`, 'eval');
@@ -108,7 +111,8 @@ export async function runEval(ctx: CommandContext): Promise<number> {
     if (err instanceof DatasetFormatError) throw new DatasetFormatError(datasetFile, err.message.slice(datasetFile.length + 2).replace(/pass \{ format[^}]*\}/, `pass --format ${DATASET_FORMATS.join('|')}`));
     throw err;
   }
-  const cases = limit ? dataset.cases.slice(0, limit) : dataset.cases;
+  const cases = dataset.cases.slice(offset, limit ? offset + limit : undefined);
+  if (cases.length === 0 && offset > 0) throw new UsageError(`--offset ${offset} skips all ${dataset.cases.length} cases of ${shortPath(io, datasetFile)}`, 'eval');
   if (cases.length === 0) throw new UsageError(`${shortPath(io, datasetFile)} has no usable cases${dataset.skipped.length ? ` (${dataset.skipped.length} skipped: ${dataset.skipped[0].reason})` : ''}`, 'eval');
 
   const model = await loadModelDir(io, modelDir);

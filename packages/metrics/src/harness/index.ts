@@ -1,7 +1,7 @@
 /** The evaluation harness: predictions from a model and the edit/measure/revert protocols. */
 export { evaluate, UNEDITED } from './evaluate';
 export type { EvaluateOptions, EvalMode, EvalProgress } from './evaluate';
-export { mergeEvalReports } from './merge';
+export { concatEvalReports, mergeEvalReports } from './merge';
 export { EVAL_SUITES, defaultSuites } from './plan';
 export type { EvalSuite } from './plan';
 export { scoreTargets, targetNll, targetNlls, teacherForcedPredictions, generateTexts } from './predict';
