@@ -59,9 +59,22 @@ async function main(): Promise<void> {
   const limit = Number(arg('limit', '0'));
   const all = readDataset(dataFile).cases;
   const cases = limit > 0 ? all.slice(0, limit) : all;
+  // Keep each delta's counters (SERAC routing, IKE demonstrations used) for the summary line.
+  const counters: Record<string, number>[] = [];
+  const inner = editor;
+  const counting: Editor = {
+    name: inner.name,
+    hparams: inner.hparams,
+    edit: async (m, requests, o) => {
+      const d = await inner.edit(m, requests, o);
+      const c = (d as unknown as { routing?: Record<string, number>; usage?: Record<string, number> }).routing ?? (d as unknown as { usage?: Record<string, number> }).usage;
+      if (c) counters.push(c);
+      return d;
+    },
+  };
   let last = 0;
   const report = await evaluate({
-    editor,
+    editor: counting,
     model,
     cases,
     mode,
@@ -79,6 +92,9 @@ async function main(): Promise<void> {
   fs.writeFileSync(`${out}.json`, JSON.stringify(report, null, 2) + '\n');
   fs.writeFileSync(`${out}.html`, renderHtmlReport(report));
   for (const m of report.methods) console.log(JSON.stringify({ method: m.name, aggregates: Object.fromEntries(Object.entries(m.aggregates).map(([k, a]) => [k, a.mean])) }));
+  const totals: Record<string, number> = {};
+  for (const c of counters) for (const [k, v] of Object.entries(c)) totals[k] = (totals[k] ?? 0) + v;
+  console.log(JSON.stringify({ counters: totals }));
   console.log(JSON.stringify({ event: 'done', seconds: (Date.now() - started) / 1000 }));
   dispose();
   model.dispose();

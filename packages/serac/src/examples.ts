@@ -8,7 +8,10 @@
  * - another relation's template filled with the edit's own subject (same subject, other relation);
  * - a random prompt of another case.
  * Relations are known only for cases with a `relationId` (CounterFact); cases without one
- * contribute their own prompts but no cross-case phrasings.
+ * contribute their own prompts but no cross-case phrasings. Cross-case phrasings include the
+ * other cases' rephrases with their subject replaced (held-out wordings after context sentences),
+ * in scope for the same relation and out of scope for another; the edit's own rephrases with
+ * another subject are out of scope.
  */
 import { type EditRequest, fillTemplate, mulberry32 } from '@medit/core';
 import type { EditCase } from '@medit/data';
@@ -58,12 +61,17 @@ export function buildScopeTrainingSet(cases: readonly EditCase[], seed = 0): Sco
     rel ? [...new Set(byRelation.get(rel)!.flatMap((c) => [c.request.targetNew, c.request.targetTrue ?? c.request.targetNew]))] : [];
   const subjects = [...new Set(cases.map((c) => c.request.subject))];
   const relCases = cases.filter((c) => c.request.relationId);
+  /** A case's prompts (template and rephrases) asked about another subject. */
+  const askedAbout = (o: EditCase, subject: string): string[] => [
+    fillTemplate(o.request.prompt, subject),
+    ...o.rephrasePrompts.filter((p) => p.includes(o.request.subject)).map((p) => p.replace(o.request.subject, subject)),
+  ];
   return cases.map((c) => {
     const r = c.request;
     const rel = r.relationId;
     const own = fillTemplate(r.prompt, r.subject);
     const inScope = new Set<string>([own, ...c.rephrasePrompts]);
-    if (rel) for (const o of byRelation.get(rel)!) inScope.add(fillTemplate(o.request.prompt, r.subject));
+    if (rel) for (const o of byRelation.get(rel)!) for (const p of askedAbout(o, r.subject)) inScope.add(p);
     const outOfScope: ScopeTrainingEdit['outOfScope'] = [];
     for (const p of [...c.localityPrompts, ...(c.attributePrompts ?? [])]) outOfScope.push({ query: p.prompt, kind: 'locality' });
     const words = new Set(r.subject.split(/\s+/));
@@ -71,11 +79,11 @@ export function buildScopeTrainingSet(cases: readonly EditCase[], seed = 0): Sco
     for (let k = 0; k < 6; k++) {
       const pool = k % 2 === 0 && namesakes.length > 0 ? namesakes : subjects;
       const s = rng.pick(pool);
-      if (s !== r.subject) outOfScope.push({ query: fillTemplate(r.prompt, s), kind: 'other-subject' });
+      if (s !== r.subject) for (const q of askedAbout(c, s)) outOfScope.push({ query: q, kind: 'other-subject' });
     }
     if (rel) {
       const others = relCases.filter((o) => o.request.relationId !== rel);
-      for (let k = 0; k < 6 && others.length > 0; k++) outOfScope.push({ query: fillTemplate(rng.pick(others).request.prompt, r.subject), kind: 'same-subject' });
+      for (let k = 0; k < 6 && others.length > 0; k++) for (const q of askedAbout(rng.pick(others), r.subject)) outOfScope.push({ query: q, kind: 'same-subject' });
     }
     for (let k = 0; k < 4; k++) {
       const o = rng.pick(cases);

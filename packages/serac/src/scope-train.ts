@@ -20,6 +20,8 @@ import {
   Bert,
   bertConfig,
   cast,
+  clone,
+  keep,
   CancelledError,
   type CausalLM,
   crossEntropy,
@@ -61,6 +63,12 @@ export interface ScopeTrainOptions {
    * shape options override the ones below; the encoder is not modified (a copy is trained).
    */
   init?: Bert;
+  /**
+   * Word-embedding table [V, hiddenSize] to start from (e.g. the base LM's token embeddings: a
+   * word-level vocabulary has words that the classifier's training pairs never contain — the
+   * eval split's subject names — and a random row would leave them meaningless).
+   */
+  wordEmbeddings?: Tensor;
   /** `cls` (SERAC) or `mean`; the cross-encoder always reads the first token */
   pooling?: Pooling;
   hiddenSize?: number;
@@ -134,7 +142,8 @@ export function createBertEncoder(tokenizer: Tokenizer, o: { hiddenSize: number;
 /** A trainable copy of a BERT (float32 weights). */
 function copyBert(src: Bert, tokenizer: Tokenizer): Bert {
   const params = new Map<string, Tensor>();
-  for (const [name, t] of src.params) params.set(name, cast(t, 'float32'));
+  // cast returns its input when the dtype already matches: clone so the source can be freed
+  for (const [name, t] of src.params) params.set(name, t.dtype === 'float32' ? clone(t) : cast(t, 'float32'));
   const bert = new Bert(src.config, params);
   bert.tokenizer = tokenizer;
   return bert;
@@ -244,7 +253,18 @@ export function trainScopeClassifier(tokenizer: Tokenizer, edits: readonly Scope
     weightDecay: opts.weightDecay ?? 0.01,
     seed: opts.seed ?? 0,
   };
+  if (opts.wordEmbeddings && !opts.init) {
+    const [V, C] = opts.wordEmbeddings.shape;
+    if (V !== tokenizer.vocabSize) throw new ArgumentError(`trainScopeClassifier: wordEmbeddings has ${V} rows for a vocabulary of ${tokenizer.vocabSize}`);
+    o.hiddenSize = C;
+    o.intermediateSize = opts.intermediateSize ?? 4 * C;
+  }
   const bert = opts.init ? copyBert(opts.init, tokenizer) : createBertEncoder(tokenizer, { ...o, seed: o.seed * 1000 + 1 });
+  if (opts.wordEmbeddings && !opts.init) {
+    const name = 'embeddings.word_embeddings.weight';
+    bert.params.get(name)!.dispose();
+    bert.params.set(name, keep(clone(cast(opts.wordEmbeddings, 'float32'))));
+  }
   o.hiddenSize = bert.config.hiddenSize;
   const head = opts.kind === 'cross' ? { weight: randn([2, o.hiddenSize], { std: 0.02, seed: o.seed * 1000 }), bias: zeros([2]) } : null;
   const params = [...bert.params.values(), ...(head ? [head.weight, head.bias] : [])];

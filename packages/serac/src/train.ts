@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { ArgumentError, type Bert, cast, keep, loadEncoder, loadModel, saveModel, type Tensor } from '@medit/core';
+import { ArgumentError, type Bert, type CausalLM, cast, keep, loadEncoder, loadModel, saveModel, type Tensor } from '@medit/core';
 
 type DType = Parameters<typeof cast>[1];
 import type { EditCase } from '@medit/data';
@@ -52,6 +52,11 @@ export interface TrainSeracOptions {
   scope?: Omit<ScopeTrainOptions, 'kind' | 'init' | 'signal' | 'onProgress'>;
   /** start the classifiers' encoders from this BERT directory (e.g. `<out>/scope-embedding` for the cross-encoder) */
   scopeInit?: string;
+  /**
+   * without `scopeInit`: start the classifier's word embeddings from the base model's token
+   * embeddings (default true; the encoder's width becomes the base model's)
+   */
+  scopeEmbeddingsFromBase?: boolean;
   counterfactual?: Omit<CounterfactualTrainOptions, 'signal' | 'onProgress'>;
   seed?: number;
   /** dtype of the saved weights (default float16: the artefacts are small enough to commit; loading converts to float32) */
@@ -67,6 +72,12 @@ function castParams(params: Map<string, Tensor>, dtype: DType): void {
     params.set(name, keep(cast(t, dtype)));
     t.dispose();
   }
+}
+
+/** The token-embedding table of a causal LM (GPT-2 `wte`, Llama `embed_tokens`, ...). */
+function tokenEmbeddings(model: CausalLM): Tensor {
+  for (const [name, t] of model.params) if (/(^|\.)(wte|embed_tokens|word_embeddings)\.weight$/.test(name) && t.shape[0] === model.config.vocabSize) return t;
+  throw new ArgumentError('trainSerac: cannot find the base model\'s token embeddings (wte / embed_tokens / word_embeddings)');
 }
 
 function writeJson(file: string, value: unknown): void {
@@ -90,7 +101,8 @@ function replaceDir(from: string, to: string): void {
  */
 export async function trainSerac(opts: TrainSeracOptions): Promise<void> {
   if (opts.cases.length === 0) throw new ArgumentError('trainSerac: no training cases');
-  const components = opts.components ?? ['scope-embedding', 'scope-cross', 'counterfactual'];
+  // classifiers first: they may read the base model's embeddings, which the counterfactual training changes
+  const components = [...(opts.components ?? ['scope-embedding', 'scope-cross', 'counterfactual'])].sort((a, b) => Number(a === 'counterfactual') - Number(b === 'counterfactual'));
   const seed = opts.seed ?? 0;
   const edits = buildScopeTrainingSet(opts.cases, seed);
   fs.mkdirSync(opts.out, { recursive: true });
@@ -119,7 +131,8 @@ export async function trainSerac(opts: TrainSeracOptions): Promise<void> {
         if (opts.scopeInit) init = await loadEncoder(opts.scopeInit);
         let trained: ReturnType<typeof trainScopeClassifier>;
         try {
-          trained = trainScopeClassifier(tokenizer, edits, contextPrefixes(opts.cases), { ...opts.scope, kind, init, seed, signal: opts.signal, onProgress: opts.onProgress });
+          const wordEmbeddings = !init && opts.scopeEmbeddingsFromBase !== false ? tokenEmbeddings(base) : undefined;
+          trained = trainScopeClassifier(tokenizer, edits, contextPrefixes(opts.cases), { ...opts.scope, kind, init, wordEmbeddings, seed, signal: opts.signal, onProgress: opts.onProgress });
         } finally {
           init?.dispose();
         }
@@ -129,7 +142,7 @@ export async function trainSerac(opts: TrainSeracOptions): Promise<void> {
         } finally {
           trained.bert.dispose();
         }
-        writeJson(path.join(tmp, 'training.json'), { component, cases: opts.cases.length, options: opts.scope ?? {}, init: opts.scopeInit ?? null, seconds: (Date.now() - t0) / 1000, history: trained.history });
+        writeJson(path.join(tmp, 'training.json'), { component, cases: opts.cases.length, options: opts.scope ?? {}, init: opts.scopeInit ?? null, wordEmbeddingsFromBase: !opts.scopeInit && opts.scopeEmbeddingsFromBase !== false, seconds: (Date.now() - t0) / 1000, history: trained.history });
       }
       replaceDir(tmp, dir);
     }
