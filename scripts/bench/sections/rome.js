@@ -1,7 +1,8 @@
 'use strict';
 /**
  * ROME on the shipped fact-world model: covariance statistics throughput (tokens/s over the
- * world's filler text) and milliseconds per edit, split into the key (k̄ and u = C⁻¹k̄),
+ * first mom2_n_samples lines of the world's training corpus) and milliseconds per edit, split
+ * into the key (k̄ and u = C⁻¹k̄),
  * the v* optimisation (with its step count) and the rank-one update, over the first CounterFact
  * eval cases. Uses fact-small when present, else fact-tiny.
  */
@@ -21,13 +22,13 @@ module.exports = {
     const model = await core.loadModel(path.join(fix, 'models', name));
     const editsDir = name === 'fact-small' ? 'edits' : 'edits-tiny';
     const cases = (await readDataset(path.join(fix, 'factworld', editsDir, 'counterfact-eval.json'))).cases.slice(0, ctx.quick ? 2 : 8);
-    const corpus = core.readCorpus(path.join(fix, 'factworld/filler.txt'));
+    const corpus = core.readCorpus(path.join(fix, 'factworld/corpus', name === 'fact-small' ? 'train-full.txt' : 'train-tiny.txt'));
     const editor = new RomeEditor({});
     const hp = editor.resolve(model);
     ctx.log(`rome: covariance of layer ${hp.layers[0]} on ${name}`);
     let tokensPerSecond = 0;
     const t0 = Date.now();
-    const stats = await core.computeLayerStats(model, { layers: hp.layers, corpus, onProgress: (p) => (tokensPerSecond = p.tokensPerSecond) });
+    const stats = await core.computeLayerStats(model, { layers: hp.layers, corpus, maxDocs: hp.mom2_n_samples, onProgress: (p) => (tokensPerSecond = p.tokensPerSecond) });
     const statsSeconds = (Date.now() - t0) / 1000;
     const layerStats = stats.get(hp.layers[0]);
     const timed = new RomeEditor({}, { stats });
