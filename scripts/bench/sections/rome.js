@@ -2,9 +2,8 @@
 /**
  * ROME on the shipped fact-world model: covariance statistics throughput (tokens/s over the
  * first mom2_n_samples lines of the world's training corpus) and milliseconds per edit, split
- * into the key (k̄ and u = C⁻¹k̄),
- * the v* optimisation (with its step count) and the rank-one update, over the first CounterFact
- * eval cases. Uses fact-small when present, else fact-tiny.
+ * into the key (k̄ and u = C⁻¹k̄), the v* optimisation (with its step count) and the rank-one
+ * update, over the first CounterFact eval cases. Uses fact-small when present, else fact-tiny.
  */
 const fs = require('node:fs');
 const os = require('node:os');
