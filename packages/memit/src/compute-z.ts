@@ -13,6 +13,12 @@
  * so one Adam over the stacked [m, C] δ takes exactly each request's own steps. A request
  * that stops (L_i < 0.05) leaves the batch with its δ frozen, as a lone run would stop.
  * Result: z_i = h0_i + δ_i, with h0_i the activation at the raw prompt's subject token.
+ *
+ * Requests on one subject (`shareSubjects`): their keys are identical (the key is read at the
+ * subject token, before the relation's words), so independent z's for them would be averaged
+ * by the least-squares solve and none reached. Instead they share one δ, optimised on the sum
+ * of their losses L = Σ_i NLL_i + kl_factor·KL + v_weight_decay·‖δ‖/‖h0‖² (one KL and one decay
+ * term per subject): one z that states every requested fact of the subject.
  */
 import {
   AdamW,
@@ -69,6 +75,8 @@ export interface ZSettings {
 export interface ZOptions {
   /** where δ is added (default 'resid_out', MEMIT; 'mlp_out' gives ROME's v*) */
   point?: HookPoint;
+  /** requests with the same subject share one δ (default false: one δ per request) */
+  shareSubjects?: boolean;
   /** requests optimised together in one forward pass (default 16) */
   batchSize?: number;
   signal?: AbortSignal;
@@ -89,34 +97,40 @@ export interface ZResult {
 const KL_TEMPLATE = '{} is a';
 const STOP_LOSS = 5e-2;
 
+/** The rows of one δ: every template row of each of its requests, then the KL row. */
 interface Prepared {
   rows: number[][];
   /** subject index per row (last row: the KL prompt) */
   lookup: number[];
   /** per row, label per position (−100 = none) */
   labels: number[][];
-  T: number;
+  /** per row, 1/(T·R) of its request: the mean over its R rows of each row's mean NLL (KL row: 0) */
+  weights: number[];
+  /** every target has one token (the logits are needed at one position per row) */
+  oneToken: boolean;
 }
 
-function prepare(model: CausalLM, templates: string[], r: ZRequest, factToken: FactToken): Prepared {
+function prepare(model: CausalLM, templates: string[], reqs: ZRequest[], factToken: FactToken): Prepared {
   const tok = model.tokenizer!;
-  const rows: number[][] = [];
-  const lookup: number[] = [];
-  const labels: number[][] = [];
-  for (const c of templates) {
-    const located = locateSubject(tok, fillTemplate(c, r.prompt), r.subject, factToken);
-    const ids = [...located.ids, ...r.target.slice(0, -1)];
-    rows.push(ids);
-    lookup.push(located.index);
-    // logits at position p predict token p+1: the last prompt token scores target[0].
-    const n0 = located.ids.length - 1;
-    labels.push(ids.map((_, p) => (p >= n0 ? r.target[p - n0] : -100)));
+  const out: Prepared = { rows: [], lookup: [], labels: [], weights: [], oneToken: reqs.every((r) => r.target.length === 1) };
+  for (const r of reqs) {
+    for (const c of templates) {
+      const located = locateSubject(tok, fillTemplate(c, r.prompt), r.subject, factToken);
+      const ids = [...located.ids, ...r.target.slice(0, -1)];
+      out.rows.push(ids);
+      out.lookup.push(located.index);
+      // logits at position p predict token p+1: the last prompt token scores target[0].
+      const n0 = located.ids.length - 1;
+      out.labels.push(ids.map((_, p) => (p >= n0 ? r.target[p - n0] : -100)));
+      out.weights.push(1 / (r.target.length * templates.length));
+    }
   }
-  const kl = locateSubject(tok, KL_TEMPLATE, r.subject, factToken);
-  rows.push(kl.ids);
-  lookup.push(kl.index);
-  labels.push(kl.ids.map(() => -100));
-  return { rows, lookup, labels, T: r.target.length };
+  const kl = locateSubject(tok, KL_TEMPLATE, reqs[0].subject, factToken);
+  out.rows.push(kl.ids);
+  out.lookup.push(kl.index);
+  out.labels.push(kl.ids.map(() => -100));
+  out.weights.push(0);
+  return out;
 }
 
 /**
@@ -134,19 +148,35 @@ export function computeZs(model: CausalLM, hp: ZSettings, layer: number, templat
   const h0Data = new Float32Array(n * C);
   const traces: TargetStep[][] = requests.map(() => []);
   const deltaNorms: number[] = new Array(n).fill(0);
+  // The requests of each δ: one each, or all of a subject's.
+  const bySubject = new Map<string, number[]>();
+  const groups: number[][] = [];
+  requests.forEach((r, i) => {
+    const g = opts.shareSubjects ? bySubject.get(r.subject) : undefined;
+    if (g) g.push(i);
+    else {
+      groups.push([i]);
+      if (opts.shareSubjects) bySubject.set(r.subject, groups[groups.length - 1]);
+    }
+  });
+  const multi = (g: number[]) => Number(g.some((i) => requests[i].target.length > 1));
   // One-token targets first, so that most chunks take the one-position fast path.
-  const order = requests.map((_, i) => i).sort((a, b) => Number(requests[a].target.length > 1) - Number(requests[b].target.length > 1) || a - b);
-  for (let start = 0; start < n; start += batchSize) {
-    const idx = order.slice(start, start + batchSize);
-    const chunk = idx.map((i) => prepare(model, templates, requests[i], hp.fact_token));
+  const order = groups.map((_, i) => i).sort((a, b) => multi(groups[a]) - multi(groups[b]) || a - b);
+  let done = 0;
+  for (let start = 0; start < order.length; start += batchSize) {
+    const chunkGroups = order.slice(start, start + batchSize).map((g) => groups[g]);
+    const chunk = chunkGroups.map((g) => prepare(model, templates, g.map((i) => requests[i]), hp.fact_token));
     const out = optimiseChunk(model, hp, hookName(layer, opts.point ?? 'resid_out'), chunk, opts.signal);
-    idx.forEach((j, i) => {
-      zData.set(out.z.subarray(i * C, (i + 1) * C), j * C);
-      h0Data.set(out.h0.subarray(i * C, (i + 1) * C), j * C);
-      traces[j] = out.traces[i];
-      deltaNorms[j] = out.deltaNorms[i];
+    chunkGroups.forEach((g, i) => {
+      for (const j of g) {
+        zData.set(out.z.subarray(i * C, (i + 1) * C), j * C);
+        h0Data.set(out.h0.subarray(i * C, (i + 1) * C), j * C);
+        traces[j] = out.traces[i];
+        deltaNorms[j] = out.deltaNorms[i];
+      }
+      done += g.length;
     });
-    opts.onProgress?.(Math.min(start + batchSize, n), n);
+    opts.onProgress?.(done, n);
   }
   return { zs: tensor(zData, [n, C]), h0: tensor(h0Data, [n, C]), traces, deltaNorms };
 }
@@ -192,14 +222,14 @@ function optimiseChunk(
           if (j === R) klPositions.push({ batch: b, token: p.lookup[j] });
           rows.push(ids);
           rowLabels.push(p.labels[j]);
-          rowWeight.push(j === R ? 0 : 1 / (p.T * R));
+          rowWeight.push(p.weights[j]);
         });
       }
       const { ids, mask } = rightPad(rows, pad);
       const width = ids[0].length;
       // With one-token targets every row reads one position (the last prompt token; the KL
       // row its subject token): the vocabulary projection runs there only (`logitsAt`).
-      const single = act.every((r) => reqs[r].T === 1);
+      const single = act.every((r) => reqs[r].oneToken);
       const cols = single ? 1 : width;
       const logitsAt = single ? rowLabels.map((lab, b) => (klPositions.some((q) => q.batch === b) ? positions[b].token : lab.findIndex((y) => y >= 0))) : undefined;
       const targets = new Array<number>(rows.length * cols).fill(-100);

@@ -4,7 +4,8 @@
  * et al., "AlphaEdit: Null-Space Constrained Knowledge Editing", ICLR 2025). They share the
  * pipeline of MEMIT:memit/memit_main.py::execute_memit (spec §4):
  *
- *   1. z_i for every request at the last edited layer's residual stream (batched here);
+ *   1. z_i for every request at the last edited layer's residual stream (batched here; the
+ *      requests of one subject share one z, as their keys coincide);
  *   2. for each layer l_i in ascending order, on the partially edited model:
  *      keys K (template-group means), residual R = (z − h)/(L − i) with h the current
  *      z-layer residual, the solver's update, applied at once so later layers see it;
@@ -190,7 +191,8 @@ export abstract class MassEditorBase implements SequentialCapable {
       zLayer,
       groups.flat(),
       requests.map((r) => ({ prompt: r.prompt, subject: r.subject, target: targetIds(tok, r.targetNew) })),
-      { point: 'resid_out', batchSize: hp.z_batch_size, signal: opts.signal, onProgress: (done, total) => opts.onProgress?.({ stage: `${this.name} z`, done, total }) },
+      // Requests on one subject have one key, so they get one z (see compute-z.ts).
+      { point: 'resid_out', shareSubjects: true, batchSize: hp.z_batch_size, signal: opts.signal, onProgress: (done, total) => opts.onProgress?.({ stage: `${this.name} z`, done, total }) },
     );
     const t2 = Date.now();
     const zs64 = keep(cast(z.zs, 'float64'));

@@ -49,7 +49,7 @@ export interface MemitHyperParams {
   context_template_length_params: [number, number][];
   /** seed of the context-template sampler (the references sample once per process) */
   context_template_seed: number;
-  /** requests whose z vectors are optimised together in one forward pass (medit) */
+  /** δ vectors (one per request, or per subject when several share it) optimised together in one forward pass (medit) */
   z_batch_size: number;
   /**
    * MEMIT's solve: 'direct' factors λC + KKᵀ per batch; 'woodbury' reuses a cached

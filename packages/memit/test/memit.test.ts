@@ -1,7 +1,8 @@
 /**
  * MEMIT's pipeline on small GPT-2s:
  * - the batched z optimisation takes exactly each request's own steps (equal to ROME's
- *   one-request `computeTarget` when δ is injected at the same point);
+ *   one-request `computeTarget` when δ is injected at the same point); requests on one
+ *   subject can share one z;
  * - over layers [1, 2] of a 4-layer model the edited z-layer residual reaches z (the
  *   residual spread over layers), the Woodbury and direct solves give the same delta,
  *   the delta reverts bit-exactly and survives a save/load round trip, nothing leaks.
@@ -53,6 +54,34 @@ test('batched target vectors equal ROME’s one-at-a-time v* (δ at the MLP outp
   });
   z.zs.dispose();
   z.h0.dispose();
+  expect(memory().numTensors).toBe(before);
+  model.dispose();
+});
+
+test('requests on one subject share one z, optimised on the sum of their losses', async () => {
+  const model = await loadParityModel();
+  const before = memory().numTensors;
+  const tok = model.tokenizer!;
+  const hp = { ...ROME_HP, v_num_grad_steps: 4 };
+  const templates = ROME_TEMPLATES.slice(0, 3);
+  const reqs = [
+    { prompt: 'The {} is located in', subject: 'Eiffel Tower', target: targetIds(tok, 'Rome') },
+    { prompt: '{} makes', subject: 'Toyota', target: targetIds(tok, 'phones') },
+    { prompt: 'The headquarters of {} is in', subject: 'Eiffel Tower', target: targetIds(tok, 'Sweden') },
+  ];
+  const alone = computeZs(model, hp, 0, templates, reqs);
+  const shared = computeZs(model, hp, 0, templates, reqs, { shareSubjects: true });
+  const C = model.config.hiddenSize;
+  const zs = shared.zs.data() as Float32Array;
+  const za = alone.zs.data() as Float32Array;
+  // one z for both Eiffel Tower requests, different from either lone z; Toyota's is its lone z
+  expect(Array.from(zs.subarray(2 * C, 3 * C))).toEqual(Array.from(zs.subarray(0, C)));
+  expect(relErr(zs.subarray(0, C), za.subarray(0, C))).toBeGreaterThan(1e-3);
+  expect(relErr(zs.subarray(C, 2 * C), za.subarray(C, 2 * C))).toBeLessThan(1e-5);
+  // at step 0 (δ = 0: no KL, no decay) the shared loss is the sum of the two requests' NLLs
+  expect(shared.traces[0][0].nll).toBeCloseTo(alone.traces[0][0].nll + alone.traces[2][0].nll, 4);
+  expect(shared.traces[2]).toEqual(shared.traces[0]);
+  for (const t of [alone.zs, alone.h0, shared.zs, shared.h0]) t.dispose();
   expect(memory().numTensors).toBe(before);
   model.dispose();
 });
