@@ -42,6 +42,7 @@ const SECTIONS = [
   { name: 'rome', load: () => require('./sections/rome') },
   { name: 'mend', load: () => require('./sections/mend') },
   { name: 'serac', load: () => require('./sections/serac') },
+  { name: 'memit', load: () => require('./sections/memit') },
 ];
 
 function parseArgs(argv) {
