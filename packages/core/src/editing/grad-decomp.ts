@@ -150,6 +150,7 @@ export function decomposeGradients(
       const inProj = ls.filter((l) => l.role !== 'out');
       const outProj = ls.find((l) => l.role === 'out');
       if (inProj.length > 0) {
+        const all = mlpLinears(model, layer);
         let m: Tensor | undefined;
         hooks[hookName(layer, 'mlp_in')] = (x) => {
           m = x;
@@ -157,7 +158,6 @@ export function decomposeGradients(
         };
         hooks[hookName(layer, 'mlp_key')] = () => {
           // Recompute the key from the MLP input with the same ops, probing the pre-activations.
-          const all = mlpLinears(model, layer);
           const pick = (role: MlpRole) => {
             const mine = inProj.find((l) => l.role === role);
             const l = mine ?? all.find((x) => x.role === role)!;
