@@ -236,6 +236,8 @@ async function loadCheckpoint(outDir: string, opts: AdamW[]): Promise<TrainerSta
   const stateFile = path.join(outDir, STATE_FILE);
   if (!fs.existsSync(stateFile)) throw new ArgumentError(`cannot resume: ${stateFile} does not exist`);
   const state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as TrainerState;
+  // JSON writes Infinity (no validation yet) as null.
+  if (typeof state.bestValLoss !== 'number') state.bestValLoss = Infinity;
   const ckpt = await readCheckpoint(outDir, { file: OPT_FILE });
   const steps = JSON.parse(ckpt.metadata.steps) as number[];
   const owned: Tensor[] = [...ckpt.tensors.values()].map((h) => new Tensor(h));

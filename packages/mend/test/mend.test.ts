@@ -118,6 +118,19 @@ test('training reduces the edit loss; a resumed run equals an uninterrupted one'
   expect(memory().numTensors).toBe(before);
 });
 
+test('an aborted run saves a checkpoint (even before any validation) that --resume completes', async () => {
+  const ac = new AbortController();
+  const dir = path.join(tmp, 'abort');
+  const mend = MendEditor.create(model, { ...FAST, max_iters: 8, val_interval: 8 });
+  await expect(trainEditor(mend, { model, examples: examples(), outDir: dir, logEvery: 3, signal: ac.signal, onProgress: () => ac.abort() })).rejects.toThrow(/cancelled at iteration 3; resume from/);
+  mend.dispose();
+  const resumed = await MendEditor.load(path.join(dir, 'last.safetensors'), model);
+  const r = await trainEditor(resumed, { model, examples: examples(), outDir: dir, resume: true });
+  expect(r).toMatchObject({ iterations: 8, bestIter: 8 });
+  expect(fs.existsSync(path.join(dir, 'best.safetensors'))).toBe(true);
+  resumed.dispose();
+});
+
 test('a saved editor reloads to identical edits and refuses another base model', async () => {
   const mend = MendEditor.create(model, { ...FAST, max_iters: 4, val_interval: 4 });
   await trainEditor(mend, { model, examples: examples(), outDir: path.join(tmp, 'save') });
