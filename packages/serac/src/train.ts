@@ -54,7 +54,8 @@ export interface TrainSeracOptions {
   scopeInit?: string;
   /**
    * without `scopeInit`: start the classifier's word embeddings from the base model's token
-   * embeddings (default true; the encoder's width becomes the base model's)
+   * embeddings (the encoder's width becomes the base model's). Default false: on fact-small it did
+   * not raise rephrase recall and routed more neighbours when many edits share the memory.
    */
   scopeEmbeddingsFromBase?: boolean;
   counterfactual?: Omit<CounterfactualTrainOptions, 'signal' | 'onProgress'>;
@@ -131,7 +132,7 @@ export async function trainSerac(opts: TrainSeracOptions): Promise<void> {
         if (opts.scopeInit) init = await loadEncoder(opts.scopeInit);
         let trained: ReturnType<typeof trainScopeClassifier>;
         try {
-          const wordEmbeddings = !init && opts.scopeEmbeddingsFromBase !== false ? tokenEmbeddings(base) : undefined;
+          const wordEmbeddings = !init && opts.scopeEmbeddingsFromBase ? tokenEmbeddings(base) : undefined;
           trained = trainScopeClassifier(tokenizer, edits, contextPrefixes(opts.cases), { ...opts.scope, kind, init, wordEmbeddings, seed, signal: opts.signal, onProgress: opts.onProgress });
         } finally {
           init?.dispose();
@@ -142,7 +143,7 @@ export async function trainSerac(opts: TrainSeracOptions): Promise<void> {
         } finally {
           trained.bert.dispose();
         }
-        writeJson(path.join(tmp, 'training.json'), { component, cases: opts.cases.length, options: opts.scope ?? {}, init: opts.scopeInit ?? null, wordEmbeddingsFromBase: !opts.scopeInit && opts.scopeEmbeddingsFromBase !== false, seconds: (Date.now() - t0) / 1000, history: trained.history });
+        writeJson(path.join(tmp, 'training.json'), { component, cases: opts.cases.length, options: opts.scope ?? {}, init: opts.scopeInit ?? null, wordEmbeddingsFromBase: !opts.scopeInit && opts.scopeEmbeddingsFromBase === true, seconds: (Date.now() - t0) / 1000, history: trained.history });
       }
       replaceDir(tmp, dir);
     }
