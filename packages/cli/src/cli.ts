@@ -18,6 +18,7 @@ import { REVERT_OPTIONS, runRevert } from './commands/revert';
 import { STATS_OPTIONS, runStats } from './commands/stats';
 import { TRAIN_METHODS, runTrain, trainMethod } from './commands/train';
 import type { CommandContext, RunState } from './common';
+import { METHOD_NAMES, methodsHelp } from './methods';
 import { type CliIO, Output } from './output';
 
 /** Exit codes of the `medit` binary. */
@@ -28,6 +29,8 @@ interface Command {
   usage: string;
   options: OptionSpecs;
   run(ctx: CommandContext): Promise<number>;
+  /** more help after the options (e.g. eval's methods) */
+  details?: () => string;
   /** `medit <command> <sub>`: the first argument picks the options (e.g. `medit train mend`) */
   sub?: (name: string | undefined) => { options: OptionSpecs; usage: string; summary: string };
 }
@@ -59,9 +62,10 @@ const COMMANDS: Record<string, Command> = {
   },
   eval: {
     summary: 'evaluate an editing method on a dataset; writes report.json and report.html',
-    usage: 'medit eval --model DIR --dataset FILE [--method rome|mend|ke|serac|ike|none] [--editor FILE] [--mode single|batch|sequential] [--offset N] [--limit N] [--out PREFIX]',
+    usage: `medit eval --model DIR --dataset FILE [--method ${METHOD_NAMES.join('|')}] [--hparams FILE] [--editor FILE] [--mode single|batch|sequential] [--offset N] [--limit N] [--out PREFIX]`,
     options: EVAL_OPTIONS,
     run: runEval,
+    details: methodsHelp,
   },
   report: {
     summary: 'join medit eval reports: methods side by side, or shards of one run (--shards)',
@@ -109,7 +113,7 @@ function generalHelp(): string {
 }
 
 function commandHelp(name: string, c: Command): string {
-  return `${c.summary}\n\nUsage: ${c.usage}\n\nOptions:\n${formatOptions(c.options)}\n`;
+  return `${c.summary}\n\nUsage: ${c.usage}\n\nOptions:\n${formatOptions(c.options)}\n${c.details ? `\n${c.details()}\n` : ''}`;
 }
 
 /** The message of an error that is not one of ours (fs errors get their path named). */

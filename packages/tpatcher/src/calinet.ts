@@ -12,6 +12,8 @@
  * schedule, which core does not have); training stops once every prompt answers its target
  * (checked every `check_every` steps) or at `max_steps`.
  */
+import * as fs from 'node:fs';
+
 import {
   AdamW,
   type CausalLM,
@@ -20,6 +22,7 @@ import {
   type EditRequest,
   type Editor,
   ArgumentError,
+  IOError,
   argmax,
   crossEntropy,
   fillTemplate,
@@ -36,6 +39,7 @@ import {
   validateRequest,
   zeros,
 } from '@medit/core';
+import * as yaml from 'js-yaml';
 
 import { PatchDelta, patchHooks } from './patch';
 
@@ -52,6 +56,24 @@ export interface CaliNetHyperParams {
 
 export function defaultCaliNetHparams(numLayers: number): CaliNetHyperParams {
   return { layer: numLayers - 1, ex_size: 64, lr: 1e-2, max_steps: 500, check_every: 10, seed: 1 };
+}
+
+/**
+ * Reads CaliNet hyperparameters from a JSON or YAML file (a mapping of the fields above; others
+ * are ignored). Values are checked against the model by {@link CaliNetEditor.resolve}.
+ */
+export function readCaliNetHparams(file: string): Partial<CaliNetHyperParams> {
+  let raw: unknown;
+  try {
+    const text = fs.readFileSync(file, 'utf8');
+    raw = file.endsWith('.json') ? JSON.parse(text) : yaml.load(text);
+  } catch (err) {
+    throw new IOError(`${file}: cannot read hyperparameters (${(err as Error).message})`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new IOError(`${file}: expected a mapping of hyperparameters`);
+  const rec = raw as Record<string, unknown>;
+  const known = Object.keys(defaultCaliNetHparams(1));
+  return Object.fromEntries(Object.entries(rec).filter(([k, v]) => known.includes(k) && v !== undefined && v !== null)) as Partial<CaliNetHyperParams>;
 }
 
 export interface CaliNetEditorOptions {

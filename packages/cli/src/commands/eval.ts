@@ -6,24 +6,21 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import type { LayerStats } from '@medit/core';
 import { type DatasetFormat, DATASET_FORMATS, DatasetFormatError, readDataset } from '@medit/data';
 import { type EvalMode, type EvalReport, type EvalSuite, EVAL_SUITES, evaluate, renderHtmlReport } from '@medit/metrics';
-import type { Editor } from '@medit/core';
-import { KeEditor, MendEditor } from '@medit/mend';
-import { IkeEditor, ikePool, ikeTemplateFor, loadTextEncoder, Serac, SeracEditor } from '@medit/serac';
 
 import { type OptionSpecs, UsageError } from '../args';
-import { type CommandContext, loadModelDir, requireFile, resolvePath, romeHparams, shortPath } from '../common';
+import { type CommandContext, loadModelDir, requireFile, resolvePath, shortPath } from '../common';
+import { type MethodEditor, METHOD_NAMES, selectMethod } from '../methods';
 import { formatDuration } from '../output';
-import { romeEditorFor, statsForEdit } from './edit';
 
 export const EVAL_OPTIONS: OptionSpecs = {
   model: { type: 'string', value: 'DIR', description: 'Hugging Face model directory' },
   dataset: { type: 'string', value: 'FILE', description: 'CounterFact, EasyEdit CounterFact, zsRE, KnowEdit (.json) or edit requests (.jsonl)' },
   format: { type: 'string', value: 'NAME', description: `dataset format (${DATASET_FORMATS.join(', ')}; default: detected)` },
-  method: { type: 'string', value: 'NAME', description: 'rome, mend, ke, serac, ike, or none for the unedited model only (default rome)' },
+  method: { type: 'string', value: 'NAME', description: `editing method: ${METHOD_NAMES.join(', ')} (default rome; see Methods below)` },
   editor: { type: 'string', value: 'FILE', description: 'mend/ke: the trained editor (best.safetensors of medit train); serac: the directory of medit train serac; ike: the retrieval encoder (BERT directory or .onnx)' },
+  memory: { type: 'string', value: 'FILE', description: "tpatcher, ft+kl: unrelated texts, one per line (default: the fact world's filler text)" },
   pool: { type: 'string', value: 'FILE', description: 'ike: CounterFact-format training records to draw demonstrations from' },
   k: { type: 'string', value: 'N', description: 'ike: demonstrations per edit (default 32; those that do not fit the context are dropped)' },
   mode: { type: 'string', value: 'MODE', description: 'single (each edit on the clean model), batch, or sequential (default single)' },
@@ -33,11 +30,11 @@ export const EVAL_OPTIONS: OptionSpecs = {
   limit: { type: 'string', value: 'N', description: 'evaluate only the first N cases (after --offset)' },
   suites: { type: 'string', value: 'LIST', description: `metric suites, comma-separated (${EVAL_SUITES.join(', ')}; default: by dataset format)` },
   generation: { type: 'boolean', description: 'also generate text for fluency / generation entropy (slow)' },
-  hparams: { type: 'string', value: 'FILE', description: 'ROME hyperparameters (.json or .yaml)' },
-  'stats-corpus': { type: 'string', value: 'FILE', description: "corpus for the covariance (default: the fact world's filler text)" },
-  'stats-cache': { type: 'string', value: 'DIR', description: 'covariance cache directory' },
-  'stats-file': { type: 'string', value: 'FILE', description: 'precomputed statistics of the edited layer (from medit stats)' },
-  'no-covariance': { type: 'boolean', description: 'use C = I instead of covariance statistics' },
+  hparams: { type: 'string', value: 'FILE', description: "the method's hyperparameters (.json or .yaml, EasyEdit field names)" },
+  'stats-corpus': { type: 'string', value: 'FILE', description: "rome, memit, emmet, alphaedit: corpus for the covariance (default: the fact world's filler text)" },
+  'stats-cache': { type: 'string', value: 'DIR', description: 'rome, memit, emmet, alphaedit: covariance cache directory' },
+  'stats-file': { type: 'string', value: 'FILE', description: 'rome: precomputed statistics of the edited layer (from medit stats)' },
+  'no-covariance': { type: 'boolean', description: 'rome: use C = I instead of covariance statistics' },
   out: { type: 'string', value: 'PATH', description: 'report path without extension, or a directory (default: ./report → report.json, report.html)' },
 };
 
@@ -85,12 +82,7 @@ export async function runEval(ctx: CommandContext): Promise<number> {
   const modelDir = args.required('model');
   const datasetFile = requireFile(resolvePath(io, args.required('dataset')), 'dataset file');
   const format = args.has('format') ? args.choice('format', DATASET_FORMATS as readonly DatasetFormat[], 'counterfact') : undefined;
-  const method = args.choice('method', ['rome', 'mend', 'ke', 'serac', 'ike', 'none'] as const, 'rome');
-  const editorFile = method === 'mend' || method === 'ke' ? requireFile(resolvePath(io, args.required('editor', `the trained ${method} editor`)), 'editor file') : undefined;
-  const memoryPath = method === 'serac' || method === 'ike' ? resolvePath(io, args.required('editor', method === 'serac' ? 'the SERAC directory' : 'the retrieval encoder')) : undefined;
-  if (editorFile === undefined && memoryPath === undefined && args.has('editor')) throw new UsageError('--editor applies to --method mend, ke, serac or ike', 'eval');
-  const pool = method === 'ike' ? readDataset(requireFile(resolvePath(io, args.required('pool', 'the demonstration pool')), 'pool file')).cases : undefined;
-  if (method !== 'ike' && (args.has('pool') || args.has('k'))) throw new UsageError('--pool and --k apply to --method ike', 'eval');
+  const { name: method, method: spec } = selectMethod(ctx);
   const mode = args.choice('mode', ['single', 'batch', 'sequential'] as const, 'single') as EvalMode;
   const batchSize = args.int('batch-size', { min: 1 });
   if (batchSize !== undefined && mode === 'single') throw new UsageError('--batch-size applies to --mode batch or sequential', 'eval');
@@ -116,25 +108,10 @@ export async function runEval(ctx: CommandContext): Promise<number> {
   if (cases.length === 0) throw new UsageError(`${shortPath(io, datasetFile)} has no usable cases${dataset.skipped.length ? ` (${dataset.skipped.length} skipped: ${dataset.skipped[0].reason})` : ''}`, 'eval');
 
   const model = await loadModelDir(io, modelDir);
-  let editor: (Editor & { dispose(): void }) | undefined;
-  let stats: Map<number, LayerStats> | undefined;
+  let editor: MethodEditor | undefined;
   try {
-    let covariance: Record<string, unknown> | null = null;
-    if (method === 'rome') {
-      const hp = romeHparams(io, args, model);
-      const cov = await statsForEdit(ctx, model, hp);
-      stats = cov.stats;
-      covariance = cov.summary;
-      editor = romeEditorFor(hp, stats);
-    } else if (method === 'serac') {
-      const serac = await Serac.load(memoryPath!);
-      editor = Object.assign(new SeracEditor(serac), { dispose: () => serac.dispose() });
-    } else if (method === 'ike') {
-      const encoder = await loadTextEncoder(memoryPath!);
-      editor = Object.assign(new IkeEditor({ pool: ikePool(pool!), encoder, k: args.int('k', { min: 0 }) ?? 32, template: ikeTemplateFor(model.tokenizer!) }), { dispose: () => encoder.dispose() });
-    } else if (editorFile) {
-      editor = method === 'mend' ? await MendEditor.load(editorFile, model) : await KeEditor.load(editorFile, model);
-    }
+    editor = await spec?.create(ctx, model, cases);
+    const covariance = editor?.statsSummary ?? null;
     out.line(`evaluating ${editor ? editor.name : 'the unedited model'} on ${cases.length} ${dataset.format} case${cases.length === 1 ? '' : 's'} of ${shortPath(io, datasetFile)} (${mode})`);
     const bar = out.progress('eval');
     const started = Date.now();
@@ -166,7 +143,6 @@ export async function runEval(ctx: CommandContext): Promise<number> {
     return 0;
   } finally {
     editor?.dispose();
-    for (const s of stats?.values() ?? []) s.mom2Sum.dispose();
     model.dispose();
   }
 }
