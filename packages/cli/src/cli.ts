@@ -69,7 +69,7 @@ const COMMANDS: Record<string, Command> = {
   },
   report: {
     summary: 'join medit eval reports: methods side by side, or shards of one run (--shards)',
-    usage: 'medit report --reports A.json,B.json[,...] [--shards] [--out PREFIX]',
+    usage: 'medit report --reports A.json,B.json[,...] [--shards] [--out PREFIX] [--markdown FILE]',
     options: REPORT_OPTIONS,
     run: runReport,
   },

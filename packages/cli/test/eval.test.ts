@@ -80,10 +80,14 @@ test('eval --offset/--limit shards joined by report --shards equal one run; repo
   expect(a.methods[1].rows!.map((row) => row.id)).toEqual(['0', '1']);
   expect(a.methods[1].aggregates.efficacyScore).toEqual(b.methods[1].aggregates.efficacyScore);
   expect(fs.existsSync(`${joined}.html`)).toBe(true);
-  // Without --shards the same files are refused: both hold a method named ROME.
+  // Without --shards the same files are refused: methods side by side need the same cases.
   const side = await runCli(['report', '--reports', shards.map((s) => `${s}.json`).join(','), '--out', path.join(tmp, 'side')]);
-  expect(side.code).toBe(1);
-  expect(side.stderr).toMatch(/method "ROME" appears in two reports/);
+  expect(side.code).toBe(2);
+  expect(side.stderr).toMatch(/shard1\.json covers 1 cases \(1 … 1\) but .*shard0\.json 1 \(0 … 0\): methods are compared on the same cases .*joined with --shards/);
+  // On the same cases, two runs of one method are refused: both hold a method named ROME.
+  const twice = await runCli(['report', '--reports', `${whole},${whole}`, '--out', path.join(tmp, 'side')]);
+  expect(twice.code).toBe(1);
+  expect(twice.stderr).toMatch(/method "ROME" appears in two reports/);
   const beyond = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', DATASET, '--offset', '5', '--out', path.join(tmp, 'none')]);
   expect(beyond.code).toBe(2);
   expect(beyond.stderr).toMatch(/--offset 5 skips all 2 cases/);
