@@ -73,7 +73,8 @@ export const ONNX_INT64 = 7;
 export function tensorProto(name: string, dims: readonly number[], data: Float32Array | BigInt64Array): Msg {
   const m = new Msg();
   for (const d of dims) m.int(1, d);
-  m.int(2, data instanceof Float32Array ? ONNX_FLOAT : ONNX_INT64);
+  // element type by value, not instanceof: arrays made by the native addon may come from another realm (jest's vm)
+  m.int(2, typeof data[0] === 'bigint' ? ONNX_INT64 : ONNX_FLOAT);
   m.str(8, name);
   m.bytes(9, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   return m;

@@ -1,4 +1,7 @@
 /**
+ * @jest-environment ./packages/serac/test/helpers/host-typed-arrays-env.js
+ */
+/**
  * The ONNX encoder path (onnxruntime-node) against the engine path: the trained scope classifiers'
  * BERT encoders are exported by medit's own ONNX exporter (scripts/onnx), and SERAC loaded with
  * either backend makes the same routing decisions on a shared test set of eval-split queries.
