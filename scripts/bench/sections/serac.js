@@ -8,6 +8,7 @@
  * encoder pass per memory entry and query, so it is timed up to 100 edits.
  * Needs the trained artefacts in test-fixtures/serac/fact-small (medit train serac).
  */
+const fs = require('node:fs');
 const path = require('node:path');
 const { measure } = require('../lib');
 
@@ -32,6 +33,7 @@ module.exports = {
     const opts = { reps, warmup: 1, minSampleMs: ctx.quick ? 10 : 50 };
     const result = { model: 'fact-small', memorySizes: {}, unedited: { queryMs: measure(() => forward(outScope), opts).medianMs } };
     for (const classifier of ['scope-embedding', 'scope-cross']) {
+      if (!fs.existsSync(path.join(fix, 'serac/fact-small', classifier))) continue;
       const serac = await Serac.load(path.join(fix, 'serac/fact-small'), { classifier });
       const editor = new SeracEditor(serac);
       const sizes = classifier === 'scope-embedding' ? (ctx.quick ? [10, 100] : [10, 100, 1000]) : [10, 100];
