@@ -15,7 +15,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { ArgumentError, type Bert, IOError, loadEncoder, noGrad, tidy, type Tokenizer } from '@medit/core';
+import { ArgumentError, type Bert, IOError, loadEncoder, noGrad, tidy, Tokenizer } from '@medit/core';
 
 /** How token states become one sentence vector: the first token's state (BERT `[CLS]`, SERAC) or the masked mean (sentence-transformers MiniLM). */
 export type Pooling = 'cls' | 'mean';
@@ -288,7 +288,6 @@ export async function loadTextEncoder(p: string, opts: LoadTextEncoderOptions = 
   if (backend === 'onnx') {
     if (!onnx) throw new IOError(`${p}: no .onnx model (expected a .onnx file, model.onnx or onnx/model.onnx)`);
     const tokDir = onnxTokenizerDir(onnx);
-    const { Tokenizer } = await import('@medit/core');
     const tokenizer = Tokenizer.fromFile(path.join(tokDir, 'tokenizer.json'));
     const cfgFile = path.join(tokDir, 'tokenizer_config.json');
     const cfg = fs.existsSync(cfgFile) ? (JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as Record<string, unknown>) : {};

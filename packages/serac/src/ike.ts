@@ -208,7 +208,7 @@ export class IkeEditor implements Editor {
     const own: IkePoolRecord = { prompt: fillTemplate(r.prompt, r.subject), targetNew: r.targetNew, targetTrue: r.targetTrue ?? '', paraphrases: [], neighbours: [] };
     const q = normalise(embedTexts(this.opts.encoder, [ikeDemo(this.template, own, 'copy', () => 0)])[0]);
     const ranked = pool
-      .map((p, i) => ({ i, s: cosine(q, this.poolVectors![i]) }))
+      .map((_, i) => ({ i, s: cosine(q, this.poolVectors![i]) }))
       .filter(({ i }) => pool[i].prompt !== own.prompt)
       .sort((a, b) => b.s - a.s || a.i - b.i)
       .slice(0, k);

@@ -96,7 +96,7 @@ export function routedForward(base: ForwardFn, other: ForwardFn, route: RowRoute
       seqs.map((s) => [...s, ...Array(W - s.length).fill(pad)]),
       { attentionMask: seqs.map((s) => [...Array(s.length).fill(1), ...Array(W - s.length).fill(0)]) },
     ).logits;
-    const picks = routed.map((b, i) => {
+    const picks = routed.map((b) => {
       const idx = alignedIndex(mask?.[b], 0, T, contexts[b]!.length, rows[b].length);
       return opts.logitsAt ? [idx[opts.logitsAt[b]]] : idx;
     });
