@@ -17,3 +17,4 @@ export { MemoryDelta } from './memory-delta';
 export type { ForwardWrapper } from './memory-delta';
 export * from './serac';
 export * from './ike';
+export { memoryDeltaFrom } from './memory-load';

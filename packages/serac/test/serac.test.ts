@@ -13,7 +13,7 @@ import { type CausalLM, EditDelta, type EditRequest, fillTemplate, generate, loa
 import { readDataset } from '@medit/data';
 import { scoreTargets } from '@medit/metrics';
 
-import { counterfactualContext, editStatement, Serac, SeracDelta, SeracEditor } from '../src';
+import { counterfactualContext, editStatement, memoryDeltaFrom, Serac, SeracDelta, SeracEditor } from '../src';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const ART = path.join(ROOT, 'test-fixtures/serac/fact-small');
@@ -132,6 +132,13 @@ test('the memory saves and loads (statements and cached vectors) and routes the 
     const b = logits(model, ids);
     loaded.revert(model);
     expect(b).toEqual(a);
+    // without knowing the method (medit generate): the memory and its SERAC artefact are rebuilt
+    const rebuilt = await memoryDeltaFrom(await EditDelta.load(path.join(dir, 'memory.safetensors')));
+    expect(rebuilt?.delta).toBeInstanceOf(SeracDelta);
+    rebuilt!.delta.apply(model);
+    expect(logits(model, ids)).toEqual(a);
+    rebuilt!.delta.revert(model);
+    rebuilt!.release();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -1,5 +1,6 @@
 /** `medit generate`: continue a prompt; with `--delta`, before and after applying a saved edit. */
 import { EditDelta, type GenerateOptions, modelFingerprint } from '@medit/core';
+import { memoryDeltaFrom } from '@medit/serac';
 
 import { type OptionSpecs, UsageError } from '../args';
 import { type CommandContext, continuation, loadModelDir, requireFile, resolvePath } from '../common';
@@ -36,6 +37,7 @@ export async function runGenerate(ctx: CommandContext): Promise<number> {
   const deltaFile = deltaArg ? requireFile(resolvePath(io, deltaArg), 'delta file') : undefined;
   const model = await loadModelDir(io, modelDir);
   let delta: EditDelta | undefined;
+  let release: (() => void) | undefined;
   try {
     const before = continuation(model, prompt, opts);
     if (!deltaFile) {
@@ -44,6 +46,14 @@ export async function runGenerate(ctx: CommandContext): Promise<number> {
       return 0;
     }
     delta = await EditDelta.load(deltaFile);
+    // a SERAC / IKE memory is rebuilt from its saved form
+    const memory = await memoryDeltaFrom(delta);
+    if (memory) {
+      delta.dispose();
+      delta = undefined;
+      release = memory.release;
+      delta = memory.delta;
+    }
     const recorded = delta.info.modelFingerprint;
     const matches = recorded === undefined ? null : recorded === modelFingerprint(model);
     if (matches === false) out.note(`medit generate: warning: the delta was computed on a different model than ${modelDir} (fingerprints differ); applying it anyway`);
@@ -54,7 +64,8 @@ export async function runGenerate(ctx: CommandContext): Promise<number> {
     out.result({ model: modelDir, prompt, delta: deltaFile, method: delta.info.method, sameModel: matches, before, after });
     return 0;
   } finally {
-    delta?.dispose();
+    if (release) release();
+    else delta?.dispose();
     model.dispose();
   }
 }
