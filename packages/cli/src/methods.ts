@@ -176,9 +176,11 @@ export const EVAL_METHODS: Record<string, EvalMethod> = {
   calinet: {
     description: 'CaliNet: calibration memory slots added to the last MLP, trained on the edits',
     flags: ['hparams'],
-    async create(ctx) {
+    async create(ctx, model) {
       const file = hparamsFile(ctx);
-      return disposing(new CaliNetEditor(file ? readCaliNetHparams(file) : {}));
+      // Resolved for the model so that the report records every value, defaults included.
+      const hp = new CaliNetEditor(file ? readCaliNetHparams(file) : {}).resolve(model);
+      return disposing(new CaliNetEditor(hp));
     },
   },
   mend: {

@@ -41,7 +41,7 @@ const CASES: [string, string, () => string[], Record<string, unknown>][] = [
   ['ft-m', 'FT-M', () => ['--hparams', hparams('ft-m', { num_steps: 3 })], { objective_optimization: 'target_new', kl_factor: 0 }],
   ['ft+kl', 'FT+KL', () => ['--hparams', hparams('ft-kl', { num_steps: 3 }), '--memory', memory], { kl_factor: 1 }],
   ['kn', 'KN', () => ['--hparams', hparams('kn', { steps: 4, batch_size: 4, refine: true })], { steps: 4, refine: true }],
-  ['calinet', 'CaliNet', () => ['--hparams', hparams('calinet', { ex_size: 4, max_steps: 5, check_every: 5 })], {}],
+  ['calinet', 'CaliNet', () => ['--hparams', hparams('calinet', { ex_size: 4, max_steps: 5, check_every: 5 })], { ex_size: 4, max_steps: 5, layer: 1, lr: 1e-2 }],
   ['memit', 'MEMIT', () => ['--hparams', hparams('memit', MASS), '--stats-corpus', FILLER, '--stats-cache', path.join(tmp, 'stats')], { layers: [0], v_num_grad_steps: 2 }],
   ['emmet', 'EMMET', () => ['--hparams', hparams('emmet', MASS), '--stats-corpus', FILLER, '--stats-cache', path.join(tmp, 'stats')], { layers: [0] }],
   ['alphaedit', 'AlphaEdit', () => ['--hparams', hparams('alphaedit', MASS), '--stats-corpus', FILLER, '--stats-cache', path.join(tmp, 'stats')], { layers: [0] }],
