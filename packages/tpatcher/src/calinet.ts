@@ -12,8 +12,6 @@
  * schedule, which core does not have); training stops once every prompt answers its target
  * (checked every `check_every` steps) or at `max_steps`.
  */
-import * as fs from 'node:fs';
-
 import {
   AdamW,
   type CausalLM,
@@ -22,7 +20,6 @@ import {
   type EditRequest,
   type Editor,
   ArgumentError,
-  IOError,
   argmax,
   crossEntropy,
   fillTemplate,
@@ -39,8 +36,7 @@ import {
   validateRequest,
   zeros,
 } from '@medit/core';
-import * as yaml from 'js-yaml';
-
+import { readHparamsMapping } from './hparams';
 import { PatchDelta, patchHooks } from './patch';
 
 export interface CaliNetHyperParams {
@@ -63,15 +59,7 @@ export function defaultCaliNetHparams(numLayers: number): CaliNetHyperParams {
  * are ignored). Values are checked against the model by {@link CaliNetEditor.resolve}.
  */
 export function readCaliNetHparams(file: string): Partial<CaliNetHyperParams> {
-  let raw: unknown;
-  try {
-    const text = fs.readFileSync(file, 'utf8');
-    raw = file.endsWith('.json') ? JSON.parse(text) : yaml.load(text);
-  } catch (err) {
-    throw new IOError(`${file}: cannot read hyperparameters (${(err as Error).message})`);
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new IOError(`${file}: expected a mapping of hyperparameters`);
-  const rec = raw as Record<string, unknown>;
+  const rec = readHparamsMapping(file);
   const known = Object.keys(defaultCaliNetHparams(1));
   return Object.fromEntries(Object.entries(rec).filter(([k, v]) => known.includes(k) && v !== undefined && v !== null)) as Partial<CaliNetHyperParams>;
 }

@@ -101,8 +101,8 @@ export function resolveTPatcherHparams(given: Record<string, unknown>, numLayers
   return h;
 }
 
-/** Reads hyperparameters from a JSON or YAML file. */
-export function readTPatcherHparams(file: string, numLayers: number): TPatcherHyperParams {
+/** The mapping of a JSON or YAML hyperparameter file (T-Patcher's and CaliNet's readers). @internal */
+export function readHparamsMapping(file: string): Record<string, unknown> {
   let raw: unknown;
   try {
     const text = fs.readFileSync(file, 'utf8');
@@ -110,6 +110,11 @@ export function readTPatcherHparams(file: string, numLayers: number): TPatcherHy
   } catch (err) {
     throw new IOError(`${file}: cannot read hyperparameters (${(err as Error).message})`);
   }
-  if (typeof raw !== 'object' || raw === null) throw new IOError(`${file}: expected a mapping of hyperparameters`);
-  return resolveTPatcherHparams(raw as Record<string, unknown>, numLayers, file);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new IOError(`${file}: expected a mapping of hyperparameters`);
+  return raw as Record<string, unknown>;
+}
+
+/** Reads hyperparameters from a JSON or YAML file. */
+export function readTPatcherHparams(file: string, numLayers: number): TPatcherHyperParams {
+  return resolveTPatcherHparams(readHparamsMapping(file), numLayers, file);
 }
