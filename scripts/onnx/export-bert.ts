@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { type Bert, loadEncoder } from '@medit/core';
 
 import { type Attr, graphProto, modelProto, type Msg, nodeProto, ONNX_FLOAT, ONNX_INT64, tensorProto, valueInfo } from './protobuf';
+import { arg } from '../args';
 
 /** Serialises `bert` as an ONNX model (deterministic bytes for equal weights). */
 export function bertToOnnx(bert: Bert): Buffer {
@@ -101,13 +102,6 @@ export async function exportBertOnnx(modelDir: string, out: string): Promise<voi
   } finally {
     bert.dispose();
   }
-}
-
-function arg(name: string, fallback?: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i >= 0 && process.argv[i + 1]) return process.argv[i + 1];
-  if (fallback === undefined) throw new Error(`missing --${name}`);
-  return fallback;
 }
 
 if (require.main === module) {

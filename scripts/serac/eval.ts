@@ -21,13 +21,7 @@ import { readDataset } from '@medit/data';
 import { type EvalMode, evaluate, renderHtmlReport } from '@medit/metrics';
 import { type Editor } from '@medit/core';
 import { IkeEditor, ikePool, ikeTemplateFor, loadTextEncoder, Serac, SeracEditor } from '@medit/serac';
-
-function arg(name: string, fallback?: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i >= 0 && process.argv[i + 1]) return process.argv[i + 1];
-  if (fallback === undefined) throw new Error(`missing --${name}`);
-  return fallback;
-}
+import { arg } from '../args';
 
 async function main(): Promise<void> {
   const started = Date.now();

@@ -11,13 +11,7 @@
  */
 import { readDataset } from '@medit/data';
 import { type SeracComponent, trainSerac } from '@medit/serac';
-
-function arg(name: string, fallback?: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i >= 0 && process.argv[i + 1]) return process.argv[i + 1];
-  if (fallback === undefined) throw new Error(`missing --${name}`);
-  return fallback;
-}
+import { arg } from '../args';
 
 async function main(): Promise<void> {
   const files = arg('data', 'test-fixtures/factworld/edits/counterfact-train.json,test-fixtures/factworld/edits/zsre-train.json').split(',');
