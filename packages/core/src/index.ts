@@ -35,6 +35,7 @@ export type { EditRequest, FactToken, LocatedPrompt } from './editing/request';
 export { mlpLinears, decomposeGradients, lowRankDelta, lowRankUpdate, withWeights } from './editing/grad-decomp';
 export type { MlpLinear, MlpRole, LinearFactors, Decomposition, DecomposeOptions } from './editing/grad-decomp';
 export { readCheckpoint, writeCheckpointFile } from './io/checkpoint';
+export { writeFileAtomic } from './io/atomic-write';
 export type { Checkpoint, ReadCheckpointOptions } from './io/checkpoint';
 export { modelFingerprint } from './models/fingerprint';
 export { computeLayerStats, loadStatsFile, statsCachePath, StopForward } from './stats/layer-stats';

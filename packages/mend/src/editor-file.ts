@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { ArgumentError, type CausalLM, IOError, Tensor, modelFingerprint, readCheckpoint, writeCheckpointFile } from '@medit/core';
+import { ArgumentError, type CausalLM, IOError, Tensor, modelFingerprint, readCheckpoint, writeCheckpointFile, writeFileAtomic } from '@medit/core';
 
 /** The JSON sidecar of a trained editor. */
 export interface EditorFileInfo {
@@ -28,9 +28,7 @@ export interface EditorFileInfo {
 }
 
 function writeJsonAtomic(file: string, value: unknown): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
 }
 
 /** Writes `<file>` and `<file>.json` (creating the directory). */

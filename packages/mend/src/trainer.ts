@@ -50,6 +50,7 @@ import {
   withWeights,
   writeCheckpointFile,
   zeros,
+  writeFileAtomic,
 } from '@medit/core';
 
 import { localityKl, smoothedNll, targetBatch, targetNll, textBatch, tokenAccuracy, type TrainingExample } from './examples';
@@ -227,9 +228,7 @@ async function saveCheckpoint(outDir: string, editor: TrainableEditor, opts: Ada
     }),
   );
   await writeCheckpointFile(path.join(outDir, OPT_FILE), tensors, { steps: JSON.stringify(opts.map((o) => o.exportState().step)) });
-  const tmp = path.join(outDir, `${STATE_FILE}.tmp-${process.pid}`);
-  fs.writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n');
-  fs.renameSync(tmp, path.join(outDir, STATE_FILE));
+  writeFileAtomic(path.join(outDir, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
 }
 
 async function loadCheckpoint(outDir: string, opts: AdamW[]): Promise<TrainerState> {

@@ -47,6 +47,7 @@ import {
   tidy,
   type Tokenizer,
   zeros,
+  writeFileAtomic,
 } from '@medit/core';
 
 import { EngineEncoder, encodePair, encodeSingle, padBatch, type Pooling } from './encoder';
@@ -318,8 +319,6 @@ export async function saveScopeClassifier(scope: { bert: Bert; config: ScopeConf
   } finally {
     fs.rmSync(staging, { recursive: true, force: true });
   }
-  const tmp = path.join(dir, `scope.json.tmp-${process.pid}`);
-  fs.writeFileSync(tmp, JSON.stringify(scope.config) + '\n');
-  fs.renameSync(tmp, path.join(dir, 'scope.json'));
+  writeFileAtomic(path.join(dir, 'scope.json'), JSON.stringify(scope.config) + '\n');
 }
 

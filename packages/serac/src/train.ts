@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { ArgumentError, type Bert, type CausalLM, cast, keep, loadEncoder, loadModel, saveModel, type Tensor } from '@medit/core';
+import { ArgumentError, type Bert, type CausalLM, cast, keep, loadEncoder, loadModel, saveModel, type Tensor, writeFileAtomic } from '@medit/core';
 
 type DType = Parameters<typeof cast>[1];
 import type { EditCase } from '@medit/data';
@@ -82,9 +82,7 @@ function tokenEmbeddings(model: CausalLM): Tensor {
 }
 
 function writeJson(file: string, value: unknown): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
 }
 
 /** Moves a freshly written component directory into place (replacing an older one). */

@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { writeFileAtomic } from '@medit/core';
 import { type DatasetFormat, DATASET_FORMATS, DatasetFormatError, readDataset } from '@medit/data';
 import { type EvalMode, type EvalReport, type EvalSuite, EVAL_SUITES, evaluate, renderHtmlReport } from '@medit/metrics';
 
@@ -44,14 +45,6 @@ export function reportPaths(given: string, resolved: string): { json: string; ht
   if (given.endsWith('/') || given.endsWith(path.sep) || (fs.existsSync(resolved) && fs.statSync(resolved).isDirectory())) stem = path.join(resolved, 'report');
   else if (/\.(json|html)$/.test(resolved)) stem = resolved.replace(/\.(json|html)$/, '');
   return { json: `${stem}.json`, html: `${stem}.html` };
-}
-
-/** Writes `text` to `file` through a temporary file and a rename (never a half-written report). */
-export function writeAtomic(file: string, text: string): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, file);
 }
 
 const fmt = (x: number | null | undefined) => (typeof x === 'number' ? x.toFixed(3) : '–');
@@ -134,8 +127,8 @@ export async function runEval(ctx: CommandContext): Promise<number> {
       bar.end();
     }
     const ms = Date.now() - started;
-    writeAtomic(paths.json, JSON.stringify(report, null, 2) + '\n');
-    writeAtomic(paths.html, renderHtmlReport(report));
+    writeFileAtomic(paths.json, JSON.stringify(report, null, 2) + '\n');
+    writeFileAtomic(paths.html, renderHtmlReport(report));
     for (const l of summaryTable(report)) out.line(l);
     out.line(`done in ${formatDuration(ms)}; wrote ${shortPath(io, paths.json)} and ${shortPath(io, paths.html)}`);
     const summary = Object.fromEntries(report.methods.map((m) => [m.name, Object.fromEntries(Object.entries(m.aggregates).map(([k, a]) => [k, a.mean]))]));

@@ -7,13 +7,13 @@
  */
 import * as fs from 'node:fs';
 
-import { IOError } from '@medit/core';
+import { IOError, writeFileAtomic } from '@medit/core';
 import { type EvalReport, concatEvalReports, mergeEvalReports, renderHtmlReport, validateEvalReport } from '@medit/metrics';
 
 import { type OptionSpecs, UsageError } from '../args';
 import { type CommandContext, requireFile, resolvePath, shortPath } from '../common';
 import { markdownSummary } from '../markdown';
-import { reportPaths, summaryTable, writeAtomic } from './eval';
+import { reportPaths, summaryTable } from './eval';
 
 export const REPORT_OPTIONS: OptionSpecs = {
   reports: { type: 'string', value: 'LIST', description: 'report.json files of medit eval, comma-separated' },
@@ -63,11 +63,11 @@ export async function runReport(ctx: CommandContext): Promise<number> {
   const report = args.flag('shards') ? concatEvalReports(reports) : mergeEvalReports(reports);
   const outArg = args.string('out') ?? 'report';
   const paths = reportPaths(outArg, resolvePath(io, outArg));
-  writeAtomic(paths.json, JSON.stringify(report, null, 2) + '\n');
-  writeAtomic(paths.html, renderHtmlReport(report));
+  writeFileAtomic(paths.json, JSON.stringify(report, null, 2) + '\n');
+  writeFileAtomic(paths.html, renderHtmlReport(report));
   const markdownArg = args.string('markdown');
   const markdown = markdownArg ? resolvePath(io, markdownArg) : null;
-  if (markdown) writeAtomic(markdown, markdownSummary(report));
+  if (markdown) writeFileAtomic(markdown, markdownSummary(report));
   for (const l of summaryTable(report)) out.line(l);
   out.line(`wrote ${shortPath(io, paths.json)}${markdown ? `, ${shortPath(io, markdown)}` : ''} and ${shortPath(io, paths.html)}`);
   out.result({ reports: files, shards: args.flag('shards'), report: paths.json, html: paths.html, markdown });

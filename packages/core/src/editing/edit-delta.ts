@@ -8,6 +8,7 @@ import * as path from 'node:path';
 
 import { keep } from '../engine';
 import { ArgumentError, IOError, ShapeError } from '../errors';
+import { writeFileAtomic } from '../io/atomic-write';
 import { readCheckpoint, writeCheckpointFile } from '../io/checkpoint';
 import { addInplace, clone, copyInplace, gemmInplace, vectorNorm } from '../linalg';
 import type { CausalLM } from '../models/model';
@@ -134,10 +135,7 @@ export class EditDelta {
       }
     });
     await writeCheckpointFile(file, tensors, { format: 'medit-edit-delta', version: String(FORMAT_VERSION) });
-    const sidecar = `${file}.json`;
-    const tmp = `${sidecar}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, JSON.stringify({ formatVersion: FORMAT_VERSION, ...this.info, updates: this.updates.map((u) => u.name) }, null, 2) + '\n');
-    fs.renameSync(tmp, sidecar);
+    writeFileAtomic(`${file}.json`, JSON.stringify({ formatVersion: FORMAT_VERSION, ...this.info, updates: this.updates.map((u) => u.name) }, null, 2) + '\n');
   }
 
   /** Reads a delta written by {@link save}. */
