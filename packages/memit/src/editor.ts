@@ -101,14 +101,8 @@ export interface MassEditStats {
   traces?: TargetStep[][];
 }
 
-/** An editor that can remember committed edits (AlphaEdit); others ignore `commit`. */
-export interface SequentialCapable extends Editor {
-  /** Records a delta (computed by this editor and now applied) as a past edit. */
-  commit?(delta: EditDelta): void;
-}
-
 /** The shared MEMIT pipeline; subclasses provide the per-layer solve. */
-export abstract class MassEditorBase implements SequentialCapable {
+export abstract class MassEditorBase implements Editor {
   abstract readonly name: MassEditAlgorithm;
   readonly hparams: Partial<MemitHyperParams>;
   protected readonly stats: Map<number, LayerStats>;

@@ -13,7 +13,7 @@
  * stream.revertAll();
  */
 export { MassEditorBase, MemitEditor, EmmetEditor, AlphaEditEditor } from './editor';
-export type { MassEditorOptions, MassEditStats, LayerReport, SequentialCapable } from './editor';
+export type { MassEditorOptions, MassEditStats, LayerReport } from './editor';
 export { SequentialEditor } from './sequential';
 export {
   MEMIT_PRESETS,

@@ -4,16 +4,14 @@
  * streams). Each batch's delta is applied and kept; AlphaEdit's memory of past keys is
  * updated after each batch. `revertAll` undoes the whole stream bit-exactly.
  */
-import { type CausalLM, type EditDelta, type EditOptions, type EditRequest, ArgumentError } from '@medit/core';
-
-import type { SequentialCapable } from './editor';
+import { type CausalLM, type EditDelta, type EditOptions, type EditRequest, type Editor, ArgumentError } from '@medit/core';
 
 export class SequentialEditor {
   /** The applied deltas, oldest first. */
   readonly deltas: EditDelta[] = [];
   private model: CausalLM | null = null;
 
-  constructor(readonly editor: SequentialCapable) {}
+  constructor(readonly editor: Editor) {}
 
   /** Requests edited so far. */
   get editCount(): number {

@@ -27,4 +27,12 @@ export interface Editor {
   /** Hyperparameters as plain data (reported with results). */
   readonly hparams: object;
   edit(model: CausalLM, requests: EditRequest[], opts?: EditOptions): Promise<EditDelta>;
+  /**
+   * For editors with a memory of past edits (AlphaEdit's keys): records a delta this editor
+   * made, now applied and kept, so later edits preserve it. Sequential callers call it after
+   * each apply; editors without such memory leave it out.
+   */
+  commit?(delta: EditDelta): void;
+  /** Frees what `edit` kept for a delta that will not be committed (it was reverted). */
+  discard?(delta: EditDelta): void;
 }

@@ -263,6 +263,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
           measure(idx);
         } finally {
           delta.revert(model);
+          editor.discard?.(delta);
           delta.dispose();
         }
         done += idx.length;
@@ -326,7 +327,9 @@ async function runSequential(
   try {
     const batches = chunks(n, batchSize);
     for (const [b, idx] of batches.entries()) {
-      deltas.push(await editAndApply(opts, editor, idx, timings, idx[0]));
+      const delta = await editAndApply(opts, editor, idx, timings, idx[0]);
+      deltas.push(delta);
+      editor.commit?.(delta);
       checkAbort(opts.signal);
       // Right after this batch: SR / GR inputs (and the rows when evalAfter is 'each').
       const now = evalAfter === 'each' ? measure(idx) : score(ctx, idx, (p) => [p.rewrite, ...p.rephrase]);
