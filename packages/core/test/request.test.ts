@@ -16,6 +16,11 @@ test('subject first/last indices after a prefix, for one- and multi-token subjec
   expect(last.subjectSpan).toEqual([1, 2]);
   const atStart = locateSubject(tok, '{} is located in', 'Eiffel Tower', 'last');
   expect(atStart.index).toBe(atStart.ids.length - 1);
+  // offsets into the subject's tokens: 0 = first, -1 = last; outside it is an error
+  expect(locateSubject(tok, 'The {} is located in', 'Eiffel Tower', 0).index).toBe(two.index);
+  expect(locateSubject(tok, 'The {} is located in', 'Eiffel Tower', -1).index).toBe(last.index);
+  expect(locateSubject(tok, 'The {} is located in', 'Eiffel Tower', 1).index).toBe(last.index);
+  expect(() => locateSubject(tok, 'The {} is located in', 'Eiffel Tower', 2)).toThrow(/offset 2 is outside subject "Eiffel Tower"'s 2 tokens/);
 });
 
 test('request validation and template building name the problem', () => {

@@ -9,7 +9,7 @@
  */
 import * as fs from 'node:fs';
 
-import { ArgumentError, IOError, type FactToken } from '@medit/core';
+import { ArgumentError, IOError, type FactTokenName } from '@medit/core';
 import * as yaml from 'js-yaml';
 
 /** The three solvers of this package. */
@@ -20,7 +20,7 @@ export interface MemitHyperParams {
   alg_name?: string;
   /** edited layers in ascending order; the last one is the z layer (`layers[-1]`) */
   layers: number[];
-  fact_token: FactToken;
+  fact_token: FactTokenName;
   v_num_grad_steps: number;
   v_lr: number;
   /** must be the last layer: z's NLL is read from the real logits (as every shipped config does) */

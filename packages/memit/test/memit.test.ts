@@ -47,7 +47,7 @@ test('batched target vectors equal ROME’s one-at-a-time v* (δ at the MLP outp
   const zs = z.zs.data() as Float32Array;
   const C = model.config.hiddenSize;
   reqs.forEach((r, i) => {
-    const ref = computeTarget(model, hp, templates, r.prompt, r.subject, r.target);
+    const ref = computeTarget(model, hp, templates, r.prompt, r.subject, r.target, hp.fact_token);
     expect(relErr(zs.subarray(i * C, (i + 1) * C), ref.vStar.data() as Float32Array)).toBeLessThan(1e-4);
     expect(z.traces[i].map((s) => s.loss)).toEqual(ref.trace.map((s) => expect.closeTo(s.loss, 4)));
     for (const t of [ref.vStar, ref.m0, ref.delta]) t.dispose();

@@ -16,6 +16,7 @@ import {
   AdamW,
   type CausalLM,
   CancelledError,
+  type FactToken,
   type Tensor,
   add,
   addAt,
@@ -69,6 +70,7 @@ export function computeTarget(
   prompt: string,
   subject: string,
   target: number[],
+  factToken: FactToken,
   signal?: AbortSignal,
 ): TargetResult {
   const tok = model.tokenizer!;
@@ -80,14 +82,14 @@ export function computeTarget(
   const lookup: number[] = [];
   const labels: number[][] = [];
   for (const c of templates) {
-    const located = locateSubject(tok, fillTemplate(c, prompt), subject, hp.fact_token);
+    const located = locateSubject(tok, fillTemplate(c, prompt), subject, factToken);
     const ids = [...located.ids, ...target.slice(0, -1)];
     rows.push(ids);
     lookup.push(located.index);
     // logits at position p predict token p+1: the last prompt token scores target[0].
     labels.push(ids.map((_, p) => (p >= located.ids.length - 1 ? target[p - (located.ids.length - 1)] : -100)));
   }
-  const kl = locateSubject(tok, KL_TEMPLATE, subject, hp.fact_token);
+  const kl = locateSubject(tok, KL_TEMPLATE, subject, factToken);
   rows.push(kl.ids);
   lookup.push(kl.index);
   const R = templates.length;

@@ -11,7 +11,13 @@ import * as yaml from 'js-yaml';
 export interface RomeHyperParams {
   /** the one edited layer (a list, as EasyEdit writes it) */
   layers: number[];
-  fact_token: 'subject_last' | 'subject_first' | 'subject_first_after_last' | 'last';
+  /**
+   * ROME's token choices, or `subject_search` (medit): v* at the subject's last token, and
+   * when it stays below P(target) = 0.5 also at the subject's other tokens, keeping the token
+   * whose v* loss is lowest (the update's key is read at that token too). For models whose
+   * subjects share their last tokens, where the fact is not always read from the last one.
+   */
+  fact_token: 'subject_last' | 'subject_first' | 'subject_first_after_last' | 'last' | 'subject_search';
   v_num_grad_steps: number;
   v_lr: number;
   /** layer whose output the NLL is read from; ROME reads the real logits (last layer) */
@@ -95,7 +101,7 @@ export function resolveRomeHparams(given: Partial<RomeHyperParams> & Record<stri
   }
   if (h.layers[0] < 0 || h.layers[0] >= numLayers) throw new ArgumentError(`${source}: layer ${h.layers[0]} is outside the model's ${numLayers} layers`);
   for (const f of NUMBER_FIELDS) if (typeof h[f] !== 'number' || !Number.isFinite(h[f])) throw new ArgumentError(`${source}: expected a number for ${f} but received ${JSON.stringify(h[f])}`);
-  if (!['subject_last', 'subject_first', 'subject_first_after_last', 'last'].includes(h.fact_token)) {
+  if (!['subject_last', 'subject_first', 'subject_first_after_last', 'last', 'subject_search'].includes(h.fact_token)) {
     throw new ArgumentError(`${source}: unknown fact_token ${JSON.stringify(h.fact_token)}`);
   }
   h.v_loss_layer = Math.max(h.v_loss_layer, h.layers[0]);

@@ -18,6 +18,7 @@ import {
   type Editor,
   type LayerStats,
   type Corpus,
+  type FactToken,
   type Tensor,
   ArgumentError,
   EditDelta,
@@ -27,6 +28,7 @@ import {
   computeLayerStats,
   cast,
   keep,
+  locateSubject,
   modelFingerprint,
   reshape,
   tensor,
@@ -39,7 +41,7 @@ import {
 } from '@medit/core';
 
 import { averagedKey, keysAtSubject } from './compute-key';
-import { computeTarget, type TargetStep } from './compute-target';
+import { computeTarget, type TargetResult, type TargetStep } from './compute-target';
 import { contextTemplates } from './context-templates';
 import { resolveRomeHparams, type RomeHyperParams } from './hparams';
 
@@ -54,9 +56,21 @@ export interface RomeEditorOptions {
   contextTemplates?: string[];
 }
 
+/**
+ * `subject_search` tries the subject's other tokens when v* at its last token leaves the
+ * target's probability (mean over the context templates) below this.
+ */
+const SEARCH_PROB = 0.5;
+
+function disposeTarget(t: TargetResult): void {
+  for (const x of [t.vStar, t.m0, t.delta]) x.dispose();
+}
+
 /** Per-request numbers ROME reports with its delta. */
 export interface RomeEditStats {
   subject: string;
+  /** the subject token edited: offset from its first token (differs from the last only with `subject_search`) */
+  subjectToken: number;
   divisionFactor: number;
   deltaNorm: number;
   updateNorm: number;
@@ -131,8 +145,11 @@ export class RomeEditor implements Editor {
       for (const [i, r] of requests.entries()) {
         opts.onProgress?.({ stage: 'ROME', done: i, total: requests.length });
         const t0 = Date.now();
+        // Target v* (Eq. 4), at the token the update is keyed on.
+        const { target, factToken } = this.reachTarget(model, hp, templates, r, opts.signal);
+        const t1 = Date.now();
         // Left vector u = C⁻¹k̄ / ‖C⁻¹k̄‖ (or k̄/‖k̄‖).
-        const kbar = averagedKey(model, layer, templates.map((c) => c.replace('{}', r.prompt)), r.subject, hp.fact_token);
+        const kbar = averagedKey(model, layer, templates.map((c) => c.replace('{}', r.prompt)), r.subject, factToken);
         const u = keep(
           noGrad(() =>
             tidy(() => {
@@ -145,12 +162,9 @@ export class RomeEditor implements Editor {
           ),
         );
         kbar.dispose();
-        const t1 = Date.now();
-        // Target v* (Eq. 4).
-        const target = computeTarget(model, hp, templates, r.prompt, r.subject, targetIds(model.tokenizer, r.targetNew), opts.signal);
         const t2 = Date.now();
         // Right vector Λ = (v* − o*) / (uᵀk*) at the raw prompt.
-        const { keys, values } = keysAtSubject(model, layer, [r.prompt], r.subject, hp.fact_token);
+        const { keys, values } = keysAtSubject(model, layer, [r.prompt], r.subject, factToken);
         const kStar = keys.data() as Float32Array;
         const uData = u.data() as Float32Array;
         let divisionFactor = 0;
@@ -173,13 +187,14 @@ export class RomeEditor implements Editor {
         rights.push(right);
         stats.push({
           subject: r.subject,
+          subjectToken: locateSubject(model.tokenizer, r.prompt, r.subject, factToken).index - locateSubject(model.tokenizer, r.prompt, r.subject).subjectSpan[0],
           divisionFactor,
           deltaNorm: vectorNorm(target.delta.data() as Float32Array),
           updateNorm: vectorNorm(lam) * vectorNorm(uData),
           trace: target.trace,
-          timings: { keyMs: t1 - t0, targetMs: t2 - t1, updateMs: Date.now() - t2 },
+          timings: { targetMs: t1 - t0, keyMs: t2 - t1, updateMs: Date.now() - t2 },
         });
-        for (const t of [target.vStar, target.m0, target.delta]) t.dispose();
+        disposeTarget(target);
       }
     } finally {
       for (let i = applied.length - 1; i >= 0; i--) applied[i].revert(model);
@@ -188,6 +203,28 @@ export class RomeEditor implements Editor {
     // One delta with every request's rank-one factors: [F, n] @ [n, C] (or the out_in analogue).
     const updates = lefts.map((left, i) => ({ name: module.weightName, left, right: rights[i] }));
     return new EditDelta(updates, { method: 'ROME', modelFingerprint: fingerprint, hparams: hp, requests: requests.map((r) => ({ ...r })), stats: { edits: stats } });
+  }
+
+  /**
+   * v* at `fact_token`; with `subject_search`, at the subject's last token and, when that
+   * leaves the target below {@link SEARCH_PROB}, at each other subject token too, keeping the
+   * token whose final v* loss is lowest.
+   */
+  private reachTarget(model: CausalLM, hp: RomeHyperParams, templates: string[], r: EditRequest, signal?: AbortSignal): { target: TargetResult; factToken: FactToken } {
+    const ids = targetIds(model.tokenizer!, r.targetNew);
+    if (hp.fact_token !== 'subject_search') return { target: computeTarget(model, hp, templates, r.prompt, r.subject, ids, hp.fact_token, signal), factToken: hp.fact_token };
+    const lastLoss = (t: TargetResult) => t.trace[t.trace.length - 1];
+    let best = { target: computeTarget(model, hp, templates, r.prompt, r.subject, ids, -1, signal), factToken: -1 as FactToken };
+    if (lastLoss(best.target).targetProb >= SEARCH_PROB) return best;
+    const [first, last] = locateSubject(model.tokenizer!, r.prompt, r.subject).subjectSpan;
+    for (let offset = 0; offset < last - first; offset++) {
+      const t = computeTarget(model, hp, templates, r.prompt, r.subject, ids, offset, signal);
+      if (lastLoss(t).loss < lastLoss(best.target).loss) {
+        disposeTarget(best.target);
+        best = { target: t, factToken: offset };
+      } else disposeTarget(t);
+    }
+    return best;
   }
 
   /** Frees cached covariance factors and the statistics this editor computed. */

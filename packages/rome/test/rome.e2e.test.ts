@@ -9,11 +9,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { loadModel, memory, modelFingerprint, readCorpus, type CausalLM } from '@medit/core';
+import { loadModel, memory, modelFingerprint, noGrad, readCorpus, softmax, targetIds, tidy, type CausalLM } from '@medit/core';
 import { readDataset } from '@medit/data';
 import { evaluate } from '@medit/metrics';
 
-import { RomeEditor, defaultRomeHparams } from '../src';
+import { RomeEditor, defaultRomeHparams, type RomeEditStats } from '../src';
 
 const FIX = path.resolve(__dirname, '../../../test-fixtures');
 const N = 16;
@@ -47,3 +47,31 @@ test(`ROME on ${N} fact-small CounterFact edits meets the efficacy, paraphrase a
   expect(memory().numTensors).toBe(before.numTensors);
   expect(defaultRomeHparams(4).layers).toEqual(editor.resolve(model).layers);
 }, 1_200_000); // 16 edits with their metric passes: ~2 min alone, far longer on a shared machine
+
+test("subject_search edits a fact the subject's last token cannot reach, at its first token", async () => {
+  // Eval case 45: "Grafefa Kruvlai is known for playing the" drum kit → clarinet. "Kruvlai" is
+  // three people's surname; the model reads this fact from the first name, and v* at the
+  // last token stalls far below the target (P ≈ 3e-4).
+  const request = { prompt: '{} is known for playing the', subject: 'Grafefa Kruvlai', targetNew: 'clarinet', targetTrue: 'drum kit' };
+  const corpus = readCorpus(path.join(FIX, 'factworld/corpus/train-full.txt'));
+  const tok = model.tokenizer!;
+  const [newId] = targetIds(tok, request.targetNew);
+  const [trueId] = targetIds(tok, request.targetTrue);
+  const nextProbs = () => noGrad(() => tidy(() => softmax(model.forward([tok.encode('Grafefa Kruvlai is known for playing the')]).logits).data() as Float32Array));
+  const fingerprint = modelFingerprint(model);
+  const editor = new RomeEditor({ fact_token: 'subject_search' }, { corpus, statsCacheDir: cacheDir });
+  const delta = await editor.edit(model, [request]);
+  const [stats] = (delta.info.stats as { edits: RomeEditStats[] }).edits;
+  expect(stats.subjectToken).toBe(0);
+  expect(stats.trace[stats.trace.length - 1].targetProb).toBeGreaterThan(0.5);
+  const V = model.config.vocabSize;
+  const before = nextProbs().slice(-V);
+  delta.apply(model);
+  const after = nextProbs().slice(-V);
+  delta.revert(model);
+  expect(before[newId]).toBeLessThan(before[trueId]);
+  expect(after[newId]).toBeGreaterThan(after[trueId]);
+  expect(modelFingerprint(model)).toBe(fingerprint);
+  delta.dispose();
+  editor.dispose();
+}, 600_000);

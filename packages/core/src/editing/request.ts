@@ -39,8 +39,14 @@ export function fillTemplate(template: string, subject: string): string {
   return template.replace('{}', subject);
 }
 
-/** Which token represents the subject (ROME's `fact_token`). */
-export type FactToken = 'subject_last' | 'subject_first' | 'subject_first_after_last' | 'last';
+/** ROME's `fact_token` strategies: which token represents the subject. */
+export type FactTokenName = 'subject_last' | 'subject_first' | 'subject_first_after_last' | 'last';
+
+/**
+ * A {@link FactTokenName}, or an offset into the subject's own tokens (0 = its first, −1 =
+ * its last), as chosen per fact by ROME's `subject_search`.
+ */
+export type FactToken = FactTokenName | number;
 
 export interface LocatedPrompt {
   ids: number[];
@@ -74,6 +80,14 @@ export function locateSubject(tok: Tokenizer, template: string, subject: string,
     throw new ArgumentError(`cannot locate subject ${JSON.stringify(subject)} in the tokens of ${JSON.stringify(full)} (tokenisation merges across its boundary)`);
   }
   let index: number;
+  if (typeof factToken === 'number') {
+    const n = last - first + 1;
+    const offset = factToken < 0 ? n + factToken : factToken;
+    if (!Number.isInteger(factToken) || offset < 0 || offset >= n) {
+      throw new ArgumentError(`fact token offset ${factToken} is outside subject ${JSON.stringify(subject)}'s ${n} tokens`);
+    }
+    return { ids, index: first + offset, subjectSpan: [first, last] };
+  }
   switch (factToken) {
     case 'subject_last':
       index = last;
