@@ -70,20 +70,24 @@ function hparamsFile(ctx: CommandContext): string | undefined {
 }
 
 /**
- * Unrelated texts, one per non-empty line: `--memory FILE`, else the fact world's filler text
- * (T-Patcher's memory, FT+KL's KL prompts).
+ * Unrelated texts: `--memory FILE`, one per non-empty line, or an edit dataset (.json, any
+ * format `medit eval` reads), whose cases' edit prompts and locality prompts are used — the
+ * T-Patcher paper's memory is the training split's own queries. Default: the fact world's
+ * filler text (T-Patcher's memory, FT+KL's KL prompts).
  */
-function unrelatedTexts(ctx: CommandContext, method: string): string[] {
+async function unrelatedTexts(ctx: CommandContext, method: string): Promise<string[]> {
   const given = ctx.args.string('memory');
   const file = given ? requireFile(resolvePath(ctx.io, given), 'memory file') : repoFile(ctx.io, FILLER_CORPUS);
-  if (!file) throw new ArgumentError(`${method} needs unrelated texts: pass --memory FILE (one text per line)`);
-  const lines = fs
-    .readFileSync(file, 'utf8')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l.length > 0);
-  if (lines.length === 0) throw new ArgumentError(`${method}: ${shortPath(ctx.io, file)} holds no text (one unrelated text per line)`);
-  return lines;
+  if (!file) throw new ArgumentError(`${method} needs unrelated texts: pass --memory FILE (one text per line, or an edit dataset .json)`);
+  const texts = file.endsWith('.json')
+    ? [...new Set((await readDataset(file)).cases.flatMap((c) => [c.request.prompt.replace('{}', c.request.subject), ...c.localityPrompts.map((l) => l.prompt)]))]
+    : fs
+        .readFileSync(file, 'utf8')
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l.length > 0);
+  if (texts.length === 0) throw new ArgumentError(`${method}: ${shortPath(ctx.io, file)} holds no text (one unrelated text per line, or an edit dataset .json)`);
+  return texts;
 }
 
 /** FT+KL's KL prompts when --memory is not given: the first lines of the filler text (KL runs over all of them at every step). */
@@ -109,7 +113,7 @@ function ftMethod(variant: FtVariant): EvalMethod {
     async create(ctx, model) {
       const file = hparamsFile(ctx);
       const hp = file ? readFtHparams(file, model.config.numLayers, variant) : resolveFtHparams({}, model.config.numLayers, variant);
-      const klPrompts = variant === 'FT+KL' ? unrelatedTexts(ctx, 'FT+KL').slice(0, ctx.args.has('memory') ? undefined : FT_KL_DEFAULT_PROMPTS) : undefined;
+      const klPrompts = variant === 'FT+KL' ? (await unrelatedTexts(ctx, 'FT+KL')).slice(0, ctx.args.has('memory') ? undefined : FT_KL_DEFAULT_PROMPTS) : undefined;
       return disposing(new FtEditor(hp, { variant, klPrompts }));
     },
   };
@@ -169,7 +173,7 @@ export const EVAL_METHODS: Record<string, EvalMethod> = {
     async create(ctx, model) {
       const file = hparamsFile(ctx);
       const hp = file ? readTPatcherHparams(file, model.config.numLayers) : resolveTPatcherHparams({}, model.config.numLayers);
-      const editor = new TPatcherEditor(hp, { memoryTexts: unrelatedTexts(ctx, 'T-Patcher') });
+      const editor = new TPatcherEditor(hp, { memoryTexts: await unrelatedTexts(ctx, 'T-Patcher') });
       return disposing(editor, () => editor.resetMemory());
     },
   },

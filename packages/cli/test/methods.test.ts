@@ -63,10 +63,11 @@ test.each(CASES)('eval --method %s runs end to end and writes a valid report', a
   if (['memit', 'emmet', 'alphaedit'].includes(method)) expect(r.result!.covariance).toMatchObject({ layers: [0], cached: expect.any(Boolean) });
 });
 
-test('eval --method tpatcher --mode sequential reports the T-Patcher rates', async () => {
+test('eval --method tpatcher --mode sequential reports the T-Patcher rates (memory: a dataset\'s prompts)', async () => {
   const out = path.join(tmp, 'tpatcher');
   const hp = hparams('tpatcher', { max_edit_step: 6, start_val_epoch: 2, check_val_every_n_epoch: 2, memory_top_k: 4 });
-  const r = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', DATASET, '--method', 'tpatcher', '--hparams', hp, '--memory', memory, '--mode', 'sequential', '--out', out, '--json']);
+  // --memory as an edit dataset: its cases' edit and locality prompts are the memory (ft+kl above reads a text file)
+  const r = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', DATASET, '--method', 'tpatcher', '--hparams', hp, '--memory', DATASET, '--mode', 'sequential', '--out', out, '--json']);
   expect(r.code).toBe(0);
   const report = validateEvalReport(JSON.parse(fs.readFileSync(`${out}.json`, 'utf8')));
   const m = report.methods[1];

@@ -21,7 +21,7 @@ export const EVAL_OPTIONS: OptionSpecs = {
   format: { type: 'string', value: 'NAME', description: `dataset format (${DATASET_FORMATS.join(', ')}; default: detected)` },
   method: { type: 'string', value: 'NAME', description: `editing method: ${METHOD_NAMES.join(', ')} (default rome; see Methods below)` },
   editor: { type: 'string', value: 'FILE', description: 'mend/ke: the trained editor (best.safetensors of medit train); serac: the directory of medit train serac; ike: the retrieval encoder (BERT directory or .onnx)' },
-  memory: { type: 'string', value: 'FILE', description: "tpatcher, ft+kl: unrelated texts, one per line (default: the fact world's filler text)" },
+  memory: { type: 'string', value: 'FILE', description: "tpatcher, ft+kl: unrelated texts, one per line, or an edit dataset .json whose edit and locality prompts are used (default: the fact world's filler text)" },
   pool: { type: 'string', value: 'FILE', description: 'ike: CounterFact-format training records to draw demonstrations from' },
   k: { type: 'string', value: 'N', description: 'ike: demonstrations per edit (default 32; those that do not fit the context are dropped)' },
   mode: { type: 'string', value: 'MODE', description: 'single (each edit on the clean model), batch, or sequential (default single)' },
