@@ -26,6 +26,8 @@ import {
 export interface KeyRequest {
   prompt: string;
   subject: string;
+  /** this request's subject token, overriding the `factToken` argument (subject_search) */
+  factToken?: FactToken;
 }
 
 export interface KeysResult {
@@ -69,7 +71,7 @@ export function computeKeys(
     const positions: { batch: number; token: number }[] = [];
     for (const r of chunk) {
       for (const c of flat) {
-        const located = locateSubject(tok, fillTemplate(c, r.prompt), r.subject, factToken);
+        const located = locateSubject(tok, fillTemplate(c, r.prompt), r.subject, r.factToken ?? factToken);
         positions.push({ batch: rows.length, token: located.index });
         rows.push(located.ids);
       }

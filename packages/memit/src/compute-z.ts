@@ -60,6 +60,8 @@ export interface ZRequest {
   subject: string;
   /** target token ids (leading space included) */
   target: number[];
+  /** this request's subject token, overriding `fact_token` (subject_search) */
+  factToken?: FactToken;
 }
 
 /** The optimisation settings (MEMIT's field names). */
@@ -115,7 +117,7 @@ function prepare(model: CausalLM, templates: string[], reqs: ZRequest[], factTok
   const out: Prepared = { rows: [], lookup: [], labels: [], weights: [], oneToken: reqs.every((r) => r.target.length === 1) };
   for (const r of reqs) {
     for (const c of templates) {
-      const located = locateSubject(tok, fillTemplate(c, r.prompt), r.subject, factToken);
+      const located = locateSubject(tok, fillTemplate(c, r.prompt), r.subject, r.factToken ?? factToken);
       const ids = [...located.ids, ...r.target.slice(0, -1)];
       out.rows.push(ids);
       out.lookup.push(located.index);
@@ -125,7 +127,7 @@ function prepare(model: CausalLM, templates: string[], reqs: ZRequest[], factTok
       out.weights.push(1 / (r.target.length * templates.length));
     }
   }
-  const kl = locateSubject(tok, KL_TEMPLATE, reqs[0].subject, factToken);
+  const kl = locateSubject(tok, KL_TEMPLATE, reqs[0].subject, reqs[0].factToken ?? factToken);
   out.rows.push(kl.ids);
   out.lookup.push(kl.index);
   out.labels.push(kl.ids.map(() => -100));

@@ -20,6 +20,7 @@ import {
   type EditOptions,
   type EditRequest,
   type Editor,
+  type FactToken,
   type LayerStats,
   type Tensor,
   ArgumentError,
@@ -29,18 +30,20 @@ import {
   computeLayerStats,
   gemmInplace,
   keep,
+  locateSubject,
   modelFingerprint,
   mulScalar,
   sub,
   targetIds,
+  tensor,
   tidy,
   validateRequest,
   zeros,
 } from '@medit/core';
 import type { TargetStep } from '@medit/rome';
 
-import { computeKeys } from './compute-ks';
-import { computeZs } from './compute-z';
+import { computeKeys, type KeyRequest } from './compute-ks';
+import { computeZs, type ZRequest, type ZResult } from './compute-z';
 import { memitContextTemplates } from './context-templates';
 import { resolveMemitHparams, type MassEditAlgorithm, type MemitHyperParams } from './hparams';
 import {
@@ -56,6 +59,9 @@ import {
   updateNorm,
   withRidge,
 } from './solve';
+
+/** `subject_search` tries a subject's other tokens when its z leaves the targets below this P. */
+const SEARCH_PROB = 0.5;
 
 export interface MassEditorOptions {
   /** Precomputed statistics by layer (from `computeLayerStats` or a cache file). */
@@ -92,7 +98,8 @@ export interface LayerReport {
 
 /** The numbers an edit reports in `delta.info.stats`. */
 export interface MassEditStats {
-  edits: { subject: string; steps: number; loss: number; targetProb: number; deltaNorm: number }[];
+  /** per request; `subjectToken`: the subject token its z and keys were read at (offset from the subject's first) */
+  edits: { subject: string; subjectToken: number; steps: number; loss: number; targetProb: number; deltaNorm: number }[];
   layers: LayerReport[];
   /** mean ‖z − h‖ with every layer's update applied (layers[0].residualNorm is the value before) */
   finalResidualNorm: number;
@@ -155,7 +162,7 @@ export abstract class MassEditorBase implements Editor {
   protected abstract solveLayer(hp: MemitHyperParams, layer: number, keys: Tensor): { adj: Tensor; solver: string; nullDim?: number };
 
   /** Called with the batch's updates still applied (AlphaEdit reads the edited keys here). */
-  protected afterLayers(_model: CausalLM, _hp: MemitHyperParams, _groups: string[][], _requests: EditRequest[], _delta: EditDelta): void {}
+  protected afterLayers(_model: CausalLM, _hp: MemitHyperParams, _groups: string[][], _requests: KeyRequest[], _delta: EditDelta): void {}
 
   /**
    * Computes the edit of all `requests` as one batch. The model is left as it was found;
@@ -178,16 +185,9 @@ export abstract class MassEditorBase implements Editor {
     const zLayer = hp.layers[hp.layers.length - 1];
     const L = hp.layers.length;
 
-    // 1. Target vectors at the z layer's residual stream.
-    const z = computeZs(
-      model,
-      hp,
-      zLayer,
-      groups.flat(),
-      requests.map((r) => ({ prompt: r.prompt, subject: r.subject, target: targetIds(tok, r.targetNew) })),
-      // Requests on one subject have one key, so they get one z (see compute-z.ts).
-      { point: 'resid_out', shareSubjects: true, batchSize: hp.z_batch_size, signal: opts.signal, onProgress: (done, total) => opts.onProgress?.({ stage: `${this.name} z`, done, total }) },
-    );
+    // 1. Target vectors at the z layer's residual stream (and, with subject_search, each
+    // request's subject token: keys are read where its z was found).
+    const { z, keyRequests } = this.targets(model, hp, zLayer, groups.flat(), requests, opts);
     const t2 = Date.now();
     const zs64 = keep(cast(z.zs, 'float64'));
     z.zs.dispose();
@@ -203,7 +203,7 @@ export abstract class MassEditorBase implements Editor {
       for (const [i, layer] of hp.layers.entries()) {
         opts.onProgress?.({ stage: `${this.name} layers`, done: i, total: L });
         const ta = Date.now();
-        const { keys, resid } = computeKeys(model, layer, groups, requests, hp.fact_token, { zLayer, maxRows: this.options.maxRowsPerForward });
+        const { keys, resid } = computeKeys(model, layer, groups, keyRequests, -1, { zLayer, maxRows: this.options.maxRowsPerForward });
         const tb = Date.now();
         keysMs += tb - ta;
         const module = model.rewriteModule(layer);
@@ -230,14 +230,15 @@ export abstract class MassEditorBase implements Editor {
       }
       opts.onProgress?.({ stage: `${this.name} layers`, done: L, total: L });
       // How close the edited model's z-layer residual came to z (MEMIT's "z error" after the last layer).
-      const after = computeKeys(model, zLayer, [['{}']], requests, hp.fact_token, { zLayer, maxRows: this.options.maxRowsPerForward });
+      const after = computeKeys(model, zLayer, [['{}']], keyRequests, -1, { zLayer, maxRows: this.options.maxRowsPerForward });
       after.keys.dispose();
       const finalResidualNorm = tidy(() => rowNormMean(sub(zs64, cast(after.resid!, 'float64'))));
       after.resid!.dispose();
       const edits = requests.map((r, i) => {
         const tr = z.traces[i];
         const last = tr[tr.length - 1];
-        return { subject: r.subject, steps: tr.length, loss: last.loss, targetProb: last.targetProb, deltaNorm: z.deltaNorms[i] };
+        const at = locateSubject(tok, r.prompt, r.subject, keyRequests[i].factToken);
+        return { subject: r.subject, subjectToken: at.index - at.subjectSpan[0], steps: tr.length, loss: last.loss, targetProb: last.targetProb, deltaNorm: z.deltaNorms[i] };
       });
       const stats: MassEditStats = {
         edits,
@@ -250,7 +251,7 @@ export abstract class MassEditorBase implements Editor {
         applied.flatMap((d) => d.updates),
         { method: this.name, modelFingerprint: fingerprint, hparams: hp, requests: requests.map((r) => ({ ...r })), stats: stats as unknown as Record<string, unknown> },
       );
-      this.afterLayers(model, hp, groups, requests, made);
+      this.afterLayers(model, hp, groups, keyRequests, made);
       combined = made; // only now: on a throw above, `finally` frees the layers' tensors
     } finally {
       for (let i = applied.length - 1; i >= 0; i--) applied[i].revert(model);
@@ -258,6 +259,54 @@ export abstract class MassEditorBase implements Editor {
       if (!combined) for (const d of applied) d.dispose();
     }
     return combined!;
+  }
+
+  /**
+   * The z of every request at `hp.fact_token`. With `subject_search`, subjects whose z leaves
+   * its targets below {@link SEARCH_PROB} are optimised again at each of their other tokens,
+   * keeping per subject the token of lowest loss (a subject's requests share one z and key).
+   * Returns the requests with their token fixed, for the keys.
+   */
+  private targets(model: CausalLM, hp: MemitHyperParams, zLayer: number, templates: string[], requests: EditRequest[], opts: EditOptions): { z: ZResult; keyRequests: KeyRequest[] } {
+    const tok = model.tokenizer!;
+    const search = hp.fact_token === 'subject_search';
+    const token: FactToken = search ? -1 : (hp.fact_token as FactToken);
+    const zreqs: ZRequest[] = requests.map((r) => ({ prompt: r.prompt, subject: r.subject, target: targetIds(tok, r.targetNew), factToken: token }));
+    const run = (reqs: ZRequest[]) =>
+      // Requests on one subject have one key, so they get one z (see compute-z.ts).
+      computeZs(model, { ...hp, fact_token: token }, zLayer, templates, reqs, {
+        point: 'resid_out',
+        shareSubjects: true,
+        batchSize: hp.z_batch_size,
+        signal: opts.signal,
+        onProgress: (done, total) => opts.onProgress?.({ stage: `${this.name} z`, done, total }),
+      });
+    const z = run(zreqs);
+    const finalLoss = (i: number) => z.traces[i][z.traces[i].length - 1];
+    const missed = search ? zreqs.map((_, i) => i).filter((i) => finalLoss(i).targetProb < SEARCH_PROB) : [];
+    const tokens = new Map(missed.map((i) => [i, locateSubject(tok, requests[i].prompt, requests[i].subject).subjectSpan]));
+    const C = model.config.hiddenSize;
+    const zs = z.zs.data() as Float32Array;
+    const h0 = z.h0.data() as Float32Array;
+    for (let offset = 0; missed.length > 0; offset++) {
+      const retry = missed.filter((i) => offset < tokens.get(i)![1] - tokens.get(i)![0]);
+      if (retry.length === 0) break;
+      const again = run(retry.map((i) => ({ ...zreqs[i], factToken: offset })));
+      const zs2 = again.zs.data() as Float32Array;
+      const h02 = again.h0.data() as Float32Array;
+      retry.forEach((i, j) => {
+        const t = again.traces[j];
+        if (t[t.length - 1].loss >= finalLoss(i).loss) return;
+        zs.set(zs2.subarray(j * C, (j + 1) * C), i * C);
+        h0.set(h02.subarray(j * C, (j + 1) * C), i * C);
+        z.traces[i] = t;
+        z.deltaNorms[i] = again.deltaNorms[j];
+        zreqs[i].factToken = offset;
+      });
+      again.zs.dispose();
+      again.h0.dispose();
+    }
+    return { z: { ...z, zs: search ? tensor(zs, z.zs.shape) : z.zs, h0: search ? tensor(h0, z.h0.shape) : z.h0 }, keyRequests: zreqs };
   }
 
   /** Frees cached factorisations and statistics this editor computed. */
@@ -436,10 +485,10 @@ export class AlphaEditEditor extends MassEditorBase {
   }
 
   /** Keys recomputed on the edited model (AE:AlphaEdit/AlphaEdit_main.py), kept until commit. */
-  protected override afterLayers(model: CausalLM, hp: MemitHyperParams, groups: string[][], requests: EditRequest[], delta: EditDelta): void {
+  protected override afterLayers(model: CausalLM, hp: MemitHyperParams, groups: string[][], requests: KeyRequest[], delta: EditDelta): void {
     const byLayer = new Map<number, Tensor>();
     for (const layer of hp.layers) {
-      const { keys } = computeKeys(model, layer, groups, requests, hp.fact_token, { maxRows: this.options.maxRowsPerForward });
+      const { keys } = computeKeys(model, layer, groups, requests, -1, { maxRows: this.options.maxRowsPerForward });
       byLayer.set(layer, keep(projectKeys(this.spaces.get(layer)!.basis, keys)));
       keys.dispose();
     }

@@ -20,7 +20,12 @@ export interface MemitHyperParams {
   alg_name?: string;
   /** edited layers in ascending order; the last one is the z layer (`layers[-1]`) */
   layers: number[];
-  fact_token: FactTokenName;
+  /**
+   * ROME's token strategies, or `subject_search` (medit; as in @medit/rome): z at the subject's
+   * last token, and for subjects whose z stays below P(target) = 0.5 also at their other
+   * tokens, keeping the lowest loss; that subject's keys are then read at the chosen token.
+   */
+  fact_token: FactTokenName | 'subject_search';
   v_num_grad_steps: number;
   v_lr: number;
   /** must be the last layer: z's NLL is read from the real logits (as every shipped config does) */
@@ -152,7 +157,7 @@ const NUMBER_FIELDS = [
   'mom2_ridge',
 ] as const;
 
-const FACT_TOKENS = ['subject_last', 'subject_first', 'subject_first_after_last', 'last'];
+const FACT_TOKENS = ['subject_last', 'subject_first', 'subject_first_after_last', 'last', 'subject_search'];
 
 /** Validates and completes hyperparameters (unknown EasyEdit fields are ignored). */
 export function resolveMemitHparams(
