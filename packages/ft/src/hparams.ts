@@ -3,10 +3,7 @@
  * (EE:hparams/FT/*.yaml) and the ROME repository's JSON files (ROME:hparams/FT/*.json) load
  * unchanged. Defaults and presets: specs/locate-then-edit.md §8.
  */
-import * as fs from 'node:fs';
-
-import { ArgumentError, IOError } from '@medit/core';
-import * as yaml from 'js-yaml';
+import { ArgumentError, readHparamsMapping } from '@medit/core';
 
 /** Which loss FT minimises (spec §8 "Loss variants"). */
 export type FtObjective = 'prompt_last' | 'target_new';
@@ -114,13 +111,5 @@ export function resolveFtHparams(given: Record<string, unknown>, numLayers: numb
 
 /** Reads hyperparameters from a JSON or YAML file (EasyEdit/ROME field names). */
 export function readFtHparams(file: string, numLayers: number, variant: FtVariant = 'FT'): FtHyperParams {
-  let raw: unknown;
-  try {
-    const text = fs.readFileSync(file, 'utf8');
-    raw = file.endsWith('.json') ? JSON.parse(text) : yaml.load(text);
-  } catch (err) {
-    throw new IOError(`${file}: cannot read hyperparameters (${(err as Error).message})`);
-  }
-  if (typeof raw !== 'object' || raw === null) throw new IOError(`${file}: expected a mapping of hyperparameters`);
-  return resolveFtHparams(raw as Record<string, unknown>, numLayers, variant, file);
+  return resolveFtHparams(readHparamsMapping(file), numLayers, variant, file);
 }

@@ -2,10 +2,7 @@
  * KN hyperparameters with the field names of ROME:hparams/KN/gpt2-xl.json and
  * EE:hparams/KN/*.yaml (specs/locate-then-edit.md §7 "KN hparams").
  */
-import * as fs from 'node:fs';
-
-import { ArgumentError, IOError } from '@medit/core';
-import * as yaml from 'js-yaml';
+import { ArgumentError, readHparamsMapping } from '@medit/core';
 
 export interface KnHyperParams {
   /** Riemann steps m of the integrated gradients (α = linspace(0, 1, m)) */
@@ -57,13 +54,5 @@ export function resolveKnHparams(given: Record<string, unknown>, numLayers: numb
 
 /** Reads hyperparameters from a JSON or YAML file. */
 export function readKnHparams(file: string, numLayers: number): KnHyperParams {
-  let raw: unknown;
-  try {
-    const text = fs.readFileSync(file, 'utf8');
-    raw = file.endsWith('.json') ? JSON.parse(text) : yaml.load(text);
-  } catch (err) {
-    throw new IOError(`${file}: cannot read hyperparameters (${(err as Error).message})`);
-  }
-  if (typeof raw !== 'object' || raw === null) throw new IOError(`${file}: expected a mapping of hyperparameters`);
-  return resolveKnHparams(raw as Record<string, unknown>, numLayers, file);
+  return resolveKnHparams(readHparamsMapping(file), numLayers, file);
 }

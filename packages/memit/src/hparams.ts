@@ -7,10 +7,7 @@
  * strings; EasyEdit converts them in `construct_float_from_scientific_notation`) are
  * converted the same way.
  */
-import * as fs from 'node:fs';
-
-import { ArgumentError, IOError, type FactTokenName } from '@medit/core';
-import * as yaml from 'js-yaml';
+import { ArgumentError, type FactTokenName, readHparamsMapping } from '@medit/core';
 
 /** The three solvers of this package. */
 export type MassEditAlgorithm = 'MEMIT' | 'EMMET' | 'AlphaEdit';
@@ -211,15 +208,7 @@ export function resolveMemitHparams(
 
 /** Reads hyperparameters from a JSON or YAML file (EasyEdit/MEMIT/AlphaEdit field names). */
 export function readMemitHparams(file: string, numLayers: number, alg?: MassEditAlgorithm): MemitHyperParams {
-  let raw: unknown;
-  try {
-    const text = fs.readFileSync(file, 'utf8');
-    raw = file.endsWith('.json') ? JSON.parse(text) : yaml.load(text, { schema: yaml.CORE_SCHEMA });
-  } catch (err) {
-    throw new IOError(`${file}: cannot read hyperparameters (${(err as Error).message})`);
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new IOError(`${file}: expected a mapping of hyperparameters`);
-  const rec = raw as Record<string, unknown>;
+  const rec = readHparamsMapping(file);
   const name = alg ?? algorithmFromName(rec.alg_name, file);
   return resolveMemitHparams(rec, numLayers, name, file);
 }

@@ -4,10 +4,7 @@
  * files load unchanged (unknown fields such as `device` or `model_name` are ignored). Defaults:
  * specs/meta-and-memory.md §1.7 (MEND) and §5.1–§5.2 (KE), except where a field says otherwise.
  */
-import * as fs from 'node:fs';
-
-import { ArgumentError, IOError } from '@medit/core';
-import * as yaml from 'js-yaml';
+import { ArgumentError, readHparamsMapping } from '@medit/core';
 
 /** Which sign the MEND update carries (spec §1.4; MEND-code issue #13). */
 export type EditSign = 'paper' | 'code';
@@ -141,13 +138,5 @@ export function resolveHparams<H extends TrainHyperParams>(base: H, given: Recor
 
 /** Reads hyperparameters from a JSON or YAML file over `base`. */
 export function readHparamsFile<H extends TrainHyperParams>(file: string, base: H): H {
-  let raw: unknown;
-  try {
-    const text = fs.readFileSync(file, 'utf8');
-    raw = file.endsWith('.json') ? JSON.parse(text) : yaml.load(text);
-  } catch (err) {
-    throw new IOError(`${file}: cannot read hyperparameters (${(err as Error).message})`);
-  }
-  if (typeof raw !== 'object' || raw === null) throw new IOError(`${file}: expected a mapping of hyperparameters`);
-  return resolveHparams(base, raw as Record<string, unknown>, file);
+  return resolveHparams(base, readHparamsMapping(file), file);
 }

@@ -3,10 +3,7 @@
  * Presets from the ROME repository's hparams/ROME/*.json (see specs/locate-then-edit.md §2);
  * `mom2_adjustment` defaults to true as in the paper (EasyEdit ships false).
  */
-import * as fs from 'node:fs';
-
-import { ArgumentError, IOError } from '@medit/core';
-import * as yaml from 'js-yaml';
+import { ArgumentError, readHparamsMapping } from '@medit/core';
 
 export interface RomeHyperParams {
   /** the one edited layer (a list, as EasyEdit writes it) */
@@ -116,13 +113,5 @@ export function resolveRomeHparams(given: Partial<RomeHyperParams> & Record<stri
 
 /** Reads hyperparameters from a JSON or YAML file (EasyEdit/ROME field names). */
 export function readRomeHparams(file: string, numLayers: number): RomeHyperParams {
-  let raw: unknown;
-  try {
-    const text = fs.readFileSync(file, 'utf8');
-    raw = file.endsWith('.json') ? JSON.parse(text) : yaml.load(text);
-  } catch (err) {
-    throw new IOError(`${file}: cannot read hyperparameters (${(err as Error).message})`);
-  }
-  if (typeof raw !== 'object' || raw === null) throw new IOError(`${file}: expected a mapping of hyperparameters`);
-  return resolveRomeHparams(raw as Record<string, unknown>, numLayers, file);
+  return resolveRomeHparams(readHparamsMapping(file), numLayers, file);
 }

@@ -13,6 +13,7 @@
  * (checked every `check_every` steps) or at `max_steps`.
  */
 import {
+  readHparamsMapping,
   AdamW,
   type CausalLM,
   CancelledError,
@@ -36,7 +37,6 @@ import {
   validateRequest,
   zeros,
 } from '@medit/core';
-import { readHparamsMapping } from './hparams';
 import { PatchDelta, patchHooks } from './patch';
 
 export interface CaliNetHyperParams {

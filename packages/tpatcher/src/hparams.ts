@@ -2,10 +2,7 @@
  * T-Patcher hyperparameters, named as the original code's arguments (TP-code `src/utils.py`,
  * `scripts/main.py`); defaults from specs/meta-and-memory.md §3.8 (the zsRE setting: mlc = 10).
  */
-import * as fs from 'node:fs';
-
-import { ArgumentError, IOError } from '@medit/core';
-import * as yaml from 'js-yaml';
+import { ArgumentError, readHparamsMapping } from '@medit/core';
 
 export interface TPatcherHyperParams {
   /** patched layer (default: the last) */
@@ -99,19 +96,6 @@ export function resolveTPatcherHparams(given: Record<string, unknown>, numLayers
     if (!Number.isInteger(h[f]) || h[f] < 1) throw new ArgumentError(`${source}: expected a positive integer for ${f} but received ${h[f]}`);
   }
   return h;
-}
-
-/** The mapping of a JSON or YAML hyperparameter file (T-Patcher's and CaliNet's readers). @internal */
-export function readHparamsMapping(file: string): Record<string, unknown> {
-  let raw: unknown;
-  try {
-    const text = fs.readFileSync(file, 'utf8');
-    raw = file.endsWith('.json') ? JSON.parse(text) : yaml.load(text);
-  } catch (err) {
-    throw new IOError(`${file}: cannot read hyperparameters (${(err as Error).message})`);
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new IOError(`${file}: expected a mapping of hyperparameters`);
-  return raw as Record<string, unknown>;
 }
 
 /** Reads hyperparameters from a JSON or YAML file. */
