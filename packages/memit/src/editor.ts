@@ -285,10 +285,14 @@ export abstract class MassEditorBase implements Editor {
     const finalLoss = (i: number) => z.traces[i][z.traces[i].length - 1];
     const missed = search ? zreqs.map((_, i) => i).filter((i) => finalLoss(i).targetProb < SEARCH_PROB) : [];
     const tokens = new Map(missed.map((i) => [i, locateSubject(tok, requests[i].prompt, requests[i].subject).subjectSpan]));
+    if (missed.length === 0) return { z, keyRequests: zreqs };
     const C = model.config.hiddenSize;
     const zs = z.zs.data() as Float32Array;
     const h0 = z.h0.data() as Float32Array;
-    for (let offset = 0; missed.length > 0; offset++) {
+    const shape = { zs: z.zs.shape, h0: z.h0.shape };
+    z.zs.dispose();
+    z.h0.dispose();
+    for (let offset = 0; ; offset++) {
       const retry = missed.filter((i) => offset < tokens.get(i)![1] - tokens.get(i)![0]);
       if (retry.length === 0) break;
       const again = run(retry.map((i) => ({ ...zreqs[i], factToken: offset })));
@@ -306,7 +310,7 @@ export abstract class MassEditorBase implements Editor {
       again.zs.dispose();
       again.h0.dispose();
     }
-    return { z: { ...z, zs: search ? tensor(zs, z.zs.shape) : z.zs, h0: search ? tensor(h0, z.h0.shape) : z.h0 }, keyRequests: zreqs };
+    return { z: { ...z, zs: tensor(zs, shape.zs), h0: tensor(h0, shape.h0) }, keyRequests: zreqs };
   }
 
   /** Frees cached factorisations and statistics this editor computed. */

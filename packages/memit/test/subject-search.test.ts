@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 
-import { type CausalLM, type LayerStats, computeLayerStats, loadModel, logSoftmax, modelFingerprint, noGrad, readCorpus, targetIds, tidy } from '@medit/core';
+import { type CausalLM, type LayerStats, computeLayerStats, loadModel, logSoftmax, memory, modelFingerprint, noGrad, readCorpus, targetIds, tidy } from '@medit/core';
 
 import { type MassEditStats, MemitEditor } from '../src';
 
@@ -39,6 +39,7 @@ function margins(): number[] {
 }
 
 async function edit(factToken: 'subject_last' | 'subject_search'): Promise<{ stats: MassEditStats; margins: number[] }> {
+  const tensors = memory().numTensors;
   const editor = new MemitEditor({ ...HP, fact_token: factToken }, { stats, contextTemplates: [['{}'], ['The rain stopped by noon. {}']] });
   const fingerprint = modelFingerprint(model);
   const delta = await editor.edit(model, REQUESTS);
@@ -49,6 +50,7 @@ async function edit(factToken: 'subject_last' | 'subject_search'): Promise<{ sta
   const s = delta.info.stats as unknown as MassEditStats;
   delta.dispose();
   editor.dispose();
+  expect(memory().numTensors).toBe(tensors); // the search's discarded z's are freed
   return { stats: s, margins: after };
 }
 

@@ -217,12 +217,17 @@ export class RomeEditor implements Editor {
     let best = { target: computeTarget(model, hp, templates, r.prompt, r.subject, ids, -1, signal), factToken: -1 as FactToken };
     if (lastLoss(best.target).targetProb >= SEARCH_PROB) return best;
     const [first, last] = locateSubject(model.tokenizer!, r.prompt, r.subject).subjectSpan;
-    for (let offset = 0; offset < last - first; offset++) {
-      const t = computeTarget(model, hp, templates, r.prompt, r.subject, ids, offset, signal);
-      if (lastLoss(t).loss < lastLoss(best.target).loss) {
-        disposeTarget(best.target);
-        best = { target: t, factToken: offset };
-      } else disposeTarget(t);
+    try {
+      for (let offset = 0; offset < last - first; offset++) {
+        const t = computeTarget(model, hp, templates, r.prompt, r.subject, ids, offset, signal);
+        if (lastLoss(t).loss < lastLoss(best.target).loss) {
+          disposeTarget(best.target);
+          best = { target: t, factToken: offset };
+        } else disposeTarget(t);
+      }
+    } catch (err) {
+      disposeTarget(best.target); // cancelled mid-search: free the best so far
+      throw err;
     }
     return best;
   }
