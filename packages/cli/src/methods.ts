@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 
-import { type CausalLM, type Editor, type LayerStats, ArgumentError } from '@medit/core';
+import { type CausalLM, type Editor, type LayerStats, ArgumentError, fillTemplate } from '@medit/core';
 import { type EditCase, readDataset } from '@medit/data';
 import { type FtVariant, FtEditor, readFtHparams, resolveFtHparams } from '@medit/ft';
 import { KnEditor, readKnHparams, resolveKnHparams } from '@medit/kn';
@@ -80,7 +80,7 @@ async function unrelatedTexts(ctx: CommandContext, method: string): Promise<stri
   const file = given ? requireFile(resolvePath(ctx.io, given), 'memory file') : repoFile(ctx.io, FILLER_CORPUS);
   if (!file) throw new ArgumentError(`${method} needs unrelated texts: pass --memory FILE (one text per line, or an edit dataset .json)`);
   const texts = file.endsWith('.json')
-    ? [...new Set((await readDataset(file)).cases.flatMap((c) => [c.request.prompt.replace('{}', c.request.subject), ...c.localityPrompts.map((l) => l.prompt)]))]
+    ? [...new Set((await readDataset(file)).cases.flatMap((c) => [fillTemplate(c.request.prompt, c.request.subject), ...c.localityPrompts.map((l) => l.prompt)]))]
     : fs
         .readFileSync(file, 'utf8')
         .split('\n')

@@ -32,6 +32,7 @@ import {
   keep,
   locateSubject,
   modelFingerprint,
+  SUBJECT_SEARCH_MIN_PROB,
   mulScalar,
   sub,
   targetIds,
@@ -59,9 +60,6 @@ import {
   updateNorm,
   withRidge,
 } from './solve';
-
-/** `subject_search` tries a subject's other tokens when its z leaves the targets below this P. */
-const SEARCH_PROB = 0.5;
 
 export interface MassEditorOptions {
   /** Precomputed statistics by layer (from `computeLayerStats` or a cache file). */
@@ -263,7 +261,7 @@ export abstract class MassEditorBase implements Editor {
 
   /**
    * The z of every request at `hp.fact_token`. With `subject_search`, subjects whose z leaves
-   * its targets below {@link SEARCH_PROB} are optimised again at each of their other tokens,
+   * its targets below {@link SUBJECT_SEARCH_MIN_PROB} are optimised again at each of their other tokens,
    * keeping per subject the token of lowest loss (a subject's requests share one z and key).
    * Returns the requests with their token fixed, for the keys.
    */
@@ -282,10 +280,10 @@ export abstract class MassEditorBase implements Editor {
         onProgress: (done, total) => opts.onProgress?.({ stage: `${this.name} z`, done, total }),
       });
     const z = run(zreqs);
-    const finalLoss = (i: number) => z.traces[i][z.traces[i].length - 1];
-    const missed = search ? zreqs.map((_, i) => i).filter((i) => finalLoss(i).targetProb < SEARCH_PROB) : [];
-    const tokens = new Map(missed.map((i) => [i, locateSubject(tok, requests[i].prompt, requests[i].subject).subjectSpan]));
+    const finalStep = (i: number) => z.traces[i][z.traces[i].length - 1];
+    const missed = search ? zreqs.map((_, i) => i).filter((i) => finalStep(i).targetProb < SUBJECT_SEARCH_MIN_PROB) : [];
     if (missed.length === 0) return { z, keyRequests: zreqs };
+    const tokens = new Map(missed.map((i) => [i, locateSubject(tok, requests[i].prompt, requests[i].subject).subjectSpan]));
     const C = model.config.hiddenSize;
     const zs = z.zs.data() as Float32Array;
     const h0 = z.h0.data() as Float32Array;
@@ -300,7 +298,7 @@ export abstract class MassEditorBase implements Editor {
       const h02 = again.h0.data() as Float32Array;
       retry.forEach((i, j) => {
         const t = again.traces[j];
-        if (t[t.length - 1].loss >= finalLoss(i).loss) return;
+        if (t[t.length - 1].loss >= finalStep(i).loss) return;
         zs.set(zs2.subarray(j * C, (j + 1) * C), i * C);
         h0.set(h02.subarray(j * C, (j + 1) * C), i * C);
         z.traces[i] = t;

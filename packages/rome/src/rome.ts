@@ -30,6 +30,7 @@ import {
   keep,
   locateSubject,
   modelFingerprint,
+  SUBJECT_SEARCH_MIN_PROB,
   reshape,
   tensor,
   targetIds,
@@ -55,12 +56,6 @@ export interface RomeEditorOptions {
   /** Fixed context templates (e.g. to reproduce a reference run) instead of generated ones. */
   contextTemplates?: string[];
 }
-
-/**
- * `subject_search` tries the subject's other tokens when v* at its last token leaves the
- * target's probability (mean over the context templates) below this.
- */
-const SEARCH_PROB = 0.5;
 
 function disposeTarget(t: TargetResult): void {
   for (const x of [t.vStar, t.m0, t.delta]) x.dispose();
@@ -185,9 +180,10 @@ export class RomeEditor implements Editor {
         applied.push(single);
         lefts.push(left);
         rights.push(right);
+        const edited = locateSubject(model.tokenizer, r.prompt, r.subject, factToken);
         stats.push({
           subject: r.subject,
-          subjectToken: locateSubject(model.tokenizer, r.prompt, r.subject, factToken).index - locateSubject(model.tokenizer, r.prompt, r.subject).subjectSpan[0],
+          subjectToken: edited.index - edited.subjectSpan[0],
           divisionFactor,
           deltaNorm: vectorNorm(target.delta.data() as Float32Array),
           updateNorm: vectorNorm(lam) * vectorNorm(uData),
@@ -207,20 +203,20 @@ export class RomeEditor implements Editor {
 
   /**
    * v* at `fact_token`; with `subject_search`, at the subject's last token and, when that
-   * leaves the target below {@link SEARCH_PROB}, at each other subject token too, keeping the
+   * leaves the target below {@link SUBJECT_SEARCH_MIN_PROB}, at each other subject token too, keeping the
    * token whose final v* loss is lowest.
    */
   private reachTarget(model: CausalLM, hp: RomeHyperParams, templates: string[], r: EditRequest, signal?: AbortSignal): { target: TargetResult; factToken: FactToken } {
     const ids = targetIds(model.tokenizer!, r.targetNew);
     if (hp.fact_token !== 'subject_search') return { target: computeTarget(model, hp, templates, r.prompt, r.subject, ids, hp.fact_token, signal), factToken: hp.fact_token };
-    const lastLoss = (t: TargetResult) => t.trace[t.trace.length - 1];
+    const finalStep = (t: TargetResult) => t.trace[t.trace.length - 1];
     let best = { target: computeTarget(model, hp, templates, r.prompt, r.subject, ids, -1, signal), factToken: -1 as FactToken };
-    if (lastLoss(best.target).targetProb >= SEARCH_PROB) return best;
+    if (finalStep(best.target).targetProb >= SUBJECT_SEARCH_MIN_PROB) return best;
     const [first, last] = locateSubject(model.tokenizer!, r.prompt, r.subject).subjectSpan;
     try {
       for (let offset = 0; offset < last - first; offset++) {
         const t = computeTarget(model, hp, templates, r.prompt, r.subject, ids, offset, signal);
-        if (lastLoss(t).loss < lastLoss(best.target).loss) {
+        if (finalStep(t).loss < finalStep(best.target).loss) {
           disposeTarget(best.target);
           best = { target: t, factToken: offset };
         } else disposeTarget(t);

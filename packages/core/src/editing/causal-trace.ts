@@ -10,10 +10,10 @@
  * clean model's next-token prediction. ROME reads σ over the subject embeddings of its
  * dataset; here σ is taken over the clean prompt's own layer-0 inputs (no dataset needed).
  *
- * Editors use it to choose, per fact, the subject token they edit (`fact_token:
- * 'subject_traced'`): in models whose subjects share their last tokens (surnames, "Castle")
- * the fact can be read from another subject token, where an edit at the last one is never
- * read.
+ * A diagnostic of where a fact is read, not a guide to where it can be edited: on the fact
+ * world it ranks the first subject token highest for facts that only an edit at the last one
+ * changes (Hase et al. 2023 found the same in GPT-J), so ROME/MEMIT's `subject_search` decides
+ * by the target vector's own loss instead.
  */
 import { keep, noGrad, tidy } from '../engine';
 import { ArgumentError } from '../errors';

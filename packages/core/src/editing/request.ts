@@ -48,6 +48,13 @@ export type FactTokenName = 'subject_last' | 'subject_first' | 'subject_first_af
  */
 export type FactToken = FactTokenName | number;
 
+/**
+ * `fact_token: subject_search` (ROME, MEMIT): the target vector is optimised at the subject's
+ * last token, and at its other tokens too only when the target's probability (mean over the
+ * context templates) stays below this.
+ */
+export const SUBJECT_SEARCH_MIN_PROB = 0.5;
+
 export interface LocatedPrompt {
   ids: number[];
   /** index of the chosen token in `ids` */
