@@ -32,6 +32,7 @@ export type { WeightUpdate, EditDeltaInfo } from './editing/edit-delta';
 export type { Editor, EditOptions, EditProgress } from './editing/editor';
 export { validateRequest, templateFromPrompt, fillTemplate, locateSubject, targetIds, rightPad, SUBJECT_SEARCH_MIN_PROB } from './editing/request';
 export type { EditRequest, FactToken, FactTokenName, LocatedPrompt } from './editing/request';
+export { contextTemplates } from './editing/context-templates';
 export { readHparamsMapping } from './io/hparams-file';
 export { traceSubjectTokens } from './editing/causal-trace';
 export type { CausalTraceOptions, SubjectTrace } from './editing/causal-trace';

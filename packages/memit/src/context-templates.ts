@@ -3,13 +3,12 @@
  * (MEMIT:memit/memit_main.py::get_context_templates; spec §1.4). Keys are averaged within a
  * group, then across groups, so the bare prompt weighs ½ and each generated prefix ⅒.
  *
- * Generation reuses ROME's seeded sampler (`contextTemplates` of @medit/rome: top-k 5 from
+ * Generation reuses ROME's seeded sampler (`contextTemplates` of @medit/core: top-k 5 from
  * the start token, braces removed). MEMIT seeds its five samples with the words "The",
  * "Therefore", "Because", "I", "You"; the sampler here starts every sample from BOS instead,
  * because those words are absent from word-level vocabularies such as the fact world's.
  */
-import type { CausalLM } from '@medit/core';
-import { contextTemplates } from '@medit/rome';
+import { type CausalLM, contextTemplates } from '@medit/core';
 
 import type { MemitHyperParams } from './hparams';
 

@@ -327,6 +327,33 @@ describe('evaluate: protocols and failures (deterministic editor)', () => {
     expect(m.sequentialCurve![0].efficacyScore).toEqual(expect.any(Number));
   });
 
+  test('sequential TrainR: final / initial exact match on the retain set, as scored by hand on the edited model', async () => {
+    const retain = [
+      { prompt: 'Danielle Darrieux speaks', target: 'French' },
+      { prompt: 'The Colosseum is located in', target: 'Rome' },
+      { prompt: 'Frida Kahlo is a citizen of', target: 'Mexico' },
+      { prompt: 'The Big Ben is located in', target: 'London' },
+    ];
+    const matched = () => scoreTargets(model, retain).map((s) => s.predicted.every((t, i) => t === s.targetIds[i]));
+    const initial = matched();
+    // the same edits applied by hand: BiasEditor is deterministic, batches of 2 then 1
+    const by = new BiasEditor();
+    const deltas = [await by.edit(model, CASES.slice(0, 2).map((c) => c.request)), await by.edit(model, [CASES[2].request])];
+    deltas.forEach((d) => d.apply(model));
+    const final = matched();
+    deltas.reverse().forEach((d) => (d.revert(model), d.dispose()));
+    const count = (xs: boolean[]) => xs.filter(Boolean).length;
+    expect(count(initial)).toBeGreaterThan(0);
+    // the bias toward English/Japan/Tokyo must cost some retain answers, or the test shows nothing
+    expect(count(final)).toBeLessThan(count(initial));
+    const report = await evaluate({ editor: new BiasEditor(), model, cases: CASES, mode: 'sequential', batchSize: 2, trainRetain: retain });
+    const m = report.methods[1];
+    expect(m.aggregates.TrainR.mean).toBeCloseTo(count(final) / count(initial), 12);
+    expect(m.aggregates.TrainR.n).toBe(retain.length);
+    await expect(evaluate({ editor: new BiasEditor(), model, cases: CASES, mode: 'single', trainRetain: retain })).rejects.toThrow(/mode 'sequential'/);
+    await expect(evaluate({ editor: new BiasEditor(), model, cases: CASES, mode: 'sequential', trainRetain: [] })).rejects.toThrow(/non-empty array of \{prompt, target\} for trainRetain/);
+  });
+
   test('an editor error rejects the promise and leaves the weights as they were', async () => {
     const fp = modelFingerprint(model);
     const before = memory().numTensors;

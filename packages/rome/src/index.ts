@@ -10,7 +10,6 @@ export { RomeEditor } from './rome';
 export type { RomeEditorOptions, RomeEditStats } from './rome';
 export { ROME_PRESETS, defaultRomeHparams, resolveRomeHparams, readRomeHparams } from './hparams';
 export type { RomeHyperParams } from './hparams';
-export { contextTemplates } from './context-templates';
 export { averagedKey, keysAtSubject } from './compute-key';
 export { computeTarget } from './compute-target';
 export type { TargetResult, TargetStep } from './compute-target';

@@ -39,11 +39,11 @@ import {
   noGrad,
   sub,
   vectorNorm,
+  contextTemplates,
 } from '@medit/core';
 
 import { averagedKey, keysAtSubject } from './compute-key';
 import { computeTarget, type TargetResult, type TargetStep } from './compute-target';
-import { contextTemplates } from './context-templates';
 import { resolveRomeHparams, type RomeHyperParams } from './hparams';
 
 export interface RomeEditorOptions {

@@ -46,6 +46,15 @@ export interface TPatcherHyperParams {
   lr_scheduler_patience: number;
   /** seed of the value initialisation */
   seed: number;
+  /**
+   * [[length, count], ...] of generated context prefixes (ROME's sampler, `contextTemplates` of
+   * @medit/core): the edit example is trained under each prefix as well as bare. Default [] (the
+   * paper's one example). The original code repeats the example `example_repeat` = 8 times,
+   * which only matters with dropout; medit's rows differ by context instead, so that l_e and
+   * l_a hold for the edit in context too (the generalisation ROME gets from its templates).
+   */
+  context_template_length_params: [number, number][];
+  context_template_seed: number;
 }
 
 export function defaultTPatcherHparams(numLayers: number): TPatcherHyperParams {
@@ -73,6 +82,8 @@ export function defaultTPatcherHparams(numLayers: number): TPatcherHyperParams {
     lr_scheduler_factor: 0.5,
     lr_scheduler_patience: 1,
     seed: 0,
+    context_template_length_params: [],
+    context_template_seed: 0,
   };
 }
 
@@ -85,7 +96,12 @@ export function resolveTPatcherHparams(given: Record<string, unknown>, numLayers
     if (v === undefined || v === null) continue;
     h[key] = typeof base[key as keyof TPatcherHyperParams] === 'boolean' && (v === 0 || v === 1) ? v === 1 : v;
   }
+  const ctx = h.context_template_length_params;
+  if (!Array.isArray(ctx) || !ctx.every((p) => Array.isArray(p) && p.length === 2 && p.every((x) => Number.isInteger(x) && x >= 1))) {
+    throw new ArgumentError(`${source}: expected context_template_length_params to be [[length, count], ...] of positive integers but received ${JSON.stringify(ctx)}`);
+  }
   for (const [key, v] of Object.entries(h)) {
+    if (key === 'context_template_length_params') continue;
     const expected = typeof base[key as keyof TPatcherHyperParams];
     if (typeof v !== expected || (expected === 'number' && !Number.isFinite(v as number))) {
       throw new ArgumentError(`${source}: expected a ${expected} for ${key} but received ${JSON.stringify(v)}`);

@@ -18,6 +18,10 @@
  *  - stopping (§3.6): from start_val_epoch, every check_val_every_n_epoch steps test whether the
  *    greedy (teacher-forced) output is the target; once it is, stop when the validation-memory
  *    loss stops improving by early_delta (use_val) or at once; give up at max_edit_step.
+ * With `context_template_length_params` the example is also trained after generated context
+ * prefixes (ROME's templates): l_e averages over those rows, l_a takes each neuron's top-5 rows
+ * as TP-code does over its repeated batch, the memory losses use the bare example, and the
+ * stopping check asks for the target in every row.
  * Edits are sequential: each is trained with the earlier patches installed, and its queries are
  * appended to the memory (update_memory). The batch of repeated copies of the example in the
  * original code only matters with dropout, which T-Patcher disables; one copy is used here.
@@ -36,6 +40,7 @@ import {
   addScalar,
   argmax,
   concat,
+  contextTemplates,
   crossEntropy,
   exp,
   fillTemplate,
@@ -55,6 +60,7 @@ import {
   noGrad,
   randn,
   reshape,
+  rightPad,
   sub,
   sum,
   targetIds,
@@ -127,6 +133,22 @@ export function collectQueries(model: CausalLM, layer: number, texts: number[][]
   if (parts.length === 0) throw new ArgumentError('T-Patcher: no tokens to collect memory queries from');
   const out = keep(tidy(() => concat(parts, 0)));
   parts.forEach((p) => p.dispose());
+  return out;
+}
+
+/** Rows over which TP-code's activation loss `top5_exp` averages. */
+const ACT_TOP_K = 5;
+
+/**
+ * Flat indices (r·n + j) of the `k` rows with the lowest pre-activation of each neuron j in
+ * `pre` [R, n], i.e. the top-k of exp(m_a − a). @internal
+ */
+function weakestRows(pre: Float32Array, R: number, n: number, k: number): number[] {
+  const out: number[] = [];
+  for (let j = 0; j < n; j++) {
+    const rows = Array.from({ length: R }, (_, r) => r).sort((a, b) => pre[a * n + j] - pre[b * n + j]);
+    for (const r of rows.slice(0, k)) out.push(r * n + j);
+  }
   return out;
 }
 
@@ -265,21 +287,27 @@ export class TPatcherEditor implements Editor {
   private editOne(model: CausalLM, hp: TPatcherHyperParams, r: EditRequest, index: number, signal?: AbortSignal): { patch?: PatchWeights; stats: TPatcherEditStats; queries?: Tensor } {
     const t0 = Date.now();
     const tok = model.tokenizer!;
-    const prompt = tok.encode(fillTemplate(r.prompt, r.subject));
+    const statement = fillTemplate(r.prompt, r.subject);
     const target = targetIds(tok, r.targetNew);
-    const ids = [...prompt, ...target];
     const T = target.length;
-    const predicting = target.map((_, j) => ({ batch: 0, token: prompt.length - 1 + j }));
+    // Row 0 is the edit example itself; further rows put it after generated context prefixes.
+    const templates = hp.context_template_length_params.length > 0 ? contextTemplates(model, hp.context_template_length_params, hp.context_template_seed) : ['{}'];
+    const prompts = templates.map((t) => tok.encode(t.replace('{}', statement)));
+    const R = prompts.length;
+    const { ids, mask } = rightPad(
+      prompts.map((p) => [...p, ...target]),
+      model.config.eosTokenId ?? 0,
+    );
+    const predicting = prompts.flatMap((p, batch) => target.map((_, j) => ({ batch, token: p.length - 1 + j })));
     const inHook = hookName(hp.layer, 'mlp_in');
     const V = model.config.vocabSize;
-    // Which target tokens are wrong now, and the queries of the edit text.
-    const { wrong, queries } = noGrad(() =>
+    // Which target tokens the example gets wrong now, and the layer's queries of every row.
+    const { wrong, rowQueries } = noGrad(() =>
       tidy(() => {
         let q: Tensor | undefined;
-        const { logits } = model.forward([ids], { hooks: { [inHook]: (x) => void (q = x) } });
-        const pred = argmax(gatherAt(logits, predicting)).data() as Int32Array;
-        const all = ids.slice(0, -1).map((_, token) => ({ batch: 0, token }));
-        return { wrong: target.map((t, j) => j).filter((j) => pred[j] !== target[j]), queries: keep(gatherAt(q!, all)) };
+        const { logits } = model.forward(ids, { attentionMask: mask, hooks: { [inHook]: (x) => void (q = x) } });
+        const pred = argmax(gatherAt(logits, predicting.slice(0, T))).data() as Int32Array;
+        return { wrong: target.map((_, j) => j).filter((j) => pred[j] !== target[j]), rowQueries: keep(q!) };
       }),
     );
     const base: TPatcherEditStats = {
@@ -294,22 +322,27 @@ export class TPatcherEditor implements Editor {
       memoryPreActivation: 0,
       ms: 0,
     };
+    // The example's queries (every token but the last) join the memory after the edit (§3.5).
+    const queries = keep(tidy(() => gatherAt(rowQueries, ids[0].slice(0, prompts[0].length + T - 1).map((_, token) => ({ batch: 0, token })))));
     if (wrong.length === 0) {
+      rowQueries.dispose();
       queries.dispose();
       return { stats: { ...base, skipped: true, success: true, ms: Date.now() - t0 } };
     }
     const errs = wrong.slice(0, hp.max_add_neuron_num);
     const n = errs.length;
     const C = model.config.hiddenSize;
-    const qData = queries.data() as Float32Array;
-    const errPositions = errs.map((j) => prompt.length - 1 + j);
-    // k_j = q_j / ‖q_j‖² so that q_j·k_j = 1 at the start (§3.3)
+    // qe [R·n, C]: row r's query where it predicts wrong token errs[j] (row-major in r)
+    const qe = keep(tidy(() => gatherAt(rowQueries, prompts.flatMap((p, batch) => errs.map((j) => ({ batch, token: p.length - 1 + j }))))));
+    rowQueries.dispose();
+    const qData = qe.data() as Float32Array;
+    // k_j = q_j / ‖q_j‖² of the example (row 0), so that q_j·k_j = 1 at the start (§3.3)
     const K0 = new Float32Array(C * n);
-    errPositions.forEach((p, j) => {
+    for (let j = 0; j < n; j++) {
       let nn = 0;
-      for (let c = 0; c < C; c++) nn += qData[p * C + c] ** 2;
-      for (let c = 0; c < C; c++) K0[c * n + j] = qData[p * C + c] / nn;
-    });
+      for (let c = 0; c < C; c++) nn += qData[j * C + c] ** 2;
+      for (let c = 0; c < C; c++) K0[c * n + j] = qData[j * C + c] / nn;
+    }
     const keys = keep(tensor(K0, [C, n]));
     const bias = keep(zeros([n]));
     const eps = keep(randn([n, C], { seed: hp.seed + index * 7919 }));
@@ -317,9 +350,11 @@ export class TPatcherEditor implements Editor {
     const params = [keys, bias, eps, amp];
     for (const p of params) p.requiresGrad = true;
     const opt = new AdamW(params, { lr: hp.lr, weightDecay: hp.weight_decay });
-    const qe = keep(tensor(Float32Array.from(errPositions.flatMap((p) => Array.from(qData.subarray(p * C, (p + 1) * C)))), [n, C]));
-    const labels = target;
+    const qeRows = keep(reshape(qe, [R, n, C]));
+    const labels = prompts.flatMap(() => target);
     const eI = hp.label_smoothing / (V - 1);
+    const actTop = Math.min(ACT_TOP_K, R);
+    const example = Array.from({ length: n }, (_, j) => j);
     let lr = hp.lr;
     let bestLoss = Infinity;
     let badChecks = 0;
@@ -332,12 +367,14 @@ export class TPatcherEditor implements Editor {
     const memory = this.memory!;
     const validation = this.validation ?? memory;
     const patchOf = (values: Tensor): PatchWeights => ({ layer: hp.layer, activation: model.config.activation, keys, bias, values });
+    // pre-activations q·k_j + b_j of every row at its error positions [R, n]
+    const editPreActivations = () => add(sum(mul(qeRows, transpose(keys)), 2), bias);
     const isCorrect = (): boolean =>
       noGrad(() =>
         tidy(() => {
-          const { logits } = model.forward([ids], { hooks: patchHooks(patchOf(mul(eps, amp))) });
+          const { logits } = model.forward(ids, { attentionMask: mask, hooks: patchHooks(patchOf(mul(eps, amp))) });
           const pred = argmax(gatherAt(logits, predicting)).data() as Int32Array;
-          return target.every((t, j) => pred[j] === t);
+          return labels.every((t, j) => pred[j] === t);
         }),
       );
     try {
@@ -345,15 +382,16 @@ export class TPatcherEditor implements Editor {
         if (signal?.aborted) throw new CancelledError('T-Patcher edit cancelled');
         last = tidy(() => {
           const values = mul(eps, amp);
-          const { logits } = model.forward([ids], { hooks: patchHooks(patchOf(values)) });
-          const rows = gatherAt(logits, predicting); // [T, V]
+          const { logits } = model.forward(ids, { attentionMask: mask, hooks: patchHooks(patchOf(values)) });
+          const rows = gatherAt(logits, predicting); // [R·T, V]
           // fairseq label_smoothed_nll_loss: (1 − ε − ε/(V−1))·nll + ε/(V−1)·Σ_v −log p_v, per target token
           const nll = crossEntropy(rows, labels, { reduction: 'sum' });
           const smooth = neg(sum(logSoftmax(rows)));
-          const lE = mulScalar(add(mulScalar(nll, 1 - hp.label_smoothing - eI), mulScalar(smooth, eI)), 1 / T);
-          const sE = add(sum(mul(qe, transpose(keys)), 1), bias); // [n] edit pre-activations
-          const lA = mean(exp(addScalar(neg(sE), hp.act_margin_val)));
-          const mem = memoryLosses(memory, keys, bias, sE, hp);
+          const lE = mulScalar(add(mulScalar(nll, 1 - hp.label_smoothing - eI), mulScalar(smooth, eI)), 1 / (T * R));
+          const sE = reshape(editPreActivations(), [R * n]);
+          // l_a: per neuron, the mean of the top-5 exp(m_a − a) over the rows (TP-code top5_exp)
+          const lA = mean(exp(addScalar(neg(indexSelect(sE, 0, weakestRows(sE.data() as Float32Array, R, n, actTop))), hp.act_margin_val)));
+          const mem = memoryLosses(memory, keys, bias, indexSelect(sE, 0, example), hp);
           const loss = add(add(lE, mulScalar(lA, hp.alc)), mulScalar(add(mem.m1, mem.m2), hp.mlc));
           const gs = grad(loss, params);
           // global gradient-norm clip (Lightning gradient_clip_val)
@@ -378,7 +416,7 @@ export class TPatcherEditor implements Editor {
         if (!hp.use_val) break;
         const val = noGrad(() =>
           tidy(() => {
-            const sE = add(sum(mul(qe, transpose(keys)), 1), bias);
+            const sE = indexSelect(reshape(editPreActivations(), [R * n]), 0, example);
             const m = memoryLosses(validation, keys, bias, sE, hp);
             return m.m1.item() + m.m2.item();
           }),
@@ -391,6 +429,7 @@ export class TPatcherEditor implements Editor {
       for (const p of params) p.requiresGrad = false;
       opt.dispose();
       qe.dispose();
+      qeRows.dispose();
     }
     const accepted = success || this.options.commitFailed === true;
     const stats: TPatcherEditStats = { ...base, success, accepted, neurons: n, steps, loss: last, editPreActivation: editPre, memoryPreActivation: memPre, ms: Date.now() - t0 };

@@ -6,9 +6,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { writeFileAtomic } from '@medit/core';
+import { fillTemplate, writeFileAtomic } from '@medit/core';
 import { type DatasetFormat, DATASET_FORMATS, DatasetFormatError, readDataset } from '@medit/data';
-import { type EvalMode, type EvalReport, type EvalSuite, EVAL_SUITES, evaluate, renderHtmlReport } from '@medit/metrics';
+import { type EvalMode, type EvalReport, type EvalSuite, EVAL_SUITES, evaluate, renderHtmlReport, type TargetQuery } from '@medit/metrics';
 
 import { type OptionSpecs, UsageError } from '../args';
 import { type CommandContext, loadModelDir, requireFile, resolvePath, shortPath } from '../common';
@@ -27,6 +27,11 @@ export const EVAL_OPTIONS: OptionSpecs = {
   mode: { type: 'string', value: 'MODE', description: 'single (each edit on the clean model), batch, or sequential (default single)' },
   'batch-size': { type: 'string', value: 'N', description: 'edits per editor call in batch/sequential mode (default 1)' },
   'eval-after': { type: 'string', value: 'WHEN', description: 'sequential mode: measure each case right after its edit (each) or at the end (all)' },
+  'train-retain': {
+    type: 'string',
+    value: 'FILE',
+    description: "sequential mode: TrainR's retain set, an edit dataset .json whose edit and rephrase prompts are scored against their true targets (the model's own training facts; keep it apart from --memory)",
+  },
   offset: { type: 'string', value: 'N', description: 'skip the first N cases (shards of one run; join them with medit report --shards)' },
   limit: { type: 'string', value: 'N', description: 'evaluate only the first N cases (after --offset)' },
   suites: { type: 'string', value: 'LIST', description: `metric suites, comma-separated (${EVAL_SUITES.join(', ')}; default: by dataset format)` },
@@ -70,6 +75,13 @@ export function summaryTable(report: EvalReport): string[] {
   return lines;
 }
 
+/** TrainR's queries from an edit dataset: each case's edit and rephrase prompts against its true target. */
+function retainQueries(io: CommandContext['io'], file: string): TargetQuery[] {
+  const cases = readDataset(file).cases.filter((c) => c.request.targetTrue !== undefined);
+  if (cases.length === 0) throw new UsageError(`--train-retain: ${shortPath(io, file)} has no case with a true target to retain`, 'eval');
+  return cases.flatMap((c) => [fillTemplate(c.request.prompt, c.request.subject), ...c.rephrasePrompts].map((prompt) => ({ prompt, target: c.request.targetTrue! })));
+}
+
 export async function runEval(ctx: CommandContext): Promise<number> {
   const { io, out, args } = ctx;
   const modelDir = args.required('model');
@@ -81,6 +93,8 @@ export async function runEval(ctx: CommandContext): Promise<number> {
   if (batchSize !== undefined && mode === 'single') throw new UsageError('--batch-size applies to --mode batch or sequential', 'eval');
   const evalAfter = args.has('eval-after') ? args.choice('eval-after', ['each', 'all'] as const, 'each') : undefined;
   if (evalAfter !== undefined && mode !== 'sequential') throw new UsageError('--eval-after applies to --mode sequential', 'eval');
+  const retainArg = args.string('train-retain');
+  if (retainArg !== undefined && mode !== 'sequential') throw new UsageError('--train-retain applies to --mode sequential', 'eval');
   const offset = args.int('offset', { min: 0 }) ?? 0;
   const limit = args.int('limit', { min: 1 });
   const suites = args.string('suites')?.split(',').map((s) => s.trim()) as EvalSuite[] | undefined;
@@ -100,6 +114,7 @@ export async function runEval(ctx: CommandContext): Promise<number> {
   if (cases.length === 0 && offset > 0) throw new UsageError(`--offset ${offset} skips all ${dataset.cases.length} cases of ${shortPath(io, datasetFile)}`, 'eval');
   if (cases.length === 0) throw new UsageError(`${shortPath(io, datasetFile)} has no usable cases${dataset.skipped.length ? ` (${dataset.skipped.length} skipped: ${dataset.skipped[0].reason})` : ''}`, 'eval');
 
+  const trainRetain = retainArg === undefined ? undefined : retainQueries(io, requireFile(resolvePath(io, retainArg), 'train-retain dataset'));
   const model = await loadModelDir(io, modelDir);
   let editor: MethodEditor | undefined;
   try {
@@ -117,6 +132,7 @@ export async function runEval(ctx: CommandContext): Promise<number> {
         mode,
         batchSize,
         evalAfter,
+        trainRetain,
         suites,
         generation: args.flag('generation'),
         signal: io.signal,

@@ -20,8 +20,8 @@ import { summarizeEfficiency } from '../efficiency';
 import { buildMethodReport, type CaseRow, createEvalReport, type EvalReport, type JsonValue, type MethodReport } from '../report/schema';
 import { sequentialCurve, sequentialMetrics, type SequentialEditRun, type SequentialEditStep, type RetainSet } from '../sequential';
 import { aggregate, type Aggregate, type AggregateOptions } from '../stats';
-import { caseRow, type CaseGenerations, type CasePlan, EVAL_SUITES, type EvalSuite, exactMatch, planCase, type Scores } from './plan';
-import { generateTexts, type GenerationOptions, scoreTargets } from './predict';
+import { caseRow, type CaseGenerations, type CasePlan, EVAL_SUITES, type EvalSuite, exactMatch, planCase, type Scores, targetMatched } from './plan';
+import { generateTexts, type GenerationOptions, scoreTargets, type TargetQuery } from './predict';
 
 /** Editing protocol of {@link evaluate}. */
 export type EvalMode = 'single' | 'batch' | 'sequential';
@@ -72,6 +72,13 @@ export interface EvaluateOptions {
    * and after the last.
    */
   curveEvery?: number;
+  /**
+   * Sequential mode: TrainR's retain set (T-Patcher's `train_sub`): prompts from the base model's
+   * training data with their answers, scored by teacher-forced exact match on the initial and the
+   * final model. Absent = TrainR not measured. Keep it disjoint from an editor's memory of
+   * unrelated inputs, as the T-Patcher paper keeps `train_sub` apart from `memory_set`.
+   */
+  trainRetain?: readonly TargetQuery[];
   /** Name of the editor's row (default `editor.name`), e.g. to tell apart runs of one editor in two modes. */
   methodName?: string;
   /** Report labels (default: the model directory's name / the first case's file name). */
@@ -187,7 +194,7 @@ async function editAndApply(opts: EvaluateOptions, editor: Editor, idx: readonly
  * `portability/<kind>` (+ `fluency`); zsRE `efficacy`, `paraphrase`, `specificity`, and `score`.
  * Sequential correctness (SR/GR/ER) is the teacher-forced exact match of the whole target
  * (MEMIT `*_prompts_correct`), i.e. greedy decoding would produce it; TestR uses the cases'
- * locality prompts against their answers as the retain set (TrainR is not measured).
+ * locality prompts against their answers as the retain set, TrainR `trainRetain` (when given).
  *
  * @throws {ArgumentError} for invalid options, {@link CancelledError} when `signal` aborts, and
  *   whatever the editor or the model throws (after reverting).
@@ -217,6 +224,10 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
   cases.forEach((c, i) => {
     if (!c || typeof c.id !== 'string' || !c.request) fail('an EditCase with id and request', `cases[${i}]`, c);
   });
+  if (opts.trainRetain !== undefined) {
+    if (mode !== 'sequential') fail("mode 'sequential' (TrainR is a sequential-editing metric)", 'mode with trainRetain', mode);
+    if (!Array.isArray(opts.trainRetain) || opts.trainRetain.length === 0) fail('a non-empty array of {prompt, target}', 'trainRetain', opts.trainRetain);
+  }
 
   const ctx: Ctx = {
     model,
@@ -323,6 +334,9 @@ async function runSequential(
   const rewriteOnly = (p: CasePlan) => [p.rewrite];
   let finalEdits: boolean[] = [];
   const testSet: RetainSet & { initialCorrect: boolean[]; finalCorrect: boolean[] } = { initialCorrect: [], finalCorrect: [] };
+  const retain = opts.trainRetain;
+  const retainCorrect = () => scoreTargets(ctx.model, retain!, { batchSize: ctx.predictBatchSize, signal: ctx.signal }).map(targetMatched);
+  const trainSet: RetainSet | undefined = retain ? { initialCorrect: retainCorrect(), finalCorrect: [] } : undefined;
   const cfCurve = new Map<number, Record<string, number | null>>();
   try {
     const batches = chunks(n, batchSize);
@@ -370,6 +384,7 @@ async function runSequential(
         testSet.finalCorrect.push(exactMatch(fin.get(i)!, l.q, p));
       }
     }
+    if (trainSet) trainSet.finalCorrect = retainCorrect();
     opts.onProgress?.({ stage: 'final', done: n, total: n });
   } finally {
     // Undo in reverse order: each delta restores the weights it found.
@@ -378,7 +393,7 @@ async function runSequential(
       d.dispose();
     }
   }
-  const run: SequentialEditRun = { steps, finalEditsCorrect: finalEdits, test: testSet };
+  const run: SequentialEditRun = { steps, finalEditsCorrect: finalEdits, test: testSet, train: trainSet };
   const m = sequentialMetrics(run);
   const bools = (xs: readonly boolean[]) => aggregate(xs.map((x) => (x ? 1 : 0)), opts.aggregateOptions);
   const extra: Record<string, Aggregate> = {
@@ -387,6 +402,7 @@ async function runSequential(
     ER: bools(finalEdits),
     // A ratio of two accuracies: no per-example spread, so no interval.
     TestR: { mean: m.TestR, ci95: null, n: m.TestR === null ? 0 : testSet.initialCorrect.length },
+    ...(trainSet ? { TrainR: { mean: m.TrainR, ci95: null, n: m.TrainR === null ? 0 : trainSet.initialCorrect.length } } : {}),
   };
   const curve = sequentialCurve(run, batchSize * curveEvery).map((p) => ({ ...p, ...(cfCurve.get(p.step) ?? {}) }));
   return { curve, extra };

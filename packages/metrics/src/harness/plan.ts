@@ -113,8 +113,13 @@ function need(s: Scores, i: number, plan: CasePlan): ScoredTarget {
 const tp = (s: ScoredTarget): TokenPrediction => ({ predicted: s.predicted, target: s.targetIds });
 
 /** Teacher-forced whole-target match (MEMIT `*_prompts_correct`; greedy decoding would emit it). @internal */
+export function targetMatched(s: ScoredTarget): boolean {
+  return tokenExactMatch(tp(s));
+}
+
+/** {@link targetMatched} of query `i` of a plan. @internal */
 export function exactMatch(s: Scores, i: number, plan: CasePlan): boolean {
-  return tokenExactMatch(tp(need(s, i, plan)));
+  return targetMatched(need(s, i, plan));
 }
 
 function nllPair(s: Scores, [a, b]: [number, number], plan: CasePlan): TargetNll {

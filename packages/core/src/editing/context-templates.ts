@@ -1,12 +1,14 @@
 /**
- * Context templates: short texts the model generates itself, used as prefixes so the
- * edit generalises over contexts (ROME §3.1; spec §1.4). ROME samples
+ * Context templates: short texts the model generates itself, used as prefixes so an
+ * edit generalises over contexts (ROME §3.1; spec §1.4; also MEMIT's and T-Patcher's edit rows). ROME samples
  * `count` continuations of `length` tokens from "<|endoftext|>" with top-k 5 and
  * builds `text + ". {}"`, plus the bare "{}". Sampling is seeded here (ROME samples
  * once per process, unseeded), and braces are removed (a generated "{" breaks the
  * template, as in EasyEdit).
  */
-import { ArgumentError, generate, type CausalLM } from '@medit/core';
+import { ArgumentError } from '../errors';
+import { generate } from '../generation';
+import type { CausalLM } from '../models/model';
 
 const cache = new WeakMap<CausalLM, Map<string, string[]>>();
 
@@ -15,7 +17,7 @@ const cache = new WeakMap<CausalLM, Map<string, string[]>>();
  */
 export function contextTemplates(model: CausalLM, lengthParams: [number, number][], seed: number): string[] {
   const tok = model.tokenizer;
-  if (!tok) throw new ArgumentError('ROME needs the model tokenizer to generate context templates');
+  if (!tok) throw new ArgumentError('contextTemplates needs the model tokenizer');
   const key = JSON.stringify([lengthParams, seed]);
   let perModel = cache.get(model);
   if (!perModel) cache.set(model, (perModel = new Map()));
