@@ -23,16 +23,20 @@ export interface RelationFacts {
   facts: FactPrompts[];
 }
 
-export interface ErasureOptions {
+/** Options of {@link rankRelationNeurons}. */
+export interface RankNeuronsOptions {
   hparams?: Partial<KnHyperParams>;
+  signal?: AbortSignal;
+  onProgress?: (p: { stage: string; done: number; total: number }) => void;
+}
+
+export interface ErasureOptions extends RankNeuronsOptions {
   /** neurons erased: the most frequent ones across the relation's facts (default 20) */
   topK?: number;
   /** required rise of the erased relation's perplexity (default 2) */
   minRatio?: number;
   /** allowed relative change of every other relation's perplexity (default 0.1) */
   maxOtherChange?: number;
-  signal?: AbortSignal;
-  onProgress?: (p: { stage: string; done: number; total: number }) => void;
 }
 
 export interface RelationPerplexity {
@@ -83,19 +87,16 @@ export function answerPerplexity(model: CausalLM, facts: FactPrompts[]): number 
 }
 
 /**
- * Runs the erasure experiment for `erased` (a `relation` of `relations`); the model is left as
- * it was.
- * @throws ArgumentError when the relation is not among `relations` or no neuron is found
+ * The knowledge neurons of every fact of a relation, ranked by how many facts they belong to
+ * (ties: by layer, then index) — the candidates the erasure experiment takes its top-k from.
+ * @throws CancelledError when `signal` aborts
  */
-export async function erasureExperiment(model: CausalLM, relations: RelationFacts[], erased: string, opts: ErasureOptions = {}): Promise<ErasureResult> {
-  const target = relations.find((r) => r.relation === erased);
-  if (!target) throw new ArgumentError(`erasureExperiment: relation ${JSON.stringify(erased)} is not among ${JSON.stringify(relations.map((r) => r.relation))}`);
+export function rankRelationNeurons(model: CausalLM, facts: FactPrompts[], opts: RankNeuronsOptions = {}): (Neuron & { facts: number })[] {
   const hp = resolveKnHparams((opts.hparams ?? {}) as Record<string, unknown>, model.config.numLayers);
-  const topK = opts.topK ?? 20;
   const counts = new Map<string, Neuron & { facts: number }>();
-  for (const [i, fact] of target.facts.entries()) {
+  for (const [i, fact] of facts.entries()) {
     if (opts.signal?.aborted) throw new CancelledError('erasure experiment cancelled');
-    opts.onProgress?.({ stage: 'attribution', done: i, total: target.facts.length });
+    opts.onProgress?.({ stage: 'attribution', done: i, total: facts.length });
     const { neurons } = findKnowledgeNeurons(model, fact.prompts, fact.answer, hp);
     for (const n of neurons) {
       const key = `${n.layer}:${n.index}`;
@@ -104,7 +105,22 @@ export async function erasureExperiment(model: CausalLM, relations: RelationFact
       counts.set(key, e);
     }
   }
-  const neurons = [...counts.values()].sort((a, b) => b.facts - a.facts || a.layer - b.layer || a.index - b.index).slice(0, topK);
+  return [...counts.values()].sort((a, b) => b.facts - a.facts || a.layer - b.layer || a.index - b.index);
+}
+
+/**
+ * Erases `neurons` (value vectors to 0) and measures every relation's answer perplexity before
+ * and after; the model is left as it was.
+ * @throws ArgumentError when `erased` is not among `relations` or `neurons` is empty
+ */
+export function measureErasure(
+  model: CausalLM,
+  relations: RelationFacts[],
+  erased: string,
+  neurons: (Neuron & { facts: number })[],
+  criteria: Pick<ErasureOptions, 'minRatio' | 'maxOtherChange'> = {},
+): ErasureResult {
+  if (!relations.some((r) => r.relation === erased)) throw new ArgumentError(`erasureExperiment: relation ${JSON.stringify(erased)} is not among ${JSON.stringify(relations.map((r) => r.relation))}`);
   if (neurons.length === 0) throw new ArgumentError(`erasureExperiment: no knowledge neurons found for relation ${erased}`);
   const before = relations.map((r) => answerPerplexity(model, r.facts));
   const delta = eraseNeuronsDelta(model, neurons);
@@ -124,6 +140,19 @@ export async function erasureExperiment(model: CausalLM, relations: RelationFact
     perplexity,
     erasedRatio,
     maxOtherChange,
-    passes: erasedRatio >= (opts.minRatio ?? 2) && maxOtherChange <= (opts.maxOtherChange ?? 0.1),
+    passes: erasedRatio >= (criteria.minRatio ?? 2) && maxOtherChange <= (criteria.maxOtherChange ?? 0.1),
   };
+}
+
+/**
+ * Runs the erasure experiment for `erased` (a `relation` of `relations`): its `topK` most
+ * frequent knowledge neurons ({@link rankRelationNeurons}) erased ({@link measureErasure}); the
+ * model is left as it was.
+ * @throws ArgumentError when the relation is not among `relations` or no neuron is found
+ */
+export async function erasureExperiment(model: CausalLM, relations: RelationFacts[], erased: string, opts: ErasureOptions = {}): Promise<ErasureResult> {
+  const target = relations.find((r) => r.relation === erased);
+  if (!target) throw new ArgumentError(`erasureExperiment: relation ${JSON.stringify(erased)} is not among ${JSON.stringify(relations.map((r) => r.relation))}`);
+  const ranked = rankRelationNeurons(model, target.facts, opts);
+  return measureErasure(model, relations, erased, ranked.slice(0, opts.topK ?? 20), opts);
 }

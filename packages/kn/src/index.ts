@@ -24,8 +24,8 @@ export {
   activationPatchHooks,
 } from './neurons';
 export type { Neuron } from './neurons';
-export { erasureExperiment, answerPerplexity } from './erasure';
-export type { FactPrompts, RelationFacts, ErasureOptions, ErasureResult, RelationPerplexity } from './erasure';
+export { erasureExperiment, rankRelationNeurons, measureErasure, answerPerplexity } from './erasure';
+export type { FactPrompts, RelationFacts, ErasureOptions, RankNeuronsOptions, ErasureResult, RelationPerplexity } from './erasure';
 export { KN_DEFAULTS, resolveKnHparams, readKnHparams } from './hparams';
 export type { KnHyperParams } from './hparams';
 export { factWorldRelations } from './factworld';

@@ -1,9 +1,11 @@
-/** Reading the fact world's facts by relation for the erasure experiment. */
+/** Reading the fact world's facts by relation, and the erasure experiment on fact-small. */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { factWorldRelations } from '../src';
+import { loadModel, modelFingerprint } from '@medit/core';
+
+import { erasureExperiment, factWorldRelations } from '../src';
 
 const FW = path.resolve(__dirname, '../../../test-fixtures/factworld');
 const WORLD = path.join(FW, 'world.json');
@@ -38,3 +40,23 @@ test('an answers file keeps only the facts the model answers; errors name the fi
   expect(() => factWorldRelations(path.join(dir, 'nope.json'), TEMPLATES)).toThrow(/nope.json: cannot read JSON/);
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+test('erasure on fact-small (seed §5.2): the 20 most frequent P1303 (instrument) neurons double its perplexity, other relations move < 10 %', async () => {
+  const dir = path.resolve(__dirname, '../../../test-fixtures/models/fact-small');
+  const model = await loadModel(dir);
+  try {
+    const relations = factWorldRelations(WORLD, TEMPLATES, { answersFile: path.join(dir, 'answers.json'), maxFactsPerRelation: 20 });
+    const fingerprint = modelFingerprint(model);
+    const r = await erasureExperiment(model, relations, 'P1303', { topK: 20 });
+    expect(modelFingerprint(model)).toBe(fingerprint);
+    // measured (bench/reports/kn-erasure-fact-small.json): ×2.23, other relations ≤ 4.3 %
+    expect(r.neurons).toHaveLength(20);
+    expect(r.erasedRatio).toBeGreaterThanOrEqual(2);
+    expect(r.maxOtherChange).toBeLessThanOrEqual(0.1);
+    expect(r.passes).toBe(true);
+    // the saturated model: before erasure every relation's answers have perplexity < 1.05
+    for (const p of r.perplexity) expect(p.before).toBeLessThan(1.05);
+  } finally {
+    model.dispose();
+  }
+}, 300_000);
