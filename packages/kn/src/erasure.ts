@@ -5,7 +5,7 @@
  * perplexity of the answers of that relation and of every other relation before and after.
  * Success in the seed: the erased relation's perplexity rises ≥ 2× while the others move ≤ 10 %.
  */
-import { type CausalLM, ArgumentError, CancelledError, crossEntropy, noGrad, reshape, targetIds, tidy } from '@medit/core';
+import { type CausalLM, ArgumentError, CancelledError, crossEntropy, noGrad, reshape, rightPad, targetIds, tidy } from '@medit/core';
 
 import { resolveKnHparams, type KnHyperParams } from './hparams';
 import { findKnowledgeNeurons } from './kn';
@@ -60,29 +60,35 @@ export interface ErasureResult {
 
 /**
  * Perplexity of the answers: exp of the mean NLL per answer token over every (prompt, answer)
- * pair, each answer teacher-forced after its prompt.
+ * pair, each answer teacher-forced after its prompt (right-padded batches of `batchSize`).
  */
-export function answerPerplexity(model: CausalLM, facts: FactPrompts[]): number {
+export function answerPerplexity(model: CausalLM, facts: FactPrompts[], batchSize = 32): number {
   const tok = model.tokenizer;
   if (!tok) throw new ArgumentError('answerPerplexity needs a model with a tokenizer');
+  const rows = facts.flatMap((f) => {
+    const answer = targetIds(tok, f.answer);
+    return f.prompts.map((p) => ({ prompt: tok.encode(p), answer }));
+  });
+  if (rows.length === 0) throw new ArgumentError('answerPerplexity: no facts');
   let nll = 0;
   let count = 0;
-  for (const f of facts) {
-    const answer = targetIds(tok, f.answer);
-    for (const p of f.prompts) {
-      const prompt = tok.encode(p);
-      const ids = [...prompt, ...answer];
-      const labels = ids.map((_, i) => (i >= prompt.length - 1 && i < ids.length - 1 ? ids[i + 1] : -100));
-      nll += noGrad(() =>
-        tidy(() => {
-          const { logits } = model.forward([ids]);
-          return crossEntropy(reshape(logits, [ids.length, logits.shape[2]]), labels, { reduction: 'sum' }).item();
-        }),
-      );
-      count += answer.length;
-    }
+  for (let s = 0; s < rows.length; s += batchSize) {
+    const chunk = rows.slice(s, s + batchSize);
+    const { ids, mask } = rightPad(
+      chunk.map((r) => [...r.prompt, ...r.answer]),
+      model.config.eosTokenId ?? 0,
+    );
+    const T = ids[0].length;
+    // label at position i is the token i + 1 when that token is part of the answer
+    const labels = chunk.flatMap((r) => Array.from({ length: T }, (_, i) => (i >= r.prompt.length - 1 && i < r.prompt.length + r.answer.length - 1 ? r.answer[i - r.prompt.length + 1] : -100)));
+    nll += noGrad(() =>
+      tidy(() => {
+        const { logits } = model.forward(ids, { attentionMask: mask });
+        return crossEntropy(reshape(logits, [chunk.length * T, logits.shape[2]]), labels, { reduction: 'sum' }).item();
+      }),
+    );
+    count += chunk.reduce((a, r) => a + r.answer.length, 0);
   }
-  if (count === 0) throw new ArgumentError('answerPerplexity: no facts');
   return Math.exp(nll / count);
 }
 

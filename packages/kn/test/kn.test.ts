@@ -10,6 +10,7 @@ import {
   type RelationFacts,
   KnEditor,
   activationPatchHooks,
+  answerPerplexity,
   eraseNeuronsDelta,
   erasureExperiment,
   findKnowledgeNeurons,
@@ -127,6 +128,10 @@ test('erasure experiment: erasing the location neurons raises that relation\'s p
       ],
     },
   ];
+  // batched (right-padded) perplexity equals one sequence at a time; by hand: exp(mean NLL of the answer tokens)
+  const nll = relations[0].facts.flatMap((f) => f.prompts.map((p) => -Math.log(prob(model, p, f.answer))));
+  expect(answerPerplexity(model, relations[0].facts)).toBeCloseTo(Math.exp(nll.reduce((a, b) => a + b, 0) / nll.length), 5);
+  expect(answerPerplexity(model, relations[0].facts, 1)).toBeCloseTo(answerPerplexity(model, relations[0].facts, 32), 5);
   const fingerprint = modelFingerprint(model);
   const r = await erasureExperiment(model, relations, 'location', { topK: 20 });
   expect(modelFingerprint(model)).toBe(fingerprint);
