@@ -5,7 +5,8 @@
  *   OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 node scripts/dist/serac/train.js \
  *     --model test-fixtures/models/fact-small --out test-fixtures/serac/fact-small \
  *     [--components scope-embedding,scope-cross,counterfactual] [--scope-steps N] [--cf-steps N]
- *     [--scope-lr X] [--scope-init DIR (a trained encoder to start the classifier from)]
+ *     [--scope-lr X] [--scope-positives N] [--scope-rephrase-share F (of the positives, from rephrases)]
+ *     [--scope-init DIR (a trained encoder to start the classifier from)]
  *
  * Training data: test-fixtures/factworld/edits/{counterfact,zsre}-train.json (never the eval split).
  */
@@ -26,7 +27,12 @@ async function main(): Promise<void> {
     out: arg('out'),
     components,
     seed: Number(arg('seed', '0')),
-    scope: { steps: Number(arg('scope-steps', '1500')), lr: Number(arg('scope-lr', '1e-3')) },
+    scope: {
+      steps: Number(arg('scope-steps', '1500')),
+      lr: Number(arg('scope-lr', '1e-3')),
+      positives: Number(arg('scope-positives', '2')),
+      rephraseShare: Number(arg('scope-rephrase-share', '0')),
+    },
     scopeInit: process.argv.includes('--scope-init') ? arg('scope-init') : undefined,
     counterfactual: { steps: Number(arg('cf-steps', '1500')) },
     onProgress: (p) => {

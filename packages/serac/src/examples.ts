@@ -27,6 +27,8 @@ export interface ScopeTrainingEdit {
   relation?: string;
   /** queries that must be routed to this edit */
   inScope: string[];
+  /** the rephrase-style members of `inScope`: the case's own rephrases and the other cases' of its relation, asked about this subject */
+  rephrases: string[];
   /** out-of-scope queries, hardest kinds first */
   outOfScope: { query: string; kind: 'locality' | 'other-subject' | 'same-subject' | 'random' }[];
   /** objects a query may be followed by (the harness scores prompt + target rows): new, true, others of the relation */
@@ -62,16 +64,16 @@ export function buildScopeTrainingSet(cases: readonly EditCase[], seed = 0): Sco
   const subjects = [...new Set(cases.map((c) => c.request.subject))];
   const relCases = cases.filter((c) => c.request.relationId);
   /** A case's prompts (template and rephrases) asked about another subject. */
-  const askedAbout = (o: EditCase, subject: string): string[] => [
-    fillTemplate(o.request.prompt, subject),
-    ...o.rephrasePrompts.filter((p) => p.includes(o.request.subject)).map((p) => p.replace(o.request.subject, subject)),
-  ];
+  const rephrasesAbout = (o: EditCase, subject: string): string[] => o.rephrasePrompts.filter((p) => p.includes(o.request.subject)).map((p) => p.replace(o.request.subject, subject));
+  const askedAbout = (o: EditCase, subject: string): string[] => [fillTemplate(o.request.prompt, subject), ...rephrasesAbout(o, subject)];
   return cases.map((c) => {
     const r = c.request;
     const rel = r.relationId;
     const own = fillTemplate(r.prompt, r.subject);
     const inScope = new Set<string>([own, ...c.rephrasePrompts]);
+    const rephrases = new Set<string>(c.rephrasePrompts);
     if (rel) for (const o of byRelation.get(rel)!) for (const p of askedAbout(o, r.subject)) inScope.add(p);
+    if (rel) for (const o of byRelation.get(rel)!) for (const p of rephrasesAbout(o, r.subject)) rephrases.add(p);
     const outOfScope: ScopeTrainingEdit['outOfScope'] = [];
     for (const p of [...c.localityPrompts, ...(c.attributePrompts ?? [])]) outOfScope.push({ query: p.prompt, kind: 'locality' });
     const words = new Set(r.subject.split(/\s+/));
@@ -90,7 +92,7 @@ export function buildScopeTrainingSet(cases: readonly EditCase[], seed = 0): Sco
       if (o.request.subject !== r.subject) outOfScope.push({ query: fillTemplate(o.request.prompt, o.request.subject), kind: 'random' });
     }
     const tails = [...new Set([r.targetNew, ...(r.targetTrue ? [r.targetTrue] : []), ...objects(rel)])];
-    return { request: r, relation: rel, inScope: [...inScope], outOfScope: outOfScope.filter((q) => !inScope.has(q.query)), tails };
+    return { request: r, relation: rel, inScope: [...inScope], rephrases: [...rephrases], outOfScope: outOfScope.filter((q) => !inScope.has(q.query)), tails };
   });
 }
 

@@ -6,7 +6,7 @@
 export * from './encoder';
 export * from './examples';
 export * from './scope';
-export { createBertEncoder, saveScopeClassifier, trainScopeClassifier } from './scope-train';
+export { classifierTokenizer, createBertEncoder, saveScopeClassifier, trainScopeClassifier } from './scope-train';
 export type { ScopeTrainOptions, TrainedScope } from './scope-train';
 export * from './counterfactual';
 export * from './train';

@@ -45,7 +45,7 @@ import {
   type Tensor,
   tensor,
   tidy,
-  type Tokenizer,
+  Tokenizer,
   zeros,
   writeFileAtomic,
 } from '@medit/core';
@@ -83,6 +83,12 @@ export interface ScopeTrainOptions {
   /** edits per step; each contributes `positives` in-scope and `negatives` out-of-scope pairs */
   batchEdits?: number;
   positives?: number;
+  /**
+   * Share of the positives drawn from the edit's rephrases (context sentence + another wording)
+   * rather than from all in-scope queries (default 0: uniform over in-scope queries). SERAC's
+   * positives are the equivalence neighbourhood; weighting it raises rephrase recall.
+   */
+  rephraseShare?: number;
   negatives?: number;
   lr?: number;
   weightDecay?: number;
@@ -172,14 +178,21 @@ interface PairBatch {
   labels: boolean[];
 }
 
-function sampleBatch(edits: readonly ScopeTrainingEdit[], prefixes: readonly string[], o: Required<Pick<ScopeTrainOptions, 'batchEdits' | 'positives' | 'negatives'>>, rng: ReturnType<typeof makeRng>): PairBatch {
+function sampleBatch(
+  edits: readonly ScopeTrainingEdit[],
+  prefixes: readonly string[],
+  o: Required<Pick<ScopeTrainOptions, 'batchEdits' | 'positives' | 'rephraseShare' | 'negatives'>>,
+  rng: ReturnType<typeof makeRng>,
+): PairBatch {
   const out: PairBatch = { contexts: [], queries: [], labels: [] };
   for (let k = 0; k < o.batchEdits; k++) {
     const e = rng.pick(edits);
     const c = editStatement(e.request);
     for (let i = 0; i < o.positives; i++) {
       out.contexts.push(c);
-      out.queries.push(presentQuery(rng.pick(e.inScope), e.tails, prefixes, rng));
+      // no draw when the share is 0, so that runs without it keep their random stream
+      const pool = o.rephraseShare > 0 && e.rephrases.length > 0 && rng.next() < o.rephraseShare ? e.rephrases : e.inScope;
+      out.queries.push(presentQuery(rng.pick(pool), e.tails, prefixes, rng));
       out.labels.push(true);
     }
     // Negatives cycle through the kinds so every step sees near misses of each sort.
@@ -238,6 +251,9 @@ export interface TrainedScope {
  */
 export function trainScopeClassifier(tokenizer: Tokenizer, edits: readonly ScopeTrainingEdit[], prefixes: readonly string[], opts: ScopeTrainOptions): TrainedScope {
   if (edits.length === 0) throw new ArgumentError('trainScopeClassifier: no training edits');
+  // Routing reads [CLS] (position 0 of "[CLS] text [SEP]"); without one, training would pool the
+  // text's first word instead and the saved classifier would see other inputs than it learned on.
+  if (tokenizer.clsTokenId === undefined) throw new ArgumentError('trainScopeClassifier: the tokenizer declares no [CLS] token; train with classifierTokenizer(baseDir, { cls, sep })');
   const o = {
     pooling: opts.kind === 'cross' ? ('cls' as const) : (opts.pooling ?? 'cls'),
     hiddenSize: opts.hiddenSize ?? 128,
@@ -249,6 +265,7 @@ export function trainScopeClassifier(tokenizer: Tokenizer, edits: readonly Scope
     steps: opts.steps ?? 1500,
     batchEdits: opts.batchEdits ?? 8,
     positives: opts.positives ?? 2,
+    rephraseShare: opts.rephraseShare ?? 0,
     negatives: opts.negatives ?? 4,
     lr: opts.lr ?? 1e-3,
     weightDecay: opts.weightDecay ?? 0.01,
@@ -301,6 +318,24 @@ export function trainScopeClassifier(tokenizer: Tokenizer, edits: readonly Scope
   return { bert, config, history };
 }
 
+/** `tokenizer_config.json` of a classifier directory: the base tokenizer's, with the encoder's [CLS]/[SEP]. */
+function classifierTokenizerConfig(tokenizerDir: string, specials: { cls: string; sep: string }, maxLength?: number): Record<string, unknown> {
+  const file = path.join(tokenizerDir, 'tokenizer_config.json');
+  const base = fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
+  return { ...base, cls_token: specials.cls, sep_token: specials.sep, pad_token: specials.sep, ...(maxLength === undefined ? {} : { model_max_length: maxLength }) };
+}
+
+/**
+ * The base model's tokenizer with `specials` as [CLS]/[SEP] — the tokenizer a saved classifier
+ * directory declares ({@link saveScopeClassifier}), so that training encodes `[CLS] text [SEP]`
+ * exactly as routing later does. Train classifiers with this tokenizer, not the LM's own.
+ * @param tokenizerDir - directory holding the base model's tokenizer.json
+ */
+export function classifierTokenizer(tokenizerDir: string, specials: { cls: string; sep: string }): Tokenizer {
+  const file = path.join(tokenizerDir, 'tokenizer.json');
+  return Tokenizer.fromJSON(JSON.parse(fs.readFileSync(file, 'utf8')), { source: file, config: classifierTokenizerConfig(tokenizerDir, specials) });
+}
+
 /**
  * Writes a classifier directory: the BERT as a Hugging Face directory (config.json,
  * model.safetensors, the tokenizer files from `tokenizerDir`, and a tokenizer_config.json
@@ -312,8 +347,7 @@ export async function saveScopeClassifier(scope: { bert: Bert; config: ScopeConf
   fs.mkdirSync(staging, { recursive: true });
   try {
     for (const f of ['tokenizer.json', 'vocab.json', 'special_tokens_map.json']) if (fs.existsSync(path.join(tokenizerDir, f))) fs.copyFileSync(path.join(tokenizerDir, f), path.join(staging, f));
-    const tc = fs.existsSync(path.join(tokenizerDir, 'tokenizer_config.json')) ? JSON.parse(fs.readFileSync(path.join(tokenizerDir, 'tokenizer_config.json'), 'utf8')) : {};
-    fs.writeFileSync(path.join(staging, 'tokenizer_config.json'), JSON.stringify({ ...tc, cls_token: specials.cls, sep_token: specials.sep, pad_token: specials.sep, model_max_length: scope.bert.config.maxPositions }, null, 2) + '\n');
+    fs.writeFileSync(path.join(staging, 'tokenizer_config.json'), JSON.stringify(classifierTokenizerConfig(tokenizerDir, specials, scope.bert.config.maxPositions), null, 2) + '\n');
     // saveModel only reads params, config.raw, checkpointNames and source, which Bert has too.
     await saveModel(scope.bert as unknown as CausalLM, dir, { sideFilesFrom: staging, metadata: { medit_trained: `serac-scope-${scope.config.kind}` } });
   } finally {
@@ -321,4 +355,3 @@ export async function saveScopeClassifier(scope: { bert: Bert; config: ScopeConf
   }
   writeFileAtomic(path.join(dir, 'scope.json'), JSON.stringify(scope.config) + '\n');
 }
-

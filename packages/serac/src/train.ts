@@ -15,7 +15,7 @@ import type { EditCase } from '@medit/data';
 
 import { trainCounterfactual, type CounterfactualTrainOptions } from './counterfactual';
 import { buildScopeTrainingSet, contextPrefixes } from './examples';
-import { saveScopeClassifier, trainScopeClassifier, type ScopeTrainOptions } from './scope-train';
+import { classifierTokenizer, saveScopeClassifier, trainScopeClassifier, type ScopeTrainOptions } from './scope-train';
 import type { TrainProgress } from './train-progress';
 
 /** Sub-directories of a SERAC artefact directory. */
@@ -131,7 +131,7 @@ export async function trainSerac(opts: TrainSeracOptions): Promise<void> {
         let trained: ReturnType<typeof trainScopeClassifier>;
         try {
           const wordEmbeddings = !init && opts.scopeEmbeddingsFromBase ? tokenEmbeddings(base) : undefined;
-          trained = trainScopeClassifier(tokenizer, edits, contextPrefixes(opts.cases), { ...opts.scope, kind, init, wordEmbeddings, seed, signal: opts.signal, onProgress: opts.onProgress });
+          trained = trainScopeClassifier(classifierTokenizer(opts.baseModel, { cls: sepToken, sep: sepToken }), edits, contextPrefixes(opts.cases), { ...opts.scope, kind, init, wordEmbeddings, seed, signal: opts.signal, onProgress: opts.onProgress });
         } finally {
           init?.dispose();
         }

@@ -13,9 +13,13 @@ import { readDataset } from '@medit/data';
 
 import {
   buildScopeTrainingSet,
+  classifierTokenizer,
   contextPrefixes,
   counterfactualContext,
   editStatement,
+  embedTexts,
+  encodeSingle,
+  EngineEncoder,
   loadTextEncoder,
   readScopeConfig,
   saveScopeClassifier,
@@ -49,16 +53,27 @@ test.each(['embedding', 'cross'] as const)('the %s scope classifier learns (bala
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'serac-scope-'));
   try {
     const edits = buildScopeTrainingSet(CASES, 0);
-    const trained = trainScopeClassifier(model.tokenizer!, edits, contextPrefixes(CASES), { kind, hiddenSize: 32, layers: 1, heads: 2, intermediateSize: 64, steps: 60, batchEdits: 3, lr: 3e-3 });
+    const opts = { kind, hiddenSize: 32, layers: 1, heads: 2, intermediateSize: 64, steps: 60, batchEdits: 3, lr: 3e-3 };
+    // the LM's own tokenizer has no [CLS]: training would pool another position than routing reads
+    expect(() => trainScopeClassifier(model.tokenizer!, edits, contextPrefixes(CASES), opts)).toThrow(/declares no \[CLS\] token/);
+    const specials = { cls: '<|endoftext|>', sep: '<|endoftext|>' };
+    const tok = classifierTokenizer(TINY, specials);
+    const trained = trainScopeClassifier(tok, edits, contextPrefixes(CASES), opts);
     const losses = trained.history.map((h) => h.loss);
     // chance level of the balanced BCE is 2·ln 2 for the cross-encoder; the embedding variant starts far above it
     expect(mean(losses.slice(-15))).toBeLessThan(mean(losses.slice(0, 15)) - 0.05);
-    await saveScopeClassifier(trained, path.join(dir, 'cls'), TINY, { cls: '<|endoftext|>', sep: '<|endoftext|>' });
-    trained.bert.dispose();
+    await saveScopeClassifier(trained, path.join(dir, 'cls'), TINY, specials);
     const config = readScopeConfig(path.join(dir, 'cls', 'scope.json'));
     expect(config.kind).toBe(kind);
     const enc = await loadTextEncoder(path.join(dir, 'cls'), { pooling: config.pooling });
     try {
+      // the saved directory encodes and pools texts exactly as training did
+      const texts = [CASES[0].rephrasePrompts[0], editStatement(CASES[1].request)];
+      expect(texts.map((t) => encodeSingle(enc, t))).toEqual(texts.map((t) => encodeSingle(new EngineEncoder(trained.bert, config.pooling, tok), t)));
+      expect(encodeSingle(enc, texts[0])[0]).toBe(tok.clsTokenId);
+      const trainedVectors = embedTexts(new EngineEncoder(trained.bert, config.pooling, tok), texts);
+      embedTexts(enc, texts).forEach((v, i) => v.forEach((x, c) => expect(x).toBeCloseTo(trainedVectors[i][c], 5)));
+      trained.bert.dispose();
       const cls = new ScopeClassifier(enc, config);
       const st = [editStatement(CASES[0].request)];
       const [d] = cls.decide(st, cls.contextVectors(st), [CASES[0].rephrasePrompts[0]]);
