@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { type CausalLM, type EditRequest, EditDelta, argmax, hookName, loadModel, memory, noGrad, tensor, tidy, type Tensor } from '@medit/core';
+import { type CausalLM, type EditRequest, EditDelta, argmax, contextTemplates, hookName, loadModel, memory, noGrad, tensor, tidy, type Tensor } from '@medit/core';
 
 import { PatchDelta, TPatcherEditor, type TPatcherEditStats, installPatch, resolveTPatcherHparams, sequentialEdit } from '../src';
 
@@ -80,6 +80,23 @@ test('two sequential edits with the full stopping rule: fire on the edit, silent
   delta.dispose();
   editor.resetMemory();
   expect(memory().numTensors).toBe(before.numTensors);
+});
+
+test('context rows: the edit is trained after generated prefixes and holds in each of them', async () => {
+  const hp = { ...FAST, context_template_length_params: [[5, 3]] as [number, number][] };
+  const templates = contextTemplates(model, hp.context_template_length_params, 0);
+  expect(templates).toHaveLength(4);
+  const editor = new TPatcherEditor(hp, { memoryTexts: MEMORY });
+  const delta = await editor.edit(model, [REQUESTS[0]]);
+  const [stats] = delta.info.stats!.edits as TPatcherEditStats[];
+  expect(stats).toMatchObject({ success: true, neurons: 1 });
+  // the minimum over the rows of the edit pre-activation
+  expect(stats.editPreActivation).toBeGreaterThan(0);
+  delta.apply(model);
+  for (const t of templates) expect(greedy(model, t.replace('{}', 'The Eiffel Tower is located in'))).toBe('Tokyo');
+  delta.dispose();
+  editor.resetMemory();
+  expect(() => resolveTPatcherHparams({ context_template_length_params: [[5]] }, 2)).toThrow(/context_template_length_params to be \[\[length, count\], \.\.\.\]/);
 });
 
 test('the hook-computed patch equals act(q·K + b)·V added to the MLP output', () => {
