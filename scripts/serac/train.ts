@@ -7,6 +7,7 @@
  *     [--components scope-embedding,scope-cross,counterfactual] [--scope-steps N] [--cf-steps N]
  *     [--scope-lr X] [--scope-positives N] [--scope-rephrase-share F (of the positives, from rephrases)]
  *     [--scope-init DIR (a trained encoder to start the classifier from)]
+ *     [--val-share F (training subjects held out from the classifier to choose its routing threshold)]
  *
  * Training data: test-fixtures/factworld/edits/{counterfact,zsre}-train.json (never the eval split).
  */
@@ -35,6 +36,7 @@ async function main(): Promise<void> {
     },
     scopeInit: process.argv.includes('--scope-init') ? arg('scope-init') : undefined,
     counterfactual: { steps: Number(arg('cf-steps', '1500')) },
+    validationShare: Number(arg('val-share', '0')),
     onProgress: (p) => {
       if (p.done % every === 0 || p.done === p.total) console.log(JSON.stringify({ ...p, seconds: (Date.now() - started) / 1000 }));
     },

@@ -6,6 +6,7 @@
 export * from './encoder';
 export * from './examples';
 export * from './scope';
+export * from './calibrate';
 export { classifierTokenizer, createBertEncoder, saveScopeClassifier, trainScopeClassifier } from './scope-train';
 export type { ScopeTrainOptions, TrainedScope } from './scope-train';
 export * from './counterfactual';

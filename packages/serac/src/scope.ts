@@ -22,6 +22,8 @@ export interface ScopeConfig {
   scale: number;
   /** cross variant: the 2-way head on the pooled state, weight [2][C] and bias [2] */
   head?: { weight: number[][]; bias: number[] };
+  /** routing threshold chosen on held-out training subjects ({@link calibrateThreshold}); absent: SERAC's 0.5 */
+  threshold?: number;
 }
 
 /** Reads and checks a `scope.json`. */
@@ -35,6 +37,7 @@ export function readScopeConfig(file: string): ScopeConfig {
   if (cfg.kind !== 'embedding' && cfg.kind !== 'cross') throw new IOError(`${file}: kind must be "embedding" or "cross", not ${JSON.stringify(cfg.kind)}`);
   if (cfg.kind === 'cross' && (!cfg.head || cfg.head.weight.length !== 2 || cfg.head.bias.length !== 2)) throw new IOError(`${file}: a cross-encoder needs a 2-way head`);
   if (!(cfg.scale > 0)) throw new IOError(`${file}: scale must be positive`);
+  if (cfg.threshold !== undefined && !(cfg.threshold > 0 && cfg.threshold < 1)) throw new IOError(`${file}: threshold must be in (0, 1), not ${JSON.stringify(cfg.threshold)}`);
   return cfg;
 }
 

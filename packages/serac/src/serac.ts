@@ -43,7 +43,7 @@ export interface LoadSeracOptions {
   /** run the classifier's encoder from this path instead (e.g. its ONNX export) */
   encoder?: string;
   backend?: 'engine' | 'onnx';
-  /** routing threshold (default serac.json's, 0.5) */
+  /** routing threshold (default: serac.json's, else the classifier's calibrated one, else 0.5) */
   threshold?: number;
 }
 
@@ -70,7 +70,7 @@ export class Serac {
     const cfDir = path.join(dir, SERAC_LAYOUT.counterfactual);
     for (const d of [clsDir, cfDir]) if (!fs.existsSync(d)) throw new IOError(`${d}: this SERAC directory has no such component (train it with medit train serac)`);
     const scope = readScopeConfig(path.join(clsDir, 'scope.json'));
-    const threshold = opts.threshold ?? cfg.threshold;
+    const threshold = opts.threshold ?? cfg.threshold ?? scope.threshold ?? 0.5;
     if (!(threshold > 0 && threshold < 1)) throw new ArgumentError(`Serac.load: threshold must be in (0, 1), not ${threshold}`);
     const encoder = await loadTextEncoder(opts.encoder ?? clsDir, { backend: opts.backend, pooling: scope.pooling });
     const cf = await loadModel(cfDir);

@@ -13,8 +13,11 @@ import { ArgumentError, type Bert, type CausalLM, cast, keep, loadEncoder, loadM
 type DType = Parameters<typeof cast>[1];
 import type { EditCase } from '@medit/data';
 
+import { calibrateThreshold, splitBySubject } from './calibrate';
 import { trainCounterfactual, type CounterfactualTrainOptions } from './counterfactual';
+import { EngineEncoder } from './encoder';
 import { buildScopeTrainingSet, contextPrefixes } from './examples';
+import { ScopeClassifier } from './scope';
 import { classifierTokenizer, saveScopeClassifier, trainScopeClassifier, type ScopeTrainOptions } from './scope-train';
 import type { TrainProgress } from './train-progress';
 
@@ -29,15 +32,15 @@ export const SERAC_LAYOUT = {
 /** A trainable SERAC component. */
 export type SeracComponent = 'scope-embedding' | 'scope-cross' | 'counterfactual';
 
-/** `serac.json`: which classifier routes by default, and the routing threshold. */
+/** `serac.json`: which classifier routes by default, and optionally the routing threshold. */
 export interface SeracConfig {
   format: 'medit-serac/1';
   classifier: 'scope-embedding' | 'scope-cross';
-  /** hard routing threshold on the best g (SERAC: 0.5) */
-  threshold: number;
+  /** hard routing threshold on the best g; absent: the classifier's calibrated one (scope.json), else SERAC's 0.5 */
+  threshold?: number;
 }
 
-export const DEFAULT_SERAC_CONFIG: SeracConfig = { format: 'medit-serac/1', classifier: 'scope-embedding', threshold: 0.5 };
+export const DEFAULT_SERAC_CONFIG: SeracConfig = { format: 'medit-serac/1', classifier: 'scope-embedding' };
 
 /** Options of {@link trainSerac}. */
 export interface TrainSeracOptions {
@@ -59,6 +62,11 @@ export interface TrainSeracOptions {
    */
   scopeEmbeddingsFromBase?: boolean;
   counterfactual?: Omit<CounterfactualTrainOptions, 'signal' | 'onProgress'>;
+  /**
+   * Share of the training subjects held out from the classifiers to choose their routing
+   * threshold ({@link calibrateThreshold}, written to scope.json). Default 0: no hold-out, SERAC's 0.5.
+   */
+  validationShare?: number;
   seed?: number;
   /** dtype of the saved weights (default float16: the artefacts are small enough to commit; loading converts to float32) */
   saveDtype?: DType;
@@ -104,6 +112,9 @@ export async function trainSerac(opts: TrainSeracOptions): Promise<void> {
   const components = [...(opts.components ?? ['scope-embedding', 'scope-cross', 'counterfactual'])].sort((a, b) => Number(a === 'counterfactual') - Number(b === 'counterfactual'));
   const seed = opts.seed ?? 0;
   const edits = buildScopeTrainingSet(opts.cases, seed);
+  const split = opts.validationShare ? splitBySubject(opts.cases, opts.validationShare, seed) : undefined;
+  const scopeCases = split?.train ?? opts.cases;
+  const scopeEdits = split ? buildScopeTrainingSet(scopeCases, seed) : edits;
   fs.mkdirSync(opts.out, { recursive: true });
   const cfgFile = path.join(opts.out, SERAC_LAYOUT.config);
   if (!fs.existsSync(cfgFile)) writeJson(cfgFile, DEFAULT_SERAC_CONFIG);
@@ -113,6 +124,7 @@ export async function trainSerac(opts: TrainSeracOptions): Promise<void> {
   const sep = tokenizer.eosTokenId ?? tokenizer.sepTokenId;
   const sepToken = sep === undefined ? undefined : tokenizer.idToToken(sep);
   if (!sepToken) throw new ArgumentError(`${opts.baseModel}: the tokenizer declares no EOS/SEP token to use as the encoder's [CLS]/[SEP]`);
+  const specials = { cls: sepToken, sep: sepToken };
   try {
     for (const component of components) {
       const t0 = Date.now();
@@ -131,17 +143,23 @@ export async function trainSerac(opts: TrainSeracOptions): Promise<void> {
         let trained: ReturnType<typeof trainScopeClassifier>;
         try {
           const wordEmbeddings = !init && opts.scopeEmbeddingsFromBase ? tokenEmbeddings(base) : undefined;
-          trained = trainScopeClassifier(classifierTokenizer(opts.baseModel, { cls: sepToken, sep: sepToken }), edits, contextPrefixes(opts.cases), { ...opts.scope, kind, init, wordEmbeddings, seed, signal: opts.signal, onProgress: opts.onProgress });
+          trained = trainScopeClassifier(classifierTokenizer(opts.baseModel, specials), scopeEdits, contextPrefixes(scopeCases), { ...opts.scope, kind, init, wordEmbeddings, seed, signal: opts.signal, onProgress: opts.onProgress });
         } finally {
           init?.dispose();
         }
+        let calibration: ReturnType<typeof calibrateThreshold> | undefined;
         try {
+          if (split) {
+            calibration = calibrateThreshold(new ScopeClassifier(new EngineEncoder(trained.bert, trained.config.pooling, classifierTokenizer(opts.baseModel, specials)), trained.config), split.validation);
+            trained.config.threshold = calibration.threshold;
+          }
           castParams(trained.bert.params, opts.saveDtype ?? 'float16');
-          await saveScopeClassifier(trained, tmp, opts.baseModel, { cls: sepToken, sep: sepToken });
+          await saveScopeClassifier(trained, tmp, opts.baseModel, specials);
         } finally {
           trained.bert.dispose();
         }
-        writeJson(path.join(tmp, 'training.json'), { component, cases: opts.cases.length, options: opts.scope ?? {}, init: opts.scopeInit ?? null, wordEmbeddingsFromBase: !opts.scopeInit && opts.scopeEmbeddingsFromBase === true, seconds: (Date.now() - t0) / 1000, history: trained.history });
+        const validation = split && calibration ? { share: opts.validationShare, cases: split.validation.length, threshold: calibration.threshold, table: calibration.table } : null;
+        writeJson(path.join(tmp, 'training.json'), { component, cases: scopeCases.length, validation, options: opts.scope ?? {}, init: opts.scopeInit ?? null, wordEmbeddingsFromBase: !opts.scopeInit && opts.scopeEmbeddingsFromBase === true, seconds: (Date.now() - t0) / 1000, history: trained.history });
       }
       replaceDir(tmp, dir);
     }

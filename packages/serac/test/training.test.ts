@@ -13,6 +13,7 @@ import { readDataset } from '@medit/data';
 
 import {
   buildScopeTrainingSet,
+  calibrateThreshold,
   classifierTokenizer,
   contextPrefixes,
   counterfactualContext,
@@ -23,9 +24,14 @@ import {
   loadTextEncoder,
   readScopeConfig,
   saveScopeClassifier,
+  Serac,
   ScopeClassifier,
+  splitBySubject,
+  THRESHOLD_GRID,
+  type ThresholdRow,
   trainCounterfactual,
   trainScopeClassifier,
+  trainSerac,
 } from '../src';
 
 const ROOT = path.resolve(__dirname, '../../..');
@@ -114,5 +120,44 @@ test('counterfactual training lowers the NLL of the new object given the edit st
     expect(nll()).toBeLessThan(0.5 * before);
   } finally {
     model.dispose();
+  }
+});
+
+test('validationShare: held-out subjects choose the routing threshold (best balanced accuracy), which Serac.load uses', async () => {
+  const { train, validation } = splitBySubject(CASES, 0.2, 0);
+  const held = new Set(validation.map((c) => c.request.subject));
+  expect(train.some((c) => held.has(c.request.subject))).toBe(false);
+  expect(validation.length).toBeGreaterThan(0);
+  expect(() => splitBySubject(CASES, 1)).toThrow(/share must be in \(0, 1\)/);
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'serac-val-'));
+  try {
+    await trainSerac({ baseModel: TINY, cases: CASES, out: dir, components: ['scope-embedding'], validationShare: 0.2, scope: { steps: 40, hiddenSize: 32, layers: 1, heads: 2, intermediateSize: 64, lr: 3e-3 } });
+    const log = JSON.parse(fs.readFileSync(path.join(dir, 'scope-embedding', 'training.json'), 'utf8'));
+    const config = readScopeConfig(path.join(dir, 'scope-embedding', 'scope.json'));
+    expect(config.threshold).toBe(log.validation.threshold);
+    expect(log.cases).toBe(train.length);
+    // the chosen row maximises recall − false routing over the grid
+    const j = (r: ThresholdRow) => r.inScopeRouted - r.outOfScopeRouted;
+    const rows = log.validation.table as ThresholdRow[];
+    expect(rows.map((r) => r.threshold)).toEqual([...THRESHOLD_GRID]);
+    expect(j(rows.find((r) => r.threshold === config.threshold)!)).toBe(Math.max(...rows.map(j)));
+    // the table is what the saved classifier scores on the held-out cases
+    const enc = await loadTextEncoder(path.join(dir, 'scope-embedding'), { pooling: config.pooling });
+    try {
+      expect(calibrateThreshold(new ScopeClassifier(enc, config), validation).table.map((r) => r.inScopeRouted)).toEqual(rows.map((r) => expect.closeTo(r.inScopeRouted, 1)));
+    } finally {
+      enc.dispose();
+    }
+    // serac.json names no threshold, so the classifier's calibrated one routes; an explicit one wins
+    fs.symlinkSync(TINY, path.join(dir, 'counterfactual'));
+    const serac = await Serac.load(dir);
+    expect(serac.threshold).toBe(config.threshold);
+    serac.dispose();
+    const fixed = await Serac.load(dir, { threshold: 0.5 });
+    expect(fixed.threshold).toBe(0.5);
+    fixed.dispose();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -16,6 +16,12 @@ import type { TrainMethod } from './train';
 
 const COMPONENTS: readonly SeracComponent[] = ['scope-embedding', 'scope-cross', 'counterfactual'];
 
+/** `--val-share` must leave both sides non-empty: a share in (0, 1), or absent. */
+function valShare(v: number | undefined): number | undefined {
+  if (v !== undefined && !(v > 0 && v < 1)) throw new UsageError(`Expected a share in (0, 1) for --val-share but received ${v}`, 'train');
+  return v;
+}
+
 const OPTIONS: OptionSpecs = {
   model: { type: 'string', value: 'DIR', description: 'base model (Hugging Face directory); the counterfactual model starts as a copy of it' },
   dataset: { type: 'string', value: 'FILE[,FILE]', description: 'training split(s): CounterFact / zsRE / KnowEdit files (never the eval split)' },
@@ -23,6 +29,7 @@ const OPTIONS: OptionSpecs = {
   components: { type: 'string', value: 'LIST', description: `what to train, comma-separated (${COMPONENTS.join(', ')}; default all)` },
   'scope-steps': { type: 'string', value: 'N', description: 'classifier optimisation steps (default 1500)' },
   'cf-steps': { type: 'string', value: 'N', description: 'counterfactual-model optimisation steps (default 1500)' },
+  'val-share': { type: 'string', value: 'F', description: 'share of the training subjects held out from the classifiers to choose their routing threshold (default 0: SERAC\'s 0.5)' },
   'scope-init': { type: 'string', value: 'DIR', description: "start the classifiers' encoder from this BERT (e.g. a trained scope-embedding/ for the cross-encoder)" },
   seed: { type: 'string', value: 'N', description: 'seed of the pair sampling and initialisation (default 0)' },
   limit: { type: 'string', value: 'N', description: 'use only the first N cases of each dataset' },
@@ -60,6 +67,7 @@ export const TRAIN_SERAC: TrainMethod = {
       scope: { steps: args.int('scope-steps', { min: 1 }) ?? 1500 },
       scopeInit: args.has('scope-init') ? resolvePath(io, args.string('scope-init')!) : undefined,
       counterfactual: { steps: args.int('cf-steps', { min: 1 }) ?? 1500 },
+      validationShare: valShare(args.number('val-share')),
       signal: io.signal,
       onProgress: (p) => bar.update(p.done, p.total, p.stage, { stage: p.stage, ...p.info }),
     });
