@@ -68,8 +68,9 @@ test.each(['scope-embedding', 'scope-cross'])('%s: onnxruntime and the engine ro
     const co = new ScopeClassifier(onnx, config);
     const de = ce.decide(statements, ce.contextVectors(statements), queries);
     const dO = co.decide(statements, co.contextVectors(statements), queries);
-    const routeE = de.map((d) => (d.score > 0.5 ? d.index : -1));
-    const routeO = dO.map((d) => (d.score > 0.5 ? d.index : -1));
+    const threshold = config.threshold ?? 0.5;
+    const routeE = de.map((d) => (d.score > threshold ? d.index : -1));
+    const routeO = dO.map((d) => (d.score > threshold ? d.index : -1));
     expect(routeO).toEqual(routeE);
     de.forEach((d, i) => expect(Math.abs(d.score - dO[i].score)).toBeLessThan(1e-3));
     // the test set exercises both outcomes
