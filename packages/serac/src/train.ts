@@ -125,6 +125,8 @@ export async function trainSerac(opts: TrainSeracOptions): Promise<void> {
   const sepToken = sep === undefined ? undefined : tokenizer.idToToken(sep);
   if (!sepToken) throw new ArgumentError(`${opts.baseModel}: the tokenizer declares no EOS/SEP token to use as the encoder's [CLS]/[SEP]`);
   const specials = { cls: sepToken, sep: sepToken };
+  // read once: both classifiers train with it, and calibration encodes with it
+  const clsTokenizer = classifierTokenizer(opts.baseModel, specials);
   try {
     for (const component of components) {
       const t0 = Date.now();
@@ -143,14 +145,14 @@ export async function trainSerac(opts: TrainSeracOptions): Promise<void> {
         let trained: ReturnType<typeof trainScopeClassifier>;
         try {
           const wordEmbeddings = !init && opts.scopeEmbeddingsFromBase ? tokenEmbeddings(base) : undefined;
-          trained = trainScopeClassifier(classifierTokenizer(opts.baseModel, specials), scopeEdits, contextPrefixes(scopeCases), { ...opts.scope, kind, init, wordEmbeddings, seed, signal: opts.signal, onProgress: opts.onProgress });
+          trained = trainScopeClassifier(clsTokenizer, scopeEdits, contextPrefixes(scopeCases), { ...opts.scope, kind, init, wordEmbeddings, seed, signal: opts.signal, onProgress: opts.onProgress });
         } finally {
           init?.dispose();
         }
         let calibration: ReturnType<typeof calibrateThreshold> | undefined;
         try {
           if (split) {
-            calibration = calibrateThreshold(new ScopeClassifier(new EngineEncoder(trained.bert, trained.config.pooling, classifierTokenizer(opts.baseModel, specials)), trained.config), split.validation);
+            calibration = calibrateThreshold(new ScopeClassifier(new EngineEncoder(trained.bert, trained.config.pooling, clsTokenizer), trained.config), split.validation);
             trained.config.threshold = calibration.threshold;
           }
           castParams(trained.bert.params, opts.saveDtype ?? 'float16');
