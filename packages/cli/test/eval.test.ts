@@ -59,7 +59,7 @@ test('eval --mode sequential reports the sequential rates', async () => {
   expect(r.code).toBe(0);
   const report = validateEvalReport(JSON.parse(fs.readFileSync(`${out}.json`, 'utf8')));
   const rome = report.methods[1];
-  expect(rome.hparams.protocol).toEqual({ mode: 'sequential', batchSize: 1, evalAfter: 'each' });
+  expect(rome.hparams.protocol).toEqual({ mode: 'sequential', batchSize: 1, evalAfter: 'each', localityInScope: 0 });
   expect(Object.keys(rome.aggregates)).toEqual(expect.arrayContaining(['SR', 'GR', 'ER', 'TestR']));
   expect(rome.sequentialCurve!.length).toBeGreaterThan(0);
 });

@@ -14,6 +14,7 @@ export type { AdamWOptions } from './optim/adamw';
 export { CausalLM, KVCache } from './models/model';
 export type { ModelConfig, ForwardOptions, ForwardOutput, RewriteModule } from './models/model';
 export { HOOK_POINTS, hookName } from './models/hooks';
+export { activationFn } from './models/activations';
 export type { HookPoint, HookFn, HookContext, Hooks } from './models/hooks';
 export { GPT2 } from './models/gpt2';
 export { Llama, llamaConfig, llamaInitParams } from './models/llama';

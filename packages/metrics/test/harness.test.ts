@@ -35,6 +35,8 @@ import {
 } from '@medit/metrics';
 import { RomeEditor } from '@medit/rome';
 
+import { asksEditedFact, withoutEditedFacts } from '../src/harness/edited-facts';
+
 const FIX = path.resolve(__dirname, '../../../test-fixtures/parity/gpt2-trained-wordlevel');
 
 let model: CausalLM;
@@ -244,7 +246,8 @@ describe('evaluate with ROME', () => {
     // c0 and c2 have 1 + 2 rephrases; c1 none.
     expect(rome.aggregates.GR.n).toBe(3);
     expect(rome.rows!.map((r) => r.id)).toEqual(['c0', 'c1', 'c2']);
-    expect(rome.hparams.protocol).toEqual({ mode: 'sequential', batchSize: 1, evalAfter: 'each' });
+    // c0's neighbour "Frida Kahlo is a citizen of" is c1's edit, c1's "Danielle Darrieux speaks" c0's
+    expect(rome.hparams.protocol).toEqual({ mode: 'sequential', batchSize: 1, evalAfter: 'each', localityInScope: 2 });
   });
 });
 
@@ -301,10 +304,46 @@ describe('evaluate: protocols and failures (deterministic editor)', () => {
     expect(memory().numTensors).toBe(before);
     const m = report.methods[1];
     expect(m.efficiency).toMatchObject({ batches: 2, edits: 3 });
-    expect(m.hparams).toEqual({ scale: 6, protocol: { mode: 'batch', batchSize: 2 } });
+    expect(m.hparams).toEqual({ scale: 6, protocol: { mode: 'batch', batchSize: 2, localityInScope: 2 } });
     // The bias shift drags unrelated prompts too: locality (post vs pre argmax) drops below 1.
     expect(m.aggregates.locality.mean!).toBeLessThan(1);
     expect(m.aggregates.rewriteAcc.mean!).toBeGreaterThan(0);
+  });
+
+  test('a locality prompt that asks a fact edited in the same batch is left out of locality and TestR', async () => {
+    // c0's only neighbour is c1's rewrite prompt; c1's "Danielle Darrieux speaks" is c0's.
+    const cases = [cfCase('c0', '{} speaks', 'Danielle Darrieux', 'English', 'French', [], [['Frida Kahlo is a citizen of', 'Mexico']]), CASES[1]];
+    const run = async (keepEditedFacts: boolean, mode: 'batch' | 'sequential') =>
+      (await evaluate({ editor: new BiasEditor(), model, cases, mode, batchSize: 2, keepEditedFacts })).methods[1];
+    const c0 = (m: Awaited<ReturnType<typeof run>>) => m.rows!.find((r) => r.id === 'c0')!.metrics;
+    const scoped = await run(false, 'batch');
+    const kept = await run(true, 'batch');
+    expect(scoped.hparams.protocol).toEqual({ mode: 'batch', batchSize: 2, localityInScope: 2 });
+    expect(kept.hparams.protocol).toEqual({ mode: 'batch', batchSize: 2, localityInScope: 0 });
+    expect(c0(kept).neighborhoodScore).toEqual(expect.any(Number));
+    expect(c0(kept).locality).toEqual(expect.any(Number));
+    expect(c0(scoped).neighborhoodScore ?? null).toBeNull();
+    expect(c0(scoped).locality ?? null).toBeNull();
+    // sequential: TestR's retain set is c1's Colosseum prompt alone, of 3 locality prompts
+    expect((await run(false, 'sequential')).aggregates.TestR.n).toBe(1);
+    expect((await run(true, 'sequential')).aggregates.TestR.n).toBe(3);
+  });
+
+  test('asksEditedFact: the edit\'s own prompts, or its relation and subject as whole words', () => {
+    const edit = { ...CASES[1], request: { ...CASES[1].request, relationId: 'P27' } };
+    const owner = { ...CASES[0], request: { ...CASES[0].request, relationId: 'P27' } };
+    const nb = (prompt: string) => ({ prompt, answer: 'Mexico', kind: 'neighborhood' });
+    expect(asksEditedFact(nb('Frida Kahlo is a citizen of'), owner, edit)).toBe(true);
+    expect(asksEditedFact(nb('The country of citizenship of Frida Kahlo is'), owner, edit)).toBe(true);
+    expect(asksEditedFact(nb('The country of citizenship of Frida Kahlos is'), owner, edit)).toBe(false);
+    const otherRelation = { ...owner, request: { ...owner.request, relationId: 'P103' } };
+    expect(asksEditedFact(nb('The country of citizenship of Frida Kahlo is'), otherRelation, edit)).toBe(false);
+    expect(asksEditedFact(nb('Frida Kahlo is a citizen of'), otherRelation, edit)).toBe(true);
+    const { cases, excluded } = withoutEditedFacts(CASES, [[0, 1, 2]]);
+    expect(excluded).toBe(2);
+    expect(cases[0].localityPrompts.map((p) => p.prompt)).toEqual(['The Big Ben is located in']);
+    expect(cases[2]).toBe(CASES[2]);
+    expect(withoutEditedFacts(CASES, [[0], [1], [2]]).excluded).toBe(0);
   });
 
   test('sequential evalAfter "all" measures rows on the final model; SR/ER agree with sequentialMetrics', async () => {

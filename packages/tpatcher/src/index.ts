@@ -11,7 +11,7 @@
  */
 export { TPatcherEditor, sequentialEdit, collectQueries } from './tpatcher';
 export type { TPatcherEditorOptions, TPatcherEditStats, SequentialStep } from './tpatcher';
-export { PatchDelta, patchHooks, installPatch, uninstallPatch, concatPatches, patchTensorNames, activationOf } from './patch';
+export { PatchDelta, patchHooks, installPatch, uninstallPatch, concatPatches, patchTensorNames } from './patch';
 export type { PatchWeights, InstalledPatch } from './patch';
 export { defaultTPatcherHparams, resolveTPatcherHparams, readTPatcherHparams } from './hparams';
 export type { TPatcherHyperParams } from './hparams';

@@ -22,34 +22,12 @@ import {
   EditDelta,
   type EditDeltaInfo,
   add,
+  activationFn,
   concat,
-  gelu,
-  geluTanh,
   hookName,
   keep,
   linear,
-  relu,
-  silu,
-  tanh,
 } from '@medit/core';
-
-const ACTIVATIONS: Record<string, (x: Tensor) => Tensor> = {
-  gelu_new: geluTanh,
-  gelu_pytorch_tanh: geluTanh,
-  gelu_fast: geluTanh,
-  gelu: gelu,
-  relu: relu,
-  silu: silu,
-  swish: silu,
-  tanh: tanh,
-};
-
-/** The activation function named in a model config. @internal */
-export function activationOf(name: string): (x: Tensor) => Tensor {
-  const fn = ACTIVATIONS[name];
-  if (!fn) throw new ArgumentError(`T-Patcher: unsupported activation "${name}" (known: ${Object.keys(ACTIVATIONS).join(', ')})`);
-  return fn;
-}
 
 /** Weights of a set of patch neurons at one layer (tensors owned by whoever built it). */
 export interface PatchWeights {
@@ -70,7 +48,7 @@ export interface PatchWeights {
  * would with a really wider FFN). Differentiable in the patch weights.
  */
 export function patchHooks(p: PatchWeights, base: Hooks = {}): Hooks {
-  const act = activationOf(p.activation);
+  const act = activationFn(p.activation);
   const inName = hookName(p.layer, 'mlp_in');
   const outName = hookName(p.layer, 'mlp_out');
   let query: Tensor | undefined;
@@ -114,7 +92,7 @@ export function installPatch(model: CausalLM, p: PatchWeights): InstalledPatch {
   if (p.keys.shape.join() !== `${C},${n}` || p.values.shape.join() !== `${n},${C}`) {
     throw new ArgumentError(`T-Patcher: patch shapes keys [${p.keys.shape}], bias [${p.bias.shape}], values [${p.values.shape}] do not fit hidden size ${C}`);
   }
-  activationOf(p.activation);
+  activationFn(p.activation);
   const own = Object.prototype.hasOwnProperty.call(model, 'forward');
   const previous = model.forward;
   const wrapper: ForwardFn = (ids: number[][], opts: ForwardOptions = {}) => previous.call(model, ids, { ...opts, hooks: patchHooks(p, opts.hooks) });

@@ -32,6 +32,10 @@ export const EVAL_OPTIONS: OptionSpecs = {
     value: 'FILE',
     description: "sequential mode: TrainR's retain set, an edit dataset .json whose edit and rephrase prompts are scored against their true targets (the model's own training facts; keep it apart from --memory)",
   },
+  'keep-edited-facts': {
+    type: 'boolean',
+    description: 'batch/sequential mode: keep locality prompts that ask a fact another edit of the run rewrites (default: left out of locality and TestR)',
+  },
   offset: { type: 'string', value: 'N', description: 'skip the first N cases (shards of one run; join them with medit report --shards)' },
   limit: { type: 'string', value: 'N', description: 'evaluate only the first N cases (after --offset)' },
   suites: { type: 'string', value: 'LIST', description: `metric suites, comma-separated (${EVAL_SUITES.join(', ')}; default: by dataset format)` },
@@ -135,6 +139,7 @@ export async function runEval(ctx: CommandContext): Promise<number> {
         trainRetain,
         suites,
         generation: args.flag('generation'),
+        keepEditedFacts: args.flag('keep-edited-facts'),
         signal: io.signal,
         modelName: path.basename(resolvePath(io, modelDir)),
         onProgress: (p) => bar.update(p.done, p.total, p.stage, { stage: p.stage }),

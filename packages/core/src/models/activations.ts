@@ -14,6 +14,7 @@ const ACTIVATIONS: Record<string, (x: Tensor) => Tensor> = {
   tanh: tanh,
 };
 
+/** The op for an HF activation name; throws ArgumentError naming the known ones otherwise. */
 export function activationFn(name: string): (x: Tensor) => Tensor {
   const fn = ACTIVATIONS[name];
   if (!fn) throw new ArgumentError(`unsupported activation "${name}" (known: ${Object.keys(ACTIVATIONS).join(', ')})`);

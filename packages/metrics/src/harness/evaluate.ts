@@ -20,6 +20,7 @@ import { summarizeEfficiency } from '../efficiency';
 import { buildMethodReport, type CaseRow, createEvalReport, type EvalReport, type JsonValue, type MethodReport } from '../report/schema';
 import { sequentialCurve, sequentialMetrics, type SequentialEditRun, type SequentialEditStep, type RetainSet } from '../sequential';
 import { aggregate, type Aggregate, type AggregateOptions } from '../stats';
+import { withoutEditedFacts } from './edited-facts';
 import { caseRow, type CaseGenerations, type CasePlan, EVAL_SUITES, type EvalSuite, exactMatch, planCase, type Scores, targetMatched } from './plan';
 import { generateTexts, type GenerationOptions, scoreTargets, type TargetQuery } from './predict';
 
@@ -79,6 +80,12 @@ export interface EvaluateOptions {
    * unrelated inputs, as the T-Patcher paper keeps `train_sub` apart from `memory_set`.
    */
   trainRetain?: readonly TargetQuery[];
+  /**
+   * Batch and sequential modes: keep locality prompts that ask a fact another case of the same
+   * batch (sequential: of the stream) edits. Default false: they are in scope of that edit, so
+   * they are left out of NS, locality and TestR (counted as `protocol.localityInScope`).
+   */
+  keepEditedFacts?: boolean;
   /** Name of the editor's row (default `editor.name`), e.g. to tell apart runs of one editor in two modes. */
   methodName?: string;
   /** Report labels (default: the model directory's name / the first case's file name). */
@@ -195,6 +202,8 @@ async function editAndApply(opts: EvaluateOptions, editor: Editor, idx: readonly
  * Sequential correctness (SR/GR/ER) is the teacher-forced exact match of the whole target
  * (MEMIT `*_prompts_correct`), i.e. greedy decoding would produce it; TestR uses the cases'
  * locality prompts against their answers as the retain set, TrainR `trainRetain` (when given).
+ * In batch and sequential modes a locality prompt that asks a fact another case of the run edits
+ * is in that edit's scope and left out (see {@link EvaluateOptions.keepEditedFacts}).
  *
  * @throws {ArgumentError} for invalid options, {@link CancelledError} when `signal` aborts, and
  *   whatever the editor or the model throws (after reverting).
@@ -229,14 +238,16 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
     if (!Array.isArray(opts.trainRetain) || opts.trainRetain.length === 0) fail('a non-empty array of {prompt, target}', 'trainRetain', opts.trainRetain);
   }
 
+  const n = cases.length;
+  const runGroups = mode === 'batch' ? chunks(n, batchSize) : mode === 'sequential' ? [cases.map((_, i) => i)] : [];
+  const scoped = opts.keepEditedFacts ? { cases, excluded: 0 } : withoutEditedFacts(cases, runGroups);
   const ctx: Ctx = {
     model,
-    plans: cases.map((c) => planCase(c, opts.suites)),
+    plans: scoped.cases.map((c) => planCase(c, opts.suites)),
     predictBatchSize: opts.predictBatchSize ?? 16,
     gen: opts.generation ? (opts.generation === true ? {} : opts.generation) : null,
     signal: opts.signal,
   };
-  const n = cases.length;
   const progress = (stage: EvalProgress['stage'], done: number) => opts.onProgress?.({ stage, done, total: n });
 
   // Pre-edit predictions, once, on the clean model (in groups, to report progress).
@@ -282,7 +293,8 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
       }
     }
     const hparams = { ...((toJson(editor.hparams) as Record<string, JsonValue> | undefined) ?? {}) };
-    hparams.protocol = mode === 'sequential' ? { mode, batchSize, evalAfter } : mode === 'batch' ? { mode, batchSize } : { mode };
+    const inScope: Record<string, JsonValue> = mode === 'single' ? {} : { localityInScope: scoped.excluded };
+    hparams.protocol = mode === 'sequential' ? { mode, batchSize, evalAfter, ...inScope } : mode === 'batch' ? { mode, batchSize, ...inScope } : { mode };
     methods.push(
       buildMethodReport({
         name: methodName!,
