@@ -83,6 +83,7 @@ export interface NativeBinding {
   unaryBackward(op: number, x: H, y: H, dy: H, alpha: number): H;
   sumAxis(x: H, axis: number, keepdim: boolean): H;
   maxLast(x: H): [H, H];
+  topkLast(x: H, k: number): [H, H];
   layerNormForward(x: H, w: H, b: Maybe<H>, eps: number): [H, H, H];
   layerNormBackward(dy: H, x: H, w: H, mean: H, rstd: H): [H, H, H];
   rmsNormForward(x: H, w: H, eps: number): [H, H];

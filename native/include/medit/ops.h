@@ -60,6 +60,9 @@ Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor
 Tensor sum_axis(const Tensor& x, int64_t axis, bool keepdim);
 /// Max over the last axis, and the arg max (int32).
 std::pair<Tensor, Tensor> max_last(const Tensor& x);
+/// The k largest entries of each row (last axis), largest first (ties: lower index first), and
+/// their indices (int32). T-Patcher's S(·; k) over the memory of unrelated queries.
+std::pair<Tensor, Tensor> topk_last(const Tensor& x, int64_t k);
 
 // ================================================================ normalisation
 struct NormForward { Tensor y, mean, rstd; };

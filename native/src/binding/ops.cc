@@ -78,6 +78,10 @@ void register_ops(Napi::Env env, Napi::Object e) {
     auto r = cpu::max_last(tensor_arg(i, 0, "maxLast", "x"));
     return tensors_out(i.Env(), {&r.first, &r.second});
   });
+  export_fn(env, e, "topkLast", [](Info i) -> Napi::Value {
+    auto r = cpu::topk_last(tensor_arg(i, 0, "topkLast", "x"), static_cast<int64_t>(number_arg(i, 1, "topkLast", "k")));
+    return tensors_out(i.Env(), {&r.first, &r.second});
+  });
   export_fn(env, e, "layerNormForward", [](Info i) -> Napi::Value {
     auto f = cpu::layernorm_forward(tensor_arg(i, 0, "layerNorm", "x"), tensor_arg(i, 1, "layerNorm", "weight"),
                                     optional_tensor_arg(i, 2, "layerNorm", "bias"), number_arg(i, 3, "layerNorm", "eps"));

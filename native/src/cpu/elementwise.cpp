@@ -2,6 +2,10 @@
 // their reduction back to an operand's shape, unary math (with backward), and the
 // axis reductions built on the same index arithmetic.
 // Reference semantics: NumPy broadcasting; torch.nn.functional.gelu (exact and tanh).
+#include <algorithm>
+#include <numeric>
+#include <string>
+#include <vector>
 #include <cmath>
 #include <cstring>
 
@@ -331,6 +335,34 @@ std::pair<Tensor, Tensor> max_last(const Tensor& x) {
         if (row[j] > row[best] || (std::isnan(row[j]) && !std::isnan(row[best]))) best = j;
       values.data<T>()[r] = row[best];
       index.data<int32_t>()[r] = static_cast<int32_t>(best);
+    }
+  });
+  return {values, index};
+}
+
+std::pair<Tensor, Tensor> topk_last(const Tensor& x, int64_t k) {
+  check_float(x, "topk_last", "x");
+  MEDIT_THROW_IF(x.dim() < 1, SHAPE, "topk_last: needs at least one axis");
+  const int64_t V = x.shape.back(), N = V == 0 ? 0 : x.numel() / V;
+  MEDIT_THROW_IF(k < 1 || k > V, ARG, "topk_last: k = " + std::to_string(k) + " is outside 1.." + std::to_string(V) + " (the last axis)");
+  Shape out_shape(x.shape.begin(), x.shape.end() - 1);
+  out_shape.push_back(k);
+  Tensor values = tensor_empty(out_shape, x.dtype);
+  Tensor index = tensor_empty(out_shape, DType::I32);
+  float_dispatch(x.dtype, "topk_last", [&](auto zero) {
+    using T = decltype(zero);
+    std::vector<int32_t> order(static_cast<size_t>(V));
+    for (int64_t r = 0; r < N; ++r) {
+      const T* row = x.data<T>() + r * V;
+      std::iota(order.begin(), order.end(), 0);
+      // a strict total order (value desc, then index asc) makes the selection deterministic
+      auto before = [row](int32_t a, int32_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); };
+      std::nth_element(order.begin(), order.begin() + (k - 1), order.end(), before);
+      std::sort(order.begin(), order.begin() + k, before);
+      for (int64_t j = 0; j < k; ++j) {
+        values.data<T>()[r * k + j] = row[order[j]];
+        index.data<int32_t>()[r * k + j] = order[j];
+      }
     }
   });
   return {values, index};

@@ -66,6 +66,7 @@ import {
   targetIds,
   tensor,
   tidy,
+  topkLast,
   transpose,
   validateRequest,
   zeros,
@@ -157,24 +158,26 @@ function memoryLosses(memory: Tensor, keys: Tensor, bias: Tensor, edit: Tensor, 
   const n = bias.shape[0];
   const M = memory.shape[0];
   const pre = add(matmul(memory, keys), bias); // [M, n]
-  // S(·; k) needs the top-k of exp(v): the same rows as the top-k of v, for both losses.
+  // S(·; k) needs the top-k of exp(v): the same rows as the top-k of v, for both losses
+  // (the native top-k over each neuron's column of the memory).
   const k = Math.min(hp.memory_top_k, M);
-  const v = pre.data() as Float32Array;
+  const top = noGrad(() => {
+    const columns = transpose(pre);
+    const out = topkLast(columns, k);
+    columns.dispose();
+    return out;
+  });
+  const rows = top.indices.data() as Int32Array;
+  const best = top.values.data() as Float32Array;
+  top.indices.dispose();
+  top.values.dispose();
   const flat: number[] = [];
   const owner: number[] = [];
   let maxPre = -Infinity;
-  const col = new Float32Array(M);
   for (let j = 0; j < n; j++) {
-    for (let r = 0; r < M; r++) col[r] = v[r * n + j];
-    // k-th largest value by a native typed-array sort, then the first k rows reaching it
-    const sorted = col.slice().sort();
-    const kth = sorted[M - k];
-    maxPre = Math.max(maxPre, sorted[M - 1]);
-    const rows: number[] = [];
-    for (let r = 0; r < M; r++) if (col[r] > kth) rows.push(r);
-    for (let r = 0; r < M && rows.length < k; r++) if (col[r] === kth) rows.push(r);
-    for (const r of rows) {
-      flat.push(r * n + j);
+    maxPre = Math.max(maxPre, best[j * k]);
+    for (let t = 0; t < k; t++) {
+      flat.push(rows[j * k + t] * n + j);
       owner.push(j);
     }
   }

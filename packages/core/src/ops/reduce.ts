@@ -14,3 +14,9 @@ export function argmax(x: Tensor): Tensor {
   values.dispose();
   return indices;
 }
+
+/** The k largest entries over the last axis, largest first (ties: lower index first), and their int32 indices. */
+export function topkLast(x: Tensor, k: number): { values: Tensor; indices: Tensor } {
+  const [v, i] = call((n) => n.topkLast(x.handle('topkLast'), k));
+  return { values: wrapHandle(v), indices: wrapHandle(i) };
+}
