@@ -25,15 +25,31 @@ function containsPhrase(text: string, phrase: string): boolean {
   return false;
 }
 
+/** What a locality prompt is checked against for one edit: its own prompts, relation and subject. */
+interface EditedFact {
+  edit: EditCase;
+  /** the filled rewrite prompt and the rephrase prompts */
+  prompts: ReadonlySet<string>;
+}
+
+function editedFact(edit: EditCase): EditedFact {
+  const r = edit.request;
+  return { edit, prompts: new Set([fillTemplate(r.prompt, r.subject), ...edit.rephrasePrompts]) };
+}
+
+function asks(p: LabeledPrompt, owner: EditCase, { edit, prompts }: EditedFact): boolean {
+  if (prompts.has(p.prompt)) return true;
+  const r = edit.request;
+  return p.kind === 'neighborhood' && r.relationId !== undefined && owner.request.relationId === r.relationId && containsPhrase(p.prompt, r.subject);
+}
+
 /**
  * Whether locality prompt `p` of case `owner` asks the fact that case `edit` rewrites: it is one of
  * the edit's own prompts (rewrite or rephrase), or — with Wikidata relation ids (CounterFact) — a
  * neighbourhood prompt of the edit's relation that names the edit's subject.
  */
 export function asksEditedFact(p: LabeledPrompt, owner: EditCase, edit: EditCase): boolean {
-  const r = edit.request;
-  if (p.prompt === fillTemplate(r.prompt, r.subject) || edit.rephrasePrompts.includes(p.prompt)) return true;
-  return p.kind === 'neighborhood' && r.relationId !== undefined && owner.request.relationId === r.relationId && containsPhrase(p.prompt, r.subject);
+  return asks(p, owner, editedFact(edit));
 }
 
 /**
@@ -46,10 +62,11 @@ export function withoutEditedFacts(cases: readonly EditCase[], groups: readonly 
   let excluded = 0;
   for (const group of groups) {
     if (group.length < 2) continue;
-    const edits = group.map((j) => cases[j]);
+    // each edit's prompt set once per group, not once per (locality prompt, edit) pair
+    const facts = group.map((j) => editedFact(cases[j]));
     for (const i of group) {
       const owner = cases[i];
-      const kept = owner.localityPrompts.filter((p) => !edits.some((e) => e !== owner && asksEditedFact(p, owner, e)));
+      const kept = owner.localityPrompts.filter((p) => !facts.some((f) => f.edit !== owner && asks(p, owner, f)));
       if (kept.length === owner.localityPrompts.length) continue;
       excluded += owner.localityPrompts.length - kept.length;
       out[i] = { ...owner, localityPrompts: kept };
