@@ -18,7 +18,9 @@
  * subject token, before the relation's words), so independent z's for them would be averaged
  * by the least-squares solve and none reached. Instead they share one δ, optimised on the sum
  * of their losses L = Σ_i NLL_i + kl_factor·KL + v_weight_decay·‖δ‖/‖h0‖² (one KL and one decay
- * term per subject): one z that states every requested fact of the subject.
+ * term per subject): one z that states every requested fact of the subject. Each request's
+ * z is its own h0 plus the shared δ: δ was added to each prompt's own activation, and a
+ * subject inside a prompt ("The country where {} is") has another h0 than one that opens it.
  */
 import {
   AdamW,
@@ -108,14 +110,17 @@ interface Prepared {
   labels: number[][];
   /** per row, 1/(T·R) of its request: the mean over its R rows of each row's mean NLL (KL row: 0) */
   weights: number[];
+  /** per request, the index of its raw-prompt ("{}") row */
+  rawRows: number[];
   /** every target has one token (the logits are needed at one position per row) */
   oneToken: boolean;
 }
 
 function prepare(model: CausalLM, templates: string[], reqs: ZRequest[], factToken: FactToken): Prepared {
   const tok = model.tokenizer!;
-  const out: Prepared = { rows: [], lookup: [], labels: [], weights: [], oneToken: reqs.every((r) => r.target.length === 1) };
+  const out: Prepared = { rows: [], lookup: [], labels: [], weights: [], rawRows: [], oneToken: reqs.every((r) => r.target.length === 1) };
   for (const r of reqs) {
+    out.rawRows.push(out.rows.length);
     for (const c of templates) {
       const located = locateSubject(tok, fillTemplate(c, r.prompt), r.subject, r.factToken ?? factToken);
       const ids = [...located.ids, ...r.target.slice(0, -1)];
@@ -170,12 +175,13 @@ export function computeZs(model: CausalLM, hp: ZSettings, layer: number, templat
     const chunk = chunkGroups.map((g) => prepare(model, templates, g.map((i) => requests[i]), hp.fact_token));
     const out = optimiseChunk(model, hp, hookName(layer, opts.point ?? 'resid_out'), chunk, opts.signal);
     chunkGroups.forEach((g, i) => {
-      for (const j of g) {
-        zData.set(out.z.subarray(i * C, (i + 1) * C), j * C);
-        h0Data.set(out.h0.subarray(i * C, (i + 1) * C), j * C);
+      g.forEach((j, k) => {
+        const h = out.h0[i].subarray(k * C, (k + 1) * C);
+        h0Data.set(h, j * C);
+        for (let c = 0; c < C; c++) zData[j * C + c] = h[c] + out.delta[i * C + c];
         traces[j] = out.traces[i];
         deltaNorms[j] = out.deltaNorms[i];
-      }
+      });
       done += g.length;
     });
     opts.onProgress?.(done, n);
@@ -189,14 +195,16 @@ function optimiseChunk(
   hook: string,
   reqs: Prepared[],
   signal?: AbortSignal,
-): { z: Float32Array; h0: Float32Array; traces: TargetStep[][]; deltaNorms: number[] } {
+): { delta: Float32Array; h0: Float32Array[]; traces: TargetStep[][]; deltaNorms: number[] } {
   const C = model.config.hiddenSize;
   const m = reqs.length;
   const pad = model.config.eosTokenId ?? 0;
   const delta = keep(zeros([m, C]));
   delta.requiresGrad = true;
   const opt = new AdamW([delta], { lr: hp.v_lr, weightDecay: 0 });
-  const h0 = new Float32Array(m * C);
+  /** per δ, the unedited activation at each of its requests' raw prompts [k·C] */
+  const h0: Float32Array[] = reqs.map((p) => new Float32Array(p.rawRows.length * C));
+  /** ‖h0‖² of each δ's first request (the scale of its clamp and weight decay) */
   const h0Norm2: number[] = new Array(m).fill(0);
   const initKl = new Map<number, Float32Array>();
   const active = new Set(reqs.map((_, i) => i));
@@ -252,13 +260,17 @@ function optimiseChunk(
           hooks: {
             [hook]: (out) => {
               if (step === 0) {
-                // h0: the unedited activation at each request's raw-prompt row (row 0 = "{}").
-                const d = noGrad(() => gatherAt(out, act.map((_, a) => positions[firstRow[a]]))).data() as Float32Array;
-                act.forEach((r, a) => {
-                  h0.set(d.subarray(a * C, (a + 1) * C), r * C);
+                // h0: the unedited activation at each request's raw-prompt ("{}") row.
+                const at = act.flatMap((r, a) => reqs[r].rawRows.map((j) => positions[firstRow[a] + j]));
+                const d = noGrad(() => gatherAt(out, at)).data() as Float32Array;
+                let offset = 0;
+                act.forEach((r) => {
+                  const k = reqs[r].rawRows.length;
+                  h0[r].set(d.subarray(offset * C, (offset + k) * C));
                   let s = 0;
-                  for (let k = a * C; k < (a + 1) * C; k++) s += d[k] * d[k];
+                  for (let c = 0; c < C; c++) s += h0[r][c] ** 2;
                   h0Norm2[r] = s;
+                  offset += k;
                 });
               }
               // δ_owner at every row's subject token (KL rows included).
@@ -326,18 +338,14 @@ function optimiseChunk(
       copyInplace(delta, t);
       t.dispose();
     }
-    const dd = delta.data() as Float32Array;
-    const z = new Float32Array(m * C);
+    const dd = new Float32Array(delta.data() as Float32Array);
     const deltaNorms: number[] = [];
     for (let r = 0; r < m; r++) {
       let s = 0;
-      for (let k = r * C; k < (r + 1) * C; k++) {
-        z[k] = h0[k] + dd[k];
-        s += dd[k] * dd[k];
-      }
+      for (let k = r * C; k < (r + 1) * C; k++) s += dd[k] * dd[k];
       deltaNorms.push(Math.sqrt(s));
     }
-    return { z, h0, traces, deltaNorms };
+    return { delta: dd, h0, traces, deltaNorms };
   } finally {
     opt.dispose();
     delta.dispose();

@@ -74,8 +74,14 @@ test('requests on one subject share one z, optimised on the sum of their losses'
   const C = model.config.hiddenSize;
   const zs = shared.zs.data() as Float32Array;
   const za = alone.zs.data() as Float32Array;
-  // one z for both Eiffel Tower requests, different from either lone z; Toyota's is its lone z
-  expect(Array.from(zs.subarray(2 * C, 3 * C))).toEqual(Array.from(zs.subarray(0, C)));
+  const h0 = shared.h0.data() as Float32Array;
+  const delta = (i: number) => Array.from(zs.subarray(i * C, (i + 1) * C), (z, c) => z - h0[i * C + c]);
+  // one δ for both Eiffel Tower requests, added to each prompt's own h0 (the two prompts put
+  // the subject after different words, so their h0 and z differ); different from either lone z;
+  // Toyota's is its lone z
+  expect(relErr(Float32Array.from(delta(2)), Float32Array.from(delta(0)))).toBeLessThan(1e-5);
+  expect(relErr(h0.subarray(2 * C, 3 * C), h0.subarray(0, C))).toBeGreaterThan(1e-3);
+  expect(relErr(h0.subarray(2 * C, 3 * C), (alone.h0.data() as Float32Array).subarray(2 * C, 3 * C))).toBeLessThan(1e-6);
   expect(relErr(zs.subarray(0, C), za.subarray(0, C))).toBeGreaterThan(1e-3);
   expect(relErr(zs.subarray(C, 2 * C), za.subarray(C, 2 * C))).toBeLessThan(1e-5);
   // at step 0 (δ = 0: no KL, no decay) the shared loss is the sum of the two requests' NLLs
