@@ -21,8 +21,10 @@ export interface MemitHyperParams {
    * ROME's token strategies, or `subject_search` (medit; as in @medit/rome): z at the subject's
    * last token, and for subjects whose z stays below P(target) = 0.5 also at their other
    * tokens, keeping the lowest loss; that subject's keys are then read at the chosen token.
+   * `subject_unique` (medit): each subject's first token at which its tokens so far are unique
+   * in the batch (`uniquePrefixTokens`: subjects sharing first tokens share keys there).
    */
-  fact_token: FactTokenName | 'subject_search';
+  fact_token: FactTokenName | 'subject_search' | 'subject_unique';
   v_num_grad_steps: number;
   v_lr: number;
   /** must be the last layer: z's NLL is read from the real logits (as every shipped config does) */
@@ -154,7 +156,7 @@ const NUMBER_FIELDS = [
   'mom2_ridge',
 ] as const;
 
-const FACT_TOKENS = ['subject_last', 'subject_first', 'subject_first_after_last', 'last', 'subject_search'];
+const FACT_TOKENS = ['subject_last', 'subject_first', 'subject_first_after_last', 'last', 'subject_search', 'subject_unique'];
 
 /** Validates and completes hyperparameters (unknown EasyEdit fields are ignored). */
 export function resolveMemitHparams(
