@@ -23,7 +23,6 @@ import {
   type FactToken,
   type LayerStats,
   type Tensor,
-  type Tokenizer,
   ArgumentError,
   EditDelta,
   cast,
@@ -47,6 +46,7 @@ import type { TargetStep } from '@medit/rome';
 import { computeKeys, type KeyRequest } from './compute-ks';
 import { computeZs, type ZRequest, type ZResult } from './compute-z';
 import { memitContextTemplates } from './context-templates';
+import { uniquePrefixTokens } from './unique-prefix';
 import { resolveMemitHparams, type MassEditAlgorithm, type MemitHyperParams } from './hparams';
 import {
   type NullSpace,
@@ -274,8 +274,8 @@ export abstract class MassEditorBase implements Editor {
   private targets(model: CausalLM, hp: MemitHyperParams, zLayer: number, templates: string[], requests: EditRequest[], opts: EditOptions): { z: ZResult; keyRequests: KeyRequest[] } {
     const tok = model.tokenizer!;
     const search = hp.fact_token === 'subject_search';
-    const token: FactToken = search || hp.fact_token === 'subject_unique' ? -1 : (hp.fact_token as FactToken);
     const unique = hp.fact_token === 'subject_unique' ? uniquePrefixTokens(tok, requests, this.pastRequests()) : undefined;
+    const token: FactToken = search || unique ? -1 : (hp.fact_token as FactToken);
     const zreqs: ZRequest[] = requests.map((r, i) => ({ prompt: r.prompt, subject: r.subject, target: targetIds(tok, r.targetNew), factToken: unique?.[i] ?? token }));
     const run = (reqs: ZRequest[]) =>
       // Requests on one subject have one key, so they get one z (see compute-z.ts).
@@ -324,39 +324,6 @@ export abstract class MassEditorBase implements Editor {
     this.ownStats.clear();
     this.stats.clear();
   }
-}
-
-/**
- * `subject_unique` (medit): per request, the first subject token at which the subject's tokens
- * so far are shared by no other subject of the batch. A key is read causally, so two subjects
- * with the same first tokens ("Kastan Vetrork …", "Kastan Braka …") have the same key there
- * (for prompts that open with them), and a batch would have to send one key to two z's; the
- * last token (ROME's) is unique but, in names ending in a common word ("… Castle"), its key
- * barely differs from other subjects'. `past`: requests of earlier batches whose keys must keep
- * their outputs (AlphaEdit's memory), so their subjects count too. Returns subject-token offsets
- * (−1: no unique prefix, the last token).
- */
-export function uniquePrefixTokens(tok: Tokenizer, requests: EditRequest[], past: EditRequest[] = []): number[] {
-  // Tokens as trimmed text: a subject's first token differs with and without a space before
-  // it ("Miles" opening a prompt, " Miles" after "The"), its meaning does not.
-  const tokensOf = new Map<string, string[]>();
-  for (const r of [...requests, ...past]) {
-    if (tokensOf.has(r.subject)) continue;
-    const at = locateSubject(tok, r.prompt, r.subject);
-    tokensOf.set(r.subject, at.ids.slice(at.subjectSpan[0], at.subjectSpan[1] + 1).map((id) => tok.decode([id]).trim()));
-  }
-  const prefixCount = new Map<string, number>();
-  for (const ids of tokensOf.values()) for (let t = 0; t < ids.length; t++) {
-    const key = ids.slice(0, t + 1).join('\u0000');
-    prefixCount.set(key, (prefixCount.get(key) ?? 0) + 1);
-  }
-  const offset = new Map<string, number>();
-  for (const subject of new Set(requests.map((r) => r.subject))) {
-    const ids = tokensOf.get(subject)!;
-    const t = ids.findIndex((_, j) => prefixCount.get(ids.slice(0, j + 1).join('\u0000')) === 1);
-    offset.set(subject, t < 0 ? -1 : t);
-  }
-  return requests.map((r) => offset.get(r.subject)!);
 }
 
 function rowNormMean(r: Tensor): number {

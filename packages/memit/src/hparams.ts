@@ -22,7 +22,7 @@ export interface MemitHyperParams {
    * last token, and for subjects whose z stays below P(target) = 0.5 also at their other
    * tokens, keeping the lowest loss; that subject's keys are then read at the chosen token.
    * `subject_unique` (medit): each subject's first token at which its tokens so far are unique
-   * in the batch (`uniquePrefixTokens`: subjects sharing first tokens share keys there).
+   * in the batch (unique-prefix.ts: subjects sharing first tokens share keys there).
    */
   fact_token: FactTokenName | 'subject_search' | 'subject_unique';
   v_num_grad_steps: number;

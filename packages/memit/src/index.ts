@@ -12,7 +12,8 @@
  * await stream.run(model, batches, { onBatch: (i) => evaluate(i) });
  * stream.revertAll();
  */
-export { MassEditorBase, MemitEditor, EmmetEditor, AlphaEditEditor, uniquePrefixTokens } from './editor';
+export { MassEditorBase, MemitEditor, EmmetEditor, AlphaEditEditor } from './editor';
+export { uniquePrefixTokens } from './unique-prefix';
 export type { MassEditorOptions, MassEditStats, LayerReport } from './editor';
 export { SequentialEditor } from './sequential';
 export {

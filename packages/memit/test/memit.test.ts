@@ -79,7 +79,7 @@ test('requests on one subject share one z, optimised on the sum of their losses'
   // one δ for both Eiffel Tower requests, added to each prompt's own h0 (the two prompts put
   // the subject after different words, so their h0 and z differ); different from either lone z;
   // Toyota's is its lone z
-  expect(relErr(Float32Array.from(delta(2)), Float32Array.from(delta(0)))).toBeLessThan(1e-5);
+  expect(relErr(delta(2), delta(0))).toBeLessThan(1e-5);
   expect(relErr(h0.subarray(2 * C, 3 * C), h0.subarray(0, C))).toBeGreaterThan(1e-3);
   expect(relErr(h0.subarray(2 * C, 3 * C), (alone.h0.data() as Float32Array).subarray(2 * C, 3 * C))).toBeLessThan(1e-6);
   expect(relErr(zs.subarray(0, C), za.subarray(0, C))).toBeGreaterThan(1e-3);
