@@ -17,7 +17,7 @@
  * text of MEMIT's experiments; `--corpus` names another (the library's default stays the
  * filler text). Sequential streams are ordered so that the requests of one subject arrive in
  * one batch (their keys coincide), 50 batches × 20, evaluated on the final model, with the
- * curve measured every `--curve-every` batches. Each run writes `<out>.json` (EvalReport),
+ * curve measured every `--curve-every` batches; `--model` edits another model directory. Each run writes `<out>.json` (EvalReport),
  * `<out>.html` and `<out>.log.jsonl` (progress, per-batch editor timings, final summary).
  */
 import * as fs from 'node:fs';
@@ -113,7 +113,7 @@ async function run(args: Args): Promise<void> {
     return;
   }
   if (command !== 'batch' && command !== 'sequential') {
-    throw new Error('usage: full-runs.js batch|sequential|merge [--alg MEMIT|EMMET|AlphaEdit] [--n N] [--batch-size B] [--curve-every K] [--hparams JSON] [--corpus FILE] [--out STEM]');
+    throw new Error('usage: full-runs.js batch|sequential|merge [--alg MEMIT|EMMET|AlphaEdit] [--n N] [--batch-size B] [--curve-every K] [--hparams JSON] [--corpus FILE] [--model DIR] [--out STEM]');
   }
   const alg = (flags.get('alg') ?? 'MEMIT') as MassEditAlgorithm;
   const n = Number(flags.get('n') ?? 1000);
@@ -126,7 +126,8 @@ async function run(args: Args): Promise<void> {
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   const log = (rec: Record<string, unknown>) => fs.appendFileSync(logFile, JSON.stringify({ time: new Date().toISOString(), ...rec }) + '\n');
 
-  const model = await loadModel(path.join(FIX, 'models/fact-small'));
+  const modelDir = path.resolve(ROOT, flags.get('model') ?? path.join(FIX, 'models/fact-small'));
+  const model = await loadModel(modelDir);
   const corpus = readCorpus(corpusFile);
   const all = fullCases(n);
   const cases = command === 'sequential' ? packBySubject(all, batchSize) : all;
@@ -152,7 +153,7 @@ async function run(args: Args): Promise<void> {
     evalAfter: 'all',
     curveEvery,
     suites: ['counterfact'],
-    modelName: 'fact-small',
+    modelName: path.basename(modelDir),
     datasetName: n > 500 ? `counterfact-eval+train (${n})` : `counterfact-eval (${n})`,
     methodName: command === 'sequential' ? `${alg} (${cases.length / batchSize}×${batchSize})` : `${alg} (1×${n})`,
     onProgress: (p) => {
