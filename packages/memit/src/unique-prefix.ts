@@ -8,11 +8,14 @@
  */
 import { type EditRequest, type Tokenizer, locateSubject } from '@medit/core';
 
+/** What the strategy reads of a request. */
+type SubjectPrompt = Pick<EditRequest, 'prompt' | 'subject'>;
+
 /**
  * Subject-token offsets per request (−1: no unique prefix, the last token). `past`: requests of
  * earlier batches whose keys must keep their outputs (AlphaEdit's memory); their subjects count too.
  */
-export function uniquePrefixTokens(tok: Tokenizer, requests: EditRequest[], past: EditRequest[] = []): number[] {
+export function uniquePrefixTokens(tok: Tokenizer, requests: SubjectPrompt[], past: SubjectPrompt[] = []): number[] {
   // Per subject, its token prefixes as trimmed text: a first token differs with and without a
   // space before it ("Miles" opening a prompt, " Miles" after "The"), its meaning does not.
   const prefixesOf = new Map<string, string[]>();
