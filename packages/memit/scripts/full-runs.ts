@@ -17,8 +17,9 @@
  * text of MEMIT's experiments; `--corpus` names another (the library's default stays the
  * filler text). Sequential streams are ordered so that the requests of one subject arrive in
  * one batch (their keys coincide), 50 batches × 20, evaluated on the final model, with the
- * curve measured every `--curve-every` batches; `--model` edits another model directory. Each run writes `<out>.json` (EvalReport),
- * `<out>.html` and `<out>.log.jsonl` (progress, per-batch editor timings, final summary).
+ * curve measured every `--curve-every` batches; `--model` edits another model directory. Each
+ * run writes `<out>.json` (EvalReport), `<out>.html` and `<out>.log.jsonl` (progress, per-batch
+ * editor timings, final summary).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';

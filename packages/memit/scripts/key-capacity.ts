@@ -7,34 +7,31 @@
  * - leak: for each neighbourhood prompt whose subject is not edited, ‖A k_n‖ (the weight
  *   with which the batch's residuals land on that prompt's key; 1 ≈ a whole edit's worth).
  *
- *   npx tsc packages/memit/scripts/key-capacity.ts --outDir /tmp/memit-scripts --module commonjs --target es2022 \
+ *   npx tsc packages/memit/scripts/key-capacity.ts --rootDir . --outDir /tmp/memit-scripts --module commonjs --target es2022 \
  *     --esModuleInterop --skipLibCheck --lib es2022,esnext.disposable --types node
- *   NODE_PATH=node_modules node /tmp/memit-scripts/key-capacity.js --layers 0,1,2 [--model DIR] [--n 1000] [--lambdas 3,30,300]
+ *   NODE_PATH=node_modules node /tmp/memit-scripts/packages/memit/scripts/key-capacity.js --layers 0,1,2 [--model DIR] [--n 1000] [--lambdas 3,30,300]
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { type FactToken, cholesky, choleskySolve, computeLayerStats, gemmInplace, loadModel, matmul, mulScalar, readCorpus, tidy, transpose } from '@medit/core';
-import { readDataset } from '@medit/data';
 import { type KeyRequest, computeKeys, uniquePrefixTokens } from '@medit/memit';
+
+import { arg } from '../../../scripts/args';
+import { fullCases } from './full-runs';
 
 const ROOT = path.resolve(process.env.MEDIT_ROOT ?? process.cwd());
 const FIX = path.join(ROOT, 'test-fixtures');
 
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
-
 async function main(): Promise<void> {
-  const modelDir = path.resolve(ROOT, flag('model', path.join(FIX, 'models/fact-small')));
-  const n = Number(flag('n', '1000'));
-  const layers = flag('layers', '0').split(',').map(Number);
-  const lambdas = flag('lambdas', '3,30,300').split(',').map(Number);
+  const modelDir = path.resolve(ROOT, arg('model', path.join(FIX, 'models/fact-small')));
+  const n = Number(arg('n', '1000'));
+  const layers = arg('layers', '0').split(',').map(Number);
+  const lambdas = arg('lambdas', '3,30,300').split(',').map(Number);
   const model = await loadModel(modelDir);
   const tok = model.tokenizer!;
-  const cases = ['counterfact-eval.json', 'counterfact-train.json'].flatMap((f) => readDataset(path.join(FIX, 'factworld/edits', f)).cases).slice(0, n);
+  const cases = fullCases(n);
   const edited = new Map<string, KeyRequest>();
   for (const c of cases) if (!edited.has(c.request.subject)) edited.set(c.request.subject, { prompt: c.request.prompt, subject: c.request.subject });
   const subjects = [...edited.values()];
@@ -54,9 +51,14 @@ async function main(): Promise<void> {
     maxDocs: 20000,
     cacheDir: path.join(os.tmpdir(), 'memit-stats'),
   });
-  const unique = uniquePrefixTokens(tok, subjects, []);
-  // A neighbour's key under subject_unique: its first token not shared with an edited subject.
-  const neighbourUnique = neighbours.map((r) => uniquePrefixTokens(tok, [r, ...subjects], [])[0]);
+  const unique = uniquePrefixTokens(tok, subjects);
+  // A neighbour's key under subject_unique: its first token not shared with an edited subject
+  // (per subject: the offset counts trimmed tokens, so it does not depend on the prompt).
+  const offsetOf = new Map<string, number>();
+  const neighbourUnique = neighbours.map((r) => {
+    if (!offsetOf.has(r.subject)) offsetOf.set(r.subject, uniquePrefixTokens(tok, [r, ...subjects])[0]);
+    return offsetOf.get(r.subject)!;
+  });
   const strategies: [string, (i: number) => FactToken, (i: number) => FactToken][] = [
     ['subject_first', () => 'subject_first', () => 'subject_first'],
     ['subject_last', () => 'subject_last', () => 'subject_last'],

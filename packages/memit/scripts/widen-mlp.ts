@@ -5,25 +5,20 @@
  * trained neurons of the same layer) and zero output weights, so the copy computes what the
  * source computes (checked on a prompt before saving) while its keys have `--width` dimensions.
  *
- *   npx tsc packages/memit/scripts/widen-mlp.ts --outDir /tmp/memit-scripts --module commonjs --target es2022 \
+ *   npx tsc packages/memit/scripts/widen-mlp.ts --rootDir . --outDir /tmp/memit-scripts --module commonjs --target es2022 \
  *     --esModuleInterop --skipLibCheck --lib es2022,esnext.disposable --types node
- *   NODE_PATH=node_modules node /tmp/memit-scripts/widen-mlp.js --model test-fixtures/models/fact-small \
+ *   NODE_PATH=node_modules node /tmp/memit-scripts/packages/memit/scripts/widen-mlp.js --model test-fixtures/models/fact-small \
  *     --width 2560 --out /tmp/fact-small-wide
  */
 import { copyInplace, createModel, loadModel, mulberry32, noGrad, saveModel, tensor, tidy } from '@medit/core';
 
-function flag(name: string, fallback?: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? process.argv[i + 1] : fallback;
-  if (v === undefined) throw new Error(`expected --${name}`);
-  return v;
-}
+import { arg } from '../../../scripts/args';
 
 async function main(): Promise<void> {
-  const src = flag('model');
-  const out = flag('out');
-  const width = Number(flag('width'));
-  const seed = Number(flag('seed', '17'));
+  const src = arg('model');
+  const out = arg('out');
+  const width = Number(arg('width'));
+  const seed = Number(arg('seed', '17'));
   const m0 = await loadModel(src);
   if (m0.config.raw.model_type !== 'gpt2') throw new Error(`widen-mlp handles GPT-2 checkpoints (Conv1D layout); ${src} is ${String(m0.config.raw.model_type)}`);
   const H = m0.config.hiddenSize;
@@ -37,10 +32,11 @@ async function main(): Promise<void> {
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
   };
   for (const name of m1.checkpointNames()) {
-    const a = m0.param(name).data() as Float32Array;
+    const source = m0.param(name);
+    const a = source.data() as Float32Array;
     const target = m1.param(name);
     const w = new Float32Array(target.shape.reduce((x, y) => x * y, 1));
-    if (m0.param(name).shape.join() === target.shape.join()) w.set(a);
+    if (source.shape.join() === target.shape.join()) w.set(a);
     else if (name.endsWith('mlp.c_fc.weight')) {
       // Conv1D [H, F]: column j is neuron j's input weights
       for (let j = 0; j < width; j++) {
