@@ -7,6 +7,7 @@ import { keep } from '../engine';
 import { ArgumentError, ShapeError } from '../errors';
 import type { WeightLayout } from '../ops/linalg';
 import { Tensor, tensor } from '../tensor';
+import type { RgbImage } from '../io/image';
 import type { Tokenizer } from '../tokenizer';
 import type { Hooks } from './hooks';
 
@@ -72,6 +73,12 @@ export interface ForwardOptions {
   outputHiddenStates?: boolean;
   /** Compute logits only at these [B] positions (saves the vocabulary projection elsewhere). */
   logitsAt?: number[];
+  /**
+   * Vision-language models: one image per batch row (null = a text-only row). The image's tokens
+   * precede the row's text; logits, hidden states and `logitsAt` stay aligned to the text tokens.
+   * Text-only families reject a non-null image.
+   */
+  images?: readonly (RgbImage | null)[];
 }
 
 export interface ForwardOutput {
@@ -163,6 +170,13 @@ export function checkIds(ids: number[][], vocab: number): { B: number; T: number
     }
   }
   return { B, T };
+}
+
+/** Throws naming the family when a text-only model is given an image. @internal */
+export function checkNoImages(opts: ForwardOptions, modelType: string): void {
+  if (opts.images?.some((i) => i !== null && i !== undefined)) {
+    throw new ArgumentError(`${modelType} is a text-only model: it cannot take images (load a vision-language model such as model_type "medit-vlm")`);
+  }
 }
 
 /** int32 tensor from a [B][T] array. @internal */
