@@ -7,6 +7,7 @@
  */
 import {
   ArgumentError,
+  type RgbImage,
   type Tensor,
   type Tokenizer,
   argmax,
@@ -37,6 +38,12 @@ export interface TrainingExample {
   targetTrue?: string;
   rephrases: string[];
   locality: { prompt: string; answer: string }[];
+  /** Vision-language models (MMEdit): the image i_e that x_e and its rephrases ask about. */
+  image?: RgbImage;
+  /** MMEdit: rephrased images i_r, asked with x_e (the i_edit term of the loss). */
+  imageRephrases?: RgbImage[];
+  /** MMEdit: multimodal locality inputs (image, question, answer) — the image locality KL. */
+  imageLocality?: { image: RgbImage; prompt: string; answer: string }[];
 }
 
 /**

@@ -34,6 +34,8 @@ export {
 } from './counterfact';
 export type { TargetNll, CounterFactCasePredictions, CounterFactCaseMetrics } from './counterfact';
 export { TfIdfModel, tfidfTokens } from './tfidf';
+export { mmeditCaseMetrics, topKAgreement } from './mmedit';
+export type { MmeditCasePredictions, MmeditCaseMetrics, TopKLocalityPrediction } from './mmedit';
 export { zsreCaseMetrics, zsreScore } from './zsre';
 export type { ZsreCasePredictions, ZsreCaseMetrics } from './zsre';
 export { sequentialMetrics, sequentialCurve, retainRate, aggregateSequentialRuns } from './sequential';
@@ -63,5 +65,8 @@ export {
   targetNlls,
   teacherForcedPredictions,
   generateTexts,
+  evaluateMmedit,
+  MMEDIT_SUITE,
+  M_LOCALITY_TOP_K,
 } from './harness';
-export type { EvaluateOptions, EvalMode, EvalProgress, EvalSuite, TargetQuery, ScoredTarget, PredictOptions, GenerationOptions } from './harness';
+export type { EvaluateOptions, EvalMode, EvalProgress, EvalSuite, TargetQuery, ScoredTarget, PredictOptions, GenerationOptions, MmeditEvaluateOptions } from './harness';

@@ -8,12 +8,13 @@ import * as path from 'node:path';
 
 import { fillTemplate, writeFileAtomic } from '@medit/core';
 import { type DatasetFormat, DATASET_FORMATS, DatasetFormatError, readDataset } from '@medit/data';
-import { type EvalMode, type EvalReport, type EvalSuite, EVAL_SUITES, evaluate, renderHtmlReport, type TargetQuery } from '@medit/metrics';
+import { type EvalMode, type EvalReport, type EvalSuite, EVAL_SUITES, evaluate, MMEDIT_SUITE, renderHtmlReport, type TargetQuery } from '@medit/metrics';
 
 import { type OptionSpecs, UsageError } from '../args';
 import { type CommandContext, loadModelDir, requireFile, resolvePath, shortPath } from '../common';
 import { type MethodEditor, METHOD_NAMES, selectMethod } from '../methods';
 import { formatDuration } from '../output';
+import { runMmeditEval } from './eval-mmedit';
 
 export const EVAL_OPTIONS: OptionSpecs = {
   model: { type: 'string', value: 'DIR', description: 'Hugging Face model directory' },
@@ -38,7 +39,7 @@ export const EVAL_OPTIONS: OptionSpecs = {
   },
   offset: { type: 'string', value: 'N', description: 'skip the first N cases (shards of one run; join them with medit report --shards)' },
   limit: { type: 'string', value: 'N', description: 'evaluate only the first N cases (after --offset)' },
-  suites: { type: 'string', value: 'LIST', description: `metric suites, comma-separated (${EVAL_SUITES.join(', ')}; default: by dataset format)` },
+  suites: { type: 'string', value: 'LIST', description: `metric suites, comma-separated (${EVAL_SUITES.join(', ')}; default: by dataset format), or ${MMEDIT_SUITE} alone: MMEdit records on a vision-language model` },
   generation: { type: 'boolean', description: 'also generate text for fluency / generation entropy (slow)' },
   hparams: { type: 'string', value: 'FILE', description: "the method's hyperparameters (.json or .yaml, EasyEdit field names)" },
   'stats-corpus': { type: 'string', value: 'FILE', description: "rome, memit, emmet, alphaedit: corpus for the covariance (default: the fact world's filler text)" },
@@ -88,6 +89,7 @@ function retainQueries(io: CommandContext['io'], file: string): TargetQuery[] {
 
 export async function runEval(ctx: CommandContext): Promise<number> {
   const { io, out, args } = ctx;
+  if (args.string('suites')?.split(',').some((s) => s.trim() === MMEDIT_SUITE)) return runMmeditEval(ctx);
   const modelDir = args.required('model');
   const datasetFile = requireFile(resolvePath(io, args.required('dataset')), 'dataset file');
   const format = args.has('format') ? args.choice('format', DATASET_FORMATS as readonly DatasetFormat[], 'counterfact') : undefined;
