@@ -66,6 +66,7 @@ export {
   teacherForcedPredictions,
   generateTexts,
   evaluateMmedit,
+  mmeditGallery,
   MMEDIT_SUITE,
   M_LOCALITY_TOP_K,
 } from './harness';

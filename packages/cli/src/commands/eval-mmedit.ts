@@ -8,9 +8,9 @@
  */
 import * as path from 'node:path';
 
-import { type CausalLM, pngDataUrl, readPng, type RgbImage, writeFileAtomic } from '@medit/core';
-import { type MmeditCase, readMmedit, withCaseImages } from '@medit/data';
-import { evaluateMmedit, renderHtmlReport } from '@medit/metrics';
+import { type CausalLM, readPng, writeFileAtomic } from '@medit/core';
+import { readMmedit, withCaseImages } from '@medit/data';
+import { evaluateMmedit, mmeditGallery, renderHtmlReport } from '@medit/metrics';
 import { IkeEditor, ikeTemplateFor, loadTextEncoder, mmeditIkePool } from '@medit/serac';
 
 import { UsageError } from '../args';
@@ -31,18 +31,6 @@ async function mmeditEditor(ctx: CommandContext, name: string, model: CausalLM):
   const pool = mmeditIkePool(readMmedit(requireFile(resolvePath(io, args.required('pool', 'the demonstration pool (an MMEdit train file)')), 'pool file')).cases);
   const editor = new IkeEditor({ pool, encoder, k: args.int('k', { min: 0 }) ?? 32, template: ikeTemplateFor(model.tokenizer!) });
   return Object.assign(editor, { dispose: () => encoder.dispose() });
-}
-
-function galleryOf(cases: readonly MmeditCase<RgbImage>[]) {
-  return cases.slice(0, GALLERY_CASES).map((c) => ({
-    id: `case ${c.id}`,
-    text: `${c.src} → ${c.alt} (was: ${c.pred})`,
-    images: [
-      { label: 'edited image', src: pngDataUrl(c.image) },
-      { label: 'rephrased image', src: pngDataUrl(c.imageRephrase) },
-      { label: `M-Loc: ${c.mLocA}`, src: pngDataUrl(c.mLoc) },
-    ],
-  }));
 }
 
 export async function runMmeditEval(ctx: CommandContext): Promise<number> {
@@ -81,7 +69,7 @@ export async function runMmeditEval(ctx: CommandContext): Promise<number> {
       bar.end();
     }
     writeFileAtomic(paths.json, JSON.stringify(report, null, 2) + '\n');
-    writeFileAtomic(paths.html, renderHtmlReport(report, { title: `MMEdit: ${editor?.name ?? 'unedited'} on ${path.basename(datasetFile)}`, gallery: galleryOf(cases) }));
+    writeFileAtomic(paths.html, renderHtmlReport(report, { title: `MMEdit: ${editor?.name ?? 'unedited'} on ${path.basename(datasetFile)}`, gallery: mmeditGallery(cases, GALLERY_CASES) }));
     for (const l of summaryTable(report)) out.line(l);
     out.line(`done in ${formatDuration(Date.now() - started)}; wrote ${shortPath(io, paths.json)} and ${shortPath(io, paths.html)}`);
     const summary = Object.fromEntries(report.methods.map((m) => [m.name, Object.fromEntries(Object.entries(m.aggregates).map(([k, a]) => [k, a.mean]))]));

@@ -14,12 +14,13 @@
  */
 import * as path from 'node:path';
 
-import { ArgumentError, CancelledError, type CausalLM, type Editor, memory, resetPeakMemory, type RgbImage, withImages } from '@medit/core';
+import { ArgumentError, CancelledError, type CausalLM, type Editor, memory, pngDataUrl, resetPeakMemory, type RgbImage, withImages } from '@medit/core';
 import { type MmeditCase, mmeditLocalityPrompt, mmeditRequest } from '@medit/data';
 
 import { summarizeEfficiency, type TimingRecord } from '../efficiency';
 import { mmeditCaseMetrics, type MmeditCaseMetrics } from '../mmedit';
 import { buildMethodReport, type CaseRow, createEvalReport, type EvalReport, type JsonValue, type MethodReport } from '../report/schema';
+import type { HtmlReportOptions } from '../report/html';
 import type { AggregateOptions } from '../stats';
 import { scoreTargets, type ScoredTarget, type TargetQuery } from './predict';
 import { UNEDITED } from './evaluate';
@@ -131,4 +132,21 @@ export async function evaluateMmedit(opts: MmeditEvaluateOptions): Promise<EvalR
     dataset: { name: opts.datasetName ?? path.basename(file).replace(/\.json$/, ''), cases: n, formats: ['mmedit'], mode: 'single', file },
     methods,
   });
+}
+
+/**
+ * The first `n` cases as an HTML report gallery: the edit (src → alt, and the unedited `pred`)
+ * with thumbnails of the edited image, the rephrased image and the multimodal-locality image.
+ * @example renderHtmlReport(report, { gallery: mmeditGallery(cases) })
+ */
+export function mmeditGallery(cases: readonly MmeditCase<RgbImage>[], n = 24): NonNullable<HtmlReportOptions['gallery']> {
+  return cases.slice(0, n).map((c) => ({
+    id: `case ${c.id}`,
+    text: `${c.src} → ${c.alt} (was: ${c.pred})`,
+    images: [
+      { label: 'edited image', src: pngDataUrl(c.image) },
+      { label: 'rephrased image', src: pngDataUrl(c.imageRephrase) },
+      { label: `M-Loc: ${c.mLocA}`, src: pngDataUrl(c.mLoc) },
+    ],
+  }));
 }
