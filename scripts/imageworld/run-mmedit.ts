@@ -9,7 +9,7 @@
  */
 import * as path from 'node:path';
 
-import { type CausalLM, type Editor, loadModel, readPng, writeFileAtomic } from '@medit/core';
+import { type CausalLM, type Editor, loadModel, readPng, type VisionLanguageModel, writeFileAtomic } from '@medit/core';
 import { readMmedit, withCaseImages } from '@medit/data';
 import { FtEditor } from '@medit/ft';
 import { KeEditor, MendEditor } from '@medit/mend';
@@ -22,8 +22,12 @@ import { arg } from '../args';
 const METHODS: Record<string, { name: string; make: (model: CausalLM, o: Artefacts) => Promise<{ editor: Editor; dispose: () => void }> }> = {
   'ft-vision': {
     name: 'FT (vision block)',
-    // the Q-Former's last layer, teacher-forced target loss
-    make: async () => ({ editor: new FtEditor({ layers: [1], rewrite_module_tmp: 'qformer.encoder.layer.{}.', objective_optimization: 'target_new', batch_size: 1 }, { variant: 'FT-M' }), dispose: () => {} }),
+    // the last vision-side block (Q-Former layer, else ViT block), teacher-forced target loss
+    make: async (model) => {
+      const vlm = model as VisionLanguageModel;
+      const [tmp, layers] = vlm.qformer ? ['qformer.encoder.layer.{}.', vlm.qformer.numLayers] : ['vision_model.encoder.layers.{}.', vlm.vision.numLayers];
+      return { editor: new FtEditor({ layers: [layers - 1], rewrite_module_tmp: tmp, objective_optimization: 'target_new', batch_size: 1 }, { variant: 'FT-M' }), dispose: () => {} };
+    },
   },
   'ft-last': {
     name: 'FT (last layer)',

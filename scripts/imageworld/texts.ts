@@ -5,6 +5,8 @@
  * eval text appears verbatim in a file an editor trains on. The VLM itself is trained on both
  * sides, as a language model sees many wordings of a question.
  */
+import { mmeditLocalityPrompt } from '@medit/data';
+
 import type { Landmark, Nation, ObjectScene, Shape, Split } from './world';
 
 /** Phrasings of one question kind, by side. */
@@ -111,12 +113,8 @@ export function landmarkTitle(l: Pick<Landmark, 'type' | 'name'>): string {
   return `the ${l.type} of ${l.name}`;
 }
 
-/** MMEdit's VQA prompt template (EasyEdit `dataset/vqa.py`), applied to multimodal-locality questions. */
-export const VQA_TEMPLATE = 'Question: {} Short answer:';
-
-export function applyTemplate(question: string): string {
-  return VQA_TEMPLATE.replace('{}', question);
-}
+/** A question in MMEdit's VQA template (`Question: {} Short answer:`), as multimodal-locality questions are asked. */
+export const applyTemplate = mmeditLocalityPrompt;
 
 /** Text-only facts of a nation and a landmark (question with `{}` filled, answer). */
 export function capitalFact(n: Nation, question: string): { question: string; answer: string } {

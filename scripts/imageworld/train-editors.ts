@@ -62,7 +62,9 @@ async function main(): Promise<void> {
     const hp = { ...common, lr: 1e-3, accumulate_bs: 1, hidden_dim: 64, condition_dim: 128, param_hidden: 32 };
     editor = resume ? await KeEditor.load(path.join(out, 'last.safetensors'), model, hp) : KeEditor.create(model, hp);
   } else {
-    const vision = method === 'mend-vision' ? { inner_params: Array.from({ length: model.qformer.numLayers }, (_, l) => `qformer.encoder.layer.${l}.output_query.dense.weight`) } : {};
+    // the vision variant: the last vision-side feed-forward output projections (MMEdit: Q-Former layer.{10,11}.output_query.dense)
+    const side = model.qformer ? { stack: 'qformer' as const, layers: model.qformer.numLayers } : { stack: 'vision' as const, layers: model.vision.numLayers };
+    const vision = method === 'mend-vision' ? { inner_params: Array.from({ length: side.layers }, (_, l) => model.visionMlpLinears(side.stack, l)[1].weightName) } : {};
     const hp = { ...common, ...vision, lr: 1e-4, edit_lr: 1e-4, lr_lr: 1e-3, rank: 64, accumulate_bs: 2 };
     editor = resume ? await MendEditor.load(path.join(out, 'last.safetensors'), model, hp) : MendEditor.create(model, hp);
   }

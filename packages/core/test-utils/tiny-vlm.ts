@@ -20,3 +20,11 @@ export function testImage(seed: number, size = 12): RgbImage {
   }
   return { width: size, height: size, data };
 }
+
+/** The LLaVA-style variant: 16×16 images, a 4×4 patch grid pooled 2×2 → 1 + 4 image tokens. */
+export const TINY_POOLED_VLM: Record<string, unknown> = {
+  model_type: 'medit-vlm',
+  vision_config: { image_size: 16, patch_size: 4, hidden_size: 8, intermediate_size: 16, num_hidden_layers: 2, num_attention_heads: 2 },
+  projector_config: { pool_size: 2 },
+  text_config: { model_type: 'gpt2', vocab_size: 11, n_embd: 8, n_head: 2, n_layer: 2, n_positions: 16 },
+};

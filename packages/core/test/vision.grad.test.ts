@@ -17,13 +17,14 @@ import {
   mul,
   noGrad,
   patchify,
+  poolPatchGrid,
   reshape,
   sum,
   tensor,
   tidy,
 } from '../src';
 import { gradcheck, randData } from '../test-utils/gradcheck';
-import { TINY_VLM, testImage } from '../test-utils/tiny-vlm';
+import { TINY_POOLED_VLM, TINY_VLM, testImage } from '../test-utils/tiny-vlm';
 
 test('patchify: values in conv order, gradient by central differences', () => {
   const [B, C, H, W, p] = [2, 3, 4, 6, 2];
@@ -68,9 +69,30 @@ test('the patch embedding is the stride-p convolution of its Conv2d weight, and 
   expect(r.maxRelErr).toBeLessThan(1e-6);
 });
 
+test('poolPatchGrid: window means in grid order after the class token, gradient by central differences', () => {
+  const [B, g, p, D] = [2, 4, 2, 3];
+  const x = randData(B * (1 + g * g) * D, 6);
+  const out = tidy(() => poolPatchGrid(tensor(x, [B, 1 + g * g, D], 'float64'), g, p).data() as Float64Array);
+  const G = g / p;
+  for (let b = 0; b < B; b++)
+    for (let d = 0; d < D; d++) {
+      expect(out[(b * (1 + G * G)) * D + d]).toBe(x[b * (1 + g * g) * D + d]);
+      for (let wy = 0; wy < G; wy++)
+        for (let wx = 0; wx < G; wx++) {
+          let m = 0;
+          for (let i = 0; i < p; i++) for (let j = 0; j < p; j++) m += x[(b * (1 + g * g) + 1 + (wy * p + i) * g + wx * p + j) * D + d] / (p * p);
+          expect(out[(b * (1 + G * G) + 1 + wy * G + wx) * D + d]).toBeCloseTo(m, 12);
+        }
+    }
+  const w = randData(B * (1 + G * G) * D, 7);
+  const r = gradcheck((t) => sum(mul(poolPatchGrid(t, g, p), tensor(w, [B, 1 + G * G, D], 'float64'))), [x], [[B, 1 + g * g, D]]);
+  expect(r.maxRelErr).toBeLessThan(1e-6);
+  expect(() => tidy(() => poolPatchGrid(tensor(x, [B, 1 + g * g, D], 'float64'), g, 3))).toThrow(/not a multiple of the pool size 3/);
+});
+
 /** The tiny VLM in float64 with weights scaled up so every path carries gradient. */
-function f64Vlm(): VisionLanguageModel {
-  const model = createModel(TINY_VLM, { seed: 11 }) as VisionLanguageModel;
+function f64Vlm(config: Record<string, unknown> = TINY_VLM): VisionLanguageModel {
+  const model = createModel(config, { seed: 11 }) as VisionLanguageModel;
   for (const [name, t] of [...model.params]) {
     const d = t.data() as Float32Array;
     const v = /norm|LayerNorm/.test(name) ? d.map((x, i) => x + 0.1 * Math.sin(i + name.length)) : d.map((x, i) => x * 8 + 0.03 * Math.cos(i + name.length));
@@ -142,7 +164,7 @@ test('whole-model gradients with images match central differences', () => {
 
 test('gradient decomposition under images: Q-Former output projections and LM MLPs', () => {
   const model = f64Vlm();
-  const linears = [...model.qformerMlpLinears(1).filter((l) => l.role === 'out'), ...model.qformerMlpLinears(0).filter((l) => l.role === 'out'), ...mlpLinears(model, 1)];
+  const linears = [...model.visionMlpLinears('qformer', 1).filter((l) => l.role === 'out'), ...model.visionMlpLinears('qformer', 0).filter((l) => l.role === 'out'), ...model.visionMlpLinears('vision', 0).filter((l) => l.role === 'out'), ...mlpLinears(model, 1)];
   tidy(() => {
     const lossFn = (logits: Tensor) => crossEntropy(logits, LABELS);
     const { factors } = decomposeGradients(model, IDS, lossFn, linears, { images: IMAGES });
@@ -160,8 +182,42 @@ test('gradient decomposition under images: Q-Former output projections and LM ML
     // Q-Former rows are the image rows' query tokens (2 images × 3 queries)
     expect(factors[0].u.shape).toEqual([6, 12]);
   });
-  expect(() => tidy(() => decomposeGradients(model, IDS, (l) => crossEntropy(l, LABELS), model.qformerMlpLinears(0), { images: IMAGES }))).toThrow(
+  expect(() => tidy(() => decomposeGradients(model, IDS, (l) => crossEntropy(l, LABELS), model.visionMlpLinears('qformer', 0), { images: IMAGES }))).toThrow(
     /input projection of a qformer\. block/,
   );
+  model.dispose();
+});
+
+test('pooled linear projector: gradients of the ViT, the projection and the LM with images', () => {
+  const model = f64Vlm(TINY_POOLED_VLM);
+  const images = [testImage(5, 16), testImage(6, 16), null];
+  const names = ['vision_model.embeddings.position_embedding', 'vision_model.encoder.layers.1.mlp.fc2.weight', 'language_projection.weight', 'language_model.transformer.h.1.attn.c_attn.weight'];
+  const loss = () => crossEntropy(model.forward(IDS, { images }).logits, LABELS);
+  const params = names.map((n) => model.param(n));
+  const analytic = tidy(() => {
+    for (const p of params) p.requiresGrad = true;
+    const gs = grad(loss(), params).map((g) => g.data() as Float64Array);
+    for (const p of params) p.requiresGrad = false;
+    return gs;
+  });
+  let worst = 0;
+  params.forEach((p, pi) => {
+    for (let j = 0; j < p.size; j += Math.ceil(p.size / 4)) {
+      const base = p.data() as Float64Array;
+      const at = (v: number) => {
+        const d = base.slice();
+        d[j] = v;
+        const t = tensor(d, p.shape, 'float64');
+        model.params.set(names[pi], t);
+        const value = noGrad(() => tidy(() => loss().item()));
+        model.params.set(names[pi], p);
+        t.dispose();
+        return value;
+      };
+      const numeric = (at(base[j] + 1e-6) - at(base[j] - 1e-6)) / 2e-6;
+      worst = Math.max(worst, Math.abs(numeric - analytic[pi][j]) / Math.max(1e-3, Math.abs(numeric)));
+    }
+  });
+  expect(worst).toBeLessThan(1e-5);
   model.dispose();
 });

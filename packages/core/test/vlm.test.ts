@@ -27,7 +27,7 @@ import {
   withImages,
   Tokenizer,
 } from '../src';
-import { TINY_VLM, testImage } from '../test-utils/tiny-vlm';
+import { TINY_POOLED_VLM, TINY_VLM, testImage } from '../test-utils/tiny-vlm';
 
 const IMG = [testImage(1), testImage(2)];
 const IDS = [
@@ -147,6 +147,7 @@ describe('medit-vlm forward', () => {
       ),
     );
     expect(seen['qformer.h.1.mlp_key']).toEqual([2, 3, 12]);
+    expect(model.visionMlpLinears('qformer', 1)[1].weightName).toBe('qformer.encoder.layer.1.output_query.dense.weight');
     expect(seen['vision.h.0.mlp_out']).toEqual([2, 10, 8]);
     expect(seen['h.0.resid_out']).toEqual([2, 7, 8]);
   });
@@ -157,6 +158,27 @@ describe('medit-vlm forward', () => {
     const gpt2 = createModel({ model_type: 'gpt2', vocab_size: 11, n_embd: 8, n_head: 2, n_layer: 1, n_positions: 8 });
     expect(() => gpt2.forward([IDS[0]], { images: [IMG[0]] })).toThrow(/gpt2 is a text-only model/);
     gpt2.dispose();
+  });
+});
+
+describe('medit-vlm with a pooled linear projector', () => {
+  test('image tokens are the class token and the pooled grid; rows stay independent', () => {
+    const model = createModel(TINY_POOLED_VLM, { seed: 2 }) as VisionLanguageModel;
+    expect(model.numImageTokens).toBe(5);
+    expect(model.qformer).toBeUndefined();
+    expect(model.config.maxPositions).toBe(16 - 5);
+    expect([...model.params.keys()].some((k) => k.startsWith('qformer.'))).toBe(false);
+    const imgs = [testImage(1, 16), testImage(2, 16)];
+    const both = logitsOf(model, IDS, { images: imgs });
+    expectClose(both.subarray(44), logitsOf(model, [IDS[1]], { images: [imgs[1]] }));
+    expect(model.visionMlpLinears('vision', 1).map((l) => l.weightName)).toEqual(['vision_model.encoder.layers.1.mlp.fc1.weight', 'vision_model.encoder.layers.1.mlp.fc2.weight']);
+    expect(() => model.visionMlpLinears('qformer', 0)).toThrow(/no Q-Former/);
+    model.dispose();
+  });
+
+  test('config errors: both projectors, or a pool that does not divide the grid', () => {
+    expect(() => createModel({ ...TINY_POOLED_VLM, qformer_config: TINY_VLM.qformer_config, num_query_tokens: 3 })).toThrow(/exactly one of qformer_config/);
+    expect(() => createModel({ ...TINY_POOLED_VLM, projector_config: { pool_size: 3 } })).toThrow(/pool_size to divide the 4×4 patch grid/);
   });
 });
 

@@ -53,14 +53,19 @@ import type { TrainableEditor, TrainingObjective } from './trainer';
 
 /**
  * The MLP linears named by `inner_params` (default: the last 3 blocks' input and output
- * projections). For a vision-language model the names may also be its Q-Former's feed-forward
- * output projections (`qformer.encoder.layer.<l>.output_query.dense.weight`, MMEdit's vision variant).
+ * projections). For a vision-language model the names may also be its vision side's feed-forward
+ * output projections — the ViT's `vision_model.encoder.layers.<l>.mlp.fc2.weight` or the Q-Former's
+ * `qformer.encoder.layer.<l>.output_query.dense.weight` (MMEdit's vision variant).
  */
 export function resolveInnerParams(model: CausalLM, innerParams: readonly string[], lastBlocks = 3): MlpLinear[] {
   const L = model.config.numLayers;
   const lm = Array.from({ length: L }, (_, l) => mlpLinears(model, l)).flat();
   if (innerParams.length === 0) return lm.filter((x) => x.layer >= L - Math.min(lastBlocks, L));
-  const vision = model instanceof VisionLanguageModel ? Array.from({ length: model.qformer.numLayers }, (_, l) => model.qformerMlpLinears(l).filter((x) => x.role === 'out')).flat() : [];
+  const vision: MlpLinear[] = [];
+  if (model instanceof VisionLanguageModel) {
+    const stacks = [['vision', model.vision.numLayers], ...(model.qformer ? [['qformer', model.qformer.numLayers]] : [])] as ['vision' | 'qformer', number][];
+    for (const [stack, n] of stacks) for (let l = 0; l < n; l++) vision.push(...model.visionMlpLinears(stack, l).filter((x) => x.role === 'out'));
+  }
   const all = [...lm, ...vision];
   return innerParams.map((name) => {
     const found = all.find((x) => x.weightName === name);

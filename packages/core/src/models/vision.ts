@@ -24,7 +24,7 @@ import type { DType } from '@medit/native';
 
 import { ArgumentError, ShapeError } from '../errors';
 import { checkRgbImage, type RgbImage } from '../io/image';
-import { add, broadcastTo } from '../ops/elementwise';
+import { add, broadcastTo, mean } from '../ops/elementwise';
 import { concat, permute, reshape, slice } from '../ops/layout';
 import { linear } from '../ops/linalg';
 import { attention, layerNorm } from '../ops/nn';
@@ -173,6 +173,21 @@ export function pixelValues(images: readonly RgbImage[], cfg: VisionConfig, dtyp
     }
   });
   return tensor(data, [images.length, 3, S, S], dtype);
+}
+
+/**
+ * Mean-pools the patch grid of ViT features [B, 1 + g², D] (class token first) over `pool`×`pool`
+ * windows: [B, 1 + (g/pool)², D], the class token kept in front. Coarser image tokens that keep
+ * where things are (a linear projector's input; LLaVA projects every patch, here a pooled grid
+ * keeps the language model's prefix short). Differentiable.
+ */
+export function poolPatchGrid(features: Tensor, grid: number, pool: number): Tensor {
+  const [B, T, D] = features.shape;
+  if (T !== 1 + grid * grid) throw new ShapeError(`poolPatchGrid: expected 1 + ${grid}² tokens but received ${T}`);
+  if (!Number.isInteger(pool) || pool < 1 || grid % pool !== 0) throw new ShapeError(`poolPatchGrid: the ${grid}×${grid} patch grid is not a multiple of the pool size ${pool}`);
+  const g = grid / pool;
+  const windows = reshape(permute(reshape(slice(features, 1, 1, grid * grid), [B, g, pool, g, pool, D]), [0, 1, 3, 2, 4, 5]), [B, g * g, pool * pool, D]);
+  return concat([slice(features, 1, 0, 1), mean(windows, 2)], 1);
 }
 
 /** [B, T, C] → [B, NH, T, C/NH]. */

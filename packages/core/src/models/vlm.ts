@@ -1,13 +1,19 @@
 /**
- * `medit-vlm`: a BLIP-2-style vision-language model (Li et al., ICML 2023) — ViT image encoder,
- * Q-Former with learned queries, a linear `language_projection`, and a GPT-2 language model that
- * reads the projected query outputs as a prefix of its input embeddings (BLIP-2's decoder-only
- * path: `inputs_embeds = [image tokens; text embeddings]`, attention mask `[1…1; text mask]`).
+ * `medit-vlm`: a vision-language model in the BLIP-2 / LLaVA mould — a ViT image encoder, a
+ * projector into the language model, and a GPT-2 language model that reads the projected image
+ * tokens as a prefix of its input embeddings (`inputs_embeds = [image tokens; text embeddings]`,
+ * attention mask `[1…1; text mask]`). Two projectors, chosen by config.json:
  *
- * config.json (`model_type: "medit-vlm"`): `vision_config`, `qformer_config`, `text_config` (a GPT-2
- * config) and `num_query_tokens`; weights keep BLIP-2's names (`vision_model.*`, `qformer.*`,
- * `query_tokens`, `language_projection.*`) and GPT-2's under `language_model.` (see vision.ts for
- * the differences from BLIP-2).
+ * - `qformer_config` + `num_query_tokens` (BLIP-2, Li et al., ICML 2023): a Q-Former's learned
+ *   queries cross-attend to the image features; their outputs go through `language_projection`;
+ * - `projector_config: {pool_size}` (LLaVA-style, Liu et al., NeurIPS 2023, with a pooled grid):
+ *   the ViT's class token and its patch grid mean-pooled over pool×pool windows go through the
+ *   linear `language_projection`, so each image token keeps where it is in the picture.
+ *
+ * config.json (`model_type: "medit-vlm"`): `vision_config`, one of the two above, `text_config` (a
+ * GPT-2 config); weights keep BLIP-2's names (`vision_model.*`, `qformer.*`, `query_tokens`,
+ * `language_projection.*`) and GPT-2's under `language_model.` (see vision.ts for the differences
+ * from BLIP-2).
  *
  * As a {@link CausalLM} it is its language model: `config` describes the LM (with `maxPositions`
  * the text budget left after the image tokens), `rewriteModule` and the `h.<l>.*` hooks are the
@@ -27,7 +33,7 @@ import { type Tensor, full, randn, zeros } from '../tensor';
 import type { MlpLinear } from '../editing/grad-decomp';
 import { GPT2, gpt2Config, gpt2InitParams } from './gpt2';
 import { CausalLM, checkIds, type ForwardOptions, type ForwardOutput, type ModelConfig, type RewriteModule } from './model';
-import { type QFormerConfig, type VisionConfig, initVisionParams, pixelValues, qformerConfig, qformerForward, qformerParamShapes, visionConfig, visionForward, visionParamShapes } from './vision';
+import { type QFormerConfig, type VisionConfig, initVisionParams, pixelValues, poolPatchGrid, qformerConfig, qformerForward, qformerParamShapes, visionConfig, visionForward, visionParamShapes } from './vision';
 import type { Hooks } from './hooks';
 
 export const VLM_MODEL_TYPE = 'medit-vlm';
@@ -45,6 +51,31 @@ function queryTokens(raw: Record<string, unknown>): number {
   return q;
 }
 
+/** How the image features become the language model's image tokens. */
+export type ImageProjector = { kind: 'qformer'; qformer: QFormerConfig } | { kind: 'pooled'; poolSize: number };
+
+/** Reads the projector section of a medit-vlm config.json. @throws ArgumentError naming the field */
+function projectorOf(raw: Record<string, unknown>, vision: VisionConfig): ImageProjector {
+  const hasQ = raw.qformer_config !== undefined;
+  const hasP = raw.projector_config !== undefined;
+  if (hasQ === hasP) throw new ArgumentError('config.json: expected exactly one of qformer_config (BLIP-2 Q-Former) and projector_config (pooled linear projector)');
+  if (hasQ) return { kind: 'qformer', qformer: qformerConfig(section(raw, 'qformer_config'), queryTokens(raw), vision.hiddenSize) };
+  const pool = section(raw, 'projector_config').pool_size ?? 1;
+  const grid = vision.imageSize / vision.patchSize;
+  if (typeof pool !== 'number' || !Number.isInteger(pool) || pool < 1 || grid % pool !== 0) throw new ArgumentError(`config.json: expected projector_config.pool_size to divide the ${grid}×${grid} patch grid but received ${JSON.stringify(pool)}`);
+  return { kind: 'pooled', poolSize: pool };
+}
+
+/** Image tokens per image. */
+function imageTokens(p: ImageProjector, vision: VisionConfig): number {
+  return p.kind === 'qformer' ? p.qformer.numQueryTokens : 1 + (vision.imageSize / vision.patchSize / p.poolSize) ** 2;
+}
+
+/** Width of the projector's input (Q-Former output or ViT features). */
+function projectorWidth(p: ImageProjector, vision: VisionConfig): number {
+  return p.kind === 'qformer' ? p.qformer.hiddenSize : vision.hiddenSize;
+}
+
 /**
  * Reads a medit-vlm config.json: the language model's normalised config (GPT-2 `text_config`),
  * with `modelType` "medit-vlm", `maxPositions` = text positions left after the image tokens, and
@@ -55,9 +86,8 @@ export function vlmConfig(raw: Record<string, unknown>): ModelConfig {
   const text = section(raw, 'text_config');
   if (text.model_type !== undefined && text.model_type !== 'gpt2') throw new ArgumentError(`config.json: text_config.model_type must be "gpt2" but is ${JSON.stringify(text.model_type)}`);
   const lm = gpt2Config({ ...text, model_type: 'gpt2' });
-  const q = queryTokens(raw);
   const vision = visionConfig(section(raw, 'vision_config'));
-  qformerConfig(section(raw, 'qformer_config'), q, vision.hiddenSize);
+  const q = imageTokens(projectorOf(raw, vision), vision);
   if (lm.maxPositions <= q) throw new ArgumentError(`config.json: text_config.n_positions (${lm.maxPositions}) leaves no room for text after ${q} image tokens`);
   return { ...lm, modelType: VLM_MODEL_TYPE, maxPositions: lm.maxPositions - q, raw };
 }
@@ -65,7 +95,7 @@ export function vlmConfig(raw: Record<string, unknown>): ModelConfig {
 /** A BLIP-2-style vision-language model over GPT-2 (see the file comment). */
 export class VisionLanguageModel extends CausalLM {
   readonly vision: VisionConfig;
-  readonly qformer: QFormerConfig;
+  readonly projector: ImageProjector;
   /** The language model; it reads the same parameter map (names under `language_model.`). */
   readonly lm: GPT2;
 
@@ -74,7 +104,7 @@ export class VisionLanguageModel extends CausalLM {
     super(config, params);
     const raw = config.raw;
     this.vision = visionConfig(section(raw, 'vision_config'));
-    this.qformer = qformerConfig(section(raw, 'qformer_config'), queryTokens(raw), this.vision.hiddenSize);
+    this.projector = projectorOf(raw, this.vision);
     this.lm = new GPT2(gpt2Config({ ...section(raw, 'text_config'), model_type: 'gpt2' }), params, { prefix: LM });
     for (const [name, shape] of this.sideShapes()) {
       const t = this.param(name);
@@ -86,15 +116,20 @@ export class VisionLanguageModel extends CausalLM {
   private sideShapes(): Map<string, number[]> {
     return new Map([
       ...visionParamShapes(this.vision),
-      ...qformerParamShapes(this.qformer),
-      ['language_projection.weight', [this.config.hiddenSize, this.qformer.hiddenSize]],
+      ...(this.projector.kind === 'qformer' ? qformerParamShapes(this.projector.qformer) : []),
+      ['language_projection.weight', [this.config.hiddenSize, projectorWidth(this.projector, this.vision)]],
       ['language_projection.bias', [this.config.hiddenSize]],
     ]);
   }
 
   /** Image tokens per image (the prefix length). */
   get numImageTokens(): number {
-    return this.qformer.numQueryTokens;
+    return imageTokens(this.projector, this.vision);
+  }
+
+  /** The Q-Former's config, or undefined for a pooled linear projector. */
+  get qformer(): QFormerConfig | undefined {
+    return this.projector.kind === 'qformer' ? this.projector.qformer : undefined;
   }
 
   override rewriteModule(layer: number): RewriteModule {
@@ -107,25 +142,30 @@ export class VisionLanguageModel extends CausalLM {
   }
 
   /**
-   * The image tokens in the language model's input space: ViT → Q-Former → language_projection,
-   * [B, Q, C] (vision and Q-Former hooks apply).
+   * The image tokens in the language model's input space, [B, tokens, C]: ViT → Q-Former or pooled
+   * grid → language_projection (vision and Q-Former hooks apply).
    */
   imageEmbeds(images: readonly RgbImage[], hooks?: Hooks): Tensor {
     const w = (name: string) => this.param(name);
     const features = visionForward(w, this.vision, pixelValues(images, this.vision, this.dtype), hooks);
-    const queries = qformerForward(w, this.qformer, features, hooks);
-    return linear(queries, w('language_projection.weight'), w('language_projection.bias'));
+    const p = this.projector;
+    const tokens = p.kind === 'qformer' ? qformerForward(w, p.qformer, features, hooks) : poolPatchGrid(features, this.vision.imageSize / this.vision.patchSize, p.poolSize);
+    return linear(tokens, w('language_projection.weight'), w('language_projection.bias'));
   }
 
   /**
-   * MLP-like linears of the Q-Former's feed-forward blocks (`intermediate_query.dense` role `in`,
-   * `output_query.dense` role `out`), hooked at `qformer.h.<layer>.*` — what MMEdit's MEND
-   * vision variant edits (BLIP-2 `layer.{10,11}.output_query.dense`).
+   * The feed-forward linears of a vision-side block, hooked at `<stack>.h.<layer>.*`: the ViT's
+   * (`mlp.fc1` role `in`, `mlp.fc2` role `out`; stack `vision`) or the Q-Former's
+   * (`intermediate_query.dense`, `output_query.dense`; stack `qformer`) — MMEdit's MEND vision
+   * variant edits the last ones' output projections (BLIP-2 `layer.{10,11}.output_query.dense`).
+   * @throws ArgumentError for a layer out of range or a Q-Former the model does not have
    */
-  qformerMlpLinears(layer: number): MlpLinear[] {
-    if (!Number.isInteger(layer) || layer < 0 || layer >= this.qformer.numLayers) throw new ArgumentError(`Q-Former layer ${layer} is outside [0, ${this.qformer.numLayers})`);
-    const pre = `qformer.encoder.layer.${layer}.`;
-    const { hiddenSize: D, intermediateSize: F } = this.qformer;
+  visionMlpLinears(stack: 'vision' | 'qformer', layer: number): MlpLinear[] {
+    const q = this.qformer;
+    if (stack === 'qformer' && !q) throw new ArgumentError('this medit-vlm has a pooled linear projector, no Q-Former');
+    const layers = stack === 'qformer' ? q!.numLayers : this.vision.numLayers;
+    if (!Number.isInteger(layer) || layer < 0 || layer >= layers) throw new ArgumentError(`${stack} layer ${layer} is outside [0, ${layers})`);
+    const [pre, names, D, F] = stack === 'qformer' ? [`qformer.encoder.layer.${layer}.`, ['intermediate_query.dense', 'output_query.dense'], q!.hiddenSize, q!.intermediateSize] : [`vision_model.encoder.layers.${layer}.`, ['mlp.fc1', 'mlp.fc2'], this.vision.hiddenSize, this.vision.intermediateSize];
     const make = (name: string, role: 'in' | 'out', inDim: number, outDim: number): MlpLinear => ({
       layer,
       role,
@@ -134,9 +174,9 @@ export class VisionLanguageModel extends CausalLM {
       layout: 'out_in',
       inDim,
       outDim,
-      hookPrefix: 'qformer.',
+      hookPrefix: `${stack}.`,
     });
-    return [make('intermediate_query.dense', 'in', D, F), make('output_query.dense', 'out', F, D)];
+    return [make(names[0], 'in', D, F), make(names[1], 'out', F, D)];
   }
 
   override forward(inputIds: number[][], opts: ForwardOptions = {}): ForwardOutput {
@@ -183,9 +223,9 @@ export class VisionLanguageModel extends CausalLM {
 export function vlmInitParams(config: ModelConfig, seed: number): Map<string, Tensor> {
   const raw = config.raw;
   const vision = visionConfig(section(raw, 'vision_config'));
-  const qformer = qformerConfig(section(raw, 'qformer_config'), queryTokens(raw), vision.hiddenSize);
-  const params = initVisionParams(new Map([...visionParamShapes(vision), ...qformerParamShapes(qformer)]), seed * 7919 + 1);
-  params.set('language_projection.weight', randn([config.hiddenSize, qformer.hiddenSize], { seed: seed * 7919 + 2, std: 0.02 }));
+  const projector = projectorOf(raw, vision);
+  const params = initVisionParams(new Map([...visionParamShapes(vision), ...(projector.kind === 'qformer' ? qformerParamShapes(projector.qformer) : [])]), seed * 7919 + 1);
+  params.set('language_projection.weight', randn([config.hiddenSize, projectorWidth(projector, vision)], { seed: seed * 7919 + 2, std: 0.02 }));
   params.set('language_projection.bias', full([config.hiddenSize], 0));
   const lm = gpt2InitParams(gpt2Config({ ...section(raw, 'text_config'), model_type: 'gpt2' }), seed);
   for (const [name, t] of lm) params.set(LM + name, t);
