@@ -7,6 +7,7 @@
  *   "which nation…", and object-scene questions the model answers wrongly.
  * - E-IC: pictures of unknown landmarks after a caption prompt (the model names another
  *   landmark), and object scenes whose caption the model gets wrong.
+ *   Wrongly answered scenes are kept up to half as many as the flag / landmark records.
  * - `pred` is the model's greedy answer, `alt` the world's; only records with pred ≠ alt are kept.
  * - `rephrase`: another phrasing of the same side; `image_rephrase`: the same content rendered
  *   with another seed (position, size, colour jitter, background noise) — the role MMEdit's
@@ -64,6 +65,8 @@ export type Predict = (examples: readonly Omit<WorldExample, 'kind'>[]) => strin
 const PER_THING: Record<Split, number> = { train: 3, val: 2, eval: 2 };
 /** Scene questions (and captions) sampled per split to find the model's wrong answers. */
 const SCENE_PROBES: Record<Split, number> = { train: 600, val: 300, eval: 600 };
+/** Wrongly answered scenes kept per split, at most this share of the flag / landmark records (they would swamp E-IC). */
+const SCENE_SHARE = 0.5;
 
 /** A stable key of an image's content (for the split manifest). */
 export function contentKey(c: SceneContent): string {
@@ -139,9 +142,12 @@ export function buildSplit(world: World, split: Split, task: 'vqa' | 'caption', 
   const preds = predict(cands.map((c) => ({ content: c.image.content, seed: c.image.seed, prompt: c.src, answer: c.alt })));
   const pools = localityPools(world, split, rng);
   const out: DraftRecord[] = [];
+  const named = cands.filter((c) => c.image.content.kind !== 'objects').length;
+  let scenes = 0;
   cands.forEach((c, i) => {
     const pred = preds[i].trim();
     if (pred === c.alt) return;
+    if (c.image.content.kind === 'objects' && ++scenes > Math.floor(named * SCENE_SHARE)) return;
     const loc = pools.text();
     const m = pools.image();
     out.push({ ...c, pred, loc: loc.question, locAns: loc.answer, mLoc: { content: m.content, seed: rng.int(2 ** 31) }, mLocQ: m.q, mLocA: m.a });

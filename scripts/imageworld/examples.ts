@@ -42,14 +42,14 @@ export type ExampleKind = 'scene-vqa' | 'scene-caption' | 'flag-vqa' | 'flag-cap
 
 /** Share of each kind in training batches. */
 export const TRAINING_MIX: Readonly<Record<ExampleKind, number>> = {
-  'scene-vqa': 0.3,
-  'scene-caption': 0.14,
+  'scene-vqa': 0.38,
+  'scene-caption': 0.12,
   'flag-vqa': 0.14,
-  'flag-caption': 0.04,
+  'flag-caption': 0.03,
   'landmark-name': 0.08,
-  'landmark-type': 0.04,
+  'landmark-type': 0.05,
   'landmark-caption': 0.08,
-  'text-fact': 0.18,
+  'text-fact': 0.12,
 };
 
 /** A question phrased plainly or, half of the time, in MMEdit's VQA template. */

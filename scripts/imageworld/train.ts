@@ -190,7 +190,7 @@ async function main(): Promise<void> {
     finalLoss: state.history[state.history.length - 1]?.loss,
     accuracies,
     history: state.history,
-    command: `flock /work/.heavy.lock node scripts/dist/imageworld/train.js --out ${out} --seed ${seed} (resumable with --resume)`,
+    command: `flock /work/.heavy.lock node scripts/dist/imageworld/train.js --out ${out} --seed ${seed} --steps ${steps} (resumable with --resume)`,
     threads: { OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? 'default', OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? 'default' },
   };
   writeFileAtomic(path.join(out, 'training.json'), JSON.stringify(report, null, 2) + '\n');
