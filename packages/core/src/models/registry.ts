@@ -9,7 +9,10 @@ import * as path from 'node:path';
 import type { DType } from '@medit/native';
 
 import { ArgumentError, IOError } from '../errors';
+import { writeDirectoryAtomic } from '../io/atomic-write';
 import { readCheckpoint, writeCheckpointFile } from '../io/checkpoint';
+import { adapterUpdates, readPeftAdapter } from '../io/peft-lora';
+import { gemmInplace } from '../linalg';
 import { cast } from '../ops/layout';
 import { Tensor, wrapHandle } from '../tensor';
 import { Tokenizer } from '../tokenizer';
@@ -71,6 +74,8 @@ export interface LoadModelOptions {
   dtype?: DType;
   /** Load tokenizer.json when present (default true). */
   tokenizer?: boolean;
+  /** A PEFT LoRA adapter directory to merge into the weights (W += scaling · B A). */
+  adapter?: string;
 }
 
 /** Reads and validates config.json. */
@@ -94,10 +99,11 @@ export function readConfig(dir: string): Record<string, unknown> {
 
 /**
  * Loads a Hugging Face model directory (config.json, model.safetensors or a sharded
- * index, tokenizer.json).
+ * index, tokenizer.json), optionally with a PEFT LoRA adapter merged into its weights.
  * @throws IOError for a missing or malformed file; ArgumentError for an unknown model_type
  *   or a missing tensor (named).
  * @example const model = await loadModel('test-fixtures/models/fact-small');
+ * @example const edited = await loadModel('test-fixtures/models/fact-small', { adapter: 'out/rome-lora' });
  */
 export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promise<CausalLM> {
   const raw = readConfig(dir);
@@ -126,9 +132,32 @@ export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promi
     throw err;
   }
   model.source = dir;
+  if (opts.adapter !== undefined) {
+    try {
+      await mergeAdapter(model, opts.adapter);
+    } catch (err) {
+      model.dispose();
+      throw err;
+    }
+  }
   const tokFile = path.join(dir, 'tokenizer.json');
   if (opts.tokenizer !== false && fs.existsSync(tokFile)) model.tokenizer = Tokenizer.fromFile(tokFile);
   return model;
+}
+
+/** Adds a PEFT LoRA adapter's changes to the model's weights for good (no snapshot to revert). */
+async function mergeAdapter(model: CausalLM, dir: string): Promise<void> {
+  const adapter = await readPeftAdapter(dir);
+  try {
+    const updates = adapterUpdates(model, adapter, dir);
+    for (const u of updates) {
+      gemmInplace(model.param(u.name), u.left!, u.right!);
+      u.left!.dispose();
+      u.right!.dispose();
+    }
+  } finally {
+    adapter.dispose();
+  }
 }
 
 /** Files copied verbatim from the source directory when saving (tokenizer and configs). */
@@ -145,28 +174,23 @@ export async function saveModel(
   dir: string,
   opts: { metadata?: Record<string, string>; /** copy tokenizer/config side files from here (default: the model's source) */ sideFilesFrom?: string } = {},
 ): Promise<void> {
-  const target = path.resolve(dir);
-  if (model.source && path.resolve(model.source) === target) throw new ArgumentError(`saveModel: refusing to overwrite the model's source directory ${dir}`);
-  if (fs.existsSync(target)) throw new ArgumentError(`saveModel: ${dir} already exists`);
-  fs.mkdirSync(path.dirname(target), { recursive: true });
-  const tmp = `${target}.tmp-${process.pid}-${Date.now()}`;
-  fs.mkdirSync(tmp);
-  try {
-    const weights = new Map<string, Tensor>();
-    for (const name of model.checkpointNames()) weights.set(name, model.param(name));
-    await writeCheckpointFile(path.join(tmp, 'model.safetensors'), new Map([...weights].map(([k, t]) => [k, t.handle('saveModel')])), {
-      format: 'pt',
-      ...opts.metadata,
-    });
-    fs.writeFileSync(path.join(tmp, 'config.json'), JSON.stringify(model.config.raw, null, 2) + '\n');
-    for (const f of SIDE_FILES) {
-      const from = opts.sideFilesFrom ?? model.source;
-      const src = from ? path.join(from, f) : undefined;
-      if (src && fs.existsSync(src)) fs.copyFileSync(src, path.join(tmp, f));
-    }
-    fs.renameSync(tmp, target);
-  } catch (err) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    throw err;
-  }
+  if (model.source && path.resolve(model.source) === path.resolve(dir)) throw new ArgumentError(`saveModel: refusing to overwrite the model's source directory ${dir}`);
+  await writeDirectoryAtomic(
+    dir,
+    async (tmp) => {
+      const weights = new Map<string, Tensor>();
+      for (const name of model.checkpointNames()) weights.set(name, model.param(name));
+      await writeCheckpointFile(path.join(tmp, 'model.safetensors'), new Map([...weights].map(([k, t]) => [k, t.handle('saveModel')])), {
+        format: 'pt',
+        ...opts.metadata,
+      });
+      fs.writeFileSync(path.join(tmp, 'config.json'), JSON.stringify(model.config.raw, null, 2) + '\n');
+      for (const f of SIDE_FILES) {
+        const from = opts.sideFilesFrom ?? model.source;
+        const src = from ? path.join(from, f) : undefined;
+        if (src && fs.existsSync(src)) fs.copyFileSync(src, path.join(tmp, f));
+      }
+    },
+    'saveModel',
+  );
 }
