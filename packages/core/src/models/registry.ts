@@ -163,6 +163,14 @@ async function mergeAdapter(model: CausalLM, dir: string): Promise<void> {
 /** Files copied verbatim from the source directory when saving (tokenizer and configs). */
 const SIDE_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt', 'generation_config.json'];
 
+/** Copies the tokenizer and generation files of a model directory (those present) into `to`. */
+export function copySideFiles(from: string, to: string): void {
+  for (const f of SIDE_FILES) {
+    const src = path.join(from, f);
+    if (fs.existsSync(src)) fs.copyFileSync(src, path.join(to, f));
+  }
+}
+
 /**
  * Writes `model` as a Hugging Face directory at `dir`: config.json, model.safetensors and
  * the tokenizer files of its source. Atomic: everything is written into a temporary
@@ -185,11 +193,8 @@ export async function saveModel(
         ...opts.metadata,
       });
       fs.writeFileSync(path.join(tmp, 'config.json'), JSON.stringify(model.config.raw, null, 2) + '\n');
-      for (const f of SIDE_FILES) {
-        const from = opts.sideFilesFrom ?? model.source;
-        const src = from ? path.join(from, f) : undefined;
-        if (src && fs.existsSync(src)) fs.copyFileSync(src, path.join(tmp, f));
-      }
+      const from = opts.sideFilesFrom ?? model.source;
+      if (from) copySideFiles(from, tmp);
     },
     'saveModel',
   );

@@ -1,6 +1,6 @@
 /**
  * The few pieces of ONNX's protobuf schema (onnx/onnx.proto3) that a feed-forward graph with
- * float32 initializers needs, written by hand: ModelProto, OperatorSetIdProto, GraphProto,
+ * float32 / float64 / int64 initializers needs, written by hand: ModelProto, OperatorSetIdProto, GraphProto,
  * NodeProto, AttributeProto, TensorProto, ValueInfoProto, TypeProto(.Tensor), TensorShapeProto.
  * Output is deterministic: fields in field-number order, repeated scalars unpacked (parsers accept
  * both encodings).
@@ -68,13 +68,23 @@ export class Msg {
 /** onnx TensorProto.DataType values used here. */
 export const ONNX_FLOAT = 1;
 export const ONNX_INT64 = 7;
+export const ONNX_BOOL = 9;
+export const ONNX_DOUBLE = 11;
+
+/** Initializer data: float32, float64 or int64 (raw little-endian bytes). */
+export type TensorData = Float32Array | Float64Array | BigInt64Array;
+
+/** The ONNX element type of `data`, by its element size and kind (not instanceof: arrays made by the native addon may come from another realm, e.g. jest's vm). */
+function elemType(data: TensorData): number {
+  if (data.BYTES_PER_ELEMENT === 4) return ONNX_FLOAT;
+  return Object.prototype.toString.call(data) === '[object BigInt64Array]' ? ONNX_INT64 : ONNX_DOUBLE;
+}
 
 /** TensorProto: dims(1), data_type(2), name(8), raw_data(9). */
-export function tensorProto(name: string, dims: readonly number[], data: Float32Array | BigInt64Array): Msg {
+export function tensorProto(name: string, dims: readonly number[], data: TensorData): Msg {
   const m = new Msg();
   for (const d of dims) m.int(1, d);
-  // element type by value, not instanceof: arrays made by the native addon may come from another realm (jest's vm)
-  m.int(2, typeof data[0] === 'bigint' ? ONNX_INT64 : ONNX_FLOAT);
+  m.int(2, elemType(data));
   m.str(8, name);
   m.bytes(9, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   return m;
