@@ -12,6 +12,7 @@ import { type OptionSpecs, UsageError, formatOptions, parseCommandArgs } from '.
 import { DEMO_OPTIONS, runDemo } from './commands/demo';
 import { EDIT_OPTIONS, runEdit } from './commands/edit';
 import { EVAL_OPTIONS, runEval } from './commands/eval';
+import { EXPORT_OPTIONS, runExport } from './commands/export';
 import { GENERATE_OPTIONS, runGenerate } from './commands/generate';
 import { REPORT_OPTIONS, runReport } from './commands/report';
 import { REVERT_OPTIONS, runRevert } from './commands/revert';
@@ -59,6 +60,12 @@ const COMMANDS: Record<string, Command> = {
     usage: 'medit revert --model DIR --delta FILE --out DIR [--exact]',
     options: REVERT_OPTIONS,
     run: runRevert,
+  },
+  export: {
+    summary: "write an edit or a model in other tools' formats: a PEFT LoRA adapter, ONNX, an edited HF checkpoint",
+    usage: 'medit export --format lora|onnx|hf --model DIR [--delta FILE] --out DIR [--max-rank N] [--base-model-name NAME]',
+    options: EXPORT_OPTIONS,
+    run: runExport,
   },
   eval: {
     summary: 'evaluate an editing method on a dataset; writes report.json and report.html',

@@ -101,9 +101,10 @@ export function shortPath(io: CliIO, p: string): string {
 
 /**
  * Loads a Hugging Face model directory; the errors name the directory and what is missing.
+ * @param opts.requireTokenizer - refuse a directory without tokenizer.json (default true: prompts need it)
  * @throws IOError (missing directory / config.json / weights), ArgumentError (unknown model_type, no tokenizer)
  */
-export async function loadModelDir(io: CliIO, dir: string): Promise<CausalLM> {
+export async function loadModelDir(io: CliIO, dir: string, opts: { requireTokenizer?: boolean } = {}): Promise<CausalLM> {
   const abs = resolvePath(io, dir);
   let st: fs.Stats;
   try {
@@ -113,7 +114,7 @@ export async function loadModelDir(io: CliIO, dir: string): Promise<CausalLM> {
   }
   if (!st.isDirectory()) throw new IOError(`--model expects a Hugging Face model directory but ${dir} is a file`);
   const model = await loadModel(abs);
-  if (!model.tokenizer) {
+  if (!model.tokenizer && opts.requireTokenizer !== false) {
     model.dispose();
     throw new ArgumentError(`${dir} has no tokenizer.json; medit needs the model's tokenizer to read prompts`);
   }
