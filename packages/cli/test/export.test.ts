@@ -3,7 +3,7 @@
  */
 /**
  * `medit export` on real edits: ROME and MEMIT deltas of fact-small (GPT-2, Conv1D) and
- * fact-llama (Llama, GQA) written as PEFT LoRA adapters — base + adapter loaded by @medit/core
+ * fact-llama (Llama, GQA), and a MEND delta of fact-small, written as PEFT LoRA adapters — base + adapter loaded by @medit/core
  * gives the edited model's logits within 1e-5 — as an edited HF checkpoint (the edited weights
  * bit for bit), and as ONNX run by onnxruntime-node (the edited logits within 1e-4). Errors say
  * what is wrong and write nothing.
@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { type CausalLM, EditDelta, type EditRequest, fillTemplate, loadModel, memory, noGrad, randn, readCorpus, tidy } from '@medit/core';
 import { readDataset } from '@medit/data';
 import { createMassEditor } from '@medit/memit';
+import { MendEditor } from '@medit/mend';
 import { RomeEditor } from '@medit/rome';
 
 import { ROOT, runCli } from './helpers/run';
@@ -150,6 +151,34 @@ describe.each(MODELS)('%s', (name) => {
       await session.release();
     }
   });
+});
+
+test('MEND (fact-small): per-token factors of several MLP weights, ranks in rank_pattern; base + adapter gives the edited logits', async () => {
+  const dir = path.join(ROOT, 'test-fixtures/models/fact-small');
+  const model = await loadModel(dir);
+  const mend = await MendEditor.load(path.join(ROOT, 'test-fixtures/editors/mend-fact-small.safetensors'), model);
+  const file = path.join(tmp, 'mend.safetensors');
+  const delta = await mend.edit(model, REQUESTS.slice(0, 2));
+  await delta.save(file);
+  mend.dispose();
+  const out = path.join(tmp, 'mend-lora');
+  const r = await runCli(['export', '--format', 'lora', '--model', dir, '--delta', file, '--out', out, '--json']);
+  expect([r.code, r.stderr]).toEqual([0, '']);
+  const modules = r.result!.modules as { weightName: string; rank: number; from: string }[];
+  expect(modules.map((m) => m.weightName).sort()).toEqual([...new Set(delta.updates.map((u) => u.name))].sort());
+  expect(modules.every((m) => m.from === 'factors' && m.rank === delta.updates.find((u) => u.name === m.weightName)!.left!.shape[1])).toBe(true);
+  const config = JSON.parse(fs.readFileSync(path.join(out, 'adapter_config.json'), 'utf8'));
+  for (const m of modules.filter((x) => x.rank !== config.r)) expect(config.rank_pattern[m.weightName.replace(/^transformer\./, '').replace(/\.weight$/, '')]).toBe(m.rank);
+  const base = promptLogits(model);
+  delta.apply(model);
+  const edited = promptLogits(model);
+  delta.revert(model);
+  delta.dispose();
+  model.dispose();
+  expect(maxDiff(edited.logits, base.logits, base.mask)).toBeGreaterThan(0.1);
+  const withAdapter = await loadModel(dir, { adapter: out });
+  expect(maxDiff(promptLogits(withAdapter).logits, edited.logits, base.mask)).toBeLessThan(1e-5);
+  withAdapter.dispose();
 });
 
 describe('errors', () => {
