@@ -1,7 +1,10 @@
 /**
- * The `medit` bin as npm links it: npm links bins right after unpacking, before the root
- * postinstall builds dist/, so a bin inside dist/ is never linked after a fresh `npm ci`. The bin
- * must be a file committed to git; it runs the built CLI, or says how to build it.
+ * What a fresh `npm ci` does for a new user. The `medit` bin: npm links bins right after
+ * unpacking, before the root postinstall builds dist/, so a bin inside dist/ is never linked; the
+ * bin must be a file committed to git, which runs the built CLI or says how to build it. The
+ * install policy: onnxruntime-node's install script (it downloads CUDA libraries) is denied in
+ * package.json's allowScripts, and npm reads no configuration it does not know (an unknown
+ * .npmrc key makes every npm command print "Unknown project config" warnings).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -40,4 +43,14 @@ test('without a build the bin says how to build instead of a stack trace', () =>
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+});
+
+test("onnxruntime-node's install script is denied, and npm finds no configuration it does not know", () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+  expect(pkg.allowScripts).toMatchObject({ 'onnxruntime-node': false });
+  // npm (run from jest, possibly under npm test) prints its config warnings on stderr
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith('npm_config_')));
+  const r = spawnSync('npm', ['config', 'list'], { cwd: ROOT, encoding: 'utf8', env });
+  expect(r.status).toBe(0);
+  expect(r.stderr).not.toMatch(/Unknown (project|env|user) config/);
 });
