@@ -19,7 +19,7 @@ import { REVERT_OPTIONS, runRevert } from './commands/revert';
 import { STATS_OPTIONS, runStats } from './commands/stats';
 import { TRAIN_METHODS, runTrain, trainMethod } from './commands/train';
 import type { CommandContext, RunState } from './common';
-import { METHOD_NAMES, methodsHelp } from './methods';
+import { EDIT_METHOD_NAMES, METHOD_NAMES, methodsHelp } from './methods';
 import { type CliIO, Output } from './output';
 
 /** Exit codes of the `medit` binary. */
@@ -38,10 +38,11 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   edit: {
-    summary: 'edit facts with ROME and show the answers before and after',
-    usage: 'medit edit --model DIR (--prompt "{} is a citizen of" --subject S --target T | --requests FILE) [options]',
+    summary: 'edit facts with any method and show the answers before and after',
+    usage: `medit edit --model DIR (--prompt "{} is a citizen of" --subject S --target T [--paraphrase TEXT] [--neighbour TEXT] | --requests FILE) [--method ${EDIT_METHOD_NAMES.join('|')}] [options]`,
     options: EDIT_OPTIONS,
     run: runEdit,
+    details: () => methodsHelp({ withNone: false }),
   },
   stats: {
     summary: 'compute (and cache) the covariance statistics ROME uses',
@@ -50,7 +51,7 @@ const COMMANDS: Record<string, Command> = {
     run: runStats,
   },
   generate: {
-    summary: 'continue a prompt (before and after a saved edit with --delta)',
+    summary: 'continue a prompt (before and after a saved edit of any method with --delta)',
     usage: 'medit generate --model DIR --prompt TEXT [--delta FILE] [--max-new-tokens N] [--sample --seed N]',
     options: GENERATE_OPTIONS,
     run: runGenerate,
@@ -68,11 +69,11 @@ const COMMANDS: Record<string, Command> = {
     run: runExport,
   },
   eval: {
-    summary: 'evaluate an editing method on a dataset; writes report.json and report.html',
-    usage: `medit eval --model DIR --dataset FILE [--method ${METHOD_NAMES.join('|')}] [--hparams FILE] [--editor FILE] [--mode single|batch|sequential] [--offset N] [--limit N] [--out PREFIX]`,
+    summary: 'evaluate an editing method on a dataset; writes reports/<model>-<method>.json and .html',
+    usage: `medit eval --model DIR --dataset FILE [--method ${METHOD_NAMES.join('|')}] [--hparams FILE] [--editor FILE] [--delta FILE] [--mode single|batch|sequential] [--offset N] [--limit N] [--out PREFIX] [--explain]`,
     options: EVAL_OPTIONS,
     run: runEval,
-    details: methodsHelp,
+    details: () => methodsHelp({ withNone: true }),
   },
   report: {
     summary: 'join medit eval reports: methods side by side, or shards of one run (--shards)',

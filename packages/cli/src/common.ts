@@ -26,7 +26,7 @@ import {
 import { type RomeHyperParams, readRomeHparams, resolveRomeHparams } from '@medit/rome';
 
 import type { Args } from './args';
-import { type CliIO, type Output, formatDuration, formatInt } from './output';
+import { type CliIO, type Output, formatInt } from './output';
 
 /** The repository root (this file is packages/cli/{src,dist}/common.*). */
 export const REPO_ROOT = path.resolve(__dirname, '../../..');
@@ -143,6 +143,33 @@ export function romeHparams(io: CliIO, args: Args, model: CausalLM): RomeHyperPa
 }
 
 /**
+ * Covariance statistics for the layer ROME edits, per the command's flags: `--stats-file`, else
+ * computed over `--stats-corpus` (cached in `--stats-cache`); undefined when C = I.
+ */
+export async function statsForEdit(ctx: CommandContext, model: CausalLM, hp: RomeHyperParams): Promise<{ stats?: Map<number, LayerStats>; summary: Record<string, unknown> | null }> {
+  if (!hp.mom2_adjustment) return { summary: null };
+  const { io, args } = ctx;
+  const statsFile = args.string('stats-file');
+  if (statsFile) {
+    const file = requireFile(resolvePath(io, statsFile), 'statistics file');
+    const stats = await loadStatsFile(file, modelFingerprint(model));
+    const layer = hp.layers[0];
+    if (stats.layer !== layer) {
+      stats.mom2Sum.dispose();
+      throw new ArgumentError(`covariance statistics are missing for layer ${layer}, the layer ROME edits: ${statsFile} holds layer ${stats.layer} (run "medit stats --layers ${layer}" or set layers: [${stats.layer}] in --hparams)`);
+    }
+    return { stats: new Map([[layer, stats]]), summary: { file: shortPath(io, file), tokens: stats.count, tokensPerSecond: null, cached: true } };
+  }
+  const corpus = statsCorpus(io, args.string('stats-corpus'));
+  const cacheDir = resolvePath(io, args.string('stats-cache') ?? defaultCacheDir(io));
+  const r = await covarianceStats(ctx, model, hp.layers, { corpus, cacheDir, maxDocs: hp.mom2_n_samples });
+  return {
+    stats: r.stats,
+    summary: { corpus: corpus ? shortPath(io, corpus.source) : null, tokens: r.tokens, tokensPerSecond: r.tokensPerSecond, cached: r.cached, cacheDir: shortPath(io, cacheDir) },
+  };
+}
+
+/**
  * `maxDocs` normalised so that "all of a corpus shorter than N" and "the first N" share one
  * cache entry (both read the same documents).
  */
@@ -205,7 +232,6 @@ export async function covarianceStats(
   const maxDocs = normaliseMaxDocs(corpus, opts.maxDocs);
   const bar = out.progress(`covariance (layer${layers.length > 1 ? 's' : ''} ${layers.join(',')})`);
   let last: { tokens: number; tokensPerSecond: number } | undefined;
-  const started = Date.now();
   state.resumeHint = `partial statistics were saved in ${shortPath(io, opts.cacheDir)}; run the same command again to resume`;
   try {
     const stats = await computeLayerStats(model, {
@@ -217,7 +243,7 @@ export async function covarianceStats(
       signal: io.signal,
       onProgress: (p) => {
         last = p;
-        bar.update(p.docs, p.totalDocs, `${formatInt(p.tokens)} tokens · ${formatInt(p.tokensPerSecond)} tok/s · ${formatDuration(Date.now() - started)}`, {
+        bar.update(p.docs, p.totalDocs, `${formatInt(p.tokens)} tokens · ${formatInt(p.tokensPerSecond)} tok/s`, {
           docs: p.docs,
           totalDocs: p.totalDocs,
           tokens: p.tokens,

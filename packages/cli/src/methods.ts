@@ -1,9 +1,12 @@
 /**
- * The editing methods `medit eval` can run, by name: a short description, the method's own
- * flags, and an async factory building its editor for a model and the cases to be edited.
- * `medit eval --help` and the `--method` choices come from this table.
+ * The editing methods `medit edit` and `medit eval` run, by name: a short description, the
+ * method's own flags, what its edit is (weights, patch neurons or a memory), and an async
+ * factory building its editor for a model and the cases to be edited. The `--help` method lists
+ * and the `--method` choices come from this table.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 import { type CausalLM, type Editor, type LayerStats, ArgumentError, fillTemplate } from '@medit/core';
 import { type EditCase, readDataset } from '@medit/data';
@@ -11,6 +14,7 @@ import { type FtVariant, FtEditor, readFtHparams, resolveFtHparams } from '@medi
 import { KnEditor, readKnHparams, resolveKnHparams } from '@medit/kn';
 import { type MassEditAlgorithm, createMassEditor, readMemitHparams, resolveMemitHparams } from '@medit/memit';
 import { KeEditor, MendEditor } from '@medit/mend';
+import { RomeEditor } from '@medit/rome';
 import { IkeEditor, ikePool, ikeTemplateFor, loadTextEncoder, Serac, SeracEditor } from '@medit/serac';
 import { CaliNetEditor, TPatcherEditor, readCaliNetHparams, readTPatcherHparams, resolveTPatcherHparams } from '@medit/tpatcher';
 
@@ -26,24 +30,34 @@ import {
   romeHparams,
   shortPath,
   statsCorpus,
+  statsForEdit,
 } from './common';
-import { romeEditorFor, statsForEdit } from './commands/edit';
 
-/** An editor built for one `medit eval` run; `dispose` frees what the factory allocated. */
+/** An editor built for one `medit edit` / `medit eval` run; `dispose` frees what the factory allocated. */
 export interface MethodEditor extends Editor {
   dispose(): void;
   /** where the covariance statistics came from (reported by medit eval), when the method uses them */
   statsSummary?: Record<string, unknown> | null;
 }
 
-/** Method-specific flags of `medit eval` (each method lists those it reads). */
+/** Method-specific flags of `medit edit` / `medit eval` (each method lists those it reads). */
 export type MethodFlag = 'hparams' | 'editor' | 'pool' | 'k' | 'memory' | 'stats-corpus' | 'stats-cache' | 'stats-file' | 'no-covariance';
 
+/**
+ * What an edit of the method is: `weights` changes existing weights (it can be written as an
+ * edited model), `patch` adds neurons to one MLP (T-Patcher, CaliNet), `memory` keeps the edits
+ * beside an unchanged model (SERAC, IKE). Patches and memories are saved as edit files only.
+ */
+export type EditKind = 'weights' | 'patch' | 'memory';
+
 export interface EvalMethod {
-  /** one line for `medit eval --help` */
+  /** one line for `--help` */
   description: string;
   /** the method-specific flags it accepts; any other one is a usage error */
   flags: readonly MethodFlag[];
+  kind: EditKind;
+  /** the method works on the answer the model gives now (KN locates its neurons): every request needs target_true */
+  needsTargetTrue?: boolean;
   /** Builds the editor for `model`; `cases` are the cases about to be edited. */
   create(ctx: CommandContext, model: CausalLM, cases: EditCase[]): Promise<MethodEditor>;
 }
@@ -110,6 +124,7 @@ function ftMethod(variant: FtVariant): EvalMethod {
   return {
     description: what[variant],
     flags: variant === 'FT+KL' ? ['hparams', 'memory'] : ['hparams'],
+    kind: 'weights',
     async create(ctx, model) {
       const file = hparamsFile(ctx);
       const hp = file ? readFtHparams(file, model.config.numLayers, variant) : resolveFtHparams({}, model.config.numLayers, variant);
@@ -123,6 +138,7 @@ function massMethod(alg: MassEditAlgorithm, description: string): EvalMethod {
   return {
     description,
     flags: ['hparams', 'stats-corpus', 'stats-cache'],
+    kind: 'weights',
     async create(ctx, model) {
       const { io, args } = ctx;
       const file = hparamsFile(ctx);
@@ -138,15 +154,65 @@ function massMethod(alg: MassEditAlgorithm, description: string): EvalMethod {
   };
 }
 
-/** Every method `medit eval --method` runs (besides `none`, the unedited model only). */
+/** The model the shipped editors were trained for. */
+const FACT_SMALL = 'test-fixtures/models/fact-small';
+
+/** Editors the project trained for fact-small and ships in the repository (the defaults of --editor / --pool there). */
+export const SHIPPED = {
+  mend: { editor: 'test-fixtures/editors/mend-fact-small.safetensors' },
+  ke: { editor: 'test-fixtures/editors/ke-fact-small.safetensors' },
+  serac: { editor: 'test-fixtures/serac/fact-small' },
+  ike: { editor: 'test-fixtures/serac/fact-small/scope-embedding', pool: 'test-fixtures/factworld/edits/counterfact-train.json' },
+} as const;
+
+/** SHA-256 of a file's bytes. */
+function fileHash(file: string): string {
+  return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+/** Whether the `--model` directory holds fact-small's weights (the same model.safetensors bytes). */
+function isFactSmall(ctx: CommandContext): boolean {
+  const fixture = repoFile(ctx.io, FACT_SMALL);
+  if (!fixture) return false;
+  const given = path.join(resolvePath(ctx.io, ctx.args.required('model')), 'model.safetensors');
+  const shipped = path.join(fixture, 'model.safetensors');
+  try {
+    return fs.statSync(given).size === fs.statSync(shipped).size && fileHash(given) === fileHash(shipped);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `flag`'s value when given; else, on fact-small, the shipped `file` (said on stdout); else a
+ * usage error that names the shipped file, so a user can find it.
+ */
+function shippedFor(ctx: CommandContext, method: string, flag: string, what: string, file: string): string {
+  const given = ctx.args.string(flag.slice(2));
+  if (given) return resolvePath(ctx.io, given);
+  const shipped = repoFile(ctx.io, file);
+  if (shipped && isFactSmall(ctx)) {
+    ctx.out.line(`${flag.slice(2).padEnd(7)} ${file} (shipped for fact-small)`);
+    return shipped;
+  }
+  throw new UsageError(`--method ${method} needs ${flag} (${what}); the repository ships ${file}, trained for ${FACT_SMALL}`, ctx.out.command);
+}
+
+/** `--editor` of a method that needs a trained editor, defaulting to the shipped one on fact-small. */
+function editorPath(ctx: CommandContext, method: keyof typeof SHIPPED, what: string): string {
+  return shippedFor(ctx, method, '--editor', what, SHIPPED[method].editor);
+}
+
+/** Every method `medit edit` / `medit eval --method` runs (besides `none`, the unedited model only). */
 export const EVAL_METHODS: Record<string, EvalMethod> = {
   rome: {
     description: 'ROME: rank-one update of one MLP (covariance statistics over --stats-corpus)',
     flags: ['hparams', 'stats-corpus', 'stats-cache', 'stats-file', 'no-covariance'],
+    kind: 'weights',
     async create(ctx, model) {
       const hp = romeHparams(ctx.io, ctx.args, model);
       const cov = await statsForEdit(ctx, model, hp);
-      const editor = disposing(romeEditorFor(hp, cov.stats), freeStats(cov.stats));
+      const editor = disposing(new RomeEditor(hp, { stats: cov.stats }), freeStats(cov.stats));
       editor.statsSummary = cov.summary;
       return editor;
     },
@@ -161,6 +227,8 @@ export const EVAL_METHODS: Record<string, EvalMethod> = {
   kn: {
     description: "knowledge neurons: move the true answer's neurons' value vectors to the new target (refine: true uses the cases' paraphrase prompts)",
     flags: ['hparams'],
+    kind: 'weights',
+    needsTargetTrue: true,
     async create(ctx, model, cases) {
       const file = hparamsFile(ctx);
       const hp = file ? readKnHparams(file, model.config.numLayers) : resolveKnHparams({}, model.config.numLayers);
@@ -170,6 +238,7 @@ export const EVAL_METHODS: Record<string, EvalMethod> = {
   tpatcher: {
     description: 'T-Patcher: one patch neuron per wrong target token in the last MLP (memory: --memory, default the filler text)',
     flags: ['hparams', 'memory'],
+    kind: 'patch',
     async create(ctx, model) {
       const file = hparamsFile(ctx);
       const hp = file ? readTPatcherHparams(file, model.config.numLayers) : resolveTPatcherHparams({}, model.config.numLayers);
@@ -180,6 +249,7 @@ export const EVAL_METHODS: Record<string, EvalMethod> = {
   calinet: {
     description: 'CaliNet: calibration memory slots added to the last MLP, trained on the edits',
     flags: ['hparams'],
+    kind: 'patch',
     async create(ctx, model) {
       const file = hparamsFile(ctx);
       // Resolved for the model so that the report records every value, defaults included.
@@ -188,37 +258,43 @@ export const EVAL_METHODS: Record<string, EvalMethod> = {
     },
   },
   mend: {
-    description: 'MEND: a trained editor network transforms the fine-tuning gradient (--editor: best.safetensors of medit train mend)',
+    description: `MEND: a trained editor network transforms the fine-tuning gradient (--editor: best.safetensors of medit train mend; default for fact-small: ${SHIPPED.mend.editor})`,
     flags: ['editor'],
+    kind: 'weights',
     async create(ctx, model) {
-      return MendEditor.load(requireFile(resolvePath(ctx.io, ctx.args.required('editor', 'the trained mend editor')), 'editor file'), model);
+      return MendEditor.load(requireFile(editorPath(ctx, 'mend', 'the trained mend editor, best.safetensors of medit train mend'), 'editor file'), model);
     },
   },
   ke: {
-    description: 'KnowledgeEditor: a trained hyper-network predicts the update (--editor: best.safetensors of medit train ke)',
+    description: `KnowledgeEditor: a trained hyper-network predicts the update (--editor: best.safetensors of medit train ke; default for fact-small: ${SHIPPED.ke.editor})`,
     flags: ['editor'],
+    kind: 'weights',
     async create(ctx, model) {
-      return KeEditor.load(requireFile(resolvePath(ctx.io, ctx.args.required('editor', 'the trained ke editor')), 'editor file'), model);
+      return KeEditor.load(requireFile(editorPath(ctx, 'ke', 'the trained ke editor, best.safetensors of medit train ke'), 'editor file'), model);
     },
   },
   serac: {
-    description: 'SERAC: edit memory, scope classifier and counterfactual model (--editor: the directory of medit train serac)',
+    description: `SERAC: edit memory, scope classifier and counterfactual model (--editor: the directory of medit train serac; default for fact-small: ${SHIPPED.serac.editor})`,
     flags: ['editor'],
+    kind: 'memory',
     async create(ctx) {
-      const serac = await Serac.load(resolvePath(ctx.io, ctx.args.required('editor', 'the SERAC directory')));
+      const serac = await Serac.load(editorPath(ctx, 'serac', 'the SERAC directory written by medit train serac'));
       return disposing(new SeracEditor(serac), () => serac.dispose());
     },
   },
   ike: {
-    description: 'IKE: in-context demonstrations retrieved from --pool (--editor: the retrieval encoder, BERT directory or .onnx)',
+    description: `IKE: in-context demonstrations retrieved from --pool (--editor: the retrieval encoder, BERT directory or .onnx; defaults for fact-small: ${SHIPPED.ike.editor}, pool ${SHIPPED.ike.pool})`,
     flags: ['editor', 'pool', 'k'],
+    kind: 'memory',
     async create(ctx, model) {
       const { io, args } = ctx;
-      const encoderPath = resolvePath(io, args.required('editor', 'the retrieval encoder'));
-      const pool = readDataset(requireFile(resolvePath(io, args.required('pool', 'the demonstration pool')), 'pool file')).cases;
+      const encoderPath = editorPath(ctx, 'ike', 'the retrieval encoder, a BERT directory or .onnx');
+      const poolArg = args.string('pool');
+      const pool = readDataset(poolArg ? requireFile(resolvePath(io, poolArg), 'pool file') : shippedFor(ctx, 'ike', '--pool', 'CounterFact-format training records to draw demonstrations from', SHIPPED.ike.pool)).cases;
       const k = args.int('k', { min: 0 }) ?? 32;
       const encoder = await loadTextEncoder(encoderPath);
-      return disposing(new IkeEditor({ pool: ikePool(pool), encoder, k, template: ikeTemplateFor(model.tokenizer!) }), () => encoder.dispose());
+      const template = ikeTemplateFor(model.tokenizer!);
+      return disposing(new IkeEditor({ pool: ikePool(pool), encoder, k, template, encoderSource: encoderPath }), () => encoder.dispose());
     },
   },
 };
@@ -233,24 +309,33 @@ function flagOwners(): Map<MethodFlag, string[]> {
   return owners;
 }
 
+/** The `--method` choices of `medit edit`: every registered method. */
+export const EDIT_METHOD_NAMES: readonly string[] = Object.keys(EVAL_METHODS);
+
 /**
  * The method `--method` names (default rome), after checking that every method-specific flag
- * given is one this method reads; undefined for `none`.
+ * given is one this method reads; undefined for `none` (only where `allowNone`: `medit eval`).
  * @throws UsageError for an unknown method (listing the known ones) or a flag of another method
  */
-export function selectMethod(ctx: CommandContext): { name: string; method: EvalMethod | undefined } {
+export function selectMethod(ctx: CommandContext, opts: { allowNone: boolean }): { name: string; method: EvalMethod | undefined } {
+  const command = ctx.out.command;
+  const known = opts.allowNone ? METHOD_NAMES : EDIT_METHOD_NAMES;
   const name = ctx.args.string('method') ?? 'rome';
-  if (!METHOD_NAMES.includes(name)) throw new UsageError(`unknown method ${JSON.stringify(name)} for --method (known: ${METHOD_NAMES.join(', ')})`, 'eval');
+  if (!known.includes(name)) throw new UsageError(`unknown method ${JSON.stringify(name)} for --method (known: ${known.join(', ')})`, command);
   const method = name === 'none' ? undefined : EVAL_METHODS[name];
   for (const [flag, owners] of flagOwners()) {
-    if (ctx.args.has(flag) && !method?.flags.includes(flag)) throw new UsageError(`--${flag} applies to --method ${owners.join(', ')}`, 'eval');
+    if (ctx.args.has(flag) && !method?.flags.includes(flag)) throw new UsageError(`--${flag} applies to --method ${owners.join(', ')}`, command);
   }
   return { name, method };
 }
 
-/** The methods section of `medit eval --help`. */
-export function methodsHelp(): string {
+/** The methods section of `medit edit --help` and `medit eval --help` (`none` only for eval). */
+export function methodsHelp(opts: { withNone: boolean }): string {
   const names = Object.keys(EVAL_METHODS);
   const width = Math.max(...names.map((n) => n.length), 4) + 2;
-  return ['Methods (--method):', ...names.map((n) => `  ${n.padEnd(width)}${EVAL_METHODS[n].description}`), `  ${'none'.padEnd(width)}the unedited model only`].join('\n');
+  return [
+    'Methods (--method):',
+    ...names.map((n) => `  ${n.padEnd(width)}${EVAL_METHODS[n].description}`),
+    ...(opts.withNone ? [`  ${'none'.padEnd(width)}the unedited model only`] : []),
+  ].join('\n');
 }

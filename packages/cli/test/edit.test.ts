@@ -144,7 +144,7 @@ test('edit with a full prompt and YAML hyperparameters (layer 1, no covariance) 
   ]);
   expect(r.code).toBe(0);
   expect(r.stdout).toMatch(/^method  ROME, layer 1, no covariance \(C = I\)$/m);
-  expect(r.stdout).toMatch(/^edit 1: The Eiffel Tower is located in → Tokyo\n  before: Paris\.\n  after:  .+$/m);
+  expect(r.stdout).toMatch(/^edit 1: The Eiffel Tower is located in → Tokyo\n  prompt     The Eiffel Tower is located in   Paris\. → .+   [✓✗] "Tokyo" is (now|not) the top answer$/m);
 });
 
 test('Ctrl-C (an aborted signal) during edit exits 130 and saves nothing', async () => {

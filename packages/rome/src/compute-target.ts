@@ -72,6 +72,8 @@ export function computeTarget(
   target: number[],
   factToken: FactToken,
   signal?: AbortSignal,
+  /** called after each optimisation step (progress reporting) */
+  onStep?: (step: TargetStep) => void,
 ): TargetResult {
   const tok = model.tokenizer!;
   const layer = hp.layers[0];
@@ -135,6 +137,7 @@ export function computeTarget(
         const lossValue = loss.item();
         const nllValue = nll.item();
         trace.push({ step, loss: lossValue, nll: nllValue, kl: klTerm.item(), weightDecay: wd.item(), targetProb: Math.exp(-nllValue) });
+        onStep?.(trace[trace.length - 1]);
         if (lossValue < 5e-2 || step === hp.v_num_grad_steps - 1) return true;
         const [g] = grad(loss, [delta]);
         opt.update([g]);

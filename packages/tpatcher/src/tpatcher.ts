@@ -109,9 +109,10 @@ export interface TPatcherEditStats {
  * Queries (the FFN input at `layer`, hook `mlp_in`) at every token of each text [N, C].
  * @internal
  */
-export function collectQueries(model: CausalLM, layer: number, texts: number[][], chunk = 32): Tensor {
+export function collectQueries(model: CausalLM, layer: number, texts: number[][], chunk = 32, onProgress?: (done: number, total: number) => void): Tensor {
   const parts: Tensor[] = [];
   for (let s = 0; s < texts.length; s += chunk) {
+    onProgress?.(s, texts.length);
     const rows = texts.slice(s, s + chunk).filter((r) => r.length > 0);
     if (rows.length === 0) continue;
     const width = Math.max(...rows.map((r) => r.length));
@@ -215,7 +216,7 @@ export class TPatcherEditor implements Editor {
     return this.memory?.shape[0] ?? 0;
   }
 
-  private ensureMemory(model: CausalLM, hp: TPatcherHyperParams): void {
+  private ensureMemory(model: CausalLM, hp: TPatcherHyperParams, opts: EditOptions = {}): void {
     if (this.memory) return;
     const tok = model.tokenizer!;
     if (this.options.memory) {
@@ -224,7 +225,10 @@ export class TPatcherEditor implements Editor {
       }
       this.memory = keep(tidy(() => mulScalar(this.options.memory!, 1)));
     } else if (this.options.memoryTexts?.length) {
-      this.memory = collectQueries(model, hp.layer, this.options.memoryTexts.map((t) => tok.encode(t)));
+      const texts = this.options.memoryTexts;
+      // encoding the memory is most of a first edit's time when the memory is large
+      this.memory = collectQueries(model, hp.layer, texts.map((t) => tok.encode(t)), undefined, (done, total) => opts.onProgress?.({ stage: 'T-Patcher memory', done, total }));
+      opts.onProgress?.({ stage: 'T-Patcher memory', done: texts.length, total: texts.length });
     } else {
       throw new ArgumentError('T-Patcher needs a memory of unrelated queries: pass memoryTexts or memory in the editor options');
     }
@@ -255,7 +259,7 @@ export class TPatcherEditor implements Editor {
     if (requests.length === 0) throw new ArgumentError('T-Patcher: expected at least one edit request');
     requests.forEach(validateRequest);
     const hp = this.resolve(model);
-    this.ensureMemory(model, hp);
+    this.ensureMemory(model, hp, opts);
     const fingerprint = modelFingerprint(model);
     const committed: PatchDelta[] = [];
     const stats: TPatcherEditStats[] = [];
