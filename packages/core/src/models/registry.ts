@@ -8,8 +8,10 @@ import * as path from 'node:path';
 
 import type { DType } from '@medit/native';
 
-import { ArgumentError, IOError } from '../errors';
+import { ArgumentError, IOError, ShapeError } from '../errors';
+import { writeDirAtomic } from '../io/atomic-write';
 import { readCheckpoint, writeCheckpointFile } from '../io/checkpoint';
+import { assertFinite } from '../ops/finite';
 import { cast } from '../ops/layout';
 import { Tensor, wrapHandle } from '../tensor';
 import { Tokenizer } from '../tokenizer';
@@ -71,6 +73,11 @@ export interface LoadModelOptions {
   dtype?: DType;
   /** Load tokenizer.json when present (default true). */
   tokenizer?: boolean;
+  /**
+   * Load weights holding NaN or ±Inf (to inspect a broken checkpoint). By default such a
+   * weight is an error naming it and its file.
+   */
+  allowNonFinite?: boolean;
 }
 
 /** Reads and validates config.json. */
@@ -96,7 +103,9 @@ export function readConfig(dir: string): Record<string, unknown> {
  * Loads a Hugging Face model directory (config.json, model.safetensors or a sharded
  * index, tokenizer.json).
  * @throws IOError for a missing or malformed file; ArgumentError for an unknown model_type
- *   or a missing tensor (named).
+ *   or a missing tensor (named); ShapeError naming the tensor, its file, the shape config.json
+ *   implies and the one it has; NonFiniteError naming the tensor and file when a weight holds
+ *   NaN or ±Inf (unless `opts.allowNonFinite`).
  * @example const model = await loadModel('test-fixtures/models/fact-small');
  */
 export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promise<CausalLM> {
@@ -106,23 +115,27 @@ export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promi
   const ckpt = await readCheckpoint(dir);
   const dtype = opts.dtype ?? 'float32';
   const params = new Map<string, Tensor>();
-  for (const [name, handle] of ckpt.tensors) {
-    const t = wrapHandle(handle);
-    if (t.dtype !== dtype && (t.dtype === 'float32' || t.dtype === 'float64')) {
-      params.set(name, cast(t, dtype));
-      t.dispose();
-    } else {
-      params.set(name, t);
-    }
-  }
+  const fileOf = (name: string) => ckpt.sources.get(name) ?? dir;
   let model: CausalLM;
   try {
+    for (const [name, handle] of ckpt.tensors) {
+      const t = wrapHandle(handle);
+      ckpt.tensors.delete(name);
+      params.set(name, t);
+      if (!opts.allowNonFinite) assertFinite(t, `tensor ${name}`, fileOf(name));
+      if (t.dtype !== dtype && (t.dtype === 'float32' || t.dtype === 'float64')) {
+        params.set(name, cast(t, dtype));
+        t.dispose();
+      }
+    }
     model = family.create(config, params);
   } catch (err) {
     for (const t of params.values()) t.dispose();
+    for (const h of ckpt.tensors.values()) wrapHandle(h).dispose();
     if (err instanceof ArgumentError && /no parameter named/.test(err.message)) {
       throw new ArgumentError(`${dir}: checkpoint is missing a tensor (${err.message})`);
     }
+    if (err instanceof ShapeError && err.tensor) throw new ShapeError(`${fileOf(err.tensor)}: ${err.message}`, err.tensor);
     throw err;
   }
   model.source = dir;
@@ -148,10 +161,7 @@ export async function saveModel(
   const target = path.resolve(dir);
   if (model.source && path.resolve(model.source) === target) throw new ArgumentError(`saveModel: refusing to overwrite the model's source directory ${dir}`);
   if (fs.existsSync(target)) throw new ArgumentError(`saveModel: ${dir} already exists`);
-  fs.mkdirSync(path.dirname(target), { recursive: true });
-  const tmp = `${target}.tmp-${process.pid}-${Date.now()}`;
-  fs.mkdirSync(tmp);
-  try {
+  await writeDirAtomic(target, async (tmp) => {
     const weights = new Map<string, Tensor>();
     for (const name of model.checkpointNames()) weights.set(name, model.param(name));
     await writeCheckpointFile(path.join(tmp, 'model.safetensors'), new Map([...weights].map(([k, t]) => [k, t.handle('saveModel')])), {
@@ -164,9 +174,5 @@ export async function saveModel(
       const src = from ? path.join(from, f) : undefined;
       if (src && fs.existsSync(src)) fs.copyFileSync(src, path.join(tmp, f));
     }
-    fs.renameSync(tmp, target);
-  } catch (err) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    throw err;
-  }
+  });
 }
