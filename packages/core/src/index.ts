@@ -31,7 +31,7 @@ export { secondMomentAccumulate, gemmInplace, addInplace, copyInplace, clone, ch
 export { EditDelta } from './editing/edit-delta';
 export type { WeightUpdate, EditDeltaInfo, WeightFingerprints, ApplyOptions } from './editing/edit-delta';
 export type { Editor, EditOptions, EditProgress } from './editing/editor';
-export { validateRequest, templateFromPrompt, fillTemplate, locateSubject, targetIds, rightPad, SUBJECT_SEARCH_MIN_PROB } from './editing/request';
+export { validateRequest, checkKnownWords, templateFromPrompt, fillTemplate, locateSubject, targetIds, rightPad, SUBJECT_SEARCH_MIN_PROB } from './editing/request';
 export type { EditRequest, FactToken, FactTokenName, LocatedPrompt } from './editing/request';
 export { contextTemplates } from './editing/context-templates';
 export { readHparamsMapping } from './io/hparams-file';

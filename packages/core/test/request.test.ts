@@ -1,7 +1,7 @@
 /** Locating the subject's tokens in a filled template. */
 import * as path from 'node:path';
 
-import { Tokenizer, locateSubject, templateFromPrompt, targetIds, validateRequest } from '../src';
+import { Tokenizer, UnknownTokenError, checkKnownWords, locateSubject, templateFromPrompt, targetIds, validateRequest } from '../src';
 
 const tok = Tokenizer.fromFile(path.resolve(__dirname, '../../../test-fixtures/parity/gpt2-trained-wordlevel/tokenizer.json'));
 
@@ -14,7 +14,9 @@ test('subject first/last indices after a prefix, for one- and multi-token subjec
   const last = locateSubject(tok, 'The {} is located in', 'Eiffel Tower');
   expect(tok.decode([last.ids[last.index]]).trim()).toBe('Tower');
   expect(last.subjectSpan).toEqual([1, 2]);
-  const atStart = locateSubject(tok, '{} is located in', 'Eiffel Tower', 'last');
+  // At the start of a text "Eiffel" has no leading space, which this word-level vocabulary lacks.
+  expect(() => locateSubject(tok, '{} is located in', 'Eiffel Tower', 'last')).toThrow(/subject "Eiffel Tower" has a word the tokenizer does not know: "Eiffel"/);
+  const atStart = locateSubject(tok, 'The {} is located in', 'Eiffel Tower', 'last');
   expect(atStart.index).toBe(atStart.ids.length - 1);
   // offsets into the subject's tokens: 0 = first, -1 = last; outside it is an error
   expect(locateSubject(tok, 'The {} is located in', 'Eiffel Tower', 0).index).toBe(two.index);
@@ -30,4 +32,49 @@ test('request validation and template building name the problem', () => {
   expect(() => templateFromPrompt('The tower is tall', 'Eiffel')).toThrow(/does not occur/);
   expect(templateFromPrompt('The Eiffel Tower is in', 'Eiffel Tower')).toBe('The {} is in');
   expect(targetIds(tok, 'Paris')).toEqual(targetIds(tok, ' Paris'));
+});
+
+describe('words the tokenizer does not know', () => {
+  // the parity model's word-level vocabulary maps unknown words to "<|unk|>"
+  const wordLevel = () => Tokenizer.fromFile(path.resolve(__dirname, '../../../test-fixtures/factworld/tokenizer/tokenizer.json'));
+
+  test('unknownWords names the whole words holding the unknown token, each once', () => {
+    const t = wordLevel();
+    expect(t.unknownTokenId).toBe(t.tokenToId('<|unk|>'));
+    expect(t.unknownWords('Qqq Ééé is a citizen of Qqq')).toEqual(['Qqq', 'Ééé']);
+    expect(t.unknownWords('The country of')).toEqual([]);
+  });
+
+  test('a subject or target with unknown words is an UnknownTokenError naming them', () => {
+    const t = wordLevel();
+    const err = (() => {
+      try {
+        locateSubject(t, '{} is a citizen of', 'Qqq Ééé');
+      } catch (e) {
+        return e as UnknownTokenError;
+      }
+    })();
+    expect(err).toBeInstanceOf(UnknownTokenError);
+    expect(err!.words).toEqual(['Qqq', 'Ééé']);
+    expect(err!.message).toBe(
+      'subject "Qqq Ééé" has words the tokenizer does not know: "Qqq", "Ééé" (tokenized as the unknown token "<|unk|>"); editing it would change the answers for every unknown word, not this fact',
+    );
+    expect(() => targetIds(t, 'Zzyzx')).toThrow(/^target "Zzyzx" has a word the tokenizer does not know: "Zzyzx"/);
+  });
+
+  test('with onUnknownToken set the handler gets the error and the request goes on', () => {
+    const t = wordLevel();
+    const seen: string[][] = [];
+    t.onUnknownToken = (e) => seen.push(e.words);
+    expect(targetIds(t, 'Zzyzx')).toEqual([t.unknownTokenId]);
+    expect(locateSubject(t, '{} is a citizen of', 'Qqq').subjectSpan).toEqual([0, 0]);
+    checkKnownWords(t, 'target', 'The country of');
+    expect(seen).toEqual([['Zzyzx'], ['Qqq']]);
+  });
+
+  test('byte-level BPE has no unknown token, so nothing is ever refused', () => {
+    const bpe = Tokenizer.fromFile(path.resolve(__dirname, '../../../test-fixtures/tokenizers/gpt2'));
+    expect(bpe.unknownTokenId).toBeUndefined();
+    expect(bpe.unknownWords('Qqq Ééé')).toEqual([]);
+  });
 });

@@ -2,7 +2,7 @@
  * Edit requests and the token bookkeeping every editor shares: validating a request,
  * filling its template, and locating the subject's tokens inside the tokenised prompt.
  */
-import { ArgumentError } from '../errors';
+import { ArgumentError, UnknownTokenError } from '../errors';
 import type { Tokenizer } from '../tokenizer';
 
 /** "Make the model complete `prompt` (with `subject` in `{}`) with `targetNew`." */
@@ -25,6 +25,29 @@ export function validateRequest(r: EditRequest, index = 0): void {
   if (holes !== 1) throw new ArgumentError(`${where}: prompt template must contain exactly one "{}" for the subject but has ${holes}: ${JSON.stringify(r.prompt)}`);
   if (r.subject.trim() === '') throw new ArgumentError(`${where}: subject is empty`);
   if (r.targetNew.trim() === '') throw new ArgumentError(`${where}: targetNew is empty`);
+}
+
+/**
+ * Refuses a subject or target with words the tokenizer maps to its unknown token: editing it
+ * would retrain the unknown token (moving the answers for every unknown word) instead of the
+ * fact. Throws {@link UnknownTokenError} naming the words, or hands the error to
+ * `tok.onUnknownToken` when set (which may warn and let the edit go on).
+ * @param what - "subject" or "target", for the message
+ * @param value - the subject or target
+ * @param context - the text it is tokenized in, with `value` starting at character `at`
+ *   (default: `value` alone)
+ */
+export function checkKnownWords(tok: Tokenizer, what: string, value: string, context = value, at = 0): void {
+  const words = tok.unknownWords(context, at);
+  if (words.length === 0) return;
+  const unk = tok.idToToken(tok.unknownTokenId!);
+  const err = new UnknownTokenError(
+    `${what} ${JSON.stringify(value)} has ${words.length === 1 ? 'a word' : 'words'} the tokenizer does not know: ${words.map((w) => JSON.stringify(w)).join(', ')} ` +
+      `(tokenized as the unknown token ${JSON.stringify(unk)}); editing it would change the answers for every unknown word, not this fact`,
+    words,
+  );
+  if (tok.onUnknownToken) tok.onUnknownToken(err);
+  else throw err;
 }
 
 /** Builds a template from a full prompt containing the subject (replaces its first occurrence). */
@@ -67,7 +90,8 @@ export interface LocatedPrompt {
  * Tokenises `template` filled with `subject` and finds the subject's tokens by
  * tokenising cumulatively (prefix, prefix+subject), so BOS and boundary merges are
  * counted the same way as in the full prompt (EasyEdit's method, §1.3 of the spec).
- * @throws ArgumentError when the subject's tokens cannot be found in the prompt's tokens
+ * @throws ArgumentError when the subject's tokens cannot be found in the prompt's tokens;
+ *   UnknownTokenError when the subject holds words the tokenizer does not know
  */
 export function locateSubject(tok: Tokenizer, template: string, subject: string, factToken: FactToken = 'subject_last'): LocatedPrompt {
   const at = template.indexOf('{}');
@@ -86,6 +110,8 @@ export function locateSubject(tok: Tokenizer, template: string, subject: string,
   if (last < first || last >= ids.length || !sameHead) {
     throw new ArgumentError(`cannot locate subject ${JSON.stringify(subject)} in the tokens of ${JSON.stringify(full)} (tokenisation merges across its boundary)`);
   }
+  const unk = tok.unknownTokenId;
+  if (unk !== undefined && ids.slice(first, last + 1).includes(unk)) checkKnownWords(tok, 'subject', subject, prefix + subject, prefix.length);
   let index: number;
   if (typeof factToken === 'number') {
     const n = last - first + 1;
@@ -117,11 +143,14 @@ export function locateSubject(tok: Tokenizer, template: string, subject: string,
 /**
  * Target token ids with a leading space (ROME/MEMIT normalise once at the boundary: a
  * space is prepended unless the target already starts with one), without special tokens.
+ * @throws UnknownTokenError when the target holds words the tokenizer does not know
  */
 export function targetIds(tok: Tokenizer, target: string): number[] {
   const text = target.startsWith(' ') ? target : ` ${target}`;
   const ids = tok.encode(text, { addSpecialTokens: false });
   if (ids.length === 0) throw new ArgumentError(`target ${JSON.stringify(target)} tokenises to nothing`);
+  const unk = tok.unknownTokenId;
+  if (unk !== undefined && ids.includes(unk)) checkKnownWords(tok, 'target', target, text);
   return ids;
 }
 
