@@ -14,9 +14,7 @@ test('subject first/last indices after a prefix, for one- and multi-token subjec
   const last = locateSubject(tok, 'The {} is located in', 'Eiffel Tower');
   expect(tok.decode([last.ids[last.index]]).trim()).toBe('Tower');
   expect(last.subjectSpan).toEqual([1, 2]);
-  // At the start of a text "Eiffel" has no leading space, which this word-level vocabulary lacks.
-  expect(() => locateSubject(tok, '{} is located in', 'Eiffel Tower', 'last')).toThrow(/subject "Eiffel Tower" has a word the tokenizer does not know: "Eiffel"/);
-  const atStart = locateSubject(tok, 'The {} is located in', 'Eiffel Tower', 'last');
+  const atStart = locateSubject(tok, '{} is located in', 'Eiffel Tower', 'last');
   expect(atStart.index).toBe(atStart.ids.length - 1);
   // offsets into the subject's tokens: 0 = first, -1 = last; outside it is an error
   expect(locateSubject(tok, 'The {} is located in', 'Eiffel Tower', 0).index).toBe(two.index);
@@ -45,31 +43,40 @@ describe('words the tokenizer does not know', () => {
     expect(t.unknownWords('The country of')).toEqual([]);
   });
 
-  test('a subject or target with unknown words is an UnknownTokenError naming them', () => {
+  test('a request whose subject (in its prompt) or target has unknown words is an UnknownTokenError naming them', () => {
     const t = wordLevel();
-    const err = (() => {
-      try {
-        locateSubject(t, '{} is a citizen of', 'Qqq Ééé');
-      } catch (e) {
-        return e as UnknownTokenError;
-      }
-    })();
+    let err: UnknownTokenError | undefined;
+    try {
+      validateRequest({ prompt: '{} is a citizen of', subject: 'Qqq Ééé', targetNew: 'Varsa' }, 3, t);
+    } catch (e) {
+      err = e as UnknownTokenError;
+    }
     expect(err).toBeInstanceOf(UnknownTokenError);
     expect(err!.words).toEqual(['Qqq', 'Ééé']);
     expect(err!.message).toBe(
-      'subject "Qqq Ééé" has words the tokenizer does not know: "Qqq", "Ééé" (tokenized as the unknown token "<|unk|>"); editing it would change the answers for every unknown word, not this fact',
+      'edit request 3: subject "Qqq Ééé" has words the tokenizer does not know: "Qqq", "Ééé" (tokenized as the unknown token "<|unk|>"); editing it would change the answers for every unknown word, not this fact',
     );
-    expect(() => targetIds(t, 'Zzyzx')).toThrow(/^target "Zzyzx" has a word the tokenizer does not know: "Zzyzx"/);
+    const subject = 'Rakem Boskre';
+    expect(t.unknownWords(subject)).toEqual([]);
+    expect(() => validateRequest({ prompt: '{} is a citizen of', subject, targetNew: 'Zzyzx' }, 0, t)).toThrow(/^edit request 0: target "Zzyzx" has a word the tokenizer does not know: "Zzyzx"/);
+    // without the tokenizer only the request's form is checked
+    expect(() => validateRequest({ prompt: '{} is a citizen of', subject: 'Qqq', targetNew: 'Zzyzx' })).not.toThrow();
+  });
+
+  test('the subject is judged as its prompt tokenizes it: mid-sentence words keep their leading space', () => {
+    const parity = tok; // "Eiffel" is known only with a leading space
+    expect(parity.unknownWords('Eiffel Tower')).toEqual(['Eiffel']);
+    expect(() => validateRequest({ prompt: 'The {} is located in', subject: 'Eiffel Tower', targetNew: 'Tokyo' }, 0, parity)).not.toThrow();
+    expect(() => validateRequest({ prompt: '{} is located in', subject: 'Eiffel Tower', targetNew: 'Tokyo' }, 0, parity)).toThrow(/subject "Eiffel Tower" has a word .*"Eiffel"/);
   });
 
   test('with onUnknownToken set the handler gets the error and the request goes on', () => {
     const t = wordLevel();
     const seen: string[][] = [];
     t.onUnknownToken = (e) => seen.push(e.words);
-    expect(targetIds(t, 'Zzyzx')).toEqual([t.unknownTokenId]);
-    expect(locateSubject(t, '{} is a citizen of', 'Qqq').subjectSpan).toEqual([0, 0]);
+    validateRequest({ prompt: 'The country of {} is', subject: 'Qqq', targetNew: 'Zzyzx' }, 0, t);
     checkKnownWords(t, 'target', 'The country of');
-    expect(seen).toEqual([['Zzyzx'], ['Qqq']]);
+    expect(seen).toEqual([['Qqq'], ['Zzyzx']]);
   });
 
   test('byte-level BPE has no unknown token, so nothing is ever refused', () => {

@@ -105,7 +105,7 @@ export class FtEditor implements Editor {
     const tok = model.tokenizer;
     if (!tok) throw new ArgumentError('FT needs a model with a tokenizer');
     if (requests.length === 0) throw new ArgumentError('FT: expected at least one edit request');
-    requests.forEach(validateRequest);
+    requests.forEach((r, i) => validateRequest(r, i, model.tokenizer));
     const hp = this.resolve(model);
     const method = ftVariantOf(hp);
     if (hp.kl_factor > 0 && !this.options.klPrompts?.length) throw new ArgumentError(`${method}: kl_factor > 0 needs klPrompts (unrelated prompts) in the editor options`);

@@ -177,7 +177,7 @@ export abstract class MassEditorBase implements Editor {
     const tok = model.tokenizer;
     if (!tok) throw new ArgumentError(`${this.name} needs a model with a tokenizer`);
     if (requests.length === 0) throw new ArgumentError(`${this.name}: expected at least one edit request`);
-    requests.forEach(validateRequest);
+    requests.forEach((r, i) => validateRequest(r, i, model.tokenizer));
     const hp = this.resolve(model);
     const t0 = Date.now();
     const fingerprint = modelFingerprint(model);

@@ -219,7 +219,7 @@ export class MendEditor implements TrainableEditor {
 
   async edit(model: CausalLM, requests: EditRequest[], opts: EditOptions = {}): Promise<EditDelta> {
     if (requests.length === 0) throw new ArgumentError('MEND: expected at least one edit request');
-    requests.forEach(validateRequest);
+    requests.forEach((r, i) => validateRequest(r, i, model.tokenizer));
     if (opts.signal?.aborted) throw new CancelledError('MEND edit cancelled');
     const edits = requests.map((r) => ({ prompt: fillTemplate(r.prompt, r.subject), target: r.targetNew }));
     const updates: WeightUpdate[] = tidy(() => {

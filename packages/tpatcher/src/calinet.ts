@@ -90,7 +90,7 @@ export class CaliNetEditor implements Editor {
     const tok = model.tokenizer;
     if (!tok) throw new ArgumentError('CaliNet needs a model with a tokenizer');
     if (requests.length === 0) throw new ArgumentError('CaliNet: expected at least one edit request');
-    requests.forEach(validateRequest);
+    requests.forEach((r, i) => validateRequest(r, i, model.tokenizer));
     const hp = this.resolve(model);
     const fingerprint = modelFingerprint(model);
     // Every phrasing of every fact, teacher-forced: rows prompt + target, labels on the target.

@@ -253,7 +253,7 @@ export class TPatcherEditor implements Editor {
   async edit(model: CausalLM, requests: EditRequest[], opts: EditOptions = {}): Promise<EditDelta> {
     if (!model.tokenizer) throw new ArgumentError('T-Patcher needs a model with a tokenizer');
     if (requests.length === 0) throw new ArgumentError('T-Patcher: expected at least one edit request');
-    requests.forEach(validateRequest);
+    requests.forEach((r, i) => validateRequest(r, i, model.tokenizer));
     const hp = this.resolve(model);
     this.ensureMemory(model, hp);
     const fingerprint = modelFingerprint(model);

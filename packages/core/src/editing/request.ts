@@ -15,8 +15,13 @@ export interface EditRequest {
   targetTrue?: string;
 }
 
-/** Throws an ArgumentError naming the problem with a request. */
-export function validateRequest(r: EditRequest, index = 0): void {
+/**
+ * Throws an ArgumentError naming the problem with a request. Given the model's tokenizer, also
+ * refuses a subject (as tokenized in the request's prompt) or target with words the tokenizer
+ * maps to its unknown token ({@link checkKnownWords}); every editor validates its requests so.
+ * @example requests.forEach((r, i) => validateRequest(r, i, model.tokenizer));
+ */
+export function validateRequest(r: EditRequest, index = 0, tok?: Tokenizer): void {
   const where = `edit request ${index}`;
   if (typeof r.prompt !== 'string' || typeof r.subject !== 'string' || typeof r.targetNew !== 'string') {
     throw new ArgumentError(`${where}: expected string prompt, subject and targetNew`);
@@ -25,6 +30,10 @@ export function validateRequest(r: EditRequest, index = 0): void {
   if (holes !== 1) throw new ArgumentError(`${where}: prompt template must contain exactly one "{}" for the subject but has ${holes}: ${JSON.stringify(r.prompt)}`);
   if (r.subject.trim() === '') throw new ArgumentError(`${where}: subject is empty`);
   if (r.targetNew.trim() === '') throw new ArgumentError(`${where}: targetNew is empty`);
+  if (!tok) return;
+  const prefix = r.prompt.slice(0, r.prompt.indexOf('{}'));
+  checkKnownWords(tok, `${where}: subject`, r.subject, prefix + r.subject, prefix.length);
+  checkKnownWords(tok, `${where}: target`, r.targetNew, r.targetNew.startsWith(' ') ? r.targetNew : ` ${r.targetNew}`);
 }
 
 /**
@@ -90,8 +99,7 @@ export interface LocatedPrompt {
  * Tokenises `template` filled with `subject` and finds the subject's tokens by
  * tokenising cumulatively (prefix, prefix+subject), so BOS and boundary merges are
  * counted the same way as in the full prompt (EasyEdit's method, §1.3 of the spec).
- * @throws ArgumentError when the subject's tokens cannot be found in the prompt's tokens;
- *   UnknownTokenError when the subject holds words the tokenizer does not know
+ * @throws ArgumentError when the subject's tokens cannot be found in the prompt's tokens
  */
 export function locateSubject(tok: Tokenizer, template: string, subject: string, factToken: FactToken = 'subject_last'): LocatedPrompt {
   const at = template.indexOf('{}');
@@ -110,8 +118,6 @@ export function locateSubject(tok: Tokenizer, template: string, subject: string,
   if (last < first || last >= ids.length || !sameHead) {
     throw new ArgumentError(`cannot locate subject ${JSON.stringify(subject)} in the tokens of ${JSON.stringify(full)} (tokenisation merges across its boundary)`);
   }
-  const unk = tok.unknownTokenId;
-  if (unk !== undefined && ids.slice(first, last + 1).includes(unk)) checkKnownWords(tok, 'subject', subject, prefix + subject, prefix.length);
   let index: number;
   if (typeof factToken === 'number') {
     const n = last - first + 1;
@@ -143,14 +149,11 @@ export function locateSubject(tok: Tokenizer, template: string, subject: string,
 /**
  * Target token ids with a leading space (ROME/MEMIT normalise once at the boundary: a
  * space is prepended unless the target already starts with one), without special tokens.
- * @throws UnknownTokenError when the target holds words the tokenizer does not know
  */
 export function targetIds(tok: Tokenizer, target: string): number[] {
   const text = target.startsWith(' ') ? target : ` ${target}`;
   const ids = tok.encode(text, { addSpecialTokens: false });
   if (ids.length === 0) throw new ArgumentError(`target ${JSON.stringify(target)} tokenises to nothing`);
-  const unk = tok.unknownTokenId;
-  if (unk !== undefined && ids.includes(unk)) checkKnownWords(tok, 'target', target, text);
   return ids;
 }
 
