@@ -59,5 +59,6 @@ test('train ke runs through the same command', async () => {
   const r = await runCli(['train', 'ke', '--model', TINY, '--dataset', TRAIN, '--hparams', hparams, '--out', out, '--max-iters', '2', '--json']);
   expect(r.code).toBe(0);
   expect(r.result).toMatchObject({ method: 'KE', iterations: 2 });
-  expect(fs.existsSync(path.join(out, 'best.safetensors.json'))).toBe(true);
+  expect(fs.existsSync(path.join(out, 'best.safetensors'))).toBe(true);
+  expect(fs.existsSync(path.join(out, 'best.safetensors.json'))).toBe(false); // the description is in the file's header
 });

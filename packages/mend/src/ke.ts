@@ -240,7 +240,7 @@ export class KeEditor implements TrainableEditor {
     return editor;
   }
 
-  async save(file: string, training?: Record<string, unknown>): Promise<void> {
+  async save(file: string, training?: Record<string, unknown>, extra?: ReadonlyMap<string, Tensor>): Promise<void> {
     await saveEditorFile(file, new Map(this.parameters().map((p, i) => [`p.${i}`, p])), {
       format: 'medit-trained-editor',
       version: 1,
@@ -250,7 +250,7 @@ export class KeEditor implements TrainableEditor {
       innerParams: this.linears.map((l) => l.weightName),
       state: {},
       training,
-    });
+    }, extra);
   }
 
   parameterGroups(): { name: string; params: Tensor[]; lr: number }[] {

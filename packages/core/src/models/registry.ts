@@ -156,7 +156,13 @@ const SIDE_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_m
 export async function saveModel(
   model: CausalLM,
   dir: string,
-  opts: { metadata?: Record<string, string>; /** copy tokenizer/config side files from here (default: the model's source) */ sideFilesFrom?: string } = {},
+  opts: {
+    metadata?: Record<string, string>;
+    /** copy tokenizer/config side files from here (default: the model's source) */
+    sideFilesFrom?: string;
+    /** more files (name → text) written inside the directory before it is renamed into place */
+    extraFiles?: Record<string, string>;
+  } = {},
 ): Promise<void> {
   const target = path.resolve(dir);
   if (model.source && path.resolve(model.source) === target) throw new ArgumentError(`saveModel: refusing to overwrite the model's source directory ${dir}`);
@@ -173,6 +179,10 @@ export async function saveModel(
       const from = opts.sideFilesFrom ?? model.source;
       const src = from ? path.join(from, f) : undefined;
       if (src && fs.existsSync(src)) fs.copyFileSync(src, path.join(tmp, f));
+    }
+    for (const [name, text] of Object.entries(opts.extraFiles ?? {})) {
+      if (name !== path.basename(name) || name.startsWith('.')) throw new ArgumentError(`saveModel: extra file ${JSON.stringify(name)} must be a plain file name`);
+      fs.writeFileSync(path.join(tmp, name), text);
     }
   });
 }
