@@ -3,7 +3,7 @@
  * programmatic entry point.
  * @example
  * import { main } from '@medit/cli';
- * process.exitCode = await main(['edit', '--model', 'test-fixtures/models/fact-tiny', '--prompt', '{} is a citizen of', '--subject', 'Varn Oltega', '--target', 'Kesmira']);
+ * process.exitCode = await main(['edit', '--model', 'test-fixtures/models/fact-tiny', '--prompt', '{} is a citizen of', '--subject', 'Rakem Boskre', '--target', 'Lasktra']);
  */
 export { main, EXIT } from './cli';
 export type { CliIO } from './output';

@@ -34,7 +34,7 @@ export type { Editor, EditOptions, EditProgress } from './editing/editor';
 export { validateRequest, checkKnownWords, templateFromPrompt, fillTemplate, locateSubject, targetIds, rightPad, SUBJECT_SEARCH_MIN_PROB } from './editing/request';
 export type { EditRequest, FactToken, FactTokenName, LocatedPrompt } from './editing/request';
 export { contextTemplates } from './editing/context-templates';
-export { readHparamsMapping, checkHparamsFields, EASYEDIT_INFRA_FIELDS } from './io/hparams-file';
+export { readHparamsMapping, parseHparamsText, checkHparamsFields, EASYEDIT_INFRA_FIELDS } from './io/hparams-file';
 export type { HparamsFields } from './io/hparams-file';
 export { traceSubjectTokens } from './editing/causal-trace';
 export type { CausalTraceOptions, SubjectTrace } from './editing/causal-trace';

@@ -67,7 +67,7 @@ export interface FtEpoch {
  * parameter (`W − W0`, in the parameter's own layout).
  * @example
  * const editor = new FtEditor({ lr: 1e-3 }, { variant: 'FT-M' });
- * const delta = await editor.edit(model, [{ prompt: '{} is a citizen of', subject: 'Varn Oltega', targetNew: 'Kesmira' }]);
+ * const delta = await editor.edit(model, [{ prompt: '{} is a citizen of', subject: 'Rakem Boskre', targetNew: 'Lasktra' }]);
  * delta.apply(model);
  */
 export class FtEditor implements Editor {

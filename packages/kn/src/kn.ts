@@ -78,7 +78,7 @@ export function nextToken(model: CausalLM, ids: number[]): number {
  * KN as an {@link Editor}.
  * @example
  * const editor = new KnEditor({ refine: true }, { paraphrases: (r) => ['What country does {} hold citizenship of? The answer is'] });
- * const delta = await editor.edit(model, [{ prompt: '{} is a citizen of', subject: 'Varn Oltega', targetNew: 'Kesmira', targetTrue: 'Dolvia' }]);
+ * const delta = await editor.edit(model, [{ prompt: '{} is a citizen of', subject: 'Rakem Boskre', targetNew: 'Lasktra', targetTrue: 'Midu' }]);
  */
 export class KnEditor implements Editor {
   readonly name = 'KN';

@@ -193,7 +193,7 @@ function memoryLosses(memory: Tensor, keys: Tensor, bias: Tensor, edit: Tensor, 
  * (sequential model editing); {@link TPatcherEditor.resetMemory} starts over.
  * @example
  * const editor = new TPatcherEditor({}, { memoryTexts: fillerLines });
- * const delta = await editor.edit(model, [{ prompt: '{} is a citizen of', subject: 'Varn Oltega', targetNew: 'Kesmira' }]);
+ * const delta = await editor.edit(model, [{ prompt: '{} is a citizen of', subject: 'Rakem Boskre', targetNew: 'Lasktra' }]);
  * delta.apply(model);
  */
 export class TPatcherEditor implements Editor {

@@ -93,14 +93,15 @@ export function checkHparamsFields(given: Record<string, unknown>, fields: Hpara
 }
 
 /**
+ * Parses the text of a hyperparameter file named `file` (JSON when it ends in .json, YAML
+ * otherwise) into a mapping.
  * @param fields - when given, fields outside them are an error ({@link checkHparamsFields})
- * @throws IOError naming the file when it cannot be read or parsed, or does not hold a mapping
+ * @throws IOError naming the file when the text cannot be parsed or does not hold a mapping
  * @throws UnknownFieldError naming the file, the field and the closest known field
  */
-export function readHparamsMapping(file: string, fields?: HparamsFields): Record<string, unknown> {
+export function parseHparamsText(text: string, file: string, fields?: HparamsFields): Record<string, unknown> {
   let raw: unknown;
   try {
-    const text = fs.readFileSync(file, 'utf8');
     raw = file.endsWith('.json') ? JSON.parse(text) : yaml.load(text, { schema: yaml.CORE_SCHEMA });
   } catch (err) {
     throw new IOError(`${file}: cannot read hyperparameters (${(err as Error).message})`);
@@ -108,4 +109,20 @@ export function readHparamsMapping(file: string, fields?: HparamsFields): Record
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new IOError(`${file}: expected a mapping of hyperparameters`);
   if (fields) checkHparamsFields(raw as Record<string, unknown>, fields, file);
   return raw as Record<string, unknown>;
+}
+
+/**
+ * Reads a hyperparameter file (JSON or YAML) into a mapping.
+ * @param fields - when given, fields outside them are an error ({@link checkHparamsFields})
+ * @throws IOError naming the file when it cannot be read or parsed, or does not hold a mapping
+ * @throws UnknownFieldError naming the file, the field and the closest known field
+ */
+export function readHparamsMapping(file: string, fields?: HparamsFields): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new IOError(`${file}: cannot read hyperparameters (${(err as Error).message})`);
+  }
+  return parseHparamsText(text, file, fields);
 }

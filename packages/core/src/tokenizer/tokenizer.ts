@@ -104,6 +104,12 @@ export class Tokenizer {
     for (const c of this.added.byContent.keys()) if (this.model.vocab.has(c)) overlap++;
     this.size = this.model.vocab.size + this.added.byContent.size - overlap;
 
+    if (this.postProcessor) {
+      // The template's special tokens must decode: their ids come from the file, not the vocabulary.
+      const wrapped = this.postProcessor.process({ ids: [], tokens: [], offsets: [], specialTokensMask: [], typeIds: [] });
+      const bad = wrapped.ids.find((id) => this.idToToken(id) === undefined);
+      if (bad !== undefined) r.fail(`The post_processor adds token id ${describe(bad)}, which is not in the vocabulary or added_tokens`);
+    }
     const { tokens, ids } = this.resolveSpecialTokens(r, opts);
     this.specialTokens = tokens;
     this.specialIds = ids;
