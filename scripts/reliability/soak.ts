@@ -38,7 +38,7 @@ import {
   writeTensorDocument,
 } from '@medit/core';
 import { readDataset } from '@medit/data';
-import { AlphaEditEditor, type MemitHyperParams } from '@medit/memit';
+import { AlphaEditEditor, type MemitHyperParams, memitContextTemplates, resolveMemitHparams } from '@medit/memit';
 
 const ROOT = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../../..' : '../..');
 const MODEL = path.join(ROOT, 'test-fixtures/models/fact-small');
@@ -126,6 +126,8 @@ async function loadState(file: string, model: CausalLM, editor: AlphaEditEditor)
 export async function soak(opts: {
   edits: number;
   state: string;
+  /** where the statistics are cached (default `<state>/stats`) */
+  statsCache?: string;
   checkpointEvery?: number;
   warmup?: number;
   reportEvery?: number;
@@ -137,9 +139,11 @@ export async function soak(opts: {
   const model = await loadModel(MODEL);
   let stats: Map<number, LayerStats> | undefined;
   try {
-    // C of the unedited model, before a resumed stream's weights are loaded
-    stats = await computeLayerStats(model, { layers: SOAK_HPARAMS.layers!, corpus: readCorpus(FILLER), maxDocs: SOAK_HPARAMS.mom2_n_samples, cacheDir: path.join(opts.state, 'stats') });
-    return await run(new AlphaEditEditor(SOAK_HPARAMS, { stats }));
+    // C and the context templates come from the unedited model (as in an uninterrupted stream),
+    // so both are made before a resumed stream's weights are loaded
+    stats = await computeLayerStats(model, { layers: SOAK_HPARAMS.layers!, corpus: readCorpus(FILLER), maxDocs: SOAK_HPARAMS.mom2_n_samples, cacheDir: opts.statsCache ?? path.join(opts.state, 'stats') });
+    const contextTemplates = memitContextTemplates(model, resolveMemitHparams(SOAK_HPARAMS, model.config.numLayers, 'AlphaEdit'));
+    return await run(new AlphaEditEditor(SOAK_HPARAMS, { stats, contextTemplates }));
   } finally {
     for (const s of stats?.values() ?? []) s.mom2Sum.dispose();
     model.dispose();
