@@ -1,5 +1,5 @@
 /**
- * @medit/cli — the `medit` command (edit, stats, generate, revert, eval, demo) and its
+ * @medit/cli — the `medit` command (edit, stats, generate, apply, revert, eval, demo) and its
  * programmatic entry point.
  * @example
  * import { main } from '@medit/cli';
