@@ -82,6 +82,13 @@ test('revert of the model that carries the edit writes the original up to roundi
   expect(forced.stderr).toMatch(/^medit revert: warning: cannot revert .*never applied; going on because of --force$/m);
 });
 
+test('generate --delta previews an edit on a model it does not fit with a warning naming why', async () => {
+  const r = await runCli(['generate', '--model', at('tokyo'), '--delta', at('tokyo.safetensors'), '--prompt', 'The Eiffel Tower is located in', '--json']);
+  expect(r.code).toBe(0);
+  expect(r.stderr).toMatch(/^medit generate: warning: cannot apply the ROME edit .*already carry this edit \(applied twice\?\); applying it anyway$/m);
+  expect(r.result).toMatchObject({ sameModel: false });
+});
+
 describe('load checks a command may relax', () => {
   let nanModel: string;
   beforeAll(async () => {

@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { ArgumentError, type CausalLM, IOError, Tensor, modelFingerprint, readTensorDocument, writeTensorDocument } from '@medit/core';
+import { ArgumentError, type CausalLM, IOError, Tensor, assertFinite, modelFingerprint, readTensorDocument, writeTensorDocument } from '@medit/core';
 
 /** The description of a trained editor. */
 export interface EditorFileInfo {
@@ -45,7 +45,8 @@ export async function saveEditorFile(file: string, tensors: ReadonlyMap<string, 
 /**
  * Reads an editor file. With `model`, checks that it is the base model the editor was trained on.
  * @returns every tensor of the file (the editor's and any `extra`), owned by the caller, and the description
- * @throws IOError for a missing or malformed file, ArgumentError for another method or base model
+ * @throws IOError for a missing or malformed file, ArgumentError for another method or base model,
+ *   NonFiniteError naming the tensor when one holds NaN or ±Inf
  */
 export async function loadEditorFile(file: string, method: string, model?: CausalLM): Promise<{ tensors: Map<string, Tensor>; info: EditorFileInfo }> {
   const doc = await readTensorDocument(file, FORMAT, 'trained editor');
@@ -59,6 +60,7 @@ export async function loadEditorFile(file: string, method: string, model?: Causa
       throw new IOError(`${file}: the tensors are a ${doc.metadata.method} editor's but ${path.basename(where)} describes a ${info.method} editor; the pair comes from two different saves`);
     }
     if (info.method !== method) throw new ArgumentError(`${file}: holds a ${info.method} editor, not ${method}`);
+    for (const [name, t] of tensors) assertFinite(t, `tensor ${name} of the ${method} editor`, file);
     if (model) {
       const fp = modelFingerprint(model);
       if (fp !== info.modelFingerprint) {

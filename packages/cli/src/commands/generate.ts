@@ -1,9 +1,10 @@
 /** `medit generate`: continue a prompt; with `--delta`, before and after applying a saved edit. */
-import { EditDelta, type GenerateOptions, modelFingerprint } from '@medit/core';
+import { EditDelta, type GenerateOptions } from '@medit/core';
 import { memoryDeltaFrom } from '@medit/serac';
 
 import { type OptionSpecs, UsageError } from '../args';
 import { type CommandContext, continuation, loadModelDir, requireFile, resolvePath } from '../common';
+import { applyProblem } from '../delta-checks';
 
 export const GENERATE_OPTIONS: OptionSpecs = {
   model: { type: 'string', value: 'DIR', description: 'Hugging Face model directory' },
@@ -54,14 +55,14 @@ export async function runGenerate(ctx: CommandContext): Promise<number> {
       release = memory.release;
       delta = memory.delta;
     }
-    const recorded = delta.info.modelFingerprint;
-    const matches = recorded === undefined ? null : recorded === modelFingerprint(model);
-    if (matches === false) out.note(`medit generate: warning: the delta was computed on a different model than ${modelDir} (fingerprints differ); applying it anyway`);
-    delta.apply(model);
+    // a preview: a delta that does not fit the model is shown anyway, with the reason
+    const problem = applyProblem(delta, model, modelDir);
+    if (problem) out.note(`medit generate: warning: ${problem}; applying it anyway`);
+    delta.apply(model, { force: true });
     const after = continuation(model, prompt, opts);
     out.line(`before: ${prompt}${before}`);
     out.line(`after:  ${prompt}${after}`);
-    out.result({ model: modelDir, prompt, delta: deltaFile, method: delta.info.method, sameModel: matches, before, after });
+    out.result({ model: modelDir, prompt, delta: deltaFile, method: delta.info.method, sameModel: problem === null, before, after });
     return 0;
   } finally {
     if (release) release();
