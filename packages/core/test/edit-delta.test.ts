@@ -379,3 +379,16 @@ test('kill -9 during overwrites of a delta always leaves one whole delta, never 
   d.dispose();
   expect(fs.readdirSync(tmp).filter((f) => f.includes('.tmp-'))).toEqual([]);
 });
+
+test('a delta file with a low-rank update missing its right factor is an IOError naming the file', async () => {
+  const file = path.join(tmp, 'half.safetensors');
+  const t = randn([4, 1], { seed: 1 });
+  await writeCheckpointFile(file, new Map([['0:w::left', t.handle()]]), {
+    format: 'medit-edit-delta',
+    medit_document: JSON.stringify({ formatVersion: 2, method: 'test', updates: ['w'] }),
+  });
+  t.dispose();
+  const live = memory().numTensors;
+  await expect(EditDelta.load(file)).rejects.toThrow(new IOError(`${file}: EditDelta: update of w needs either delta or left+right`));
+  expect(memory().numTensors).toBe(live);
+});

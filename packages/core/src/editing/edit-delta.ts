@@ -307,6 +307,7 @@ export class EditDelta {
         return new EditDelta(updates, info as EditDeltaInfo);
       } catch (err) {
         if (err instanceof NonFiniteError) throw new NonFiniteError(`${file}: ${err.message}`, err.tensor, file);
+        if (err instanceof ArgumentError) throw new IOError(`${file}: ${err.message}`); // e.g. an update with a left factor and no right
         throw err;
       }
     } catch (err) {
