@@ -106,6 +106,8 @@ export interface NativeBinding {
   concat(xs: H[], axis: number): H;
   indexSelect(x: H, axis: number, index: H): H;
   indexAdd(base: H, axis: number, index: H, src: H): H;
+  /** [count, first flat index or −1] of the NaN/±Inf elements of x (src/cpu/finite.cpp) */
+  nonFinite(x: H): [number, number];
   adamwStepInplace(p: H, g: H, m: H, v: H, lr: number, beta1: number, beta2: number, eps: number, wd: number, step: number): void;
 
   // linear algebra (include/medit/linalg.h)

@@ -6,6 +6,9 @@
  *   node scripts/dist/factworld/train.js --preset fact-small --out test-fixtures/models/fact-small
  *   node scripts/dist/factworld/train.js --preset fact-llama --out test-fixtures/models/fact-llama
  *
+ * A checkpoint is written after every epoch (`<out>.ckpt.safetensors`); `--resume` continues a
+ * stopped or killed run from it, bit for bit.
+ *
  * Corpus lines are packed whole into 64-token rows (lines joined by <|endoftext|>, rows
  * padded with it and the padding ignored by the loss), shuffled per epoch with a seeded
  * generator; phases follow test-fixtures/factworld/curriculum.json's order (the 100-subject
@@ -16,7 +19,21 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { AdamW, Tokenizer, createModel, crossEntropy, grad, mulberry32, saveModel, tidy } from '@medit/core';
+import {
+  AdamW,
+  type CausalLM,
+  Tensor,
+  Tokenizer,
+  copyInplace,
+  createModel,
+  crossEntropy,
+  grad,
+  mulberry32,
+  readTensorDocument,
+  saveModel,
+  tidy,
+  writeTensorDocument,
+} from '@medit/core';
 
 import { loadWorld } from './load';
 import { measureRecall } from './recall';
@@ -25,12 +42,12 @@ import { arg } from '../args';
 
 export const ROW = 64;
 
-interface Phase {
+export interface Phase {
   corpus: string;
   epochs: number;
 }
 
-interface Preset {
+export interface Preset {
   /** config.json fields of the model's family (vocabulary, special ids and dtype are added) */
   model: Record<string, unknown>;
   phases: Phase[];
@@ -123,13 +140,52 @@ export function packRows(lines: number[][], eos: number, rng: () => number): { i
   return { ids, targets };
 }
 
-async function main(): Promise<void> {
-  const presetName = arg('preset');
-  const preset = PRESETS[presetName];
-  if (!preset) throw new Error(`unknown preset ${presetName} (known: ${Object.keys(PRESETS).join(', ')})`);
-  const worldDir = arg('world', 'test-fixtures/factworld');
-  const out = arg('out');
-  const seed = Number(arg('seed', '1'));
+/** What one training run needs; {@link PRESETS} holds the fact-world models'. */
+export interface TrainRun {
+  presetName: string;
+  preset: Preset;
+  worldDir: string;
+  out: string;
+  seed: number;
+  /** continue from `<out>.ckpt.safetensors` when it exists */
+  resume?: boolean;
+  /** JSON lines of progress (default: console.log) */
+  log?: (row: Record<string, unknown>) => void;
+}
+
+/** Format of the resumable checkpoint written after every epoch. */
+const CKPT_FORMAT = 'medit-factworld-train';
+
+/** The checkpoint's description: where training stands. */
+interface TrainState {
+  preset: string;
+  seed: number;
+  /** the next epoch to run: phase index and epoch within it */
+  phase: number;
+  epoch: number;
+  step: number;
+  tokens: number;
+  seconds: number;
+  adamStep: number;
+  stopped: boolean;
+  history: { phase: number; epoch: number; loss: number; seconds: number }[];
+}
+
+/** `<out>.ckpt.safetensors`: the weights, AdamW's moments and the state, written as one file after each epoch. */
+export function checkpointFile(out: string): string {
+  return `${out}.ckpt.safetensors`;
+}
+
+/**
+ * Trains one preset and writes `run.out` as a Hugging Face directory with training.json and
+ * answers.json (all renamed into place together). After every epoch a checkpoint is written
+ * atomically beside it; with `resume`, a run killed at any moment continues from the last one
+ * and ends bit for bit where an uninterrupted run would (the epoch shuffles are replayed from
+ * the seed). The checkpoint is removed once the model is written.
+ */
+export async function trainFactWorld(run: TrainRun): Promise<void> {
+  const { presetName, preset, worldDir, out, seed } = run;
+  const log = run.log ?? ((row) => console.log(JSON.stringify(row)));
   const tokDir = path.join(worldDir, 'tokenizer');
   const tokenizer = Tokenizer.fromFile(path.join(tokDir, 'tokenizer.json'));
   const eos = tokenizer.eosTokenId ?? 0;
@@ -146,85 +202,158 @@ async function main(): Promise<void> {
   for (const p of params) p.requiresGrad = true;
   const nParams = params.reduce((s, p) => s + p.size, 0);
   const opt = new AdamW(params, { lr: preset.lr, weightDecay: preset.weightDecay });
-  const rng = mulberry32(seed);
-  const corpora = new Map<string, number[][]>();
-  const linesOf = (file: string) => {
-    if (!corpora.has(file)) {
-      const text = fs.readFileSync(path.join(worldDir, 'corpus', file), 'utf8');
-      corpora.set(file, text.split('\n').filter((l) => l.trim()).map((l) => tokenizer.encode(l)));
-    }
-    return corpora.get(file)!;
-  };
-  const rowsPerEpoch = preset.phases.map((p) => packRows(linesOf(p.corpus), eos, mulberry32(0)).ids.length);
-  const totalSteps = preset.phases.reduce((s, p, i) => s + p.epochs * Math.ceil(rowsPerEpoch[i] / preset.batchSize), 0);
-  const decayFrom = Math.floor(totalSteps * 0.8);
-  const lrAt = (step: number) => {
-    if (step < preset.warmupSteps) return (preset.lr * (step + 1)) / preset.warmupSteps;
-    if (step < decayFrom) return preset.lr;
-    return preset.lr * (1 - (0.9 * (step - decayFrom)) / Math.max(totalSteps - decayFrom, 1));
-  };
-  const started = Date.now();
-  let step = 0;
-  let tokens = 0;
-  const history: { phase: number; epoch: number; loss: number; seconds: number }[] = [];
-  console.log(JSON.stringify({ preset: presetName, params: nParams, totalSteps }));
-  // `touch <out>.stop` ends training after the current epoch (the model is still saved).
-  const stopFile = `${out}.stop`;
-  let stopped = false;
-  for (const [pi, phase] of preset.phases.entries()) {
-    for (let epoch = 0; epoch < phase.epochs && !stopped; epoch++) {
-      const { ids, targets } = packRows(linesOf(phase.corpus), eos, rng);
-      let lossSum = 0;
-      let batches = 0;
-      for (let b = 0; b < ids.length; b += preset.batchSize) {
-        const bIds = ids.slice(b, b + preset.batchSize);
-        const bT = targets.slice(b, b + preset.batchSize).flat();
-        const loss = tidy(() => {
-          const l = crossEntropy(model.forward(bIds).logits, bT);
-          opt.update(grad(l, params), lrAt(step));
-          return l.item();
-        });
-        lossSum += loss;
-        batches++;
-        step++;
-        tokens += bT.filter((t) => t !== -100).length;
+  try {
+    const rng = mulberry32(seed);
+    const corpora = new Map<string, number[][]>();
+    const linesOf = (file: string) => {
+      if (!corpora.has(file)) {
+        const text = fs.readFileSync(path.join(worldDir, 'corpus', file), 'utf8');
+        corpora.set(file, text.split('\n').filter((l) => l.trim()).map((l) => tokenizer.encode(l)));
       }
-      const entry = { phase: pi, epoch, loss: lossSum / batches, seconds: (Date.now() - started) / 1000 };
-      history.push(entry);
-      console.log(JSON.stringify({ ...entry, step, tokens, tokensPerSecond: Math.round(tokens / entry.seconds) }));
-      if (fs.existsSync(stopFile)) {
-        fs.rmSync(stopFile);
-        stopped = true;
+      return corpora.get(file)!;
+    };
+    const rowsPerEpoch = preset.phases.map((p) => packRows(linesOf(p.corpus), eos, mulberry32(0)).ids.length);
+    const totalSteps = preset.phases.reduce((s, p, i) => s + p.epochs * Math.ceil(rowsPerEpoch[i] / preset.batchSize), 0);
+    const decayFrom = Math.floor(totalSteps * 0.8);
+    const lrAt = (step: number) => {
+      if (step < preset.warmupSteps) return (preset.lr * (step + 1)) / preset.warmupSteps;
+      if (step < decayFrom) return preset.lr;
+      return preset.lr * (1 - (0.9 * (step - decayFrom)) / Math.max(totalSteps - decayFrom, 1));
+    };
+    const ckpt = checkpointFile(out);
+    let state: TrainState = { preset: presetName, seed, phase: 0, epoch: 0, step: 0, tokens: 0, seconds: 0, adamStep: 0, stopped: false, history: [] };
+    if (run.resume && fs.existsSync(ckpt)) {
+      state = await restore(ckpt, model, opt, presetName, seed);
+      // replay the shuffles of the epochs already run, so the generator is where it was
+      for (let pi = 0; pi <= state.phase && pi < preset.phases.length; pi++) {
+        const done = pi < state.phase ? preset.phases[pi].epochs : state.epoch;
+        for (let e = 0; e < done; e++) packRows(linesOf(preset.phases[pi].corpus), eos, rng);
+      }
+      log({ resumed: ckpt, phase: state.phase, epoch: state.epoch, step: state.step });
+    }
+    const started = Date.now() - state.seconds * 1000;
+    log({ preset: presetName, params: nParams, totalSteps });
+    // `touch <out>.stop` ends training after the current epoch (the model is still saved).
+    const stopFile = `${out}.stop`;
+    for (let pi = state.phase; pi < preset.phases.length && !state.stopped; pi++) {
+      const phase = preset.phases[pi];
+      for (let epoch = pi === state.phase ? state.epoch : 0; epoch < phase.epochs && !state.stopped; epoch++) {
+        const { ids, targets } = packRows(linesOf(phase.corpus), eos, rng);
+        let lossSum = 0;
+        let batches = 0;
+        for (let b = 0; b < ids.length; b += preset.batchSize) {
+          const bIds = ids.slice(b, b + preset.batchSize);
+          const bT = targets.slice(b, b + preset.batchSize).flat();
+          const loss = tidy(() => {
+            const l = crossEntropy(model.forward(bIds).logits, bT);
+            opt.update(grad(l, params), lrAt(state.step));
+            return l.item();
+          });
+          lossSum += loss;
+          batches++;
+          state.step++;
+          state.tokens += bT.filter((t) => t !== -100).length;
+        }
+        const entry = { phase: pi, epoch, loss: lossSum / batches, seconds: (Date.now() - started) / 1000 };
+        state.history.push(entry);
+        log({ ...entry, step: state.step, tokens: state.tokens, tokensPerSecond: Math.round(state.tokens / entry.seconds) });
+        if (fs.existsSync(stopFile)) {
+          fs.rmSync(stopFile);
+          state.stopped = true;
+        }
+        const last = epoch + 1 === phase.epochs;
+        Object.assign(state, { phase: last ? pi + 1 : pi, epoch: last ? 0 : epoch + 1, seconds: entry.seconds, adamStep: opt.exportState().step });
+        await checkpoint(ckpt, model, opt, state);
       }
     }
+    const trainSeconds = (Date.now() - started) / 1000;
+    for (const p of params) p.requiresGrad = false;
+    const world = loadWorld(path.join(worldDir, 'world.json'));
+    const facts = preset.recallOn === 'tiny' ? tinyFacts(world) : world.facts;
+    const recall = measureRecall(model, world, facts);
+    log({ recall: { train: recall.train, heldout: recall.heldout, answered: recall.answered.length, facts: facts.length } });
+    const report = {
+      preset: presetName,
+      seed,
+      params: nParams,
+      config: preset,
+      steps: state.step,
+      tokens: state.tokens,
+      trainSeconds,
+      finalLoss: state.history[state.history.length - 1]?.loss,
+      stoppedEarly: state.stopped,
+      history: state.history,
+      recall: { train: recall.train, heldout: recall.heldout, answeredFacts: recall.answered.length, checkedFacts: facts.length },
+      command: `node scripts/dist/factworld/train.js --preset ${presetName} --out ${out} --seed ${seed}`,
+      threads: { OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? 'default', OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? 'default' },
+    };
+    // A kill between these two steps leaves no model but the checkpoint: a resumed run writes it again.
+    fs.rmSync(out, { recursive: true, force: true });
+    await saveModel(model, out, {
+      sideFilesFrom: tokDir,
+      metadata: { medit_trained: presetName },
+      extraFiles: {
+        'training.json': JSON.stringify(report, null, 2) + '\n',
+        'answers.json': JSON.stringify({ format: 'factworld-answers/1', answered: recall.answered }) + '\n',
+      },
+    });
+    fs.rmSync(ckpt, { force: true });
+  } finally {
+    opt.dispose();
+    model.dispose();
   }
-  const trainSeconds = (Date.now() - started) / 1000;
-  for (const p of params) p.requiresGrad = false;
-  const world = loadWorld(path.join(worldDir, 'world.json'));
-  const facts = preset.recallOn === 'tiny' ? tinyFacts(world) : world.facts;
-  const recall = measureRecall(model, world, facts);
-  console.log(JSON.stringify({ recall: { train: recall.train, heldout: recall.heldout, answered: recall.answered.length, facts: facts.length } }));
-  fs.rmSync(out, { recursive: true, force: true });
-  await saveModel(model, out, { sideFilesFrom: tokDir, metadata: { medit_trained: presetName } });
-  const report = {
-    preset: presetName,
-    seed,
-    params: nParams,
-    config: preset,
-    steps: step,
-    tokens,
-    trainSeconds,
-    finalLoss: history[history.length - 1]?.loss,
-    stoppedEarly: stopped,
-    history,
-    recall: { train: recall.train, heldout: recall.heldout, answeredFacts: recall.answered.length, checkedFacts: facts.length },
-    command: `node scripts/dist/factworld/train.js --preset ${presetName} --out ${out} --seed ${seed}`,
-    threads: { OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? 'default', OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? 'default' },
-  };
-  fs.writeFileSync(path.join(out, 'training.json'), JSON.stringify(report, null, 2) + '\n');
-  fs.writeFileSync(path.join(out, 'answers.json'), JSON.stringify({ format: 'factworld-answers/1', answered: recall.answered }) + '\n');
-  opt.dispose();
-  model.dispose();
+}
+
+async function checkpoint(file: string, model: CausalLM, opt: AdamW, state: TrainState): Promise<void> {
+  const tensors = new Map<string, ReturnType<Tensor['handle']>>();
+  for (const [name, t] of model.params) tensors.set(`param.${name}`, t.handle());
+  opt.exportState().moments.forEach((m, i) => {
+    if (!m) return;
+    tensors.set(`adamw.${i}.m`, m.m.handle());
+    tensors.set(`adamw.${i}.v`, m.v.handle());
+  });
+  await writeTensorDocument(file, tensors, CKPT_FORMAT, state);
+}
+
+async function restore(file: string, model: CausalLM, opt: AdamW, presetName: string, seed: number): Promise<TrainState> {
+  const doc = await readTensorDocument(file, CKPT_FORMAT, 'training checkpoint');
+  const tensors = new Map([...doc.tensors].map(([k, h]) => [k, new Tensor(h)]));
+  try {
+    const state = doc.document as unknown as TrainState;
+    if (state.preset !== presetName || state.seed !== seed) {
+      throw new Error(`${file}: a checkpoint of preset ${state.preset} seed ${state.seed}, not ${presetName} seed ${seed}; remove it or resume that run`);
+    }
+    for (const [name, p] of model.params) {
+      const t = tensors.get(`param.${name}`);
+      if (!t) throw new Error(`${file}: no weight ${name}`);
+      copyInplace(p, t);
+    }
+    opt.importState({
+      step: state.adamStep,
+      moments: opt.params.map((_, i) => {
+        const m = tensors.get(`adamw.${i}.m`);
+        const v = tensors.get(`adamw.${i}.v`);
+        return m && v ? { m, v } : null;
+      }),
+    });
+    return state;
+  } finally {
+    for (const t of tensors.values()) t.dispose();
+  }
+}
+
+async function main(): Promise<void> {
+  const presetName = arg('preset');
+  const preset = PRESETS[presetName];
+  if (!preset) throw new Error(`unknown preset ${presetName} (known: ${Object.keys(PRESETS).join(', ')})`);
+  await trainFactWorld({
+    presetName,
+    preset,
+    worldDir: arg('world', 'test-fixtures/factworld'),
+    out: arg('out'),
+    seed: Number(arg('seed', '1')),
+    resume: process.argv.includes('--resume'),
+  });
 }
 
 if (require.main === module) {

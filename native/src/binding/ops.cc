@@ -1,6 +1,7 @@
 // Kernel bindings: thin wrappers from JS handles + plain numbers to medit::cpu kernels.
 // Argument order follows include/medit/ops.h; the TS side (lib/binding.ts) types it.
 #include "common.h"
+#include "medit/finite.h"
 #include "medit/ops.h"
 
 namespace medit::binding {
@@ -187,6 +188,14 @@ void register_ops(Napi::Env env, Napi::Object e) {
   export_fn(env, e, "indexAdd", [](Info i) -> Napi::Value {
     return wrap(i.Env(), cpu::index_add(tensor_arg(i, 0, "indexAdd", "base"), static_cast<int64_t>(number_arg(i, 1, "indexAdd", "axis")),
                                         tensor_arg(i, 2, "indexAdd", "index"), tensor_arg(i, 3, "indexAdd", "src")));
+  });
+  // nonFinite: [count, first index] of NaN/±Inf elements (src/cpu/finite.cpp).
+  export_fn(env, e, "nonFinite", [](Info i) -> Napi::Value {
+    const cpu::NonFinite r = cpu::non_finite(tensor_arg(i, 0, "nonFinite", "x"));
+    Napi::Array a = Napi::Array::New(i.Env(), 2);
+    a.Set(0u, Napi::Number::New(i.Env(), static_cast<double>(r.count)));
+    a.Set(1u, Napi::Number::New(i.Env(), static_cast<double>(r.first)));
+    return a;
   });
   export_fn(env, e, "adamwStepInplace", [](Info i) -> Napi::Value {
     cpu::adamw_step_inplace(tensor_arg(i, 0, "adamw", "param"), tensor_arg(i, 1, "adamw", "grad"), tensor_arg(i, 2, "adamw", "m"),

@@ -15,6 +15,7 @@ import {
   ArgumentError,
   CancelledError,
   IOError,
+  NonFiniteError,
   computeLayerStats,
   type GenerateOptions,
   generate,
@@ -25,8 +26,8 @@ import {
 } from '@medit/core';
 import { type RomeHyperParams, readRomeHparams, resolveRomeHparams } from '@medit/rome';
 
-import type { Args } from './args';
-import { type CliIO, type Output, formatInt } from './output';
+import type { Args, OptionSpecs } from './args';
+import { type CliIO, type Output, formatDuration, formatInt } from './output';
 
 /** The repository root (this file is packages/cli/{src,dist}/common.*). */
 export const REPO_ROOT = path.resolve(__dirname, '../../..');
@@ -99,10 +100,33 @@ export function shortPath(io: CliIO, p: string): string {
   return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : p;
 }
 
+/** Options of the commands that load a model: checks a user may relax to inspect a broken model or edit unusual words. */
+export const MODEL_CHECK_OPTIONS: OptionSpecs = {
+  'allow-nonfinite': { type: 'boolean', description: 'load weights holding NaN/Inf (to inspect a broken model) instead of refusing them' },
+  'allow-unk': { type: 'boolean', description: 'edit subjects/targets with words the tokenizer does not know (a warning instead of an error)' },
+};
+
+/** What {@link loadModelDir} relaxes for one command run (set from {@link MODEL_CHECK_OPTIONS}). */
+export interface ModelChecks {
+  allowNonFinite: boolean;
+  /** when set, unknown-token requests are allowed and reported here (each message once) */
+  warnUnknown?: (message: string) => void;
+}
+
+const modelChecks = new WeakMap<CliIO, ModelChecks>();
+
+/** Sets what {@link loadModelDir} relaxes for the command running on `io`. */
+export function setModelChecks(io: CliIO, checks: ModelChecks): void {
+  modelChecks.set(io, checks);
+}
+
 /**
  * Loads a Hugging Face model directory; the errors name the directory and what is missing.
+ * Weights holding NaN/Inf are refused unless --allow-nonfinite; with --allow-unk, edit
+ * requests with unknown words are warned about instead of refused.
  * @param opts.requireTokenizer - refuse a directory without tokenizer.json (default true: prompts need it)
- * @throws IOError (missing directory / config.json / weights), ArgumentError (unknown model_type, no tokenizer)
+ * @throws IOError (missing directory / config.json / weights), ArgumentError (unknown model_type, no tokenizer),
+ *   NonFiniteError (a weight holding NaN/Inf), ShapeError (a weight contradicting config.json)
  */
 export async function loadModelDir(io: CliIO, dir: string, opts: { requireTokenizer?: boolean } = {}): Promise<CausalLM> {
   const abs = resolvePath(io, dir);
@@ -113,10 +137,25 @@ export async function loadModelDir(io: CliIO, dir: string, opts: { requireTokeni
     throw new IOError(`model directory not found: ${dir}`);
   }
   if (!st.isDirectory()) throw new IOError(`--model expects a Hugging Face model directory but ${dir} is a file`);
-  const model = await loadModel(abs);
+  const checks = modelChecks.get(io);
+  let model: CausalLM;
+  try {
+    model = await loadModel(abs, { allowNonFinite: checks?.allowNonFinite ?? false });
+  } catch (err) {
+    if (err instanceof NonFiniteError) throw new NonFiniteError(`${err.message} (--allow-nonfinite loads it anyway, to inspect it)`, err.tensor, err.file);
+    throw err;
+  }
   if (!model.tokenizer && opts.requireTokenizer !== false) {
     model.dispose();
     throw new ArgumentError(`${dir} has no tokenizer.json; medit needs the model's tokenizer to read prompts`);
+  }
+  const warn = checks?.warnUnknown;
+  if (warn && model.tokenizer) {
+    const said = new Set<string>();
+    model.tokenizer.onUnknownToken = (e) => {
+      if (!said.has(e.message)) warn(e.message);
+      said.add(e.message);
+    };
   }
   return model;
 }

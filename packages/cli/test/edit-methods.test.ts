@@ -119,7 +119,6 @@ test('--require-success: an edit that takes exits 0 and saves; one that does not
   expect(plain.code).toBe(0); // without the flag a failed edit is reported, not an error
   expect(plain.stdout).toMatch(/✗ "Tokyo" is not the top answer/);
   fs.rmSync(bad);
-  fs.rmSync(`${bad}.json`);
   const r = await runCli([...weak, '--require-success']);
   expect(r.code).toBe(1);
   expect(r.stderr).toBe('medit edit: error: the edit did not take: "Tokyo" is not the top answer to "The Eiffel Tower is located in" (it answers "Paris."); nothing was saved (--require-success)\n');

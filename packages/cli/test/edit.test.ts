@@ -49,12 +49,13 @@ describe('edit, generate --delta, revert', () => {
     expect(res.edits[0].before).toBe('Paris.');
     for (const e of res.edits) expect(e.updateNorm).toBeGreaterThan(0);
 
-    const sidecar = JSON.parse(fs.readFileSync(`${delta()}.json`, 'utf8'));
-    expect(sidecar.method).toBe('ROME');
-    expect(sidecar.modelFingerprint).toBe(modelFingerprint(original));
-    expect(sidecar.requests[1]).toEqual({ prompt: 'The mother tongue of {} is', subject: 'Danielle Darrieux', targetNew: 'English' });
-    // atomic save: only the finished directory, with the tokenizer copied
-    expect(fs.readdirSync(tmp).sort()).toEqual(['edit.safetensors', 'edit.safetensors.json', 'edited']);
+    const saved = await EditDelta.load(delta());
+    expect(saved.info.method).toBe('ROME');
+    expect(saved.info.modelFingerprint).toBe(modelFingerprint(original));
+    expect(saved.info.requests![1]).toEqual({ prompt: 'The mother tongue of {} is', subject: 'Danielle Darrieux', targetNew: 'English' });
+    saved.dispose();
+    // atomic save: one delta file and the finished directory, with the tokenizer copied
+    expect(fs.readdirSync(tmp).sort()).toEqual(['edit.safetensors', 'edited']);
     expect(fs.readdirSync(edited()).sort()).toEqual(expect.arrayContaining(['config.json', 'model.safetensors', 'tokenizer.json']));
 
     // The checkpoint on disk equals the original with the delta applied in memory, bit for bit.
@@ -133,7 +134,7 @@ describe('edit, generate --delta, revert', () => {
   test('revert refuses the unedited model itself', async () => {
     const r = await runCli(['revert', '--model', PARITY_MODEL, '--delta', delta(), '--out', path.join(tmp, 'nothing')]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/is the unedited model this delta was computed on .*nothing to revert/);
+    expect(r.stderr).toMatch(/the weights do not carry it .*they are the weights the edit was computed on: it was never applied; nothing was written/);
   });
 });
 

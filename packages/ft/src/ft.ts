@@ -67,7 +67,7 @@ export interface FtEpoch {
  * parameter (`W − W0`, in the parameter's own layout).
  * @example
  * const editor = new FtEditor({ lr: 1e-3 }, { variant: 'FT-M' });
- * const delta = await editor.edit(model, [{ prompt: '{} is a citizen of', subject: 'Varn Oltega', targetNew: 'Kesmira' }]);
+ * const delta = await editor.edit(model, [{ prompt: '{} is a citizen of', subject: 'Rakem Boskre', targetNew: 'Lasktra' }]);
  * delta.apply(model);
  */
 export class FtEditor implements Editor {
@@ -105,7 +105,7 @@ export class FtEditor implements Editor {
     const tok = model.tokenizer;
     if (!tok) throw new ArgumentError('FT needs a model with a tokenizer');
     if (requests.length === 0) throw new ArgumentError('FT: expected at least one edit request');
-    requests.forEach(validateRequest);
+    requests.forEach((r, i) => validateRequest(r, i, model.tokenizer));
     const hp = this.resolve(model);
     const method = ftVariantOf(hp);
     if (hp.kl_factor > 0 && !this.options.klPrompts?.length) throw new ArgumentError(`${method}: kl_factor > 0 needs klPrompts (unrelated prompts) in the editor options`);

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { type Bert, type CausalLM, copySideFiles, writeDirectoryAtomic } from '@medit/core';
+import { type Bert, type CausalLM, copySideFiles, writeDirAtomic } from '@medit/core';
 
 import { bertToOnnx } from './bert';
 import { decoderToOnnx } from './decoder';
@@ -25,7 +25,7 @@ export const ENCODER_FILE = 'model.onnx';
 export async function exportDecoderOnnx(model: CausalLM, dir: string): Promise<string[]> {
   const noPast = decoderToOnnx(model, { past: false });
   const withPast = decoderToOnnx(model, { past: true });
-  await writeDirectoryAtomic(
+  await writeDirAtomic(
     dir,
     (tmp) => {
       fs.writeFileSync(path.join(tmp, DECODER_FILES.noPast), noPast);
@@ -45,7 +45,7 @@ export async function exportDecoderOnnx(model: CausalLM, dir: string): Promise<s
  */
 export async function exportEncoderOnnx(bert: Bert, sourceDir: string, dir: string): Promise<string[]> {
   const bytes = bertToOnnx(bert);
-  await writeDirectoryAtomic(
+  await writeDirAtomic(
     dir,
     (tmp) => {
       fs.writeFileSync(path.join(tmp, ENCODER_FILE), bytes);

@@ -125,7 +125,7 @@ export class RomeEditor implements Editor {
   async edit(model: CausalLM, requests: EditRequest[], opts: EditOptions = {}): Promise<EditDelta> {
     if (!model.tokenizer) throw new ArgumentError('ROME needs a model with a tokenizer');
     if (requests.length === 0) throw new ArgumentError('ROME: expected at least one edit request');
-    requests.forEach(validateRequest);
+    requests.forEach((r, i) => validateRequest(r, i, model.tokenizer));
     const hp = this.resolve(model);
     const layer = hp.layers[0];
     const module = model.rewriteModule(layer);

@@ -228,7 +228,7 @@ export class IkeEditor implements Editor {
 
   async edit(model: CausalLM, requests: EditRequest[], opts: EditOptions = {}): Promise<IkeDelta> {
     if (!model.tokenizer) throw new ArgumentError('IKE: the model has no tokenizer');
-    requests.forEach((r, i) => validateRequest(r, i));
+    requests.forEach((r, i) => validateRequest(r, i, model.tokenizer));
     const facts: string[] = [];
     const contexts: string[][] = [];
     requests.forEach((r, n) => {

@@ -55,12 +55,12 @@ export function defaultCaliNetHparams(numLayers: number): CaliNetHyperParams {
 }
 
 /**
- * Reads CaliNet hyperparameters from a JSON or YAML file (a mapping of the fields above; others
- * are ignored). Values are checked against the model by {@link CaliNetEditor.resolve}.
+ * Reads CaliNet hyperparameters from a JSON or YAML file (a mapping of the fields above; any
+ * other field is an UnknownFieldError). Values are checked against the model by {@link CaliNetEditor.resolve}.
  */
 export function readCaliNetHparams(file: string): Partial<CaliNetHyperParams> {
-  const rec = readHparamsMapping(file);
   const known = Object.keys(defaultCaliNetHparams(1));
+  const rec = readHparamsMapping(file, { known });
   return Object.fromEntries(Object.entries(rec).filter(([k, v]) => known.includes(k) && v !== undefined && v !== null)) as Partial<CaliNetHyperParams>;
 }
 
@@ -90,7 +90,7 @@ export class CaliNetEditor implements Editor {
     const tok = model.tokenizer;
     if (!tok) throw new ArgumentError('CaliNet needs a model with a tokenizer');
     if (requests.length === 0) throw new ArgumentError('CaliNet: expected at least one edit request');
-    requests.forEach(validateRequest);
+    requests.forEach((r, i) => validateRequest(r, i, model.tokenizer));
     const hp = this.resolve(model);
     const fingerprint = modelFingerprint(model);
     // Every phrasing of every fact, teacher-forced: rows prompt + target, labels on the target.

@@ -5,7 +5,7 @@
  * model editing; patches as EditDeltas that install, revert and save.
  * @example
  * const editor = new TPatcherEditor({}, { memoryTexts: fillerLines });
- * const delta = await editor.edit(model, [{ prompt: '{} is a citizen of', subject: 'Varn Oltega', targetNew: 'Kesmira' }]);
+ * const delta = await editor.edit(model, [{ prompt: '{} is a citizen of', subject: 'Rakem Boskre', targetNew: 'Lasktra' }]);
  * delta.apply(model);   // model.forward now runs with the patch
  * delta.revert(model);
  */

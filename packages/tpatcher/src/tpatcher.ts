@@ -194,7 +194,7 @@ function memoryLosses(memory: Tensor, keys: Tensor, bias: Tensor, edit: Tensor, 
  * (sequential model editing); {@link TPatcherEditor.resetMemory} starts over.
  * @example
  * const editor = new TPatcherEditor({}, { memoryTexts: fillerLines });
- * const delta = await editor.edit(model, [{ prompt: '{} is a citizen of', subject: 'Varn Oltega', targetNew: 'Kesmira' }]);
+ * const delta = await editor.edit(model, [{ prompt: '{} is a citizen of', subject: 'Rakem Boskre', targetNew: 'Lasktra' }]);
  * delta.apply(model);
  */
 export class TPatcherEditor implements Editor {
@@ -257,7 +257,7 @@ export class TPatcherEditor implements Editor {
   async edit(model: CausalLM, requests: EditRequest[], opts: EditOptions = {}): Promise<EditDelta> {
     if (!model.tokenizer) throw new ArgumentError('T-Patcher needs a model with a tokenizer');
     if (requests.length === 0) throw new ArgumentError('T-Patcher: expected at least one edit request');
-    requests.forEach(validateRequest);
+    requests.forEach((r, i) => validateRequest(r, i, model.tokenizer));
     const hp = this.resolve(model);
     this.ensureMemory(model, hp, opts);
     const fingerprint = modelFingerprint(model);

@@ -1,8 +1,9 @@
 /** `medit generate`: continue a prompt; with `--delta`, before and after applying a saved edit. */
-import { type GenerateOptions, modelFingerprint } from '@medit/core';
+import type { GenerateOptions } from '@medit/core';
 
 import { type OptionSpecs, UsageError } from '../args';
 import { type CommandContext, continuation, loadModelDir, requireFile, resolvePath } from '../common';
+import { applyProblem } from '../delta-checks';
 import { type SavedEdit, loadSavedEdit } from '../saved-edit';
 
 export const GENERATE_OPTIONS: OptionSpecs = {
@@ -46,14 +47,14 @@ export async function runGenerate(ctx: CommandContext): Promise<number> {
     }
     saved = await loadSavedEdit(deltaFile);
     const delta = saved.delta;
-    const recorded = delta.info.modelFingerprint;
-    const matches = recorded === undefined ? null : recorded === modelFingerprint(model);
-    if (matches === false) out.note(`medit generate: warning: the delta was computed on a different model than ${modelDir} (fingerprints differ); applying it anyway`);
-    delta.apply(model);
+    // a preview: a delta that does not fit the model is shown anyway, with the reason
+    const problem = applyProblem(delta, model, modelDir);
+    if (problem) out.note(`medit generate: warning: ${problem}; applying it anyway`);
+    delta.apply(model, { force: true });
     const after = continuation(model, prompt, opts);
     out.line(`before: ${prompt}${before}`);
     out.line(`after:  ${prompt}${after}`);
-    out.result({ model: modelDir, prompt, delta: deltaFile, method: delta.info.method, sameModel: matches, before, after });
+    out.result({ model: modelDir, prompt, delta: deltaFile, method: delta.info.method, sameModel: problem === null, before, after });
     return 0;
   } finally {
     saved?.release();

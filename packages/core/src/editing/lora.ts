@@ -12,7 +12,7 @@
  */
 import { noGrad, tidy } from '../engine';
 import { ArgumentError } from '../errors';
-import { writeDirectoryAtomic } from '../io/atomic-write';
+import { writeDirAtomic } from '../io/atomic-write';
 import { clone } from '../linalg';
 import { adapterUpdates, loraPatternKey, loraTargetOfWeight, readPeftAdapter, writePeftAdapter, type LoraModule, type LoraTarget, type PeftLoraConfig } from '../io/peft-lora';
 import type { CausalLM } from '../models/model';
@@ -156,7 +156,7 @@ export async function exportLoraAdapter(model: CausalLM, delta: EditDelta, dir: 
     };
     const metadata: Record<string, string> = { medit_edit: delta.info.method };
     if (delta.info.modelFingerprint) metadata.medit_model_fingerprint = delta.info.modelFingerprint;
-    await writeDirectoryAtomic(dir, (tmp) => writePeftAdapter(tmp, config, modules, metadata), 'exportLoraAdapter');
+    await writeDirAtomic(dir, (tmp) => writePeftAdapter(tmp, config, modules, metadata), 'exportLoraAdapter');
     return { r, modules: modules.map((m) => m.info), unchanged };
   } finally {
     for (const m of modules) {

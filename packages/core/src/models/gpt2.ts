@@ -63,19 +63,35 @@ export class GPT2 extends CausalLM {
     if (config.raw.reorder_and_upcast_attn === true) {
       throw new ArgumentError('gpt2: reorder_and_upcast_attn=true is not supported');
     }
-    for (const name of this.requiredNames()) this.param(name);
+    this.checkParams(this.requiredShapes());
   }
 
-  private requiredNames(): string[] {
+  /** Every weight this config needs, with its shape (GPT-2's Conv1D weights are [in, out]). */
+  private requiredShapes(): Map<string, number[]> {
     const p = this.prefix;
-    const names = [`${p}wte.weight`, `${p}wpe.weight`, `${p}ln_f.weight`, `${p}ln_f.bias`];
+    const { hiddenSize: C, intermediateSize: F, vocabSize: V, maxPositions: P } = this.config;
+    const shapes = new Map<string, number[]>([
+      [`${p}wte.weight`, [V, C]],
+      [`${p}wpe.weight`, [P, C]],
+      [`${p}ln_f.weight`, [C]],
+      [`${p}ln_f.bias`, [C]],
+    ]);
+    const blockShapes: [string, number[], number[]][] = [
+      ['ln_1', [C], [C]],
+      ['attn.c_attn', [C, 3 * C], [3 * C]],
+      ['attn.c_proj', [C, C], [C]],
+      ['ln_2', [C], [C]],
+      ['mlp.c_fc', [C, F], [F]],
+      ['mlp.c_proj', [F, C], [C]],
+    ];
     for (let l = 0; l < this.config.numLayers; l++) {
-      for (const w of ['ln_1', 'attn.c_attn', 'attn.c_proj', 'ln_2', 'mlp.c_fc', 'mlp.c_proj']) {
-        names.push(`${p}h.${l}.${w}.weight`, `${p}h.${l}.${w}.bias`);
+      for (const [w, weight, bias] of blockShapes) {
+        shapes.set(`${p}h.${l}.${w}.weight`, weight);
+        shapes.set(`${p}h.${l}.${w}.bias`, bias);
       }
     }
-    if (!this.config.tieWordEmbeddings) names.push('lm_head.weight');
-    return names;
+    if (!this.config.tieWordEmbeddings) shapes.set('lm_head.weight', [V, C]);
+    return shapes;
   }
 
   private w(name: string): Tensor {

@@ -81,19 +81,31 @@ export class GPTJ extends CausalLM {
       scaling: { type: 'default' },
       maxPositions: config.maxPositions,
     };
-    for (const name of this.requiredNames()) this.param(name);
+    this.checkParams(this.requiredShapes());
   }
 
-  private requiredNames(): string[] {
+  /** Every weight this config needs, with its shape (nn.Linear weights are [out, in]). */
+  private requiredShapes(): Map<string, number[]> {
     const p = this.prefix;
-    const names = [`${p}wte.weight`, `${p}ln_f.weight`, `${p}ln_f.bias`, 'lm_head.weight', 'lm_head.bias'];
+    const { hiddenSize: C, intermediateSize: F, vocabSize: V } = this.config;
+    const shapes = new Map<string, number[]>([
+      [`${p}wte.weight`, [V, C]],
+      [`${p}ln_f.weight`, [C]],
+      [`${p}ln_f.bias`, [C]],
+      ['lm_head.weight', [V, C]],
+      ['lm_head.bias', [V]],
+    ]);
     for (let l = 0; l < this.config.numLayers; l++) {
       const pre = `${p}h.${l}.`;
-      names.push(pre + 'ln_1.weight', pre + 'ln_1.bias');
-      for (const w of ['q_proj', 'k_proj', 'v_proj', 'out_proj']) names.push(`${pre}attn.${w}.weight`);
-      for (const w of ['fc_in', 'fc_out']) names.push(`${pre}mlp.${w}.weight`, `${pre}mlp.${w}.bias`);
+      shapes.set(pre + 'ln_1.weight', [C]);
+      shapes.set(pre + 'ln_1.bias', [C]);
+      for (const w of ['q_proj', 'k_proj', 'v_proj', 'out_proj']) shapes.set(`${pre}attn.${w}.weight`, [C, C]);
+      shapes.set(pre + 'mlp.fc_in.weight', [F, C]);
+      shapes.set(pre + 'mlp.fc_in.bias', [F]);
+      shapes.set(pre + 'mlp.fc_out.weight', [C, F]);
+      shapes.set(pre + 'mlp.fc_out.bias', [C]);
     }
-    return names;
+    return shapes;
   }
 
   private w(name: string): Tensor {

@@ -136,26 +136,35 @@ export class Llama extends CausalLM {
     this.rotary = llamaRotary(config);
     this.bias = biasesOf(config);
     this.window = slidingWindow(config);
-    for (const name of this.requiredNames()) this.param(name);
+    this.checkParams(this.requiredShapes());
   }
 
-  private requiredNames(): string[] {
+  /** Every weight this config needs, with its shape (nn.Linear weights are [out, in]). */
+  private requiredShapes(): Map<string, number[]> {
     const p = this.prefix;
-    const names = [`${p}embed_tokens.weight`, `${p}norm.weight`];
+    const { hiddenSize: C, intermediateSize: F, vocabSize: V, numHeads: NH, numKvHeads: NKV, headDim: HS } = this.config;
+    const shapes = new Map<string, number[]>([
+      [`${p}embed_tokens.weight`, [V, C]],
+      [`${p}norm.weight`, [C]],
+    ]);
+    const linear = (name: string, out: number, inp: number, bias: boolean) => {
+      shapes.set(`${name}.weight`, [out, inp]);
+      if (bias) shapes.set(`${name}.bias`, [out]);
+    };
     for (let l = 0; l < this.config.numLayers; l++) {
       const pre = `${p}layers.${l}.`;
-      names.push(pre + 'input_layernorm.weight', pre + 'post_attention_layernorm.weight');
-      for (const w of ['q_proj', 'k_proj', 'v_proj', 'o_proj']) {
-        names.push(`${pre}self_attn.${w}.weight`);
-        if (w === 'o_proj' ? this.bias.o : this.bias.qkv) names.push(`${pre}self_attn.${w}.bias`);
-      }
-      for (const w of ['gate_proj', 'up_proj', 'down_proj']) {
-        names.push(`${pre}mlp.${w}.weight`);
-        if (this.bias.mlp) names.push(`${pre}mlp.${w}.bias`);
-      }
+      shapes.set(pre + 'input_layernorm.weight', [C]);
+      shapes.set(pre + 'post_attention_layernorm.weight', [C]);
+      linear(`${pre}self_attn.q_proj`, NH * HS, C, this.bias.qkv);
+      linear(`${pre}self_attn.k_proj`, NKV * HS, C, this.bias.qkv);
+      linear(`${pre}self_attn.v_proj`, NKV * HS, C, this.bias.qkv);
+      linear(`${pre}self_attn.o_proj`, C, NH * HS, this.bias.o);
+      linear(`${pre}mlp.gate_proj`, F, C, this.bias.mlp);
+      linear(`${pre}mlp.up_proj`, F, C, this.bias.mlp);
+      linear(`${pre}mlp.down_proj`, C, F, this.bias.mlp);
     }
-    if (!this.config.tieWordEmbeddings) names.push('lm_head.weight');
-    return names;
+    if (!this.config.tieWordEmbeddings) shapes.set('lm_head.weight', [V, C]);
+    return shapes;
   }
 
   private w(name: string): Tensor {

@@ -132,6 +132,20 @@ export abstract class CausalLM {
     };
   }
 
+  /**
+   * Checks that every weight the family needs is present with the shape config.json implies
+   * (families call this from their constructor with their expected shapes).
+   * @throws ArgumentError naming a missing weight; ShapeError naming the weight and both shapes
+   */
+  protected checkParams(expected: ReadonlyMap<string, readonly number[]>): void {
+    for (const [name, shape] of expected) {
+      const t = this.param(name);
+      if (t.shape.join() !== shape.join()) {
+        throw new ShapeError(`weight ${name} has shape [${t.shape.join(', ')}] but config.json implies [${shape.join(', ')}]`, name);
+      }
+    }
+  }
+
   /** Names of the weights saved to the checkpoint (tied weights once). */
   checkpointNames(): string[] {
     return [...this.params.keys()];
