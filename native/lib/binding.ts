@@ -66,6 +66,12 @@ export interface NativeBinding {
   resetPeakMemory(): void;
   buildInfo(): BuildInfo;
   setGemmFallback(force: boolean): void;
+  /** Instruction set of the float32 vector kernels: in use, best available, all available. */
+  simdInfo(): { level: string; best: string; supported: string[] };
+  /** Pins the vector kernels to one instruction set (tests compare the paths). */
+  setSimdLevel(level: string): void;
+  /** Test entry: fn ∈ exp/log/tanh/erf on one instruction set, and std::fn in double. */
+  vecMathCheck(fn: string, level: string, x: Float32Array): [Float32Array, Float64Array];
   newCancelToken(): NativeCancelToken;
   cancel(token: NativeCancelToken): void;
 

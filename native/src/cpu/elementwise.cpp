@@ -2,15 +2,19 @@
 // their reduction back to an operand's shape, unary math (with backward), and the
 // axis reductions built on the same index arithmetic.
 // Reference semantics: NumPy broadcasting; torch.nn.functional.gelu (exact and tanh).
+// float32 exp / log / tanh / sigmoid / silu / gelu (and the gelu and silu gradients) run the
+// vector kernels of vec-math.inc; float64 and the other ops use the std:: functions here.
 #include <algorithm>
 #include <numeric>
 #include <string>
 #include <vector>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "medit/half.h"
 #include "medit/ops.h"
+#include "vec-math.h"
 
 namespace medit::cpu {
 
@@ -54,6 +58,9 @@ T apply_binary(BinaryOp op, T a, T b) {
   }
   return a;
 }
+
+// Element-wise work is split into chunks of this many elements (one vector-kernel call each).
+constexpr int64_t kChunk = 1 << 14;
 
 constexpr double kSqrt2OverPi = 0.7978845608028654;
 constexpr double kInvSqrt2 = 0.7071067811865476;
@@ -267,8 +274,14 @@ Tensor unary(UnaryOp op, const Tensor& x, double alpha) {
     T* po = out.data<T>();
     const int64_t n = x.numel();
     const T a = static_cast<T>(alpha);
+    const int64_t chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for if (n > (1 << 16))
-    for (int64_t i = 0; i < n; ++i) po[i] = apply_unary(op, px[i], a);
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t b = c * kChunk, e = std::min(n, b + kChunk);
+      if constexpr (std::is_same_v<T, float>)
+        if (vec().unary(op, px + b, po + b, e - b)) continue;
+      for (int64_t i = b; i < e; ++i) po[i] = apply_unary(op, px[i], a);
+    }
   });
   return out;
 }
@@ -286,8 +299,14 @@ Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor
     T* po = dx.data<T>();
     const int64_t n = x.numel();
     const T a = static_cast<T>(alpha);
+    const int64_t chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for if (n > (1 << 16))
-    for (int64_t i = 0; i < n; ++i) po[i] = pd[i] * unary_derivative(op, px[i], py[i], a);
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t b = c * kChunk, e = std::min(n, b + kChunk);
+      if constexpr (std::is_same_v<T, float>)
+        if (vec().unary_backward(op, px + b, pd + b, po + b, e - b)) continue;
+      for (int64_t i = b; i < e; ++i) po[i] = pd[i] * unary_derivative(op, px[i], py[i], a);
+    }
   });
   return dx;
 }

@@ -1,10 +1,13 @@
 // Losses over rows of a [N, V] tensor: softmax cross-entropy with an ignore index
 // (torch.nn.functional.cross_entropy, reduction='none') and KL divergence from
 // log-probabilities, KL(P‖Q) = Σ p (log p − log q) (ROME's essence-drift term).
+// float32 rows run the vector kernels of vec-math.inc; float64 rows the scalar loops here.
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "medit/ops.h"
+#include "vec-math.h"
 
 namespace medit::cpu {
 
@@ -19,6 +22,7 @@ void check_rows(const Tensor& logits, const Tensor& targets, const char* op) {
 // log Σ exp(row): exponentials in the row's own precision (vectorisable), the sum in double.
 template <typename T>
 double log_sum_exp(const T* row, int64_t V) {
+  if constexpr (std::is_same_v<T, float>) return vec().log_sum_exp(row, V);
   T mx = -std::numeric_limits<T>::infinity();
   for (int64_t j = 0; j < V; ++j) mx = row[j] > mx ? row[j] : mx;
   double s = 0;
@@ -70,7 +74,10 @@ Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, const
       const T lse = static_cast<T>(log_sum_exp(row, V));
       const T g = dloss.data<T>()[r];
       // d/dlogits = softmax − onehot(target)
-      for (int64_t j = 0; j < V; ++j) dr[j] = g * std::exp(row[j] - lse);
+      if constexpr (std::is_same_v<T, float>)
+        vec().scaled_softmax_from_lse(row, lse, g, dr, V);
+      else
+        for (int64_t j = 0; j < V; ++j) dr[j] = g * std::exp(row[j] - lse);
       dr[t] -= g;
     }
   });

@@ -1,10 +1,13 @@
 // Softmax and log-softmax over the last axis (max-subtracted), forward and backward.
 // Backward uses the saved output y: softmax dx = y⊙(dy − Σ dy⊙y); log-softmax
-// dx = dy − softmax·Σ dy.
+// dx = dy − softmax·Σ dy. float32 rows run the vector kernels of vec-math.inc (sums carried
+// in double), float64 rows the scalar loops below.
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "medit/ops.h"
+#include "vec-math.h"
 
 namespace medit::cpu {
 
@@ -33,7 +36,14 @@ Tensor softmax_impl(const Tensor& x, bool log_form, const char* op) {
   float_dispatch(x.dtype, op, [&](auto zero) {
     using T = decltype(zero);
 #pragma omp parallel for if (N * V > (1 << 15))
-    for (int64_t r = 0; r < N; ++r) softmax_row(x.data<T>() + r * V, y.data<T>() + r * V, V, log_form);
+    for (int64_t r = 0; r < N; ++r) {
+      const T* xr = x.data<T>() + r * V;
+      T* yr = y.data<T>() + r * V;
+      if constexpr (std::is_same_v<T, float>)
+        (log_form ? vec().log_softmax_row : vec().softmax_row)(xr, yr, V);
+      else
+        softmax_row(xr, yr, V, log_form);
+    }
   });
   return y;
 }
@@ -49,6 +59,10 @@ Tensor softmax_backward_impl(const Tensor& y, const Tensor& dy, bool log_form, c
       const T* yr = y.data<T>() + r * V;
       const T* dr = dy.data<T>() + r * V;
       T* xr = dx.data<T>() + r * V;
+      if constexpr (std::is_same_v<T, float>) {
+        (log_form ? vec().log_softmax_backward_row : vec().softmax_backward_row)(yr, dr, xr, V);
+        continue;
+      }
       double s = 0;
       if (log_form) {
         for (int64_t j = 0; j < V; ++j) s += dr[j];
