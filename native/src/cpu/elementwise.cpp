@@ -14,6 +14,7 @@
 
 #include "medit/half.h"
 #include "medit/ops.h"
+#include "medit/parallel.h"
 #include "vec-math.h"
 
 namespace medit::cpu {
@@ -59,8 +60,8 @@ T apply_binary(BinaryOp op, T a, T b) {
   return a;
 }
 
-// Element-wise work is split into chunks of this many elements (one vector-kernel call each).
-constexpr int64_t kChunk = 1 << 14;
+// Element-wise work goes to the thread pool in chunks of at least this many elements.
+constexpr int64_t kMinChunk = 1 << 14;
 
 constexpr double kSqrt2OverPi = 0.7978845608028654;
 constexpr double kInvSqrt2 = 0.7071067811865476;
@@ -274,14 +275,11 @@ Tensor unary(UnaryOp op, const Tensor& x, double alpha) {
     T* po = out.data<T>();
     const int64_t n = x.numel();
     const T a = static_cast<T>(alpha);
-    const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for if (n > (1 << 16))
-    for (int64_t c = 0; c < chunks; ++c) {
-      const int64_t b = c * kChunk, e = std::min(n, b + kChunk);
+    parallel_for(n, parallel_grain(n, kMinChunk), [&](int64_t b, int64_t e) {
       if constexpr (std::is_same_v<T, float>)
-        if (vec().unary(op, px + b, po + b, e - b)) continue;
+        if (vec().unary(op, px + b, po + b, e - b)) return;
       for (int64_t i = b; i < e; ++i) po[i] = apply_unary(op, px[i], a);
-    }
+    });
   });
   return out;
 }
@@ -299,14 +297,11 @@ Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor
     T* po = dx.data<T>();
     const int64_t n = x.numel();
     const T a = static_cast<T>(alpha);
-    const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for if (n > (1 << 16))
-    for (int64_t c = 0; c < chunks; ++c) {
-      const int64_t b = c * kChunk, e = std::min(n, b + kChunk);
+    parallel_for(n, parallel_grain(n, kMinChunk), [&](int64_t b, int64_t e) {
       if constexpr (std::is_same_v<T, float>)
-        if (vec().unary_backward(op, px + b, pd + b, po + b, e - b)) continue;
+        if (vec().unary_backward(op, px + b, pd + b, po + b, e - b)) return;
       for (int64_t i = b; i < e; ++i) po[i] = pd[i] * unary_derivative(op, px[i], py[i], a);
-    }
+    });
   });
   return dx;
 }

@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "medit/ops.h"
+#include "medit/parallel.h"
 #include "vec-math.h"
 
 namespace medit::cpu {
@@ -30,6 +31,9 @@ double log_sum_exp(const T* row, int64_t V) {
   return std::log(s) + mx;
 }
 
+// Rows per pool chunk: at least 2^14 elements.
+int64_t row_grain(int64_t N, int64_t V) { return parallel_grain(N, (1 << 14) / std::max<int64_t>(V, 1)); }
+
 // Validates targets up front so the parallel loops never throw.
 void check_targets(const Tensor& targets, int64_t V, int64_t ignore_index, const char* op) {
   const int32_t* t = targets.data<int32_t>();
@@ -47,12 +51,13 @@ Tensor cross_entropy_forward(const Tensor& logits, const Tensor& targets, int64_
   check_targets(targets, V, ignore_index, "cross_entropy");
   float_dispatch(logits.dtype, "cross_entropy", [&](auto zero) {
     using T = decltype(zero);
-#pragma omp parallel for if (N * V > (1 << 16))
-    for (int64_t r = 0; r < N; ++r) {
-      const int32_t t = targets.data<int32_t>()[r];
-      const T* row = logits.data<T>() + r * V;
-      loss.data<T>()[r] = t == ignore_index ? T(0) : static_cast<T>(log_sum_exp(row, V) - row[t]);
-    }
+    parallel_for(N, row_grain(N, V), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int32_t t = targets.data<int32_t>()[r];
+        const T* row = logits.data<T>() + r * V;
+        loss.data<T>()[r] = t == ignore_index ? T(0) : static_cast<T>(log_sum_exp(row, V) - row[t]);
+      }
+    });
   });
   return loss;
 }
@@ -65,8 +70,8 @@ Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, const
   Tensor dx = tensor_empty(logits.shape, logits.dtype, true);
   float_dispatch(logits.dtype, "cross_entropy_backward", [&](auto zero) {
     using T = decltype(zero);
-#pragma omp parallel for if (N * V > (1 << 16))
-    for (int64_t r = 0; r < N; ++r) {
+    parallel_for(N, row_grain(N, V), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
       const int32_t t = targets.data<int32_t>()[r];
       if (t == ignore_index) continue;
       const T* row = logits.data<T>() + r * V;
@@ -80,6 +85,7 @@ Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, const
         for (int64_t j = 0; j < V; ++j) dr[j] = g * std::exp(row[j] - lse);
       dr[t] -= g;
     }
+    });
   });
   return dx;
 }

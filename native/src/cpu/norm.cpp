@@ -4,8 +4,14 @@
 #include <cmath>
 
 #include "medit/ops.h"
+#include "medit/parallel.h"
 
 namespace medit::cpu {
+
+namespace {
+// Rows per pool chunk: at least 2^14 elements.
+int64_t row_grain(int64_t N, int64_t C) { return parallel_grain(N, (1 << 14) / std::max<int64_t>(C, 1)); }
+}  // namespace
 
 NormForward layernorm_forward(const Tensor& x, const Tensor& w, const Tensor* b, double eps) {
   check_float(x, "layernorm", "x");
@@ -19,8 +25,8 @@ NormForward layernorm_forward(const Tensor& x, const Tensor& w, const Tensor* b,
     using T = decltype(zero);
     const T* pw = w.data<T>();
     const T* pb = b ? b->data<T>() : nullptr;
-#pragma omp parallel for if (N * C > (1 << 16))
-    for (int64_t r = 0; r < N; ++r) {
+    parallel_for(N, row_grain(N, C), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
       const T* xr = x.data<T>() + r * C;
       T* yr = f.y.data<T>() + r * C;
       double mean = 0, var = 0;
@@ -33,6 +39,7 @@ NormForward layernorm_forward(const Tensor& x, const Tensor& w, const Tensor* b,
       f.mean.data<T>()[r] = static_cast<T>(mean);
       f.rstd.data<T>()[r] = static_cast<T>(rstd);
     }
+    });
   });
   return f;
 }
@@ -83,8 +90,8 @@ NormForward rmsnorm_forward(const Tensor& x, const Tensor& w, double eps) {
   float_dispatch(x.dtype, "rmsnorm", [&](auto zero) {
     using T = decltype(zero);
     const T* pw = w.data<T>();
-#pragma omp parallel for if (N * C > (1 << 16))
-    for (int64_t r = 0; r < N; ++r) {
+    parallel_for(N, row_grain(N, C), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
       const T* xr = x.data<T>() + r * C;
       T* yr = f.y.data<T>() + r * C;
       double ss = 0;
@@ -94,6 +101,7 @@ NormForward rmsnorm_forward(const Tensor& x, const Tensor& w, double eps) {
       for (int64_t i = 0; i < C; ++i) yr[i] = pw[i] * static_cast<T>(xr[i] * rstd);
       f.rstd.data<T>()[r] = static_cast<T>(rstd);
     }
+    });
   });
   return f;
 }

@@ -7,11 +7,15 @@
 #include <type_traits>
 
 #include "medit/ops.h"
+#include "medit/parallel.h"
 #include "vec-math.h"
 
 namespace medit::cpu {
 
 namespace {
+// Rows go to the thread pool in chunks of at least this many elements.
+constexpr int64_t kMinElements = 1 << 14;
+
 template <typename T>
 void softmax_row(const T* x, T* y, int64_t V, bool log_form) {
   T mx = -std::numeric_limits<T>::infinity();
@@ -35,15 +39,16 @@ Tensor softmax_impl(const Tensor& x, bool log_form, const char* op) {
   Tensor y = tensor_empty(x.shape, x.dtype);
   float_dispatch(x.dtype, op, [&](auto zero) {
     using T = decltype(zero);
-#pragma omp parallel for if (N * V > (1 << 15))
-    for (int64_t r = 0; r < N; ++r) {
-      const T* xr = x.data<T>() + r * V;
-      T* yr = y.data<T>() + r * V;
-      if constexpr (std::is_same_v<T, float>)
-        (log_form ? vec().log_softmax_row : vec().softmax_row)(xr, yr, V);
-      else
-        softmax_row(xr, yr, V, log_form);
-    }
+    parallel_for(N, parallel_grain(N, kMinElements / std::max<int64_t>(V, 1)), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const T* xr = x.data<T>() + r * V;
+        T* yr = y.data<T>() + r * V;
+        if constexpr (std::is_same_v<T, float>)
+          (log_form ? vec().log_softmax_row : vec().softmax_row)(xr, yr, V);
+        else
+          softmax_row(xr, yr, V, log_form);
+      }
+    });
   });
   return y;
 }
@@ -54,8 +59,8 @@ Tensor softmax_backward_impl(const Tensor& y, const Tensor& dy, bool log_form, c
   Tensor dx = tensor_empty(y.shape, y.dtype);
   float_dispatch(y.dtype, op, [&](auto zero) {
     using T = decltype(zero);
-#pragma omp parallel for if (N * V > (1 << 15))
-    for (int64_t r = 0; r < N; ++r) {
+    parallel_for(N, parallel_grain(N, kMinElements / std::max<int64_t>(V, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
       const T* yr = y.data<T>() + r * V;
       const T* dr = dy.data<T>() + r * V;
       T* xr = dx.data<T>() + r * V;
@@ -72,6 +77,7 @@ Tensor softmax_backward_impl(const Tensor& y, const Tensor& dy, bool log_form, c
         for (int64_t j = 0; j < V; ++j) xr[j] = yr[j] * (dr[j] - static_cast<T>(s));
       }
     }
+    });
   });
   return dx;
 }
