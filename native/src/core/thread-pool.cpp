@@ -16,6 +16,13 @@
 // good cache use); the last ones are small, so a thread that joins late or is descheduled near
 // the end holds little work that the others must wait for.
 //
+// The split adapts to the threads that actually run. The caller keeps a window of its jobs'
+// wall time and the CPU time all threads spent in them; when the ratio stays below 1.25 —
+// the workers were not running beside the caller (another process's threads hold the other
+// cores, or a time-sharing scheduler gives this process one core's worth) — jobs run on the
+// caller alone for the next 50 ms, then the workers are tried again. So two threads on a
+// busy machine cost what one does instead of adding hand-offs and waits.
+//
 // Idle workers spin for ~50 µs on the state word (editing loops issue kernels back to back),
 // then sleep on a condition variable; the publisher notifies only when someone sleeps.
 // Whoever finds the pool busy (another thread's job, e.g. an async worker beside the JS
@@ -25,6 +32,7 @@
 #include "medit/parallel.h"
 
 #include <sched.h>
+#include <time.h>
 
 #include <algorithm>
 #include <atomic>
@@ -107,6 +115,19 @@ struct Guide {
 
 constexpr int kSpinIterations = 1 << 12;  // ~50 µs of pause instructions before sleeping
 
+int64_t clock_ns(clockid_t clock) {
+  timespec ts;
+  clock_gettime(clock, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+int64_t now_ns() { return clock_ns(CLOCK_MONOTONIC); }
+int64_t thread_cpu_ns() { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
+
+// The parallelism check: window length, threshold, and how long jobs stay inline after a miss.
+constexpr int64_t kWindowNs = 2000000;
+constexpr double kMinParallelism = 1.25;
+constexpr int64_t kInlineNs = 50000000;
+
 class ThreadPool {
  public:
   explicit ThreadPool(int threads) : threads_(threads) {
@@ -138,8 +159,9 @@ class ThreadPool {
       { std::lock_guard<std::mutex> lock(sleep_mu_); }
       sleep_cv_.notify_all();
     }
+    const int64_t wall0 = now_ns(), cpu0 = thread_cpu_ns();
     t_in_job = true;
-    work(gen);
+    work(gen, false);
     t_in_job = false;
     // Wait for the chunks other threads hold; yield now and then so that a worker preempted on
     // this core gets to finish its chunk.
@@ -147,20 +169,40 @@ class ThreadPool {
       if (spin < kSpinIterations) MEDIT_CPU_RELAX();
       else std::this_thread::yield();
     }
+    observe(now_ns() - wall0, thread_cpu_ns() - cpu0);
     if (error_) std::rethrow_exception(error_);
     return true;
   }
 
+  // Until when jobs run inline because the workers were not running beside the caller.
+  int64_t inline_until_ns() const { return inline_until_.load(std::memory_order_relaxed); }
+
   static constexpr int64_t kMaxChunks = 0xffff;
 
  private:
-  // Claims and runs chunks of generation `gen` until none is left.
-  void work(uint64_t gen) {
+  // Adds one job to the parallelism window (caller only, under the submit lock). Worker CPU
+  // time is reported when a worker leaves a job, so a late report counts in the next window.
+  void observe(int64_t wall, int64_t caller_cpu) {
+    window_wall_ += wall;
+    window_cpu_ += caller_cpu;
+    if (window_wall_ < kWindowNs) return;
+    const int64_t workers = worker_cpu_.load(std::memory_order_relaxed);
+    const double parallelism = static_cast<double>(window_cpu_ + workers - window_workers0_) / window_wall_;
+    window_wall_ = window_cpu_ = 0;
+    window_workers0_ = workers;
+    if (parallelism < kMinParallelism) inline_until_.store(now_ns() + kInlineNs, std::memory_order_relaxed);
+  }
+
+  // Claims and runs chunks of generation `gen` until none is left; a worker reports the CPU
+  // time it spent in the job.
+  void work(uint64_t gen, bool worker) {
     uint64_t s = state_.load(std::memory_order_acquire);
+    int64_t cpu0 = -1;
     for (;;) {
       const uint64_t chunks = (s >> 16) & 0xffff, next = s & 0xffff;
-      if ((s >> 32) != gen || next >= chunks) return;
+      if ((s >> 32) != gen || next >= chunks) break;
       if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+      if (worker && cpu0 < 0) cpu0 = thread_cpu_ns();
       const int64_t b = guide_.start(static_cast<int64_t>(next)), e = guide_.start(static_cast<int64_t>(next) + 1);
       try {
         if (e > b) fn_(ctx_, b, e);
@@ -171,6 +213,7 @@ class ThreadPool {
       done_.fetch_add(1, std::memory_order_acq_rel);
       s = state_.load(std::memory_order_acquire);
     }
+    if (cpu0 >= 0) worker_cpu_.fetch_add(thread_cpu_ns() - cpu0, std::memory_order_relaxed);
   }
 
   void worker_loop() {
@@ -191,7 +234,7 @@ class ThreadPool {
         gen = state_.load(std::memory_order_acquire) >> 32;
       }
       seen = gen;
-      work(gen);
+      work(gen, true);
     }
   }
 
@@ -212,6 +255,10 @@ class ThreadPool {
   std::condition_variable sleep_cv_;
   std::atomic<int> sleepers_{0};
   std::atomic<bool> stop_{false};
+  // the parallelism window
+  std::atomic<int64_t> worker_cpu_{0};
+  int64_t window_wall_ = 0, window_cpu_ = 0, window_workers0_ = 0;
+  std::atomic<int64_t> inline_until_{0};
 };
 
 std::mutex g_pool_mu;  // guards creating / replacing the pool
@@ -269,7 +316,7 @@ void parallel_for_impl(int64_t n, int64_t grain, RangeFn fn, void* ctx) {
   // (guided chunks number about 2T·ln(n / (2T·grain)) + 2T; this bound keeps them in 16 bits)
   grain = std::max<int64_t>({grain, 1, (n + ThreadPool::kMaxChunks / 2 - 1) / (ThreadPool::kMaxChunks / 2)});
   ThreadPool* p = n > grain && !t_in_job ? pool() : nullptr;
-  if (p && p->threads() > 1) {
+  if (p && p->threads() > 1 && now_ns() >= p->inline_until_ns()) {
     if (p->try_run(n, grain, fn, ctx)) {
       g_jobs.fetch_add(1, std::memory_order_relaxed);
       return;
