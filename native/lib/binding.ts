@@ -80,8 +80,12 @@ export interface NativeBinding {
   setGemmFallback(force: boolean): void;
   /** Sets the pool's thread count (and OpenBLAS's when linked). */
   setNumThreads(threads: number): void;
-  /** Uses of the pool since start: jobs split over threads, calls run inline, and of those the ones made while another thread's job held the pool. */
-  poolStats(): { jobs: number; inlineCalls: number; busyFallbacks: number };
+  /**
+   * Uses of the pool since start: jobs split over threads, calls run inline, of those the ones
+   * made while another thread's job held the pool, and the times the pool found its workers
+   * not running beside the caller and went inline for a while.
+   */
+  poolStats(): { jobs: number; inlineCalls: number; busyFallbacks: number; soloPeriods: number };
   /** Instruction set of the float32 vector kernels: in use, best available, all available. */
   simdInfo(): { level: string; best: string; supported: string[] };
   /** Pins the vector kernels to one instruction set (tests compare the paths). */

@@ -32,6 +32,7 @@ struct PoolStats {
   int64_t jobs;           // parallel_for calls that used the workers
   int64_t inline_calls;   // calls run on the calling thread alone
   int64_t busy_fallbacks; // of those, calls made while another thread's job held the pool
+  int64_t solo_periods;   // times the pool found its workers not running and went inline for a while
 };
 PoolStats pool_stats();
 

@@ -148,6 +148,7 @@ void register_tensor(Napi::Env env, Napi::Object exports) {
     o.Set("jobs", static_cast<double>(s.jobs));
     o.Set("inlineCalls", static_cast<double>(s.inline_calls));
     o.Set("busyFallbacks", static_cast<double>(s.busy_fallbacks));
+    o.Set("soloPeriods", static_cast<double>(s.solo_periods));
     return o;
   });
   export_fn(env, exports, "setGemmFallback", [](const Napi::CallbackInfo& info) -> Napi::Value {

@@ -91,6 +91,7 @@ int initial_threads() {
 }
 
 thread_local bool t_in_job = false;
+std::atomic<int64_t> g_jobs{0}, g_inline{0}, g_busy{0}, g_solo{0};
 
 // Chunk boundaries of a guided job over [0, n) on T threads (see the file header).
 struct Guide {
@@ -190,7 +191,10 @@ class ThreadPool {
     const double parallelism = static_cast<double>(window_cpu_ + workers - window_workers0_) / window_wall_;
     window_wall_ = window_cpu_ = 0;
     window_workers0_ = workers;
-    if (parallelism < kMinParallelism) inline_until_.store(now_ns() + kInlineNs, std::memory_order_relaxed);
+    if (parallelism < kMinParallelism) {
+      inline_until_.store(now_ns() + kInlineNs, std::memory_order_relaxed);
+      g_solo.fetch_add(1, std::memory_order_relaxed);
+    }
   }
 
   // Claims and runs chunks of generation `gen` until none is left; a worker reports the CPU
@@ -263,7 +267,6 @@ class ThreadPool {
 
 std::mutex g_pool_mu;  // guards creating / replacing the pool
 std::atomic<ThreadPool*> g_pool{nullptr};
-std::atomic<int64_t> g_jobs{0}, g_inline{0}, g_busy{0};
 
 void set_blas_threads(int n) {
 #ifdef MEDIT_HAVE_BLAS
@@ -309,7 +312,7 @@ int64_t parallel_grain(int64_t n, int64_t min_items, int chunks_per_thread) {
 
 bool in_parallel_job() { return t_in_job; }
 
-PoolStats pool_stats() { return {g_jobs.load(), g_inline.load(), g_busy.load()}; }
+PoolStats pool_stats() { return {g_jobs.load(), g_inline.load(), g_busy.load(), g_solo.load()}; }
 
 void parallel_for_impl(int64_t n, int64_t grain, RangeFn fn, void* ctx) {
   if (n <= 0) return;
