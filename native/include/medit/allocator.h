@@ -4,8 +4,9 @@
 // A freed buffer is kept in a free list of its size class (64-byte steps up to 512 bytes,
 // then four classes per power of two, so at most 25% slack) and handed to the next request
 // of that class, so the loop of an editor — the same shapes step after step — stops calling
-// malloc (and stops page-faulting fresh memory) after its first step. The cache is bounded
-// (MEDIT_CACHE_MB, default 2048): past it, the largest cached buffers go back to the system.
+// malloc (and stops page-faulting fresh memory) after its first step. The cache is bounded by
+// MEDIT_CACHE_MB, by default by the larger of 2 GiB and the most memory the process has had in
+// use at once: past it, the largest cached buffers go back to the system.
 // memory() accounting is unchanged: live bytes count what tensors requested, and cached
 // buffers are reported separately.
 #pragma once

@@ -6,6 +6,7 @@
 // memory on a timer, device (CUDA) memory.
 #include "medit/allocator.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
@@ -27,9 +28,12 @@ size_t size_class(size_t bytes) {
   return (bytes + step - 1) / step * step;
 }
 
+// MEDIT_CACHE_MB, or -1: the default bound, the larger of 2 GiB and the most memory this
+// process has had in use at once (a loop that once needed X bytes keeps X cached for its next
+// step, so a step of a large model does not page-fault its temporaries in again).
 int64_t cache_limit_bytes() {
   const char* env = std::getenv("MEDIT_CACHE_MB");
-  if (env == nullptr || *env == '\0') return int64_t{2048} << 20;
+  if (env == nullptr || *env == '\0') return -1;
   char* end = nullptr;
   const long long mb = std::strtoll(env, &end, 10);
   MEDIT_THROW_IF(*end != '\0' || mb < 0, ARG, std::string("MEDIT_CACHE_MB: expected a number of megabytes but received \"") + env + "\"");
@@ -40,7 +44,13 @@ struct Cache {
   std::mutex mu;
   std::map<size_t, std::vector<void*>> free_lists;  // by size class; ordered so eviction takes the largest
   int64_t cached_bytes = 0, cached_buffers = 0, system_allocs = 0, reuses = 0;
-  const int64_t limit = cache_limit_bytes();
+  int64_t in_use = 0, in_use_peak = 0;  // bytes handed out (size classes) and their high-water mark
+  const int64_t explicit_limit = cache_limit_bytes();
+  int64_t limit() const { return explicit_limit >= 0 ? explicit_limit : std::max(int64_t{2048} << 20, in_use_peak); }
+  void hand_out(size_t cls) {
+    in_use += static_cast<int64_t>(cls);
+    in_use_peak = std::max(in_use_peak, in_use);
+  }
 };
 
 Cache& cache() {
@@ -63,11 +73,17 @@ void* pool_alloc(size_t bytes, size_t* capacity) {
       c.cached_bytes -= static_cast<int64_t>(cls);
       c.cached_buffers -= 1;
       c.reuses += 1;
+      c.hand_out(cls);
       return p;
     }
     c.system_allocs += 1;
+    c.hand_out(cls);
   }
   void* p = std::malloc(cls);
+  if (p == nullptr) {
+    std::lock_guard<std::mutex> lock(c.mu);
+    c.in_use -= static_cast<int64_t>(cls);
+  }
   MEDIT_THROW_IF(p == nullptr, OOM, "out of memory allocating " + std::to_string(bytes) + " bytes");
   return p;
 }
@@ -78,11 +94,13 @@ void pool_free(void* data, size_t capacity) {
   std::vector<void*> evicted;
   {
     std::lock_guard<std::mutex> lock(c.mu);
-    if (static_cast<int64_t>(capacity) > c.limit) {
+    c.in_use -= static_cast<int64_t>(capacity);
+    const int64_t limit = c.limit();
+    if (static_cast<int64_t>(capacity) > limit) {
       evicted.push_back(data);
     } else {
       // Make room by dropping the largest cached buffers.
-      while (c.cached_bytes + static_cast<int64_t>(capacity) > c.limit) {
+      while (c.cached_bytes + static_cast<int64_t>(capacity) > limit) {
         auto it = std::prev(c.free_lists.end());
         if (it->second.empty()) {  // lists emptied by pool_alloc stay in the map until here
           c.free_lists.erase(it);
