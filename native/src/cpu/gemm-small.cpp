@@ -12,7 +12,8 @@
 //     product of two contiguous rows; a tile of TR x TC dot products (TR·TC = the lanes of a
 //     vector) keeps one vector accumulator per product along k, and a tree of two-source
 //     permutes folds the TR·TC accumulators into one vector holding the whole tile (VL − 1
-//     combines instead of VL horizontal sums). op(A) = Aᵀ is first copied to rows.
+//     combines instead of VL horizontal sums); fewer rows than TR (matrix-vector products)
+//     take 1 x VL tiles. op(A) = Aᵀ is first copied to rows.
 // K runs in blocks of kKBlock so a tile's B panel and A rows stay in L2 for long K.
 //
 // Work is split over column ranges on the shared pool (include/medit/parallel.h) when it is
@@ -199,13 +200,14 @@ inline typename Vec<T>::type fold_all(typename Vec<T>::type* v) {
 }
 
 // C[0:mr, 0:nr] += dot products of rows a[i·lda, 0:K] and b[j·ldb, 0:K] (mr <= TR, nr <= TC;
-// rows past mr / nr repeat the last valid one and are not stored).
-template <typename T>
+// rows past mr / nr repeat the last valid one and are not stored). TR·TC = VL.
+template <typename T, int TR, int TC>
 void nt_tile(int mr, int nr, int64_t K, const T* a, int64_t lda, const T* b, int64_t ldb, T* c, int64_t ldc, T alpha,
              T beta) {
   using S = SmallBlocking<T>;
   using V = typename S::V;
-  constexpr int VL = S::VL, TR = S::TR, TC = S::TC;
+  constexpr int VL = S::VL;
+  static_assert(TR * TC == VL, "a tile folds into one vector");
   const T* ar[TR];
   const T* br[TC];
   for (int i = 0; i < TR; ++i) ar[i] = a + std::min(i, mr - 1) * lda;
@@ -245,20 +247,31 @@ void nt_tile(int mr, int nr, int64_t K, const T* a, int64_t lda, const T* b, int
   store_tile<T, TC>(tile, mr, nr, c, ldc, alpha, beta);
 }
 
+// Tiles of TR x TC over C[0:M, j0:j1].
+template <typename T, int TR, int TC>
+void nt_tiles(int64_t M, int64_t j0, int64_t j1, int64_t kc, const T* A, int64_t lda, const T* B, int64_t ldb, T* C,
+              int64_t ldc, T alpha, T beta) {
+  for (int64_t j = j0; j < j1; j += TC) {
+    const int nr = static_cast<int>(std::min<int64_t>(TC, j1 - j));
+    for (int64_t i = 0; i < M; i += TR)
+      nt_tile<T, TR, TC>(static_cast<int>(std::min<int64_t>(TR, M - i)), nr, kc, A + i * lda, lda, B + j * ldb, ldb,
+                         C + i * ldc + j, ldc, alpha, beta);
+  }
+}
+
 template <typename T>
 void nt_range(int64_t M, int64_t j0, int64_t j1, int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb,
               T beta, T* C, int64_t ldc) {
   using S = SmallBlocking<T>;
-  constexpr int TR = S::TR, TC = S::TC;
   for (int64_t k0 = 0; k0 < K; k0 += kKBlockNT) {
     const int64_t kc = std::min(kKBlockNT, K - k0);
     const T beta_here = k0 == 0 ? beta : T(1);  // later K blocks accumulate onto the first
-    for (int64_t j = j0; j < j1; j += TC) {
-      const int nr = static_cast<int>(std::min<int64_t>(TC, j1 - j));
-      for (int64_t i = 0; i < M; i += TR)
-        nt_tile<T>(static_cast<int>(std::min<int64_t>(TR, M - i)), nr, kc, A + i * lda + k0, lda, B + j * ldb + k0, ldb,
-                   C + i * ldc + j, ldc, alpha, beta_here);
-    }
+    // Fewer rows than a tile has: one row against VL columns (matrix-vector products),
+    // instead of tiles that would mostly repeat the last row.
+    if (M < S::TR)
+      nt_tiles<T, 1, S::VL>(M, j0, j1, kc, A + k0, lda, B + k0, ldb, C, ldc, alpha, beta_here);
+    else
+      nt_tiles<T, S::TR, S::TC>(M, j0, j1, kc, A + k0, lda, B + k0, ldb, C, ldc, alpha, beta_here);
   }
 }
 
@@ -298,9 +311,9 @@ void gemm_small(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T a
     nt_range(M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  const int64_t blocks = (N + S::TC - 1) / S::TC;
-  parallel_for(blocks, parallel_grain(blocks, 4), [&](int64_t b0, int64_t b1) {
-    nt_range(M, b0 * S::TC, std::min(N, b1 * S::TC), K, alpha, A, lda, B, ldb, beta, C, ldc);
+  const int64_t blocks = (N + S::VL - 1) / S::VL;  // VL columns: a whole number of tiles either way
+  parallel_for(blocks, parallel_grain(blocks, 1), [&](int64_t b0, int64_t b1) {
+    nt_range(M, b0 * S::VL, std::min(N, b1 * S::VL), K, alpha, A, lda, B, ldb, beta, C, ldc);
   });
 }
 
