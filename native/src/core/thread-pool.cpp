@@ -17,7 +17,8 @@
 // the end holds little work that the others must wait for.
 //
 // The split adapts to the threads that actually run. The caller keeps a window of its jobs'
-// wall time and the CPU time all threads spent in them; when the ratio stays below 1.25 —
+// (those of 0.2 ms and more) wall time and the CPU time all threads spent in them; when the
+// ratio stays below 1.25 —
 // the workers were not running beside the caller (another process's threads hold the other
 // cores, or a time-sharing scheduler gives this process one core's worth) — jobs run on the
 // caller alone for the next 50 ms, then the workers are tried again. So two threads on a
@@ -124,7 +125,9 @@ int64_t clock_ns(clockid_t clock) {
 int64_t now_ns() { return clock_ns(CLOCK_MONOTONIC); }
 int64_t thread_cpu_ns() { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
 
-// The parallelism check: window length, threshold, and how long jobs stay inline after a miss.
+// The parallelism check: which jobs count (shorter ones end before a sleeping worker could
+// join, on any machine), window length, threshold, and how long jobs stay inline after a miss.
+constexpr int64_t kMinJobNs = 200000;
 constexpr int64_t kWindowNs = 2000000;
 constexpr double kMinParallelism = 1.25;
 constexpr int64_t kInlineNs = 50000000;
@@ -181,9 +184,10 @@ class ThreadPool {
   static constexpr int64_t kMaxChunks = 0xffff;
 
  private:
-  // Adds one job to the parallelism window (caller only, under the submit lock). Worker CPU
-  // time is reported when a worker leaves a job, so a late report counts in the next window.
+  // Adds one job to the parallelism window (caller only, under the submit lock). Workers report
+  // each chunk's CPU time before counting it done, so a job's reports are in when it ends.
   void observe(int64_t wall, int64_t caller_cpu) {
+    if (wall < kMinJobNs) return;
     window_wall_ += wall;
     window_cpu_ += caller_cpu;
     if (window_wall_ < kWindowNs) return;
@@ -198,15 +202,14 @@ class ThreadPool {
   }
 
   // Claims and runs chunks of generation `gen` until none is left; a worker reports the CPU
-  // time it spent in the job.
+  // time of each chunk.
   void work(uint64_t gen, bool worker) {
     uint64_t s = state_.load(std::memory_order_acquire);
-    int64_t cpu0 = -1;
     for (;;) {
       const uint64_t chunks = (s >> 16) & 0xffff, next = s & 0xffff;
       if ((s >> 32) != gen || next >= chunks) break;
       if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
-      if (worker && cpu0 < 0) cpu0 = thread_cpu_ns();
+      const int64_t cpu0 = worker ? thread_cpu_ns() : 0;
       const int64_t b = guide_.start(static_cast<int64_t>(next)), e = guide_.start(static_cast<int64_t>(next) + 1);
       try {
         if (e > b) fn_(ctx_, b, e);
@@ -214,10 +217,10 @@ class ThreadPool {
         std::lock_guard<std::mutex> lock(error_mu_);
         if (!error_) error_ = std::current_exception();
       }
+      if (worker) worker_cpu_.fetch_add(thread_cpu_ns() - cpu0, std::memory_order_relaxed);
       done_.fetch_add(1, std::memory_order_acq_rel);
       s = state_.load(std::memory_order_acquire);
     }
-    if (cpu0 >= 0) worker_cpu_.fetch_add(thread_cpu_ns() - cpu0, std::memory_order_relaxed);
   }
 
   void worker_loop() {

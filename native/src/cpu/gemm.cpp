@@ -283,7 +283,7 @@ void gemm_tile(bool trans_a, bool trans_b, int64_t row0, int64_t rows, int64_t c
 constexpr double kParallelFlops = 4.0e6;  // M·N·K
 
 // The threaded loop nest: one job per block of columns (as many as keep the packed B block
-// under 8 MB). Work items are MR-row panels of C (also split into a few column ranges when
+// under 8 MB, at least 8 panels). Work items are MR-row panels of C (also split into a few column ranges when
 // M alone gives too few items); the pool hands them out in shrinking ("guided") chunks, and a
 // chunk packs its rows of A for each K block and multiplies them with every B panel of its
 // column range. B panels are packed once, into one shared buffer, by whichever thread needs
@@ -298,7 +298,9 @@ void gemm_parallel(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
   using Bk = Blocking<T>;
   constexpr int MR = Bk::MR, NR = Bk::NR;
   const int64_t k_blocks = (K + Bk::KC - 1) / Bk::KC;
-  const int64_t max_panels = std::max<int64_t>(1, (8 * 1024 * 1024 / static_cast<int64_t>(sizeof(T))) / (K * NR));
+  // Column blocks: B blocks of up to 8 MB, but at least 8 panels, since every block packs A
+  // again (a huge K, e.g. a vocabulary-sized product, gets a larger B block instead).
+  const int64_t max_panels = std::max<int64_t>(8, (8 * 1024 * 1024 / static_cast<int64_t>(sizeof(T))) / (K * NR));
   const int64_t total_panels = (N + NR - 1) / NR;
   const int64_t block_panels = std::min(total_panels, max_panels);
   const int64_t row_panels = (M + MR - 1) / MR;
