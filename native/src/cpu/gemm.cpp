@@ -1,8 +1,9 @@
-// CPU GEMM: BLAS dispatch plus the built-in fallback kernel.
+// CPU GEMM: the built-in kernels (default) plus the optional BLAS dispatch.
 //
 // Computes row-major C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C with BLAS
 // semantics: beta == 0 never reads C (NaN/Inf already there do not leak), and
-// alpha == 0 or K == 0 never reads A or B (C becomes beta * C).
+// alpha == 0 or K == 0 never reads A or B (C becomes beta * C). Products of at most
+// kSmallGemmRows rows go to the skinny path (gemm-small.cpp) whichever backend is chosen.
 //
 // The fallback follows the Goto/BLIS blocking (K. Goto and R. van de Geijn, "Anatomy of
 // High-Performance Matrix Multiplication", ACM TOMS 34(3), 2008; F. Van Zee and R. van de
@@ -19,13 +20,14 @@
 // vector extensions at the widest width the build targets (-march=native: 512-bit with
 // AVX-512, 256-bit with AVX/AVX2, else 128-bit), for float and double alike; the compiler
 // emits broadcast + FMA. One thread runs the loop nest above as it is. Several threads (the
-// shared pool, include/medit/parallel.h) split C into independent tiles of about MC rows and
-// a few NR panels; each tile packs its own A and B blocks and runs the K loop alone, so there
-// is no barrier anywhere: threads claim tiles from a counter, and a thread the OS preempts
-// (another job on the machine) holds up only the tile it is on while the others take the
-// rest. The redundant packing (each A block once per column tile, each B block once per row
-// tile) costs (tm + tn)/(tm·tn) per multiply-add, about 1-2%. Pack buffers are thread_local
-// and grow on demand, so concurrent callers (pool workers, libuv workers) never share one.
+// shared pool, include/medit/parallel.h) run it as one barrier-free job per column block
+// (gemm_parallel below): row panels are claimed dynamically, each packs its own rows of A,
+// and the B panels are packed once into a shared buffer by whichever thread needs each first
+// (a thread that finds a panel still being packed packs a private copy rather than wait), so
+// a thread the OS preempts holds up only the rows it is on. Every C element sees the same
+// K blocks in the same order as on one thread: results do not depend on the thread count.
+// Pack buffers are thread_local and grow on demand, so concurrent callers (pool workers,
+// libuv workers) never share one.
 //
 // Not done: no run-time CPU dispatch (the build's -march decides the width), no complex or
 // half types, no strided (non-unit) column access beyond lda/ldb/ldc.
