@@ -5,8 +5,9 @@
 // then four classes per power of two, so at most 25% slack) and handed to the next request
 // of that class, so the loop of an editor — the same shapes step after step — stops calling
 // malloc (and stops page-faulting fresh memory) after its first step. The cache is bounded by
-// MEDIT_CACHE_MB, by default by the larger of 2 GiB and the most memory the process has had in
-// use at once: past it, the largest cached buffers go back to the system.
+// MEDIT_CACHE_MB, by default so that cached plus in-use bytes stay within the larger of 2 GiB
+// and the most memory the process has had in use at once: past it, the largest cached buffers
+// go back to the system.
 // memory() accounting is unchanged: live bytes count what tensors requested, and cached
 // buffers are reported separately.
 #pragma once

@@ -28,9 +28,11 @@ size_t size_class(size_t bytes) {
   return (bytes + step - 1) / step * step;
 }
 
-// MEDIT_CACHE_MB, or -1: the default bound, the larger of 2 GiB and the most memory this
-// process has had in use at once (a loop that once needed X bytes keeps X cached for its next
-// step, so a step of a large model does not page-fault its temporaries in again).
+// MEDIT_CACHE_MB (a bound on the cached bytes), or -1: the default bound, which keeps cached
+// plus in-use bytes within the larger of 2 GiB and the most memory this process has had in use
+// at once (a loop that once needed X bytes keeps them for its next step, so a step of a large
+// model does not page-fault its temporaries in again, and the process never holds more than
+// its own high-water mark).
 int64_t cache_limit_bytes() {
   const char* env = std::getenv("MEDIT_CACHE_MB");
   if (env == nullptr || *env == '\0') return -1;
@@ -46,7 +48,11 @@ struct Cache {
   int64_t cached_bytes = 0, cached_buffers = 0, system_allocs = 0, reuses = 0;
   int64_t in_use = 0, in_use_peak = 0;  // bytes handed out (size classes) and their high-water mark
   const int64_t explicit_limit = cache_limit_bytes();
-  int64_t limit() const { return explicit_limit >= 0 ? explicit_limit : std::max(int64_t{2048} << 20, in_use_peak); }
+  // Bytes by which caching `incoming` more would exceed the bound (in_use already excludes it).
+  int64_t excess(int64_t incoming) const {
+    if (explicit_limit >= 0) return cached_bytes + incoming - explicit_limit;
+    return cached_bytes + in_use + incoming - std::max(int64_t{2048} << 20, in_use_peak);
+  }
   void hand_out(size_t cls) {
     in_use += static_cast<int64_t>(cls);
     in_use_peak = std::max(in_use_peak, in_use);
@@ -95,12 +101,11 @@ void pool_free(void* data, size_t capacity) {
   {
     std::lock_guard<std::mutex> lock(c.mu);
     c.in_use -= static_cast<int64_t>(capacity);
-    const int64_t limit = c.limit();
-    if (static_cast<int64_t>(capacity) > limit) {
+    if (c.excess(static_cast<int64_t>(capacity)) > c.cached_bytes) {  // more than the whole cache could free
       evicted.push_back(data);
     } else {
       // Make room by dropping the largest cached buffers.
-      while (c.cached_bytes + static_cast<int64_t>(capacity) > limit) {
+      while (c.excess(static_cast<int64_t>(capacity)) > 0) {
         auto it = std::prev(c.free_lists.end());
         if (it->second.empty()) {  // lists emptied by pool_alloc stay in the map until here
           c.free_lists.erase(it);

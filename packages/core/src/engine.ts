@@ -151,8 +151,8 @@ export function memory(): MemoryInfo {
 
 /**
  * Returns the native allocator's cached buffers to the system (they are otherwise kept for
- * reuse, up to MEDIT_CACHE_MB; by default up to the larger of 2 GiB and the most memory the
- * process has had in use at once).
+ * reuse, up to MEDIT_CACHE_MB; by default while cached plus in-use memory stays within the
+ * larger of 2 GiB and the most memory the process has had in use at once).
  */
 export function releaseCachedMemory(): void {
   native().releaseCachedMemory();
