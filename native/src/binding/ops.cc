@@ -55,6 +55,21 @@ void register_ops(Napi::Env env, Napi::Object e) {
                                   bool_arg(i, 6, "linearBackward", "needDb"));
     return tensors_out(i.Env(), {&g.dx, &g.dw, &g.db});
   });
+  export_fn(env, e, "linearActForward", [](Info i) -> Napi::Value {
+    auto f = cpu::linear_act_forward(tensor_arg(i, 0, "linearAct", "x"), tensor_arg(i, 1, "linearAct", "weight"),
+                                     optional_tensor_arg(i, 2, "linearAct", "bias"), bool_arg(i, 3, "linearAct", "inOut"),
+                                     static_cast<int32_t>(number_arg(i, 4, "linearAct", "act")));
+    return tensors_out(i.Env(), {&f.y, &f.pre});
+  });
+  export_fn(env, e, "linearActBackward", [](Info i) -> Napi::Value {
+    auto g = cpu::linear_act_backward(
+        tensor_arg(i, 0, "linearActBackward", "dy"), tensor_arg(i, 1, "linearActBackward", "x"),
+        tensor_arg(i, 2, "linearActBackward", "weight"), tensor_arg(i, 3, "linearActBackward", "pre"),
+        tensor_arg(i, 4, "linearActBackward", "y"), bool_arg(i, 5, "linearActBackward", "inOut"),
+        static_cast<int32_t>(number_arg(i, 6, "linearActBackward", "act")), bool_arg(i, 7, "linearActBackward", "needDx"),
+        bool_arg(i, 8, "linearActBackward", "needDw"), bool_arg(i, 9, "linearActBackward", "needDb"));
+    return tensors_out(i.Env(), {&g.dx, &g.dw, &g.db});
+  });
   export_fn(env, e, "binary", [](Info i) -> Napi::Value {
     return wrap(i.Env(), cpu::binary(static_cast<cpu::BinaryOp>(number_arg(i, 0, "binary", "op")),
                                      tensor_arg(i, 1, "binary", "a"), tensor_arg(i, 2, "binary", "b")));

@@ -2,7 +2,7 @@
  * @medit/core — tensors, autograd, scopes, model families loaded from Hugging Face
  * directories, tokenizers, generation, and the Editor interface shared by every method.
  */
-export { tidy, keep, memory, resetPeakMemory, noGrad, isGradEnabled, buildInfo, devices, setGemmBackend } from './engine';
+export { tidy, keep, memory, resetPeakMemory, releaseCachedMemory, noGrad, isGradEnabled, buildInfo, devices, setGemmBackend, setNumThreads } from './engine';
 export type { MemoryInfo } from './engine';
 export * from './errors';
 export { Tensor, tensor, full, zeros, ones, scalar, randn, mulberry32 } from './tensor';

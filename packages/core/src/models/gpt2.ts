@@ -7,10 +7,10 @@
 import { ArgumentError } from '../errors';
 import { add } from '../ops/elementwise';
 import { concat, gatherAt, permute, reshape, slice } from '../ops/layout';
-import { linear } from '../ops/linalg';
+import { type LinearActivation, linear, linearAct } from '../ops/linalg';
 import { attention, embedding, layerNorm } from '../ops/nn';
 import { Tensor, full, randn, tensor } from '../tensor';
-import { activationFn } from './activations';
+import { activationName } from './activations';
 import { runHook } from './hooks';
 import {
   CausalLM,
@@ -54,12 +54,12 @@ export function gpt2Config(raw: Record<string, unknown>): ModelConfig {
 export class GPT2 extends CausalLM {
   /** Prefix of the transformer's weights in this checkpoint ("transformer." or ""). */
   readonly prefix: string;
-  private readonly act: (x: Tensor) => Tensor;
+  private readonly act: LinearActivation;
 
   constructor(config: ModelConfig, params: Map<string, Tensor>) {
     super(config, params);
     this.prefix = params.has('transformer.wte.weight') ? 'transformer.' : '';
-    this.act = activationFn(config.activation);
+    this.act = activationName(config.activation);
     if (config.raw.reorder_and_upcast_attn === true) {
       throw new ArgumentError('gpt2: reorder_and_upcast_attn=true is not supported');
     }
@@ -150,7 +150,7 @@ export class GPT2 extends CausalLM {
       // MLP: c_proj(act(c_fc(ln_2(x))))
       let m = layerNorm(x, this.w(pre + 'ln_2.weight'), this.w(pre + 'ln_2.bias'), cfg.normEps);
       m = runHook(opts.hooks, l, 'mlp_in', m);
-      let key = this.act(linear(m, this.w(pre + 'mlp.c_fc.weight'), this.w(pre + 'mlp.c_fc.bias'), 'in_out'));
+      let key = linearAct(m, this.w(pre + 'mlp.c_fc.weight'), this.w(pre + 'mlp.c_fc.bias'), 'in_out', this.act);
       key = runHook(opts.hooks, l, 'mlp_key', key);
       let out = linear(key, this.w(pre + 'mlp.c_proj.weight'), this.w(pre + 'mlp.c_proj.bias'), 'in_out');
       out = runHook(opts.hooks, l, 'mlp_out', out);

@@ -10,10 +10,10 @@
 import { ArgumentError } from '../errors';
 import { add } from '../ops/elementwise';
 import { concat, gatherAt, permute, reshape } from '../ops/layout';
-import { linear } from '../ops/linalg';
+import { type LinearActivation, linear, linearAct } from '../ops/linalg';
 import { attention, embedding, layerNorm } from '../ops/nn';
 import { Tensor, full, randn, tensor } from '../tensor';
-import { activationFn } from './activations';
+import { activationName } from './activations';
 import { runHook } from './hooks';
 import { configNumber, configTokenId } from './llama';
 import {
@@ -66,13 +66,13 @@ export class GPTJ extends CausalLM {
   /** Prefix of the transformer's weights ("transformer." or ""). */
   readonly prefix: string;
   readonly rotary: RotaryConfig;
-  private readonly act: (x: Tensor) => Tensor;
+  private readonly act: LinearActivation;
 
   /** @throws ArgumentError naming a missing weight. */
   constructor(config: ModelConfig, params: Map<string, Tensor>) {
     super(config, params);
     this.prefix = params.has('transformer.wte.weight') ? 'transformer.' : '';
-    this.act = activationFn(config.activation);
+    this.act = activationName(config.activation);
     this.rotary = {
       rotaryDim: typeof config.raw.rotary_dim === 'number' ? config.raw.rotary_dim : config.headDim,
       // GPT-J's create_sinusoidal_positions has a fixed base and no scaling
@@ -155,7 +155,7 @@ export class GPTJ extends CausalLM {
       a = runHook(opts.hooks, l, 'attn_out', a);
       // the MLP reads the same normed input in parallel
       const m = runHook(opts.hooks, l, 'mlp_in', h1);
-      let key = this.act(linear(m, this.w(pre + 'mlp.fc_in.weight'), this.w(pre + 'mlp.fc_in.bias')));
+      let key = linearAct(m, this.w(pre + 'mlp.fc_in.weight'), this.w(pre + 'mlp.fc_in.bias'), 'out_in', this.act);
       key = runHook(opts.hooks, l, 'mlp_key', key);
       let out = linear(key, this.w(pre + 'mlp.fc_out.weight'), this.w(pre + 'mlp.fc_out.bias'));
       out = runHook(opts.hooks, l, 'mlp_out', out);

@@ -19,10 +19,10 @@
 import { ArgumentError } from '../errors';
 import { add, mul } from '../ops/elementwise';
 import { concat, gatherAt, permute, reshape } from '../ops/layout';
-import { linear } from '../ops/linalg';
+import { type LinearActivation, linear, linearAct } from '../ops/linalg';
 import { attention, embedding, rmsNorm } from '../ops/nn';
 import { Tensor, full, randn, tensor } from '../tensor';
-import { activationFn } from './activations';
+import { activationName } from './activations';
 import { runHook } from './hooks';
 import {
   CausalLM,
@@ -124,7 +124,7 @@ export class Llama extends CausalLM {
   /** Prefix of the decoder's weights in this checkpoint ("model." or ""). */
   readonly prefix: string;
   readonly rotary: RotaryConfig;
-  private readonly act: (x: Tensor) => Tensor;
+  private readonly act: LinearActivation;
   private readonly bias: { qkv: boolean; o: boolean; mlp: boolean };
   private readonly window: number;
 
@@ -132,7 +132,7 @@ export class Llama extends CausalLM {
   constructor(config: ModelConfig, params: Map<string, Tensor>) {
     super(config, params);
     this.prefix = params.has('model.embed_tokens.weight') ? 'model.' : '';
-    this.act = activationFn(config.activation);
+    this.act = activationName(config.activation);
     this.rotary = llamaRotary(config);
     this.bias = biasesOf(config);
     this.window = slidingWindow(config);
@@ -235,7 +235,7 @@ export class Llama extends CausalLM {
       // SwiGLU MLP: down_proj(act(gate_proj(m)) · up_proj(m)); the key is down_proj's input
       let m = rmsNorm(x, this.w(pre + 'post_attention_layernorm.weight'), eps);
       m = runHook(opts.hooks, l, 'mlp_in', m);
-      const gate = this.act(linear(m, this.w(pre + 'mlp.gate_proj.weight'), this.b(pre + 'mlp.gate_proj.bias', this.bias.mlp)));
+      const gate = linearAct(m, this.w(pre + 'mlp.gate_proj.weight'), this.b(pre + 'mlp.gate_proj.bias', this.bias.mlp), 'out_in', this.act);
       let key = mul(gate, linear(m, this.w(pre + 'mlp.up_proj.weight'), this.b(pre + 'mlp.up_proj.bias', this.bias.mlp)));
       key = runHook(opts.hooks, l, 'mlp_key', key);
       let out = linear(key, this.w(pre + 'mlp.down_proj.weight'), this.b(pre + 'mlp.down_proj.bias', this.bias.mlp));
