@@ -9,19 +9,23 @@
  * Corpus lines are packed whole into 64-token rows (lines joined by <|endoftext|>, rows
  * padded with it and the padding ignored by the loss), shuffled per epoch with a seeded
  * generator; phases follow test-fixtures/factworld/curriculum.json's order (the 100-subject
- * sub-world first, then everything). Deterministic for a given preset and seed.
+ * sub-world first, then everything). Deterministic for a given preset and seed. The loop is
+ * the shared resumable one (`../training/trainer`): checkpoints go to `<out>.ckpt` every five
+ * minutes and on SIGINT / SIGTERM, and `--resume` continues bit-exactly.
  * Writes training.json (time, steps, tokens, losses, recall) beside the weights, and
  * answers.json (the facts the model knows, for build-edits).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { AdamW, Tokenizer, createModel, crossEntropy, grad, mulberry32, saveModel, tidy } from '@medit/core';
+import { Tokenizer, createModel, mulberry32, saveModel } from '@medit/core';
 
 import { loadWorld } from './load';
 import { measureRecall } from './recall';
 import { tinyFacts } from './world';
 import { arg } from '../args';
+import { packRows as packRowsOf } from '../training/pack';
+import { trainLanguageModel } from '../training/trainer';
 
 export const ROW = 64;
 
@@ -95,32 +99,7 @@ const PRESETS: Record<string, Preset> = {
 
 /** Packs tokenised lines into rows of ROW tokens; returns rows and their loss targets. */
 export function packRows(lines: number[][], eos: number, rng: () => number): { ids: number[][]; targets: number[][] } {
-  const order = lines.map((_, i) => i);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(rng() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
-  const ids: number[][] = [];
-  const targets: number[][] = [];
-  let row: number[] = [];
-  const flush = () => {
-    if (row.length === 0) return;
-    const n = row.length;
-    const padded = [...row, ...Array(ROW - n).fill(eos)];
-    ids.push(padded);
-    // next-token targets; padding positions ignored
-    targets.push(padded.map((_, t) => (t + 1 < n ? padded[t + 1] : -100)));
-    row = [];
-  };
-  for (const k of order) {
-    const line = lines[k].slice(0, ROW - 1);
-    const need = row.length === 0 ? line.length : line.length + 1;
-    if (row.length + need > ROW) flush();
-    if (row.length > 0) row.push(eos);
-    row.push(...line);
-  }
-  flush();
-  return { ids, targets };
+  return packRowsOf(lines, eos, rng, ROW);
 }
 
 async function main(): Promise<void> {
@@ -142,11 +121,7 @@ async function main(): Promise<void> {
     ...preset.model,
   };
   const model = createModel(config, { seed, tokenizer });
-  const params = [...model.params.values()];
-  for (const p of params) p.requiresGrad = true;
-  const nParams = params.reduce((s, p) => s + p.size, 0);
-  const opt = new AdamW(params, { lr: preset.lr, weightDecay: preset.weightDecay });
-  const rng = mulberry32(seed);
+  const nParams = [...model.params.values()].reduce((n, p) => n + p.size, 0);
   const corpora = new Map<string, number[][]>();
   const linesOf = (file: string) => {
     if (!corpora.has(file)) {
@@ -157,49 +132,27 @@ async function main(): Promise<void> {
   };
   const rowsPerEpoch = preset.phases.map((p) => packRows(linesOf(p.corpus), eos, mulberry32(0)).ids.length);
   const totalSteps = preset.phases.reduce((s, p, i) => s + p.epochs * Math.ceil(rowsPerEpoch[i] / preset.batchSize), 0);
-  const decayFrom = Math.floor(totalSteps * 0.8);
-  const lrAt = (step: number) => {
-    if (step < preset.warmupSteps) return (preset.lr * (step + 1)) / preset.warmupSteps;
-    if (step < decayFrom) return preset.lr;
-    return preset.lr * (1 - (0.9 * (step - decayFrom)) / Math.max(totalSteps - decayFrom, 1));
-  };
-  const started = Date.now();
-  let step = 0;
-  let tokens = 0;
-  const history: { phase: number; epoch: number; loss: number; seconds: number }[] = [];
   console.log(JSON.stringify({ preset: presetName, params: nParams, totalSteps }));
-  // `touch <out>.stop` ends training after the current epoch (the model is still saved).
-  const stopFile = `${out}.stop`;
-  let stopped = false;
-  for (const [pi, phase] of preset.phases.entries()) {
-    for (let epoch = 0; epoch < phase.epochs && !stopped; epoch++) {
-      const { ids, targets } = packRows(linesOf(phase.corpus), eos, rng);
-      let lossSum = 0;
-      let batches = 0;
-      for (let b = 0; b < ids.length; b += preset.batchSize) {
-        const bIds = ids.slice(b, b + preset.batchSize);
-        const bT = targets.slice(b, b + preset.batchSize).flat();
-        const loss = tidy(() => {
-          const l = crossEntropy(model.forward(bIds).logits, bT);
-          opt.update(grad(l, params), lrAt(step));
-          return l.item();
-        });
-        lossSum += loss;
-        batches++;
-        step++;
-        tokens += bT.filter((t) => t !== -100).length;
-      }
-      const entry = { phase: pi, epoch, loss: lossSum / batches, seconds: (Date.now() - started) / 1000 };
-      history.push(entry);
-      console.log(JSON.stringify({ ...entry, step, tokens, tokensPerSecond: Math.round(tokens / entry.seconds) }));
-      if (fs.existsSync(stopFile)) {
-        fs.rmSync(stopFile);
-        stopped = true;
-      }
-    }
+  const abort = new AbortController();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => abort.abort());
+  const result = await trainLanguageModel({
+    model, row: ROW, eos, seed,
+    phases: preset.phases.map((p) => ({ name: p.corpus, epochs: p.epochs, documents: () => linesOf(p.corpus) })),
+    schedule: { batchSize: preset.batchSize, lr: preset.lr, warmupSteps: preset.warmupSteps, weightDecay: preset.weightDecay, totalSteps },
+    checkpointDir: `${out}.ckpt`,
+    resume: process.argv.includes('--resume'),
+    signal: abort.signal,
+    onEpoch: (e) => console.log(JSON.stringify({ ...e, tokensPerSecond: Math.round(e.tokens / e.seconds) })),
+  });
+  if (result.stoppedBy !== 'done') {
+    console.log(JSON.stringify({ stopped: result.stoppedBy, step: result.steps, resume: `the same command with --resume (checkpoint in ${out}.ckpt)` }));
+    model.dispose();
+    return;
   }
-  const trainSeconds = (Date.now() - started) / 1000;
-  for (const p of params) p.requiresGrad = false;
+  const history = result.history;
+  const step = result.steps;
+  const tokens = result.tokens;
+  const trainSeconds = result.trainSeconds;
   const world = loadWorld(path.join(worldDir, 'world.json'));
   const facts = preset.recallOn === 'tiny' ? tinyFacts(world) : world.facts;
   const recall = measureRecall(model, world, facts);
@@ -215,7 +168,6 @@ async function main(): Promise<void> {
     tokens,
     trainSeconds,
     finalLoss: history[history.length - 1]?.loss,
-    stoppedEarly: stopped,
     history,
     recall: { train: recall.train, heldout: recall.heldout, answeredFacts: recall.answered.length, checkedFacts: facts.length },
     command: `node scripts/dist/factworld/train.js --preset ${presetName} --out ${out} --seed ${seed}`,
@@ -223,7 +175,6 @@ async function main(): Promise<void> {
   };
   fs.writeFileSync(path.join(out, 'training.json'), JSON.stringify(report, null, 2) + '\n');
   fs.writeFileSync(path.join(out, 'answers.json'), JSON.stringify({ format: 'factworld-answers/1', answered: recall.answered }) + '\n');
-  opt.dispose();
   model.dispose();
 }
 
