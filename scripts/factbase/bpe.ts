@@ -8,7 +8,8 @@
  * words, start from the 256 byte symbols, then repeatedly merge the most frequent adjacent pair
  * (ties: the pair whose left, then right, symbol comes first in code-unit order) until the
  * vocabulary has `vocabSize` entries or no pair occurs `minFrequency` times. Vocabulary: the byte
- * alphabet by code point (ids 0–255, as HF's trainer sorts it), `<|endoftext|>` (256), then one
+ * alphabet in byte order (ids 0–255: byte b is GPT-2's printable character for b, as in HF-trained
+ * byte-level tokenizers), `<|endoftext|>` (256), then one
  * token per merge in merge order. Encoding a training word with the merges by rank reproduces the
  * training segmentation, so any BPE reader gives the same ids.
  */
@@ -92,7 +93,7 @@ export function trainBpe(texts: Iterable<string>, opts: BpeOptions): Bpe {
   const counts = new Map<string, number>();
   for (const text of texts) for (const w of preTokenize(text)) counts.set(w, (counts.get(w) ?? 0) + 1);
 
-  const symbols = [...BYTE_TO_UNICODE].sort((x, y) => x.codePointAt(0)! - y.codePointAt(0)!);
+  const symbols = [...BYTE_TO_UNICODE];
   const vocab = new Map<string, number>(symbols.map((s, i) => [s, i]));
   vocab.set(EOS_TOKEN, symbols.length);
   symbols.push(EOS_TOKEN);
