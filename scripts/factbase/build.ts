@@ -41,7 +41,7 @@ export interface BuildConfig {
 export const DEFAULT_BUILD: Readonly<BuildConfig> = { world: DEFAULT_CONFIG, corpus: DEFAULT_CORPUS, fillerLines: 20000, vocabSize: 12500, maxLength: 384, sampleDocs: 2000 };
 
 /** A small build for fast tests (same code paths). */
-export const SMALL_BUILD: Readonly<BuildConfig> = { world: SMALL_CONFIG, corpus: { ...DEFAULT_CORPUS, passages: 200 }, fillerLines: 600, vocabSize: 1500, maxLength: 384, sampleDocs: 100 };
+export const SMALL_BUILD: Readonly<BuildConfig> = { world: SMALL_CONFIG, corpus: { ...DEFAULT_CORPUS, passages: 1000 }, fillerLines: 600, vocabSize: 1500, maxLength: 384, sampleDocs: 100 };
 
 /** Relative path → file content. */
 export type FileSet = Map<string, string>;

@@ -59,6 +59,9 @@ export const PRESETS: Record<string, Preset> = {
   'fb-320x6': { model: { ...GPT2, n_embd: 320, n_layer: 6, n_head: 5, n_inner: 1664 }, editLayers: [1, 2, 3, 4, 5], ...SCHEDULE },
   // d 256, 8 layers, d_ff 1,536: layers 1–6 give 9,216.
   'fb-256x8': { model: { ...GPT2, n_embd: 256, n_layer: 8, n_head: 4, n_inner: 1536 }, editLayers: [1, 2, 3, 4, 5, 6], ...SCHEDULE },
+  // A learning pilot on the small build (`generate.js --small`, 160 subjects): does the recipe teach
+  // facts, chains and in-context copying at all? Not a fact-base model.
+  'fb-small-pilot': { model: { ...GPT2, n_embd: 128, n_layer: 4, n_head: 4, n_inner: 512 }, editLayers: [1, 2], epochs: 20, batchSize: 8, lr: 3e-3, warmupSteps: 200, weightDecay: 0.01 },
 };
 
 function sha256(s: string): string {
