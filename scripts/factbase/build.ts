@@ -38,7 +38,7 @@ export interface BuildConfig {
 }
 
 /** The fact-base build. */
-export const DEFAULT_BUILD: Readonly<BuildConfig> = { world: DEFAULT_CONFIG, corpus: DEFAULT_CORPUS, fillerLines: 20000, vocabSize: 12500, maxLength: 384, sampleDocs: 2000 };
+export const DEFAULT_BUILD: Readonly<BuildConfig> = { world: DEFAULT_CONFIG, corpus: DEFAULT_CORPUS, fillerLines: 20000, vocabSize: 13500, maxLength: 384, sampleDocs: 2000 };
 
 /** A small build for fast tests (same code paths). */
 export const SMALL_BUILD: Readonly<BuildConfig> = { world: SMALL_CONFIG, corpus: { ...DEFAULT_CORPUS, passages: 1000 }, fillerLines: 600, vocabSize: 1500, maxLength: 384, sampleDocs: 100 };
@@ -166,7 +166,11 @@ export function buildFactBase(config: BuildConfig = DEFAULT_BUILD): FileSet {
 
   const typeCounts: Record<string, number> = {};
   for (const e of world.entities) typeCounts[e.type] = (typeCounts[e.type] ?? 0) + 1;
-  const sharing = Object.fromEntries(SPLITS.map((s) => [s, sharedNameTokens(world, (t) => encoder.encode(t), world.splits[s])]));
+  // Mid-sentence (" Name") and sentence-initial ("Name", prompts like "{} works for") forms.
+  const sharing = {
+    midSentence: Object.fromEntries(SPLITS.map((s) => [s, sharedNameTokens(world, (t) => encoder.encode(t), world.splits[s])])),
+    sentenceStart: Object.fromEntries(SPLITS.map((s) => [s, sharedNameTokens(world, (t) => encoder.encode(t.trimStart()), world.splits[s])])),
+  };
   const hashes: Record<string, string> = {};
   for (const [path, content] of [...files.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1))) hashes[path] = sha256(content);
   files.set('manifest.json', json({
