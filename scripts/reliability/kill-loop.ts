@@ -131,7 +131,7 @@ async function child(kind: Kind, dir: string): Promise<void> {
     case 'factworld-train': {
       const world = microWorld(dir);
       go();
-      await trainFactWorld({ presetName: 'micro', preset: MICRO, worldDir: world, out: path.join(dir, 'fw'), seed: 5, resume: true, log: () => undefined });
+      await trainFactWorld({ presetName: 'micro', preset: MICRO, worldDir: world, out: path.join(dir, 'fw'), seed: 5, resume: true, checkpointEverySeconds: 0, log: () => undefined });
       return;
     }
   }
