@@ -1,6 +1,6 @@
 /**
  * Partial forward passes give the whole pass's numbers: `startAt` from `residualAt`,
- * `logitsFor`, a truncated read-only KV cache, and `DeltaPass` (δ-independent work once)
+ * `logitsFor`, a read-only KV cache of a prefix, and `DeltaPass` (δ-independent work once)
  * against the whole model with δ added by a hook — logits and ∂/∂δ, in f64 on three families.
  */
 import * as path from 'node:path';
@@ -100,40 +100,42 @@ describe.each(['gpt2', 'llama', 'gptj'])('%s', (family) => {
     );
   });
 
-  test('a truncated read-only cache serves the remaining columns of every pass and stays as it was', () => {
+  test('a read-only cache of a prefix serves the remaining columns of every pass and stays as it was', () => {
     const before = memory().numTensors;
     const { ids, mask } = batch(model.config.vocabSize);
     const S = 2;
+    const W = ids[0].length;
+    const rest = ids.map((r) => r.slice(S));
     const cache = new KVCache();
     noGrad(() =>
       tidy(() => {
-        const full = model.forward(ids, { attentionMask: mask, cache }).logits;
-        cache.truncate(S);
-        expect(cache.length).toBe(S);
+        const full = model.forward(ids, { attentionMask: mask }).logits;
+        model.forward(ids.map((r) => r.slice(0, S)), { attentionMask: mask.map((r) => r.slice(0, S)), cache });
         const view = cache.readOnly();
-        const rest = ids.map((r) => r.slice(S));
         for (let pass = 0; pass < 2; pass++) {
           const part = model.forward(rest, { attentionMask: mask, cache: view }).logits;
-          expect(maxAbsDiff(part, slice(full, 1, S, ids[0].length - S))).toBeLessThan(ATOL);
+          expect(maxAbsDiff(part, slice(full, 1, S, W - S))).toBeLessThan(ATOL);
           expect(cache.length).toBe(S);
         }
         view.dispose(); // frees nothing
         const picked = cache.select([2, 0]);
         const part = model.forward([rest[2], rest[0]], { attentionMask: [mask[2], mask[0]], cache: picked.readOnly() }).logits;
-        expect(maxAbsDiff(slice(part, 0, 0, 1), slice(slice(full, 0, 2, 1), 1, S, ids[0].length - S))).toBeLessThan(ATOL);
+        expect(maxAbsDiff(slice(part, 0, 0, 1), slice(slice(full, 0, 2, 1), 1, S, W - S))).toBeLessThan(ATOL);
         picked.dispose();
       }),
     );
-    expect(() => cache.truncate(S + 1)).toThrow(/length/);
     cache.dispose();
     expect(memory().numTensors).toBe(before);
   });
 
-  test.each<DeltaPoint>(['mlp_out', 'resid_out'])('DeltaPass at %s gives the whole-model logits and ∂/∂δ', (point) => {
+  test.each<[DeltaPoint, number[]]>([
+    ['mlp_out', [3, 0, 2]],
+    ['resid_out', [3, 0, 2]],
+    ['resid_out', [0, 0, 0]], // no column before δ's: nothing cached
+  ])('DeltaPass at %s, δ tokens %j, gives the whole-model logits and ∂/∂δ', (point, at) => {
     const before = memory().numTensors;
     const { rows, ids, mask } = batch(model.config.vocabSize);
     const C = model.config.hiddenSize;
-    const at = [3, 0, 2];
     const read = [
       { batch: 0, token: 3 },
       { batch: 0, token: 6 },
@@ -175,7 +177,8 @@ describe.each(['gpt2', 'llama', 'gptj'])('%s', (family) => {
     const alone = DeltaPass.create(model, [rows[2], rows[0]], [at[2], at[0]], layer, point, 0);
     const direct = tidy(() => alone.logits(tensor(deltaData.slice(0, 2 * C), [2, C], 'float64'), subRead));
     expect(maxAbsDiff(picked, direct)).toBeLessThan(ATOL);
-    expect(() => tidy(() => pass.logits(tensor(deltaData, [rows.length, C], 'float64'), [{ batch: 0, token: 2 }]))).toThrow(/δ token/);
+    const invalid = [{ batch: 1, token: rows[1].length }, ...(at[0] > 0 ? [{ batch: 0, token: at[0] - 1 }] : [])];
+    for (const p of invalid) expect(() => tidy(() => pass.logits(tensor(deltaData, [rows.length, C], 'float64'), [p]))).toThrow(/δ token/);
     for (const t of [whole.logits, whole.g, fast.logits, fast.g, picked, direct, weights]) t.dispose();
     for (const p of [pass, sub, alone]) p.dispose();
     expect(memory().numTensors).toBe(before);

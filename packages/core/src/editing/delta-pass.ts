@@ -16,8 +16,9 @@
  */
 import { keep, noGrad, tidy } from '../engine';
 import { ArgumentError } from '../errors';
-import { addAt, gatherAt, indexSelect, slice, type Position } from '../ops/layout';
+import { addAt, gatherAt, indexSelect, type Position } from '../ops/layout';
 import { hookName } from '../models/hooks';
+import { StopForward } from '../stats/layer-stats';
 import { KVCache, type CausalLM } from '../models/model';
 import type { Tensor } from '../tensor';
 
@@ -81,31 +82,39 @@ export class DeltaPass {
     const W = Math.max(...shifted.map((r) => r.length));
     const ids = shifted.map((r) => [...r, ...Array<number>(W - r.length).fill(pad)]);
     const mask = shifted.map((r, b) => Array.from({ length: W }, (_, j) => (j >= S - at[b] && j < r.length ? 1 : 0)));
-    const cache = new KVCache();
+    const cache = S > 0 ? new KVCache() : undefined;
     let hidden: Tensor | undefined;
     let base: Tensor | undefined;
-    const deltaColumn = ids.map((_, batch) => ({ batch, token: S }));
+    const stepIds = ids.map((r) => r.slice(S));
+    const deltaColumn = ids.map((_, batch) => ({ batch, token: 0 }));
     const readBase = (x: Tensor) => void (base = keep(gatherAt(x, deltaColumn)));
-    const readHidden = (x: Tensor) => void (hidden = keep(slice(x, 1, S, W - S)));
+    const readHidden = (x: Tensor) => {
+      hidden = keep(x);
+      throw new StopForward(); // the blocks above run in every step
+    };
     try {
       noGrad(() =>
         tidy(() => {
+          // the columns before δ's, through every block: their keys and values
+          if (cache) model.forward(ids.map((r) => r.slice(0, S)), { attentionMask: mask.map((r) => r.slice(0, S)), cache, logitsFor: [{ batch: 0, token: 0 }] });
+          // the columns from δ's on, through the edited block
           const hooks = point === 'resid_out'
             ? { [hookName(layer, point)]: (x: Tensor) => (readBase(x), readHidden(x)) }
             : { [hookName(layer, point)]: readBase, [hookName(layer, 'resid_out')]: readHidden };
-          // every block runs on every column once: the cache takes the keys and values of all of them
-          model.forward(ids, { attentionMask: mask, cache, hooks, logitsFor: [{ batch: 0, token: 0 }] });
+          try {
+            model.forward(stepIds, { attentionMask: mask, cache: cache?.readOnly(), hooks });
+          } catch (err) {
+            if (!(err instanceof StopForward)) throw err;
+          }
         }),
       );
-      cache.truncate(S);
     } catch (err) {
-      cache.dispose();
+      cache?.dispose();
       hidden?.dispose();
       base?.dispose();
       throw err;
     }
-    if (S === 0) cache.dispose();
-    const state: PassState = { at: [...at], lengths: rows.map((r) => r.length), ids: ids.map((r) => r.slice(S)), mask, hidden: hidden!, cache: S > 0 ? cache : undefined, base: base! };
+    const state: PassState = { at: [...at], lengths: rows.map((r) => r.length), ids: stepIds, mask, hidden: hidden!, cache, base: base! };
     return new DeltaPass(model, layer, state);
   }
 

@@ -5,7 +5,7 @@
  */
 import { keep, noGrad, tidy } from '../engine';
 import { ArgumentError, ShapeError } from '../errors';
-import { indexSelect, reshape, slice, type Position } from '../ops/layout';
+import { indexSelect, reshape, type Position } from '../ops/layout';
 import type { WeightLayout } from '../ops/linalg';
 import { Tensor, tensor } from '../tensor';
 import type { Tokenizer } from '../tokenizer';
@@ -67,20 +67,6 @@ export class KVCache {
    */
   readOnly(): KVCache {
     return new KVCache(this.layers);
-  }
-
-  /**
-   * Keeps the first `length` cached tokens of every layer (e.g. the prefix of a batch whose
-   * later tokens change from pass to pass).
-   * @throws ArgumentError when `length` exceeds the cached tokens
-   */
-  truncate(length: number): void {
-    if (this.view) throw new ArgumentError('KVCache.truncate: a read-only view cannot be truncated');
-    if (!Number.isInteger(length) || length < 0 || length > this.length) {
-      throw new ArgumentError(`KVCache.truncate: expected a length in [0, ${this.length}] but received ${length}`);
-    }
-    if (length === this.length) return;
-    noGrad(() => tidy(() => this.layers.forEach((c, l) => this.set(l, slice(c.k, 2, 0, length), slice(c.v, 2, 0, length)))));
   }
 
   /** A new cache (owning copies) with the given batch rows of this one, in that order. */
