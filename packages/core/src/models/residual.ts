@@ -13,7 +13,8 @@ import type { CausalLM, ForwardOptions } from './model';
 /**
  * The residual stream entering block `layer` [B, T, C] (`layer` = numLayers: the last block's
  * output, before the final norm). The blocks from `layer` on do not run; nothing is recorded
- * for autograd. The caller owns the result.
+ * for autograd. With `cache`, the batch continues the cached tokens (pass a read-only view to
+ * leave the cache as it is). The caller owns the result.
  * @throws ArgumentError when `layer` is outside [0, numLayers]
  * @example
  * const h = residualAt(model, ids, 3, { attentionMask: mask });
@@ -23,7 +24,7 @@ export function residualAt(
   model: CausalLM,
   inputIds: number[][],
   layer: number,
-  opts: Pick<ForwardOptions, 'attentionMask' | 'positionIds'> = {},
+  opts: Pick<ForwardOptions, 'attentionMask' | 'positionIds' | 'cache'> = {},
 ): Tensor {
   const L = model.config.numLayers;
   if (!Number.isInteger(layer) || layer < 0 || layer > L) throw new ArgumentError(`residualAt: expected a layer in [0, ${L}] but received ${layer}`);
