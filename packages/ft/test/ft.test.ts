@@ -10,6 +10,7 @@ import { type CausalLM, type EditRequest, ArgumentError, argmax, loadModel, memo
 import { type FtHyperParams, type FtVariant, FtEditor, readFtHparams, resolveFtHparams } from '../src';
 import { firstTunedBlock } from '../src/ft';
 import { forwardFrom, promptLastLoss, targetNewLoss } from '../src/losses';
+import { kernelCalls, weightGradientCalls } from '../../core/test-utils/kernel-calls';
 
 const MODEL = path.resolve(__dirname, '../../../test-fixtures/parity/gpt2-trained-wordlevel');
 const REQUESTS: EditRequest[] = [
@@ -47,9 +48,13 @@ test.each([
   expect(EDITED.map((p) => top(model, p))).toEqual(['Paris', 'France']);
   const editor = new FtEditor(hparams, { variant, klPrompts: UNRELATED });
   expect(editor.name).toBe(variant);
-  const delta = await editor.edit(model, REQUESTS);
+  const { result: delta, calls } = await kernelCalls('linearBackward', () => editor.edit(model, REQUESTS));
   expect(modelFingerprint(model)).toBe(fingerprint); // the editor restores W0
   const layer = 1; // the last layer (FT, FT-M, FT+KL defaults; given for FT-L)
+  // weight gradients of the tuned module only (linearBackward(dy, x, w, ...): w is its weight)
+  const tuned = model.param(`transformer.h.${layer}.mlp.c_proj.weight`).handle();
+  expect(weightGradientCalls(calls).length).toBeGreaterThan(0);
+  expect(weightGradientCalls(calls).every((c) => c[2] === tuned)).toBe(true);
   expect(delta.updates.map((u) => u.name).sort()).toEqual([`transformer.h.${layer}.mlp.c_proj.bias`, `transformer.h.${layer}.mlp.c_proj.weight`]);
   const w = model.param(`transformer.h.${layer}.mlp.c_proj.weight`);
   const w0 = w.data() as Float32Array;
