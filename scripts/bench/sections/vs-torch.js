@@ -21,6 +21,10 @@
  * `--reps` runs each (at least 5 unless --quick), medians reported, with the load averages
  * before and after each measurement. Without torch it says so and times medit alone.
  * --quick: a smoke run (2-layer GPT-2 at 2 × 64, sgemm 512³, 2 ROME edits of 10 steps, 2 runs).
+ *
+ *   MEDIT_BENCH_VS_TORCH_THREADS       thread counts (default 1,2)
+ *   MEDIT_BENCH_VS_TORCH_ROME_EDITS    ROME edits per run (default 20; --quick 2)
+ *   MEDIT_BENCH_VS_TORCH_ROME_STEPS    v* steps (default 40; --quick 10)
  */
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -95,7 +99,7 @@ async function prepare(ctx, dir, quick) {
   const fix = path.join(ctx.repoRoot, 'test-fixtures');
   const modelDir = path.join(fix, 'models/fact-small');
   const model = await core.loadModel(modelDir);
-  const steps = quick ? 10 : 40;
+  const steps = Number(process.env.MEDIT_BENCH_VS_TORCH_ROME_STEPS ?? (quick ? 10 : 40));
   const hp = new RomeEditor({ fact_token: 'subject_last', v_num_grad_steps: steps }).resolve(model);
   const layer = hp.layers[0];
   const corpusFile = path.join(fix, 'factworld/corpus/train-full.txt');
@@ -108,7 +112,8 @@ async function prepare(ctx, dir, quick) {
   fs.writeFileSync(covFile, Buffer.from(cov.buffer, cov.byteOffset, cov.byteLength));
   for (const s of stats.values()) s.mom2Sum.dispose();
   const templates = core.contextTemplates(model, hp.context_template_length_params, hp.context_template_seed);
-  const cases = (await readDataset(path.join(fix, 'factworld/edits/counterfact-eval.json'))).cases.slice(0, quick ? 2 : 20);
+  const edits = Number(process.env.MEDIT_BENCH_VS_TORCH_ROME_EDITS ?? (quick ? 2 : 20));
+  const cases = (await readDataset(path.join(fix, 'factworld/edits/counterfact-eval.json'))).cases.slice(0, edits);
   const editRequests = cases.map((c) => c.request);
   const rome = {
     model: modelDir,
@@ -129,7 +134,7 @@ async function prepare(ctx, dir, quick) {
   return {
     sgemm: { n, file: sgemmFile, minSeconds: quick ? 0.2 : 1 },
     gpt2: { dir: gpt2Dir, ids: idsFile, shape },
-    rome: { file: romeFile },
+    rome: { file: romeFile, edits, steps },
   };
 }
 
@@ -168,7 +173,8 @@ module.exports = {
     try {
       const inputs = await prepare(ctx, dir, ctx.quick);
       const children = {};
-      for (const threads of [1, 2]) {
+      const threadCounts = (process.env.MEDIT_BENCH_VS_TORCH_THREADS ?? '1,2').split(',').map(Number);
+      for (const threads of threadCounts) {
         const inputsFile = path.join(dir, `inputs-${threads}.json`);
         fs.writeFileSync(inputsFile, JSON.stringify({ ...inputs, threads, reps, withTorch: torch.ok }));
         ctx.log(`vs-torch: ${threads} thread(s)`);
@@ -186,7 +192,7 @@ module.exports = {
           torch: 'sgemm: OPENBLAS_NUM_THREADS = threads, torch.set_num_threads(1); models and ROME: torch.set_num_threads(threads), OPENBLAS_NUM_THREADS = 1',
           sgemm: `${inputs.sgemm.n}³ f32`,
           gpt2: `d 768, ${inputs.gpt2.shape.layers} layers, 12 heads, vocab 50257, batch ${inputs.gpt2.shape.B} × ${inputs.gpt2.shape.T}`,
-          rome: 'fact-small, first CounterFact eval edits, subject_last, same templates and C',
+          rome: `fact-small, first ${inputs.rome.edits} CounterFact eval edits, subject_last, ${inputs.rome.steps} v* steps, same templates and C`,
         },
         byThreads: {},
       };
@@ -208,7 +214,7 @@ module.exports = {
           row.sgemmBesideBusyProcessGflops = summarise(c.sgemmBusy, gflops);
           row.speedup.sgemmBesideBusyProcess = ratio(row.sgemmBesideBusyProcessGflops.medit, row.sgemmBesideBusyProcessGflops.torch);
           // the bar: medit's 2-thread GEMM beside a busy process ≥ its own 1-thread speed
-          row.meditBusyOverOwnOneThread = ratio(row.sgemmBesideBusyProcessGflops.medit, summarise(children[1].sgemm, gflops).medit);
+          if (children[1]) row.meditBusyOverOwnOneThread = ratio(row.sgemmBesideBusyProcessGflops.medit, summarise(children[1].sgemm, gflops).medit);
         }
         row.checks = {
           sgemmMaxAbsDiff: c.sgemm.maxAbsDiff ?? null,
