@@ -146,7 +146,7 @@ export class GPT2 extends CausalLM {
       x = runHook(opts.hooks, l, 'resid_out', x);
     }
     // the final norm and the head run on the rows whose logits are asked for
-    const rows = logitPositions(opts, B, T);
+    const rows = logitPositions(opts, B);
     if (rows && !opts.outputHiddenStates) x = gatherAt(x, rows);
     x = layerNorm(x, this.w('ln_f.weight'), this.w('ln_f.bias'), cfg.normEps);
     if (opts.outputHiddenStates) hidden.push(x);

@@ -156,7 +156,7 @@ export class GPTJ extends CausalLM {
       x = runHook(opts.hooks, l, 'resid_out', x);
     }
     // the final norm and the head run on the rows whose logits are asked for
-    const rows = logitPositions(opts, B, T);
+    const rows = logitPositions(opts, B);
     if (rows && !opts.outputHiddenStates) x = gatherAt(x, rows);
     x = layerNorm(x, this.w('ln_f.weight'), this.w('ln_f.bias'), eps);
     if (opts.outputHiddenStates) hidden.push(x);

@@ -239,7 +239,7 @@ export class Llama extends CausalLM {
       x = runHook(opts.hooks, l, 'resid_out', x);
     }
     // the final norm and the head run on the rows whose logits are asked for
-    const rows = logitPositions(opts, B, T);
+    const rows = logitPositions(opts, B);
     if (rows && !opts.outputHiddenStates) x = gatherAt(x, rows);
     x = rmsNorm(x, this.w('norm.weight'), eps);
     if (opts.outputHiddenStates) hidden.push(x);

@@ -212,7 +212,7 @@ export function firstLayer(opts: ForwardOptions, config: ModelConfig, B: number,
  * The positions whose logits a forward computes (`logitsAt` or `logitsFor`), or null for
  * every position. @internal
  */
-export function logitPositions(opts: ForwardOptions, B: number, T: number): Position[] | null {
+export function logitPositions(opts: ForwardOptions, B: number): Position[] | null {
   if (opts.logitsAt && opts.logitsFor) throw new ArgumentError('forward: pass logitsAt or logitsFor, not both');
   if (opts.logitsAt) {
     if (opts.logitsAt.length !== B) throw new ArgumentError(`logitsAt: expected ${B} positions but received ${opts.logitsAt.length}`);
