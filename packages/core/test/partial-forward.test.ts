@@ -128,11 +128,12 @@ describe.each(['gpt2', 'llama', 'gptj'])('%s', (family) => {
     expect(memory().numTensors).toBe(before);
   });
 
-  test.each<[DeltaPoint, number[]]>([
-    ['mlp_out', [3, 0, 2]],
-    ['resid_out', [3, 0, 2]],
-    ['resid_out', [0, 0, 0]], // no column before δ's: nothing cached
-  ])('DeltaPass at %s, δ tokens %j, gives the whole-model logits and ∂/∂δ', (point, at) => {
+  test.each<[DeltaPoint, number[], 'first' | 'last']>([
+    ['mlp_out', [3, 0, 2], 'first'],
+    ['resid_out', [3, 0, 2], 'first'],
+    ['resid_out', [0, 0, 0], 'first'], // no column before δ's: nothing cached
+    ['mlp_out', [3, 0, 2], 'last'], // each step runs the final norm and head only
+  ])('DeltaPass at %s, δ tokens %j, %s block, gives the whole-model logits and ∂/∂δ', (point, at, which) => {
     const before = memory().numTensors;
     const { rows, ids, mask } = batch(model.config.vocabSize);
     const C = model.config.hiddenSize;
@@ -143,7 +144,7 @@ describe.each(['gpt2', 'llama', 'gptj'])('%s', (family) => {
       { batch: 2, token: 4 },
       { batch: 1, token: 0 },
     ];
-    const layer = 0;
+    const layer = which === 'first' ? 0 : model.config.numLayers - 1;
     const deltaData = Float64Array.from({ length: rows.length * C }, (_, i) => 0.3 * Math.sin(1.7 * i + 0.2));
     const weights = tensor(Float64Array.from({ length: read.length * model.config.vocabSize }, (_, i) => Math.cos(0.37 * i)), [read.length, model.config.vocabSize], 'float64');
     const run = (forward: (delta: Tensor) => Tensor) =>
