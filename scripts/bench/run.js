@@ -4,7 +4,7 @@
  * medit benchmark runner (`npm run bench`). Prints ONE JSON object to stdout; progress goes to
  * stderr, so `npm run bench --silent > bench.json` captures clean JSON.
  *
- *   node scripts/bench/run.js                 every section
+ *   node scripts/bench/run.js                 every section but the opt-in vs-torch
  *   node scripts/bench/run.js --only gemm     a comma-separated subset
  *   node scripts/bench/run.js --reps 11       samples per measurement (median reported; default 7)
  *   node scripts/bench/run.js --quick         shorter samples (smoke runs, CI)
