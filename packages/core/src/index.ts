@@ -12,6 +12,7 @@ export * from './ops';
 export { AdamW } from './optim/adamw';
 export type { AdamWOptions } from './optim/adamw';
 export { CausalLM, KVCache } from './models/model';
+export { residualAt } from './models/residual';
 export type { ModelConfig, ForwardOptions, ForwardOutput, RewriteModule } from './models/model';
 export { HOOK_POINTS, hookName } from './models/hooks';
 export { activationFn } from './models/activations';
@@ -33,6 +34,8 @@ export type { WeightUpdate, EditDeltaInfo, WeightFingerprints, ApplyOptions } fr
 export type { Editor, EditOptions, EditProgress } from './editing/editor';
 export { validateRequest, checkKnownWords, templateFromPrompt, fillTemplate, locateSubject, targetIds, rightPad, SUBJECT_SEARCH_MIN_PROB } from './editing/request';
 export type { EditRequest, FactToken, FactTokenName, LocatedPrompt } from './editing/request';
+export { DeltaPass } from './editing/delta-pass';
+export type { DeltaPoint } from './editing/delta-pass';
 export { contextTemplates } from './editing/context-templates';
 export { readHparamsMapping, parseHparamsText, checkHparamsFields, EASYEDIT_INFRA_FIELDS } from './io/hparams-file';
 export type { HparamsFields } from './io/hparams-file';

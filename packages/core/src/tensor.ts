@@ -13,7 +13,11 @@ export type { DType } from '@medit/native';
 export interface GradNode {
   op: string;
   inputs: Tensor[];
-  /** Gradients for each input given the output gradient (null where an input needs none). */
+  /**
+   * Gradients for each input given the output gradient (null where an input needs none). Reads
+   * the inputs' `requiresGrad` when it runs: `grad` clears it on inputs that lead to no tensor
+   * whose gradient is asked for, so their gradients (e.g. a weight's dW GEMM) are not computed.
+   */
   backward: (dy: Tensor) => (Tensor | null)[];
   /** Other tensors the backward closure reads (kept alive by `tidy` with the output). */
   saved: Tensor[];

@@ -15,8 +15,11 @@ import { runHook } from './hooks';
 import {
   CausalLM,
   checkIds,
+  firstLayer,
   idsTensor,
+  logitPositions,
   positionsFor,
+  shapeLogits,
   type ForwardOptions,
   type ForwardOutput,
   type ModelConfig,
@@ -120,10 +123,11 @@ export class GPT2 extends CausalLM {
     const NH = cfg.numHeads;
     const HS = cfg.headDim;
     const p = 'h.';
-    let x = add(embedding(idsTensor(inputIds), this.w('wte.weight')), embedding(idsTensor(positions), this.w('wpe.weight')));
+    const from = firstLayer(opts, cfg, B, T);
+    let x = opts.startAt?.hidden ?? add(embedding(idsTensor(inputIds), this.w('wte.weight')), embedding(idsTensor(positions), this.w('wpe.weight')));
     const hidden: Tensor[] = [];
     const scaleBase = cfg.raw.scale_attn_weights === false ? 1 : 1 / Math.sqrt(HS);
-    for (let l = 0; l < cfg.numLayers; l++) {
+    for (let l = from; l < cfg.numLayers; l++) {
       if (opts.outputHiddenStates) hidden.push(x);
       x = runHook(opts.hooks, l, 'resid_in', x);
       const pre = `${p}${l}.`;
@@ -157,16 +161,13 @@ export class GPT2 extends CausalLM {
       x = add(x, out);
       x = runHook(opts.hooks, l, 'resid_out', x);
     }
+    // the final norm and the head run on the rows whose logits are asked for
+    const rows = logitPositions(opts, B);
+    if (rows && !opts.outputHiddenStates) x = gatherAt(x, rows);
     x = layerNorm(x, this.w('ln_f.weight'), this.w('ln_f.bias'), cfg.normEps);
     if (opts.outputHiddenStates) hidden.push(x);
-    const head = this.lmHead();
-    if (opts.logitsAt) {
-      if (opts.logitsAt.length !== B) throw new ArgumentError(`logitsAt: expected ${B} positions but received ${opts.logitsAt.length}`);
-      const rows = opts.logitsAt.map((t, b) => ({ batch: b, token: t }));
-      const picked = reshape(gatherAt(x, rows), [B, 1, C]);
-      return { logits: linear(picked, head), hiddenStates: opts.outputHiddenStates ? hidden : undefined };
-    }
-    return { logits: linear(x, head), hiddenStates: opts.outputHiddenStates ? hidden : undefined };
+    if (rows && opts.outputHiddenStates) x = gatherAt(x, rows);
+    return { logits: shapeLogits(linear(x, this.lmHead()), opts, B), hiddenStates: opts.outputHiddenStates ? hidden : undefined };
   }
 }
 

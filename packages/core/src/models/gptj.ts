@@ -19,8 +19,11 @@ import { configNumber, configTokenId } from './llama';
 import {
   CausalLM,
   checkIds,
+  firstLayer,
   idsTensor,
+  logitPositions,
   positionsFor,
+  shapeLogits,
   type ForwardOptions,
   type ForwardOutput,
   type ModelConfig,
@@ -130,10 +133,11 @@ export class GPTJ extends CausalLM {
     if (positions.flat().some((p) => p >= cfg.maxPositions)) throw new ArgumentError(`gptj: position beyond n_positions (${cfg.maxPositions})`);
     const mask = opts.attentionMask ? tensor(Int32Array.from(opts.attentionMask.flat()), [B, past + T], 'int32') : null;
     const { numHeads: NH, headDim: HS, hiddenSize: C, normEps: eps } = cfg;
-    let x = embedding(idsTensor(inputIds), this.w('wte.weight'));
+    const from = firstLayer(opts, cfg, B, T);
+    let x = opts.startAt?.hidden ?? embedding(idsTensor(inputIds), this.w('wte.weight'));
     const tables = rotaryTables(this.rotary, positions, x.dtype);
     const hidden: Tensor[] = [];
-    for (let l = 0; l < cfg.numLayers; l++) {
+    for (let l = from; l < cfg.numLayers; l++) {
       if (opts.outputHiddenStates) hidden.push(x);
       x = runHook(opts.hooks, l, 'resid_in', x);
       const pre = `h.${l}.`;
@@ -163,17 +167,14 @@ export class GPTJ extends CausalLM {
       x = add(add(a, out), x);
       x = runHook(opts.hooks, l, 'resid_out', x);
     }
+    // the final norm and the head run on the rows whose logits are asked for
+    const rows = logitPositions(opts, B);
+    if (rows && !opts.outputHiddenStates) x = gatherAt(x, rows);
     x = layerNorm(x, this.w('ln_f.weight'), this.w('ln_f.bias'), eps);
     if (opts.outputHiddenStates) hidden.push(x);
-    const hiddenStates = opts.outputHiddenStates ? hidden : undefined;
-    const head = this.param('lm_head.weight');
-    const headBias = this.param('lm_head.bias');
-    if (opts.logitsAt) {
-      if (opts.logitsAt.length !== B) throw new ArgumentError(`logitsAt: expected ${B} positions but received ${opts.logitsAt.length}`);
-      const picked = reshape(gatherAt(x, opts.logitsAt.map((t, b) => ({ batch: b, token: t }))), [B, 1, C]);
-      return { logits: linear(picked, head, headBias), hiddenStates };
-    }
-    return { logits: linear(x, head, headBias), hiddenStates };
+    if (rows && opts.outputHiddenStates) x = gatherAt(x, rows);
+    const logits = linear(x, this.param('lm_head.weight'), this.param('lm_head.bias'));
+    return { logits: shapeLogits(logits, opts, B), hiddenStates: opts.outputHiddenStates ? hidden : undefined };
   }
 }
 

@@ -27,8 +27,11 @@ import { runHook } from './hooks';
 import {
   CausalLM,
   checkIds,
+  firstLayer,
   idsTensor,
+  logitPositions,
   positionsFor,
+  shapeLogits,
   type ForwardOptions,
   type ForwardOutput,
   type ModelConfig,
@@ -203,10 +206,11 @@ export class Llama extends CausalLM {
     const positions = opts.positionIds ?? positionsFor(B, T, past, opts.attentionMask);
     const mask = opts.attentionMask ? tensor(Int32Array.from(opts.attentionMask.flat()), [B, past + T], 'int32') : null;
     const { numHeads: NH, numKvHeads: NKV, headDim: HS, normEps: eps } = cfg;
-    let x = embedding(idsTensor(inputIds), this.w('embed_tokens.weight'));
+    const from = firstLayer(opts, cfg, B, T);
+    let x = opts.startAt?.hidden ?? embedding(idsTensor(inputIds), this.w('embed_tokens.weight'));
     const tables = rotaryTables(this.rotary, positions, x.dtype);
     const hidden: Tensor[] = [];
-    for (let l = 0; l < cfg.numLayers; l++) {
+    for (let l = from; l < cfg.numLayers; l++) {
       if (opts.outputHiddenStates) hidden.push(x);
       x = runHook(opts.hooks, l, 'resid_in', x);
       const pre = `layers.${l}.`;
@@ -243,15 +247,13 @@ export class Llama extends CausalLM {
       x = add(x, out);
       x = runHook(opts.hooks, l, 'resid_out', x);
     }
+    // the final norm and the head run on the rows whose logits are asked for
+    const rows = logitPositions(opts, B);
+    if (rows && !opts.outputHiddenStates) x = gatherAt(x, rows);
     x = rmsNorm(x, this.w('norm.weight'), eps);
     if (opts.outputHiddenStates) hidden.push(x);
-    const hiddenStates = opts.outputHiddenStates ? hidden : undefined;
-    if (opts.logitsAt) {
-      if (opts.logitsAt.length !== B) throw new ArgumentError(`logitsAt: expected ${B} positions but received ${opts.logitsAt.length}`);
-      const picked = reshape(gatherAt(x, opts.logitsAt.map((t, b) => ({ batch: b, token: t }))), [B, 1, cfg.hiddenSize]);
-      return { logits: linear(picked, this.lmHead()), hiddenStates };
-    }
-    return { logits: linear(x, this.lmHead()), hiddenStates };
+    if (rows && opts.outputHiddenStates) x = gatherAt(x, rows);
+    return { logits: shapeLogits(linear(x, this.lmHead()), opts, B), hiddenStates: opts.outputHiddenStates ? hidden : undefined };
   }
 }
 
