@@ -5,14 +5,13 @@
  * trained neurons of the same layer) and zero output weights, so the copy computes what the
  * source computes (checked on a prompt before saving) while its keys have `--width` dimensions.
  *
- *   npx tsc packages/memit/scripts/widen-mlp.ts --rootDir . --outDir /tmp/memit-scripts --module commonjs --target es2022 \
- *     --esModuleInterop --skipLibCheck --lib es2022,esnext.disposable --types node
- *   NODE_PATH=node_modules node /tmp/memit-scripts/packages/memit/scripts/widen-mlp.js --model test-fixtures/models/fact-small \
+ *   npx tsc -b scripts
+ *   node scripts/dist/memit/widen-mlp.js --model test-fixtures/models/fact-small \
  *     --width 2560 --out /tmp/fact-small-wide
  */
 import { copyInplace, createModel, loadModel, mulberry32, noGrad, saveModel, tensor, tidy } from '@medit/core';
 
-import { arg } from '../../../scripts/args';
+import { arg } from '../args';
 
 async function main(): Promise<void> {
   const src = arg('model');

@@ -5,9 +5,8 @@
  * plus 200 filler lines — so that MEMIT-style edits have facts stored in the MLPs of a model
  * with blocks after the edited layers. Deterministic (seeded); a few minutes on 2 cores.
  *
- *   npx tsc packages/memit/scripts/build-micro-facts.ts --outDir /tmp/micro --module commonjs --target es2022 \
- *     --esModuleInterop --skipLibCheck --lib es2022,esnext.disposable --types node
- *   NODE_PATH=node_modules MEDIT_ROOT=$PWD node /tmp/micro/build-micro-facts.js
+ *   npx tsc -b scripts
+ *   MEDIT_ROOT=$PWD node scripts/dist/memit/build-micro-facts.js
  *
  * Writes the HF directory (config, safetensors, tokenizer files) plus `facts.json` (the
  * facts with the held-out phrasings) and `training.json` (loss history, recall).

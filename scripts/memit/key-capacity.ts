@@ -7,9 +7,8 @@
  * - leak: for each neighbourhood prompt whose subject is not edited, ‖A k_n‖ (the weight
  *   with which the batch's residuals land on that prompt's key; 1 ≈ a whole edit's worth).
  *
- *   npx tsc packages/memit/scripts/key-capacity.ts --rootDir . --outDir /tmp/memit-scripts --module commonjs --target es2022 \
- *     --esModuleInterop --skipLibCheck --lib es2022,esnext.disposable --types node
- *   NODE_PATH=node_modules node /tmp/memit-scripts/packages/memit/scripts/key-capacity.js --layers 0,1,2 [--model DIR] [--n 1000] [--lambdas 3,30,300]
+ *   npx tsc -b scripts
+ *   node scripts/dist/memit/key-capacity.js --layers 0,1,2 [--model DIR] [--n 1000] [--lambdas 3,30,300]
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -18,7 +17,7 @@ import * as path from 'node:path';
 import { type FactToken, cholesky, choleskySolve, computeLayerStats, gemmInplace, loadModel, matmul, mulScalar, readCorpus, tidy, transpose } from '@medit/core';
 import { type KeyRequest, computeKeys, uniquePrefixTokens } from '@medit/memit';
 
-import { arg } from '../../../scripts/args';
+import { arg } from '../args';
 import { fullCases } from './full-runs';
 
 const ROOT = path.resolve(process.env.MEDIT_ROOT ?? process.cwd());

@@ -1,13 +1,12 @@
 /**
  * The full-size MEMIT / AlphaEdit runs on fact-small (issue 6), reproducible:
  *
- *   npx tsc packages/memit/scripts/full-runs.ts --outDir /tmp/memit-scripts --module commonjs --target es2022 \
- *     --esModuleInterop --skipLibCheck --lib es2022,esnext.disposable --types node
- *   export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 NODE_PATH=node_modules MEDIT_ROOT=$PWD
- *   node /tmp/memit-scripts/full-runs.js batch --alg MEMIT --n 1000 --out bench/reports/memit-fact-small-batch1000
- *   node /tmp/memit-scripts/full-runs.js sequential --alg AlphaEdit --out bench/reports/alphaedit-fact-small-seq50x20
- *   node /tmp/memit-scripts/full-runs.js sequential --alg MEMIT --out bench/reports/memit-fact-small-seq50x20
- *   node /tmp/memit-scripts/full-runs.js merge bench/reports/alphaedit-fact-small-seq50x20.json \
+ *   npx tsc -b scripts
+ *   export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MEDIT_ROOT=$PWD
+ *   node scripts/dist/memit/full-runs.js batch --alg MEMIT --n 1000 --out bench/reports/memit-fact-small-batch1000
+ *   node scripts/dist/memit/full-runs.js sequential --alg AlphaEdit --out bench/reports/alphaedit-fact-small-seq50x20
+ *   node scripts/dist/memit/full-runs.js sequential --alg MEMIT --out bench/reports/memit-fact-small-seq50x20
+ *   node scripts/dist/memit/full-runs.js merge bench/reports/alphaedit-fact-small-seq50x20.json \
  *     bench/reports/memit-fact-small-seq50x20.json --out bench/reports/memit-alphaedit-fact-small-sequential
  *
  * Cases: the 500 CounterFact records of the eval split, then the 500 of the train split
