@@ -59,7 +59,11 @@ export function defaultCaliNetHparams(numLayers: number): CaliNetHyperParams {
  * are ignored). Values are checked against the model by {@link CaliNetEditor.resolve}.
  */
 export function readCaliNetHparams(file: string): Partial<CaliNetHyperParams> {
-  const rec = readHparamsMapping(file);
+  return pickCaliNetHparams(readHparamsMapping(file));
+}
+
+/** The CaliNet fields of a hyperparameter mapping (others, and null values, are left out). */
+export function pickCaliNetHparams(rec: Record<string, unknown>): Partial<CaliNetHyperParams> {
   const known = Object.keys(defaultCaliNetHparams(1));
   return Object.fromEntries(Object.entries(rec).filter(([k, v]) => known.includes(k) && v !== undefined && v !== null)) as Partial<CaliNetHyperParams>;
 }
