@@ -20,7 +20,7 @@ import { type MethodEditor, type MethodInputs, type MethodSpec, methodSpec } fro
 import { editRequestOf } from '@medit/metrics';
 
 import { type EasyEditHparams, BATCH_METHODS, methodFor, readEasyEditHparams } from './hparams';
-import { type EasyEditCaseMetrics, type CaseScores, postScores, preScores, scoreCase } from './metrics';
+import { type EasyEditCaseMetrics, type EasyEditScores, type CaseScores, caseFluency, postScores, preScores, scoreCase } from './metrics';
 import { type PathMapping, lookupPath, readPathMapping, requirePath } from './paths';
 import { type EasyEditArgs, type EasyEditRequest, prepareRequests } from './requests';
 
@@ -160,13 +160,20 @@ export class BaseEditor {
     }
     const editor = await this.editorFor(spec, cases, args.train_ds);
     const model = this.model;
-    const pre: CaseScores[] = preFirst ? cases.map((c) => scoreCase(model, c)) : [];
+    const withFluency = (i: number, scores: EasyEditScores): EasyEditScores => (args.test_generation ? { ...scores, fluency: caseFluency(model, cases[i], i) } : scores);
+    const pre: CaseScores[] = [];
+    const preDicts: EasyEditScores[] = [];
+    const measurePre = (i: number) => {
+      pre[i] = scoreCase(model, cases[i]);
+      preDicts[i] = withFluency(i, preScores(cases[i], pre[i]));
+    };
+    if (preFirst) cases.forEach((_, i) => measurePre(i));
     const metrics: EasyEditCaseMetrics[] = [];
     const deltas: EditDelta[] = [];
     try {
       for (let start = 0; start < cases.length; start += chunk) {
         const idx = cases.slice(start, start + chunk).map((_, j) => start + j);
-        if (!preFirst) for (const i of idx) pre[i] = scoreCase(model, cases[i]);
+        if (!preFirst) idx.forEach(measurePre);
         const t0 = process.hrtime.bigint();
         const delta = await editor.edit(model, idx.map((i) => editRequestOf(cases[i])));
         const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -174,7 +181,7 @@ export class BaseEditor {
         delta.apply(model);
         for (const i of idx) {
           const post = scoreCase(model, cases[i]);
-          metrics.push({ case_id: i, requested_rewrite: requests[i], time: seconds, pre: preScores(cases[i], pre[i]), post: postScores(cases[i], pre[i], post) });
+          metrics.push({ case_id: i, requested_rewrite: requests[i], time: seconds, pre: preDicts[i], post: withFluency(i, postScores(cases[i], pre[i], post)) });
         }
         if (args.sequential_edit) editor.commit?.(delta);
         else {

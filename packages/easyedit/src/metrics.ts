@@ -11,7 +11,7 @@
  */
 import { type CausalLM, fillTemplate } from '@medit/core';
 import type { EditCase } from '@medit/data';
-import { type ScoredTarget, type TargetQuery, rewriteAcc, scoreTargets, tokenAccuracy, tokenAgreement } from '@medit/metrics';
+import { type ScoredTarget, type TargetQuery, fluency, generateTexts, rewriteAcc, scoreTargets, tokenAccuracy, tokenAgreement } from '@medit/metrics';
 
 import type { EasyEditRequest } from './requests';
 
@@ -24,6 +24,8 @@ export interface EasyEditScores {
   locality: Record<string, number[] | number[][]>;
   /** `<kind>_acc`: token accuracy per prompt */
   portability: Record<string, number[]>;
+  /** with `test_generation`: the n-gram entropy of a text generated from the rewrite prompt */
+  fluency?: { ngram_entropy: number };
 }
 
 /** The metrics of one edit, as one element of the list EasyEdit's `edit()` returns. */
@@ -73,6 +75,16 @@ function byKind<T>(items: { kind: string; q: number }[], f: (q: number) => T): M
   const out = new Map<string, T[]>();
   for (const it of items) out.set(it.kind, [...(out.get(it.kind) ?? []), f(it.q)]);
   return out;
+}
+
+/**
+ * EasyEdit's `fluency` (`test_generation_quality`: ROME's `generate_fast` from the rewrite prompt,
+ * top-k 5 sampling to 100 tokens, then `n_gram_entropy`), with `@medit/metrics`' generator and
+ * entropy, seeded per case as `medit eval --generation` seeds them (case index × 1000).
+ */
+export function caseFluency(model: CausalLM, c: EditCase, index: number): { ngram_entropy: number } {
+  const texts = generateTexts(model, [fillTemplate(c.request.prompt, c.request.subject)], { seed: index * 1000 });
+  return { ngram_entropy: fluency(texts)! };
 }
 
 /** The EasyEdit dict of a case before the edit. */

@@ -39,7 +39,14 @@ export interface EasyEditArgs {
   sequential_edit?: boolean;
   /** IKE: the records demonstrations are drawn from (EasyEdit's `train_ds`): edit cases of `@medit/data`, or a dataset file it reads */
   train_ds?: readonly EditCase[] | string;
+  /** also generate from each rewrite prompt and report `fluency: { ngram_entropy }` (EasyEdit's `test_generation`) */
+  test_generation?: boolean;
+  /** accepted for EasyEdit's signature; medit does not log per edit */
+  verbose?: boolean;
 }
+
+/** The arguments {@link prepareRequests} reads; EasyEdit's others (`target_neg`, `eval_metric`, `pre_edit`, ...) are refused by name. */
+const KNOWN_ARGS = ['prompts', 'target_new', 'ground_truth', 'subject', 'rephrase_prompts', 'locality_inputs', 'portability_inputs', 'sequential_edit', 'train_ds', 'test_generation', 'verbose'];
 
 /** A prompt and its ground truth as EasyEdit records them in `requested_rewrite`. */
 export interface EasyEditPromptRecord {
@@ -99,9 +106,11 @@ function labeled(sets: Readonly<Record<string, EasyEditPromptSet>> | undefined, 
  * The edits of EasyEdit-style arguments as medit cases (id = the edit's index) and as EasyEdit
  * records them (`requested_rewrite`).
  * @throws ArgumentError naming the argument and entry that is missing, of the wrong length, or
- *   whose subject does not occur in its prompt
+ *   whose subject does not occur in its prompt, and arguments of EasyEdit's medit does not take
  */
 export function prepareRequests(args: EasyEditArgs): { cases: EditCase[]; requests: EasyEditRequest[] } {
+  const unknown = Object.keys(args).filter((k) => !KNOWN_ARGS.includes(k));
+  if (unknown.length > 0) throw new ArgumentError(`edit() argument${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} not supported by medit's EasyEdit API (supported: ${KNOWN_ARGS.join(', ')})`);
   if (args.prompts === undefined || args.target_new === undefined) throw new ArgumentError('Expected prompts and target_new (EasyEdit edit() arguments)');
   const prompts = typeof args.prompts === 'string' ? [args.prompts] : [...args.prompts];
   const n = prompts.length;

@@ -190,6 +190,8 @@ describe('errors name the file, the field or the argument', () => {
 
   test('edit() arguments', async () => {
     await expect(rome.edit({ prompts: ['a b'], target_new: ['x'] })).rejects.toThrow(/subject is required/);
+    const withEasyEditOnly = { prompts: 'a b', target_new: 'x', subject: 'a', eval_metric: 'ppl', target_neg: 'y' } as Parameters<BaseEditor['edit']>[0];
+    await expect(rome.edit(withEasyEditOnly)).rejects.toThrow("edit() arguments eval_metric, target_neg not supported by medit's EasyEdit API (supported: prompts, target_new");
     await expect(rome.edit({ prompts: ['Shohun Castle is in'], target_new: ['x', 'y'], subject: ['Shohun Castle'] })).rejects.toThrow('Expected 1 entries for target_new (one per prompt) but received 2');
     await expect(rome.edit({ prompts: ['Shohun Castle is in'], target_new: ['x'], subject: ['Budra Castle'] })).rejects.toThrow('subject[0] "Budra Castle" does not occur in prompts[0] "Shohun Castle is in"');
     await expect(

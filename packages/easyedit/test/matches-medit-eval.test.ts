@@ -4,7 +4,8 @@
  * fact-small/ROME.yaml, which `medit eval --hparams` reads too; MEND with the shipped editor).
  * `medit eval` reports per case rewriteAcc, rephraseAcc, locality and portability; the API's
  * EasyEdit dicts hold the same quantities per prompt (rewrite_acc[0], the means of
- * rephrase_acc, of locality <kind>_acc and of portability <kind>_acc).
+ * rephrase_acc, of locality <kind>_acc and of portability <kind>_acc), and with generation the
+ * same fluency (EasyEdit's test_generation, medit eval --generation).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -39,14 +40,15 @@ async function evalRows(args: string[]): Promise<Record<string, number | null>[]
 }
 
 test.each([
-  ['ROME.yaml', ['--method', 'rome', '--hparams', path.join(FIX, 'ROME.yaml')]],
-  ['MEND.yaml', ['--method', 'mend', '--editor', path.join(ROOT, 'test-fixtures/editors/mend-fact-small.safetensors')]],
-])('%s: BaseEditor.edit and medit eval agree case by case', async (file, cliArgs) => {
-  const rows = await evalRows(cliArgs);
+  // ROME with generated text too: EasyEdit's test_generation fluency against medit eval --generation.
+  ['ROME.yaml', ['--method', 'rome', '--hparams', path.join(FIX, 'ROME.yaml'), '--generation'], true],
+  ['MEND.yaml', ['--method', 'mend', '--editor', path.join(ROOT, 'test-fixtures/editors/mend-fact-small.safetensors')], false],
+] as const)('%s: BaseEditor.edit and medit eval agree case by case', async (file, cliArgs, generation) => {
+  const rows = await evalRows([...cliArgs]);
   const model = await loadModel(MODEL);
   const editor = await BaseEditor.fromHparams(path.join(FIX, file), { model, pathsFile: PATHS });
   try {
-    const { metrics, delta } = await editor.edit(knowEditArgs(CASES));
+    const { metrics, delta } = await editor.edit({ ...knowEditArgs(CASES), test_generation: generation });
     for (const d of delta) d.dispose();
     expect(rows).toHaveLength(CASES);
     metrics.forEach((m, i) => {
@@ -55,8 +57,10 @@ test.each([
         rephraseAcc: mean(m.post.rephrase_acc!),
         locality: mean(m.post.locality.Relation_Specificity_acc as number[]),
         portability: mean(m.post.portability.Reasoning_acc),
+        ...(generation ? { fluency: m.post.fluency!.ngram_entropy } : {}),
       };
       expect(rows[i]).toMatchObject(api);
+      expect(m.pre.fluency === undefined).toBe(!generation);
     });
     // Not a vacuous agreement: the edits changed the answers.
     expect(metrics.some((m) => m.post.rewrite_acc[0] !== m.pre.rewrite_acc[0])).toBe(true);
