@@ -1,9 +1,15 @@
 /**
  * `medit serve` without a browser: the command listens on 127.0.0.1 and stops on Ctrl-C; the
  * JSON API refuses other origins and hosts, non-JSON bodies and unknown routes, names what is
- * missing.
+ * missing; an edit made through it exports as a checkpoint that answers the new target.
  */
+import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { loadModel } from '@medit/core';
+import { scoreTargets } from '@medit/metrics';
 
 import { main } from '../src';
 import { ROOT } from './helpers/run';
@@ -83,5 +89,38 @@ test('medit serve: the page, the API and its refusals; Ctrl-C stops it', async (
     expect((await post(`${url}api/export`, { format: 'lora', out: '/tmp/never-written' })).body.error).toBe('no applied edit to export');
   } finally {
     expect(await s.stop()).toBe(0);
+  }
+});
+
+test('an edit through the API, exported as a Hugging Face checkpoint that answers the new target; undo', async () => {
+  const s = serve();
+  const url = await s.url;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'medit-serve-hf-'));
+  try {
+    await post(`${url}api/model`, { dir: 'test-fixtures/models/fact-small' });
+    const fact = { prompt: 'The city where Shohun Castle is located is', subject: 'Shohun Castle', target: 'Raifain' };
+    const hparams = JSON.stringify({ mom2_adjustment: false, v_num_grad_steps: 20, context_template_length_params: [[5, 1]] });
+    const edit = await post(`${url}api/edit`, { method: 'rome', ...fact, hparams });
+    expect(edit.status).toBe(200);
+    expect(edit.body.record).toMatchObject({ id: 1, method: 'rome', editor: 'ROME', applied: true, probes: [{ kind: 'prompt', text: fact.prompt }] });
+    expect(edit.body.record.probes[0].after.startsWith(fact.target)).toBe(true);
+    expect((await post(`${url}api/ask`, { prompt: fact.prompt })).body.answer.startsWith(fact.target)).toBe(true);
+
+    const out = path.join(tmp, 'edited');
+    const exported = await post(`${url}api/export`, { format: 'hf', out });
+    expect(exported.body.export.files).toEqual(expect.arrayContaining(['config.json', 'model.safetensors', 'tokenizer.json']));
+    expect((await post(`${url}api/export`, { format: 'hf', out })).body.error).toBe(`${out} already exists; exports are written as a new directory`);
+    const edited = await loadModel(out);
+    const [sc] = scoreTargets(edited, [{ prompt: fact.prompt, target: fact.target }]);
+    expect(sc.predicted).toEqual(sc.targetIds);
+    edited.dispose();
+
+    const undo = await post(`${url}api/undo`, {});
+    expect(undo.body.record.applied).toBe(false);
+    expect((await post(`${url}api/ask`, { prompt: fact.prompt })).body.answer).toBe(edit.body.record.probes[0].before);
+    expect((await post(`${url}api/export`, { format: 'lora', out: path.join(tmp, 'lora') })).body.error).toBe('no applied edit to export');
+  } finally {
+    await s.stop();
+    fs.rmSync(tmp, { recursive: true, force: true });
   }
 });
