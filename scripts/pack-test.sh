@@ -22,10 +22,11 @@ echo "== build the packages' dist (what the tarballs ship)"
 echo "== npm pack @medit/native @medit/core @medit/rome → $WORK/tarballs"
 (cd "$REPO" && npm pack --workspace @medit/native --workspace @medit/core --workspace @medit/rome --pack-destination "$WORK/tarballs" >/dev/null)
 ls "$WORK/tarballs"
-NATIVE=$(ls "$WORK"/tarballs/medit-native-*.tgz)
-tar -tzf "$NATIVE" | grep -qx 'package/CMakeLists.txt' || { echo "the native tarball has no CMakeLists.txt" >&2; exit 1; }
-tar -tzf "$NATIVE" | grep -qx 'package/src/binding/addon.cc' || { echo "the native tarball has no sources" >&2; exit 1; }
-if tar -tzf "$NATIVE" | grep -q '^package/build/'; then echo "the native tarball carries a build; it must build from source" >&2; exit 1; fi
+# The native tarball carries its sources and no build (listed once: grep -q on a pipe would cut tar off).
+tar -tzf "$(ls "$WORK"/tarballs/medit-native-*.tgz)" > "$WORK/native-files.txt"
+grep -qx 'package/CMakeLists.txt' "$WORK/native-files.txt" || { echo "the native tarball has no CMakeLists.txt" >&2; exit 1; }
+grep -qx 'package/src/binding/addon.cc' "$WORK/native-files.txt" || { echo "the native tarball has no sources" >&2; exit 1; }
+if grep -q '^package/build/' "$WORK/native-files.txt"; then echo "the native tarball carries a build; it must build from source" >&2; exit 1; fi
 
 echo "== install them in $WORK/app (outside the monorepo; the addon builds from source)"
 cd "$WORK/app"

@@ -2,13 +2,13 @@
 // edits a fact of fact-small with ROME and checks that the new answer is given, that revert
 // restores the old one, and that the packages' "exports" close their internals.
 'use strict';
-const { generateText, loadModel } = require('@medit/core');
+const { generate, loadModel } = require('@medit/core');
 const { RomeEditor } = require('@medit/rome');
 
 const modelDir = process.argv[2];
 const request = { prompt: 'The city where {} is located is', subject: 'Shohun Castle', targetNew: 'Raifain' };
 const prompt = request.prompt.replace('{}', request.subject);
-const answer = (model) => generateText(model, [prompt], { maxNewTokens: 4 })[0].trim();
+const answer = (model) => model.tokenizer.decode(generate(model, [model.tokenizer.encode(prompt)], { maxNewTokens: 4 })[0], { skipSpecialTokens: true }).trim();
 
 (async () => {
   const model = await loadModel(modelDir);
