@@ -23,7 +23,7 @@ echo "== npm pack @medit/native @medit/core @medit/rome → $WORK/tarballs"
 (cd "$REPO" && npm pack --workspace @medit/native --workspace @medit/core --workspace @medit/rome --pack-destination "$WORK/tarballs" >/dev/null)
 ls "$WORK/tarballs"
 # The native tarball carries its sources and no build (listed once: grep -q on a pipe would cut tar off).
-tar -tzf "$(ls "$WORK"/tarballs/medit-native-*.tgz)" > "$WORK/native-files.txt"
+tar -tzf "$WORK"/tarballs/medit-native-*.tgz > "$WORK/native-files.txt"
 grep -qx 'package/CMakeLists.txt' "$WORK/native-files.txt" || { echo "the native tarball has no CMakeLists.txt" >&2; exit 1; }
 grep -qx 'package/src/binding/addon.cc' "$WORK/native-files.txt" || { echo "the native tarball has no sources" >&2; exit 1; }
 if grep -q '^package/build/' "$WORK/native-files.txt"; then echo "the native tarball carries a build; it must build from source" >&2; exit 1; fi
@@ -31,8 +31,10 @@ if grep -q '^package/build/' "$WORK/native-files.txt"; then echo "the native tar
 echo "== install them in $WORK/app (outside the monorepo; the addon builds from source)"
 cd "$WORK/app"
 npm init -y >/dev/null
-# The addon's install script builds it; npm 12 runs dependencies' install scripts only when allowed.
-node -e "const f='package.json', p=require('./'+f); p.allowScripts={'@medit/native': true}; require('fs').writeFileSync(f, JSON.stringify(p, null, 2))"
+# The addon's install script builds it; npm 12 runs dependencies' install scripts only when
+# allowed (a tarball by its file: spec, as `npm install-scripts approve` records it).
+NATIVE_TGZ=$(ls "$WORK"/tarballs/medit-native-*.tgz)
+node -e "const f='package.json', p=require('./'+f); p.allowScripts={['file:'+process.argv[1]]: true}; require('fs').writeFileSync(f, JSON.stringify(p, null, 2))" "$NATIVE_TGZ"
 npm install --prefer-offline --no-audit --no-fund "$WORK"/tarballs/*.tgz
 test -f node_modules/@medit/native/build/Release/medit_native.node || { echo "the addon was not built at install" >&2; exit 1; }
 cp "$REPO"/scripts/pack-test/{edit.js,check.ts,tsconfig.json} .
