@@ -17,6 +17,7 @@ import { EXPORT_OPTIONS, runExport } from './commands/export';
 import { GENERATE_OPTIONS, runGenerate } from './commands/generate';
 import { REPORT_OPTIONS, runReport } from './commands/report';
 import { REVERT_OPTIONS, runRevert } from './commands/revert';
+import { SERVE_OPTIONS, runServe } from './commands/serve';
 import { STATS_OPTIONS, runStats } from './commands/stats';
 import { TRAIN_METHODS, runTrain, trainMethod } from './commands/train';
 import { type CommandContext, MODEL_CHECK_OPTIONS, type RunState, setModelChecks } from './common';
@@ -94,6 +95,12 @@ const COMMANDS: Record<string, Command> = {
     options: {},
     run: runTrain,
     sub: (name) => trainMethod(name),
+  },
+  serve: {
+    summary: 'a local web playground on 127.0.0.1: edit facts, compare answers, undo, export',
+    usage: 'medit serve [--port N] [--model DIR]',
+    options: SERVE_OPTIONS,
+    run: runServe,
   },
   demo: {
     summary: 'edit a few facts of the fact world and show what changed',

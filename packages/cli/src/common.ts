@@ -182,17 +182,25 @@ export function romeHparams(io: CliIO, args: Args, model: CausalLM): RomeHyperPa
 }
 
 /**
- * Covariance statistics for the layer ROME edits, per the command's flags: `--stats-file`, else
- * computed over `--stats-corpus` (cached in `--stats-cache`); undefined when C = I.
+ * Covariance statistics for the layer ROME edits, per the command's flags (see
+ * {@link statsForLayers}); undefined when C = I.
  */
 export async function statsForEdit(ctx: CommandContext, model: CausalLM, hp: RomeHyperParams): Promise<{ stats?: Map<number, LayerStats>; summary: Record<string, unknown> | null }> {
   if (!hp.mom2_adjustment) return { summary: null };
+  return statsForLayers(ctx, model, hp.layers, hp.mom2_n_samples);
+}
+
+/**
+ * Covariance statistics of `layers` per the command's flags: `--stats-file` (ROME's one layer),
+ * else computed over `--stats-corpus` (cached in `--stats-cache`), and what to report about them.
+ */
+export async function statsForLayers(ctx: CommandContext, model: CausalLM, layers: number[], maxDocs: number): Promise<{ stats: Map<number, LayerStats>; summary: Record<string, unknown> }> {
   const { io, args } = ctx;
   const statsFile = args.string('stats-file');
   if (statsFile) {
     const file = requireFile(resolvePath(io, statsFile), 'statistics file');
     const stats = await loadStatsFile(file, modelFingerprint(model));
-    const layer = hp.layers[0];
+    const layer = layers[0];
     if (stats.layer !== layer) {
       stats.mom2Sum.dispose();
       throw new ArgumentError(`covariance statistics are missing for layer ${layer}, the layer ROME edits: ${statsFile} holds layer ${stats.layer} (run "medit stats --layers ${layer}" or set layers: [${stats.layer}] in --hparams)`);
@@ -201,7 +209,7 @@ export async function statsForEdit(ctx: CommandContext, model: CausalLM, hp: Rom
   }
   const corpus = statsCorpus(io, args.string('stats-corpus'));
   const cacheDir = resolvePath(io, args.string('stats-cache') ?? defaultCacheDir(io));
-  const r = await covarianceStats(ctx, model, hp.layers, { corpus, cacheDir, maxDocs: hp.mom2_n_samples });
+  const r = await covarianceStats(ctx, model, layers, { corpus, cacheDir, maxDocs });
   return {
     stats: r.stats,
     summary: { corpus: corpus ? shortPath(io, corpus.source) : null, tokens: r.tokens, tokensPerSecond: r.tokensPerSecond, cached: r.cached, cacheDir: shortPath(io, cacheDir) },

@@ -6,7 +6,7 @@ export { tidy, keep, memory, resetPeakMemory, releaseCachedMemory, noGrad, isGra
 export type { MemoryInfo } from './engine';
 export * from './errors';
 export { Tensor, tensor, full, zeros, ones, scalar, randn, mulberry32 } from './tensor';
-export type { NestedArray } from './tensor';
+export type { NestedArray, NumericArray, TypedArrayFor } from './tensor';
 export { grad } from './autograd';
 export * from './ops';
 export { AdamW } from './optim/adamw';

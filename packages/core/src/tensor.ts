@@ -137,7 +137,8 @@ export function record(
   return out;
 }
 
-type NumericArray = ArrayLike<number> | ArrayLike<bigint>;
+/** Flat values {@link tensor} accepts: numbers, or bigints for 64-bit integer tensors. */
+export type NumericArray = ArrayLike<number> | ArrayLike<bigint>;
 export type NestedArray = number | NestedArray[];
 
 function flatten(values: NestedArray, shape: number[], depth = 0, out: number[] = []): number[] {

@@ -181,7 +181,7 @@ class ConditionedParameter {
 }
 
 /**
- * KE as an {@link Editor} and a {@link TrainableEditor}.
+ * KE as an {@link @medit/core!Editor} and a {@link TrainableEditor}.
  * @example
  * const ke = await KeEditor.load('runs/ke/best.safetensors', model);
  * const delta = await ke.edit(model, [{ prompt: '{} works as a', subject: 'Leda Vagam', targetNew: 'lawyer', targetTrue: 'diplomat' }]);

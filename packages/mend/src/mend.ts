@@ -71,7 +71,7 @@ interface Pseudo {
 }
 
 /**
- * MEND as an {@link Editor} and a {@link TrainableEditor}. Make one with {@link MendEditor.create}
+ * MEND as an {@link @medit/core!Editor} and a {@link TrainableEditor}. Make one with {@link MendEditor.create}
  * (untrained, identity networks) and train it with `trainEditor`, or load a trained one.
  * @example
  * const mend = await MendEditor.load('test-fixtures/editors/mend-fact-small.safetensors', model);

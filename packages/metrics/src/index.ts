@@ -54,6 +54,7 @@ export { METRIC_DEFINITIONS, metricDefinition } from './report/definitions';
 export type { HtmlReportOptions } from './report/html';
 export {
   evaluate,
+  editRequestOf,
   UNEDITED,
   mergeEvalReports,
   concatEvalReports,

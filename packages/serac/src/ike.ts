@@ -122,7 +122,7 @@ function cosine(a: Float32Array, b: Float32Array): number {
 }
 
 /** Everything an applied IKE edit needs: per request, the context text with the m nearest demonstrations, m = 0..k. */
-interface IkeMemory {
+export interface IkeMemory {
   facts: string[];
   /** contexts[r][m]: demonstrations (the m nearest) + own fact demo + head */
   contexts: string[][];

@@ -59,8 +59,12 @@ export function defaultCaliNetHparams(numLayers: number): CaliNetHyperParams {
  * other field is an UnknownFieldError). Values are checked against the model by {@link CaliNetEditor.resolve}.
  */
 export function readCaliNetHparams(file: string): Partial<CaliNetHyperParams> {
+  return pickCaliNetHparams(readHparamsMapping(file, { known: Object.keys(defaultCaliNetHparams(1)) }));
+}
+
+/** The CaliNet fields of a hyperparameter mapping (others, and null values, are left out). */
+export function pickCaliNetHparams(rec: Record<string, unknown>): Partial<CaliNetHyperParams> {
   const known = Object.keys(defaultCaliNetHparams(1));
-  const rec = readHparamsMapping(file, { known });
   return Object.fromEntries(Object.entries(rec).filter(([k, v]) => known.includes(k) && v !== undefined && v !== null)) as Partial<CaliNetHyperParams>;
 }
 

@@ -15,5 +15,5 @@ export { PatchDelta, patchHooks, installPatch, uninstallPatch, concatPatches, pa
 export type { PatchWeights, InstalledPatch } from './patch';
 export { defaultTPatcherHparams, resolveTPatcherHparams, readTPatcherHparams } from './hparams';
 export type { TPatcherHyperParams } from './hparams';
-export { CaliNetEditor, defaultCaliNetHparams, readCaliNetHparams } from './calinet';
+export { CaliNetEditor, defaultCaliNetHparams, pickCaliNetHparams, readCaliNetHparams } from './calinet';
 export type { CaliNetHyperParams, CaliNetEditorOptions } from './calinet';

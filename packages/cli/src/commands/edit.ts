@@ -13,7 +13,7 @@ import { scoreTargets } from '@medit/metrics';
 
 import { type OptionSpecs, UsageError } from '../args';
 import { type CommandContext, answer, checkCancelled, loadModelDir, resolvePath, shortPath } from '../common';
-import { type MethodEditor, EDIT_METHOD_NAMES, selectMethod } from '../methods';
+import { type MethodEditor, EDIT_METHOD_NAMES, createEditor, selectMethod } from '../methods';
 import { formatDuration, formatInt } from '../output';
 import { caseRequest, editCasesFromArgs } from '../requests';
 
@@ -136,8 +136,8 @@ export async function runEdit(ctx: CommandContext): Promise<number> {
       throw new UsageError(`--method ${name} changes the answer the model gives now: give it with ${where} (the model answers ${JSON.stringify(answer(model, prompt, maxNew))} to ${JSON.stringify(prompt)})`, 'edit');
     }
     out.line(`model   ${modelDir} (${model.config.modelType}, ${model.config.numLayers} layers)`);
-    editor = await spec.create(ctx, model, cases);
-    out.line(`method  ${methodLine(editor, spec.flags.includes('no-covariance'))}`);
+    editor = await createEditor(ctx, spec, model, cases);
+    out.line(`method  ${methodLine(editor, spec.inputs.includes('no-covariance'))}`);
 
     const probes = cases.map(probesOf);
     const before = observe(model, cases, probes, maxNew);

@@ -12,7 +12,7 @@ import { type EvalMode, type EvalReport, type EvalSuite, EVAL_SUITES, evaluate, 
 
 import { type OptionSpecs, UsageError } from '../args';
 import { type CommandContext, loadModelDir, requireFile, resolvePath, shortPath } from '../common';
-import { type MethodEditor, METHOD_NAMES, selectMethod } from '../methods';
+import { type MethodEditor, METHOD_NAMES, createEditor, selectMethod } from '../methods';
 import { type SavedEdit, loadSavedEdit } from '../saved-edit';
 import { formatDuration } from '../output';
 
@@ -145,7 +145,7 @@ export async function runEval(ctx: CommandContext): Promise<number> {
       saved.delta.apply(model);
       out.line(`applied the saved ${saved.delta.info.method} edit ${shortPath(io, deltaFile)}: "unedited" below is the model with it`);
     }
-    editor = await spec?.create(ctx, model, cases);
+    editor = spec ? await createEditor(ctx, spec, model, cases) : undefined;
     const covariance = editor?.statsSummary ?? null;
     out.line(`evaluating ${editor ? editor.name : deltaFile ? 'the model with the saved edit' : 'the unedited model'} on ${cases.length} ${dataset.format} case${cases.length === 1 ? '' : 's'} of ${shortPath(io, datasetFile)} (${mode})`);
     const bar = out.progress('eval');

@@ -27,7 +27,7 @@ export const EXPORT_OPTIONS: OptionSpecs = {
 };
 
 /** Why a saved edit cannot be written as weights (memory-based editors, added neurons), or undefined. */
-function notAWeightEdit(delta: EditDelta): string | undefined {
+export function notAWeightEdit(delta: EditDelta): string | undefined {
   const stats = delta.info.stats as { serac?: unknown; ike?: unknown; patch?: { layer: number; neurons: number } } | undefined;
   if (stats?.serac || stats?.ike) return `the ${delta.info.method} edit is a memory beside the frozen model, not a change of its weights`;
   if (stats?.patch) return `the ${delta.info.method} edit adds ${stats.patch.neurons} neurons to layer ${stats.patch.layer}, which changes the architecture rather than the weights`;
