@@ -46,7 +46,7 @@ test('eval --method none --limit 1 into a directory evaluates the unedited model
   const r = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', DATASET, '--method', 'none', '--limit', '1', '--out', dir]);
   expect(r.code).toBe(0);
   expect(r.stdout).toMatch(/^evaluating the unedited model on 1 counterfact case of .*counterfact-parity\.json \(single\)$/m);
-  expect(r.stdout).toMatch(/^efficacyScore\s+0\.000 .*\(n=1\)$/m);
+  expect(r.stdout).toMatch(/^efficacyScore\s+0\.000 n=1$/m);
   const report = validateEvalReport(JSON.parse(fs.readFileSync(path.join(dir, 'report.json'), 'utf8')));
   expect(report.methods.map((m) => m.name)).toEqual(['unedited']);
   expect(report.dataset.cases).toBe(1);
@@ -100,4 +100,25 @@ test('a dataset whose format cannot be detected is an error naming the file', as
   expect(r.code).toBe(1);
   expect(r.stderr).toContain(`${bad}: cannot detect the dataset format`);
   expect(fs.existsSync(path.join(tmp, 'bad.json.json'))).toBe(false);
+});
+
+test('the console table: intervals as [low, high], a legend always, definitions with --explain; reports go to reports/ by default', async () => {
+  const dir = path.join(tmp, 'cwd');
+  fs.mkdirSync(dir);
+  const r = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', DATASET, ...FAST, '--explain'], { cwd: dir });
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(/^metric +unedited +ROME$/m);
+  expect(r.stdout).toMatch(/^efficacyScore +0\.000 \[0\.00, 0\.00\] n=2 +\S+ (\[-?\d\.\d\d, -?\d\.\d\d\] )?n=2$/m);
+  expect(r.stdout).not.toContain('±');
+  expect(r.stdout).toContain('Each cell: the mean over the cases [its 95% confidence interval] and n, the number of cases the metric is defined for.');
+  expect(r.stdout).toMatch(/^  efficacyScore +CounterFact ES \(reliability\): share of edit prompts where P\(new target\) > P\(true answer\)$/m);
+  expect(r.stdout).toMatch(/^  locality\/neighborhood +EasyEdit locality: /m);
+  // every metric of the table has a definition
+  expect(r.stdout).not.toContain('(no definition recorded)');
+  expect(r.stdout).toMatch(/wrote reports\/gpt2-trained-wordlevel-rome\.json and reports\/gpt2-trained-wordlevel-rome\.html$/m);
+  expect(fs.readdirSync(dir)).toEqual(['reports']);
+  expect(fs.readdirSync(path.join(dir, 'reports')).sort()).toEqual(['gpt2-trained-wordlevel-rome.html', 'gpt2-trained-wordlevel-rome.json']);
+  const brief = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', DATASET, '--method', 'none', '--limit', '1'], { cwd: dir });
+  expect(brief.stdout).toContain('Run with --explain for what each metric measures (also in the HTML report).');
+  expect(brief.stdout).not.toContain('CounterFact ES (reliability)');
 });

@@ -15,10 +15,14 @@ const EVAL = path.join(ROOT, 'test-fixtures/factworld/edits-tiny/zsre-eval.json'
 
 let tmp: string;
 let hparams: string;
+let keHparams: string;
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'medit-cli-train-'));
+  // one file per method: a field the method does not read is an error
   hparams = path.join(tmp, 'hp.json');
-  fs.writeFileSync(hparams, JSON.stringify({ rank: 8, lr: 1e-3, accumulate_bs: 2, val_interval: 4, val_steps: 2, hidden_dim: 8, condition_dim: 16, param_hidden: 4 }));
+  fs.writeFileSync(hparams, JSON.stringify({ rank: 8, lr: 1e-3, accumulate_bs: 2, val_interval: 4, val_steps: 2 }));
+  keHparams = path.join(tmp, 'ke-hp.json');
+  fs.writeFileSync(keHparams, JSON.stringify({ lr: 1e-3, accumulate_bs: 2, val_interval: 4, val_steps: 2, hidden_dim: 8, condition_dim: 16, param_hidden: 4 }));
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
@@ -56,8 +60,9 @@ test('train mend writes the editor and its log, resumes, and eval --method mend 
 
 test('train ke runs through the same command', async () => {
   const out = path.join(tmp, 'ke');
-  const r = await runCli(['train', 'ke', '--model', TINY, '--dataset', TRAIN, '--hparams', hparams, '--out', out, '--max-iters', '2', '--json']);
+  const r = await runCli(['train', 'ke', '--model', TINY, '--dataset', TRAIN, '--hparams', keHparams, '--out', out, '--max-iters', '2', '--json']);
   expect(r.code).toBe(0);
   expect(r.result).toMatchObject({ method: 'KE', iterations: 2 });
-  expect(fs.existsSync(path.join(out, 'best.safetensors.json'))).toBe(true);
+  expect(fs.existsSync(path.join(out, 'best.safetensors'))).toBe(true);
+  expect(fs.existsSync(path.join(out, 'best.safetensors.json'))).toBe(false); // the description is in the file's header
 });

@@ -21,6 +21,7 @@ import {
   memory,
   noGrad,
   randn,
+  residualAt,
   saveModel,
   tensor,
   tidy,
@@ -101,6 +102,17 @@ describe('medit-vlm forward', () => {
     expectClose(padded.subarray(44, 44 + 22), short);
     const at = logitsOf(model, IDS, { images: IMG, attentionMask: mask, logitsAt: [3, 1] });
     expectClose(at.subarray(11), short.subarray(11, 22));
+  });
+
+  test('logitsFor picks text positions; startAt resumes from a residual that holds the image tokens', () => {
+    const full = logitsOf(model, IDS, { images: IMG });
+    const rows = logitsOf(model, IDS, { images: IMG, logitsFor: [{ batch: 1, token: 2 }, { batch: 0, token: 0 }] });
+    expectClose(rows, Float32Array.from([...full.subarray(44 + 22, 44 + 33), ...full.subarray(0, 11)]));
+    const view = withImages(model, IMG);
+    const hidden = residualAt(view, IDS, 1);
+    expect(hidden.shape).toEqual([2, model.numImageTokens + 4, 8]);
+    expectClose(logitsOf(view, IDS, { startAt: { layer: 1, hidden } }), full);
+    hidden.dispose();
   });
 
   test('generation with a KV cache reads the image once and matches the full forward', () => {

@@ -13,6 +13,6 @@ export { DATASET_FORMATS } from './types';
 export { DatasetSchemaError, DatasetParseError, DatasetFormatError } from './errors';
 export type { ZsreTargetConvention } from './formats/zsre';
 export { readDataset, parseDataset, detectFormat, fillTemplate } from './read';
-export type { ReadDatasetOptions } from './read';
+export type { ReadDatasetOptions, ArrayFormat } from './read';
 export { readMmedit, withCaseImages, mmeditLocalityPrompt, mmeditRequest, MMEDIT_FIELDS, MMEDIT_VQA_TEMPLATE } from './formats/mmedit';
 export type { MmeditCase, MmeditDataset } from './formats/mmedit';

@@ -10,12 +10,13 @@ import * as path from 'node:path';
 
 import { type CausalLM, readPng, writeFileAtomic } from '@medit/core';
 import { readMmedit, withCaseImages } from '@medit/data';
+import type { MethodSpec } from '@medit/methods';
 import { evaluateMmedit, mmeditGallery, renderHtmlReport } from '@medit/metrics';
 import { IkeEditor, ikeTemplateFor, loadTextEncoder, mmeditIkePool } from '@medit/serac';
 
 import { UsageError } from '../args';
 import { type CommandContext, loadModelDir, requireFile, resolvePath, shortPath } from '../common';
-import { EVAL_METHODS, type MethodEditor, selectMethod } from '../methods';
+import { type MethodEditor, createEditor, selectMethod } from '../methods';
 import { formatDuration } from '../output';
 import { reportPaths, summaryTable } from './eval';
 
@@ -23,9 +24,9 @@ import { reportPaths, summaryTable } from './eval';
 const GALLERY_CASES = 24;
 
 /** The editor of `name` for an MMEdit run (IKE draws its demonstrations from MMEdit records). */
-async function mmeditEditor(ctx: CommandContext, name: string, model: CausalLM): Promise<MethodEditor | undefined> {
-  if (name === 'none') return undefined;
-  if (name !== 'ike') return EVAL_METHODS[name].create(ctx, model, []);
+async function mmeditEditor(ctx: CommandContext, name: string, spec: MethodSpec | undefined, model: CausalLM): Promise<MethodEditor | undefined> {
+  if (!spec) return undefined;
+  if (name !== 'ike') return createEditor(ctx, spec, model, []);
   const { io, args } = ctx;
   const encoder = await loadTextEncoder(resolvePath(io, args.required('editor', 'the retrieval encoder')));
   const pool = mmeditIkePool(readMmedit(requireFile(resolvePath(io, args.required('pool', 'the demonstration pool (an MMEdit train file)')), 'pool file')).cases);
@@ -40,7 +41,7 @@ export async function runMmeditEval(ctx: CommandContext): Promise<number> {
     if (args.has(flag)) throw new UsageError(`--${flag} does not apply to --suites mmedit (single edits, teacher-forced)`, 'eval');
   }
   const datasetFile = requireFile(resolvePath(io, args.required('dataset')), 'dataset file');
-  const { name: method } = selectMethod(ctx);
+  const { name: method, method: spec } = selectMethod(ctx, { allowNone: true });
   const offset = args.int('offset', { min: 0 }) ?? 0;
   const limit = args.int('limit', { min: 1 });
   const outArg = args.string('out') ?? 'report';
@@ -51,7 +52,7 @@ export async function runMmeditEval(ctx: CommandContext): Promise<number> {
   const model = await loadModelDir(io, args.required('model'));
   let editor: MethodEditor | undefined;
   try {
-    editor = await mmeditEditor(ctx, method, model);
+    editor = await mmeditEditor(ctx, method, spec, model);
     out.line(`evaluating ${editor ? editor.name : 'the unedited model'} on ${cases.length} MMEdit case${cases.length === 1 ? '' : 's'} of ${shortPath(io, datasetFile)}`);
     const bar = out.progress('eval');
     const started = Date.now();

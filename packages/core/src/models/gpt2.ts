@@ -7,17 +7,20 @@
 import { ArgumentError } from '../errors';
 import { add } from '../ops/elementwise';
 import { concat, gatherAt, permute, reshape, slice } from '../ops/layout';
-import { linear } from '../ops/linalg';
+import { type LinearActivation, linear, linearAct } from '../ops/linalg';
 import { attention, embedding, layerNorm } from '../ops/nn';
 import { Tensor, full, randn, tensor } from '../tensor';
-import { activationFn } from './activations';
+import { activationName } from './activations';
 import { runHook } from './hooks';
 import {
   CausalLM,
   checkIds,
   checkNoImages,
+  firstLayer,
   idsTensor,
+  logitPositions,
   positionsFor,
+  shapeLogits,
   type ForwardOptions,
   type ForwardOutput,
   type ModelConfig,
@@ -57,30 +60,46 @@ export class GPT2 extends CausalLM {
   readonly prefix: string;
   /** Prefix of the whole language model inside a larger checkpoint ("" alone; "language_model." in a VLM). */
   private readonly outer: string;
-  private readonly act: (x: Tensor) => Tensor;
+  private readonly act: LinearActivation;
 
   /** @param opts.prefix - where the LM's weights sit in `params` when it is part of a larger model */
   constructor(config: ModelConfig, params: Map<string, Tensor>, opts: { prefix?: string } = {}) {
     super(config, params);
     this.outer = opts.prefix ?? '';
     this.prefix = this.outer + (params.has(`${this.outer}transformer.wte.weight`) ? 'transformer.' : '');
-    this.act = activationFn(config.activation);
+    this.act = activationName(config.activation);
     if (config.raw.reorder_and_upcast_attn === true) {
       throw new ArgumentError('gpt2: reorder_and_upcast_attn=true is not supported');
     }
-    for (const name of this.requiredNames()) this.param(name);
+    this.checkParams(this.requiredShapes());
   }
 
-  private requiredNames(): string[] {
+  /** Every weight this config needs, with its shape (GPT-2's Conv1D weights are [in, out]). */
+  private requiredShapes(): Map<string, number[]> {
     const p = this.prefix;
-    const names = [`${p}wte.weight`, `${p}wpe.weight`, `${p}ln_f.weight`, `${p}ln_f.bias`];
+    const { hiddenSize: C, intermediateSize: F, vocabSize: V, maxPositions: P } = this.config;
+    const shapes = new Map<string, number[]>([
+      [`${p}wte.weight`, [V, C]],
+      [`${p}wpe.weight`, [P, C]],
+      [`${p}ln_f.weight`, [C]],
+      [`${p}ln_f.bias`, [C]],
+    ]);
+    const blockShapes: [string, number[], number[]][] = [
+      ['ln_1', [C], [C]],
+      ['attn.c_attn', [C, 3 * C], [3 * C]],
+      ['attn.c_proj', [C, C], [C]],
+      ['ln_2', [C], [C]],
+      ['mlp.c_fc', [C, F], [F]],
+      ['mlp.c_proj', [F, C], [C]],
+    ];
     for (let l = 0; l < this.config.numLayers; l++) {
-      for (const w of ['ln_1', 'attn.c_attn', 'attn.c_proj', 'ln_2', 'mlp.c_fc', 'mlp.c_proj']) {
-        names.push(`${p}h.${l}.${w}.weight`, `${p}h.${l}.${w}.bias`);
+      for (const [w, weight, bias] of blockShapes) {
+        shapes.set(`${p}h.${l}.${w}.weight`, weight);
+        shapes.set(`${p}h.${l}.${w}.bias`, bias);
       }
     }
-    if (!this.config.tieWordEmbeddings) names.push(`${this.outer}lm_head.weight`);
-    return names;
+    if (!this.config.tieWordEmbeddings) shapes.set(`${this.outer}lm_head.weight`, [V, C]);
+    return shapes;
   }
 
   private w(name: string): Tensor {
@@ -99,7 +118,7 @@ export class GPT2 extends CausalLM {
   override forward(inputIds: number[][], opts: ForwardOptions = {}): ForwardOutput {
     checkIds(inputIds, this.config.vocabSize);
     checkNoImages(opts, 'gpt2');
-    return this.forwardEmbeds(this.embedTokens(inputIds), opts);
+    return this.forwardEmbeds(opts.startAt ? null : this.embedTokens(inputIds), opts);
   }
 
   /** Token embeddings [B, T, C] of ids (no positions; checked by the caller). */
@@ -110,11 +129,14 @@ export class GPT2 extends CausalLM {
   /**
    * Runs the model on input embeddings [B, T, C] instead of token ids (HF `inputs_embeds`):
    * positions are added here, from the mask as in {@link forward}. A vision-language model feeds
-   * its image tokens this way.
+   * its image tokens this way. With `opts.startAt` no embeddings are read: pass null (the batch's
+   * shape is the hidden state's).
    */
-  forwardEmbeds(inputsEmbeds: Tensor, opts: ForwardOptions = {}): ForwardOutput {
+  forwardEmbeds(inputsEmbeds: Tensor | null, opts: ForwardOptions = {}): ForwardOutput {
     const cfg = this.config;
-    const [B, T] = inputsEmbeds.shape;
+    const start = inputsEmbeds ?? opts.startAt?.hidden;
+    if (!start) throw new ArgumentError('gpt2: forwardEmbeds needs input embeddings or startAt');
+    const [B, T] = start.shape;
     const past = opts.cache?.length ?? 0;
     const positions = opts.positionIds ?? positionsFor(B, T, past, opts.attentionMask);
     if (positions.flat().some((p) => p >= cfg.maxPositions)) {
@@ -125,10 +147,11 @@ export class GPT2 extends CausalLM {
     const NH = cfg.numHeads;
     const HS = cfg.headDim;
     const p = 'h.';
-    let x = add(inputsEmbeds, embedding(idsTensor(positions), this.w('wpe.weight')));
+    const from = firstLayer(opts, cfg, B, T);
+    let x = opts.startAt?.hidden ?? add(inputsEmbeds!, embedding(idsTensor(positions), this.w('wpe.weight')));
     const hidden: Tensor[] = [];
     const scaleBase = cfg.raw.scale_attn_weights === false ? 1 : 1 / Math.sqrt(HS);
-    for (let l = 0; l < cfg.numLayers; l++) {
+    for (let l = from; l < cfg.numLayers; l++) {
       if (opts.outputHiddenStates) hidden.push(x);
       x = runHook(opts.hooks, l, 'resid_in', x);
       const pre = `${p}${l}.`;
@@ -155,23 +178,20 @@ export class GPT2 extends CausalLM {
       // MLP: c_proj(act(c_fc(ln_2(x))))
       let m = layerNorm(x, this.w(pre + 'ln_2.weight'), this.w(pre + 'ln_2.bias'), cfg.normEps);
       m = runHook(opts.hooks, l, 'mlp_in', m);
-      let key = this.act(linear(m, this.w(pre + 'mlp.c_fc.weight'), this.w(pre + 'mlp.c_fc.bias'), 'in_out'));
+      let key = linearAct(m, this.w(pre + 'mlp.c_fc.weight'), this.w(pre + 'mlp.c_fc.bias'), 'in_out', this.act);
       key = runHook(opts.hooks, l, 'mlp_key', key);
       let out = linear(key, this.w(pre + 'mlp.c_proj.weight'), this.w(pre + 'mlp.c_proj.bias'), 'in_out');
       out = runHook(opts.hooks, l, 'mlp_out', out);
       x = add(x, out);
       x = runHook(opts.hooks, l, 'resid_out', x);
     }
+    // the final norm and the head run on the rows whose logits are asked for
+    const rows = logitPositions(opts, B);
+    if (rows && !opts.outputHiddenStates) x = gatherAt(x, rows);
     x = layerNorm(x, this.w('ln_f.weight'), this.w('ln_f.bias'), cfg.normEps);
     if (opts.outputHiddenStates) hidden.push(x);
-    const head = this.lmHead();
-    if (opts.logitsAt) {
-      if (opts.logitsAt.length !== B) throw new ArgumentError(`logitsAt: expected ${B} positions but received ${opts.logitsAt.length}`);
-      const rows = opts.logitsAt.map((t, b) => ({ batch: b, token: t }));
-      const picked = reshape(gatherAt(x, rows), [B, 1, C]);
-      return { logits: linear(picked, head), hiddenStates: opts.outputHiddenStates ? hidden : undefined };
-    }
-    return { logits: linear(x, head), hiddenStates: opts.outputHiddenStates ? hidden : undefined };
+    if (rows && opts.outputHiddenStates) x = gatherAt(x, rows);
+    return { logits: shapeLogits(linear(x, this.lmHead()), opts, B), hiddenStates: opts.outputHiddenStates ? hidden : undefined };
   }
 }
 

@@ -19,7 +19,8 @@
  * the text budget left after the image tokens), `rewriteModule` and the `h.<l>.*` hooks are the
  * LM's, and `forward` without images is the LM alone (MMEdit's text-only inputs). With
  * `ForwardOptions.images`, each row's image tokens precede its text: logits, hidden states and
- * `logitsAt` stay aligned to the text, while hooks see the whole sequence (image tokens first).
+ * `logitsAt` / `logitsFor` stay aligned to the text, while hooks and a `startAt` hidden state see the
+ * whole sequence (image tokens first).
  * With a KV cache the image tokens are computed on the first call and cached; pass the same
  * `images` on every call.
  */
@@ -188,29 +189,37 @@ export class VisionLanguageModel extends CausalLM {
     if (opts.positionIds) throw new ArgumentError('medit-vlm: positionIds cannot be given with images (positions follow the image tokens)');
     const Q = this.numImageTokens;
     const past = opts.cache?.length ?? 0;
+    if (past > 0 && past < Q) throw new ArgumentError(`medit-vlm: the cache holds ${past} tokens, fewer than the ${Q} image tokens it should start with`);
     const hasImage = images.map((x) => x !== null && x !== undefined);
     const prefixMask = hasImage.map((h) => Array<number>(Q).fill(h ? 1 : 0));
-    let embeds = this.lm.embedTokens(inputIds);
-    if (past === 0) {
-      const rows = hasImage.flatMap((h, b) => (h ? [b] : []));
-      let prefix = this.imageEmbeds(rows.map((b) => images[b]!), opts.hooks);
-      if (rows.length < B) {
-        // text-only rows get masked zero tokens so every row's text starts at the same index
-        const at = new Map(rows.map((b, i) => [b, i]));
-        const filler = zeros([1, Q, this.config.hiddenSize], this.dtype);
-        prefix = indexSelect(concat([prefix, filler], 0), 0, hasImage.map((_, b) => at.get(b) ?? rows.length));
+    // with startAt the hidden state already holds the image tokens (as the hooks saw them)
+    let embeds: Tensor | null = null;
+    if (!opts.startAt) {
+      embeds = this.lm.embedTokens(inputIds);
+      if (past === 0) {
+        const rows = hasImage.flatMap((h, b) => (h ? [b] : []));
+        let prefix = this.imageEmbeds(rows.map((b) => images[b]!), opts.hooks);
+        if (rows.length < B) {
+          // text-only rows get masked zero tokens so every row's text starts at the same index
+          const at = new Map(rows.map((b, i) => [b, i]));
+          const filler = zeros([1, Q, this.config.hiddenSize], this.dtype);
+          prefix = indexSelect(concat([prefix, filler], 0), 0, hasImage.map((_, b) => at.get(b) ?? rows.length));
+        }
+        embeds = concat([prefix, embeds], 1);
       }
-      embeds = concat([prefix, embeds], 1);
-    } else if (past < Q) {
-      throw new ArgumentError(`medit-vlm: the cache holds ${past} tokens, fewer than the ${Q} image tokens it should start with`);
     }
     const text = opts.attentionMask ?? (hasImage.every(Boolean) ? undefined : inputIds.map(() => Array<number>(past - (past ? Q : 0) + T).fill(1)));
     const mask = text ? text.map((row, b) => [...prefixMask[b], ...row]) : undefined;
     const offset = past === 0 ? Q : 0;
-    const out = this.lm.forwardEmbeds(embeds, { ...rest, attentionMask: mask, logitsAt: opts.logitsAt?.map((t) => t + offset) });
+    const out = this.lm.forwardEmbeds(embeds, {
+      ...rest,
+      attentionMask: mask,
+      logitsAt: opts.logitsAt?.map((t) => t + offset),
+      logitsFor: opts.logitsFor?.map((p) => ({ batch: p.batch, token: p.token + offset })),
+    });
     if (offset === 0) return out;
     return {
-      logits: opts.logitsAt ? out.logits : slice(out.logits, 1, Q, T),
+      logits: opts.logitsAt || opts.logitsFor ? out.logits : slice(out.logits, 1, Q, T),
       hiddenStates: out.hiddenStates?.map((h) => slice(h, 1, Q, T)),
     };
   }

@@ -13,7 +13,6 @@ import {
   ArgumentError,
   CancelledError,
   type CausalLM,
-  gatherAt,
   generate,
   logSoftmax,
   noGrad,
@@ -131,8 +130,9 @@ export function scoreTargets(model: CausalLM, queries: readonly TargetQuery[], o
     let top: Int32Array | undefined;
     const logp = noGrad(() =>
       tidy(() => {
-        const { logits } = model.forward(ids, { attentionMask: mask, images: images.some((x) => x) ? images : undefined });
-        const picked = logSoftmax(gatherAt(logits, positions));
+        // the final norm and the vocabulary projection run at the scored positions only
+        const { logits } = model.forward(ids, { attentionMask: mask, logitsFor: positions, images: images.some((x) => x) ? images : undefined });
+        const picked = logSoftmax(logits);
         if (opts.topK) top = topkLast(picked, opts.topK).indices.data() as Int32Array;
         return picked.data() as Float32Array;
       }, 'scoreTargets'),
