@@ -1,6 +1,7 @@
 /**
  * Trains MMEdit's learned editors for the image world's VLM on the train split of both tasks
- * (E-VQA and E-IC records together), with MMEdit's loss weights (c_edit = i_edit = 0.1, c_loc = 1):
+ * (E-VQA and E-IC records together), with MMEdit's loss weights (c_edit = i_edit = 0.1, c_loc = 1);
+ * the validation split picks the best checkpoint (MEND, KE) and SERAC's routing threshold:
  *
  *   flock /work/.heavy.lock node scripts/dist/imageworld/train-editors.js --method mend --out DIR [--resume]
  *
@@ -11,12 +12,14 @@
  * - `serac`: text-only embedding scope classifier + counterfactual VLM (own projection and LM).
  * MEND and KE train with `@medit/mend`'s resumable trainer (checkpoints in DIR); SERAC writes its
  * artefact directory to DIR. Settings below are the fact-small editors' scaled to this model.
+ * `DIR/data.json` records the files (SHA-256) and record indices trained and validated on.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { readPng, type VisionLanguageModel, loadModel } from '@medit/core';
-import { readMmedit, withCaseImages } from '@medit/data';
+import { readPng, type RgbImage, type VisionLanguageModel, loadModel, writeFileAtomic } from '@medit/core';
+import { type MmeditCase, readMmedit, withCaseImages } from '@medit/data';
 import { KeEditor, MendEditor, type TrainableEditor, examplesFromMmedit, trainEditor } from '@medit/mend';
 import { trainMultimodalSerac } from '@medit/serac';
 
@@ -26,8 +29,26 @@ const TRAIN = { max_iters: 3000, val_interval: 250, val_steps: 100, early_stop_p
 
 const METHODS = ['mend', 'mend-vision', 'ke', 'serac'] as const;
 
-function trainCases(edits: string) {
-  return ['vqa', 'caption'].flatMap((task) => readMmedit(path.join(edits, `${task}-train.json`)).cases.map((c) => withCaseImages(c, readPng)));
+/** The records of one split of both tasks, with their images. */
+function splitCases(edits: string, split: 'train' | 'val'): MmeditCase<RgbImage>[] {
+  return ['vqa', 'caption'].flatMap((task) => readMmedit(path.join(edits, `${task}-${split}.json`)).cases.map((c) => withCaseImages(c, readPng)));
+}
+
+/**
+ * What an editor was trained on: every file (with its SHA-256) and the record indices read from
+ * it, for the training and the validation split — so anyone can check that no eval record was used.
+ */
+export function dataRecord(role: Record<string, readonly MmeditCase<unknown>[]>): Record<string, { file: string; sha256: string; cases: number[] }[]> {
+  const out: Record<string, { file: string; sha256: string; cases: number[] }[]> = {};
+  for (const [name, cases] of Object.entries(role)) {
+    const files = [...new Set(cases.map((c) => c.source.file))];
+    out[name] = files.map((file) => ({
+      file: path.relative(process.cwd(), file),
+      sha256: createHash('sha256').update(fs.readFileSync(file)).digest('hex'),
+      cases: cases.filter((c) => c.source.file === file).map((c) => c.source.index),
+    }));
+  }
+  return out;
 }
 
 async function main(): Promise<void> {
@@ -37,12 +58,16 @@ async function main(): Promise<void> {
   const edits = arg('edits', 'test-fixtures/imageworld/edits');
   const out = arg('out');
   const maxIters = Number(arg('max-iters', String(TRAIN.max_iters)));
-  const cases = trainCases(edits);
+  const cases = splitCases(edits, 'train');
+  const validation = splitCases(edits, 'val');
+  fs.mkdirSync(out, { recursive: true });
+  writeFileAtomic(path.join(out, 'data.json'), JSON.stringify(dataRecord({ train: cases, validation }), null, 1) + '\n');
   const started = Date.now();
   if (method === 'serac') {
     await trainMultimodalSerac({
       baseModel: modelDir,
       cases,
+      validation,
       out,
       scopeEmbeddingsFromBase: true,
       scope: { steps: Number(arg('scope-steps', '1500')), hiddenSize: 128, layers: 2, heads: 4, rephraseShare: 0.5 },
@@ -71,6 +96,7 @@ async function main(): Promise<void> {
   const result = await trainEditor(editor, {
     model,
     examples: examplesFromMmedit(cases),
+    validation: examplesFromMmedit(validation),
     outDir: out,
     resume,
     onProgress: (row) => console.log(JSON.stringify(row)),

@@ -107,8 +107,10 @@ export interface TrainLogRow {
 
 export interface TrainOptions {
   model: CausalLM;
-  /** the training split (a validation share is held out of it, see `val_fraction`) */
+  /** the training split (a validation share is held out of it, see `val_fraction`, unless `validation` is given) */
   examples: readonly TrainingExample[];
+  /** a validation split of its own (e.g. a dataset's validation file): used instead of holding out `val_fraction` of `examples` */
+  validation?: readonly TrainingExample[];
   /** checkpoints and the JSON-lines log go here */
   outDir: string;
   /** continue from `outDir/last.safetensors` (the editor passed in must be loaded from it) */
@@ -334,7 +336,8 @@ export async function trainEditor(editor: TrainableEditor, opts: TrainOptions): 
   if (!model.tokenizer) throw new ArgumentError('training an editor needs a model with a tokenizer');
   if (!isGradEnabled()) throw new ArgumentError('trainEditor: gradients are disabled (called inside noGrad)');
   fs.mkdirSync(outDir, { recursive: true });
-  const { train, val } = splitValidation(opts.examples, hp.val_fraction, hp.seed);
+  if (opts.validation?.length === 0) throw new ArgumentError('trainEditor: the validation split is empty');
+  const { train, val } = opts.validation ? { train: [...opts.examples], val: [...opts.validation] } : splitValidation(opts.examples, hp.val_fraction, hp.seed);
   const groups = editor.parameterGroups();
   const optimizers = groups.map((g) => new AdamW(g.params, { lr: g.lr, weightDecay: 0 }));
   const params = groups.flatMap((g) => g.params);

@@ -57,7 +57,9 @@ test('MEND trains with MMEdit terms: L = c_edit·L_e + c_loc·(L_loc + L_loc^ima
     const examples = examplesFromMmedit(CASES);
     expect(examples[0].imageLocality?.[0].prompt).toBe('Question: How many shapes are there? Short answer:');
     const fingerprint = modelFingerprint(model);
-    await trainEditor(mend, { model, examples, outDir: out, logEvery: 1 });
+    // a validation split of its own: nothing is held out of the (single) training example
+    await expect(trainEditor(mend, { model, examples: examples.slice(0, 1), validation: [], outDir: out })).rejects.toThrow(/validation split is empty/);
+    await trainEditor(mend, { model, examples: examples.slice(0, 1), validation: examples.slice(1), outDir: out, logEvery: 1 });
     const rows = fs.readFileSync(path.join(out, 'train-log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as TrainLogRow);
     expect(rows.filter((r) => r.kind === 'val')).toHaveLength(2);
     for (const r of rows) {

@@ -26,6 +26,7 @@ import {
 } from '@medit/core';
 import { type MmeditCase, MMEDIT_VQA_TEMPLATE, mmeditLocalityPrompt, mmeditRequest } from '@medit/data';
 
+import type { CalibrationCase } from './calibrate';
 import { counterfactualContext, separatorId } from './counterfactual';
 import { editStatement, makeRng, type ScopeTrainingEdit } from './examples';
 import type { IkePoolRecord } from './ike';
@@ -174,6 +175,14 @@ export function trainMultimodalCounterfactual(model: VisionLanguageModel, cases:
     opt.dispose();
   }
   return history;
+}
+
+/**
+ * An MMEdit validation record as threshold calibration reads it: the rephrase must be routed, the
+ * text-locality question and the multimodal-locality question (in MMEdit's VQA template) not.
+ */
+export function mmeditCalibrationCase(c: MmeditCase<unknown>): CalibrationCase {
+  return { request: mmeditRequest(c), rephrasePrompts: [c.rephrase], localityPrompts: [{ prompt: c.loc }, { prompt: mmeditLocalityPrompt(c.mLocQ) }] };
 }
 
 /**

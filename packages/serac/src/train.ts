@@ -17,7 +17,7 @@ import { calibrateThreshold, splitBySubject } from './calibrate';
 import { trainCounterfactual, type CounterfactualTrainOptions } from './counterfactual';
 import { EngineEncoder } from './encoder';
 import { buildScopeTrainingSet, contextPrefixes, type ScopeTrainingEdit } from './examples';
-import { multimodalScopeSet, trainMultimodalCounterfactual, type MultimodalCounterfactualOptions } from './multimodal';
+import { mmeditCalibrationCase, multimodalScopeSet, trainMultimodalCounterfactual, type MultimodalCounterfactualOptions } from './multimodal';
 import { ScopeClassifier } from './scope';
 import { classifierTokenizer, saveScopeClassifier, trainScopeClassifier, type ScopeTrainOptions } from './scope-train';
 import type { TrainProgress } from './train-progress';
@@ -185,6 +185,12 @@ export interface TrainMultimodalSeracOptions {
   /** start the classifier's word embeddings from the base language model's (see {@link TrainSeracOptions}) */
   scopeEmbeddingsFromBase?: boolean;
   counterfactual?: Omit<MultimodalCounterfactualOptions, 'signal' | 'onProgress'>;
+  /**
+   * MMEdit validation records: the classifier's routing threshold is chosen on them
+   * ({@link calibrateThreshold}: each record's rephrase in scope, its text-locality and
+   * multimodal-locality questions out of scope) and written to scope.json. Default: SERAC's 0.5.
+   */
+  validation?: readonly MmeditCase<unknown>[];
   seed?: number;
   saveDtype?: DType;
   signal?: AbortSignal;
@@ -225,14 +231,21 @@ export async function trainMultimodalSerac(opts: TrainMultimodalSeracOptions): P
       } else {
         const edits: ScopeTrainingEdit[] = multimodalScopeSet(opts.cases, seed);
         const wordEmbeddings = opts.scopeEmbeddingsFromBase ? tokenEmbeddings(base) : undefined;
-        const trained = trainScopeClassifier(classifierTokenizer(opts.baseModel, specials), edits, [], { ...opts.scope, kind: 'embedding', wordEmbeddings, seed, signal: opts.signal, onProgress: opts.onProgress });
+        const clsTokenizer = classifierTokenizer(opts.baseModel, specials);
+        const trained = trainScopeClassifier(clsTokenizer, edits, [], { ...opts.scope, kind: 'embedding', wordEmbeddings, seed, signal: opts.signal, onProgress: opts.onProgress });
+        let calibration: ReturnType<typeof calibrateThreshold> | undefined;
         try {
+          if (opts.validation?.length) {
+            calibration = calibrateThreshold(new ScopeClassifier(new EngineEncoder(trained.bert, trained.config.pooling, clsTokenizer), trained.config), opts.validation.map(mmeditCalibrationCase));
+            trained.config.threshold = calibration.threshold;
+          }
           castParams(trained.bert.params, opts.saveDtype ?? 'float16');
           await saveScopeClassifier(trained, tmp, opts.baseModel, specials);
         } finally {
           trained.bert.dispose();
         }
-        writeJson(path.join(tmp, 'training.json'), { component, cases: opts.cases.length, options: opts.scope ?? {}, wordEmbeddingsFromBase: opts.scopeEmbeddingsFromBase === true, seconds: (Date.now() - t0) / 1000, history: trained.history });
+        const validation = calibration ? { cases: opts.validation!.length, threshold: calibration.threshold, table: calibration.table } : null;
+        writeJson(path.join(tmp, 'training.json'), { component, cases: opts.cases.length, validation, options: opts.scope ?? {}, wordEmbeddingsFromBase: opts.scopeEmbeddingsFromBase === true, seconds: (Date.now() - t0) / 1000, history: trained.history });
       }
       replaceDir(tmp, dir);
     }

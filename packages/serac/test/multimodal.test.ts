@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { type CausalLM, type RgbImage, Tokenizer, VisionLanguageModel, createModel, noGrad, tidy } from '@medit/core';
 import type { MmeditCase } from '@medit/data';
 
-import { counterfactualContext, counterfactualTrainedNames, mmeditIkePool, multimodalScopeSet, routedForward, trainMultimodalCounterfactual } from '../src';
+import { counterfactualContext, counterfactualTrainedNames, mmeditCalibrationCase, mmeditIkePool, multimodalScopeSet, routedForward, trainMultimodalCounterfactual } from '../src';
 
 const TOKENIZER = path.join(__dirname, '../../../test-fixtures/imageworld/tokenizer/tokenizer.json');
 
@@ -113,4 +113,12 @@ test('the counterfactual model trains its projection and language model only', (
 test('IKE pool records: copy, update and retain demonstrations from MMEdit fields', () => {
   const [r] = mmeditIkePool([CASES[0]]);
   expect(r).toEqual({ prompt: CASES[0].src, targetNew: 'blue', targetTrue: 'red', paraphrases: [CASES[0].rephrase], neighbours: [CASES[0].loc], neighbourAnswers: ['left'] });
+});
+
+test('calibration reads an MMEdit validation record: its rephrase in scope, both locality questions out', () => {
+  expect(mmeditCalibrationCase(CASES[2])).toEqual({
+    request: { prompt: '{}', subject: CASES[2].src, targetNew: 'red', targetTrue: 'red' },
+    rephrasePrompts: ['What is the colour of the shapes?'],
+    localityPrompts: [{ prompt: 'What is the capital of Kesmira?' }, { prompt: 'Question: How many shapes are there? Short answer:' }],
+  });
 });
