@@ -25,7 +25,7 @@ import { trainMultimodalSerac } from '@medit/serac';
 
 import { arg } from '../args';
 
-const TRAIN = { max_iters: 3000, val_interval: 250, val_steps: 100, early_stop_patience: 1500, cedit: 0.1, iedit: 0.1, cloc: 1, batch_size: 1 };
+const TRAIN = { max_iters: 20000, val_interval: 1000, val_steps: 200, early_stop_patience: 5000, cedit: 0.1, iedit: 0.1, cloc: 1, batch_size: 1 };
 
 const METHODS = ['mend', 'mend-vision', 'ke', 'serac'] as const;
 
@@ -61,7 +61,9 @@ async function main(): Promise<void> {
   const cases = splitCases(edits, 'train');
   const validation = splitCases(edits, 'val');
   fs.mkdirSync(out, { recursive: true });
-  writeFileAtomic(path.join(out, 'data.json'), JSON.stringify(dataRecord({ train: cases, validation }), null, 1) + '\n');
+  // one line per list of record indices
+  const data = JSON.stringify(dataRecord({ train: cases, validation }), null, 1).replace(/\[[\d,\s]+\]/g, (list) => JSON.stringify(JSON.parse(list)));
+  writeFileAtomic(path.join(out, 'data.json'), data + '\n');
   const started = Date.now();
   if (method === 'serac') {
     await trainMultimodalSerac({
@@ -71,7 +73,8 @@ async function main(): Promise<void> {
       out,
       scopeEmbeddingsFromBase: true,
       scope: { steps: Number(arg('scope-steps', '1500')), hiddenSize: 128, layers: 2, heads: 4, rephraseShare: 0.5 },
-      counterfactual: { steps: Number(arg('cf-steps', '1000')), batchSize: 16, lr: 3e-4 },
+      components: arg('components', 'scope-embedding,counterfactual').split(',') as ('scope-embedding' | 'counterfactual')[],
+      counterfactual: { steps: Number(arg('cf-steps', '1000')), batchSize: 16, lr: Number(arg('cf-lr', '3e-4')), augmentNames: Number(arg('cf-augment-names', '0.5')) },
       onProgress: (p) => {
         if (p.done % 100 === 0) console.log(JSON.stringify({ stage: p.stage, done: p.done, total: p.total, ...p.info }));
       },
@@ -90,7 +93,7 @@ async function main(): Promise<void> {
     // the vision variant: the last vision-side feed-forward output projections (MMEdit: Q-Former layer.{10,11}.output_query.dense)
     const side = model.qformer ? { stack: 'qformer' as const, layers: model.qformer.numLayers } : { stack: 'vision' as const, layers: model.vision.numLayers };
     const vision = method === 'mend-vision' ? { inner_params: Array.from({ length: side.layers }, (_, l) => model.visionMlpLinears(side.stack, l)[1].weightName) } : {};
-    const hp = { ...common, ...vision, lr: 1e-4, edit_lr: 1e-4, lr_lr: 1e-3, rank: 64, accumulate_bs: 2 };
+    const hp = { ...common, ...vision, lr: Number(arg('lr', '1e-4')), edit_lr: 1e-4, lr_lr: 1e-3, rank: Number(arg('rank', '64')), accumulate_bs: 2 };
     editor = resume ? await MendEditor.load(path.join(out, 'last.safetensors'), model, hp) : MendEditor.create(model, hp);
   }
   const result = await trainEditor(editor, {

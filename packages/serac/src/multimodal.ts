@@ -101,9 +101,28 @@ export interface MultimodalCounterfactualOptions {
   weightDecay?: number;
   /** probability of re-stating an edit with another answer of its question kind (default 0.75) */
   augment?: number;
+  /**
+   * probability of then replacing the answer's last word with a name drawn from the training
+   * records' texts ({@link trainingNames}; default 0): the model learns to copy any name from the
+   * statement instead of the few answers the records give (unseen subjects' names are new tokens)
+   */
+  augmentNames?: number;
   seed?: number;
   signal?: AbortSignal;
   onProgress?: (p: TrainProgress) => void;
+}
+
+/** The names of the records' texts, sorted: capitalised words of the answers, and of the questions after their first word. */
+export function trainingNames(cases: readonly MmeditCase<unknown>[]): string[] {
+  const names = new Set<string>();
+  const add = (text: string) => {
+    for (const w of text.match(/\b[A-Z][a-z]+\b/g) ?? []) names.add(w);
+  };
+  for (const c of cases) {
+    for (const answer of [c.pred, c.alt, c.locAns, c.mLocA]) add(answer);
+    for (const question of [c.src, c.rephrase, c.loc, c.mLocQ]) add(question.replace(/^\S+/, ''));
+  }
+  return [...names].sort();
 }
 
 /** Names of the counterfactual model's trained weights: its projection and language model. */
@@ -127,7 +146,9 @@ export function trainMultimodalCounterfactual(model: VisionLanguageModel, cases:
   const B = opts.batchSize ?? 16;
   const lrMax = opts.lr ?? 3e-4;
   const augment = opts.augment ?? 0.75;
+  const augmentNames = opts.augmentNames ?? 0;
   const rng = makeRng(opts.seed ?? 0);
+  const names = augmentNames > 0 ? trainingNames(cases) : [];
   const kinds = questionKinds(cases);
   const answers = new Map<number, string[]>();
   for (const c of cases) (answers.get(kinds.get(c.src)!) ?? answers.set(kinds.get(c.src)!, []).get(kinds.get(c.src)!)!).push(c.alt);
@@ -146,7 +167,8 @@ export function trainMultimodalCounterfactual(model: VisionLanguageModel, cases:
       for (let b = 0; b < B; b++) {
         const c = rng.pick(cases);
         const pool = answers.get(kinds.get(c.src)!)!;
-        const target = pool.length > 1 && rng.next() < augment ? rng.pick(pool) : c.alt;
+        let target = pool.length > 1 && rng.next() < augment ? rng.pick(pool) : c.alt;
+        if (names.length > 0 && rng.next() < augmentNames) target = target.replace(/\S+$/, rng.pick(names));
         const ctx = counterfactualContext(tok, editStatement({ ...mmeditRequest(c), targetNew: target }));
         const which = rng.int(3);
         const query = which === 1 ? c.rephrase : c.src;

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { type CausalLM, type RgbImage, Tokenizer, VisionLanguageModel, createModel, noGrad, tidy } from '@medit/core';
 import type { MmeditCase } from '@medit/data';
 
-import { counterfactualContext, counterfactualTrainedNames, mmeditCalibrationCase, mmeditIkePool, multimodalScopeSet, routedForward, trainMultimodalCounterfactual } from '../src';
+import { counterfactualContext, counterfactualTrainedNames, mmeditCalibrationCase, mmeditIkePool, multimodalScopeSet, routedForward, trainingNames, trainMultimodalCounterfactual } from '../src';
 
 const TOKENIZER = path.join(__dirname, '../../../test-fixtures/imageworld/tokenizer/tokenizer.json');
 
@@ -107,6 +107,14 @@ test('the counterfactual model trains its projection and language model only', (
   expect(Buffer.from((model.param('language_projection.weight').data() as Float32Array).buffer).equals(Buffer.from(proj.buffer))).toBe(false);
   expect(counterfactualTrainedNames(model).every((n) => n.startsWith('language_model.') || n.startsWith('language_projection.'))).toBe(true);
   expect(counterfactualContext(model.tokenizer!, 'a b').at(-1)).toBe(0);
+  model.dispose();
+});
+
+test('name augmentation draws from the names in the training records only', () => {
+  const named = [{ ...CASES[0], alt: 'Dorvan', pred: 'Kesmira' }, CASES[2]];
+  expect(trainingNames(named)).toEqual(['Dorvan', 'Kesmira']);
+  const model = tinyVlm(4);
+  expect(trainMultimodalCounterfactual(model, named, { steps: 2, batchSize: 4, augmentNames: 1 })).toHaveLength(2);
   model.dispose();
 });
 
