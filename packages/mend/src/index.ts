@@ -10,7 +10,7 @@
  */
 export { MendEditor, resolveInnerParams } from './mend';
 export { KeEditor, conditionText } from './ke';
-export { GradientTransform, RunningStats, nonZeroRows } from './network';
+export { GradientTransform, RunningStats, clampMin0, nonZeroRows } from './network';
 export type { LowRankBlock } from './network';
 export { trainEditor, splitValidation } from './trainer';
 export type { TrainableEditor, TrainingObjective, TrainLogRow, TrainOptions, TrainResult } from './trainer';

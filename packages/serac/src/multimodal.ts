@@ -107,6 +107,11 @@ export interface MultimodalCounterfactualOptions {
    * statement instead of the few answers the records give (unseen subjects' names are new tokens)
    */
   augmentNames?: number;
+  /**
+   * keep the token embedding (and with it GPT-2's tied output head) as the base model's: training
+   * to answer only the training names would otherwise push every other name's output logit down
+   */
+  frozenTokenEmbeddings?: boolean;
   seed?: number;
   signal?: AbortSignal;
   onProgress?: (p: TrainProgress) => void;
@@ -125,9 +130,12 @@ export function trainingNames(cases: readonly MmeditCase<unknown>[]): string[] {
   return [...names].sort();
 }
 
-/** Names of the counterfactual model's trained weights: its projection and language model. */
-export function counterfactualTrainedNames(model: VisionLanguageModel): string[] {
-  return [...model.params.keys()].filter((n) => n.startsWith('language_model.') || n.startsWith('language_projection.'));
+/**
+ * Names of the counterfactual model's trained weights: its projection and language model (with
+ * `frozenTokenEmbeddings`, all of it but the token embedding, which GPT-2's tied head shares).
+ */
+export function counterfactualTrainedNames(model: VisionLanguageModel, opts: { frozenTokenEmbeddings?: boolean } = {}): string[] {
+  return [...model.params.keys()].filter((n) => (n.startsWith('language_model.') || n.startsWith('language_projection.')) && !(opts.frozenTokenEmbeddings && /\.wte\.weight$/.test(n)));
 }
 
 /**
@@ -153,7 +161,7 @@ export function trainMultimodalCounterfactual(model: VisionLanguageModel, cases:
   const answers = new Map<number, string[]>();
   for (const c of cases) (answers.get(kinds.get(c.src)!) ?? answers.set(kinds.get(c.src)!, []).get(kinds.get(c.src)!)!).push(c.alt);
   const pad = separatorId(tok);
-  const params = counterfactualTrainedNames(model).map((n) => model.param(n));
+  const params = counterfactualTrainedNames(model, { frozenTokenEmbeddings: opts.frozenTokenEmbeddings }).map((n) => model.param(n));
   for (const p of params) p.requiresGrad = true;
   const opt = new AdamW(params, { lr: lrMax, weightDecay: opts.weightDecay ?? 0.01 });
   const warmup = Math.min(100, Math.floor(steps / 10));

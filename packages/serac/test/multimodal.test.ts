@@ -106,6 +106,7 @@ test('the counterfactual model trains its projection and language model only', (
   frozen.forEach((n, i) => expect(Buffer.from((model.param(n).data() as Float32Array).buffer).equals(Buffer.from(before[i].buffer))).toBe(true));
   expect(Buffer.from((model.param('language_projection.weight').data() as Float32Array).buffer).equals(Buffer.from(proj.buffer))).toBe(false);
   expect(counterfactualTrainedNames(model).every((n) => n.startsWith('language_model.') || n.startsWith('language_projection.'))).toBe(true);
+  expect(counterfactualTrainedNames(model).filter((n) => !counterfactualTrainedNames(model, { frozenTokenEmbeddings: true }).includes(n))).toEqual(['language_model.transformer.wte.weight']);
   expect(counterfactualContext(model.tokenizer!, 'a b').at(-1)).toBe(0);
   model.dispose();
 });
