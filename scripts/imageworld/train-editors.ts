@@ -7,21 +7,29 @@
  *
  * Methods (what each edits, spec §8.3):
  * - `mend`: the language model's FFNs (c_fc, c_proj) of the last 3 layers;
- * - `mend-vision`: the Q-Former's feed-forward output projections (`output_query.dense`, both layers);
+ * - `mend-vision`: the vision side's feed-forward output projections of every layer (Q-Former
+ *   `output_query.dense`, as MMEdit; with the pooled projector, the ViT blocks' `mlp.fc2`);
  * - `ke`: KnowledgeEditor's hypernetwork over the same LM FFNs, conditioned on "{pred} >> {alt} || {src}";
  * - `serac`: text-only embedding scope classifier + counterfactual VLM (own projection and LM).
- * MEND and KE train with `@medit/mend`'s resumable trainer (checkpoints in DIR); SERAC writes its
- * artefact directory to DIR. Settings below are the fact-small editors' scaled to this model.
- * `DIR/data.json` records the files (SHA-256) and record indices trained and validated on.
+ * MEND and KE train with `@medit/mend`'s resumable trainer (checkpoints in DIR) on the records
+ * plus `--renamed-copies` re-targeted copies of each (names from the training texts, see
+ * {@link withRenamedCopies}); SERAC writes its artefact directory to DIR, its counterfactual model
+ * with frozen token embeddings and name re-statements (see `@medit/serac`'s multimodal.ts).
+ * `DIR/data.json` records the command, the files (SHA-256) and record indices trained and
+ * validated on. Defaults are the settings of the committed editors (bench/RESULTS.md, issue 28).
+ *
+ * The base model's training never made it answer the names of unseen flags and landmarks (it
+ * only read them), and every softmax step pushed their output logits down: an editor trained only
+ * on the records' own answers learns to write those answers, not a new name.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { readPng, type RgbImage, type VisionLanguageModel, loadModel, writeFileAtomic } from '@medit/core';
+import { mulberry32, readPng, type RgbImage, type VisionLanguageModel, loadModel, writeFileAtomic } from '@medit/core';
 import { type MmeditCase, readMmedit, withCaseImages } from '@medit/data';
-import { KeEditor, MendEditor, type TrainableEditor, examplesFromMmedit, trainEditor } from '@medit/mend';
-import { trainMultimodalSerac } from '@medit/serac';
+import { KeEditor, MendEditor, type TrainableEditor, type TrainingExample, examplesFromMmedit, trainEditor } from '@medit/mend';
+import { trainMultimodalSerac, trainingNames } from '@medit/serac';
 
 import { arg } from '../args';
 
@@ -51,6 +59,18 @@ export function dataRecord(role: Record<string, readonly MmeditCase<unknown>[]>)
   return out;
 }
 
+/**
+ * The training examples plus `copies` re-targeted copies of each: the answer's last word replaced
+ * by a name drawn (seeded) from the training records' texts — counterfactual edits with many more
+ * distinct new names than the records' own answers, so that an editor learns to write a name it
+ * has not seen as a target (the eval split's subjects are such names).
+ */
+export function withRenamedCopies(examples: readonly TrainingExample[], names: readonly string[], copies: number, seed: number): TrainingExample[] {
+  const rng = mulberry32(seed);
+  const renamed = examples.flatMap((e) => Array.from({ length: copies }, () => ({ ...e, target: e.target.replace(/\S+$/, names[Math.floor(rng() * names.length)]) })));
+  return [...examples, ...renamed];
+}
+
 async function main(): Promise<void> {
   const method = arg('method') as (typeof METHODS)[number];
   if (!METHODS.includes(method)) throw new Error(`--method must be one of ${METHODS.join(', ')}`);
@@ -62,7 +82,7 @@ async function main(): Promise<void> {
   const validation = splitCases(edits, 'val');
   fs.mkdirSync(out, { recursive: true });
   // one line per list of record indices
-  const data = JSON.stringify(dataRecord({ train: cases, validation }), null, 1).replace(/\[[\d,\s]+\]/g, (list) => JSON.stringify(JSON.parse(list)));
+  const data = JSON.stringify({ command: process.argv.slice(2), ...dataRecord({ train: cases, validation }) }, null, 1).replace(/\[[\d,\s]+\]/g, (list) => JSON.stringify(JSON.parse(list)));
   writeFileAtomic(path.join(out, 'data.json'), data + '\n');
   const started = Date.now();
   if (method === 'serac') {
@@ -74,7 +94,7 @@ async function main(): Promise<void> {
       scopeEmbeddingsFromBase: true,
       scope: { steps: Number(arg('scope-steps', '1500')), hiddenSize: 128, layers: 2, heads: 4, rephraseShare: 0.5 },
       components: arg('components', 'scope-embedding,counterfactual').split(',') as ('scope-embedding' | 'counterfactual')[],
-      counterfactual: { steps: Number(arg('cf-steps', '1000')), batchSize: 16, lr: Number(arg('cf-lr', '3e-4')), augmentNames: Number(arg('cf-augment-names', '0.5')), frozenTokenEmbeddings: process.argv.includes('--cf-frozen-embeddings') },
+      counterfactual: { steps: Number(arg('cf-steps', '12000')), batchSize: 16, lr: Number(arg('cf-lr', '3e-4')), augmentNames: Number(arg('cf-augment-names', '0.5')), frozenTokenEmbeddings: true },
       onProgress: (p) => {
         if (p.done % 100 === 0) console.log(JSON.stringify({ stage: p.stage, done: p.done, total: p.total, ...p.info }));
       },
@@ -93,12 +113,12 @@ async function main(): Promise<void> {
     // the vision variant: the last vision-side feed-forward output projections (MMEdit: Q-Former layer.{10,11}.output_query.dense)
     const side = model.qformer ? { stack: 'qformer' as const, layers: model.qformer.numLayers } : { stack: 'vision' as const, layers: model.vision.numLayers };
     const vision = method === 'mend-vision' ? { inner_params: Array.from({ length: side.layers }, (_, l) => model.visionMlpLinears(side.stack, l)[1].weightName) } : {};
-    const hp = { ...common, ...vision, lr: Number(arg('lr', '1e-4')), edit_lr: 1e-4, lr_lr: 1e-3, rank: Number(arg('rank', '64')), accumulate_bs: 2 };
+    const hp = { ...common, ...vision, lr: Number(arg('lr', '5e-5')), edit_lr: 1e-4, lr_lr: 1e-3, rank: Number(arg('rank', '64')), accumulate_bs: 2 };
     editor = resume ? await MendEditor.load(path.join(out, 'last.safetensors'), model, hp) : MendEditor.create(model, hp);
   }
   const result = await trainEditor(editor, {
     model,
-    examples: examplesFromMmedit(cases),
+    examples: withRenamedCopies(examplesFromMmedit(cases), trainingNames(cases), Number(arg('renamed-copies', '10')), 28),
     validation: examplesFromMmedit(validation),
     outDir: out,
     resume,
