@@ -1,6 +1,6 @@
 /**
- * Trains MMEdit's learned editors for the image world's VLM on the train split of both tasks
- * (E-VQA and E-IC records together), with MMEdit's loss weights (c_edit = i_edit = 0.1, c_loc = 1);
+ * Trains MMEdit's learned editors for the image world's VLM on the train split of `--tasks` (`vqa`,
+ * `caption` or both, the default; MMEdit trains one editor per task), with MMEdit's loss weights (c_edit = i_edit = 0.1, c_loc = 1);
  * the validation split picks the best checkpoint (MEND, KE) and SERAC's routing threshold:
  *
  *   flock /work/.heavy.lock node scripts/dist/imageworld/train-editors.js --method mend --out DIR [--resume]
@@ -37,9 +37,11 @@ const TRAIN = { max_iters: 20000, val_interval: 1000, val_steps: 200, early_stop
 
 const METHODS = ['mend', 'mend-vision', 'ke', 'serac'] as const;
 
-/** The records of one split of both tasks, with their images. */
-function splitCases(edits: string, split: 'train' | 'val'): MmeditCase<RgbImage>[] {
-  return ['vqa', 'caption'].flatMap((task) => readMmedit(path.join(edits, `${task}-${split}.json`)).cases.map((c) => withCaseImages(c, readPng)));
+const TASKS = ['vqa', 'caption'] as const;
+
+/** The records of one split of the given tasks, with their images. */
+function splitCases(edits: string, split: 'train' | 'val', tasks: readonly string[]): MmeditCase<RgbImage>[] {
+  return tasks.flatMap((task) => readMmedit(path.join(edits, `${task}-${split}.json`)).cases.map((c) => withCaseImages(c, readPng)));
 }
 
 /**
@@ -78,8 +80,11 @@ async function main(): Promise<void> {
   const edits = arg('edits', 'test-fixtures/imageworld/edits');
   const out = arg('out');
   const maxIters = Number(arg('max-iters', String(TRAIN.max_iters)));
-  const cases = splitCases(edits, 'train');
-  const validation = splitCases(edits, 'val');
+  // MMEdit trains one editor per task; both tasks together is one editor for the two
+  const tasks = arg('tasks', TASKS.join(',')).split(',');
+  for (const t of tasks) if (!(TASKS as readonly string[]).includes(t)) throw new Error(`--tasks: unknown task ${t} (known: ${TASKS.join(', ')})`);
+  const cases = splitCases(edits, 'train', tasks);
+  const validation = splitCases(edits, 'val', tasks);
   fs.mkdirSync(out, { recursive: true });
   // one line per list of record indices
   const data = JSON.stringify({ command: process.argv.slice(2), ...dataRecord({ train: cases, validation }) }, null, 1).replace(/\[[\d,\s]+\]/g, (list) => JSON.stringify(JSON.parse(list)));
@@ -113,7 +118,7 @@ async function main(): Promise<void> {
     // the vision variant: the last vision-side feed-forward output projections (MMEdit: Q-Former layer.{10,11}.output_query.dense)
     const side = model.qformer ? { stack: 'qformer' as const, layers: model.qformer.numLayers } : { stack: 'vision' as const, layers: model.vision.numLayers };
     const vision = method === 'mend-vision' ? { inner_params: Array.from({ length: side.layers }, (_, l) => model.visionMlpLinears(side.stack, l)[1].weightName) } : {};
-    const hp = { ...common, ...vision, lr: Number(arg('lr', '5e-5')), edit_lr: 1e-4, lr_lr: 1e-3, rank: Number(arg('rank', '64')), accumulate_bs: 2 };
+    const hp = { ...common, ...vision, lr: Number(arg('lr', '5e-5')), edit_lr: 1e-4, lr_lr: 1e-3, rank: Number(arg('rank', '64')), n_hidden: Number(arg('n-hidden', '1')), accumulate_bs: 2 };
     editor = resume ? await MendEditor.load(path.join(out, 'last.safetensors'), model, hp) : MendEditor.create(model, hp);
   }
   const result = await trainEditor(editor, {
