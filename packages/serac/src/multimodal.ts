@@ -28,7 +28,7 @@ import { type MmeditCase, MMEDIT_VQA_TEMPLATE, mmeditLocalityPrompt, mmeditReque
 
 import type { CalibrationCase } from './calibrate';
 import { counterfactualContext, separatorId } from './counterfactual';
-import { editStatement, makeRng, type ScopeTrainingEdit } from './examples';
+import { editStatement, makeRng, type Rng, type ScopeTrainingEdit } from './examples';
 import type { IkePoolRecord } from './ike';
 import type { TrainProgress } from './train-progress';
 
@@ -108,6 +108,12 @@ export interface MultimodalCounterfactualOptions {
    */
   augmentNames?: number;
   /**
+   * probability of then replacing one word before the last with the word at the same place in
+   * another answer of the kind with as many words ({@link withRecombinedWord}; default 0): answers
+   * whose word combinations no training record has (a caption's colour pair) are copied too
+   */
+  augmentWords?: number;
+  /**
    * keep the token embedding (and with it GPT-2's tied output head) as the base model's: training
    * to answer only the training names would otherwise push every other name's output logit down
    */
@@ -128,6 +134,20 @@ export function trainingNames(cases: readonly MmeditCase<unknown>[]): string[] {
     for (const question of [c.src, c.rephrase, c.loc, c.mLocQ]) add(question.replace(/^\S+/, ''));
   }
   return [...names].sort();
+}
+
+/**
+ * `answer` with one word before its last replaced by the word at the same place in another answer
+ * of `pool` with as many words (`answer` itself when the pool has none); deterministic for `rng`.
+ * @example withRecombinedWord('the red and orange dome of X', ['the blue and yellow arch of Y'], rng) // 'the red and yellow dome of X' (or another place)
+ */
+export function withRecombinedWord(answer: string, pool: readonly string[], rng: Rng): string {
+  const words = answer.split(' ');
+  const others = pool.map((a) => a.split(' ')).filter((w) => w.length === words.length);
+  if (words.length < 2 || others.length === 0) return answer;
+  const i = rng.int(words.length - 1);
+  words[i] = rng.pick(others)[i];
+  return words.join(' ');
 }
 
 /**
@@ -155,6 +175,7 @@ export function trainMultimodalCounterfactual(model: VisionLanguageModel, cases:
   const lrMax = opts.lr ?? 3e-4;
   const augment = opts.augment ?? 0.75;
   const augmentNames = opts.augmentNames ?? 0;
+  const augmentWords = opts.augmentWords ?? 0;
   const rng = makeRng(opts.seed ?? 0);
   const names = augmentNames > 0 ? trainingNames(cases) : [];
   const kinds = questionKinds(cases);
@@ -177,6 +198,7 @@ export function trainMultimodalCounterfactual(model: VisionLanguageModel, cases:
         const pool = answers.get(kinds.get(c.src)!)!;
         let target = pool.length > 1 && rng.next() < augment ? rng.pick(pool) : c.alt;
         if (names.length > 0 && rng.next() < augmentNames) target = target.replace(/\S+$/, rng.pick(names));
+        if (augmentWords > 0 && rng.next() < augmentWords) target = withRecombinedWord(target, pool, rng);
         const ctx = counterfactualContext(tok, editStatement({ ...mmeditRequest(c), targetNew: target }));
         const which = rng.int(3);
         const query = which === 1 ? c.rephrase : c.src;

@@ -1,14 +1,15 @@
 /**
  * SERAC's multimodal pieces on tiny vision-language models: routed forward passes keep each row's
  * image on the model that answers it; the scope set's question kinds; the counterfactual model
- * trains only its projection and language model; IKE's pool from MMEdit records.
+ * trains only its projection and language model, with name and word re-statements; IKE's pool
+ * from MMEdit records.
  */
 import * as path from 'node:path';
 
 import { type CausalLM, type RgbImage, Tokenizer, VisionLanguageModel, createModel, noGrad, tidy } from '@medit/core';
 import type { MmeditCase } from '@medit/data';
 
-import { counterfactualContext, counterfactualTrainedNames, mmeditCalibrationCase, mmeditIkePool, multimodalScopeSet, routedForward, trainingNames, trainMultimodalCounterfactual } from '../src';
+import { counterfactualContext, counterfactualTrainedNames, makeRng, mmeditCalibrationCase, mmeditIkePool, multimodalScopeSet, routedForward, trainingNames, trainMultimodalCounterfactual, withRecombinedWord } from '../src';
 
 const TOKENIZER = path.join(__dirname, '../../../test-fixtures/imageworld/tokenizer/tokenizer.json');
 
@@ -116,6 +117,29 @@ test('name augmentation draws from the names in the training records only', () =
   expect(trainingNames(named)).toEqual(['Dorvan', 'Kesmira']);
   const model = tinyVlm(4);
   expect(trainMultimodalCounterfactual(model, named, { steps: 2, batchSize: 4, augmentNames: 1 })).toHaveLength(2);
+  model.dispose();
+});
+
+test('word recombination: one word before the last from the same place of an answer as long, so unseen combinations are re-stated', () => {
+  const pool = ['the blue and yellow arch of Dorvan', 'one small red circle', 'the green and white dome of Kesmira'];
+  const rng = makeRng(5);
+  const seen = new Set<string>();
+  for (let k = 0; k < 200; k++) {
+    const out = withRecombinedWord('the red and orange tower of Naba', pool, rng).split(' ');
+    const changed = out.map((w, i) => (w === 'the red and orange tower of Naba'.split(' ')[i] ? -1 : i)).filter((i) => i >= 0);
+    expect(changed.length).toBeLessThanOrEqual(1);
+    if (changed.length === 1) {
+      expect(changed[0]).toBeLessThan(6);
+      expect([pool[0], pool[2]].map((a) => a.split(' ')[changed[0]])).toContain(out[changed[0]]);
+      seen.add(out.join(' '));
+    }
+  }
+  expect(seen).toContain('the red and yellow tower of Naba');
+  expect(seen).toContain('the red and white tower of Naba');
+  expect(withRecombinedWord('left', pool, rng)).toBe('left');
+  expect(withRecombinedWord('a b c', pool, rng)).toBe('a b c');
+  const model = tinyVlm(6);
+  expect(trainMultimodalCounterfactual(model, CASES, { steps: 2, batchSize: 4, augmentWords: 1 })).toHaveLength(2);
   model.dispose();
 });
 
