@@ -99,7 +99,7 @@ async function main(): Promise<void> {
       scopeEmbeddingsFromBase: true,
       scope: { steps: Number(arg('scope-steps', '1500')), hiddenSize: 128, layers: 2, heads: 4, rephraseShare: 0.5 },
       components: arg('components', 'scope-embedding,counterfactual').split(',') as ('scope-embedding' | 'counterfactual')[],
-      counterfactual: { steps: Number(arg('cf-steps', '12000')), batchSize: 16, lr: Number(arg('cf-lr', '3e-4')), augmentNames: Number(arg('cf-augment-names', '0.5')), augmentWords: Number(arg('cf-augment-words', '0')), frozenTokenEmbeddings: true },
+      counterfactual: { steps: Number(arg('cf-steps', '24000')), batchSize: 16, lr: Number(arg('cf-lr', '3e-4')), augmentNames: Number(arg('cf-augment-names', '0.5')), augmentWords: Number(arg('cf-augment-words', '0.5')), frozenTokenEmbeddings: true },
       onProgress: (p) => {
         if (p.done % 100 === 0) console.log(JSON.stringify({ stage: p.stage, done: p.done, total: p.total, ...p.info }));
       },
