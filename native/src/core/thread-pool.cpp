@@ -19,11 +19,11 @@
 // The split adapts to the threads that actually run. The caller keeps a window of its jobs'
 // (those of 0.2 ms and more) wall time and the CPU time all threads spent running chunks (not
 // the caller's wait for the others: spinning is not work); that ratio is the speed-up the
-// threads gave. When it stays below 1.1 — the workers were not running beside the caller
-// (another process's threads hold the other cores, or a time-sharing scheduler gives this
-// process one core's worth) — jobs run on the caller alone for the next 200 ms, then the
-// workers are tried again. So two threads on a busy machine cost what one does instead of
-// adding hand-offs and waits.
+// threads gave. When a window of 20 ms of jobs shows less than 1 — the workers were not
+// running beside the caller (another process's threads hold the other cores, or a
+// time-sharing scheduler gives this process one core's worth) — jobs run on the caller alone
+// for the next 100 ms, then the workers are tried again. So two threads on a busy machine cost
+// what one does instead of adding hand-offs and waits.
 //
 // Idle workers spin for ~50 µs on the state word (editing loops issue kernels back to back),
 // then sleep on a condition variable; the publisher notifies only when someone sleeps.
@@ -129,9 +129,9 @@ int64_t thread_cpu_ns() { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
 // The parallelism check: which jobs count (shorter ones end before a sleeping worker could
 // join, on any machine), window length, threshold, and how long jobs stay inline after a miss.
 constexpr int64_t kMinJobNs = 200000;
-constexpr int64_t kWindowNs = 2000000;
-constexpr double kMinParallelism = 1.1;
-constexpr int64_t kInlineNs = 200000000;
+constexpr int64_t kWindowNs = 20000000;
+constexpr double kMinParallelism = 1.0;
+constexpr int64_t kInlineNs = 100000000;
 
 class ThreadPool {
  public:
