@@ -12,7 +12,8 @@
  *
  * - `stats-corpus`: the covariance text of MEMIT / EMMET / AlphaEdit — facts of train-split
  *   subjects and background entities in training phrasings, train-split chains and the filler
- *   (no validation or eval subject: nothing the editors calibrate with names one);
+ *   (no validation or eval subject: nothing the editors calibrate with names one), in `--work`
+ *   (default `reports/fact-base-<split>`, gitignored) beside the statistics cache;
  * - `recall`: every fact in training and held-out phrasings, chains, in-context copy / update /
  *   retain (`recall.ts`);
  * - `memit-batch`, `emmet-batch`: one batch of `--n` CounterFact edits on distinct subjects
@@ -54,6 +55,8 @@ export interface BarsOptions {
   split: Exclude<SplitName, 'train'>;
   /** Output directory of the reports. */
   out: string;
+  /** Directory of the covariance text and its statistics cache (gitignored: `reports/`). */
+  work: string;
   /** Hyperparameter files `fact-base-{memit,emmet,alphaedit}.json` live here. */
   hparamsDir: string;
   /** Edits of the batch and sequential runs (default 1,000). */
@@ -87,6 +90,7 @@ export function defaultBarsOptions(root: string, split: BarsOptions['split'] = '
     edits: 'test-fixtures/factbase/edits',
     split,
     out: `bench/reports/fact-base-${split}`,
+    work: `reports/fact-base-${split}`,
     hparamsDir: 'bench/hparams',
     n: 1000,
     seqBatch: 20,
@@ -156,7 +160,7 @@ export function barSteps(o: BarsOptions): BarStep[] {
   const log = o.log ?? ((l: string) => console.log(l));
   const dataset = (kind: string, split: string = o.split) => path.join(at(o.edits), `${kind}-${split}.json`);
   const hparams = (method: string) => path.join(at(o.hparamsDir), `fact-base-${method}.json`);
-  const corpus = out('stats-corpus.jsonl');
+  const corpus = path.join(at(o.work), 'stats-corpus.jsonl');
   const cli = async (argv: string[]) => {
     const lines: string[] = [];
     const sink = { write: (s: string) => { lines.push(s); return true; } };
@@ -167,7 +171,7 @@ export function barSteps(o: BarsOptions): BarStep[] {
     const full = ['eval', '--model', at(o.model), '--dataset', dataset('counterfact'), '--limit', String(o.n), '--suites', 'counterfact,easyedit', ...argv, '--out', out(stem)];
     return { name, output: out(`${stem}.json`), argv: full, run: () => cli(full) };
   };
-  const mass = (method: string) => ['--method', method, '--hparams', hparams(method), '--stats-corpus', corpus, '--stats-cache', out('stats-cache')];
+  const mass = (method: string) => ['--method', method, '--hparams', hparams(method), '--stats-corpus', corpus, '--stats-cache', path.join(at(o.work), 'stats-cache')];
   const seq = ['--mode', 'sequential', '--batch-size', String(o.seqBatch), '--eval-after', 'all', '--curve-every', String(o.curveEvery)];
   const seqName = `seq${Math.ceil(o.n / o.seqBatch)}x${o.seqBatch}`;
   const plot = ['report', '--reports', `${out(`alphaedit-${seqName}.json`)},${out(`memit-${seqName}.json`)}`, '--out', out(`memit-alphaedit-${seqName}`)];
@@ -262,7 +266,7 @@ export async function runBars(o: BarsOptions): Promise<{ ran: string[]; skipped:
   const log = o.log ?? ((l: string) => console.log(l));
   const steps = barSteps(o);
   for (const name of o.only ?? []) if (!steps.some((s) => s.name === name)) throw new Error(`unknown step ${JSON.stringify(name)} (steps: ${steps.map((s) => s.name).join(', ')})`);
-  fs.mkdirSync(path.resolve(o.root, o.out), { recursive: true });
+  for (const dir of [o.out, o.work]) fs.mkdirSync(path.resolve(o.root, dir), { recursive: true });
   const ran: string[] = [];
   const skipped: string[] = [];
   for (const step of steps) {
@@ -287,7 +291,7 @@ async function cliMain(argv: string[]): Promise<void> {
   const split = (get('split') ?? 'eval') as BarsOptions['split'];
   if (split !== 'eval' && split !== 'validation') throw new Error(`--split: expected eval or validation, got ${JSON.stringify(split)}`);
   const o = defaultBarsOptions(path.resolve(get('root') ?? process.cwd()), split);
-  for (const key of ['model', 'factbase', 'edits', 'out', 'hparamsDir', 'ikeEncoder'] as const) {
+  for (const key of ['model', 'factbase', 'edits', 'out', 'work', 'hparamsDir', 'ikeEncoder'] as const) {
     const v = get(key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`));
     if (v !== undefined) o[key] = v;
   }
@@ -298,7 +302,7 @@ async function cliMain(argv: string[]): Promise<void> {
   if (get('cost-sizes')) o.costSizes = get('cost-sizes')!.split(',').map(Number);
   if (get('only')) o.only = get('only')!.split(',');
   if (argv.includes('--list')) {
-    for (const s of barSteps(o)) console.log(`${s.name}: ${path.relative(o.root, s.output)}${s.argv ? `\n  node packages/cli/dist/bin.js ${s.argv.map((a) => (a.startsWith(o.root) ? path.relative(o.root, a) : a)).join(' ')}` : ''}`);
+    for (const s of barSteps(o)) console.log(`${s.name}: ${path.relative(o.root, s.output)}${s.argv ? `\n  node packages/cli/dist/bin.js ${s.argv.join(' ').split(`${o.root}${path.sep}`).join('')}` : ''}`);
     return;
   }
   const r = await runBars(o);

@@ -51,7 +51,7 @@ beforeAll(async () => {
   for (const [m, hp] of Object.entries({ memit: mass, emmet: mass, alphaedit: { ...mass, nullspace_threshold: 0.2, L2: 1 } })) fs.writeFileSync(path.join(tmp, 'hparams', `fact-base-${m}.json`), JSON.stringify(hp));
   opts = {
     ...defaultBarsOptions(ROOT, 'eval'),
-    model: path.join(tmp, 'model'), factbase: fb, edits: path.join(tmp, 'edits'), out: path.join(tmp, 'reports'), hparamsDir: path.join(tmp, 'hparams'),
+    model: path.join(tmp, 'model'), factbase: fb, edits: path.join(tmp, 'edits'), out: path.join(tmp, 'reports'), work: path.join(tmp, 'work'), hparamsDir: path.join(tmp, 'hparams'),
     n: 4, seqBatch: 2, curveEvery: 1, ikeK: 2, costSizes: [2, 4], statsDocs: 200, recall: { chainSubjects: 3, inContextFacts: 4 },
     log: () => undefined,
   };
