@@ -4,7 +4,8 @@
  * portability; one sequential plot with both methods; the cost runs; recall; the summary), a
  * second run skips every finished step, a removed output is remade alone, and the covariance
  * text names train-split subjects only. The bars themselves are not met by a model this small;
- * the full runs go to bench/reports.
+ * the full runs go to bench/reports. The cost step loads the memit benchmark section, which uses
+ * the built packages (`npx tsc -b` first, as the CLI tests need).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
