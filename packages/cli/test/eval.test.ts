@@ -61,7 +61,15 @@ test('eval --mode sequential reports the sequential rates', async () => {
   const rome = report.methods[1];
   expect(rome.hparams.protocol).toEqual({ mode: 'sequential', batchSize: 1, evalAfter: 'each', localityInScope: 0 });
   expect(Object.keys(rome.aggregates)).toEqual(expect.arrayContaining(['SR', 'GR', 'ER', 'TestR']));
-  expect(rome.sequentialCurve!.length).toBeGreaterThan(0);
+  expect(rome.sequentialCurve!.map((p) => p.step)).toEqual([1, 2]);
+  // --curve-every 2: the curve is measured after the second (last) batch only
+  const sparse = path.join(tmp, 'seq-sparse');
+  const r2 = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', DATASET, ...FAST, '--mode', 'sequential', '--batch-size', '1', '--curve-every', '2', '--out', sparse]);
+  expect(r2.code).toBe(0);
+  expect(validateEvalReport(JSON.parse(fs.readFileSync(`${sparse}.json`, 'utf8'))).methods[1].sequentialCurve!.map((p) => p.step)).toEqual([2]);
+  const bad = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', DATASET, ...FAST, '--curve-every', '2', '--out', sparse]);
+  expect(bad.code).not.toBe(0);
+  expect(bad.stderr).toContain('--curve-every applies to --mode sequential');
 });
 
 test('eval --offset/--limit shards joined by report --shards equal one run; report without --shards puts methods side by side', async () => {

@@ -28,6 +28,7 @@ export const EVAL_OPTIONS: OptionSpecs = {
   mode: { type: 'string', value: 'MODE', description: 'single (each edit on the clean model), batch, or sequential (default single)' },
   'batch-size': { type: 'string', value: 'N', description: 'edits per editor call in batch/sequential mode (default 1)' },
   'eval-after': { type: 'string', value: 'WHEN', description: 'sequential mode: measure each case right after its edit (each) or at the end (all)' },
+  'curve-every': { type: 'string', value: 'N', description: 'sequential mode: measure the retention curve of all past edits every N batches and after the last (default 1)' },
   'train-retain': {
     type: 'string',
     value: 'FILE',
@@ -111,6 +112,8 @@ export async function runEval(ctx: CommandContext): Promise<number> {
   if (batchSize !== undefined && mode === 'single') throw new UsageError('--batch-size applies to --mode batch or sequential', 'eval');
   const evalAfter = args.has('eval-after') ? args.choice('eval-after', ['each', 'all'] as const, 'each') : undefined;
   if (evalAfter !== undefined && mode !== 'sequential') throw new UsageError('--eval-after applies to --mode sequential', 'eval');
+  const curveEvery = args.int('curve-every', { min: 1 });
+  if (curveEvery !== undefined && mode !== 'sequential') throw new UsageError('--curve-every applies to --mode sequential', 'eval');
   const retainArg = args.string('train-retain');
   if (retainArg !== undefined && mode !== 'sequential') throw new UsageError('--train-retain applies to --mode sequential', 'eval');
   const offset = args.int('offset', { min: 0 }) ?? 0;
@@ -159,6 +162,7 @@ export async function runEval(ctx: CommandContext): Promise<number> {
         mode,
         batchSize,
         evalAfter,
+        curveEvery,
         trainRetain,
         suites,
         generation: args.flag('generation'),
