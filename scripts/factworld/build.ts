@@ -9,7 +9,7 @@ import { generateWorld, tinyFacts, WorldIndex, checkFactTyping, type World, type
 import { generateFiller } from './filler';
 import { buildCorpus, containsHeldout, heldoutMatchers, renderPrompt } from './corpus';
 import { buildVocabFromPreTokens, preTokenize, tokenizerJson, tokenizerConfig, specialTokensMap } from './tokenizer';
-import { ALL_ANSWERED, buildEditSets, oneHops } from './datasets';
+import { ALL_ANSWERED, buildEditSets, editSetFiles, oneHops } from './datasets';
 
 /** Version of the file layout written by {@link buildFactWorld}. */
 export const FORMAT_VERSION = 1;
@@ -21,9 +21,9 @@ export type FileSet = Map<string, string>;
 
 /** Serialises a world with one entity and one fact per line (diff-friendly, still plain JSON). */
 export function worldToJson(world: World): string {
-  const { entities, facts, evalSubjects, ...head } = world;
+  const { entities, facts, evalSubjects, validationSubjects, ...head } = world;
   const body = JSON.stringify(head).slice(0, -1);
-  return `${body},\n"evalSubjects":${JSON.stringify(evalSubjects)},\n"entities":[\n${entities.map((e) => JSON.stringify(e)).join(',\n')}\n],\n"facts":[\n${facts.map((f) => JSON.stringify(f)).join(',\n')}\n]}\n`;
+  return `${body},\n"evalSubjects":${JSON.stringify(evalSubjects)},\n"validationSubjects":${JSON.stringify(validationSubjects)},\n"entities":[\n${entities.map((e) => JSON.stringify(e)).join(',\n')}\n],\n"facts":[\n${facts.map((f) => JSON.stringify(f)).join(',\n')}\n]}\n`;
 }
 
 /**
@@ -108,7 +108,6 @@ export function buildFactWorld(config: WorldConfig): FileSet {
   const edits = buildEditSets(world, { answers: ALL_ANSWERED, maxCasesPerSplit: 10 });
   const files: FileSet = new Map();
   const json = (x: unknown) => `${JSON.stringify(x, null, 1)}\n`;
-  const preview = (x: unknown) => `${JSON.stringify(x, null, 4)}\n`;
   files.set('world.json', worldToJson(world));
   files.set('templates.json', json({
     relations: RELATIONS, oneHop: ONE_HOP, trainPrefixes: TRAIN_PREFIXES, heldoutPrefixes: HELDOUT_PREFIXES, nqPrefix: NQ_PREFIX,
@@ -120,11 +119,8 @@ export function buildFactWorld(config: WorldConfig): FileSet {
   files.set('tokenizer/vocab.json', json(Object.fromEntries(vocab)));
   files.set('tokenizer/tokenizer_config.json', json(tokenizerConfig(MODEL_MAX_LENGTH)));
   files.set('tokenizer/special_tokens_map.json', json(specialTokensMap()));
-  // Same names and layout (JSON arrays) as build-edits.js writes for a trained model.
-  for (const [name, split] of [['counterfact', edits.counterfact], ['zsre', edits.zsre], ['knowedit_zsre', edits.knoweditZsre], ['knowedit_counterfact', edits.knoweditCounterfact]] as const) {
-    files.set(`preview/${name}-train.json`, preview(split.train));
-    files.set(`preview/${name}-eval.json`, preview(split.eval));
-  }
+  // Same names and layout as build-edits.js writes for a trained model.
+  for (const [name, content] of editSetFiles(edits)) files.set(`preview/${name}`, content);
 
   const tinyCount = tinyFacts(world);
   files.set('curriculum.json', json({
@@ -156,6 +152,7 @@ export function buildFactWorld(config: WorldConfig): FileSet {
       backgroundFacts: world.facts.filter((f) => f.subject >= world.subjectCount).length,
       tinyFacts: tinyCount.length,
       evalSubjects: world.evalSubjects.length,
+      validationSubjects: world.validationSubjects.length,
       trainPhrasingsPerRelation: RELATIONS[0].train.length,
       heldoutPhrasingsPerRelation: RELATIONS[0].heldout.length,
       trainPrefixes: TRAIN_PREFIXES.length,
