@@ -7,9 +7,9 @@ import { Rng } from './prng';
 import { RELATIONS, TRAIN_PREFIXES, HELDOUT_PREFIXES, NQ_PREFIX, ONE_HOP, relationById } from './templates';
 import { generateWorld, tinyFacts, WorldIndex, checkFactTyping, type World, type WorldConfig } from './world';
 import { generateFiller } from './filler';
-import { buildCorpus, containsHeldout, heldoutMatchers, renderPrompt } from './corpus';
+import { buildCorpus, containsHeldout, factLine, heldoutMatchers, isQuestion, renderPrompt } from './corpus';
 import { buildVocabFromPreTokens, preTokenize, tokenizerJson, tokenizerConfig, specialTokensMap } from './tokenizer';
-import { ALL_ANSWERED, buildEditSets, editSetFiles, oneHops } from './datasets';
+import { ALL_ANSWERED, buildEditSets, editSetFiles, entityQid, oneHops } from './datasets';
 
 /** Version of the file layout written by {@link buildFactWorld}. */
 export const FORMAT_VERSION = 1;
@@ -47,6 +47,28 @@ export function evalTexts(world: World): string[] {
     }
   }
   return out;
+}
+
+/** Snippets per (relation, object) at most (the first subjects by id). */
+const SNIPPETS_PER_OBJECT = 10;
+
+/**
+ * ROME's `attribute_snippets.json` for the world (the CounterFact Reference Score's references):
+ * for each subject relation and object, up to {@link SNIPPETS_PER_OBJECT} subjects that have it,
+ * each with a text stating all of that subject's facts in their first training statement — the
+ * world's counterpart of a Wikipedia snippet about a subject.
+ */
+export function attributeSnippets(world: World): { relation_id: string; target_id: string; samples: { name: string; text: string }[] }[] {
+  const index = new WorldIndex(world);
+  const about = (s: number) =>
+    index.relationsOf(s).map((r) => factLine(renderPrompt(relationById(r).train.find((t) => !isQuestion(t))!, index.name(s)), index.name(index.object(s, r)!))).join(' ');
+  return RELATIONS.filter((r) => !r.background).flatMap((r) =>
+    index.objectsOf(r.id).map((o) => ({
+      relation_id: r.id,
+      target_id: entityQid(o),
+      samples: index.subjectsWith(r.id, o).filter((s) => index.isSubject(s)).slice(0, SNIPPETS_PER_OBJECT).map((s) => ({ name: index.name(s), text: about(s) })),
+    })),
+  );
 }
 
 /** Tokens of `texts` that never occur in `trainingTokens`. */
@@ -113,6 +135,7 @@ export function buildFactWorld(config: WorldConfig): FileSet {
     relations: RELATIONS, oneHop: ONE_HOP, trainPrefixes: TRAIN_PREFIXES, heldoutPrefixes: HELDOUT_PREFIXES, nqPrefix: NQ_PREFIX,
   }));
   files.set('filler.txt', `${filler.join('\n')}\n`);
+  files.set('attribute_snippets.json', `${JSON.stringify(attributeSnippets(world))}\n`);
   files.set('corpus/train-tiny.txt', `${tiny.join('\n')}\n`);
   files.set('corpus/train-full.txt', `${full.join('\n')}\n`);
   files.set('tokenizer/tokenizer.json', `${JSON.stringify(tokenizerJson(vocab))}\n`);
