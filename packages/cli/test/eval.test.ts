@@ -46,7 +46,7 @@ test('eval --method none --limit 1 into a directory evaluates the unedited model
   const r = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', DATASET, '--method', 'none', '--limit', '1', '--out', dir]);
   expect(r.code).toBe(0);
   expect(r.stdout).toMatch(/^evaluating the unedited model on 1 counterfact case of .*counterfact-parity\.json \(single\)$/m);
-  expect(r.stdout).toMatch(/^efficacyScore\s+0\.000 .*\(n=1\)$/m);
+  expect(r.stdout).toMatch(/^efficacyScore\s+0\.000 \(0\.000–0\.793\) n=1$/m);
   const report = validateEvalReport(JSON.parse(fs.readFileSync(path.join(dir, 'report.json'), 'utf8')));
   expect(report.methods.map((m) => m.name)).toEqual(['unedited']);
   expect(report.dataset.cases).toBe(1);
@@ -59,7 +59,7 @@ test('eval --mode sequential reports the sequential rates', async () => {
   expect(r.code).toBe(0);
   const report = validateEvalReport(JSON.parse(fs.readFileSync(`${out}.json`, 'utf8')));
   const rome = report.methods[1];
-  expect(rome.hparams.protocol).toEqual({ mode: 'sequential', batchSize: 1, evalAfter: 'each', localityInScope: 0 });
+  expect(rome.hparams.protocol).toEqual({ mode: 'sequential', batchSize: 1, evalAfter: 'each', localityInScope: 0, localityInScopeFinal: 0 });
   expect(Object.keys(rome.aggregates)).toEqual(expect.arrayContaining(['SR', 'GR', 'ER', 'TestR']));
   expect(rome.sequentialCurve!.length).toBeGreaterThan(0);
 });
@@ -100,4 +100,18 @@ test('a dataset whose format cannot be detected is an error naming the file', as
   expect(r.code).toBe(1);
   expect(r.stderr).toContain(`${bad}: cannot detect the dataset format`);
   expect(fs.existsSync(path.join(tmp, 'bad.json.json'))).toBe(false);
+});
+
+test('eval --generation --snippets: the Reference Score against the snippets of (relation, target_new); --snippets needs --generation', async () => {
+  const snippets = path.join(tmp, 'snippets.json');
+  fs.writeFileSync(snippets, JSON.stringify([{ relation_id: 'P131', target_id: 'Q1490', samples: [{ name: 'Tokyo Tower', text: 'The Tokyo Tower is located in Tokyo.' }] }]));
+  const out = path.join(tmp, 'rs');
+  const r = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', DATASET, '--method', 'none', '--limit', '1', '--generation', '--snippets', snippets, '--out', out]);
+  expect(r.code).toBe(0);
+  const [base] = validateEvalReport(JSON.parse(fs.readFileSync(`${out}.json`, 'utf8'))).methods;
+  expect(base.rows![0].metrics.referenceScore).toEqual(expect.any(Number));
+  expect(base.rows![0].metrics.generationEntropy).toEqual(expect.any(Number));
+  const bad = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', DATASET, '--method', 'none', '--snippets', snippets, '--out', out]);
+  expect(bad.code).toBe(2);
+  expect(bad.stderr).toContain('--snippets applies to --generation');
 });

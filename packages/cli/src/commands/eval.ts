@@ -8,11 +8,12 @@ import * as path from 'node:path';
 
 import { fillTemplate, writeFileAtomic } from '@medit/core';
 import { type DatasetFormat, DATASET_FORMATS, DatasetFormatError, readDataset } from '@medit/data';
-import { type EvalMode, type EvalReport, type EvalSuite, EVAL_SUITES, evaluate, renderHtmlReport, type TargetQuery } from '@medit/metrics';
+import { AttributeSnippets, type EvalMode, type EvalReport, type EvalSuite, EVAL_SUITES, evaluate, renderHtmlReport, type TargetQuery } from '@medit/metrics';
 
 import { type OptionSpecs, UsageError } from '../args';
-import { type CommandContext, loadModelDir, requireFile, resolvePath, shortPath } from '../common';
+import { type CommandContext, FACTWORLD_SNIPPETS, loadModelDir, repoFile, requireFile, resolvePath, shortPath } from '../common';
 import { type MethodEditor, METHOD_NAMES, selectMethod } from '../methods';
+import { formatAggregate } from '../markdown';
 import { formatDuration } from '../output';
 
 export const EVAL_OPTIONS: OptionSpecs = {
@@ -39,7 +40,12 @@ export const EVAL_OPTIONS: OptionSpecs = {
   offset: { type: 'string', value: 'N', description: 'skip the first N cases (shards of one run; join them with medit report --shards)' },
   limit: { type: 'string', value: 'N', description: 'evaluate only the first N cases (after --offset)' },
   suites: { type: 'string', value: 'LIST', description: `metric suites, comma-separated (${EVAL_SUITES.join(', ')}; default: by dataset format)` },
-  generation: { type: 'boolean', description: 'also generate text for fluency / generation entropy (slow)' },
+  generation: { type: 'boolean', description: 'also generate text for fluency / generation entropy and the Reference Score (slow)' },
+  snippets: {
+    type: 'string',
+    value: 'FILE',
+    description: "with --generation: ROME's attribute_snippets.json, the Reference Score's references (default: the fact world's, whose relation and target ids only fact-world cases match)",
+  },
   hparams: { type: 'string', value: 'FILE', description: "the method's hyperparameters (.json or .yaml, EasyEdit field names)" },
   'stats-corpus': { type: 'string', value: 'FILE', description: "rome, memit, emmet, alphaedit: corpus for the covariance (default: the fact world's filler text)" },
   'stats-cache': { type: 'string', value: 'DIR', description: 'rome, memit, emmet, alphaedit: covariance cache directory' },
@@ -56,27 +62,41 @@ export function reportPaths(given: string, resolved: string): { json: string; ht
   return { json: `${stem}.json`, html: `${stem}.html` };
 }
 
-const fmt = (x: number | null | undefined) => (typeof x === 'number' ? x.toFixed(3) : '–');
-
-/** The summary table printed after a run: one column per method. */
+/** The summary table printed after a run: one column per method, each metric's mean (95 % interval) and n. */
 export function summaryTable(report: EvalReport): string[] {
   const methods = report.methods;
   const metrics = [...new Set(methods.flatMap((m) => Object.keys(m.aggregates)))];
   const w = Math.max(8, ...metrics.map((k) => k.length)) + 2;
-  const lines = [`${'metric'.padEnd(w)}${methods.map((m) => m.name.padStart(22)).join('')}`];
+  const lines = [`${'metric'.padEnd(w)}${methods.map((m) => m.name.padStart(28)).join('')}`];
   for (const k of metrics) {
     lines.push(
       `${k.padEnd(w)}${methods
         .map((m) => {
           const a = m.aggregates[k];
-          if (!a) return ''.padStart(22);
-          const ci = a.ci95 ? ` ±${((a.ci95[1] - a.ci95[0]) / 2).toFixed(3)}` : '';
-          return `${fmt(a.mean)}${ci} (n=${a.n})`.padStart(22);
+          if (!a) return ''.padStart(28);
+          return `${formatAggregate(a)} n=${a.n}`.padStart(28);
         })
         .join('')}`,
     );
   }
   return lines;
+}
+
+/** `--snippets FILE`, else the fact world's snippets (only read with --generation). */
+function snippetsFor(ctx: CommandContext): AttributeSnippets | undefined {
+  const { io, args } = ctx;
+  const given = args.string('snippets');
+  if (given !== undefined && !args.flag('generation')) throw new UsageError('--snippets applies to --generation (the Reference Score compares generated text with them)', 'eval');
+  if (!args.flag('generation')) return undefined;
+  const file = given ? requireFile(resolvePath(io, given), 'snippets file') : repoFile(io, FACTWORLD_SNIPPETS);
+  if (!file) return undefined;
+  let records: unknown;
+  try {
+    records = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`--snippets: ${shortPath(io, file)} is not JSON (${(err as Error).message})`, 'eval');
+  }
+  return new AttributeSnippets(records as ConstructorParameters<typeof AttributeSnippets>[0]);
 }
 
 /** TrainR's queries from an edit dataset: each case's edit and rephrase prompts against its true target. */
@@ -119,6 +139,7 @@ export async function runEval(ctx: CommandContext): Promise<number> {
   if (cases.length === 0) throw new UsageError(`${shortPath(io, datasetFile)} has no usable cases${dataset.skipped.length ? ` (${dataset.skipped.length} skipped: ${dataset.skipped[0].reason})` : ''}`, 'eval');
 
   const trainRetain = retainArg === undefined ? undefined : retainQueries(io, requireFile(resolvePath(io, retainArg), 'train-retain dataset'));
+  const snippets = snippetsFor(ctx);
   const model = await loadModelDir(io, modelDir);
   let editor: MethodEditor | undefined;
   try {
@@ -139,6 +160,7 @@ export async function runEval(ctx: CommandContext): Promise<number> {
         trainRetain,
         suites,
         generation: args.flag('generation'),
+        snippets,
         keepEditedFacts: args.flag('keep-edited-facts'),
         signal: io.signal,
         modelName: path.basename(resolvePath(io, modelDir)),
