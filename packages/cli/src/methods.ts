@@ -70,12 +70,41 @@ function hparamsFile(ctx: CommandContext): string | undefined {
 }
 
 /**
+ * Refuses texts an editor would store or train on (T-Patcher's memory, FT+KL's KL prompts, IKE's
+ * demonstrations) that name a subject of the evaluated cases as a whole word: those are the eval
+ * split's own texts (its neighbourhood prompts, its edits), which would make the locality and
+ * generalisation numbers a measure of memorisation.
+ * @throws ArgumentError naming how many subjects occur, with the first text that names one
+ */
+export function refuseEvaluatedSubjects(texts: readonly string[], cases: readonly EditCase[], what: string): void {
+  const subjects = [...new Set(cases.map((c) => c.request.subject).filter((s) => s.length > 0))].sort((a, b) => b.length - a.length);
+  if (subjects.length === 0) return;
+  const escaped = subjects.map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  const named = new RegExp(`(?<![\\p{L}\\p{N}])(${escaped.join('|')})(?![\\p{L}\\p{N}])`, 'gu');
+  const found = new Set<string>();
+  let example: string | undefined;
+  for (const t of texts) {
+    for (const m of t.matchAll(named)) {
+      found.add(m[1]);
+      example ??= t;
+    }
+  }
+  if (found.size > 0) {
+    throw new ArgumentError(
+      `${what} names ${found.size} subject${found.size === 1 ? '' : 's'} of the evaluated cases (e.g. ${JSON.stringify([...found][0])} in ${JSON.stringify(example)}): ` +
+        'an editor must not store or train on the evaluated split\'s text; use the train split (e.g. counterfact-train.json beside the eval file)',
+    );
+  }
+}
+
+/**
  * Unrelated texts: `--memory FILE`, one per non-empty line, or an edit dataset (.json, any
  * format `medit eval` reads), whose cases' edit prompts and locality prompts are used — the
  * T-Patcher paper's memory is the training split's own queries. Default: the fact world's
- * filler text (T-Patcher's memory, FT+KL's KL prompts).
+ * filler text (T-Patcher's memory, FT+KL's KL prompts), which states no fact of any subject.
+ * @throws ArgumentError when the texts name a subject of the evaluated `cases` ({@link refuseEvaluatedSubjects})
  */
-async function unrelatedTexts(ctx: CommandContext, method: string): Promise<string[]> {
+async function unrelatedTexts(ctx: CommandContext, method: string, cases: readonly EditCase[]): Promise<string[]> {
   const given = ctx.args.string('memory');
   const file = given ? requireFile(resolvePath(ctx.io, given), 'memory file') : repoFile(ctx.io, FILLER_CORPUS);
   if (!file) throw new ArgumentError(`${method} needs unrelated texts: pass --memory FILE (one text per line, or an edit dataset .json)`);
@@ -87,6 +116,7 @@ async function unrelatedTexts(ctx: CommandContext, method: string): Promise<stri
         .map((l) => l.trim())
         .filter((l) => l.length > 0);
   if (texts.length === 0) throw new ArgumentError(`${method}: ${shortPath(ctx.io, file)} holds no text (one unrelated text per line, or an edit dataset .json)`);
+  refuseEvaluatedSubjects(texts, cases, `${method}'s memory ${shortPath(ctx.io, file)}`);
   return texts;
 }
 
@@ -110,10 +140,10 @@ function ftMethod(variant: FtVariant): EvalMethod {
   return {
     description: what[variant],
     flags: variant === 'FT+KL' ? ['hparams', 'memory'] : ['hparams'],
-    async create(ctx, model) {
+    async create(ctx, model, cases) {
       const file = hparamsFile(ctx);
       const hp = file ? readFtHparams(file, model.config.numLayers, variant) : resolveFtHparams({}, model.config.numLayers, variant);
-      const klPrompts = variant === 'FT+KL' ? (await unrelatedTexts(ctx, 'FT+KL')).slice(0, ctx.args.has('memory') ? undefined : FT_KL_DEFAULT_PROMPTS) : undefined;
+      const klPrompts = variant === 'FT+KL' ? (await unrelatedTexts(ctx, 'FT+KL', cases)).slice(0, ctx.args.has('memory') ? undefined : FT_KL_DEFAULT_PROMPTS) : undefined;
       return disposing(new FtEditor(hp, { variant, klPrompts }));
     },
   };
@@ -170,10 +200,10 @@ export const EVAL_METHODS: Record<string, EvalMethod> = {
   tpatcher: {
     description: 'T-Patcher: one patch neuron per wrong target token in the last MLP (memory: --memory, default the filler text)',
     flags: ['hparams', 'memory'],
-    async create(ctx, model) {
+    async create(ctx, model, cases) {
       const file = hparamsFile(ctx);
       const hp = file ? readTPatcherHparams(file, model.config.numLayers) : resolveTPatcherHparams({}, model.config.numLayers);
-      const editor = new TPatcherEditor(hp, { memoryTexts: await unrelatedTexts(ctx, 'T-Patcher') });
+      const editor = new TPatcherEditor(hp, { memoryTexts: await unrelatedTexts(ctx, 'T-Patcher', cases) });
       return disposing(editor, () => editor.resetMemory());
     },
   },
@@ -210,12 +240,18 @@ export const EVAL_METHODS: Record<string, EvalMethod> = {
     },
   },
   ike: {
-    description: 'IKE: in-context demonstrations retrieved from --pool (--editor: the retrieval encoder, BERT directory or .onnx)',
+    description: 'IKE: in-context demonstrations retrieved from --pool, a train split (--editor: the retrieval encoder, BERT directory or .onnx)',
     flags: ['editor', 'pool', 'k'],
-    async create(ctx, model) {
+    async create(ctx, model, cases) {
       const { io, args } = ctx;
       const encoderPath = resolvePath(io, args.required('editor', 'the retrieval encoder'));
-      const pool = readDataset(requireFile(resolvePath(io, args.required('pool', 'the demonstration pool')), 'pool file')).cases;
+      const poolFile = requireFile(resolvePath(io, args.required('pool', 'the demonstration pool')), 'pool file');
+      const pool = readDataset(poolFile).cases;
+      refuseEvaluatedSubjects(
+        pool.flatMap((c) => [fillTemplate(c.request.prompt, c.request.subject), ...c.rephrasePrompts, ...c.localityPrompts.map((l) => l.prompt)]),
+        cases,
+        `IKE's demonstration pool ${shortPath(io, poolFile)}`,
+      );
       const k = args.int('k', { min: 0 }) ?? 32;
       const encoder = await loadTextEncoder(encoderPath);
       return disposing(new IkeEditor({ pool: ikePool(pool), encoder, k, template: ikeTemplateFor(model.tokenizer!) }), () => encoder.dispose());

@@ -16,7 +16,8 @@
  *      Adam step (MEND: network lr and a separate Adam for the α_ℓ with lr_lr).
  *
  * Every val_interval batches: val_steps validation batches (the same step without parameter
- * updates and without touching running statistics) on cases held out from the training split;
+ * updates and without touching running statistics) on the validation split (`validation`; else
+ * a `val_fraction` share held out of the training cases);
  * the lowest `loss/total_edit_val` = c_edit·L_e + L_loc is kept as `best`, training stops after
  * early_stop_patience batches without improvement or at max_iters. Checkpoints (`last`, `best`,
  * and the optimiser state) are written atomically to `outDir`, and `resume` continues from `last`
@@ -97,8 +98,15 @@ export interface TrainLogRow {
 
 export interface TrainOptions {
   model: CausalLM;
-  /** the training split (a validation share is held out of it, see `val_fraction`) */
+  /** the training split (without `validation`, a `val_fraction` share is held out of it) */
   examples: readonly TrainingExample[];
+  /** the validation split for the validation loss and early stopping; all of `examples` then train */
+  validation?: readonly TrainingExample[];
+  /**
+   * What the editor was trained and validated on (dataset files, cases), recorded as `data` in
+   * the editor file's `training` summary so that what it saw can be checked later.
+   */
+  data?: readonly object[];
   /** checkpoints and the JSON-lines log go here */
   outDir: string;
   /** continue from `outDir/last.safetensors` (the editor passed in must be loaded from it) */
@@ -217,8 +225,8 @@ interface TrainerState {
 const STATE_FILE = 'trainer-state.json';
 const OPT_FILE = 'optimizer.safetensors';
 
-async function saveCheckpoint(outDir: string, editor: TrainableEditor, opts: AdamW[], state: TrainerState): Promise<void> {
-  await editor.save(path.join(outDir, 'last.safetensors'), { ...state });
+async function saveCheckpoint(outDir: string, editor: TrainableEditor, opts: AdamW[], state: TrainerState, data: Record<string, unknown>): Promise<void> {
+  await editor.save(path.join(outDir, 'last.safetensors'), { ...state, ...data });
   const tensors = new Map<string, ReturnType<Tensor['handle']>>();
   opts.forEach((o, g) =>
     o.exportState().moments.forEach((m, i) => {
@@ -265,7 +273,9 @@ export async function trainEditor(editor: TrainableEditor, opts: TrainOptions): 
   if (!model.tokenizer) throw new ArgumentError('training an editor needs a model with a tokenizer');
   if (!isGradEnabled()) throw new ArgumentError('trainEditor: gradients are disabled (called inside noGrad)');
   fs.mkdirSync(outDir, { recursive: true });
-  const { train, val } = splitValidation(opts.examples, hp.val_fraction, hp.seed);
+  if (opts.validation?.length === 0) throw new ArgumentError('trainEditor: the validation split is empty');
+  const { train, val } = opts.validation ? { train: [...opts.examples], val: [...opts.validation] } : splitValidation(opts.examples, hp.val_fraction, hp.seed);
+  const data = opts.data ? { data: opts.data } : {};
   const groups = editor.parameterGroups();
   const optimizers = groups.map((g) => new AdamW(g.params, { lr: g.lr, weightDecay: 0 }));
   const params = groups.flatMap((g) => g.params);
@@ -295,7 +305,7 @@ export async function trainEditor(editor: TrainableEditor, opts: TrainOptions): 
     while (state.iter < hp.max_iters) {
       if (opts.signal?.aborted) {
         state.seconds = seconds();
-        await saveCheckpoint(outDir, editor, optimizers, state);
+        await saveCheckpoint(outDir, editor, optimizers, state, data);
         throw new CancelledError(`training cancelled at iteration ${state.iter}; resume from ${outDir}`);
       }
       // Yield to the event loop so a pending SIGINT can abort between batches.
@@ -335,10 +345,10 @@ export async function trainEditor(editor: TrainableEditor, opts: TrainOptions): 
           state.bestValLoss = m.loss;
           state.bestIter = state.iter;
           state.seconds = seconds();
-          await editor.save(path.join(outDir, 'best.safetensors'), { ...state });
+          await editor.save(path.join(outDir, 'best.safetensors'), { ...state, ...data });
         }
         state.seconds = seconds();
-        await saveCheckpoint(outDir, editor, optimizers, state);
+        await saveCheckpoint(outDir, editor, optimizers, state, data);
         if (state.iter - state.bestIter >= hp.early_stop_patience) {
           stoppedBy = 'early_stop';
           break;
