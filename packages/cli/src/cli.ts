@@ -17,6 +17,7 @@ import { REPORT_OPTIONS, runReport } from './commands/report';
 import { REVERT_OPTIONS, runRevert } from './commands/revert';
 import { STATS_OPTIONS, runStats } from './commands/stats';
 import { TRAIN_METHODS, runTrain, trainMethod } from './commands/train';
+import { TUNE_OPTIONS, runTune } from './commands/tune';
 import type { CommandContext, RunState } from './common';
 import { METHOD_NAMES, methodsHelp } from './methods';
 import { type CliIO, Output } from './output';
@@ -65,6 +66,13 @@ const COMMANDS: Record<string, Command> = {
     usage: `medit eval --model DIR --dataset FILE [--method ${METHOD_NAMES.join('|')}] [--hparams FILE] [--editor FILE] [--mode single|batch|sequential] [--offset N] [--limit N] [--out PREFIX]`,
     options: EVAL_OPTIONS,
     run: runEval,
+    details: methodsHelp,
+  },
+  tune: {
+    summary: 'choose hyperparameters on a validation split: sweep a grid with medit eval, write the best with its provenance',
+    usage: `medit tune --method ${METHOD_NAMES.filter((m) => m !== 'none').join('|')} --model DIR --dataset VALIDATION.json --grid GRID.json --out HPARAMS.json [--hparams BASE] [--limit N] [--metric KEY]`,
+    options: TUNE_OPTIONS,
+    run: runTune,
     details: methodsHelp,
   },
   report: {

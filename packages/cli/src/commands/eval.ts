@@ -6,9 +6,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { fillTemplate, writeFileAtomic } from '@medit/core';
+import { fillTemplate, readHparamsMapping, writeFileAtomic } from '@medit/core';
 import { type DatasetFormat, DATASET_FORMATS, DatasetFormatError, readDataset } from '@medit/data';
-import { AttributeSnippets, type EvalMode, type EvalReport, type EvalSuite, EVAL_SUITES, evaluate, renderHtmlReport, type TargetQuery } from '@medit/metrics';
+import { AttributeSnippets, type EvalMode, type EvalReport, type EvalSuite, EVAL_SUITES, evaluate, type JsonValue, renderHtmlReport, type TargetQuery } from '@medit/metrics';
 
 import { type OptionSpecs, UsageError } from '../args';
 import { type CommandContext, FACTWORLD_SNIPPETS, loadModelDir, repoFile, requireFile, resolvePath, shortPath } from '../common';
@@ -80,6 +80,19 @@ export function summaryTable(report: EvalReport): string[] {
     );
   }
   return lines;
+}
+
+/**
+ * What the `--hparams` file says it was tuned on (its `tuned` block, written by medit tune),
+ * without the per-point results, for the report: which split, dataset, cases and metric.
+ */
+function tunedOn(ctx: CommandContext): JsonValue | undefined {
+  const file = ctx.args.string('hparams');
+  if (!file) return undefined;
+  const tuned = readHparamsMapping(requireFile(resolvePath(ctx.io, file), 'hyperparameter file')).tuned as Record<string, JsonValue> | undefined;
+  if (!tuned || typeof tuned !== 'object') return { split: null, note: `${shortPath(ctx.io, file)} records no tuning provenance` };
+  const { results: _, caseIds, ...summary } = tuned;
+  return { ...summary, cases: Array.isArray(caseIds) ? caseIds.length : null };
 }
 
 /** `--snippets FILE`, else the fact world's snippets (only read with --generation). */
@@ -170,6 +183,8 @@ export async function runEval(ctx: CommandContext): Promise<number> {
       bar.end();
     }
     const ms = Date.now() - started;
+    const tuned = tunedOn(ctx);
+    if (tuned !== undefined && report.methods[1]) report.methods[1].hparams.tuned = tuned;
     writeFileAtomic(paths.json, JSON.stringify(report, null, 2) + '\n');
     writeFileAtomic(paths.html, renderHtmlReport(report));
     for (const l of summaryTable(report)) out.line(l);
