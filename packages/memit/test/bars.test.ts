@@ -6,9 +6,10 @@
  * - AlphaEdit, a sequential stream: Efficacy ≥ 0.85 and Neighbourhood ≥ 0.80 on every edit
  *   of the stream after the last batch.
  * The sample holds them today (2026-12-05: MEMIT ES / PS / NS 1.00 / 1.00 / 0.91, AlphaEdit
- * 1.00 / 0.97 / 0.88; 26 s with the statistics); the 1,000-edit eval runs do not (bench/RESULTS.md), so this guards the mass editors
- * against regressions on a small batch, not the issue's claim at scale. The earlier sample (8 eval
- * subjects, where AlphaEdit reached Efficacy 0.81) is not used: settings were tuned on it.
+ * 1.00 / 0.97 / 0.88; 26 s with the statistics); the 1,000-edit eval runs do not
+ * (bench/RESULTS.md), so this guards the mass editors against regressions on a small batch, not
+ * the issue's claim at scale. The earlier sample (8 eval subjects, where AlphaEdit reached
+ * Efficacy 0.81) is not used: settings were tuned on it.
  * Statistics: the fact world's training corpus, its first 2,000 documents (the full runs use
  * 20,000). Hyperparameters: FACT_SMALL below, the settings of the full runs.
  */
