@@ -19,7 +19,10 @@ export type NativeTypedArray = Float32Array | Float64Array | Int32Array | BigInt
 export interface BuildInfo {
   blas: boolean;
   blasActive: boolean;
-  openmp: boolean;
+  /** threads of the engine's pool (MEDIT_NUM_THREADS, default: the CPUs this process may use) */
+  threads: number;
+  /** instruction set of the float32 vector kernels (scalar, avx2, avx512) */
+  simd: string;
   cuda: boolean;
   cudaReason: string;
 }
@@ -28,6 +31,13 @@ export interface NativeMemory {
   liveBytes: number;
   liveBuffers: number;
   peakBytes: number;
+  /** bytes of freed buffers the allocator keeps for reuse (not counted in liveBytes) */
+  cachedBytes: number;
+  cachedBuffers: number;
+  /** buffer requests since start that the cache could not serve (malloc calls) */
+  systemAllocations: number;
+  /** buffer requests since start served from the cache */
+  reuses: number;
 }
 
 /** One tensor's entry in a safetensors header. */
@@ -64,8 +74,24 @@ export interface NativeBinding {
   dispose(x: H): void;
   memory(): NativeMemory;
   resetPeakMemory(): void;
+  /** Returns every cached (freed) buffer to the system. */
+  releaseCachedMemory(): void;
   buildInfo(): BuildInfo;
   setGemmFallback(force: boolean): void;
+  /** Sets the pool's thread count (and OpenBLAS's when linked). */
+  setNumThreads(threads: number): void;
+  /**
+   * Uses of the pool since start: jobs split over threads, calls run inline, of those the ones
+   * made while another thread's job held the pool, and the times the pool found its workers
+   * not running beside the caller and went inline for a while.
+   */
+  poolStats(): { jobs: number; inlineCalls: number; busyFallbacks: number; soloPeriods: number };
+  /** Instruction set of the float32 vector kernels: in use, best available, all available. */
+  simdInfo(): { level: string; best: string; supported: string[] };
+  /** Pins the vector kernels to one instruction set (tests compare the paths). */
+  setSimdLevel(level: string): void;
+  /** Test entry: fn ∈ exp/log/tanh/erf on one instruction set, and std::fn in double. */
+  vecMathCheck(fn: string, level: string, x: Float32Array): [Float32Array, Float64Array];
   newCancelToken(): NativeCancelToken;
   cancel(token: NativeCancelToken): void;
 
@@ -77,6 +103,10 @@ export interface NativeBinding {
   matmulAsync(a: H, b: H, transA: boolean, transB: boolean): Promise<H>;
   linearForward(x: H, w: H, bias: Maybe<H>, inOut: boolean): H;
   linearBackward(dy: H, x: H, w: H, inOut: boolean, needDx: boolean, needDw: boolean, needDb: boolean): [Maybe<H>, Maybe<H>, Maybe<H>];
+  linearActForward(x: H, w: H, bias: Maybe<H>, inOut: boolean, act: number): [H, H];
+  linearActBackward(
+    dy: H, x: H, w: H, pre: H, y: H, inOut: boolean, act: number, needDx: boolean, needDw: boolean, needDb: boolean,
+  ): [Maybe<H>, Maybe<H>, Maybe<H>];
   binary(op: number, a: H, b: H): H;
   sumTo(x: H, shape: number[]): H;
   unary(op: number, x: H, alpha: number): H;
@@ -106,6 +136,8 @@ export interface NativeBinding {
   concat(xs: H[], axis: number): H;
   indexSelect(x: H, axis: number, index: H): H;
   indexAdd(base: H, axis: number, index: H, src: H): H;
+  /** [count, first flat index or −1] of the NaN/±Inf elements of x (src/cpu/finite.cpp) */
+  nonFinite(x: H): [number, number];
   adamwStepInplace(p: H, g: H, m: H, v: H, lr: number, beta1: number, beta2: number, eps: number, wd: number, step: number): void;
 
   // linear algebra (include/medit/linalg.h)

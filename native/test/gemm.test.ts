@@ -3,7 +3,8 @@
  * checked against a naive triple loop in JS for float32 and float64, on BOTH dispatch paths:
  * the system BLAS (when the build linked one) and the built-in blocked kernel
  * (`setGemmFallback(true)`). Shapes cover the fallback's edge tiles (1, 7, 17, 63, 65, 129,
- * 257 against its 6-row / 16..64-column tiles and 256-deep K blocks), several row and
+ * 257 against its 6-row / 16..64-column tiles and 256-deep K blocks; the small-GEMM path's
+ * 6-row / 4-vector and 4x4 dot-product tiles below 49 rows), several row and
  * column blocks (threads split over rows, over columns, and more than one NC block), all
  * four transpose combinations and both batched forms. beta = 0 must never read the output
  * buffer: NaN left in recycled memory must not leak into a product.
@@ -143,6 +144,12 @@ const CASES: Case[] = [
   { M: 600, N: 130, K: 300 },
   { M: 7, N: 4500, K: 40 },
   { M: 1, N: 1, K: 1000 },
+  // the small-GEMM path (M <= 48 rows): both sides of its boundary, row / column / k tails of
+  // its tiles, and its column split over threads (>= 2e6 multiply-adds)
+  { M: 48, N: 70, K: 33 },
+  { M: 49, N: 70, K: 33 },
+  { M: 5, N: 1001, K: 513 },
+  { M: 33, N: 130, K: 300 },
 ];
 
 const TRANSPOSES: Array<[boolean, boolean]> = [

@@ -93,6 +93,7 @@ function machineInfo(binding) {
     platform: `${os.platform()} ${os.release()} ${os.arch()}`,
     node: process.version,
     env: {
+      MEDIT_NUM_THREADS: process.env.MEDIT_NUM_THREADS ?? null,
       OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? null,
       OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? null,
       MEDIT_GEMM: process.env.MEDIT_GEMM ?? null,

@@ -4,11 +4,13 @@
  * medit benchmark runner (`npm run bench`). Prints ONE JSON object to stdout; progress goes to
  * stderr, so `npm run bench --silent > bench.json` captures clean JSON.
  *
- *   node scripts/bench/run.js                 every section
+ *   node scripts/bench/run.js                 every section but the opt-in vs-torch
  *   node scripts/bench/run.js --only gemm     a comma-separated subset
  *   node scripts/bench/run.js --reps 11       samples per measurement (median reported; default 7)
  *   node scripts/bench/run.js --quick         shorter samples (smoke runs, CI)
  *   node scripts/bench/run.js --list          section names and descriptions
+ *   node scripts/bench/run.js --vs-torch      medit beside PyTorch (sections/vs-torch.js; opt-in:
+ *                                            the default run leaves it out)
  *
  * Sections live in scripts/bench/sections/<name>.js and export
  *   { name: string, description: string, run(ctx: BenchContext): Promise<object> }
@@ -43,10 +45,12 @@ const SECTIONS = [
   { name: 'mend', load: () => require('./sections/mend') },
   { name: 'serac', load: () => require('./sections/serac') },
   { name: 'memit', load: () => require('./sections/memit') },
+  { name: 'memit-z', load: () => require('./sections/memit-z') },
+  { name: 'vs-torch', load: () => require('./sections/vs-torch'), optIn: true },
 ];
 
 function parseArgs(argv) {
-  const opts = { only: null, reps: 7, quick: false, list: false, help: false };
+  const opts = { only: null, reps: 7, quick: false, list: false, help: false, vsTorch: false };
   for (let i = 0; i < argv.length; ++i) {
     const arg = argv[i];
     const value = () => {
@@ -59,6 +63,7 @@ function parseArgs(argv) {
     else if (arg === '--reps') opts.reps = Number(value());
     else if (arg.startsWith('--reps=')) opts.reps = Number(arg.slice(7));
     else if (arg === '--quick') opts.quick = true;
+    else if (arg === '--vs-torch') opts.vsTorch = true;
     else if (arg === '--list') opts.list = true;
     else if (arg === '--help' || arg === '-h') opts.help = true;
     else throw new Error(`Unknown argument ${arg} (try --help)`);
@@ -66,6 +71,7 @@ function parseArgs(argv) {
   if (!Number.isInteger(opts.reps) || opts.reps < 1) {
     throw new Error(`Expected a positive integer for --reps but received ${opts.reps}`);
   }
+  if (opts.vsTorch) opts.only = [...new Set([...(opts.only ?? []), 'vs-torch'])];
   if (opts.only) {
     const known = new Set(SECTIONS.map((s) => s.name));
     const unknown = opts.only.filter((n) => !known.has(n));
@@ -115,7 +121,7 @@ async function main() {
   const ctx = { binding, dtypeCodes, reps: opts.reps, quick: opts.quick, log, repoRoot: path.resolve(__dirname, '../..') };
   let failed = false;
   for (const entry of SECTIONS) {
-    if (opts.only && !opts.only.includes(entry.name)) continue;
+    if (opts.only ? !opts.only.includes(entry.name) : entry.optIn) continue;
     const t0 = Date.now();
     log(`section ${entry.name} ...`);
     try {

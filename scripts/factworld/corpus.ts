@@ -33,12 +33,16 @@ export function isQuestion(template: string): boolean {
   return template.includes('?');
 }
 
-/** Regexes that match any rendering of a held-out phrasing, whatever the subject. @internal */
-export function heldoutMatchers(): RegExp[] {
+/**
+ * Regexes that match any rendering of a held-out phrasing, whatever the subject.
+ * @param relations whose held-out phrasings (default: the fact world's)
+ * @internal
+ */
+export function heldoutMatchers(relations: readonly { heldout: readonly string[] }[] = RELATIONS): RegExp[] {
   const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   // An empty piece (template starting or ending with "{}") adds nothing to match, and a leading
   // ".+?" would make the search quadratic in the line length.
-  return RELATIONS.flatMap((r) => r.heldout.map((t) => {
+  return relations.flatMap((r) => r.heldout.map((t) => {
     const [before, after] = t.split('{}').map(esc);
     return new RegExp(before && after ? `${before}.+?${after}` : before || after);
   }));

@@ -16,6 +16,11 @@ export class Rng {
     this.state = seed >>> 0;
   }
 
+  /** The generator's position: `new Rng(rng.position())` continues the same sequence (for checkpoints). */
+  position(): number {
+    return this.state;
+  }
+
   /** Uniform float in [0, 1). */
   next(): number {
     // mulberry32: one 32-bit add, two xorshift-multiply rounds.

@@ -37,24 +37,27 @@ function specOf(relation: string): RelationSpec {
   return spec;
 }
 
-/** Checks `facts` on all training and held-out phrasings; batches of `batchSize` rows. */
-export function measureRecall(model: CausalLM, world: World, facts: Fact[], batchSize = 64): RecallReport {
+/** A prompt and the object the model should continue it with. */
+export interface RecallProbe {
+  prompt: string;
+  /** object name; it follows the prompt after a space */
+  object: string;
+}
+
+/**
+ * Teacher-forces "<prompt> <object>" for every probe (batches of `batchSize` rows) and reports,
+ * per probe, whether the object's first token is the argmax after the prompt (`first`) and
+ * whether every object token is (`whole`).
+ */
+export function probeRecall(model: CausalLM, probes: readonly RecallProbe[], batchSize = 64): { first: boolean; whole: boolean }[] {
   const tok = model.tokenizer!;
-  const index = new WorldIndex(world);
-  const probes: Probe[] = [];
-  for (const fact of facts) {
-    const spec = specOf(fact.relation);
-    const subject = index.name(fact.subject);
-    spec.train.forEach((t) => probes.push({ fact, prompt: renderPrompt(t, subject), heldout: false, statement: !t.includes('?') }));
-    spec.heldout.forEach((t) => probes.push({ fact, prompt: renderPrompt(t, subject), heldout: true, statement: !t.includes('?') }));
-  }
   const results = probes.map(() => ({ first: false, whole: false }));
   const pad = tok.eosTokenId ?? 0;
   for (let i = 0; i < probes.length; i += batchSize) {
     const chunk = probes.slice(i, i + batchSize);
     const rows = chunk.map((p) => {
       const prompt = tok.encode(p.prompt);
-      const object = tok.encode(' ' + index.name(p.fact.object));
+      const object = tok.encode(' ' + p.object);
       return { prompt, object, ids: [...prompt, ...object] };
     });
     const width = Math.max(...rows.map((r) => r.ids.length));
@@ -68,6 +71,20 @@ export function measureRecall(model: CausalLM, world: World, facts: Fact[], batc
       results[i + b] = { first, whole };
     });
   }
+  return results;
+}
+
+/** Checks `facts` on all training and held-out phrasings; batches of `batchSize` rows. */
+export function measureRecall(model: CausalLM, world: World, facts: Fact[], batchSize = 64): RecallReport {
+  const index = new WorldIndex(world);
+  const probes: Probe[] = [];
+  for (const fact of facts) {
+    const spec = specOf(fact.relation);
+    const subject = index.name(fact.subject);
+    spec.train.forEach((t) => probes.push({ fact, prompt: renderPrompt(t, subject), heldout: false, statement: !t.includes('?') }));
+    spec.heldout.forEach((t) => probes.push({ fact, prompt: renderPrompt(t, subject), heldout: true, statement: !t.includes('?') }));
+  }
+  const results = probeRecall(model, probes.map((p) => ({ prompt: p.prompt, object: index.name(p.fact.object) })), batchSize);
   const summarise = (heldout: boolean): RecallResult => {
     const sel = results.filter((_, k) => probes[k].heldout === heldout);
     return { checked: sel.length, firstToken: sel.filter((r) => r.first).length / sel.length, wholeObject: sel.filter((r) => r.whole).length / sel.length };

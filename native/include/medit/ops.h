@@ -34,6 +34,14 @@ struct LinearGrads { Tensor dx, dw, db; };
 LinearGrads linear_backward(const Tensor& dy, const Tensor& x, const Tensor& w, bool in_out, bool need_dx,
                             bool need_dw, bool need_db);
 
+/// The fused MLP input projection act(x · Wᵀ + bias): returns y and the pre-activation
+/// `pre` that backward needs. `act` is one of the unary ops (GELU_TANH for GPT-2's gelu_new).
+struct LinearActForward { Tensor y, pre; };
+LinearActForward linear_act_forward(const Tensor& x, const Tensor& w, const Tensor* bias, bool in_out, int32_t act);
+/// Gradients of act(x · Wᵀ + bias) given dy, the saved pre-activation and output.
+LinearGrads linear_act_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& pre, const Tensor& y,
+                                bool in_out, int32_t act, bool need_dx, bool need_dw, bool need_db);
+
 // ================================================================ element-wise
 enum class BinaryOp : int32_t { ADD = 0, SUB = 1, MUL = 2, DIV = 3, MAX = 4, MIN = 5, POW = 6 };
 /// NumPy broadcasting between a and b.

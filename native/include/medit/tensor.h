@@ -3,6 +3,8 @@
 // A Tensor is a contiguous, row-major buffer with a dtype and a shape. Storage is
 // reference-counted (shared_ptr) so views (reshape) and in-flight async jobs keep it
 // alive; every allocation is counted in a live-bytes counter that `memory()` reports.
+// Buffers come from the caching allocator (medit/allocator.h), so a loop that makes the same
+// shapes every step reuses its buffers instead of calling malloc.
 // Devices: only the CPU today; `Device` is the seam the CUDA backend plugs into.
 #pragma once
 
@@ -72,7 +74,8 @@ struct MemoryStats {
 MemoryStats memory_stats();
 void reset_peak_bytes();
 
-/// An owned buffer (malloc-aligned). Freed when the last shared_ptr goes.
+/// An owned buffer (16-byte aligned) from the caching allocator; returned to it when the last
+/// shared_ptr goes.
 class Storage {
  public:
   explicit Storage(size_t bytes, Device device = {});
@@ -87,6 +90,7 @@ class Storage {
  private:
   void* data_ = nullptr;
   size_t bytes_ = 0;
+  size_t capacity_ = 0;  // the allocator's size class
   Device device_;
 };
 

@@ -9,6 +9,7 @@ static Napi::Object InitMedit(Napi::Env env, Napi::Object exports) {
   register_ops(env, exports);
   register_io(env, exports);
   register_linalg(env, exports);
+  register_simd(env, exports);
   return exports;
 }
 

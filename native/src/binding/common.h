@@ -82,5 +82,6 @@ void register_ops(Napi::Env env, Napi::Object exports);
 void register_io(Napi::Env env, Napi::Object exports);
 void register_cancel(Napi::Env env, Napi::Object exports);
 void register_linalg(Napi::Env env, Napi::Object exports);
+void register_simd(Napi::Env env, Napi::Object exports);
 
 }  // namespace medit::binding

@@ -1,6 +1,7 @@
 // Kernel bindings: thin wrappers from JS handles + plain numbers to medit::cpu kernels.
 // Argument order follows include/medit/ops.h; the TS side (lib/binding.ts) types it.
 #include "common.h"
+#include "medit/finite.h"
 #include "medit/ops.h"
 
 namespace medit::binding {
@@ -52,6 +53,21 @@ void register_ops(Napi::Env env, Napi::Object e) {
                                   tensor_arg(i, 2, "linearBackward", "weight"), bool_arg(i, 3, "linearBackward", "inOut"),
                                   bool_arg(i, 4, "linearBackward", "needDx"), bool_arg(i, 5, "linearBackward", "needDw"),
                                   bool_arg(i, 6, "linearBackward", "needDb"));
+    return tensors_out(i.Env(), {&g.dx, &g.dw, &g.db});
+  });
+  export_fn(env, e, "linearActForward", [](Info i) -> Napi::Value {
+    auto f = cpu::linear_act_forward(tensor_arg(i, 0, "linearAct", "x"), tensor_arg(i, 1, "linearAct", "weight"),
+                                     optional_tensor_arg(i, 2, "linearAct", "bias"), bool_arg(i, 3, "linearAct", "inOut"),
+                                     static_cast<int32_t>(number_arg(i, 4, "linearAct", "act")));
+    return tensors_out(i.Env(), {&f.y, &f.pre});
+  });
+  export_fn(env, e, "linearActBackward", [](Info i) -> Napi::Value {
+    auto g = cpu::linear_act_backward(
+        tensor_arg(i, 0, "linearActBackward", "dy"), tensor_arg(i, 1, "linearActBackward", "x"),
+        tensor_arg(i, 2, "linearActBackward", "weight"), tensor_arg(i, 3, "linearActBackward", "pre"),
+        tensor_arg(i, 4, "linearActBackward", "y"), bool_arg(i, 5, "linearActBackward", "inOut"),
+        static_cast<int32_t>(number_arg(i, 6, "linearActBackward", "act")), bool_arg(i, 7, "linearActBackward", "needDx"),
+        bool_arg(i, 8, "linearActBackward", "needDw"), bool_arg(i, 9, "linearActBackward", "needDb"));
     return tensors_out(i.Env(), {&g.dx, &g.dw, &g.db});
   });
   export_fn(env, e, "binary", [](Info i) -> Napi::Value {
@@ -187,6 +203,14 @@ void register_ops(Napi::Env env, Napi::Object e) {
   export_fn(env, e, "indexAdd", [](Info i) -> Napi::Value {
     return wrap(i.Env(), cpu::index_add(tensor_arg(i, 0, "indexAdd", "base"), static_cast<int64_t>(number_arg(i, 1, "indexAdd", "axis")),
                                         tensor_arg(i, 2, "indexAdd", "index"), tensor_arg(i, 3, "indexAdd", "src")));
+  });
+  // nonFinite: [count, first index] of NaN/±Inf elements (src/cpu/finite.cpp).
+  export_fn(env, e, "nonFinite", [](Info i) -> Napi::Value {
+    const cpu::NonFinite r = cpu::non_finite(tensor_arg(i, 0, "nonFinite", "x"));
+    Napi::Array a = Napi::Array::New(i.Env(), 2);
+    a.Set(0u, Napi::Number::New(i.Env(), static_cast<double>(r.count)));
+    a.Set(1u, Napi::Number::New(i.Env(), static_cast<double>(r.first)));
+    return a;
   });
   export_fn(env, e, "adamwStepInplace", [](Info i) -> Napi::Value {
     cpu::adamw_step_inplace(tensor_arg(i, 0, "adamw", "param"), tensor_arg(i, 1, "adamw", "grad"), tensor_arg(i, 2, "adamw", "m"),

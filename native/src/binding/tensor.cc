@@ -2,8 +2,11 @@
 #include <cstring>
 
 #include "common.h"
+#include "medit/allocator.h"
 #include "medit/gemm.h"
 #include "medit/ops.h"
+#include "medit/parallel.h"
+#include "../cpu/vec-math.h"
 
 namespace medit::binding {
 
@@ -110,7 +113,16 @@ void register_tensor(Napi::Env env, Napi::Object exports) {
     o.Set("liveBytes", static_cast<double>(s.live_bytes));
     o.Set("liveBuffers", static_cast<double>(s.live_buffers));
     o.Set("peakBytes", static_cast<double>(s.peak_bytes));
+    const PoolMemoryStats p = pool_memory_stats();
+    o.Set("cachedBytes", static_cast<double>(p.cached_bytes));
+    o.Set("cachedBuffers", static_cast<double>(p.cached_buffers));
+    o.Set("systemAllocations", static_cast<double>(p.system_allocs));
+    o.Set("reuses", static_cast<double>(p.reuses));
     return o;
+  });
+  export_fn(env, exports, "releaseCachedMemory", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    pool_release_cached();
+    return info.Env().Undefined();
   });
   export_fn(env, exports, "resetPeakMemory", [](const Napi::CallbackInfo& info) -> Napi::Value {
     reset_peak_bytes();
@@ -120,13 +132,23 @@ void register_tensor(Napi::Env env, Napi::Object exports) {
     Napi::Object o = Napi::Object::New(info.Env());
     o.Set("blas", cpu::gemm_blas_compiled());
     o.Set("blasActive", cpu::gemm_uses_blas());
-#ifdef MEDIT_HAVE_OPENMP
-    o.Set("openmp", true);
-#else
-    o.Set("openmp", false);
-#endif
+    o.Set("threads", num_threads());
+    o.Set("simd", cpu::simd_level_name(cpu::simd_level()));
     o.Set("cuda", false);
     o.Set("cudaReason", "this build has no CUDA backend (MEDIT_CUDA kernels are not compiled in)");
+    return o;
+  });
+  export_fn(env, exports, "setNumThreads", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    set_num_threads(static_cast<int>(number_arg(info, 0, "setNumThreads", "threads")));
+    return info.Env().Undefined();
+  });
+  export_fn(env, exports, "poolStats", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    const PoolStats s = pool_stats();
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("jobs", static_cast<double>(s.jobs));
+    o.Set("inlineCalls", static_cast<double>(s.inline_calls));
+    o.Set("busyFallbacks", static_cast<double>(s.busy_fallbacks));
+    o.Set("soloPeriods", static_cast<double>(s.solo_periods));
     return o;
   });
   export_fn(env, exports, "setGemmFallback", [](const Napi::CallbackInfo& info) -> Napi::Value {

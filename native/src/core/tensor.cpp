@@ -1,6 +1,8 @@
 // Storage allocation with live-byte accounting, dtype tables, tensor helpers.
 #include "medit/tensor.h"
 
+#include "medit/allocator.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
@@ -58,11 +60,10 @@ void reset_peak_bytes() { g_peak_bytes.store(g_live_bytes.load()); }
 
 Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
   MEDIT_THROW_IF(device.kind != DeviceKind::CPU, DEVICE, "storage: only the cpu device is compiled into this build");
-  // Plain malloc: 16-byte alignment is all the kernels need (GEMM packs its own aligned
-  // panels), and aligned_alloc's memalign path fragmented glibc's heap until RSS grew by
-  // gigabytes over a training run; a fixed mmap threshold cost 3x in page faults instead.
-  data_ = std::malloc(bytes == 0 ? 1 : bytes);
-  MEDIT_THROW_IF(data_ == nullptr, OOM, "out of memory allocating " + std::to_string(bytes) + " bytes");
+  // 16-byte alignment is all the kernels need (GEMM packs its own aligned panels); the
+  // allocator's size classes also avoid the heap fragmentation aligned_alloc's memalign path
+  // caused over training runs.
+  data_ = pool_alloc(bytes, &capacity_);
   int64_t live = g_live_bytes.fetch_add(static_cast<int64_t>(bytes)) + static_cast<int64_t>(bytes);
   g_live_buffers.fetch_add(1);
   int64_t peak = g_peak_bytes.load();
@@ -71,7 +72,7 @@ Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
 }
 
 Storage::~Storage() {
-  std::free(data_);
+  pool_free(data_, capacity_);
   g_live_bytes.fetch_sub(static_cast<int64_t>(bytes_));
   g_live_buffers.fetch_sub(1);
 }

@@ -2,15 +2,20 @@
 // their reduction back to an operand's shape, unary math (with backward), and the
 // axis reductions built on the same index arithmetic.
 // Reference semantics: NumPy broadcasting; torch.nn.functional.gelu (exact and tanh).
+// float32 exp / log / tanh / sigmoid / silu / gelu (and the gelu and silu gradients) run the
+// vector kernels of vec-math.inc; float64 and the other ops use the std:: functions here.
 #include <algorithm>
 #include <numeric>
 #include <string>
 #include <vector>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "medit/half.h"
 #include "medit/ops.h"
+#include "medit/parallel.h"
+#include "vec-math.h"
 
 namespace medit::cpu {
 
@@ -54,6 +59,9 @@ T apply_binary(BinaryOp op, T a, T b) {
   }
   return a;
 }
+
+// Element-wise work goes to the thread pool in chunks of at least this many elements.
+constexpr int64_t kMinChunk = 1 << 14;
 
 constexpr double kSqrt2OverPi = 0.7978845608028654;
 constexpr double kInvSqrt2 = 0.7071067811865476;
@@ -184,45 +192,65 @@ void copy_inplace(Tensor& dst, const Tensor& src) {
   if (dst.raw() != src.raw()) std::memcpy(dst.raw(), src.raw(), dst.nbytes());
 }
 
+namespace {
+// One output row of a broadcast binary op: the last axis of each operand is contiguous
+// (stride 1) or broadcast (stride 0); the four cases get their own loops so they vectorise.
+template <typename T, typename F>
+inline void binary_row(F f, const T* a, int64_t ia, const T* b, int64_t ib, T* o, int64_t len) {
+  if (ia && ib) for (int64_t j = 0; j < len; ++j) o[j] = f(a[j], b[j]);
+  else if (ia) for (int64_t j = 0; j < len; ++j) o[j] = f(a[j], b[0]);
+  else if (ib) for (int64_t j = 0; j < len; ++j) o[j] = f(a[0], b[j]);
+  else for (int64_t j = 0; j < len; ++j) o[j] = f(a[0], b[0]);
+}
+
+template <typename T, typename F>
+void binary_apply(F f, const Tensor& a, const Tensor& b, Tensor& out) {
+  const T* pa = a.data<T>();
+  const T* pb = b.data<T>();
+  T* po = out.data<T>();
+  const Shape& shape = out.shape;
+  const size_t rank = shape.size();
+  const int64_t n = out.numel();
+  if (a.shape == b.shape || b.numel() == 1) {
+    const int64_t ib = a.shape == b.shape ? 1 : 0;
+    parallel_for(n, parallel_grain(n, kMinChunk), [&](int64_t i0, int64_t i1) {
+      binary_row<T>(f, pa + i0, 1, pb + i0 * ib, ib, po + i0, i1 - i0);
+    });
+    return;
+  }
+  const auto sa = broadcast_strides(a.shape, rank, shape);
+  const auto sb = broadcast_strides(b.shape, rank, shape);
+  const int64_t inner = rank ? shape[rank - 1] : 1;
+  const int64_t ia = rank ? sa[rank - 1] : 0, ib = rank ? sb[rank - 1] : 0;
+  const int64_t rows = inner ? n / inner : 0;
+  parallel_for(rows, parallel_grain(rows, kMinChunk / std::max<int64_t>(inner, 1) + 1), [&](int64_t r0, int64_t r1) {
+    for (int64_t row = r0; row < r1; ++row) {
+      // offsets of this row in a and b, from its index over the leading axes
+      int64_t oa = 0, ob = 0, rest = row;
+      for (int64_t ax = static_cast<int64_t>(rank) - 2; ax >= 0; --ax) {
+        const int64_t i = rest % shape[ax];
+        rest /= shape[ax];
+        oa += i * sa[ax];
+        ob += i * sb[ax];
+      }
+      binary_row<T>(f, pa + oa, ia, pb + ob, ib, po + row * inner, inner);
+    }
+  });
+}
+}  // namespace
+
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   check_same_dtype(a, b, "binary");
   const Shape out_shape = broadcast_shape(a.shape, b.shape, "binary");
   Tensor out = tensor_empty(out_shape, a.dtype);
-  const size_t rank = out_shape.size();
-  const int64_t n = out.numel();
   float_dispatch(a.dtype, "binary", [&](auto zero) {
     using T = decltype(zero);
-    const T* pa = a.data<T>();
-    const T* pb = b.data<T>();
-    T* po = out.data<T>();
-    if (a.shape == b.shape) {
-      for (int64_t i = 0; i < n; ++i) po[i] = apply_binary(op, pa[i], pb[i]);
-      return;
-    }
-    if (b.numel() == 1) {
-      for (int64_t i = 0; i < n; ++i) po[i] = apply_binary(op, pa[i], pb[0]);
-      return;
-    }
-    const auto sa = broadcast_strides(a.shape, rank, out_shape);
-    const auto sb = broadcast_strides(b.shape, rank, out_shape);
-    // Iterate rows of the last axis with an odometer over the leading axes.
-    const int64_t inner = rank ? out_shape[rank - 1] : 1;
-    const int64_t ia = rank ? sa[rank - 1] : 0, ib = rank ? sb[rank - 1] : 0;
-    std::vector<int64_t> idx(rank, 0);
-    int64_t oa = 0, ob = 0;
-    for (int64_t row = 0; row < n / std::max<int64_t>(inner, 1); ++row) {
-      T* o = po + row * inner;
-      for (int64_t j = 0; j < inner; ++j) o[j] = apply_binary(op, pa[oa + j * ia], pb[ob + j * ib]);
-      for (int64_t ax = static_cast<int64_t>(rank) - 2; ax >= 0; --ax) {
-        if (++idx[ax] < out_shape[ax]) {
-          oa += sa[ax];
-          ob += sb[ax];
-          break;
-        }
-        oa -= sa[ax] * (out_shape[ax] - 1);
-        ob -= sb[ax] * (out_shape[ax] - 1);
-        idx[ax] = 0;
-      }
+    switch (op) {
+      case BinaryOp::ADD: binary_apply<T>([](T x, T y) { return x + y; }, a, b, out); break;
+      case BinaryOp::SUB: binary_apply<T>([](T x, T y) { return x - y; }, a, b, out); break;
+      case BinaryOp::MUL: binary_apply<T>([](T x, T y) { return x * y; }, a, b, out); break;
+      case BinaryOp::DIV: binary_apply<T>([](T x, T y) { return x / y; }, a, b, out); break;
+      default: binary_apply<T>([op](T x, T y) { return apply_binary(op, x, y); }, a, b, out); break;
     }
   });
   return out;
@@ -267,8 +295,11 @@ Tensor unary(UnaryOp op, const Tensor& x, double alpha) {
     T* po = out.data<T>();
     const int64_t n = x.numel();
     const T a = static_cast<T>(alpha);
-#pragma omp parallel for if (n > (1 << 16))
-    for (int64_t i = 0; i < n; ++i) po[i] = apply_unary(op, px[i], a);
+    parallel_for(n, parallel_grain(n, kMinChunk), [&](int64_t b, int64_t e) {
+      if constexpr (std::is_same_v<T, float>)
+        if (vec().unary(op, px + b, po + b, e - b)) return;
+      for (int64_t i = b; i < e; ++i) po[i] = apply_unary(op, px[i], a);
+    });
   });
   return out;
 }
@@ -286,8 +317,11 @@ Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor
     T* po = dx.data<T>();
     const int64_t n = x.numel();
     const T a = static_cast<T>(alpha);
-#pragma omp parallel for if (n > (1 << 16))
-    for (int64_t i = 0; i < n; ++i) po[i] = pd[i] * unary_derivative(op, px[i], py[i], a);
+    parallel_for(n, parallel_grain(n, kMinChunk), [&](int64_t b, int64_t e) {
+      if constexpr (std::is_same_v<T, float>)
+        if (vec().unary_backward(op, px + b, pd + b, po + b, e - b)) return;
+      for (int64_t i = b; i < e; ++i) po[i] = pd[i] * unary_derivative(op, px[i], py[i], a);
+    });
   });
   return dx;
 }

@@ -1,8 +1,9 @@
-// CPU GEMM: BLAS dispatch plus the built-in fallback kernel.
+// CPU GEMM: the built-in kernels (default) plus the optional BLAS dispatch.
 //
 // Computes row-major C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C with BLAS
 // semantics: beta == 0 never reads C (NaN/Inf already there do not leak), and
-// alpha == 0 or K == 0 never reads A or B (C becomes beta * C).
+// alpha == 0 or K == 0 never reads A or B (C becomes beta * C). Products of at most
+// kSmallGemmRows rows go to the skinny path (gemm-small.cpp) whichever backend is chosen.
 //
 // The fallback follows the Goto/BLIS blocking (K. Goto and R. van de Geijn, "Anatomy of
 // High-Performance Matrix Multiplication", ACM TOMS 34(3), 2008; F. Van Zee and R. van de
@@ -18,11 +19,15 @@
 // Packing absorbs both transposes, so there is one micro-kernel. It is written with GCC
 // vector extensions at the widest width the build targets (-march=native: 512-bit with
 // AVX-512, 256-bit with AVX/AVX2, else 128-bit), for float and double alike; the compiler
-// emits broadcast + FMA. OpenMP threads share the packed B block and each packs its own A
-// block; work is split over MC blocks, and over NR panel ranges too when M alone cannot
-// balance the threads. Called inside an OpenMP parallel region (attention runs one GEMM per
-// head), the region runs on the calling thread only. Pack buffers are thread_local and grow
-// on demand, so concurrent callers (OpenMP workers, libuv workers) never share one.
+// emits broadcast + FMA. One thread runs the loop nest above as it is. Several threads (the
+// shared pool, include/medit/parallel.h) run it as one barrier-free job per column block
+// (gemm_parallel below): row panels are claimed dynamically, each packs its own rows of A,
+// and the B panels are packed once into a shared buffer by whichever thread needs each first
+// (a thread that finds a panel still being packed packs a private copy rather than wait), so
+// a thread the OS preempts holds up only the rows it is on. Every C element sees the same
+// K blocks in the same order as on one thread: results do not depend on the thread count.
+// Pack buffers are thread_local and grow on demand, so concurrent callers (pool workers,
+// libuv workers) never share one.
 //
 // Not done: no run-time CPU dispatch (the build's -march decides the width), no complex or
 // half types, no strided (non-unit) column access beyond lda/ldb/ldc.
@@ -35,10 +40,10 @@
 #include <memory>
 #include <string>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
+#include "gemm-small.h"
+#include "gemm-vec.h"
+#include "medit/allocator.h"
+#include "medit/parallel.h"
 #include "medit/tensor.h"
 
 #ifdef MEDIT_HAVE_BLAS
@@ -57,32 +62,13 @@ void cblas_dgemm(int order, int ta, int tb, int M, int N, int K, double alpha, c
 namespace medit::cpu {
 
 namespace {
-bool initial_force_fallback() {
+// The built-in kernel is the default: compiled for the host, it beats the distributions'
+// OpenBLAS builds measured here (bench/RESULTS.md). MEDIT_GEMM=blas selects the system BLAS.
+bool initial_use_blas() {
   const char* env = std::getenv("MEDIT_GEMM");
-  return env != nullptr && std::strcmp(env, "fallback") == 0;
+  return env != nullptr && std::strcmp(env, "blas") == 0;
 }
-bool g_force_fallback = initial_force_fallback();
-
-// ---- vector type -------------------------------------------------------------------------
-
-#if defined(__AVX512F__)
-constexpr int kVecBytes = 64;
-#elif defined(__AVX__)
-constexpr int kVecBytes = 32;
-#else
-constexpr int kVecBytes = 16;
-#endif
-
-template <typename T>
-struct Vec;
-template <>
-struct Vec<float> {
-  typedef float type __attribute__((vector_size(kVecBytes)));
-};
-template <>
-struct Vec<double> {
-  typedef double type __attribute__((vector_size(kVecBytes)));
-};
+bool g_use_blas = initial_use_blas();
 
 // ---- blocking ----------------------------------------------------------------------------
 // An MR x NR tile of C is MR rows times NV vectors of accumulators. With 32 vector registers
@@ -247,16 +233,134 @@ void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
   }
 }
 
-int thread_budget(int64_t M, int64_t N, int64_t K) {
-#ifdef _OPENMP
-  if (omp_in_parallel()) return 1;  // nested: stay on the calling thread
-  // Below ~16 MFLOP (~0.1 ms on one core) waking the team can cost more than the split
-  // saves: idle libgomp workers sleep on a futex after their spin count runs out.
-  if (static_cast<double>(M) * N * K < 8.0e6) return 1;
-  return std::max(1, omp_get_max_threads());
-#else
-  return 1;
-#endif
+// One panel pair of the loop nest: C[ic:+mc, jc:+nc] (+)= Ap · Bp over one kc-deep block,
+// with op(A) packed in apack (mc x kc) and op(B) in bpack (kc x nc).
+template <typename T>
+void block_product(const T* apack, const T* bpack, int64_t mc, int64_t nc, int64_t kc, T* C, int64_t ldc, T alpha,
+                   T beta) {
+  constexpr int MR = Blocking<T>::MR, NR = Blocking<T>::NR;
+  for (int64_t jr = 0; jr < nc; jr += NR) {
+    const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jr));
+    const T* bp = bpack + (jr / NR) * kc * NR;
+    for (int64_t ir = 0; ir < mc; ir += MR) {
+      const int mr = static_cast<int>(std::min<int64_t>(MR, mc - ir));
+      micro_kernel<T>(kc, apack + ir * kc, bp, C + ir * ldc + jr, ldc, mr, nr, alpha, beta);
+    }
+  }
+}
+
+// C[row0:+rows, col0:+cols] over all of K: the Goto loop nest restricted to one tile, with
+// this thread's own pack buffers.
+template <typename T>
+void gemm_tile(bool trans_a, bool trans_b, int64_t row0, int64_t rows, int64_t col0, int64_t cols, int64_t K, T alpha,
+               const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  using Bk = Blocking<T>;
+  constexpr int MR = Bk::MR, NR = Bk::NR;
+  const int64_t nc_max = std::min<int64_t>(Bk::NC, (cols + NR - 1) / NR * NR);
+  const int64_t kc_max = std::min<int64_t>(Bk::KC, K);
+  const int64_t mc_max = std::min<int64_t>(Bk::MC, (rows + MR - 1) / MR * MR);
+  // Sizes are multiples of 64 elements, so both blocks stay 64-byte aligned.
+  const int64_t b_size = (kc_max * nc_max + 63) / 64 * 64, a_size = (mc_max * kc_max + 63) / 64 * 64;
+  static thread_local PackBuffer<T> buffer;
+  T* const bpack = buffer.get(static_cast<size_t>(b_size + a_size));
+  T* const apack = bpack + b_size;
+  for (int64_t jc = col0; jc < col0 + cols; jc += Bk::NC) {
+    const int64_t nc = std::min<int64_t>(Bk::NC, col0 + cols - jc);
+    for (int64_t pc = 0; pc < K; pc += Bk::KC) {
+      const int64_t kc = std::min<int64_t>(Bk::KC, K - pc);
+      // The first K block applies beta; later ones accumulate onto it.
+      const T beta_here = pc == 0 ? beta : T(1);
+      for (int64_t p = 0; p * NR < nc; ++p)
+        pack_b_panel<T, NR>(trans_b, B, ldb, pc, jc + p * NR, std::min<int64_t>(NR, nc - p * NR), kc, bpack + p * kc * NR);
+      for (int64_t ic = row0; ic < row0 + rows; ic += Bk::MC) {
+        const int64_t mc = std::min<int64_t>(Bk::MC, row0 + rows - ic);
+        pack_a<T, MR>(trans_a, A, lda, ic, pc, mc, kc, apack);
+        block_product(apack, bpack, mc, nc, kc, C + ic * ldc + jc, ldc, alpha, beta_here);
+      }
+    }
+  }
+}
+
+// Below ~8 MFLOP (~50 µs on one core) a job's hand-off costs more than the split saves.
+constexpr double kParallelFlops = 4.0e6;  // M·N·K
+
+// The threaded loop nest: one job per block of columns (as many as keep the packed B block
+// under 8 MB, at least 8 panels). Work items are MR-row panels of C (also split into a few column ranges when
+// M alone gives too few items); the pool hands them out in shrinking ("guided") chunks, and a
+// chunk packs its rows of A for each K block and multiplies them with every B panel of its
+// column range. B panels are packed once, into one shared buffer, by whichever thread needs
+// each first: a panel's state goes 0 → 1 (a thread claimed it by compare-and-swap) → 2
+// (packed). A thread that finds a panel still at 1 waits a little, then packs a private copy
+// instead — a packer the OS preempted never stalls the others. Threads walk the panels from
+// different starting points, so they rarely meet. Every C element still sees the same K
+// blocks in the same order as on one thread: the result does not depend on the thread count.
+template <typename T>
+void gemm_parallel(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                   const T* B, int64_t ldb, T beta, T* C, int64_t ldc, int threads) {
+  using Bk = Blocking<T>;
+  constexpr int MR = Bk::MR, NR = Bk::NR;
+  const int64_t k_blocks = (K + Bk::KC - 1) / Bk::KC;
+  // Column blocks: B blocks of up to 8 MB, but at least 8 panels, since every block packs A
+  // again (a huge K, e.g. a vocabulary-sized product, gets a larger B block instead).
+  const int64_t max_panels = std::max<int64_t>(8, (8 * 1024 * 1024 / static_cast<int64_t>(sizeof(T))) / (K * NR));
+  const int64_t total_panels = (N + NR - 1) / NR;
+  const int64_t block_panels = std::min(total_panels, max_panels);
+  const int64_t row_panels = (M + MR - 1) / MR;
+  // Packed B: k-block major, then NR-column panels of (kc x NR), 64-byte aligned.
+  ScratchBuffer<T> b_buffer(static_cast<size_t>(K * block_panels * NR) + 64 / sizeof(T));
+  T* const bpack = reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(b_buffer.data()) + 63) & ~uintptr_t{63});
+  ScratchBuffer<uint8_t> state(static_cast<size_t>(k_blocks * block_panels));
+  for (int64_t p0 = 0; p0 < total_panels; p0 += block_panels) {
+    const int64_t panels = std::min(block_panels, total_panels - p0);
+    const int64_t jc = p0 * NR, nc = std::min<int64_t>(N - jc, panels * NR);
+    std::memset(state.data(), 0, static_cast<size_t>(k_blocks * panels));
+    // Items: (column range, row panel), row panels innermost. Column ranges only when the row
+    // panels alone give fewer than ~8 items per thread.
+    const int64_t col_ranges = std::min(panels, (8 * threads + row_panels - 1) / row_panels);
+    parallel_for(col_ranges * row_panels, 1, [&](int64_t i0, int64_t i1) {
+      static thread_local PackBuffer<T> a_buffer, b_private;
+      for (int64_t i = i0; i < i1;) {
+        const int64_t range = i / row_panels, rp0 = i % row_panels;
+        const int64_t rp1 = std::min(row_panels, rp0 + (i1 - i));  // this chunk's panels in this range
+        i += rp1 - rp0;
+        const int64_t r0 = rp0 * MR, rows = std::min(M, rp1 * MR) - r0;
+        const int64_t cp0 = panels * range / col_ranges, cp1 = panels * (range + 1) / col_ranges;
+        const int64_t kc_max = std::min<int64_t>(Bk::KC, K);
+        T* const apack = a_buffer.get(static_cast<size_t>((rows + MR - 1) / MR * MR * kc_max));
+        T* const bown = b_private.get(static_cast<size_t>(kc_max * NR));
+        const int64_t offset = (rp0 * 7919) % (cp1 - cp0);  // where this chunk starts its walk
+        for (int64_t pc = 0, kb = 0; pc < K; pc += Bk::KC, ++kb) {
+          const int64_t kc = std::min<int64_t>(Bk::KC, K - pc);
+          const T beta_here = pc == 0 ? beta : T(1);  // later K blocks accumulate onto the first
+          pack_a<T, MR>(trans_a, A, lda, r0, pc, rows, kc, apack);
+          for (int64_t w = 0; w < cp1 - cp0; ++w) {
+            const int64_t p = cp0 + (offset + w) % (cp1 - cp0);
+            const int64_t col = jc + p * NR, cols = std::min<int64_t>(NR, jc + nc - col);
+            T* const shared = bpack + pc * panels * NR + p * kc * NR;
+            uint8_t* const st = state.data() + kb * panels + p;
+            const T* bp = shared;
+            uint8_t seen = __atomic_load_n(st, __ATOMIC_ACQUIRE);
+            if (seen == 0) {
+              uint8_t expected = 0;
+              if (__atomic_compare_exchange_n(st, &expected, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+                pack_b_panel<T, NR>(trans_b, B, ldb, pc, col, cols, kc, shared);
+                __atomic_store_n(st, 2, __ATOMIC_RELEASE);
+                seen = 2;
+              } else {
+                seen = expected;
+              }
+            }
+            for (int spin = 0; seen == 1 && spin < 256; ++spin) seen = __atomic_load_n(st, __ATOMIC_ACQUIRE);
+            if (seen != 2) {  // its packer is slow (preempted?): pack a private copy
+              pack_b_panel<T, NR>(trans_b, B, ldb, pc, col, cols, kc, bown);
+              bp = bown;
+            }
+            block_product(apack, bp, rows, cols, kc, C + r0 * ldc + col, ldc, alpha, beta_here);
+          }
+        }
+      }
+    });
+  }
 }
 
 }  // namespace
@@ -268,91 +372,28 @@ bool gemm_blas_compiled() {
   return false;
 #endif
 }
-bool gemm_uses_blas() { return gemm_blas_compiled() && !g_force_fallback; }
-void gemm_set_force_fallback(bool force) { g_force_fallback = force; }
+bool gemm_uses_blas() { return gemm_blas_compiled() && g_use_blas; }
+void gemm_set_force_fallback(bool force) { g_use_blas = !force; }
 
 template <typename T>
 void gemm_fallback(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                    const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  using Bk = Blocking<T>;
-  constexpr int MR = Bk::MR, NR = Bk::NR;
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == T(0)) {  // BLAS: A and B are not referenced
     scale_c(M, N, beta, C, ldc);
     return;
   }
-
-  const int nt = thread_budget(M, N, K);
-  const int64_t nc_max = std::min<int64_t>(Bk::NC, (N + NR - 1) / NR * NR);
-  const int64_t kc_max = std::min<int64_t>(Bk::KC, K);
-  const int64_t mc_max = std::min<int64_t>(Bk::MC, (M + MR - 1) / MR * MR);
-  // One buffer owned by the calling thread: the shared B block, then one A block per thread.
-  // Sizes are multiples of 64 elements, so every block stays 64-byte aligned.
-  const int64_t b_size = (kc_max * nc_max + 63) / 64 * 64, a_size = (mc_max * kc_max + 63) / 64 * 64;
-  static thread_local PackBuffer<T> buffer;
-  T* const bpack = buffer.get(static_cast<size_t>(b_size + nt * a_size));
-
-  // Work items per (jc, pc) block: MC row blocks times `split` NR-panel ranges. Splitting
-  // the columns costs one extra A packing per range, so it is used only when the row
-  // blocks alone would leave a thread idle or unbalanced.
-  const int64_t m_blocks = (M + Bk::MC - 1) / Bk::MC;
-  const int64_t split = (nt == 1 || m_blocks % nt == 0 || m_blocks >= 4 * nt) ? 1 : nt;
-
-#pragma omp parallel num_threads(nt) if (nt > 1)
-  {
-#ifdef _OPENMP
-    T* const apack = bpack + b_size + omp_get_thread_num() * a_size;
-#else
-    T* const apack = bpack + b_size;
-#endif
-    for (int64_t jc = 0; jc < N; jc += Bk::NC) {
-      const int64_t nc = std::min<int64_t>(Bk::NC, N - jc);
-      const int64_t n_panels = (nc + NR - 1) / NR;
-      const int64_t split_here = std::min<int64_t>(split, n_panels);
-      for (int64_t pc = 0; pc < K; pc += Bk::KC) {
-        const int64_t kc = std::min<int64_t>(Bk::KC, K - pc);
-        // The first K block applies beta; later ones accumulate onto it.
-        const T beta_here = pc == 0 ? beta : T(1);
-
-#pragma omp for schedule(static)
-        for (int64_t p = 0; p < n_panels; ++p)
-          pack_b_panel<T, NR>(trans_b, B, ldb, pc, jc + p * NR, std::min<int64_t>(NR, nc - p * NR), kc,
-                              bpack + p * kc * NR);
-        // (implicit barrier: the B block is complete)
-
-        // Dynamic: a thread the OS preempts (shared or oversubscribed cores) leaves its
-        // unclaimed items to the others instead of stalling the barrier by its whole share.
-        int64_t packed_ic = -1;  // the A block this thread holds, reused across its column ranges
-#pragma omp for schedule(dynamic) nowait
-        for (int64_t item = 0; item < m_blocks * split_here; ++item) {
-          const int64_t ic = (item / split_here) * Bk::MC;
-          const int64_t range = item % split_here;
-          const int64_t mc = std::min<int64_t>(Bk::MC, M - ic);
-          if (packed_ic != ic) {
-            pack_a<T, MR>(trans_a, A, lda, ic, pc, mc, kc, apack);
-            packed_ic = ic;
-          }
-          const int64_t p_begin = n_panels * range / split_here, p_end = n_panels * (range + 1) / split_here;
-          for (int64_t p = p_begin; p < p_end; ++p) {
-            const int64_t jr = p * NR;
-            const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jr));
-            const T* bp = bpack + p * kc * NR;
-            for (int64_t ir = 0; ir < mc; ir += MR) {
-              const int mr = static_cast<int>(std::min<int64_t>(MR, mc - ir));
-              micro_kernel<T>(kc, apack + ir * kc, bp, C + (ic + ir) * ldc + jc + jr, ldc, mr, nr, alpha, beta_here);
-            }
-          }
-        }
-        // Nobody may still read the B block when it is repacked. After the last block the
-        // region's closing barrier does this; skipping a second barrier there matters on busy
-        // machines, where every barrier can wait out a preempted thread's time slice.
-        const bool last_block = pc + Bk::KC >= K && jc + Bk::NC >= N;
-        if (!last_block) {
-#pragma omp barrier
-        }
-      }
-    }
+  if (M <= kSmallGemmRows) {
+    gemm_small(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
   }
+
+  const int threads = num_threads();
+  if (threads == 1 || in_parallel_job() || static_cast<double>(M) * N * K < kParallelFlops) {
+    gemm_tile(trans_a, trans_b, 0, M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  gemm_parallel(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
 }
 
 template <typename T>
@@ -361,7 +402,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
 #ifdef MEDIT_HAVE_BLAS
   // cblas takes int dimensions; anything larger goes to the fallback rather than truncating.
   const bool fits_int = std::max({M, N, K, lda, ldb, ldc}) <= INT_MAX;
-  if (!g_force_fallback && M > 0 && N > 0 && fits_int) {
+  if (g_use_blas && M > kSmallGemmRows && N > 0 && fits_int) {
     const int ta = trans_a ? MeditCblasTrans : MeditCblasNoTrans;
     const int tb = trans_b ? MeditCblasTrans : MeditCblasNoTrans;
     if constexpr (sizeof(T) == 4)

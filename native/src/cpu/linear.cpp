@@ -1,6 +1,11 @@
-// Batched matmul and the fused linear layer (GEMM + bias), forward and backward.
+// Batched matmul, the fused linear layer (GEMM + bias) and the linear layer fused with its
+// activation (GEMM + bias + act, the MLP input projection), forward and backward.
 // Reference: torch.matmul (batch axes equal, or one side 2-D and broadcast),
-// torch.nn.Linear (weight [out,in]) and HF's GPT-2 Conv1D (weight [in,out]).
+// torch.nn.Linear (weight [out,in]) and HF's GPT-2 Conv1D (weight [in,out]); the activations
+// are the unary ops (elementwise.cpp). The fused pair is one call each way: forward keeps the
+// pre-activation for backward, backward forms dpre = dy ⊙ act'(pre) in a pooled temporary.
+// Not done: applying the activation inside the GEMM's tile epilogue (the extra pass over the
+// output is ~1% of the product it follows).
 #include "medit/gemm.h"
 #include "medit/ops.h"
 
@@ -111,6 +116,32 @@ LinearGrads linear_backward(const Tensor& dy, const Tensor& x, const Tensor& w, 
     }
   });
   return g;
+}
+
+namespace {
+// Activations are the unary ops that take no scalar argument.
+void check_act(int32_t act, const char* op) {
+  const auto a = static_cast<UnaryOp>(act);
+  MEDIT_THROW_IF(act < 0 || act > static_cast<int32_t>(UnaryOp::RSQRT) || a == UnaryOp::SCALE || a == UnaryOp::ADD_SCALAR ||
+                     a == UnaryOp::POW_SCALAR,
+                 ARG, std::string(op) + ": " + std::to_string(act) + " is not an activation code");
+}
+}  // namespace
+
+LinearActForward linear_act_forward(const Tensor& x, const Tensor& w, const Tensor* bias, bool in_out, int32_t act) {
+  check_act(act, "linear_act");
+  LinearActForward f;
+  f.pre = linear_forward(x, w, bias, in_out);
+  f.y = unary(static_cast<UnaryOp>(act), f.pre, 0.0);
+  return f;
+}
+
+LinearGrads linear_act_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& pre, const Tensor& y,
+                                bool in_out, int32_t act, bool need_dx, bool need_dw, bool need_db) {
+  check_act(act, "linear_act_backward");
+  check_shape(pre, dy.shape, "linear_act_backward", "pre");
+  const Tensor dpre = unary_backward(static_cast<UnaryOp>(act), pre, y, dy, 0.0);
+  return linear_backward(dpre, x, w, in_out, need_dx, need_dw, need_db);
 }
 
 }  // namespace medit::cpu

@@ -1,10 +1,14 @@
 // Losses over rows of a [N, V] tensor: softmax cross-entropy with an ignore index
 // (torch.nn.functional.cross_entropy, reduction='none') and KL divergence from
 // log-probabilities, KL(P‖Q) = Σ p (log p − log q) (ROME's essence-drift term).
+// float32 rows run the vector kernels of vec-math.inc; float64 rows the scalar loops here.
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "medit/ops.h"
+#include "medit/parallel.h"
+#include "vec-math.h"
 
 namespace medit::cpu {
 
@@ -19,12 +23,16 @@ void check_rows(const Tensor& logits, const Tensor& targets, const char* op) {
 // log Σ exp(row): exponentials in the row's own precision (vectorisable), the sum in double.
 template <typename T>
 double log_sum_exp(const T* row, int64_t V) {
+  if constexpr (std::is_same_v<T, float>) return vec().log_sum_exp(row, V);
   T mx = -std::numeric_limits<T>::infinity();
   for (int64_t j = 0; j < V; ++j) mx = row[j] > mx ? row[j] : mx;
   double s = 0;
   for (int64_t j = 0; j < V; ++j) s += std::exp(row[j] - mx);
   return std::log(s) + mx;
 }
+
+// Rows per pool chunk: at least 2^14 elements.
+int64_t row_grain(int64_t N, int64_t V) { return parallel_grain(N, (1 << 14) / std::max<int64_t>(V, 1)); }
 
 // Validates targets up front so the parallel loops never throw.
 void check_targets(const Tensor& targets, int64_t V, int64_t ignore_index, const char* op) {
@@ -43,12 +51,13 @@ Tensor cross_entropy_forward(const Tensor& logits, const Tensor& targets, int64_
   check_targets(targets, V, ignore_index, "cross_entropy");
   float_dispatch(logits.dtype, "cross_entropy", [&](auto zero) {
     using T = decltype(zero);
-#pragma omp parallel for if (N * V > (1 << 16))
-    for (int64_t r = 0; r < N; ++r) {
-      const int32_t t = targets.data<int32_t>()[r];
-      const T* row = logits.data<T>() + r * V;
-      loss.data<T>()[r] = t == ignore_index ? T(0) : static_cast<T>(log_sum_exp(row, V) - row[t]);
-    }
+    parallel_for(N, row_grain(N, V), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int32_t t = targets.data<int32_t>()[r];
+        const T* row = logits.data<T>() + r * V;
+        loss.data<T>()[r] = t == ignore_index ? T(0) : static_cast<T>(log_sum_exp(row, V) - row[t]);
+      }
+    });
   });
   return loss;
 }
@@ -61,8 +70,8 @@ Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, const
   Tensor dx = tensor_empty(logits.shape, logits.dtype, true);
   float_dispatch(logits.dtype, "cross_entropy_backward", [&](auto zero) {
     using T = decltype(zero);
-#pragma omp parallel for if (N * V > (1 << 16))
-    for (int64_t r = 0; r < N; ++r) {
+    parallel_for(N, row_grain(N, V), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
       const int32_t t = targets.data<int32_t>()[r];
       if (t == ignore_index) continue;
       const T* row = logits.data<T>() + r * V;
@@ -70,9 +79,13 @@ Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, const
       const T lse = static_cast<T>(log_sum_exp(row, V));
       const T g = dloss.data<T>()[r];
       // d/dlogits = softmax − onehot(target)
-      for (int64_t j = 0; j < V; ++j) dr[j] = g * std::exp(row[j] - lse);
+      if constexpr (std::is_same_v<T, float>)
+        vec().scaled_softmax_from_lse(row, lse, g, dr, V);
+      else
+        for (int64_t j = 0; j < V; ++j) dr[j] = g * std::exp(row[j] - lse);
       dr[t] -= g;
     }
+    });
   });
   return dx;
 }

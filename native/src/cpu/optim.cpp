@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "medit/ops.h"
+#include "medit/parallel.h"
 
 namespace medit::cpu {
 
@@ -23,14 +24,15 @@ void adamw_step_inplace(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
     T* pm = m.data<T>();
     T* pv = v.data<T>();
     const int64_t n = param.numel();
-#pragma omp parallel for if (n > (1 << 16))
-    for (int64_t i = 0; i < n; ++i) {
+    parallel_for(n, parallel_grain(n, 1 << 14), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
       p[i] -= static_cast<T>(lr * weight_decay) * p[i];
       pm[i] = static_cast<T>(beta1) * pm[i] + static_cast<T>(1 - beta1) * g[i];
       pv[i] = static_cast<T>(beta2) * pv[i] + static_cast<T>(1 - beta2) * g[i] * g[i];
       const double mh = pm[i] / bc1, vh = pv[i] / bc2;
       p[i] -= static_cast<T>(lr * mh / (std::sqrt(vh) + eps));
     }
+    });
   });
 }
 

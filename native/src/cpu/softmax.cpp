@@ -1,14 +1,21 @@
 // Softmax and log-softmax over the last axis (max-subtracted), forward and backward.
 // Backward uses the saved output y: softmax dx = y⊙(dy − Σ dy⊙y); log-softmax
-// dx = dy − softmax·Σ dy.
+// dx = dy − softmax·Σ dy. float32 rows run the vector kernels of vec-math.inc (sums carried
+// in double), float64 rows the scalar loops below.
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "medit/ops.h"
+#include "medit/parallel.h"
+#include "vec-math.h"
 
 namespace medit::cpu {
 
 namespace {
+// Rows go to the thread pool in chunks of at least this many elements.
+constexpr int64_t kMinElements = 1 << 14;
+
 template <typename T>
 void softmax_row(const T* x, T* y, int64_t V, bool log_form) {
   T mx = -std::numeric_limits<T>::infinity();
@@ -32,8 +39,16 @@ Tensor softmax_impl(const Tensor& x, bool log_form, const char* op) {
   Tensor y = tensor_empty(x.shape, x.dtype);
   float_dispatch(x.dtype, op, [&](auto zero) {
     using T = decltype(zero);
-#pragma omp parallel for if (N * V > (1 << 15))
-    for (int64_t r = 0; r < N; ++r) softmax_row(x.data<T>() + r * V, y.data<T>() + r * V, V, log_form);
+    parallel_for(N, parallel_grain(N, kMinElements / std::max<int64_t>(V, 1)), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const T* xr = x.data<T>() + r * V;
+        T* yr = y.data<T>() + r * V;
+        if constexpr (std::is_same_v<T, float>)
+          (log_form ? vec().log_softmax_row : vec().softmax_row)(xr, yr, V);
+        else
+          softmax_row(xr, yr, V, log_form);
+      }
+    });
   });
   return y;
 }
@@ -44,11 +59,15 @@ Tensor softmax_backward_impl(const Tensor& y, const Tensor& dy, bool log_form, c
   Tensor dx = tensor_empty(y.shape, y.dtype);
   float_dispatch(y.dtype, op, [&](auto zero) {
     using T = decltype(zero);
-#pragma omp parallel for if (N * V > (1 << 15))
-    for (int64_t r = 0; r < N; ++r) {
+    parallel_for(N, parallel_grain(N, kMinElements / std::max<int64_t>(V, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
       const T* yr = y.data<T>() + r * V;
       const T* dr = dy.data<T>() + r * V;
       T* xr = dx.data<T>() + r * V;
+      if constexpr (std::is_same_v<T, float>) {
+        (log_form ? vec().log_softmax_backward_row : vec().softmax_backward_row)(yr, dr, xr, V);
+        continue;
+      }
       double s = 0;
       if (log_form) {
         for (int64_t j = 0; j < V; ++j) s += dr[j];
@@ -58,6 +77,7 @@ Tensor softmax_backward_impl(const Tensor& y, const Tensor& dy, bool log_form, c
         for (int64_t j = 0; j < V; ++j) xr[j] = yr[j] * (dr[j] - static_cast<T>(s));
       }
     }
+    });
   });
   return dx;
 }

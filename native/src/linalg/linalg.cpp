@@ -10,6 +10,7 @@
 
 #include "medit/gemm.h"
 #include "medit/linalg.h"
+#include "medit/parallel.h"
 
 namespace medit::cpu {
 
@@ -65,14 +66,17 @@ Tensor cholesky(const Tensor& a) {
                    "cholesky: matrix is not positive definite (pivot " + std::to_string(j) + " is " + std::to_string(d) + ")");
     const double ljj = std::sqrt(d);
     L[j * n + j] = ljj;
-#pragma omp parallel for if (n - j > 256)
-    for (int64_t i = j + 1; i < n; ++i) {
-      double s = A[i * n + j];
-      const double* li = L + i * n;
-      const double* lj = L + j * n;
-      for (int64_t k = 0; k < j; ++k) s -= li[k] * lj[k];
-      L[i * n + j] = s / ljj;
-    }
+    // rows below the pivot: ~j multiply-adds each, ≥ 2^15 per pool chunk
+    const int64_t rows = n - j - 1;
+    parallel_for(rows, parallel_grain(rows, (1 << 15) / (j + 1) + 1), [&](int64_t r0, int64_t r1) {
+      for (int64_t i = j + 1 + r0; i < j + 1 + r1; ++i) {
+        double s = A[i * n + j];
+        const double* li = L + i * n;
+        const double* lj = L + j * n;
+        for (int64_t k = 0; k < j; ++k) s -= li[k] * lj[k];
+        L[i * n + j] = s / ljj;
+      }
+    });
   }
   return l;
 }
@@ -88,8 +92,9 @@ Tensor cholesky_solve(const Tensor& l, const Tensor& b) {
   Tensor x = tensor_clone(b);
   const double* L = l.data<double>();
   double* X = x.data<double>();
-#pragma omp parallel for if (k > 4)
-  for (int64_t c = 0; c < k; ++c) {
+  // one right-hand side per item: n² multiply-adds each
+  parallel_for(k, parallel_grain(k, (1 << 15) / (n * n + 1) + 1), [&](int64_t c0, int64_t c1) {
+  for (int64_t c = c0; c < c1; ++c) {
     // forward: L y = b
     for (int64_t i = 0; i < n; ++i) {
       double s = X[i * k + c];
@@ -103,6 +108,7 @@ Tensor cholesky_solve(const Tensor& l, const Tensor& b) {
       X[i * k + c] = s / L[i * n + i];
     }
   }
+  });
   return x;
 }
 

@@ -23,6 +23,8 @@ export interface OptionSpec {
   short?: string;
   /** placeholder shown in help, e.g. `DIR` */
   value?: string;
+  /** may be given more than once (read with {@link Args.list}) */
+  multiple?: boolean;
   description: string;
 }
 
@@ -37,7 +39,7 @@ export const COMMON_OPTIONS: OptionSpecs = {
 /** Parsed flags of one command with typed, validated accessors. */
 export class Args {
   constructor(
-    private readonly values: Record<string, string | boolean | undefined>,
+    private readonly values: Record<string, string | boolean | string[] | undefined>,
     readonly positionals: string[],
     private readonly command: string,
   ) {}
@@ -58,6 +60,12 @@ export class Args {
   string(name: string): string | undefined {
     const v = this.values[name];
     return typeof v === 'string' ? v : undefined;
+  }
+
+  /** Every value of a flag that may be repeated (`--paraphrase A --paraphrase B`). */
+  list(name: string): string[] {
+    const v = this.values[name];
+    return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
   }
 
   /** A string flag that must be present. */
@@ -115,7 +123,7 @@ export class Args {
 /** Parses `argv` (after the subcommand) against `specs` + the common options. */
 export function parseCommandArgs(command: string, argv: string[], specs: OptionSpecs): Args {
   const all = { ...COMMON_OPTIONS, ...specs };
-  const options = Object.fromEntries(Object.entries(all).map(([k, s]) => [k, s.short ? { type: s.type, short: s.short } : { type: s.type }]));
+  const options = Object.fromEntries(Object.entries(all).map(([k, s]) => [k, { type: s.type, ...(s.short ? { short: s.short } : {}), ...(s.multiple ? { multiple: true } : {}) }]));
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
@@ -127,13 +135,13 @@ export function parseCommandArgs(command: string, argv: string[], specs: OptionS
   if (parsed.positionals.length > 0 && !parsed.values.help) {
     throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[0])} (every input is given with a --flag)`, command);
   }
-  return new Args(parsed.values as Record<string, string | boolean | undefined>, parsed.positionals, command);
+  return new Args(parsed.values as Record<string, string | boolean | string[] | undefined>, parsed.positionals, command);
 }
 
 /** Help text for one command's options, aligned in two columns. */
 export function formatOptions(specs: OptionSpecs): string {
   const rows = Object.entries({ ...specs, ...COMMON_OPTIONS }).map(([name, s]) => {
-    const left = `${s.short ? `-${s.short}, ` : '    '}--${name}${s.type === 'string' ? ` ${s.value ?? 'VALUE'}` : ''}`;
+    const left = `${s.short ? `-${s.short}, ` : '    '}--${name}${s.type === 'string' ? ` ${s.value ?? 'VALUE'}` : ''}${s.multiple ? ' ...' : ''}`;
     return [left, s.description] as const;
   });
   const width = Math.max(...rows.map(([l]) => l.length)) + 2;

@@ -6,20 +6,23 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { CancelledError, MeditError } from '@medit/core';
+import { CancelledError, FingerprintMismatchError, MeditError, UnknownTokenError } from '@medit/core';
 
 import { type OptionSpecs, UsageError, formatOptions, parseCommandArgs } from './args';
+import { APPLY_OPTIONS, runApply } from './commands/apply';
 import { DEMO_OPTIONS, runDemo } from './commands/demo';
 import { EDIT_OPTIONS, runEdit } from './commands/edit';
 import { EVAL_OPTIONS, runEval } from './commands/eval';
+import { EXPORT_OPTIONS, runExport } from './commands/export';
 import { GENERATE_OPTIONS, runGenerate } from './commands/generate';
 import { REPORT_OPTIONS, runReport } from './commands/report';
 import { REVERT_OPTIONS, runRevert } from './commands/revert';
+import { SERVE_OPTIONS, runServe } from './commands/serve';
 import { STATS_OPTIONS, runStats } from './commands/stats';
 import { TRAIN_METHODS, runTrain, trainMethod } from './commands/train';
 import { TUNE_OPTIONS, runTune } from './commands/tune';
-import type { CommandContext, RunState } from './common';
-import { METHOD_NAMES, methodsHelp } from './methods';
+import { type CommandContext, MODEL_CHECK_OPTIONS, type RunState, setModelChecks } from './common';
+import { EDIT_METHOD_NAMES, METHOD_NAMES, methodsHelp } from './methods';
 import { type CliIO, Output } from './output';
 
 /** Exit codes of the `medit` binary. */
@@ -38,42 +41,55 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   edit: {
-    summary: 'edit facts with ROME and show the answers before and after',
-    usage: 'medit edit --model DIR (--prompt "{} is a citizen of" --subject S --target T | --requests FILE) [options]',
-    options: EDIT_OPTIONS,
+    summary: 'edit facts with any method and show the answers before and after',
+    usage: `medit edit --model DIR (--prompt "{} is a citizen of" --subject S --target T [--paraphrase TEXT] [--neighbour TEXT] | --requests FILE) [--method ${EDIT_METHOD_NAMES.join('|')}] [options]`,
+    options: { ...EDIT_OPTIONS, ...MODEL_CHECK_OPTIONS },
     run: runEdit,
+    details: () => methodsHelp({ withNone: false }),
   },
   stats: {
     summary: 'compute (and cache) the covariance statistics ROME uses',
     usage: 'medit stats --model DIR [--layers 1,2] [--corpus FILE] [--max-docs N] [--cache DIR]',
-    options: STATS_OPTIONS,
+    options: { ...STATS_OPTIONS, 'allow-nonfinite': MODEL_CHECK_OPTIONS['allow-nonfinite'] },
     run: runStats,
   },
   generate: {
-    summary: 'continue a prompt (before and after a saved edit with --delta)',
+    summary: 'continue a prompt (before and after a saved edit of any method with --delta)',
     usage: 'medit generate --model DIR --prompt TEXT [--delta FILE] [--max-new-tokens N] [--sample --seed N]',
-    options: GENERATE_OPTIONS,
+    options: { ...GENERATE_OPTIONS, 'allow-nonfinite': MODEL_CHECK_OPTIONS['allow-nonfinite'] },
     run: runGenerate,
   },
+  apply: {
+    summary: 'write a model with a saved edit applied (refuses a model the edit was not computed on)',
+    usage: 'medit apply --model DIR --delta FILE --out DIR [--force]',
+    options: APPLY_OPTIONS,
+    run: runApply,
+  },
   revert: {
-    summary: 'write an edited model with a saved edit taken back out',
-    usage: 'medit revert --model DIR --delta FILE --out DIR [--exact]',
+    summary: 'write an edited model with a saved edit taken back out (refuses a model that does not carry it)',
+    usage: 'medit revert --model DIR --delta FILE --out DIR [--exact] [--force]',
     options: REVERT_OPTIONS,
     run: runRevert,
   },
+  export: {
+    summary: "write an edit or a model in other tools' formats: a PEFT LoRA adapter, ONNX, an edited HF checkpoint",
+    usage: 'medit export --format lora|onnx|hf --model DIR [--delta FILE] --out DIR [--max-rank N] [--base-model-name NAME]',
+    options: EXPORT_OPTIONS,
+    run: runExport,
+  },
   eval: {
-    summary: 'evaluate an editing method on a dataset; writes report.json and report.html',
-    usage: `medit eval --model DIR --dataset FILE [--method ${METHOD_NAMES.join('|')}] [--hparams FILE] [--editor FILE] [--mode single|batch|sequential] [--offset N] [--limit N] [--out PREFIX]`,
-    options: EVAL_OPTIONS,
+    summary: 'evaluate an editing method on a dataset; writes reports/<model>-<method>.json and .html',
+    usage: `medit eval --model DIR --dataset FILE [--method ${METHOD_NAMES.join('|')}] [--hparams FILE] [--editor FILE] [--delta FILE] [--mode single|batch|sequential] [--offset N] [--limit N] [--out PREFIX] [--explain]`,
+    options: { ...EVAL_OPTIONS, ...MODEL_CHECK_OPTIONS },
     run: runEval,
-    details: methodsHelp,
+    details: () => methodsHelp({ withNone: true }),
   },
   tune: {
     summary: 'choose hyperparameters on a validation split: sweep a grid with medit eval, write the best with its provenance',
     usage: `medit tune --method ${METHOD_NAMES.filter((m) => m !== 'none').join('|')} --model DIR --dataset VALIDATION.json --grid GRID.json --out HPARAMS.json [--hparams BASE] [--limit N] [--metric KEY]`,
     options: TUNE_OPTIONS,
     run: runTune,
-    details: methodsHelp,
+    details: () => methodsHelp({ withNone: false }),
   },
   report: {
     summary: 'join medit eval reports: methods side by side, or shards of one run (--shards)',
@@ -87,6 +103,12 @@ const COMMANDS: Record<string, Command> = {
     options: {},
     run: runTrain,
     sub: (name) => trainMethod(name),
+  },
+  serve: {
+    summary: 'a local web playground on 127.0.0.1: edit facts, compare answers, undo, export',
+    usage: 'medit serve [--port N] [--model DIR]',
+    options: SERVE_OPTIONS,
+    run: runServe,
   },
   demo: {
     summary: 'edit a few facts of the fact world and show what changed',
@@ -176,6 +198,10 @@ export async function main(argv: string[], ioIn: Partial<CliIO> = {}): Promise<n
       io.stdout.write(commandHelp(name, { ...command, ...spec }));
       return EXIT.ok;
     }
+    setModelChecks(io, {
+      allowNonFinite: args.flag('allow-nonfinite'),
+      warnUnknown: args.flag('allow-unk') ? (message) => out.note(`medit ${name}: warning: ${message}; editing anyway (--allow-unk)`) : undefined,
+    });
     return await command.run({ io, out, args, state, sub });
   } catch (err) {
     let code: number = EXIT.failure;
@@ -184,6 +210,10 @@ export async function main(argv: string[], ioIn: Partial<CliIO> = {}): Promise<n
     if (err instanceof UsageError) {
       code = EXIT.usage;
       hint = err.command && COMMANDS[err.command] ? `Run "medit ${err.command} --help" for usage.` : 'Run "medit --help" for usage.';
+    } else if (err instanceof UnknownTokenError) {
+      hint = 'Pass --allow-unk to edit it anyway.';
+    } else if (err instanceof FingerprintMismatchError && !/--force/.test(message)) {
+      hint = 'Pass --force to go on anyway.';
     } else if (err instanceof CancelledError || (err instanceof Error && err.name === 'AbortError')) {
       code = EXIT.cancelled;
       message = `cancelled${state.resumeHint ? `; ${state.resumeHint}` : ''}`;

@@ -15,6 +15,7 @@ import {
   ArgumentError,
   CancelledError,
   IOError,
+  NonFiniteError,
   computeLayerStats,
   type GenerateOptions,
   generate,
@@ -25,7 +26,7 @@ import {
 } from '@medit/core';
 import { type RomeHyperParams, readRomeHparams, resolveRomeHparams } from '@medit/rome';
 
-import type { Args } from './args';
+import type { Args, OptionSpecs } from './args';
 import { type CliIO, type Output, formatDuration, formatInt } from './output';
 
 /** The repository root (this file is packages/cli/{src,dist}/common.*). */
@@ -102,11 +103,35 @@ export function shortPath(io: CliIO, p: string): string {
   return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : p;
 }
 
+/** Options of the commands that load a model: checks a user may relax to inspect a broken model or edit unusual words. */
+export const MODEL_CHECK_OPTIONS: OptionSpecs = {
+  'allow-nonfinite': { type: 'boolean', description: 'load weights holding NaN/Inf (to inspect a broken model) instead of refusing them' },
+  'allow-unk': { type: 'boolean', description: 'edit subjects/targets with words the tokenizer does not know (a warning instead of an error)' },
+};
+
+/** What {@link loadModelDir} relaxes for one command run (set from {@link MODEL_CHECK_OPTIONS}). */
+export interface ModelChecks {
+  allowNonFinite: boolean;
+  /** when set, unknown-token requests are allowed and reported here (each message once) */
+  warnUnknown?: (message: string) => void;
+}
+
+const modelChecks = new WeakMap<CliIO, ModelChecks>();
+
+/** Sets what {@link loadModelDir} relaxes for the command running on `io`. */
+export function setModelChecks(io: CliIO, checks: ModelChecks): void {
+  modelChecks.set(io, checks);
+}
+
 /**
  * Loads a Hugging Face model directory; the errors name the directory and what is missing.
- * @throws IOError (missing directory / config.json / weights), ArgumentError (unknown model_type, no tokenizer)
+ * Weights holding NaN/Inf are refused unless --allow-nonfinite; with --allow-unk, edit
+ * requests with unknown words are warned about instead of refused.
+ * @param opts.requireTokenizer - refuse a directory without tokenizer.json (default true: prompts need it)
+ * @throws IOError (missing directory / config.json / weights), ArgumentError (unknown model_type, no tokenizer),
+ *   NonFiniteError (a weight holding NaN/Inf), ShapeError (a weight contradicting config.json)
  */
-export async function loadModelDir(io: CliIO, dir: string): Promise<CausalLM> {
+export async function loadModelDir(io: CliIO, dir: string, opts: { requireTokenizer?: boolean } = {}): Promise<CausalLM> {
   const abs = resolvePath(io, dir);
   let st: fs.Stats;
   try {
@@ -115,10 +140,25 @@ export async function loadModelDir(io: CliIO, dir: string): Promise<CausalLM> {
     throw new IOError(`model directory not found: ${dir}`);
   }
   if (!st.isDirectory()) throw new IOError(`--model expects a Hugging Face model directory but ${dir} is a file`);
-  const model = await loadModel(abs);
-  if (!model.tokenizer) {
+  const checks = modelChecks.get(io);
+  let model: CausalLM;
+  try {
+    model = await loadModel(abs, { allowNonFinite: checks?.allowNonFinite ?? false });
+  } catch (err) {
+    if (err instanceof NonFiniteError) throw new NonFiniteError(`${err.message} (--allow-nonfinite loads it anyway, to inspect it)`, err.tensor, err.file);
+    throw err;
+  }
+  if (!model.tokenizer && opts.requireTokenizer !== false) {
     model.dispose();
     throw new ArgumentError(`${dir} has no tokenizer.json; medit needs the model's tokenizer to read prompts`);
+  }
+  const warn = checks?.warnUnknown;
+  if (warn && model.tokenizer) {
+    const said = new Set<string>();
+    model.tokenizer.onUnknownToken = (e) => {
+      if (!said.has(e.message)) warn(e.message);
+      said.add(e.message);
+    };
   }
   return model;
 }
@@ -142,6 +182,41 @@ export function romeHparams(io: CliIO, args: Args, model: CausalLM): RomeHyperPa
   const hp = file ? readRomeHparams(requireFile(resolvePath(io, file), 'hyperparameter file'), numLayers) : resolveRomeHparams({}, numLayers);
   if (args.flag('no-covariance')) hp.mom2_adjustment = false;
   return hp;
+}
+
+/**
+ * Covariance statistics for the layer ROME edits, per the command's flags (see
+ * {@link statsForLayers}); undefined when C = I.
+ */
+export async function statsForEdit(ctx: CommandContext, model: CausalLM, hp: RomeHyperParams): Promise<{ stats?: Map<number, LayerStats>; summary: Record<string, unknown> | null }> {
+  if (!hp.mom2_adjustment) return { summary: null };
+  return statsForLayers(ctx, model, hp.layers, hp.mom2_n_samples);
+}
+
+/**
+ * Covariance statistics of `layers` per the command's flags: `--stats-file` (ROME's one layer),
+ * else computed over `--stats-corpus` (cached in `--stats-cache`), and what to report about them.
+ */
+export async function statsForLayers(ctx: CommandContext, model: CausalLM, layers: number[], maxDocs: number): Promise<{ stats: Map<number, LayerStats>; summary: Record<string, unknown> }> {
+  const { io, args } = ctx;
+  const statsFile = args.string('stats-file');
+  if (statsFile) {
+    const file = requireFile(resolvePath(io, statsFile), 'statistics file');
+    const stats = await loadStatsFile(file, modelFingerprint(model));
+    const layer = layers[0];
+    if (stats.layer !== layer) {
+      stats.mom2Sum.dispose();
+      throw new ArgumentError(`covariance statistics are missing for layer ${layer}, the layer ROME edits: ${statsFile} holds layer ${stats.layer} (run "medit stats --layers ${layer}" or set layers: [${stats.layer}] in --hparams)`);
+    }
+    return { stats: new Map([[layer, stats]]), summary: { file: shortPath(io, file), tokens: stats.count, tokensPerSecond: null, cached: true } };
+  }
+  const corpus = statsCorpus(io, args.string('stats-corpus'));
+  const cacheDir = resolvePath(io, args.string('stats-cache') ?? defaultCacheDir(io));
+  const r = await covarianceStats(ctx, model, layers, { corpus, cacheDir, maxDocs });
+  return {
+    stats: r.stats,
+    summary: { corpus: corpus ? shortPath(io, corpus.source) : null, tokens: r.tokens, tokensPerSecond: r.tokensPerSecond, cached: r.cached, cacheDir: shortPath(io, cacheDir) },
+  };
 }
 
 /**
@@ -207,7 +282,6 @@ export async function covarianceStats(
   const maxDocs = normaliseMaxDocs(corpus, opts.maxDocs);
   const bar = out.progress(`covariance (layer${layers.length > 1 ? 's' : ''} ${layers.join(',')})`);
   let last: { tokens: number; tokensPerSecond: number } | undefined;
-  const started = Date.now();
   state.resumeHint = `partial statistics were saved in ${shortPath(io, opts.cacheDir)}; run the same command again to resume`;
   try {
     const stats = await computeLayerStats(model, {
@@ -219,7 +293,7 @@ export async function covarianceStats(
       signal: io.signal,
       onProgress: (p) => {
         last = p;
-        bar.update(p.docs, p.totalDocs, `${formatInt(p.tokens)} tokens · ${formatInt(p.tokensPerSecond)} tok/s · ${formatDuration(Date.now() - started)}`, {
+        bar.update(p.docs, p.totalDocs, `${formatInt(p.tokens)} tokens · ${formatInt(p.tokensPerSecond)} tok/s`, {
           docs: p.docs,
           totalDocs: p.totalDocs,
           tokens: p.tokens,

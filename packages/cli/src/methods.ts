@@ -1,73 +1,22 @@
 /**
- * The editing methods `medit eval` can run, by name: a short description, the method's own
- * flags, and an async factory building its editor for a model and the cases to be edited.
- * `medit eval --help` and the `--method` choices come from this table.
+ * The editing methods `medit edit`, `medit eval` and `medit serve` run: the table of
+ * `@medit/methods`, with its inputs answered from the command's flags — `--hparams`,
+ * `--editor` (defaulting to the editors the repository ships for fact-small), `--pool`, `--k`,
+ * `--memory`, and the covariance flags. The `--help` method lists and the `--method` choices
+ * come from the table.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
-import { type CausalLM, type Editor, type LayerStats, ArgumentError, fillTemplate } from '@medit/core';
+import { type CausalLM, ArgumentError, fillTemplate, readHparamsMapping } from '@medit/core';
 import { type EditCase, readDataset } from '@medit/data';
-import { type FtVariant, FtEditor, readFtHparams, resolveFtHparams } from '@medit/ft';
-import { KnEditor, readKnHparams, resolveKnHparams } from '@medit/kn';
-import { type MassEditAlgorithm, createMassEditor, readMemitHparams, resolveMemitHparams } from '@medit/memit';
-import { KeEditor, MendEditor } from '@medit/mend';
-import { IkeEditor, ikePool, ikeTemplateFor, loadTextEncoder, Serac, SeracEditor } from '@medit/serac';
-import { CaliNetEditor, TPatcherEditor, readCaliNetHparams, readTPatcherHparams, resolveTPatcherHparams } from '@medit/tpatcher';
+import { type MethodEditor, type MethodInput, type MethodInputs, type MethodSpec, type TrainedMethod, FACT_SMALL, METHODS, SHIPPED } from '@medit/methods';
 
 import { UsageError } from './args';
-import {
-  type CommandContext,
-  FILLER_CORPUS,
-  covarianceStats,
-  defaultCacheDir,
-  repoFile,
-  requireFile,
-  resolvePath,
-  romeHparams,
-  shortPath,
-  statsCorpus,
-} from './common';
-import { romeEditorFor, statsForEdit } from './commands/edit';
+import { type CommandContext, FILLER_CORPUS, repoFile, requireFile, resolvePath, shortPath, statsForLayers } from './common';
 
-/** An editor built for one `medit eval` run; `dispose` frees what the factory allocated. */
-export interface MethodEditor extends Editor {
-  dispose(): void;
-  /** where the covariance statistics came from (reported by medit eval), when the method uses them */
-  statsSummary?: Record<string, unknown> | null;
-}
-
-/** Method-specific flags of `medit eval` (each method lists those it reads). */
-export type MethodFlag = 'hparams' | 'editor' | 'pool' | 'k' | 'memory' | 'stats-corpus' | 'stats-cache' | 'stats-file' | 'no-covariance';
-
-export interface EvalMethod {
-  /** one line for `medit eval --help` */
-  description: string;
-  /** the method-specific flags it accepts; any other one is a usage error */
-  flags: readonly MethodFlag[];
-  /** Builds the editor for `model`; `cases` are the cases about to be edited. */
-  create(ctx: CommandContext, model: CausalLM, cases: EditCase[]): Promise<MethodEditor>;
-}
-
-/** `editor` with `cleanups` run after its own `dispose` (if it has one). */
-function disposing<E extends Editor>(editor: E, ...cleanups: (() => void)[]): E & MethodEditor {
-  const own = (editor as Partial<{ dispose(): void }>).dispose?.bind(editor);
-  return Object.assign(editor, {
-    dispose: () => {
-      own?.();
-      for (const c of cleanups) c();
-    },
-  });
-}
-
-const freeStats = (stats: Map<number, LayerStats> | undefined) => () => {
-  for (const s of stats?.values() ?? []) s.mom2Sum.dispose();
-};
-
-/** `--hparams FILE` resolved against the working directory, if given. */
-function hparamsFile(ctx: CommandContext): string | undefined {
-  const file = ctx.args.string('hparams');
-  return file ? requireFile(resolvePath(ctx.io, file), 'hyperparameter file') : undefined;
-}
+export type { MethodEditor } from '@medit/methods';
 
 /**
  * Refuses texts an editor would store or train on (T-Patcher's memory, FT+KL's KL prompts, IKE's
@@ -104,7 +53,7 @@ export function refuseEvaluatedSubjects(texts: readonly string[], cases: readonl
  * filler text (T-Patcher's memory, FT+KL's KL prompts), which states no fact of any subject.
  * @throws ArgumentError when the texts name a subject of the evaluated `cases` ({@link refuseEvaluatedSubjects})
  */
-async function unrelatedTexts(ctx: CommandContext, method: string, cases: readonly EditCase[]): Promise<string[]> {
+async function unrelatedTexts(ctx: CommandContext, method: string, evaluated: readonly EditCase[] | undefined): Promise<{ texts: string[]; given: boolean }> {
   const given = ctx.args.string('memory');
   const file = given ? requireFile(resolvePath(ctx.io, given), 'memory file') : repoFile(ctx.io, FILLER_CORPUS);
   if (!file) throw new ArgumentError(`${method} needs unrelated texts: pass --memory FILE (one text per line, or an edit dataset .json)`);
@@ -116,177 +65,133 @@ async function unrelatedTexts(ctx: CommandContext, method: string, cases: readon
         .map((l) => l.trim())
         .filter((l) => l.length > 0);
   if (texts.length === 0) throw new ArgumentError(`${method}: ${shortPath(ctx.io, file)} holds no text (one unrelated text per line, or an edit dataset .json)`);
-  refuseEvaluatedSubjects(texts, cases, `${method}'s memory ${shortPath(ctx.io, file)}`);
-  return texts;
+  if (evaluated) refuseEvaluatedSubjects(texts, evaluated, `${method}'s memory ${shortPath(ctx.io, file)}`);
+  return { texts, given: given !== undefined };
 }
 
-/** FT+KL's KL prompts when --memory is not given: the first lines of the filler text (KL runs over all of them at every step). */
-const FT_KL_DEFAULT_PROMPTS = 100;
-
-/** The paraphrase prompts of each case, looked up by request (KN's prompt-sharing refinement). */
-function casesParaphrases(cases: EditCase[]): (r: { prompt: string; subject: string; targetNew: string }) => string[] {
-  const key = (r: { prompt: string; subject: string; targetNew: string }) => `${r.subject}\u0000${r.prompt}\u0000${r.targetNew}`;
-  const byRequest = new Map(cases.map((c) => [key(c.request), c.rephrasePrompts]));
-  return (r) => byRequest.get(key(r)) ?? [];
+/** SHA-256 of a file's bytes. */
+function fileHash(file: string): string {
+  return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
 
-function ftMethod(variant: FtVariant): EvalMethod {
-  const what: Record<FtVariant, string> = {
-    FT: 'fine-tune the last layer\'s MLP output projection on the prompt\'s last token',
-    'FT-L': 'fine-tuning with an L∞ constraint (layer 0, ε = 5e-4; Zhu et al. 2020 as run by ROME)',
-    'FT-M': "fine-tuning with EasyEdit's teacher-forced target loss (last layer)",
-    'FT+KL': 'FT-M plus KL to the unedited model on unrelated texts (--memory, default: the first 100 filler lines)',
-  };
-  return {
-    description: what[variant],
-    flags: variant === 'FT+KL' ? ['hparams', 'memory'] : ['hparams'],
-    async create(ctx, model, cases) {
-      const file = hparamsFile(ctx);
-      const hp = file ? readFtHparams(file, model.config.numLayers, variant) : resolveFtHparams({}, model.config.numLayers, variant);
-      const klPrompts = variant === 'FT+KL' ? (await unrelatedTexts(ctx, 'FT+KL', cases)).slice(0, ctx.args.has('memory') ? undefined : FT_KL_DEFAULT_PROMPTS) : undefined;
-      return disposing(new FtEditor(hp, { variant, klPrompts }));
-    },
-  };
-}
-
-function massMethod(alg: MassEditAlgorithm, description: string): EvalMethod {
-  return {
-    description,
-    flags: ['hparams', 'stats-corpus', 'stats-cache'],
-    async create(ctx, model) {
-      const { io, args } = ctx;
-      const file = hparamsFile(ctx);
-      const hp = file ? readMemitHparams(file, model.config.numLayers, alg) : resolveMemitHparams({}, model.config.numLayers, alg);
-      // C = E[kkᵀ] of every edited layer, in one pass over the corpus (cached, resumable).
-      const corpus = statsCorpus(io, args.string('stats-corpus'));
-      const cacheDir = resolvePath(io, args.string('stats-cache') ?? defaultCacheDir(io));
-      const cov = await covarianceStats(ctx, model, hp.layers, { corpus, cacheDir, maxDocs: hp.mom2_n_samples });
-      const editor = disposing(createMassEditor(alg, hp, { stats: cov.stats }), freeStats(cov.stats));
-      editor.statsSummary = { corpus: corpus ? shortPath(io, corpus.source) : null, layers: hp.layers, tokens: cov.tokens, tokensPerSecond: cov.tokensPerSecond, cached: cov.cached, cacheDir: shortPath(io, cacheDir) };
-      return editor;
-    },
-  };
-}
-
-/** Every method `medit eval --method` runs (besides `none`, the unedited model only). */
-export const EVAL_METHODS: Record<string, EvalMethod> = {
-  rome: {
-    description: 'ROME: rank-one update of one MLP (covariance statistics over --stats-corpus)',
-    flags: ['hparams', 'stats-corpus', 'stats-cache', 'stats-file', 'no-covariance'],
-    async create(ctx, model) {
-      const hp = romeHparams(ctx.io, ctx.args, model);
-      const cov = await statsForEdit(ctx, model, hp);
-      const editor = disposing(romeEditorFor(hp, cov.stats), freeStats(cov.stats));
-      editor.statsSummary = cov.summary;
-      return editor;
-    },
-  },
-  memit: massMethod('MEMIT', 'MEMIT: a batch of edits spread over several MLP layers (covariance over --stats-corpus)'),
-  emmet: massMethod('EMMET', 'EMMET: equality-constrained mass editing of one layer (covariance over --stats-corpus)'),
-  alphaedit: massMethod('AlphaEdit', "AlphaEdit: MEMIT's update projected onto the null space of the preserved keys"),
-  ft: ftMethod('FT'),
-  'ft-l': ftMethod('FT-L'),
-  'ft-m': ftMethod('FT-M'),
-  'ft+kl': ftMethod('FT+KL'),
-  kn: {
-    description: "knowledge neurons: move the true answer's neurons' value vectors to the new target (refine: true uses the cases' paraphrase prompts)",
-    flags: ['hparams'],
-    async create(ctx, model, cases) {
-      const file = hparamsFile(ctx);
-      const hp = file ? readKnHparams(file, model.config.numLayers) : resolveKnHparams({}, model.config.numLayers);
-      return disposing(new KnEditor(hp, { paraphrases: casesParaphrases(cases) }));
-    },
-  },
-  tpatcher: {
-    description: 'T-Patcher: one patch neuron per wrong target token in the last MLP (memory: --memory, default the filler text)',
-    flags: ['hparams', 'memory'],
-    async create(ctx, model, cases) {
-      const file = hparamsFile(ctx);
-      const hp = file ? readTPatcherHparams(file, model.config.numLayers) : resolveTPatcherHparams({}, model.config.numLayers);
-      const editor = new TPatcherEditor(hp, { memoryTexts: await unrelatedTexts(ctx, 'T-Patcher', cases) });
-      return disposing(editor, () => editor.resetMemory());
-    },
-  },
-  calinet: {
-    description: 'CaliNet: calibration memory slots added to the last MLP, trained on the edits',
-    flags: ['hparams'],
-    async create(ctx, model) {
-      const file = hparamsFile(ctx);
-      // Resolved for the model so that the report records every value, defaults included.
-      const hp = new CaliNetEditor(file ? readCaliNetHparams(file) : {}).resolve(model);
-      return disposing(new CaliNetEditor(hp));
-    },
-  },
-  mend: {
-    description: 'MEND: a trained editor network transforms the fine-tuning gradient (--editor: best.safetensors of medit train mend)',
-    flags: ['editor'],
-    async create(ctx, model) {
-      return MendEditor.load(requireFile(resolvePath(ctx.io, ctx.args.required('editor', 'the trained mend editor')), 'editor file'), model);
-    },
-  },
-  ke: {
-    description: 'KnowledgeEditor: a trained hyper-network predicts the update (--editor: best.safetensors of medit train ke)',
-    flags: ['editor'],
-    async create(ctx, model) {
-      return KeEditor.load(requireFile(resolvePath(ctx.io, ctx.args.required('editor', 'the trained ke editor')), 'editor file'), model);
-    },
-  },
-  serac: {
-    description: 'SERAC: edit memory, scope classifier and counterfactual model (--editor: the directory of medit train serac)',
-    flags: ['editor'],
-    async create(ctx) {
-      const serac = await Serac.load(resolvePath(ctx.io, ctx.args.required('editor', 'the SERAC directory')));
-      return disposing(new SeracEditor(serac), () => serac.dispose());
-    },
-  },
-  ike: {
-    description: 'IKE: in-context demonstrations retrieved from --pool, a train split (--editor: the retrieval encoder, BERT directory or .onnx)',
-    flags: ['editor', 'pool', 'k'],
-    async create(ctx, model, cases) {
-      const { io, args } = ctx;
-      const encoderPath = resolvePath(io, args.required('editor', 'the retrieval encoder'));
-      const poolFile = requireFile(resolvePath(io, args.required('pool', 'the demonstration pool')), 'pool file');
-      const pool = readDataset(poolFile).cases;
-      refuseEvaluatedSubjects(
-        pool.flatMap((c) => [fillTemplate(c.request.prompt, c.request.subject), ...c.rephrasePrompts, ...c.localityPrompts.map((l) => l.prompt)]),
-        cases,
-        `IKE's demonstration pool ${shortPath(io, poolFile)}`,
-      );
-      const k = args.int('k', { min: 0 }) ?? 32;
-      const encoder = await loadTextEncoder(encoderPath);
-      return disposing(new IkeEditor({ pool: ikePool(pool), encoder, k, template: ikeTemplateFor(model.tokenizer!) }), () => encoder.dispose());
-    },
-  },
-};
-
-/** The `--method` choices: every registered method, then `none`. */
-export const METHOD_NAMES: readonly string[] = [...Object.keys(EVAL_METHODS), 'none'];
-
-/** Every method-specific flag, with the methods that take it. */
-function flagOwners(): Map<MethodFlag, string[]> {
-  const owners = new Map<MethodFlag, string[]>();
-  for (const [name, m] of Object.entries(EVAL_METHODS)) for (const f of m.flags) owners.set(f, [...(owners.get(f) ?? []), name]);
-  return owners;
+/** Whether the `--model` directory holds fact-small's weights (the same model.safetensors bytes). */
+function isFactSmall(ctx: CommandContext): boolean {
+  const fixture = repoFile(ctx.io, FACT_SMALL);
+  if (!fixture) return false;
+  const given = path.join(resolvePath(ctx.io, ctx.args.required('model')), 'model.safetensors');
+  const shipped = path.join(fixture, 'model.safetensors');
+  try {
+    return fs.statSync(given).size === fs.statSync(shipped).size && fileHash(given) === fileHash(shipped);
+  } catch {
+    return false;
+  }
 }
 
 /**
+ * `flag`'s value when given; else, on fact-small, the shipped `file` (said on stdout); else a
+ * usage error that names the shipped file, so a user can find it.
+ */
+function shippedFor(ctx: CommandContext, method: string, flag: string, what: string, file: string): string {
+  const given = ctx.args.string(flag.slice(2));
+  if (given) return resolvePath(ctx.io, given);
+  const shipped = repoFile(ctx.io, file);
+  if (shipped && isFactSmall(ctx)) {
+    ctx.out.line(`${flag.slice(2).padEnd(7)} ${file} (shipped for fact-small)`);
+    return shipped;
+  }
+  throw new UsageError(`--method ${method} needs ${flag} (${what}); the repository ships ${file}, trained for ${FACT_SMALL}`, ctx.out.command);
+}
+
+/** What `--editor` is for each method that takes one. */
+const EDITOR_WHAT: Record<TrainedMethod, string> = {
+  mend: 'the trained mend editor, best.safetensors of medit train mend',
+  ke: 'the trained ke editor, best.safetensors of medit train ke',
+  serac: 'the SERAC directory written by medit train serac',
+  ike: 'the retrieval encoder, a BERT directory or .onnx',
+};
+
+/**
+ * The inputs of a method factory from the command's flags: `--hparams` (JSON/YAML), the
+ * covariance flags ({@link statsForLayers}), `--editor`
+ * and `--pool` (defaulting to the shipped editors on fact-small), `--k`, `--memory`. With
+ * `evaluated` (the cases about to be measured), texts an editor stores or trains on (memory,
+ * KL prompts, IKE's pool) must not name their subjects ({@link refuseEvaluatedSubjects}).
+ */
+export function flagInputs(ctx: CommandContext, evaluated?: readonly EditCase[]): MethodInputs {
+  const { io, args } = ctx;
+  return {
+    hparams() {
+      const file = args.string('hparams');
+      if (!file) return undefined;
+      const resolved = requireFile(resolvePath(io, file), 'hyperparameter file');
+      return { values: readHparamsMapping(resolved), source: resolved };
+    },
+    noCovariance: () => args.flag('no-covariance'),
+    covariance: (model, layers, maxDocs) => statsForLayers(ctx, model, layers, maxDocs),
+    trainedEditor(method) {
+      const p = shippedFor(ctx, method, '--editor', EDITOR_WHAT[method], SHIPPED[method].editor);
+      return method === 'mend' || method === 'ke' ? requireFile(p, 'editor file') : p;
+    },
+    demonstrationPool() {
+      const poolArg = args.string('pool');
+      const file = poolArg ? requireFile(resolvePath(io, poolArg), 'pool file') : shippedFor(ctx, 'ike', '--pool', 'CounterFact-format training records to draw demonstrations from', SHIPPED.ike.pool);
+      const pool = readDataset(file).cases;
+      if (evaluated) {
+        const texts = pool.flatMap((c) => [fillTemplate(c.request.prompt, c.request.subject), ...c.rephrasePrompts, ...c.localityPrompts.map((l) => l.prompt)]);
+        refuseEvaluatedSubjects(texts, evaluated, `IKE's demonstration pool ${shortPath(io, file)}`);
+      }
+      return pool;
+    },
+    demonstrationCount: () => args.int('k', { min: 0 }),
+    unrelatedTexts: (method) => unrelatedTexts(ctx, method, evaluated),
+  };
+}
+
+/**
+ * Builds the editor of `method` for `model` from the command's flags; with `evaluated` (medit
+ * eval, medit tune), what it stores or trains on must not name the evaluated cases' subjects.
+ */
+export function createEditor(ctx: CommandContext, method: MethodSpec, model: CausalLM, cases: readonly EditCase[], opts: { evaluated?: boolean } = {}): Promise<MethodEditor> {
+  return method.create(model, cases, flagInputs(ctx, opts.evaluated ? cases : undefined));
+}
+
+/** The `--method` choices: every registered method, then `none`. */
+export const METHOD_NAMES: readonly string[] = [...Object.keys(METHODS), 'none'];
+
+/** Every method-specific flag, with the methods that take it. */
+function flagOwners(): Map<MethodInput, string[]> {
+  const owners = new Map<MethodInput, string[]>();
+  for (const [name, m] of Object.entries(METHODS)) for (const f of m.inputs) owners.set(f, [...(owners.get(f) ?? []), name]);
+  return owners;
+}
+
+/** The `--method` choices of `medit edit`: every registered method. */
+export const EDIT_METHOD_NAMES: readonly string[] = Object.keys(METHODS);
+
+/**
  * The method `--method` names (default rome), after checking that every method-specific flag
- * given is one this method reads; undefined for `none`.
+ * given is one this method reads; undefined for `none` (only where `allowNone`: `medit eval`).
  * @throws UsageError for an unknown method (listing the known ones) or a flag of another method
  */
-export function selectMethod(ctx: CommandContext): { name: string; method: EvalMethod | undefined } {
+export function selectMethod(ctx: CommandContext, opts: { allowNone: boolean }): { name: string; method: MethodSpec | undefined } {
+  const command = ctx.out.command;
+  const known = opts.allowNone ? METHOD_NAMES : EDIT_METHOD_NAMES;
   const name = ctx.args.string('method') ?? 'rome';
-  if (!METHOD_NAMES.includes(name)) throw new UsageError(`unknown method ${JSON.stringify(name)} for --method (known: ${METHOD_NAMES.join(', ')})`, 'eval');
-  const method = name === 'none' ? undefined : EVAL_METHODS[name];
+  if (!known.includes(name)) throw new UsageError(`unknown method ${JSON.stringify(name)} for --method (known: ${known.join(', ')})`, command);
+  const method = name === 'none' ? undefined : METHODS[name];
   for (const [flag, owners] of flagOwners()) {
-    if (ctx.args.has(flag) && !method?.flags.includes(flag)) throw new UsageError(`--${flag} applies to --method ${owners.join(', ')}`, 'eval');
+    if (ctx.args.has(flag) && !method?.inputs.includes(flag)) throw new UsageError(`--${flag} applies to --method ${owners.join(', ')}`, command);
   }
   return { name, method };
 }
 
-/** The methods section of `medit eval --help`. */
-export function methodsHelp(): string {
-  const names = Object.keys(EVAL_METHODS);
+/** The methods section of `medit edit --help` and `medit eval --help` (`none` only for eval). */
+export function methodsHelp(opts: { withNone: boolean }): string {
+  const names = Object.keys(METHODS);
   const width = Math.max(...names.map((n) => n.length), 4) + 2;
-  return ['Methods (--method):', ...names.map((n) => `  ${n.padEnd(width)}${EVAL_METHODS[n].description}`), `  ${'none'.padEnd(width)}the unedited model only`].join('\n');
+  return [
+    'Methods (--method):',
+    ...names.map((n) => `  ${n.padEnd(width)}${METHODS[n].description}`),
+    ...(opts.withNone ? [`  ${'none'.padEnd(width)}the unedited model only`] : []),
+  ].join('\n');
 }

@@ -1,6 +1,6 @@
 /**
- * Where the CLI's words go. Human mode: results on stdout, notes and progress bars on
- * stderr (bars only when stderr is a terminal). `--json` mode: one JSON object per line on
+ * Where the CLI's words go. Human mode: results on stdout, notes and progress on stderr (a bar
+ * on a terminal, periodic lines otherwise). `--json` mode: one JSON object per line on
  * stdout, each with a `type` ("progress", "result", "error"), so a machine can stream it.
  */
 
@@ -50,37 +50,70 @@ export class Output {
 
 const BAR_WIDTH = 24;
 
-/** A throttled progress bar (TTY) or progress JSON lines (`--json`); silent otherwise. */
+/** Seconds between progress lines when stderr is not a terminal (override: MEDIT_PROGRESS_SECONDS). */
+export const PROGRESS_LINE_SECONDS = 3;
+
+/** Terminals narrower than this (or reporting 0 columns) are treated as of unknown width: nothing is cut. */
+const MIN_COLUMNS = 20;
+
+/**
+ * Progress of one long job: a bar redrawn in place when stderr is a terminal; otherwise (output
+ * redirected, CI logs) a plain line on stderr every few seconds, so a long silent phase is never
+ * mistaken for a hang, and nothing for jobs shorter than that; `--json`: progress events on stdout.
+ */
 export class Progress {
   private lastDraw = 0;
   private drawn = false;
   private readonly tty: boolean;
+  private readonly started = Date.now();
+  private lastLine: number;
+  private linesWritten = 0;
+  private lastText = '';
+  private readonly lineMs: number;
 
   constructor(
     private readonly out: Output,
     private readonly label: string,
   ) {
     this.tty = !out.json && out.io.stderr.isTTY === true;
+    this.lastLine = this.started;
+    const seconds = Number(out.io.env.MEDIT_PROGRESS_SECONDS);
+    this.lineMs = out.io.env.MEDIT_PROGRESS_SECONDS !== undefined && Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : PROGRESS_LINE_SECONDS * 1000;
   }
 
   /** Reports `done` of `total` units; `detail` is shown after the bar, `data` goes into JSON. */
   update(done: number, total: number, detail = '', data: Record<string, unknown> = {}): void {
     const now = Date.now();
     const final = done >= total;
+    const frac = total > 0 ? Math.min(1, done / total) : 0;
+    const percent = `${(frac * 100).toFixed(0)}%`;
     if (this.out.json) {
       if (!final && now - this.lastDraw < 500) return;
       this.lastDraw = now;
       this.out.event('progress', { stage: this.label, done, total, ...data });
       return;
     }
-    if (!this.tty || (!final && now - this.lastDraw < 100)) return;
+    if (!this.tty) {
+      // A line when the interval has passed; a final one only after earlier lines (quick jobs stay quiet).
+      const text = `${this.label}: ${percent} (${done}/${total})${detail ? ` · ${detail}` : ''}`;
+      if (final ? this.linesWritten === 0 || text === this.lastText : now - this.lastLine < this.lineMs) return;
+      this.lastLine = now;
+      this.lastText = text;
+      this.linesWritten++;
+      this.out.io.stderr.write(`${text} · ${formatDuration(now - this.started)}\n`);
+      return;
+    }
+    if (!final && now - this.lastDraw < 100) return;
     this.lastDraw = now;
-    const frac = total > 0 ? Math.min(1, done / total) : 0;
     const filled = Math.round(frac * BAR_WIDTH);
     const bar = '█'.repeat(filled) + '░'.repeat(BAR_WIDTH - filled);
-    let text = `${this.label} ${bar} ${(frac * 100).toFixed(0).padStart(3)}% ${done}/${total}${detail ? ` · ${detail}` : ''}`;
-    const cols = this.out.io.stderr.columns ?? 100;
-    if (text.length > cols - 1) text = text.slice(0, cols - 1);
+    const head = `${this.label} ${bar} ${percent.padStart(4)} ${done}/${total} · ${formatDuration(now - this.started)}`;
+    let text = detail ? `${head} · ${detail}` : head;
+    const cols = this.out.io.stderr.columns;
+    // Cut the detail first, then the bar; the label is never cut.
+    if (cols !== undefined && cols >= MIN_COLUMNS && text.length > cols - 1) {
+      text = head.length <= cols - 1 ? text.slice(0, cols - 1) : `${this.label} ${percent}`;
+    }
     this.out.io.stderr.write(`\r\x1b[2K${text}`);
     this.drawn = true;
   }

@@ -1,7 +1,8 @@
 /**
- * Edit requests from the command line (`--prompt/--subject/--target`) or a file
- * (`--requests`): JSONL of `{prompt, subject, target_new}` lines, a JSON array of the same,
- * or any dataset `@medit/data` reads (CounterFact, zsRE, KnowEdit), whose cases' requests are used.
+ * Edit requests from the command line (`--prompt/--subject/--target`, with `--paraphrase` and
+ * `--neighbour` prompts to check) or a file (`--requests`): JSONL of `{prompt, subject,
+ * target_new}` lines, a JSON array of the same, or any dataset `@medit/data` reads (CounterFact,
+ * zsRE, KnowEdit), whose cases bring their paraphrase and neighbourhood prompts along.
  */
 import * as fs from 'node:fs';
 
@@ -22,8 +23,8 @@ function looksLikePlainRequest(rec: unknown): boolean {
   return typeof rec === 'object' && rec !== null && 'prompt' in rec && 'subject' in rec && ('target_new' in rec || 'targetNew' in rec);
 }
 
-/** Reads a requests file (.json or .jsonl); errors name the file, record and field. */
-export function readRequestsFile(file: string): EditRequest[] {
+/** Reads a requests file (.json or .jsonl) as cases; errors name the file, record and field. */
+export function readRequestsFile(file: string): EditCase[] {
   const text = fs.readFileSync(requireFile(file, 'requests file'), 'utf8');
   let cases: EditCase[];
   if (file.endsWith('.jsonl')) {
@@ -59,15 +60,17 @@ export function readRequestsFile(file: string): EditRequest[] {
     }
   }
   if (cases.length === 0) throw new ArgumentError(`${file}: no edit requests in the file`);
-  const requests = cases.map(caseRequest);
-  requests.forEach((r, i) => validateRequest(r, i));
-  return requests;
+  cases.forEach((c, i) => validateRequest(caseRequest(c), i));
+  return cases;
 }
 
-/** The requests of `medit edit`: either the three flags or `--requests FILE`. */
-export function requestsFromArgs(io: CliIO, args: Args): EditRequest[] {
+/**
+ * The edits of `medit edit` as cases: either the three flags (plus `--paraphrase` /
+ * `--neighbour` prompts, checked before and after) or `--requests FILE`.
+ */
+export function editCasesFromArgs(io: CliIO, args: Args): EditCase[] {
   const file = args.string('requests');
-  const single = ['prompt', 'subject', 'target'].filter((f) => args.has(f));
+  const single = ['prompt', 'subject', 'target', 'target-true', 'paraphrase', 'neighbour'].filter((f) => args.has(f));
   if (file !== undefined) {
     if (single.length > 0) throw new UsageError(`--requests cannot be combined with --${single[0]}`, 'edit');
     return readRequestsFile(resolvePath(io, file));
@@ -84,7 +87,23 @@ export function requestsFromArgs(io: CliIO, args: Args): EditRequest[] {
   if (holes > 1) throw new ArgumentError(`--prompt must contain at most one "{}" (where the subject goes) but has ${holes}`);
   // A full prompt ("Varn Oltega is a citizen of") becomes a template around the subject.
   const template = holes === 1 ? prompt : templateFromPrompt(prompt, subject);
-  const request: EditRequest = { prompt: template, subject, targetNew: target };
+  const targetTrue = args.string('target-true');
+  if (targetTrue !== undefined && targetTrue.trim() === '') throw new ArgumentError('--target-true is empty: give the answer the model gives now, or leave the flag out');
+  const request: EditRequest = targetTrue === undefined ? { prompt: template, subject, targetNew: target } : { prompt: template, subject, targetNew: target, targetTrue };
   validateRequest(request, 0);
-  return [request];
+  for (const f of ['paraphrase', 'neighbour']) {
+    if (args.list(f).some((p) => p.trim() === '')) throw new ArgumentError(`--${f} is empty: give a full prompt, e.g. --${f} "${f === 'paraphrase' ? `${subject} holds the citizenship of` : 'Rakem Boskre is a citizen of'}"`);
+  }
+  return [
+    {
+      id: '0',
+      request,
+      rephrasePrompts: args.list('paraphrase'),
+      // the neighbours' answers are whatever the model answers before the edit
+      localityPrompts: args.list('neighbour').map((p) => ({ prompt: p, answer: '' })),
+      portabilityPrompts: [],
+      generationPrompts: [],
+      source: { format: 'jsonl', file: '(command line)', index: 0 },
+    },
+  ];
 }

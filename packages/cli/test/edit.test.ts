@@ -49,12 +49,13 @@ describe('edit, generate --delta, revert', () => {
     expect(res.edits[0].before).toBe('Paris.');
     for (const e of res.edits) expect(e.updateNorm).toBeGreaterThan(0);
 
-    const sidecar = JSON.parse(fs.readFileSync(`${delta()}.json`, 'utf8'));
-    expect(sidecar.method).toBe('ROME');
-    expect(sidecar.modelFingerprint).toBe(modelFingerprint(original));
-    expect(sidecar.requests[1]).toEqual({ prompt: 'The mother tongue of {} is', subject: 'Danielle Darrieux', targetNew: 'English' });
-    // atomic save: only the finished directory, with the tokenizer copied
-    expect(fs.readdirSync(tmp).sort()).toEqual(['edit.safetensors', 'edit.safetensors.json', 'edited']);
+    const saved = await EditDelta.load(delta());
+    expect(saved.info.method).toBe('ROME');
+    expect(saved.info.modelFingerprint).toBe(modelFingerprint(original));
+    expect(saved.info.requests![1]).toEqual({ prompt: 'The mother tongue of {} is', subject: 'Danielle Darrieux', targetNew: 'English' });
+    saved.dispose();
+    // atomic save: one delta file and the finished directory, with the tokenizer copied
+    expect(fs.readdirSync(tmp).sort()).toEqual(['edit.safetensors', 'edited']);
     expect(fs.readdirSync(edited()).sort()).toEqual(expect.arrayContaining(['config.json', 'model.safetensors', 'tokenizer.json']));
 
     // The checkpoint on disk equals the original with the delta applied in memory, bit for bit.
@@ -133,7 +134,7 @@ describe('edit, generate --delta, revert', () => {
   test('revert refuses the unedited model itself', async () => {
     const r = await runCli(['revert', '--model', PARITY_MODEL, '--delta', delta(), '--out', path.join(tmp, 'nothing')]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/is the unedited model this delta was computed on .*nothing to revert/);
+    expect(r.stderr).toMatch(/the weights do not carry it .*they are the weights the edit was computed on: it was never applied; nothing was written/);
   });
 });
 
@@ -144,7 +145,7 @@ test('edit with a full prompt and YAML hyperparameters (layer 1, no covariance) 
   ]);
   expect(r.code).toBe(0);
   expect(r.stdout).toMatch(/^method  ROME, layer 1, no covariance \(C = I\)$/m);
-  expect(r.stdout).toMatch(/^edit 1: The Eiffel Tower is located in → Tokyo\n  before: Paris\.\n  after:  .+$/m);
+  expect(r.stdout).toMatch(/^edit 1: The Eiffel Tower is located in → Tokyo\n  prompt     The Eiffel Tower is located in   Paris\. → .+   [✓✗] "Tokyo" is (now|not) the top answer$/m);
 });
 
 test('Ctrl-C (an aborted signal) during edit exits 130 and saves nothing', async () => {

@@ -115,3 +115,24 @@ test('eval --generation --snippets: the Reference Score against the snippets of 
   expect(bad.code).toBe(2);
   expect(bad.stderr).toContain('--snippets applies to --generation');
 });
+
+test('the console table: Wilson intervals as (low–high), a legend always, definitions with --explain; reports go to reports/ by default', async () => {
+  const dir = path.join(tmp, 'cwd');
+  fs.mkdirSync(dir);
+  const r = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', DATASET, ...FAST, '--explain'], { cwd: dir });
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(/^metric +unedited +ROME$/m);
+  expect(r.stdout).toMatch(/^efficacyScore +0\.000 \(0\.000–0\.658\) n=2 +\d\.\d{3} \(\d\.\d{3}–\d\.\d{3}\) n=2$/m);
+  expect(r.stdout).not.toContain('±');
+  expect(r.stdout).toContain('Each cell: the mean over the cases (its 95% confidence interval: Wilson score for proportions, normal otherwise) and n, the number of cases the metric is defined for.');
+  expect(r.stdout).toMatch(/^  efficacyScore +CounterFact ES \(reliability\): share of edit prompts where P\(new target\) > P\(true answer\)$/m);
+  expect(r.stdout).toMatch(/^  locality\/neighborhood +EasyEdit locality: /m);
+  // every metric of the table has a definition
+  expect(r.stdout).not.toContain('(no definition recorded)');
+  expect(r.stdout).toMatch(/wrote reports\/gpt2-trained-wordlevel-rome\.json and reports\/gpt2-trained-wordlevel-rome\.html$/m);
+  expect(fs.readdirSync(dir)).toEqual(['reports']);
+  expect(fs.readdirSync(path.join(dir, 'reports')).sort()).toEqual(['gpt2-trained-wordlevel-rome.html', 'gpt2-trained-wordlevel-rome.json']);
+  const brief = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', DATASET, '--method', 'none', '--limit', '1'], { cwd: dir });
+  expect(brief.stdout).toContain('Run with --explain for what each metric measures (also in the HTML report).');
+  expect(brief.stdout).not.toContain('CounterFact ES (reliability)');
+});

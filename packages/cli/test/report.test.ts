@@ -15,7 +15,7 @@ let tmp: string;
 let ftHparams: string;
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'medit-cli-report-'));
-  ftHparams = path.join(tmp, 'ft.json');
+  ftHparams = path.join(tmp, 'ft-hparams.json'); // not ft.json: the first test's report is written there
   fs.writeFileSync(ftHparams, JSON.stringify({ num_steps: 3 }));
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -46,7 +46,7 @@ test('stats --json streams progress and a result; the second run is a cache hit'
 test('a progress bar is drawn on stderr only when it is a terminal', async () => {
   const r = await runCli(['stats', '--model', PARITY_MODEL, '--layers', '1', '--max-docs', '50', '--cache', path.join(tmp, 'tty')], { tty: true });
   expect(r.code).toBe(0);
-  expect(r.stderr).toMatch(/covariance \(layer 1\) .*100% 50\/50 · [\d,]+ tokens · [\d,]+ tok\/s/);
+  expect(r.stderr).toMatch(/covariance \(layer 1\) .*100% 50\/50 · [\d.]+ m?s · [\d,]+ tokens · [\d,]+ tok\/s/);
 });
 
 test('edit reuses the cached statistics; --stats-file of another layer is refused naming the layer', async () => {

@@ -7,6 +7,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import { loadEditorFile } from '@medit/mend';
+
 import { ROOT, runCli } from './helpers/run';
 
 const TINY = path.join(ROOT, 'test-fixtures/models/fact-tiny');
@@ -16,10 +18,14 @@ const VALIDATION = path.join(ROOT, 'test-fixtures/factworld/edits-tiny/zsre-vali
 
 let tmp: string;
 let hparams: string;
+let keHparams: string;
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'medit-cli-train-'));
+  // one file per method: a field the method does not read is an error
   hparams = path.join(tmp, 'hp.json');
-  fs.writeFileSync(hparams, JSON.stringify({ rank: 8, lr: 1e-3, accumulate_bs: 2, val_interval: 4, val_steps: 2, hidden_dim: 8, condition_dim: 16, param_hidden: 4 }));
+  fs.writeFileSync(hparams, JSON.stringify({ rank: 8, lr: 1e-3, accumulate_bs: 2, val_interval: 4, val_steps: 2 }));
+  keHparams = path.join(tmp, 'ke-hp.json');
+  fs.writeFileSync(keHparams, JSON.stringify({ lr: 1e-3, accumulate_bs: 2, val_interval: 4, val_steps: 2, hidden_dim: 8, condition_dim: 16, param_hidden: 4 }));
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
@@ -57,12 +63,14 @@ test('train mend writes the editor and its log, resumes, and eval --method mend 
 
 test('train ke runs through the same command; --validation early-stops on a validation split, and the editor lists its data', async () => {
   const out = path.join(tmp, 'ke');
-  const r = await runCli(['train', 'ke', '--model', TINY, '--dataset', TRAIN, '--validation', VALIDATION, '--hparams', hparams, '--out', out, '--max-iters', '2', '--limit', '6', '--json']);
+  const r = await runCli(['train', 'ke', '--model', TINY, '--dataset', TRAIN, '--validation', VALIDATION, '--hparams', keHparams, '--out', out, '--max-iters', '2', '--limit', '6', '--json']);
   expect(r.code).toBe(0);
   expect(r.result).toMatchObject({ method: 'KE', iterations: 2 });
-  const info = JSON.parse(fs.readFileSync(path.join(out, 'best.safetensors.json'), 'utf8'));
+  expect(fs.existsSync(path.join(out, 'best.safetensors.json'))).toBe(false); // the description is in the file's header
+  const { tensors, info } = await loadEditorFile(path.join(out, 'best.safetensors'), 'KE');
+  for (const t of tensors.values()) t.dispose();
   const ids = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8')).slice(0, 6).map((_: unknown, i: number) => String(i));
-  expect(info.training.data).toEqual([
+  expect(info.training?.data).toEqual([
     { use: 'train', file: 'test-fixtures/factworld/edits-tiny/zsre-train.json', sha256: expect.stringMatching(/^[0-9a-f]{64}$/), caseIds: ids(TRAIN) },
     { use: 'validation', file: 'test-fixtures/factworld/edits-tiny/zsre-validation.json', sha256: expect.stringMatching(/^[0-9a-f]{64}$/), caseIds: ids(VALIDATION) },
   ]);

@@ -50,7 +50,13 @@ export function grad(loss: Tensor, wrt: Tensor[], seed?: Tensor): Tensor[] {
       order.push(t);
     }
   }
+  // Only what leads to a wanted tensor is worth a backward: nodes off those paths are skipped,
+  // and inputs off them are marked as needing no gradient while their consumer's backward
+  // runs (backward closures read `requiresGrad` then, so e.g. linear skips dW of a frozen
+  // weight that requires grad for another purpose).
   const wanted = new Set(wrt);
+  const leads = new Set<Tensor>();
+  for (const t of order) if (wanted.has(t) || t.node?.inputs.some((i) => leads.has(i))) leads.add(t);
   return noGrad(() =>
     tidy(() => {
       const grads = new Map<Tensor, Tensor>();
@@ -58,11 +64,19 @@ export function grad(loss: Tensor, wrt: Tensor[], seed?: Tensor): Tensor[] {
       for (let k = order.length - 1; k >= 0; k--) {
         const t = order[k];
         const g = grads.get(t);
-        if (!g || !t.node) continue;
-        const inGrads = t.node.backward(g);
-        t.node.inputs.forEach((inp, j) => {
+        if (!g || !t.node || !leads.has(t)) continue;
+        const inputs = t.node.inputs;
+        const pruned = inputs.filter((inp) => inp.requiresGrad && !leads.has(inp));
+        for (const inp of pruned) inp.requiresGrad = false;
+        let inGrads: (Tensor | null)[];
+        try {
+          inGrads = t.node.backward(g);
+        } finally {
+          for (const inp of pruned) inp.requiresGrad = true;
+        }
+        inputs.forEach((inp, j) => {
           const gi = inGrads[j];
-          if (!gi || !inp.requiresGrad) return;
+          if (!gi || !leads.has(inp)) return;
           if (gi.shape.join() !== inp.shape.join()) {
             throw new ShapeError(`grad: backward of ${t.node!.op} gave shape [${gi.shape}] for an input of shape [${inp.shape}]`);
           }

@@ -5,7 +5,7 @@
  */
 import { loadBinding, type NativeBinding } from '@medit/native';
 
-import { fromNative } from './errors';
+import { ArgumentError, fromNative } from './errors';
 import type { Tensor } from './tensor';
 
 let bindingCache: NativeBinding | undefined;
@@ -127,12 +127,35 @@ export interface MemoryInfo {
   numBuffers: number;
   /** high-water mark of native bytes since the last `resetPeakMemory()` */
   peakBytes: number;
+  /** bytes of freed buffers the native allocator keeps for reuse (not in `numBytes`) */
+  cachedBytes: number;
+  /**
+   * Buffer requests since start that the allocator's cache could not serve (malloc calls). A
+   * loop that makes the same shapes every step stops adding to it after its first step.
+   */
+  systemAllocations: number;
 }
 
 /** Current memory use; tests assert it is unchanged around their work. */
 export function memory(): MemoryInfo {
   const m = native().memory();
-  return { numTensors: liveTensors, numBytes: m.liveBytes, numBuffers: m.liveBuffers, peakBytes: m.peakBytes };
+  return {
+    numTensors: liveTensors,
+    numBytes: m.liveBytes,
+    numBuffers: m.liveBuffers,
+    peakBytes: m.peakBytes,
+    cachedBytes: m.cachedBytes,
+    systemAllocations: m.systemAllocations,
+  };
+}
+
+/**
+ * Returns the native allocator's cached buffers to the system (they are otherwise kept for
+ * reuse, up to MEDIT_CACHE_MB; by default while cached plus in-use memory stays within the
+ * larger of 2 GiB and the most memory the process has had in use at once).
+ */
+export function releaseCachedMemory(): void {
+  native().releaseCachedMemory();
 }
 
 /** Resets the native high-water mark to the current use. */
@@ -156,14 +179,25 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
-/** Compiled features of the native addon (BLAS, OpenMP, CUDA and why not). */
+/**
+ * Sets the number of threads CPU kernels use (the engine's pool; OpenBLAS too when linked).
+ * The initial count is `MEDIT_NUM_THREADS`, else the CPUs the process may run on.
+ * @example setNumThreads(1)  // single-threaded, e.g. beside other jobs
+ */
+export function setNumThreads(threads: number): void {
+  if (!Number.isInteger(threads) || threads < 1) throw new ArgumentError(`Expected a positive integer for threads but received ${threads}`);
+  native().setNumThreads(threads);
+}
+
+/** Compiled features of the native addon (BLAS, threads, SIMD level, CUDA and why not). */
 export function buildInfo() {
   return native().buildInfo();
 }
 
 /**
- * Chooses the CPU GEMM implementation: the system BLAS (when compiled in) or the built-in
- * blocked kernel. `MEDIT_GEMM=fallback` sets the initial choice.
+ * Chooses the CPU GEMM implementation for products of more than 48 rows: the built-in kernel
+ * ('fallback', the default) or the system BLAS (when compiled in). Skinny products always run
+ * the built-in small-GEMM path. `MEDIT_GEMM=blas` sets the initial choice.
  */
 export function setGemmBackend(backend: 'blas' | 'fallback'): void {
   native().setGemmFallback(backend === 'fallback');

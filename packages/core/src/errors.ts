@@ -17,7 +17,11 @@ export class MeditError extends Error {
 
 /** Shapes that don't fit an op: the message names the op, the argument and both shapes. */
 export class ShapeError extends MeditError {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** the checkpoint weight whose shape is wrong, when the error is about one */
+    readonly tensor?: string,
+  ) {
     super(message, 'MEDIT_E_SHAPE');
   }
 }
@@ -68,6 +72,59 @@ export class ArgumentError extends MeditError {
 export class OutOfMemoryError extends MeditError {
   constructor(message: string) {
     super(message, 'MEDIT_E_OOM');
+  }
+}
+
+/**
+ * NaN or ±Inf where medit needs finite numbers: weights at load, an editor's delta, covariance
+ * statistics. The message names the tensor (and the file, when there is one).
+ */
+export class NonFiniteError extends MeditError {
+  constructor(
+    message: string,
+    /** the tensor (checkpoint name, update name, statistics key) */
+    readonly tensor: string,
+    /** the file it came from, when it came from one */
+    readonly file?: string,
+  ) {
+    super(message, 'MEDIT_E_NONFINITE');
+  }
+}
+
+/**
+ * A model that is not the one an edit expects: applying an edit to weights other than those it
+ * was computed on, or reverting it from weights it did not produce (never applied, applied twice,
+ * another edit's). The message says which; the CLI's `--force` overrides.
+ */
+export class FingerprintMismatchError extends MeditError {
+  constructor(message: string) {
+    super(message, 'MEDIT_E_FINGERPRINT');
+  }
+}
+
+/**
+ * A subject or target that the model's tokenizer maps to its unknown token: an edit would
+ * rewrite what the model does for the unknown token (every unknown word) instead of the fact.
+ */
+export class UnknownTokenError extends MeditError {
+  constructor(
+    message: string,
+    /** the words that tokenise to the unknown token */
+    readonly words: string[],
+  ) {
+    super(message, 'MEDIT_E_UNK');
+  }
+}
+
+/** A hyperparameter file field that no method reads (a typo such as `layerz`); names the closest known field. */
+export class UnknownFieldError extends MeditError {
+  constructor(
+    message: string,
+    readonly field: string,
+    /** the closest known field by edit distance, if any is close */
+    readonly suggestion?: string,
+  ) {
+    super(message, 'MEDIT_E_FIELD');
   }
 }
 

@@ -13,7 +13,11 @@ export type { DType } from '@medit/native';
 export interface GradNode {
   op: string;
   inputs: Tensor[];
-  /** Gradients for each input given the output gradient (null where an input needs none). */
+  /**
+   * Gradients for each input given the output gradient (null where an input needs none). Reads
+   * the inputs' `requiresGrad` when it runs: `grad` clears it on inputs that lead to no tensor
+   * whose gradient is asked for, so their gradients (e.g. a weight's dW GEMM) are not computed.
+   */
   backward: (dy: Tensor) => (Tensor | null)[];
   /** Other tensors the backward closure reads (kept alive by `tidy` with the output). */
   saved: Tensor[];
@@ -133,7 +137,8 @@ export function record(
   return out;
 }
 
-type NumericArray = ArrayLike<number> | ArrayLike<bigint>;
+/** Flat values {@link tensor} accepts: numbers, or bigints for 64-bit integer tensors. */
+export type NumericArray = ArrayLike<number> | ArrayLike<bigint>;
 export type NestedArray = number | NestedArray[];
 
 function flatten(values: NestedArray, shape: number[], depth = 0, out: number[] = []): number[] {

@@ -14,6 +14,10 @@ import {
   hookName,
   keep,
   loadModel,
+  loadStatsFile,
+  NonFiniteError,
+  tensor as tensorOf,
+  writeCheckpointFile,
   memory,
   noGrad,
   readCorpus,
@@ -117,4 +121,32 @@ test('statistics jobs leave native memory as they found it', async () => {
   const s = await computeLayerStats(model, { layers: [0], corpus: corpusFromTexts(['The rain stopped by noon.']) });
   s.get(0)!.mom2Sum.dispose();
   expect(memory().numBytes).toBe(before.numBytes);
+});
+
+test('statistics of a model with non-finite activations are an error, and nothing is cached', async () => {
+  const broken = await loadModel(MODEL);
+  const w = broken.params.get('transformer.h.0.mlp.c_fc.weight')!;
+  const d = (w.data() as Float32Array).slice();
+  d.fill(Infinity, 0, 8);
+  w.dispose();
+  broken.params.set('transformer.h.0.mlp.c_fc.weight', keep(tensorOf(d, w.shape)));
+  const cacheDir = tmp();
+  const live = memory();
+  const err = await computeLayerStats(broken, { layers: [0], corpus: readCorpus(FILLER), maxDocs: 40, cacheDir, checkpointEvery: 1 }).catch((e) => e);
+  expect(err).toBeInstanceOf(NonFiniteError);
+  expect(err.message).toMatch(/^the covariance statistics of layer 0 \(Σ k kᵀ over \d+ tokens of .*filler\.txt\) holds \d+ non-finite values .*: the model's MLP keys are not finite on this text; nothing was cached$/);
+  expect(fs.readdirSync(cacheDir)).toEqual([]);
+  expect(memory().numTensors).toBe(live.numTensors);
+  broken.dispose();
+});
+
+test('a cached statistics file holding NaN is refused naming the file', async () => {
+  const cacheDir = tmp();
+  const file = path.join(cacheDir, 'mom2-bad.safetensors');
+  const t = tensorOf(new Float64Array([1, NaN, 0, 1]), [2, 2], 'float64');
+  await writeCheckpointFile(file, new Map([['mom2', t.handle()]]), { layer: '0', count: '3' });
+  t.dispose();
+  const live = memory();
+  await expect(loadStatsFile(file)).rejects.toThrow(`${file}: the covariance statistics mom2 of layer 0 holds 1 non-finite value (NaN or ±Inf) of 4; the first is NaN (element 1 of shape [2, 2])`);
+  expect(memory().numTensors).toBe(live.numTensors);
 });

@@ -43,6 +43,10 @@ describe('gradients (f64 finite differences)', () => {
   check('linear out_in with bias', [[2, 3, 4], [5, 4], [5]], (x, w, b) => weighted(m.linear(x, w, b)));
   check('linear in_out (Conv1D) with bias', [[3, 4], [4, 5], [5]], (x, w, b) => weighted(m.linear(x, w, b, 'in_out')));
   check('linear without bias', [[3, 4], [5, 4]], (x, w) => weighted(m.linear(x, w)));
+  for (const act of ['geluTanh', 'gelu', 'silu', 'tanh', 'sigmoid'] as const) {
+    check(`linearAct ${act} in_out with bias`, [[2, 3, 4], [4, 5], [5]], (x, w, b) => weighted(m.linearAct(x, w, b, 'in_out', act)));
+  }
+  check('linearAct relu out_in without bias (away from 0)', [[3, 4], [5, 4]], (x, w) => weighted(m.linearAct(x, w, null, 'out_in', 'relu')));
   check('add with broadcasting', [[2, 3, 4], [4]], (a, b) => weighted(m.add(a, b)));
   check('sub with broadcasting', [[2, 1, 4], [3, 1]], (a, b) => weighted(m.sub(a, b)));
   check('mul with broadcasting', [[2, 3, 4], [1, 3, 1]], (a, b) => weighted(m.mul(a, b)));

@@ -13,4 +13,4 @@ export { DATASET_FORMATS } from './types';
 export { DatasetSchemaError, DatasetParseError, DatasetFormatError } from './errors';
 export type { ZsreTargetConvention } from './formats/zsre';
 export { readDataset, parseDataset, detectFormat, fillTemplate } from './read';
-export type { ReadDatasetOptions } from './read';
+export type { ReadDatasetOptions, ArrayFormat } from './read';

@@ -17,7 +17,8 @@ export interface ReadDatasetOptions {
   zsreTarget?: ZsreTargetConvention;
 }
 
-type ArrayFormat = Exclude<DatasetFormat, 'jsonl'>;
+/** The formats {@link detectFormat} tells apart from a JSON array's first record (JSONL is a file-name matter). */
+export type ArrayFormat = Exclude<DatasetFormat, 'jsonl'>;
 
 const DETECTORS: Record<ArrayFormat, (rec: Record<string, unknown>) => boolean> = {
   counterfact: counterFactLooksLike,

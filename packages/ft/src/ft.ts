@@ -39,7 +39,7 @@ import {
 } from '@medit/core';
 
 import { defaultFtHparams, resolveFtHparams, ftVariantOf, type FtHyperParams, type FtVariant } from './hparams';
-import { klToReference, promptLastLoss, targetNewLoss, tokenLogProbs, type TokenizedEdit } from './losses';
+import { forwardFrom, klToReference, promptLastLoss, targetNewLoss, tokenLogProbs, type TokenizedEdit } from './losses';
 
 export interface FtEditorOptions {
   /**
@@ -67,7 +67,7 @@ export interface FtEpoch {
  * parameter (`W − W0`, in the parameter's own layout).
  * @example
  * const editor = new FtEditor({ lr: 1e-3 }, { variant: 'FT-M' });
- * const delta = await editor.edit(model, [{ prompt: '{} is a citizen of', subject: 'Varn Oltega', targetNew: 'Kesmira' }]);
+ * const delta = await editor.edit(model, [{ prompt: '{} is a citizen of', subject: 'Rakem Boskre', targetNew: 'Lasktra' }]);
  * delta.apply(model);
  */
 export class FtEditor implements Editor {
@@ -105,7 +105,7 @@ export class FtEditor implements Editor {
     const tok = model.tokenizer;
     if (!tok) throw new ArgumentError('FT needs a model with a tokenizer');
     if (requests.length === 0) throw new ArgumentError('FT: expected at least one edit request');
-    requests.forEach(validateRequest);
+    requests.forEach((r, i) => validateRequest(r, i, model.tokenizer));
     const hp = this.resolve(model);
     const method = ftVariantOf(hp);
     if (hp.kl_factor > 0 && !this.options.klPrompts?.length) throw new ArgumentError(`${method}: kl_factor > 0 needs klPrompts (unrelated prompts) in the editor options`);
@@ -116,7 +116,9 @@ export class FtEditor implements Editor {
     const names = this.tunedParameters(model, hp);
     const params = names.map((n) => model.param(n));
     const originals = params.map((p) => keep(clone(p)));
-    const reference = hp.kl_factor > 0 ? keep(noGrad(() => tidy(() => tokenLogProbs(model, klIds, pad)))) : undefined;
+    // the blocks below the first tuned one run once per batch
+    const frozen = forwardFrom(model, firstTunedBlock(model, names));
+    const reference = hp.kl_factor > 0 ? keep(noGrad(() => tidy(() => tokenLogProbs(frozen.forward, klIds, pad)))) : undefined;
     const lossFn = hp.objective_optimization === 'target_new' ? targetNewLoss : promptLastLoss;
     const opt = new AdamW(params, { lr: hp.lr, weightDecay: hp.weight_decay });
     const epochs: FtEpoch[] = [];
@@ -132,10 +134,10 @@ export class FtEditor implements Editor {
           if (opts.signal?.aborted) throw new CancelledError(`${method} edit cancelled`);
           const batch = edits.slice(start, start + hp.batch_size);
           const stepped = tidy(() => {
-            const editLoss = lossFn(model, batch, pad);
+            const editLoss = lossFn(frozen.forward, batch, pad);
             let loss = editLoss;
             if (reference) {
-              const kl = klToReference(model, klIds, reference, pad);
+              const kl = klToReference(frozen.forward, klIds, reference, pad);
               klSum += kl.item();
               loss = add(loss, mulScalar(kl, hp.kl_factor));
             }
@@ -166,12 +168,31 @@ export class FtEditor implements Editor {
       });
       opt.dispose();
       reference?.dispose();
+      frozen.dispose();
     }
     return new EditDelta(
       names.map((name, i) => ({ name, delta: deltas[i] })),
       { method, modelFingerprint: fingerprint, hparams: hp, requests: requests.map((r) => ({ ...r })), stats: { epochs } },
     );
   }
+}
+
+/**
+ * The first block holding a tuned parameter (its names start with the block's prefix, e.g.
+ * `transformer.h.5.`), or 0 when one lies outside the blocks (embeddings, final norm, head).
+ * @internal
+ */
+export function firstTunedBlock(model: CausalLM, names: string[]): number {
+  const blockOf = (name: string): number => {
+    for (let l = 0; l < model.config.numLayers; l++) {
+      const w = model.rewriteModule(l).weightName;
+      const at = w.indexOf(`.${l}.`);
+      if (at >= 0 && name.startsWith(w.slice(0, at + `.${l}.`.length))) return l;
+    }
+    return -1;
+  };
+  const blocks = names.map(blockOf);
+  return blocks.some((l) => l < 0) ? 0 : Math.min(...blocks);
 }
 
 /** W ← clamp(W, W0 − ε, W0 + ε) elementwise, in float32 as torch.clamp does. @internal */

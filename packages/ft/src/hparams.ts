@@ -111,5 +111,5 @@ export function resolveFtHparams(given: Record<string, unknown>, numLayers: numb
 
 /** Reads hyperparameters from a JSON or YAML file (EasyEdit/ROME field names). */
 export function readFtHparams(file: string, numLayers: number, variant: FtVariant = 'FT'): FtHyperParams {
-  return resolveFtHparams(readHparamsMapping(file), numLayers, variant, file);
+  return resolveFtHparams(readHparamsMapping(file, { known: Object.keys(defaultFtHparams(numLayers, variant)) }), numLayers, variant, file);
 }

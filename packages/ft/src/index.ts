@@ -5,7 +5,7 @@
  * @example
  * const model = await loadModel('test-fixtures/models/fact-tiny');
  * const editor = new FtEditor({ lr: 1e-3 }, { variant: 'FT-M' });
- * const delta = await editor.edit(model, [{ prompt: '{} is a citizen of', subject: 'Varn Oltega', targetNew: 'Kesmira' }]);
+ * const delta = await editor.edit(model, [{ prompt: '{} is a citizen of', subject: 'Rakem Boskre', targetNew: 'Lasktra' }]);
  * delta.apply(model);
  */
 export { FtEditor, clampInto } from './ft';

@@ -12,14 +12,16 @@
  */
 import {
   type CausalLM,
+  type ForwardOptions,
+  type ForwardOutput,
   type Tensor,
   crossEntropy,
-  gatherAt,
   indexSelect,
   klDiv,
   logSoftmax,
   mul,
   reshape,
+  residualAt,
   rightPad,
   sum,
   tensor,
@@ -31,14 +33,40 @@ export interface TokenizedEdit {
   target: number[];
 }
 
+/** A causal LM's forward pass, as the losses run it. @internal */
+export type LmForward = (ids: number[][], opts: ForwardOptions) => ForwardOutput;
+
+/**
+ * `model.forward` with the residual stream entering block `from` computed once per distinct
+ * batch: the blocks below the tuned ones do not change while FT trains (`from` = 0: the plain
+ * forward). `dispose` frees the stored residuals. @internal
+ */
+export function forwardFrom(model: CausalLM, from: number): { forward: LmForward; dispose: () => void } {
+  const below = new Map<string, Tensor>();
+  const forward: LmForward = (ids, opts) => {
+    if (from === 0) return model.forward(ids, opts);
+    const key = JSON.stringify([ids, opts.attentionMask]);
+    let hidden = below.get(key);
+    if (!hidden) below.set(key, (hidden = residualAt(model, ids, from, { attentionMask: opts.attentionMask })));
+    return model.forward(ids, { ...opts, startAt: { layer: from, hidden } });
+  };
+  return {
+    forward,
+    dispose: () => {
+      for (const t of below.values()) t.dispose();
+      below.clear();
+    },
+  };
+}
+
 /** ROME's FT loss at the last prompt token (bag of target tokens). @internal */
-export function promptLastLoss(model: CausalLM, batch: TokenizedEdit[], pad: number): Tensor {
+export function promptLastLoss(forward: LmForward, batch: TokenizedEdit[], pad: number): Tensor {
   const { ids, mask } = rightPad(
     batch.map((e) => e.prompt),
     pad,
   );
   const last = batch.map((e) => e.prompt.length - 1);
-  const { logits } = model.forward(ids, { attentionMask: mask, logitsAt: last });
+  const { logits } = forward(ids, { attentionMask: mask, logitsAt: last });
   const V = logits.shape[2];
   const rows = reshape(logits, [batch.length, V]);
   // Repeat row b once per target token, then weight each token by 1 / (|t_b| · B).
@@ -57,37 +85,37 @@ export function promptLastLoss(model: CausalLM, batch: TokenizedEdit[], pad: num
 }
 
 /** Teacher-forced target loss (FT-M). @internal */
-export function targetNewLoss(model: CausalLM, batch: TokenizedEdit[], pad: number): Tensor {
-  const rows = batch.map((e) => [...e.prompt, ...e.target]);
-  const { ids, mask } = rightPad(rows, pad);
-  const width = ids[0].length;
-  // logits at position p predict token p+1: positions [|prompt|−1, |prompt|+|t|−1) score the target.
+export function targetNewLoss(forward: LmForward, batch: TokenizedEdit[], pad: number): Tensor {
+  const { ids, mask } = rightPad(
+    batch.map((e) => [...e.prompt, ...e.target]),
+    pad,
+  );
+  // logits at position p predict token p+1: positions [|prompt|−1, |prompt|+|t|−1) score the
+  // target, and the vocabulary projection runs there only.
+  const read: { batch: number; token: number }[] = [];
   const labels: number[] = [];
   const weights: number[] = [];
-  batch.forEach((e) => {
-    for (let p = 0; p < width; p++) {
-      const j = p - (e.prompt.length - 1);
-      const inTarget = j >= 0 && j < e.target.length;
-      labels.push(inTarget ? e.target[j] : -100);
-      weights.push(inTarget ? 1 / (e.target.length * batch.length) : 0);
-    }
-  });
-  const { logits } = model.forward(ids, { attentionMask: mask });
-  const V = logits.shape[2];
-  const nll = crossEntropy(reshape(logits, [-1, V]), labels, { reduction: 'none' });
+  batch.forEach((e, b) =>
+    e.target.forEach((t, j) => {
+      read.push({ batch: b, token: e.prompt.length - 1 + j });
+      labels.push(t);
+      weights.push(1 / (e.target.length * batch.length));
+    }),
+  );
+  const { logits } = forward(ids, { attentionMask: mask, logitsFor: read });
+  const nll = crossEntropy(logits, labels, { reduction: 'none' });
   return sum(mul(nll, tensor(weights, [weights.length])));
 }
 
 /** Log-probabilities of the model at every real token of `prompts` [N, V]. @internal */
-export function tokenLogProbs(model: CausalLM, prompts: number[][], pad: number): Tensor {
+export function tokenLogProbs(forward: LmForward, prompts: number[][], pad: number): Tensor {
   const { ids, mask } = rightPad(prompts, pad);
   const positions = prompts.flatMap((p, batch) => p.map((_, token) => ({ batch, token })));
-  const { logits } = model.forward(ids, { attentionMask: mask });
-  return logSoftmax(gatherAt(logits, positions));
+  return logSoftmax(forward(ids, { attentionMask: mask, logitsFor: positions }).logits);
 }
 
 /** mean over tokens of KL(P_0 ‖ P_θ), P_0 given as fixed log-probabilities. @internal */
-export function klToReference(model: CausalLM, prompts: number[][], reference: Tensor, pad: number): Tensor {
-  const logq = tokenLogProbs(model, prompts, pad);
+export function klToReference(forward: LmForward, prompts: number[][], reference: Tensor, pad: number): Tensor {
+  const logq = tokenLogProbs(forward, prompts, pad);
   return klDiv(reference, logq, 'mean');
 }

@@ -8,7 +8,9 @@ import * as path from 'node:path';
 import { type CausalLM, type EditRequest, ArgumentError, argmax, loadModel, memory, modelFingerprint, noGrad, tidy } from '@medit/core';
 
 import { type FtHyperParams, type FtVariant, FtEditor, readFtHparams, resolveFtHparams } from '../src';
-import { promptLastLoss, targetNewLoss } from '../src/losses';
+import { firstTunedBlock } from '../src/ft';
+import { forwardFrom, promptLastLoss, targetNewLoss } from '../src/losses';
+import { kernelCalls, weightGradientCalls } from '../../core/test-utils/kernel-calls';
 
 const MODEL = path.resolve(__dirname, '../../../test-fixtures/parity/gpt2-trained-wordlevel');
 const REQUESTS: EditRequest[] = [
@@ -46,9 +48,13 @@ test.each([
   expect(EDITED.map((p) => top(model, p))).toEqual(['Paris', 'France']);
   const editor = new FtEditor(hparams, { variant, klPrompts: UNRELATED });
   expect(editor.name).toBe(variant);
-  const delta = await editor.edit(model, REQUESTS);
+  const { result: delta, calls } = await kernelCalls('linearBackward', () => editor.edit(model, REQUESTS));
   expect(modelFingerprint(model)).toBe(fingerprint); // the editor restores W0
   const layer = 1; // the last layer (FT, FT-M, FT+KL defaults; given for FT-L)
+  // weight gradients of the tuned module only (linearBackward(dy, x, w, ...): w is its weight)
+  const tuned = model.param(`transformer.h.${layer}.mlp.c_proj.weight`).handle();
+  expect(weightGradientCalls(calls).length).toBeGreaterThan(0);
+  expect(weightGradientCalls(calls).every((c) => c[2] === tuned)).toBe(true);
   expect(delta.updates.map((u) => u.name).sort()).toEqual([`transformer.h.${layer}.mlp.c_proj.bias`, `transformer.h.${layer}.mlp.c_proj.weight`]);
   const w = model.param(`transformer.h.${layer}.mlp.c_proj.weight`);
   const w0 = w.data() as Float32Array;
@@ -126,13 +132,23 @@ test('losses: prompt_last scores every target token after the prompt; target_new
   // a second, shorter row checks the padding bookkeeping (the loss is the mean of the two rows)
   const short = { prompt: tok.encode('The Colosseum is located'), target: tok.encode(' in', { addSpecialTokens: false }) };
   const shortLast = -logp(short.prompt)(short.prompt.length - 1)(short.target[0]);
+  // through FT's forward, which runs the blocks below the tuned one once per batch
+  const frozen = forwardFrom(model, 1);
+  const forward = frozen.forward;
   noGrad(() =>
     tidy(() => {
-      expect(promptLastLoss(model, batch, pad).item()).toBeCloseTo(expectedLast, 4);
-      expect(targetNewLoss(model, batch, pad).item()).toBeCloseTo(expectedForced, 4);
-      expect(promptLastLoss(model, [...batch, short], pad).item()).toBeCloseTo((expectedLast + shortLast) / 2, 4);
-      expect(targetNewLoss(model, [short, ...batch], pad).item()).toBeCloseTo((expectedForced + shortLast) / 2, 4);
+      expect(promptLastLoss(forward, batch, pad).item()).toBeCloseTo(expectedLast, 4);
+      expect(targetNewLoss(forward, batch, pad).item()).toBeCloseTo(expectedForced, 4);
+      expect(promptLastLoss(forward, [...batch, short], pad).item()).toBeCloseTo((expectedLast + shortLast) / 2, 4);
+      expect(targetNewLoss(forward, [short, ...batch], pad).item()).toBeCloseTo((expectedForced + shortLast) / 2, 4);
     }),
   );
+  frozen.dispose();
   expect(Math.abs(expectedLast - expectedForced)).toBeGreaterThan(0.1); // the two objectives differ here
+});
+
+test('the first tuned block: the blocks below it run once per batch; a parameter outside the blocks means none do', () => {
+  expect(firstTunedBlock(model, ['transformer.h.1.mlp.c_proj.weight', 'transformer.h.1.mlp.c_proj.bias'])).toBe(1);
+  expect(firstTunedBlock(model, ['transformer.h.1.attn.c_attn.weight', 'transformer.h.0.ln_2.bias'])).toBe(0);
+  expect(firstTunedBlock(model, ['transformer.h.1.mlp.c_proj.weight', 'transformer.wte.weight'])).toBe(0);
 });

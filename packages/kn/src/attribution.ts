@@ -14,16 +14,19 @@
  */
 import {
   type CausalLM,
+  KVCache,
   type Tensor,
   ArgumentError,
   crossEntropy,
   exp,
   gatherAt,
   grad,
+  indexSelect,
   neg,
   noGrad,
   reshape,
   replaceAt,
+  residualAt,
   sum,
   tensor,
   tidy,
@@ -63,39 +66,56 @@ export function integratedGradients(model: CausalLM, ids: number[], answer: numb
   const total = new Float64Array(F);
   const probs: number[] = [];
   let activation: Float32Array | undefined;
-  for (let start = 0; start < alphas.length; start += opts.batchSize) {
-    const chunk = alphas.slice(start, start + opts.batchSize);
-    const n = chunk.length;
-    tidy(() => {
-      let scaled: Tensor | undefined;
-      const positions = chunk.map((_, batch) => ({ batch, token: last }));
-      const { logits } = model.forward(
-        chunk.map(() => ids),
-        {
-          logitsAt: chunk.map(() => last),
-          hooks: {
-            [module.keyHook]: (key) => {
-              if (!activation) activation = noGrad(() => gatherAt(key, [{ batch: 0, token: last }]).data() as Float32Array);
-              const w = activation;
-              // the leaf whose gradient is ∂P/∂(α_k w): rows α_k · w
-              scaled = tensor(
-                Float32Array.from({ length: n * F }, (_, i) => chunk[Math.floor(i / F)] * w[i % F]),
-                [n, F],
-              );
-              scaled.requiresGrad = true;
-              return replaceAt(key, positions, scaled);
+  // Only the last token sees the scaled activation (causal attention), from `layer` on: the
+  // keys and values of the tokens before it and its residual stream entering `layer` are
+  // computed once, and each batch of α's runs that one token from `layer` on.
+  const prefix = last > 0 ? new KVCache() : undefined;
+  if (prefix) noGrad(() => tidy(() => void model.forward([ids.slice(0, last)], { cache: prefix, logitsFor: [{ batch: 0, token: 0 }] })));
+  const resid = residualAt(model, [[ids[last]]], layer, { cache: prefix?.readOnly() }); // [1, 1, C]
+  /** the prefix's keys and values repeated for a batch of n rows */
+  const prefixRows = new Map<number, KVCache>();
+  try {
+    for (let start = 0; start < alphas.length; start += opts.batchSize) {
+      const chunk = alphas.slice(start, start + opts.batchSize);
+      const n = chunk.length;
+      if (prefix && !prefixRows.has(n)) prefixRows.set(n, prefix.select(chunk.map(() => 0)));
+      tidy(() => {
+        let scaled: Tensor | undefined;
+        const positions = chunk.map((_, batch) => ({ batch, token: 0 }));
+        const { logits } = model.forward(
+          chunk.map(() => [ids[last]]),
+          {
+            cache: prefixRows.get(n)?.readOnly(),
+            startAt: { layer, hidden: indexSelect(resid, 0, chunk.map(() => 0)) },
+            logitsAt: chunk.map(() => 0),
+            hooks: {
+              [module.keyHook]: (key) => {
+                if (!activation) activation = noGrad(() => gatherAt(key, [{ batch: 0, token: 0 }]).data() as Float32Array);
+                const w = activation;
+                // the leaf whose gradient is ∂P/∂(α_k w): rows α_k · w
+                scaled = tensor(
+                  Float32Array.from({ length: n * F }, (_, i) => chunk[Math.floor(i / F)] * w[i % F]),
+                  [n, F],
+                );
+                scaled.requiresGrad = true;
+                return replaceAt(key, positions, scaled);
+              },
             },
           },
-        },
-      );
-      const V = logits.shape[2];
-      const p = exp(neg(crossEntropy(reshape(logits, [n, V]), Array(n).fill(answer), { reduction: 'none' })));
-      probs.push(...(p.data() as Float32Array));
-      // Rows are independent, so the gradient of Σ_k P_k gives every ∂P_k/∂(α_k w) at once.
-      const [g] = grad(sum(p), [scaled!]);
-      const gd = g.data() as Float32Array;
-      for (let i = 0; i < gd.length; i++) total[i % F] += gd[i];
-    });
+        );
+        const V = logits.shape[2];
+        const p = exp(neg(crossEntropy(reshape(logits, [n, V]), Array(n).fill(answer), { reduction: 'none' })));
+        probs.push(...(p.data() as Float32Array));
+        // Rows are independent, so the gradient of Σ_k P_k gives every ∂P_k/∂(α_k w) at once.
+        const [g] = grad(sum(p), [scaled!]);
+        const gd = g.data() as Float32Array;
+        for (let i = 0; i < gd.length; i++) total[i % F] += gd[i];
+      });
+    }
+  } finally {
+    resid.dispose();
+    prefix?.dispose();
+    for (const c of prefixRows.values()) c.dispose();
   }
   const w = activation!;
   const scores = Float32Array.from(total, (g, i) => (w[i] * g) / alphas.length);

@@ -54,5 +54,5 @@ export function resolveKnHparams(given: Record<string, unknown>, numLayers: numb
 
 /** Reads hyperparameters from a JSON or YAML file. */
 export function readKnHparams(file: string, numLayers: number): KnHyperParams {
-  return resolveKnHparams(readHparamsMapping(file), numLayers, file);
+  return resolveKnHparams(readHparamsMapping(file, { known: Object.keys(KN_DEFAULTS) }), numLayers, file);
 }

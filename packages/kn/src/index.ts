@@ -4,7 +4,7 @@
  * the adaptive threshold and prompt-sharing refinement, and the operations on the neurons
  * (suppress/amplify, erase, edit) as EditDeltas; plus the paper's erasure experiment.
  * @example
- * const found = findKnowledgeNeurons(model, ['Varn Oltega is a citizen of'], 'Dolvia', resolveKnHparams({}, model.config.numLayers));
+ * const found = findKnowledgeNeurons(model, ['Rakem Boskre is a citizen of'], 'Midu', resolveKnHparams({}, model.config.numLayers));
  * const erase = eraseNeuronsDelta(model, found.neurons);
  * erase.apply(model);
  */

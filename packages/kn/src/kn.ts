@@ -78,7 +78,7 @@ export function nextToken(model: CausalLM, ids: number[]): number {
  * KN as an {@link Editor}.
  * @example
  * const editor = new KnEditor({ refine: true }, { paraphrases: (r) => ['What country does {} hold citizenship of? The answer is'] });
- * const delta = await editor.edit(model, [{ prompt: '{} is a citizen of', subject: 'Varn Oltega', targetNew: 'Kesmira', targetTrue: 'Dolvia' }]);
+ * const delta = await editor.edit(model, [{ prompt: '{} is a citizen of', subject: 'Rakem Boskre', targetNew: 'Lasktra', targetTrue: 'Midu' }]);
  */
 export class KnEditor implements Editor {
   readonly name = 'KN';
@@ -96,7 +96,7 @@ export class KnEditor implements Editor {
     const tok = model.tokenizer;
     if (!tok) throw new ArgumentError('KN needs a model with a tokenizer');
     if (requests.length === 0) throw new ArgumentError('KN: expected at least one edit request');
-    requests.forEach(validateRequest);
+    requests.forEach((r, i) => validateRequest(r, i, model.tokenizer));
     requests.forEach((r, i) => {
       // KN attributes the true answer (EE raises without ground_truth too; spec §1.1).
       if (!r.targetTrue?.trim()) throw new ArgumentError(`KN: edit request ${i} needs targetTrue (the answer whose neurons are located)`);

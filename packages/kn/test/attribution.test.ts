@@ -1,12 +1,14 @@
 /**
  * Integrated gradients on a tiny random GPT-2: the completeness axiom (Σ_i Attr_i ≈ P(w) − P(0),
- * Sundararajan et al. 2017 Prop. 1) and the threshold/refinement rules on hand-made scores.
+ * Sundararajan et al. 2017 Prop. 1) with no weight gradient computed, and the threshold/refinement
+ * rules on hand-made scores.
  */
 import * as path from 'node:path';
 
 import { argmax, loadModel, memory, noGrad, tidy } from '@medit/core';
 
 import { coarseNeurons, integratedGradients, linspace01, refineNeurons } from '../src';
+import { kernelCalls, weightGradientCalls } from '../../core/test-utils/kernel-calls';
 
 const MODEL = path.resolve(__dirname, '../../../test-fixtures/parity/gpt2-trained-wordlevel');
 
@@ -21,7 +23,9 @@ test('IG sums to the change in P(answer) between the activation and zero (comple
   const ids = [9, 93, 19, 3, 10, 4, 43];
   const answer = noGrad(() => tidy(() => argmax(model.forward([ids], { logitsAt: [ids.length - 1] }).logits).data()[0] as number));
   for (const layer of [0, 1]) {
-    const fine = integratedGradients(model, ids, answer, layer, { steps: 200, batchSize: 50 });
+    const { result: fine, calls } = await kernelCalls('linearBackward', () => integratedGradients(model, ids, answer, layer, { steps: 200, batchSize: 50 }));
+    expect(calls.length).toBeGreaterThan(0);
+    expect(weightGradientCalls(calls)).toHaveLength(0); // gradients for the scaled activations only
     const coarse = integratedGradients(model, ids, answer, layer, { steps: 50, batchSize: 50 });
     // the path's end points: the original activation and zero
     expect(fine.probs[0]).toBeCloseTo(coarse.probs[0], 5);

@@ -39,8 +39,8 @@ export interface KeysResult {
 
 /**
  * @param groups template groups; `groups[0][0]` must be "{}" when `zLayer` is given
- * @param zLayer also read the block output of this layer (≥ layer) at the raw prompts
- * @param maxRows rows per forward pass
+ * @param opts.zLayer also read the block output of this layer (≥ layer) at the raw prompts
+ * @param opts.maxRows rows per forward pass
  */
 export function computeKeys(
   model: CausalLM,

@@ -13,6 +13,9 @@
  * so one Adam over the stacked [m, C] δ takes exactly each request's own steps. A request
  * that stops (L_i < 0.05) leaves the batch with its δ frozen, as a lone run would stop.
  * Result: z_i = h0_i + δ_i, with h0_i the activation at the raw prompt's subject token.
+ * What does not depend on δ (the blocks up to the z layer, the tokens before each row's δ
+ * token) runs once per chunk (`DeltaPass`); each step runs the rest, with the vocabulary
+ * projection at the positions the loss reads.
  *
  * Requests on one subject (`shareSubjects`): their keys are identical (the key is read at the
  * subject token, before the relation's words), so independent z's for them would be averaged
@@ -26,35 +29,28 @@ import {
   AdamW,
   type CausalLM,
   CancelledError,
+  DeltaPass,
+  type DeltaPoint,
   type FactToken,
-  type HookPoint,
   type Tensor,
   add,
-  addAt,
   copyInplace,
   crossEntropy,
   fillTemplate,
-  gatherAt,
   grad,
-  hookName,
   indexSelect,
   keep,
   klDiv,
-  l2Norm,
+  locateSubject,
   logSoftmax,
   mul,
   mulScalar,
-  noGrad,
-  locateSubject,
-  reshape,
-  rightPad,
   sum,
   tensor,
   tidy,
   zeros,
 } from '@medit/core';
 import type { TargetStep } from '@medit/rome';
-
 
 /** One request, tokenised target included. */
 export interface ZRequest {
@@ -78,7 +74,7 @@ export interface ZSettings {
 
 export interface ZOptions {
   /** where δ is added (default 'resid_out', MEMIT; 'mlp_out' gives ROME's v*) */
-  point?: HookPoint;
+  point?: DeltaPoint;
   /** requests with the same subject share one δ (default false: one δ per request) */
   shareSubjects?: boolean;
   /** requests optimised together in one forward pass (default 16) */
@@ -112,13 +108,11 @@ interface Prepared {
   weights: number[];
   /** per request, the index of its raw-prompt ("{}") row */
   rawRows: number[];
-  /** every target has one token (the logits are needed at one position per row) */
-  oneToken: boolean;
 }
 
 function prepare(model: CausalLM, templates: string[], reqs: ZRequest[], factToken: FactToken): Prepared {
   const tok = model.tokenizer!;
-  const out: Prepared = { rows: [], lookup: [], labels: [], weights: [], rawRows: [], oneToken: reqs.every((r) => r.target.length === 1) };
+  const out: Prepared = { rows: [], lookup: [], labels: [], weights: [], rawRows: [] };
   for (const r of reqs) {
     out.rawRows.push(out.rows.length);
     for (const c of templates) {
@@ -167,13 +161,13 @@ export function computeZs(model: CausalLM, hp: ZSettings, layer: number, templat
     }
   });
   const multi = (g: number[]) => Number(g.some((i) => requests[i].target.length > 1));
-  // One-token targets first, so that most chunks take the one-position fast path.
+  // One-token targets first: a chunk's rows are padded to its longest.
   const order = groups.map((_, i) => i).sort((a, b) => multi(groups[a]) - multi(groups[b]) || a - b);
   let done = 0;
   for (let start = 0; start < order.length; start += batchSize) {
     const chunkGroups = order.slice(start, start + batchSize).map((g) => groups[g]);
     const chunk = chunkGroups.map((g) => prepare(model, templates, g.map((i) => requests[i]), hp.fact_token));
-    const out = optimiseChunk(model, hp, hookName(layer, opts.point ?? 'resid_out'), chunk, opts.signal);
+    const out = optimiseChunk(model, hp, layer, opts.point ?? 'resid_out', chunk, opts.signal);
     chunkGroups.forEach((g, i) => {
       g.forEach((j, k) => {
         const h = out.h0[i].subarray(k * C, (k + 1) * C);
@@ -192,20 +186,38 @@ export function computeZs(model: CausalLM, hp: ZSettings, layer: number, templat
 function optimiseChunk(
   model: CausalLM,
   hp: ZSettings,
-  hook: string,
+  layer: number,
+  point: DeltaPoint,
   reqs: Prepared[],
   signal?: AbortSignal,
 ): { delta: Float32Array; h0: Float32Array[]; traces: TargetStep[][]; deltaNorms: number[] } {
   const C = model.config.hiddenSize;
   const m = reqs.length;
-  const pad = model.config.eosTokenId ?? 0;
+  // Every row of the chunk: each request's rewriting rows, then its KL row.
+  const firstRow: number[] = [];
+  const rows: number[][] = [];
+  const lookup: number[] = [];
+  for (const p of reqs) {
+    firstRow.push(rows.length);
+    rows.push(...p.rows);
+    lookup.push(...p.lookup);
+  }
+  // δ-independent work once per chunk: the blocks up to the z layer, every token before δ's.
+  const all = DeltaPass.create(model, rows, lookup, layer, point, model.config.eosTokenId ?? 0);
+  let pass = all;
+  let passRequests: number[] = reqs.map((_, i) => i);
   const delta = keep(zeros([m, C]));
   delta.requiresGrad = true;
   const opt = new AdamW([delta], { lr: hp.v_lr, weightDecay: 0 });
   /** per δ, the unedited activation at each of its requests' raw prompts [k·C] */
-  const h0: Float32Array[] = reqs.map((p) => new Float32Array(p.rawRows.length * C));
+  const base = all.base.data() as Float32Array;
+  const h0: Float32Array[] = reqs.map((p, r) => {
+    const out = new Float32Array(p.rawRows.length * C);
+    p.rawRows.forEach((j, k) => out.set(base.subarray((firstRow[r] + j) * C, (firstRow[r] + j + 1) * C), k * C));
+    return out;
+  });
   /** ‖h0‖² of each δ's first request (the scale of its clamp and weight decay) */
-  const h0Norm2: number[] = new Array(m).fill(0);
+  const h0Norm2 = h0.map((h) => h.subarray(0, C).reduce((s, x) => s + x * x, 0));
   const initKl = new Map<number, Float32Array>();
   const active = new Set(reqs.map((_, i) => i));
   const traces: TargetStep[][] = reqs.map(() => []);
@@ -213,96 +225,82 @@ function optimiseChunk(
     for (let step = 0; step < hp.v_num_grad_steps && active.size > 0; step++) {
       if (signal?.aborted) throw new CancelledError('edit cancelled while computing target vectors');
       const act = [...active];
-      // Batch: every active request's rewriting rows, then its KL row.
-      const rows: number[][] = [];
-      const rowLabels: number[][] = [];
-      const rowWeight: number[] = []; // 1/(T·R): the mean over rows of each row's mean NLL
-      const positions: { batch: number; token: number }[] = [];
-      const owner: number[] = []; // chunk index of each row's request
-      const klPositions: { batch: number; token: number }[] = [];
-      const firstRow: number[] = [];
-      for (const r of act) {
+      if (act.length <= 0.75 * passRequests.length) {
+        // many requests stopped: the next steps run the rows of the others only (until then the
+        // stopped ones still run, out of the loss, sparing a copy of the cache at every stop)
+        if (pass !== all) pass.dispose();
+        pass = all.select(act.flatMap((r) => reqs[r].rows.map((_, j) => firstRow[r] + j)));
+        passRequests = act;
+      }
+      // What the loss reads, per active request: its rows' target positions (weighted 1/(T·R):
+      // the mean over rows of each row's mean NLL), then its KL row's subject token.
+      const read: { batch: number; token: number }[] = [];
+      const targets: number[] = [];
+      const weights: number[] = [];
+      const readOwner: number[] = []; // index in `act` of each read's request
+      const klAt: number[] = [];
+      const owner: number[] = []; // request of each row of the pass
+      const actIndex = new Map(act.map((r, a) => [r, a]));
+      for (const r of passRequests) {
         const p = reqs[r];
+        const a = actIndex.get(r);
         const R = p.rows.length - 1;
-        firstRow.push(rows.length);
-        p.rows.forEach((ids, j) => {
-          const b = rows.length;
-          positions.push({ batch: b, token: p.lookup[j] });
+        p.rows.forEach((_, j) => {
+          const batch = owner.length;
           owner.push(r);
-          if (j === R) klPositions.push({ batch: b, token: p.lookup[j] });
-          rows.push(ids);
-          rowLabels.push(p.labels[j]);
-          rowWeight.push(p.weights[j]);
+          if (a === undefined) return; // stopped: its rows run out of the loss
+          if (j === R) {
+            klAt.push(read.length);
+            read.push({ batch, token: p.lookup[j] });
+            targets.push(-100);
+            weights.push(0);
+            readOwner.push(a);
+            return;
+          }
+          p.labels[j].forEach((y, token) => {
+            if (y < 0) return;
+            read.push({ batch, token });
+            targets.push(y);
+            weights.push(p.weights[j]);
+            readOwner.push(a);
+          });
         });
       }
-      const { ids, mask } = rightPad(rows, pad);
-      const width = ids[0].length;
-      // With one-token targets every row reads one position (the last prompt token; the KL
-      // row its subject token): the vocabulary projection runs there only (`logitsAt`).
-      const single = act.every((r) => reqs[r].oneToken);
-      const cols = single ? 1 : width;
-      const logitsAt = single ? rowLabels.map((lab, b) => (klPositions.some((q) => q.batch === b) ? positions[b].token : lab.findIndex((y) => y >= 0))) : undefined;
-      const targets = new Array<number>(rows.length * cols).fill(-100);
-      const weights = new Float32Array(rows.length * cols);
-      rowLabels.forEach((lab, b) =>
-        lab.forEach((y, t) => {
-          if (y < 0) return;
-          const at = single ? b : b * width + t;
-          targets[at] = y;
-          weights[at] = rowWeight[b];
-        }),
-      );
-      const klAt = single ? klPositions.map((q) => ({ batch: q.batch, token: 0 })) : klPositions;
+      // the weight decay c_i·‖δ_i‖ as ⟨δ_i, c_i·δ_i/‖δ_i‖⟩ with the direction held: the same value
+      // and gradient (0 at δ_i = 0, as l2Norm's), one op for the whole batch
+      const d = delta.data() as Float32Array;
+      const wdDir = new Float32Array(act.length * C);
+      const wdValue = act.map((r, a) => {
+        let s = 0;
+        for (let k = r * C; k < (r + 1) * C; k++) s += d[k] * d[k];
+        const norm = Math.sqrt(s);
+        const c = hp.v_weight_decay / h0Norm2[r];
+        if (norm > 0) for (let k = 0; k < C; k++) wdDir[a * C + k] = (c * d[r * C + k]) / norm;
+        return c * norm;
+      });
       const result = tidy(() => {
-        const { logits } = model.forward(ids, {
-          attentionMask: mask,
-          logitsAt,
-          hooks: {
-            [hook]: (out) => {
-              if (step === 0) {
-                // h0: the unedited activation at each request's raw-prompt ("{}") row.
-                const at = act.flatMap((r, a) => reqs[r].rawRows.map((j) => positions[firstRow[a] + j]));
-                const d = noGrad(() => gatherAt(out, at)).data() as Float32Array;
-                let offset = 0;
-                act.forEach((r) => {
-                  const k = reqs[r].rawRows.length;
-                  h0[r].set(d.subarray(offset * C, (offset + k) * C));
-                  let s = 0;
-                  for (let c = 0; c < C; c++) s += h0[r][c] ** 2;
-                  h0Norm2[r] = s;
-                  offset += k;
-                });
-              }
-              // δ_owner at every row's subject token (KL rows included).
-              return addAt(out, positions, indexSelect(delta, 0, owner));
-            },
-          },
-        });
-        const V = logits.shape[2];
+        const logits = pass.logits(indexSelect(delta, 0, owner), read);
+        const V = logits.shape[1];
         const logp = logSoftmax(logits);
-        const tokLoss = crossEntropy(reshape(logp, [-1, V]), targets, { reduction: 'none' });
-        const nllTok = mul(tokLoss, tensor(weights, [weights.length]));
-        const klLogp = gatherAt(logp, klAt);
+        const nllTok = mul(crossEntropy(logp, targets, { reduction: 'none' }), tensor(weights, [weights.length]));
+        const klLogp = indexSelect(logp, 0, klAt);
         if (step === 0) {
-          const d = klLogp.data() as Float32Array;
-          act.forEach((r, a) => initKl.set(r, d.slice(a * V, (a + 1) * V)));
+          const k = klLogp.data() as Float32Array;
+          act.forEach((r, a) => initKl.set(r, k.slice(a * V, (a + 1) * V)));
         }
         const init = new Float32Array(act.length * V);
         act.forEach((r, a) => init.set(initKl.get(r)!, a * V));
         const klPer = klDiv(klLogp, tensor(init, [act.length, V]), 'none'); // [a]
-        const wdPer = act.map((r) => l2Norm(indexSelect(delta, 0, [r])));
-        let loss = add(sum(nllTok), mulScalar(sum(klPer), hp.kl_factor));
-        act.forEach((r, a) => (loss = add(loss, mulScalar(wdPer[a], hp.v_weight_decay / h0Norm2[r]))));
+        const wd = sum(mul(indexSelect(delta, 0, act), tensor(wdDir, [act.length, C])));
+        const loss = add(add(sum(nllTok), mulScalar(sum(klPer), hp.kl_factor)), wd);
         // Per-request values for the trace and the stopping rule.
         const tokData = nllTok.data() as Float32Array;
         const klData = klPer.data() as Float32Array;
-        const perReq = act.map((r, a) => {
-          let nll = 0;
-          const rowsOf = reqs[r].rows.length;
-          for (let b = firstRow[a]; b < firstRow[a] + rowsOf; b++) for (let t = 0; t < cols; t++) nll += tokData[b * cols + t];
+        const nll = new Array<number>(act.length).fill(0);
+        tokData.forEach((v, i) => (nll[readOwner[i]] += v));
+        const perReq = act.map((_, a) => {
           const kl = hp.kl_factor * klData[a];
-          const wd = (hp.v_weight_decay * wdPer[a].item()) / h0Norm2[r];
-          return { nll, kl, wd, loss: nll + kl + wd };
+          return { nll: nll[a], kl, wd: wdValue[a], loss: nll[a] + kl + wdValue[a] };
         });
         const last = step === hp.v_num_grad_steps - 1;
         const stopping = perReq.map((v) => last || v.loss < STOP_LOSS);
@@ -312,7 +310,7 @@ function optimiseChunk(
         });
         if (stopping.every(Boolean)) return { stopping, snapshot: null };
         // Snapshot δ of the requests that stop now: Adam's momentum would still move them.
-        const snapshot = new Float32Array(delta.data() as Float32Array);
+        const snapshot = new Float32Array(d);
         const [g] = grad(loss, [delta]);
         opt.update([g]);
         return { stopping, snapshot };
@@ -322,19 +320,19 @@ function optimiseChunk(
       });
       if (!result.snapshot) break;
       // Restore the stopped rows, then project every active δ_i into its ball ‖δ_i‖ ≤ clamp·‖h0_i‖.
-      const d = new Float32Array(delta.data() as Float32Array);
+      const next = new Float32Array(delta.data() as Float32Array);
       for (let r = 0; r < m; r++) {
         if (!active.has(r)) {
-          d.set(result.snapshot.subarray(r * C, (r + 1) * C), r * C);
+          next.set(result.snapshot.subarray(r * C, (r + 1) * C), r * C);
           continue;
         }
         let norm = 0;
-        for (let k = r * C; k < (r + 1) * C; k++) norm += d[k] * d[k];
+        for (let k = r * C; k < (r + 1) * C; k++) norm += next[k] * next[k];
         norm = Math.sqrt(norm);
         const maxNorm = hp.clamp_norm_factor * Math.sqrt(h0Norm2[r]);
-        if (norm > maxNorm) for (let k = r * C; k < (r + 1) * C; k++) d[k] = (d[k] * maxNorm) / norm;
+        if (norm > maxNorm) for (let k = r * C; k < (r + 1) * C; k++) next[k] = (next[k] * maxNorm) / norm;
       }
-      const t = tensor(d, [m, C]);
+      const t = tensor(next, [m, C]);
       copyInplace(delta, t);
       t.dispose();
     }
@@ -349,5 +347,7 @@ function optimiseChunk(
   } finally {
     opt.dispose();
     delta.dispose();
+    if (pass !== all) pass.dispose();
+    all.dispose();
   }
 }

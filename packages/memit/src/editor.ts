@@ -29,6 +29,7 @@ import {
   cholesky,
   computeLayerStats,
   gemmInplace,
+  clone,
   keep,
   locateSubject,
   modelFingerprint,
@@ -177,7 +178,7 @@ export abstract class MassEditorBase implements Editor {
     const tok = model.tokenizer;
     if (!tok) throw new ArgumentError(`${this.name} needs a model with a tokenizer`);
     if (requests.length === 0) throw new ArgumentError(`${this.name}: expected at least one edit request`);
-    requests.forEach(validateRequest);
+    requests.forEach((r, i) => validateRequest(r, i, model.tokenizer));
     const hp = this.resolve(model);
     const t0 = Date.now();
     const fingerprint = modelFingerprint(model);
@@ -528,6 +529,22 @@ export class AlphaEditEditor extends MassEditorBase {
     }
     this.committed.push(...((delta.info.requests ?? []) as EditRequest[]));
     this.pending.delete(delta);
+  }
+
+  /**
+   * The memory of past edits, to save a long stream and resume it later: per layer
+   * Σ(K_pU₀)ᵀ(K_pU₀) (in the null-space coordinates that the same statistics and threshold
+   * give again) and the committed requests. The tensors stay the editor's.
+   */
+  memoryState(): { layers: Map<number, Tensor>; requests: EditRequest[] } {
+    return { layers: new Map(this.memory), requests: [...this.committed] };
+  }
+
+  /** Replaces the memory of past edits with a {@link memoryState} (the tensors are copied). */
+  restoreMemory(state: { layers: ReadonlyMap<number, Tensor>; requests: readonly EditRequest[] }): void {
+    this.resetMemory();
+    for (const [layer, m] of state.layers) this.memory.set(layer, keep(clone(m)));
+    this.committed = [...state.requests];
   }
 
   /** Forgets the past edits (keeps the projectors). */

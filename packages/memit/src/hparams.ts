@@ -208,9 +208,12 @@ export function resolveMemitHparams(
   return h;
 }
 
-/** Reads hyperparameters from a JSON or YAML file (EasyEdit/MEMIT/AlphaEdit field names). */
+/**
+ * Reads hyperparameters from a JSON or YAML file (EasyEdit/MEMIT/AlphaEdit field names).
+ * @throws UnknownFieldError for a field none of the three solvers reads (naming the closest one)
+ */
 export function readMemitHparams(file: string, numLayers: number, alg?: MassEditAlgorithm): MemitHyperParams {
-  const rec = readHparamsMapping(file);
+  const rec = readHparamsMapping(file, { known: Object.keys(defaultMemitHparams(numLayers)) });
   const name = alg ?? algorithmFromName(rec.alg_name, file);
   return resolveMemitHparams(rec, numLayers, name, file);
 }

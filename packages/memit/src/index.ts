@@ -14,6 +14,7 @@
  */
 export { MassEditorBase, MemitEditor, EmmetEditor, AlphaEditEditor } from './editor';
 export { uniquePrefixTokens } from './unique-prefix';
+export type { SubjectPrompt } from './unique-prefix';
 export type { MassEditorOptions, MassEditStats, LayerReport } from './editor';
 export { SequentialEditor } from './sequential';
 export {

@@ -9,7 +9,7 @@
 import { type EditRequest, type Tokenizer, locateSubject } from '@medit/core';
 
 /** What the strategy reads of a request. */
-type SubjectPrompt = Pick<EditRequest, 'prompt' | 'subject'>;
+export type SubjectPrompt = Pick<EditRequest, 'prompt' | 'subject'>;
 
 /**
  * Subject-token offsets per request (−1: no unique prefix, the last token). `past`: requests of

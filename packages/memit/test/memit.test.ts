@@ -13,6 +13,7 @@ import * as path from 'node:path';
 
 import { EditDelta, computeLayerStats, createModel, gatherAt, hookName, loadModel, memory, modelFingerprint, noGrad, statsCachePath, targetIds, tidy } from '@medit/core';
 import { computeTarget } from '@medit/rome';
+import { kernelCalls, weightGradientCalls } from '../../core/test-utils/kernel-calls';
 
 import { type MassEditStats, MemitEditor, computeZs } from '../src';
 import { MICRO, PARITY, counterfacts, fillerCorpus, loadParityModel, microFacts, microRequests, statsCorpus } from './helpers';
@@ -42,8 +43,10 @@ test('batched target vectors equal ROME’s one-at-a-time v* (δ at the MLP outp
     target: targetIds(model.tokenizer!, r.targetNew),
   }));
   expect(reqs.map((r) => r.target.length)).toEqual([1, 1, 1, 2]);
-  // chunks of 2: [one-token, one-token] (logits at one position per row) and [one-token, two-token] (all positions)
-  const z = computeZs(model, hp, 0, templates, reqs, { point: 'mlp_out', batchSize: 2 });
+  // chunks of 2: [one-token, one-token] and [one-token, two-token]
+  const { result: z, calls } = await kernelCalls('linearBackward', () => computeZs(model, hp, 0, templates, reqs, { point: 'mlp_out', batchSize: 2 }));
+  expect(calls.length).toBeGreaterThan(0);
+  expect(weightGradientCalls(calls)).toHaveLength(0); // gradients for the δ's only
   const zs = z.zs.data() as Float32Array;
   const C = model.config.hiddenSize;
   reqs.forEach((r, i) => {

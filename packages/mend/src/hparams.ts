@@ -1,7 +1,8 @@
 /**
  * Hyperparameters of MEND, KE and their shared trainer, with the field names of MEND-code's
  * `config.yaml` + `alg/mend.yaml` and EasyEdit's `hparams/TRAINING/{MEND,KE}/*.yaml`, so those
- * files load unchanged (unknown fields such as `device` or `model_name` are ignored). Defaults:
+ * files load unchanged (EasyEdit's `device`, `model_name` and trainer options medit does not implement
+ * are accepted and ignored; any other unknown field is an error naming the closest known one). Defaults:
  * specs/meta-and-memory.md §1.7 (MEND) and §5.1–§5.2 (KE), except where a field says otherwise.
  */
 import { ArgumentError, readHparamsMapping } from '@medit/core';
@@ -136,7 +137,20 @@ export function resolveHparams<H extends TrainHyperParams>(base: H, given: Recor
   return h;
 }
 
-/** Reads hyperparameters from a JSON or YAML file over `base`. */
+/**
+ * Options of EasyEdit's MEND/KE trainer files that medit's trainer does not implement (logging,
+ * checkpoint paths, architecture switches fixed by the paper's setup): accepted and ignored.
+ */
+const EASYEDIT_TRAINER_FIELDS = [
+  'alg', 'lr_scale', 'debug', 'cbase', 'dropout', 'train_base', 'no_grad_layers', 'one_sided', 'hidden_dim', 'init', 'norm', 'combine',
+  'x_only', 'delta_only', 'act', 'mlp_class', 'shared', 'model_save_pt', 'silent', 'log_interval', 'eval_log_interval', 'final_eval',
+  'early_stop_key', 'eval_only', 'save', 'verbose', 'val_batch_size', 'opt', 'exact_match', 'max_epochs', 'iters',
+];
+
+/**
+ * Reads hyperparameters from a JSON or YAML file over `base`.
+ * @throws UnknownFieldError for a field neither `base` nor EasyEdit's trainer files have (naming the closest one)
+ */
 export function readHparamsFile<H extends TrainHyperParams>(file: string, base: H): H {
-  return resolveHparams(base, readHparamsMapping(file), file);
+  return resolveHparams(base, readHparamsMapping(file, { known: Object.keys(base), ignored: EASYEDIT_TRAINER_FIELDS }), file);
 }

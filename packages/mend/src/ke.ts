@@ -181,7 +181,7 @@ class ConditionedParameter {
 }
 
 /**
- * KE as an {@link Editor} and a {@link TrainableEditor}.
+ * KE as an {@link @medit/core!Editor} and a {@link TrainableEditor}.
  * @example
  * const ke = await KeEditor.load('runs/ke/best.safetensors', model);
  * const delta = await ke.edit(model, [{ prompt: '{} works as a', subject: 'Leda Vagam', targetNew: 'lawyer', targetTrue: 'diplomat' }]);
@@ -240,7 +240,7 @@ export class KeEditor implements TrainableEditor {
     return editor;
   }
 
-  async save(file: string, training?: Record<string, unknown>): Promise<void> {
+  async save(file: string, training?: Record<string, unknown>, extra?: ReadonlyMap<string, Tensor>): Promise<void> {
     await saveEditorFile(file, new Map(this.parameters().map((p, i) => [`p.${i}`, p])), {
       format: 'medit-trained-editor',
       version: 1,
@@ -250,7 +250,7 @@ export class KeEditor implements TrainableEditor {
       innerParams: this.linears.map((l) => l.weightName),
       state: {},
       training,
-    });
+    }, extra);
   }
 
   parameterGroups(): { name: string; params: Tensor[]; lr: number }[] {
@@ -288,7 +288,7 @@ export class KeEditor implements TrainableEditor {
 
   async edit(model: CausalLM, requests: EditRequest[], opts: EditOptions = {}): Promise<EditDelta> {
     if (requests.length === 0) throw new ArgumentError('KE: expected at least one edit request');
-    requests.forEach(validateRequest);
+    requests.forEach((r, i) => validateRequest(r, i, model.tokenizer));
     if (opts.signal?.aborted) throw new CancelledError('KE edit cancelled');
     const edits = requests.map((r) => ({ prompt: fillTemplate(r.prompt, r.subject), target: r.targetNew, targetTrue: r.targetTrue }));
     // Not under noGrad: the gradient decomposition needs grad mode (the graph is freed by tidy).

@@ -71,7 +71,7 @@ interface Pseudo {
 }
 
 /**
- * MEND as an {@link Editor} and a {@link TrainableEditor}. Make one with {@link MendEditor.create}
+ * MEND as an {@link @medit/core!Editor} and a {@link TrainableEditor}. Make one with {@link MendEditor.create}
  * (untrained, identity networks) and train it with `trainEditor`, or load a trained one.
  * @example
  * const mend = await MendEditor.load('test-fixtures/editors/mend-fact-small.safetensors', model);
@@ -143,8 +143,8 @@ export class MendEditor implements TrainableEditor {
     return editor;
   }
 
-  /** Writes the editor (networks, normalisation statistics, α_ℓ) and its JSON sidecar. */
-  async save(file: string, training?: Record<string, unknown>): Promise<void> {
+  /** Writes the editor (networks, normalisation statistics, α_ℓ, and `extra` tensors) with its description. */
+  async save(file: string, training?: Record<string, unknown>, extra?: ReadonlyMap<string, Tensor>): Promise<void> {
     const tensors = new Map<string, Tensor>();
     const counts: Record<string, number> = {};
     const owned: Tensor[] = [];
@@ -173,7 +173,7 @@ export class MendEditor implements TrainableEditor {
         innerParams: this.linears.map((l) => l.weightName),
         state: { counts },
         training,
-      });
+      }, extra);
     } finally {
       for (const t of owned) t.dispose();
     }
@@ -219,7 +219,7 @@ export class MendEditor implements TrainableEditor {
 
   async edit(model: CausalLM, requests: EditRequest[], opts: EditOptions = {}): Promise<EditDelta> {
     if (requests.length === 0) throw new ArgumentError('MEND: expected at least one edit request');
-    requests.forEach(validateRequest);
+    requests.forEach((r, i) => validateRequest(r, i, model.tokenizer));
     if (opts.signal?.aborted) throw new CancelledError('MEND edit cancelled');
     const edits = requests.map((r) => ({ prompt: fillTemplate(r.prompt, r.subject), target: r.targetNew }));
     const updates: WeightUpdate[] = tidy(() => {

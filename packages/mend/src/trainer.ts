@@ -19,9 +19,10 @@
  * updates and without touching running statistics) on the validation split (`validation`; else
  * a `val_fraction` share held out of the training cases);
  * the lowest `loss/total_edit_val` = c_edit·L_e + L_loc is kept as `best`, training stops after
- * early_stop_patience batches without improvement or at max_iters. Checkpoints (`last`, `best`,
- * and the optimiser state) are written atomically to `outDir`, and `resume` continues from `last`
- * bit-for-bit (batches are a pure function of (seed, iteration)).
+ * early_stop_patience batches without improvement or at max_iters. Checkpoints are written
+ * atomically to `outDir`: `best`, and `last` holding the editor, the optimiser state and the
+ * trainer state in one file; `resume` continues from `last` bit-for-bit (batches are a pure
+ * function of (seed, iteration)), whenever the previous run was stopped, even by kill -9.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -44,17 +45,16 @@ import {
   mulberry32,
   mulScalar,
   noGrad,
-  readCheckpoint,
   scalar,
   sub,
   tidy,
   withWeights,
-  writeCheckpointFile,
   zeros,
   writeFileAtomic,
 } from '@medit/core';
 
 import { localityKl, smoothedNll, targetBatch, targetNll, textBatch, tokenAccuracy, type TrainingExample } from './examples';
+import { loadEditorFile } from './editor-file';
 import type { TrainHyperParams } from './hparams';
 
 /** How the trainer combines the edit and locality losses. */
@@ -74,8 +74,8 @@ export interface TrainableEditor extends Editor {
    * (`train`: the pass may update running statistics).
    */
   trainingWeights(model: CausalLM, batch: readonly TrainingExample[], train: boolean): Map<string, Tensor>;
-  /** Writes the editor file (`training` goes into its JSON sidecar). */
-  save(file: string, training?: Record<string, unknown>): Promise<void>;
+  /** Writes the editor file (`training` goes into its description; `extra` tensors into the same file). */
+  save(file: string, training?: Record<string, unknown>, extra?: ReadonlyMap<string, Tensor>): Promise<void>;
 }
 
 /** One line of the training log. */
@@ -222,49 +222,74 @@ interface TrainerState {
   seconds: number;
 }
 
+/** A copy of the last checkpoint's state for people to read; resuming reads `last.safetensors`. */
 const STATE_FILE = 'trainer-state.json';
-const OPT_FILE = 'optimizer.safetensors';
+const LAST_FILE = 'last.safetensors';
+const LOG_FILE = 'train-log.jsonl';
 
+/**
+ * Writes the checkpoint as ONE file: the editor, the optimiser moments (`optimizer.<group>.<i>.m|v`)
+ * and the trainer state (in the description, with `data`: what the editor trains on), so a kill at
+ * any moment leaves the previous checkpoint or this one, never an editor from one iteration beside
+ * optimiser state from another.
+ */
 async function saveCheckpoint(outDir: string, editor: TrainableEditor, opts: AdamW[], state: TrainerState, data: Record<string, unknown>): Promise<void> {
-  await editor.save(path.join(outDir, 'last.safetensors'), { ...state, ...data });
-  const tensors = new Map<string, ReturnType<Tensor['handle']>>();
+  const tensors = new Map<string, Tensor>();
   opts.forEach((o, g) =>
     o.exportState().moments.forEach((m, i) => {
       if (!m) return;
-      tensors.set(`${g}.${i}.m`, m.m.handle());
-      tensors.set(`${g}.${i}.v`, m.v.handle());
+      tensors.set(`optimizer.${g}.${i}.m`, m.m);
+      tensors.set(`optimizer.${g}.${i}.v`, m.v);
     }),
   );
-  await writeCheckpointFile(path.join(outDir, OPT_FILE), tensors, { steps: JSON.stringify(opts.map((o) => o.exportState().step)) });
+  await editor.save(path.join(outDir, LAST_FILE), { ...state, ...data, optimizerSteps: opts.map((o) => o.exportState().step) }, tensors);
   writeFileAtomic(path.join(outDir, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
 }
 
-async function loadCheckpoint(outDir: string, opts: AdamW[]): Promise<TrainerState> {
-  const stateFile = path.join(outDir, STATE_FILE);
-  if (!fs.existsSync(stateFile)) throw new ArgumentError(`cannot resume: ${stateFile} does not exist`);
-  const state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as TrainerState;
-  // JSON writes Infinity (no validation yet) as null.
-  if (typeof state.bestValLoss !== 'number') state.bestValLoss = Infinity;
-  const ckpt = await readCheckpoint(outDir, { file: OPT_FILE });
-  const steps = JSON.parse(ckpt.metadata.steps) as number[];
-  const owned: Tensor[] = [...ckpt.tensors.values()].map((h) => new Tensor(h));
-  const byName = new Map([...ckpt.tensors.keys()].map((k, i) => [k, owned[i]]));
-  opts.forEach((o, g) => {
-    const moments = o.params.map((_, i) => {
-      const m = byName.get(`${g}.${i}.m`);
-      const v = byName.get(`${g}.${i}.v`);
-      return m && v ? { m, v } : null;
+/** Restores the optimisers from `last.safetensors` and returns the trainer state saved with it. */
+async function loadCheckpoint(outDir: string, editor: TrainableEditor, opts: AdamW[]): Promise<TrainerState> {
+  const file = path.join(outDir, LAST_FILE);
+  if (!fs.existsSync(file)) throw new ArgumentError(`cannot resume: ${file} does not exist`);
+  const { tensors, info } = await loadEditorFile(file, editor.name);
+  try {
+    const saved = info.training as (TrainerState & { optimizerSteps?: number[]; data?: unknown }) | undefined;
+    if (!saved || !Array.isArray(saved.optimizerSteps) || saved.optimizerSteps.length !== opts.length) {
+      throw new ArgumentError(`cannot resume from ${file}: it holds no trainer checkpoint (a best.safetensors-style editor, or one written by an older medit)`);
+    }
+    const { optimizerSteps, data: _data, ...state } = saved;
+    // JSON writes Infinity (no validation yet) as null.
+    if (typeof state.bestValLoss !== 'number') state.bestValLoss = Infinity;
+    opts.forEach((o, g) => {
+      const moments = o.params.map((_, i) => {
+        const m = tensors.get(`optimizer.${g}.${i}.m`);
+        const v = tensors.get(`optimizer.${g}.${i}.v`);
+        return m && v ? { m, v } : null;
+      });
+      o.importState({ step: optimizerSteps[g], moments });
     });
-    o.importState({ step: steps[g], moments });
+    return state;
+  } finally {
+    for (const t of tensors.values()) t.dispose();
+  }
+}
+
+/** Drops log rows past the checkpoint a run resumes from (they belong to iterations it will redo). */
+function truncateLog(logFile: string, iter: number): void {
+  if (!fs.existsSync(logFile)) return;
+  const rows = fs.readFileSync(logFile, 'utf8').split('\n').filter((l) => l.trim() !== '');
+  const kept = rows.filter((l) => {
+    try {
+      return (JSON.parse(l) as TrainLogRow).iter <= iter;
+    } catch {
+      return false; // a line cut by the kill
+    }
   });
-  for (const t of owned) t.dispose();
-  return state;
+  if (kept.length !== rows.length) writeFileAtomic(logFile, kept.map((l) => l + '\n').join(''));
 }
 
 /**
  * Trains `editor` on `model` (the base model's weights are never changed) and writes
- * `outDir/{best,last}.safetensors(.json)`, `optimizer.safetensors`, `trainer-state.json` and
- * `train-log.jsonl`. The editor ends in its last state; load `best` for use.
+ * `outDir/{best,last}.safetensors`, `trainer-state.json` and `train-log.jsonl`. The editor ends in its last state; load `best` for use.
  * @throws CancelledError when `signal` aborts (after writing a checkpoint to resume from)
  */
 export async function trainEditor(editor: TrainableEditor, opts: TrainOptions): Promise<TrainResult> {
@@ -288,8 +313,11 @@ export async function trainEditor(editor: TrainableEditor, opts: TrainOptions): 
     margin: obj.kind === 'constrained' ? obj.marginMax : 0,
     seconds: 0,
   };
-  if (opts.resume) state = await loadCheckpoint(outDir, optimizers);
-  const logFile = path.join(outDir, 'train-log.jsonl');
+  const logFile = path.join(outDir, LOG_FILE);
+  if (opts.resume) {
+    state = await loadCheckpoint(outDir, editor, optimizers);
+    truncateLog(logFile, state.iter);
+  }
   const log = (row: TrainLogRow) => {
     fs.appendFileSync(logFile, JSON.stringify(row) + '\n');
     opts.onProgress?.(row);

@@ -75,7 +75,7 @@ test("the paper's sign and the original code's sign give opposite deltas; batche
     });
   });
   // A batch is one low-rank update per matrix, equal to the sum of the single-edit updates.
-  const other = { prompt: '{} was born in', subject: 'Varn Oltega', targetNew: 'Kesmira' };
+  const other = { prompt: '{} is a national of', subject: 'Rakem Boskre', targetNew: 'Lasktra' };
   const single2 = await paper.edit(model, [other]);
   const batched = await paper.edit(model, [REQUEST, other]);
   expect(batched.updates).toHaveLength(a.updates.length);

@@ -54,9 +54,11 @@ export {
 } from './report/schema';
 export type { EvalReport, MethodReport, CaseRow, JsonValue, MethodReportInput } from './report/schema';
 export { renderHtmlReport } from './report/html';
+export { METRIC_DEFINITIONS, metricDefinition } from './report/definitions';
 export type { HtmlReportOptions } from './report/html';
 export {
   evaluate,
+  editRequestOf,
   UNEDITED,
   mergeEvalReports,
   concatEvalReports,

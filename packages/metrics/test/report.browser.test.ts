@@ -1,6 +1,6 @@
 /**
- * Renders a report in headless Chromium and checks that every inline-SVG plot drew marks and the
- * page logged no errors. Needs `/usr/bin/chromium` (CI: `apt-get install -y chromium`); override
+ * Renders a report in headless Chromium (a 1,200 px window) and checks that every inline-SVG plot
+ * drew marks, the page fits the window, and the page logged no errors. Needs `/usr/bin/chromium` (CI: `apt-get install -y chromium`); override
  * the binary with MEDIT_CHROMIUM, or skip with MEDIT_SKIP_BROWSER=1.
  */
 import { execFile } from 'node:child_process';
@@ -28,6 +28,7 @@ function dumpDom(file: string, profile: string): Promise<{ dom: string; log: str
     `--user-data-dir=${profile}`,
     '--enable-logging=stderr',
     '--v=0',
+    '--window-size=1200,900',
     '--dump-dom',
     pathToFileURL(file).href,
   ];
@@ -50,7 +51,13 @@ d('HTML report in headless Chromium', () => {
       throw new Error(`Chromium not found at ${CHROMIUM}: install it (apt-get install -y chromium), point MEDIT_CHROMIUM at a binary, or set MEDIT_SKIP_BROWSER=1 to skip this test`);
     }
     dir = mkdtempSync(join(tmpdir(), 'medit-report-'));
-    const html = renderHtmlReport(sampleReport());
+    // As wide as medit eval's CounterFact runs: 13 aggregates per method.
+    const report = sampleReport();
+    for (const m of report.methods) {
+      for (const k of ['rewriteAcc', 'rephraseAcc', 'locality/neighborhood', 'locality', 'portability/one_hop', 'portability', 'score']) m.aggregates[k] = m.aggregates.efficacyScore;
+    }
+    expect(Object.keys(report.methods[0].aggregates)).toHaveLength(13);
+    const html = renderHtmlReport(report);
     const nPlots = (html.match(/<svg data-plot=/g) ?? []).length;
     expect(nPlots).toBeGreaterThan(10);
     const file = join(dir, 'report.html');
@@ -66,6 +73,9 @@ d('HTML report in headless Chromium', () => {
     expect(rects.length).toBeGreaterThan(0);
     expect(rects.some((m) => Number(m[1]) > 0 && Number(m[2]) > 1)).toBe(true);
     expect([...dom.matchAll(/<path data-mark="" d="M[\d.]+ [\d.]+L/g)].length).toBeGreaterThan(0);
+    // The page fits a 1,200 px window (the summary has one row per metric, with its definition).
+    expect(Number(/data-medit-width="(\d+)"/.exec(body)?.[1])).toBeLessThanOrEqual(1200);
+    expect(dom).toContain('<td class="def">CounterFact ES (reliability): share of edit prompts where P(new target) &gt; P(true answer)</td>');
     // No console output at all from the page (Chromium logs each as "CONSOLE...] msg, source: file://...").
     const consoleLines = log.split('\n').filter((l) => l.includes(':CONSOLE') && l.includes('report.html'));
     expect(consoleLines).toEqual([]);

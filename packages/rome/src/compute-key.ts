@@ -13,6 +13,7 @@ import {
   mean,
   noGrad,
   rightPad,
+  StopForward,
   tidy,
 } from '@medit/core';
 
@@ -36,17 +37,22 @@ export function keysAtSubject(
   let values: Tensor | undefined;
   noGrad(() =>
     tidy(() => {
-      model.forward(ids, {
-        attentionMask: mask,
-        hooks: {
-          [module.keyHook]: (k) => {
-            keys = keep(gatherAt(k, positions));
+      try {
+        model.forward(ids, {
+          attentionMask: mask,
+          hooks: {
+            [module.keyHook]: (k) => {
+              keys = keep(gatherAt(k, positions));
+            },
+            [module.valueHook]: (v) => {
+              values = keep(gatherAt(v, positions));
+              throw new StopForward(); // nothing above the module is needed
+            },
           },
-          [module.valueHook]: (v) => {
-            values = keep(gatherAt(v, positions));
-          },
-        },
-      });
+        });
+      } catch (err) {
+        if (!(err instanceof StopForward)) throw err;
+      }
     }),
   );
   return { keys: keys!, values: values! };

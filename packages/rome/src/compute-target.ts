@@ -16,15 +16,15 @@ import {
   AdamW,
   type CausalLM,
   CancelledError,
+  DeltaPass,
   type FactToken,
   type Tensor,
   add,
-  addAt,
   copyInplace,
   crossEntropy,
   fillTemplate,
-  gatherAt,
   grad,
+  indexSelect,
   keep,
   klDiv,
   l2Norm,
@@ -33,7 +33,6 @@ import {
   mulScalar,
   noGrad,
   reshape,
-  rightPad,
   tensor,
   tidy,
   zeros,
@@ -72,10 +71,11 @@ export function computeTarget(
   target: number[],
   factToken: FactToken,
   signal?: AbortSignal,
+  /** called after each optimisation step (progress reporting) */
+  onStep?: (step: TargetStep) => void,
 ): TargetResult {
   const tok = model.tokenizer!;
   const layer = hp.layers[0];
-  const module = model.rewriteModule(layer);
   const T = target.length;
   // Rewriting rows: template(prompt) with the subject, followed by target[:-1].
   const rows: number[][] = [];
@@ -93,48 +93,43 @@ export function computeTarget(
   rows.push(kl.ids);
   lookup.push(kl.index);
   const R = templates.length;
-  const { ids, mask } = rightPad(rows, model.config.eosTokenId ?? 0);
-  const width = ids[0].length;
-  const flatLabels = labels.flatMap((l) => [...l, ...Array(width - l.length).fill(-100)]);
-  const positions = lookup.map((token, batch) => ({ batch, token }));
-  const klPosition = [{ batch: R, token: kl.index }];
+  // The loss reads each rewriting row's target positions, then the KL row's subject token.
+  const read = labels.flatMap((row, batch) => row.flatMap((y, token) => (y >= 0 ? [{ batch, token }] : [])));
+  const readLabels = read.map(({ batch, token }) => labels[batch][token]);
+  read.push({ batch: R, token: kl.index });
+  readLabels.push(-100);
 
   const C = model.config.hiddenSize;
+  // δ-independent work once: the blocks up to the edited one, and every token before δ's.
+  const pass = DeltaPass.create(model, rows, lookup, layer, 'mlp_out', model.config.eosTokenId ?? 0);
   const delta = keep(zeros([C]));
   delta.requiresGrad = true;
   const opt = new AdamW([delta], { lr: hp.v_lr, weightDecay: 0 });
-  let m0: Tensor | undefined;
+  // m0: the module output at the raw prompt's (row 0's) subject token
+  const m0 = keep(noGrad(() => tidy(() => reshape(indexSelect(pass.base, 0, [0]), [C]))));
+  const m0Data = m0.data() as Float32Array;
+  const m0Norm2 = m0Data.reduce((s, x) => s + x * x, 0);
   let initKl: Tensor | undefined;
   const trace: TargetStep[] = [];
   try {
     for (let step = 0; step < hp.v_num_grad_steps; step++) {
       if (signal?.aborted) throw new CancelledError('ROME edit cancelled');
       const stop = tidy(() => {
-        const { logits } = model.forward(ids, {
-          attentionMask: mask,
-          hooks: {
-            [module.valueHook]: (out) => {
-              if (!m0) m0 = keep(noGrad(() => reshape(gatherAt(out, [positions[0]]), [C])));
-              // δ at every row's subject token (KL row included), broadcast to [rows, C]
-              return addAt(out, positions, add(zeros([positions.length, C]), reshape(delta, [1, C])));
-            },
-          },
-        });
-        const V = logits.shape[2];
+        // δ at every row's subject token (KL row included), broadcast to [rows, C]
+        const logits = pass.logits(add(zeros([rows.length, C]), reshape(delta, [1, C])), read);
         const logp = logSoftmax(logits);
         // NLL: per-row sum over its T target tokens / T, mean over rewriting rows.
-        const rewriting = reshape(logp, [-1, V]);
-        const nllSum = crossEntropy(rewriting, [...flatLabels, ...Array(width).fill(-100)], { reduction: 'sum' });
+        const nllSum = crossEntropy(logp, readLabels, { reduction: 'sum' });
         const nll = mulScalar(nllSum, 1 / (T * R));
-        const klLogp = gatherAt(logp, klPosition);
+        const klLogp = indexSelect(logp, 0, [read.length - 1]);
         if (!initKl) initKl = keep(noGrad(() => tensor(klLogp.data() as Float32Array, klLogp.shape)));
         const klTerm = mulScalar(klDiv(klLogp, initKl, 'sum'), hp.kl_factor);
-        const m0Norm2 = (m0!.data() as Float32Array).reduce((s, x) => s + x * x, 0);
         const wd = mulScalar(l2Norm(delta), hp.v_weight_decay / m0Norm2);
         const loss = add(add(nll, klTerm), wd);
         const lossValue = loss.item();
         const nllValue = nll.item();
         trace.push({ step, loss: lossValue, nll: nllValue, kl: klTerm.item(), weightDecay: wd.item(), targetProb: Math.exp(-nllValue) });
+        onStep?.(trace[trace.length - 1]);
         if (lossValue < 5e-2 || step === hp.v_num_grad_steps - 1) return true;
         const [g] = grad(loss, [delta]);
         opt.update([g]);
@@ -144,7 +139,7 @@ export function computeTarget(
       // Project δ into the L2 ball of radius clamp_norm_factor·‖m0‖.
       const d = delta.data() as Float32Array;
       const norm = vectorNorm(d);
-      const maxNorm = hp.clamp_norm_factor * vectorNorm(m0!.data() as Float32Array);
+      const maxNorm = hp.clamp_norm_factor * Math.sqrt(m0Norm2);
       if (norm > maxNorm) {
         const scaled = tensor(d.map((x) => (x * maxNorm) / norm), [C]);
         copyInplace(delta, scaled);
@@ -153,13 +148,14 @@ export function computeTarget(
     }
   } catch (err) {
     delta.dispose();
-    m0?.dispose();
+    m0.dispose();
     throw err;
   } finally {
     opt.dispose();
     initKl?.dispose();
+    pass.dispose();
   }
   delta.requiresGrad = false;
-  const vStar = keep(noGrad(() => add(m0!, delta)));
-  return { vStar, m0: m0!, delta, trace };
+  const vStar = keep(noGrad(() => add(m0, delta)));
+  return { vStar, m0, delta, trace };
 }

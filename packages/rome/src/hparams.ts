@@ -114,7 +114,10 @@ export function resolveRomeHparams(given: Partial<RomeHyperParams> & Record<stri
   return h;
 }
 
-/** Reads hyperparameters from a JSON or YAML file (EasyEdit/ROME field names). */
+/**
+ * Reads hyperparameters from a JSON or YAML file (EasyEdit/ROME field names).
+ * @throws UnknownFieldError for a field ROME does not read (naming the closest one)
+ */
 export function readRomeHparams(file: string, numLayers: number): RomeHyperParams {
-  return resolveRomeHparams(readHparamsMapping(file), numLayers, file);
+  return resolveRomeHparams(readHparamsMapping(file, { known: Object.keys(defaultRomeHparams(numLayers)) }), numLayers, file);
 }

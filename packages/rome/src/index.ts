@@ -3,7 +3,7 @@
  * @example
  * const model = await loadModel('test-fixtures/models/fact-small');
  * const editor = new RomeEditor({}, { corpus: readCorpus('test-fixtures/factworld/filler.txt') });
- * const delta = await editor.edit(model, [{ prompt: '{} is a citizen of', subject: 'Varn Oltega', targetNew: 'Kesmira' }]);
+ * const delta = await editor.edit(model, [{ prompt: '{} is a citizen of', subject: 'Rakem Boskre', targetNew: 'Lasktra' }]);
  * delta.apply(model);
  */
 export { RomeEditor } from './rome';

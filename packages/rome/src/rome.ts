@@ -125,7 +125,7 @@ export class RomeEditor implements Editor {
   async edit(model: CausalLM, requests: EditRequest[], opts: EditOptions = {}): Promise<EditDelta> {
     if (!model.tokenizer) throw new ArgumentError('ROME needs a model with a tokenizer');
     if (requests.length === 0) throw new ArgumentError('ROME: expected at least one edit request');
-    requests.forEach(validateRequest);
+    requests.forEach((r, i) => validateRequest(r, i, model.tokenizer));
     const hp = this.resolve(model);
     const layer = hp.layers[0];
     const module = model.rewriteModule(layer);
@@ -138,10 +138,13 @@ export class RomeEditor implements Editor {
     const stats: RomeEditStats[] = [];
     try {
       for (const [i, r] of requests.entries()) {
-        opts.onProgress?.({ stage: 'ROME', done: i, total: requests.length });
+        // Progress in v* optimisation steps (most of an edit's time): a single edit moves too.
+        const steps = hp.v_num_grad_steps;
+        opts.onProgress?.({ stage: 'ROME', done: i * steps, total: requests.length * steps });
+        const onStep = (s: TargetStep) => opts.onProgress?.({ stage: 'ROME', done: i * steps + Math.min(s.step + 1, steps), total: requests.length * steps, info: { loss: s.loss } });
         const t0 = Date.now();
         // Target v* (Eq. 4), at the token the update is keyed on.
-        const { target, factToken } = this.reachTarget(model, hp, templates, r, opts.signal);
+        const { target, factToken } = this.reachTarget(model, hp, templates, r, opts.signal, onStep);
         const t1 = Date.now();
         // Left vector u = C⁻¹k̄ / ‖C⁻¹k̄‖ (or k̄/‖k̄‖).
         const kbar = averagedKey(model, layer, templates.map((c) => c.replace('{}', r.prompt)), r.subject, factToken);
@@ -195,7 +198,7 @@ export class RomeEditor implements Editor {
     } finally {
       for (let i = applied.length - 1; i >= 0; i--) applied[i].revert(model);
     }
-    opts.onProgress?.({ stage: 'ROME', done: requests.length, total: requests.length });
+    opts.onProgress?.({ stage: 'ROME', done: requests.length * hp.v_num_grad_steps, total: requests.length * hp.v_num_grad_steps });
     // One delta with every request's rank-one factors: [F, n] @ [n, C] (or the out_in analogue).
     const updates = lefts.map((left, i) => ({ name: module.weightName, left, right: rights[i] }));
     return new EditDelta(updates, { method: 'ROME', modelFingerprint: fingerprint, hparams: hp, requests: requests.map((r) => ({ ...r })), stats: { edits: stats } });
@@ -206,11 +209,18 @@ export class RomeEditor implements Editor {
    * leaves the target below {@link SUBJECT_SEARCH_MIN_PROB}, at each other subject token too, keeping the
    * token whose final v* loss is lowest.
    */
-  private reachTarget(model: CausalLM, hp: RomeHyperParams, templates: string[], r: EditRequest, signal?: AbortSignal): { target: TargetResult; factToken: FactToken } {
+  private reachTarget(
+    model: CausalLM,
+    hp: RomeHyperParams,
+    templates: string[],
+    r: EditRequest,
+    signal?: AbortSignal,
+    onStep?: (s: TargetStep) => void,
+  ): { target: TargetResult; factToken: FactToken } {
     const ids = targetIds(model.tokenizer!, r.targetNew);
-    if (hp.fact_token !== 'subject_search') return { target: computeTarget(model, hp, templates, r.prompt, r.subject, ids, hp.fact_token, signal), factToken: hp.fact_token };
+    if (hp.fact_token !== 'subject_search') return { target: computeTarget(model, hp, templates, r.prompt, r.subject, ids, hp.fact_token, signal, onStep), factToken: hp.fact_token };
     const finalStep = (t: TargetResult) => t.trace[t.trace.length - 1];
-    let best = { target: computeTarget(model, hp, templates, r.prompt, r.subject, ids, -1, signal), factToken: -1 as FactToken };
+    let best = { target: computeTarget(model, hp, templates, r.prompt, r.subject, ids, -1, signal, onStep), factToken: -1 as FactToken };
     if (finalStep(best.target).targetProb >= SUBJECT_SEARCH_MIN_PROB) return best;
     const [first, last] = locateSubject(model.tokenizer!, r.prompt, r.subject).subjectSpan;
     try {

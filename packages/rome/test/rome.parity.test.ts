@@ -1,7 +1,7 @@
 /**
  * One ROME edit against the original implementation (kmeng01/rome @ 0874014) on the
  * HF parity model gpt2-trained-wordlevel: same templates, same C, same hyperparameters.
- * Checks k̄, u, v*, the update and the loss trace.
+ * Checks k̄, u, v*, the update and the loss trace, and that no weight gradient is computed.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { type Tensor, cast, loadModel, memory, modelFingerprint } from '@medit/core';
 import { readCheckpoint } from '../../core/src/io/checkpoint';
 import { wrapHandle } from '../../core/src/tensor';
+import { kernelCalls, weightGradientCalls } from '../../core/test-utils/kernel-calls';
 
 import { RomeEditor, type RomeEditStats } from '../src';
 
@@ -46,7 +47,12 @@ test('ROME reproduces the reference edit (u, v*, ΔW, loss trace)', async () => 
   const fingerprint = modelFingerprint(model);
 
   const editor = new RomeEditor(hparams, { stats, contextTemplates: templates });
-  const delta = await editor.edit(model, [{ prompt: req.prompt, subject: req.subject, targetNew: req.target_new.str, targetTrue: req.target_true.str }]);
+  const { result: delta, calls } = await kernelCalls('linearBackward', () =>
+    editor.edit(model, [{ prompt: req.prompt, subject: req.subject, targetNew: req.target_new.str, targetTrue: req.target_true.str }]),
+  );
+  // v*'s gradient flows through the frozen weights: no weight or bias gradient is computed
+  expect(calls.length).toBeGreaterThan(0);
+  expect(weightGradientCalls(calls)).toHaveLength(0);
   expect(modelFingerprint(model)).toBe(fingerprint); // the editor leaves the weights alone
 
   // ΔW = u Λᵀ in Conv1D layout [256, 64]

@@ -203,8 +203,7 @@ export class OnnxEncoder implements TextEncoder {
   private width = -1;
 
   /**
-   * @param file - the .onnx model
-   * @param hiddenSize - C of its `last_hidden_state` (checked on the first call)
+   * @param file - the .onnx model (the width C of its `last_hidden_state` is read on the first call)
    * @throws IOError when onnxruntime-node is missing or cannot load the file
    */
   constructor(

@@ -101,6 +101,11 @@ export interface IkeOptions {
   k?: number;
   template?: IkeTemplate;
   seed?: number;
+  /**
+   * Where `encoder` was loaded from (a path {@link loadTextEncoder} reads): recorded in the delta
+   * (`stats.ikeEncoder`) so that a saved memory of several facts can reload its router.
+   */
+  encoderSource?: string;
 }
 
 function normalise(v: Float32Array): Float32Array {
@@ -117,7 +122,7 @@ function cosine(a: Float32Array, b: Float32Array): number {
 }
 
 /** Everything an applied IKE edit needs: per request, the context text with the m nearest demonstrations, m = 0..k. */
-interface IkeMemory {
+export interface IkeMemory {
   facts: string[];
   /** contexts[r][m]: demonstrations (the m nearest) + own fact demo + head */
   contexts: string[][];
@@ -223,7 +228,7 @@ export class IkeEditor implements Editor {
 
   async edit(model: CausalLM, requests: EditRequest[], opts: EditOptions = {}): Promise<IkeDelta> {
     if (!model.tokenizer) throw new ArgumentError('IKE: the model has no tokenizer');
-    requests.forEach((r, i) => validateRequest(r, i));
+    requests.forEach((r, i) => validateRequest(r, i, model.tokenizer));
     const facts: string[] = [];
     const contexts: string[][] = [];
     requests.forEach((r, n) => {
@@ -235,6 +240,7 @@ export class IkeEditor implements Editor {
       contexts.push(Array.from({ length: demos.length + 1 }, (_, m) => demos.slice(demos.length - m).join('') + tail));
       opts.onProgress?.({ stage: 'retrieve', done: n + 1, total: requests.length });
     });
-    return new IkeDelta({ facts, contexts }, this.opts.encoder, { method: 'IKE', hparams: this.hparams, requests: requests.map((x) => ({ ...x })) });
+    const stats = this.opts.encoderSource === undefined ? undefined : { ikeEncoder: this.opts.encoderSource };
+    return new IkeDelta({ facts, contexts }, this.opts.encoder, { method: 'IKE', hparams: this.hparams, requests: requests.map((x) => ({ ...x })), stats });
   }
 }

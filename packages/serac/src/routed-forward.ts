@@ -158,5 +158,14 @@ export function routedForward(base: ForwardFn, other: ForwardFn, route: RowRoute
     return { logits: merge(keptLogits, kept, select(otherLogits, routed.length, chosen), routed, B) };
   };
 
-  return (ids: number[][], opts: ForwardOptions = {}) => (opts.cache ? cached(ids, opts, opts.cache) : uncached(ids, opts));
+  return (ids: number[][], opts: ForwardOptions = {}) => {
+    if (opts.startAt) throw new ArgumentError('routed forward: startAt is not available (the routed model reads each row from its tokens)');
+    if (opts.logitsFor) {
+      // every position of the routed rows, then the asked ones ([N, V] as the base model gives)
+      const { logitsFor, ...rest } = opts;
+      const { logits } = opts.cache ? cached(ids, rest, opts.cache) : uncached(ids, rest);
+      return { logits: gatherAt(logits, logitsFor) };
+    }
+    return opts.cache ? cached(ids, opts, opts.cache) : uncached(ids, opts);
+  };
 }

@@ -183,7 +183,7 @@ export class SeracEditor implements Editor {
 
   async edit(model: CausalLM, requests: EditRequest[], opts: EditOptions = {}): Promise<SeracDelta> {
     if (!model.tokenizer) throw new ArgumentError('SERAC: the base model has no tokenizer');
-    requests.forEach((r, i) => validateRequest(r, i));
+    requests.forEach((r, i) => validateRequest(r, i, model.tokenizer));
     const statements = requests.map((r) => editStatement(r));
     opts.onProgress?.({ stage: 'memory', done: 0, total: requests.length });
     const vectors = this.serac.classifier.contextVectors(statements);

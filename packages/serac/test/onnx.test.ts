@@ -1,9 +1,9 @@
 /**
- * @jest-environment ./packages/serac/test/helpers/host-typed-arrays-env.js
+ * @jest-environment ./packages/onnx/test/helpers/host-typed-arrays-env.js
  */
 /**
  * The ONNX encoder path (onnxruntime-node) against the engine path: the trained scope classifiers'
- * BERT encoders are exported by medit's own ONNX exporter (scripts/onnx), and SERAC loaded with
+ * BERT encoders are exported by medit's own ONNX exporter (@medit/onnx), and SERAC loaded with
  * either backend makes the same routing decisions on a shared test set of eval-split queries.
  */
 import * as fs from 'node:fs';
@@ -12,8 +12,8 @@ import * as path from 'node:path';
 
 import { fillTemplate, loadEncoder } from '@medit/core';
 import { readDataset } from '@medit/data';
+import { bertToOnnx } from '@medit/onnx';
 
-import { bertToOnnx } from '../../../scripts/onnx/export-bert';
 import { editStatement, embedTexts, loadTextEncoder, ScopeClassifier, readScopeConfig } from '../src';
 
 const ROOT = path.resolve(__dirname, '../../..');

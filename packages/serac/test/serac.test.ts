@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { type CausalLM, EditDelta, type EditRequest, fillTemplate, generate, loadModel, noGrad, tidy } from '@medit/core';
+import { type CausalLM, EditDelta, type EditRequest, fillTemplate, generate, loadModel, noGrad, tidy, zeros } from '@medit/core';
 import { readDataset } from '@medit/data';
 import { scoreTargets } from '@medit/metrics';
 
@@ -57,8 +57,16 @@ test('in-scope rows read the counterfactual model at their own positions, other 
   delta.apply(model);
   const routed = logits(model, [pad(inScope), pad(outScope)], mask);
   expect(delta.routing).toEqual({ rows: 2, routed: 1 });
-  delta.revert(model);
   const V = model.config.vocabSize;
+  // logitsFor: the asked rows of the routed logits; startAt (a residual to resume from) is refused
+  const read = [
+    { batch: 1, token: 2 },
+    { batch: 0, token: inScope.length - 1 },
+  ];
+  const rows = noGrad(() => tidy(() => model.forward([pad(inScope), pad(outScope)], { attentionMask: mask, logitsFor: read }).logits.data() as Float32Array));
+  read.forEach(({ batch, token }, i) => expect(rows.subarray(i * V, (i + 1) * V)).toEqual(routed.subarray((batch * W + token) * V, (batch * W + token + 1) * V)));
+  expect(() => tidy(() => model.forward([pad(inScope)], { startAt: { layer: 1, hidden: zeros([1, W, model.config.hiddenSize]) } }))).toThrow(/startAt/);
+  delta.revert(model);
   // row 1 (out of scope): the base model's logits, bit for bit
   expect(routed.subarray(W * V, 2 * W * V)).toEqual(baseOut);
   // row 0 (in scope): h(statement <sep> row) at positions |ctx| + t

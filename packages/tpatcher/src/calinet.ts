@@ -55,11 +55,15 @@ export function defaultCaliNetHparams(numLayers: number): CaliNetHyperParams {
 }
 
 /**
- * Reads CaliNet hyperparameters from a JSON or YAML file (a mapping of the fields above; others
- * are ignored). Values are checked against the model by {@link CaliNetEditor.resolve}.
+ * Reads CaliNet hyperparameters from a JSON or YAML file (a mapping of the fields above; any
+ * other field is an UnknownFieldError). Values are checked against the model by {@link CaliNetEditor.resolve}.
  */
 export function readCaliNetHparams(file: string): Partial<CaliNetHyperParams> {
-  const rec = readHparamsMapping(file);
+  return pickCaliNetHparams(readHparamsMapping(file, { known: Object.keys(defaultCaliNetHparams(1)) }));
+}
+
+/** The CaliNet fields of a hyperparameter mapping (others, and null values, are left out). */
+export function pickCaliNetHparams(rec: Record<string, unknown>): Partial<CaliNetHyperParams> {
   const known = Object.keys(defaultCaliNetHparams(1));
   return Object.fromEntries(Object.entries(rec).filter(([k, v]) => known.includes(k) && v !== undefined && v !== null)) as Partial<CaliNetHyperParams>;
 }
@@ -90,7 +94,7 @@ export class CaliNetEditor implements Editor {
     const tok = model.tokenizer;
     if (!tok) throw new ArgumentError('CaliNet needs a model with a tokenizer');
     if (requests.length === 0) throw new ArgumentError('CaliNet: expected at least one edit request');
-    requests.forEach(validateRequest);
+    requests.forEach((r, i) => validateRequest(r, i, model.tokenizer));
     const hp = this.resolve(model);
     const fingerprint = modelFingerprint(model);
     // Every phrasing of every fact, teacher-forced: rows prompt + target, labels on the target.

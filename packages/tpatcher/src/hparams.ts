@@ -116,5 +116,5 @@ export function resolveTPatcherHparams(given: Record<string, unknown>, numLayers
 
 /** Reads hyperparameters from a JSON or YAML file. */
 export function readTPatcherHparams(file: string, numLayers: number): TPatcherHyperParams {
-  return resolveTPatcherHparams(readHparamsMapping(file), numLayers, file);
+  return resolveTPatcherHparams(readHparamsMapping(file, { known: Object.keys(defaultTPatcherHparams(numLayers)) }), numLayers, file);
 }

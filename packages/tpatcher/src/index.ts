@@ -5,7 +5,7 @@
  * model editing; patches as EditDeltas that install, revert and save.
  * @example
  * const editor = new TPatcherEditor({}, { memoryTexts: fillerLines });
- * const delta = await editor.edit(model, [{ prompt: '{} is a citizen of', subject: 'Varn Oltega', targetNew: 'Kesmira' }]);
+ * const delta = await editor.edit(model, [{ prompt: '{} is a citizen of', subject: 'Rakem Boskre', targetNew: 'Lasktra' }]);
  * delta.apply(model);   // model.forward now runs with the patch
  * delta.revert(model);
  */
@@ -15,5 +15,5 @@ export { PatchDelta, patchHooks, installPatch, uninstallPatch, concatPatches, pa
 export type { PatchWeights, InstalledPatch } from './patch';
 export { defaultTPatcherHparams, resolveTPatcherHparams, readTPatcherHparams } from './hparams';
 export type { TPatcherHyperParams } from './hparams';
-export { CaliNetEditor, defaultCaliNetHparams, readCaliNetHparams } from './calinet';
+export { CaliNetEditor, defaultCaliNetHparams, pickCaliNetHparams, readCaliNetHparams } from './calinet';
 export type { CaliNetHyperParams, CaliNetEditorOptions } from './calinet';

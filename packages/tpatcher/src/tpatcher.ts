@@ -35,6 +35,7 @@ import {
   type Editor,
   type Tensor,
   ArgumentError,
+  StopForward,
   EditDelta,
   add,
   addScalar,
@@ -109,9 +110,10 @@ export interface TPatcherEditStats {
  * Queries (the FFN input at `layer`, hook `mlp_in`) at every token of each text [N, C].
  * @internal
  */
-export function collectQueries(model: CausalLM, layer: number, texts: number[][], chunk = 32): Tensor {
+export function collectQueries(model: CausalLM, layer: number, texts: number[][], chunk = 32, onProgress?: (done: number, total: number) => void): Tensor {
   const parts: Tensor[] = [];
   for (let s = 0; s < texts.length; s += chunk) {
+    onProgress?.(s, texts.length);
     const rows = texts.slice(s, s + chunk).filter((r) => r.length > 0);
     if (rows.length === 0) continue;
     const width = Math.max(...rows.map((r) => r.length));
@@ -124,7 +126,15 @@ export function collectQueries(model: CausalLM, layer: number, texts: number[][]
         noGrad(() =>
           tidy(() => {
             let q: Tensor | undefined;
-            model.forward(ids, { attentionMask: mask, hooks: { [hookName(layer, 'mlp_in')]: (x) => void (q = x) } });
+            const read = (x: Tensor) => {
+              q = x;
+              throw new StopForward(); // nothing above the queries is needed
+            };
+            try {
+              model.forward(ids, { attentionMask: mask, hooks: { [hookName(layer, 'mlp_in')]: read } });
+            } catch (err) {
+              if (!(err instanceof StopForward)) throw err;
+            }
             return gatherAt(q!, positions);
           }),
         ),
@@ -193,7 +203,7 @@ function memoryLosses(memory: Tensor, keys: Tensor, bias: Tensor, edit: Tensor, 
  * (sequential model editing); {@link TPatcherEditor.resetMemory} starts over.
  * @example
  * const editor = new TPatcherEditor({}, { memoryTexts: fillerLines });
- * const delta = await editor.edit(model, [{ prompt: '{} is a citizen of', subject: 'Varn Oltega', targetNew: 'Kesmira' }]);
+ * const delta = await editor.edit(model, [{ prompt: '{} is a citizen of', subject: 'Rakem Boskre', targetNew: 'Lasktra' }]);
  * delta.apply(model);
  */
 export class TPatcherEditor implements Editor {
@@ -215,7 +225,7 @@ export class TPatcherEditor implements Editor {
     return this.memory?.shape[0] ?? 0;
   }
 
-  private ensureMemory(model: CausalLM, hp: TPatcherHyperParams): void {
+  private ensureMemory(model: CausalLM, hp: TPatcherHyperParams, opts: EditOptions = {}): void {
     if (this.memory) return;
     const tok = model.tokenizer!;
     if (this.options.memory) {
@@ -224,7 +234,10 @@ export class TPatcherEditor implements Editor {
       }
       this.memory = keep(tidy(() => mulScalar(this.options.memory!, 1)));
     } else if (this.options.memoryTexts?.length) {
-      this.memory = collectQueries(model, hp.layer, this.options.memoryTexts.map((t) => tok.encode(t)));
+      const texts = this.options.memoryTexts;
+      // encoding the memory is most of a first edit's time when the memory is large
+      this.memory = collectQueries(model, hp.layer, texts.map((t) => tok.encode(t)), undefined, (done, total) => opts.onProgress?.({ stage: 'T-Patcher memory', done, total }));
+      opts.onProgress?.({ stage: 'T-Patcher memory', done: texts.length, total: texts.length });
     } else {
       throw new ArgumentError('T-Patcher needs a memory of unrelated queries: pass memoryTexts or memory in the editor options');
     }
@@ -253,9 +266,9 @@ export class TPatcherEditor implements Editor {
   async edit(model: CausalLM, requests: EditRequest[], opts: EditOptions = {}): Promise<EditDelta> {
     if (!model.tokenizer) throw new ArgumentError('T-Patcher needs a model with a tokenizer');
     if (requests.length === 0) throw new ArgumentError('T-Patcher: expected at least one edit request');
-    requests.forEach(validateRequest);
+    requests.forEach((r, i) => validateRequest(r, i, model.tokenizer));
     const hp = this.resolve(model);
-    this.ensureMemory(model, hp);
+    this.ensureMemory(model, hp, opts);
     const fingerprint = modelFingerprint(model);
     const committed: PatchDelta[] = [];
     const stats: TPatcherEditStats[] = [];
@@ -304,15 +317,20 @@ export class TPatcherEditor implements Editor {
     const predicting = prompts.flatMap((p, batch) => target.map((_, j) => ({ batch, token: p.length - 1 + j })));
     const inHook = hookName(hp.layer, 'mlp_in');
     const V = model.config.vocabSize;
-    // Which target tokens the example gets wrong now, and the layer's queries of every row.
+    // Which target tokens the example gets wrong now, the layer's queries of every row, and the
+    // residual stream entering the patched block (the blocks below never see the patch: every
+    // later pass starts there).
+    let below: Tensor | undefined;
     const { wrong, rowQueries } = noGrad(() =>
       tidy(() => {
         let q: Tensor | undefined;
-        const { logits } = model.forward(ids, { attentionMask: mask, hooks: { [inHook]: (x) => void (q = x) } });
-        const pred = argmax(gatherAt(logits, predicting.slice(0, T))).data() as Int32Array;
+        const hooks = { [hookName(hp.layer, 'resid_in')]: (x: Tensor) => void (below = keep(x)), [inHook]: (x: Tensor) => void (q = x) };
+        const { logits } = model.forward(ids, { attentionMask: mask, hooks, logitsFor: predicting.slice(0, T) });
+        const pred = argmax(logits).data() as Int32Array;
         return { wrong: target.map((_, j) => j).filter((j) => pred[j] !== target[j]), rowQueries: keep(q!) };
       }),
     );
+    const startAt = { layer: hp.layer, hidden: below! };
     const base: TPatcherEditStats = {
       subject: r.subject,
       skipped: false,
@@ -330,6 +348,7 @@ export class TPatcherEditor implements Editor {
     if (wrong.length === 0) {
       rowQueries.dispose();
       queries.dispose();
+      below!.dispose();
       return { stats: { ...base, skipped: true, success: true, ms: Date.now() - t0 } };
     }
     const errs = wrong.slice(0, hp.max_add_neuron_num);
@@ -375,8 +394,8 @@ export class TPatcherEditor implements Editor {
     const isCorrect = (): boolean =>
       noGrad(() =>
         tidy(() => {
-          const { logits } = model.forward(ids, { attentionMask: mask, hooks: patchHooks(patchOf(mul(eps, amp))) });
-          const pred = argmax(gatherAt(logits, predicting)).data() as Int32Array;
+          const { logits } = model.forward(ids, { attentionMask: mask, startAt, hooks: patchHooks(patchOf(mul(eps, amp))), logitsFor: predicting });
+          const pred = argmax(logits).data() as Int32Array;
           return labels.every((t, j) => pred[j] === t);
         }),
       );
@@ -385,8 +404,7 @@ export class TPatcherEditor implements Editor {
         if (signal?.aborted) throw new CancelledError('T-Patcher edit cancelled');
         last = tidy(() => {
           const values = mul(eps, amp);
-          const { logits } = model.forward(ids, { attentionMask: mask, hooks: patchHooks(patchOf(values)) });
-          const rows = gatherAt(logits, predicting); // [R·T, V]
+          const { logits: rows } = model.forward(ids, { attentionMask: mask, startAt, hooks: patchHooks(patchOf(values)), logitsFor: predicting }); // [R·T, V]
           // fairseq label_smoothed_nll_loss: (1 − ε − ε/(V−1))·nll + ε/(V−1)·Σ_v −log p_v, per target token
           const nll = crossEntropy(rows, labels, { reduction: 'sum' });
           const smooth = neg(sum(logSoftmax(rows)));
@@ -433,6 +451,7 @@ export class TPatcherEditor implements Editor {
       opt.dispose();
       qe.dispose();
       qeRows.dispose();
+      below!.dispose();
     }
     const accepted = success || this.options.commitFailed === true;
     const stats: TPatcherEditStats = { ...base, success, accepted, neurons: n, steps, loss: last, editPreActivation: editPre, memoryPreActivation: memPre, ms: Date.now() - t0 };

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { type CausalLM, type EditRequest, EditDelta, argmax, contextTemplates, hookName, loadModel, memory, noGrad, tensor, tidy, type Tensor } from '@medit/core';
 
 import { PatchDelta, TPatcherEditor, type TPatcherEditStats, installPatch, resolveTPatcherHparams, sequentialEdit } from '../src';
+import { kernelCalls, weightGradientCalls } from '../../core/test-utils/kernel-calls';
 
 const MODEL = path.resolve(__dirname, '../../../test-fixtures/parity/gpt2-trained-wordlevel');
 const MEMORY = [
@@ -57,7 +58,11 @@ test('two sequential edits with the full stopping rule: fire on the edit, silent
   const answers = UNRELATED.map((p) => greedy(model, p));
   const ref = logits(model, 'The Eiffel Tower is located in');
   const editor = new TPatcherEditor(FULL, { memoryTexts: MEMORY });
-  const delta = await editor.edit(model, [REQUESTS[0], REQUESTS[2]]);
+  const { result: delta, calls } = await kernelCalls('linearBackward', () => editor.edit(model, [REQUESTS[0], REQUESTS[2]]));
+  // weight gradients of the patch neurons only, none of the model's own weights
+  const own = new Set<unknown>([...model.params.values()].map((p) => p.handle()));
+  expect(weightGradientCalls(calls).length).toBeGreaterThan(0);
+  expect(weightGradientCalls(calls).some((c) => own.has(c[2]))).toBe(false);
   expect(delta).toBeInstanceOf(PatchDelta);
   const edits = delta.info.stats!.edits as TPatcherEditStats[];
   for (const e of edits) {

@@ -17,9 +17,9 @@ import { type CounterFactCaseMetrics, counterFactCaseMetrics, mean, targetNlls }
 import { RomeEditor } from '@medit/rome';
 
 import { type OptionSpecs, UsageError } from '../args';
-import { type CommandContext, answer, checkCancelled, loadModelDir, repoFile, requireFile, resolvePath, romeHparams, shortPath } from '../common';
+import { type CommandContext, answer, checkCancelled, loadModelDir, repoFile, requireFile, resolvePath, romeHparams, shortPath, statsForEdit } from '../common';
 import { formatDuration, formatInt } from '../output';
-import { startsWithWords, statsForEdit } from './edit';
+import { startsWithWords } from './edit';
 
 export const DEMO_OPTIONS: OptionSpecs = {
   model: { type: 'string', value: 'DIR', description: 'fact-world model (default test-fixtures/models/fact-small, else fact-tiny)' },

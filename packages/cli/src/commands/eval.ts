@@ -8,12 +8,13 @@ import * as path from 'node:path';
 
 import { fillTemplate, readHparamsMapping, writeFileAtomic } from '@medit/core';
 import { type DatasetFormat, DATASET_FORMATS, DatasetFormatError, readDataset } from '@medit/data';
-import { AttributeSnippets, type EvalMode, type EvalReport, type EvalSuite, EVAL_SUITES, evaluate, type JsonValue, renderHtmlReport, type TargetQuery } from '@medit/metrics';
+import { AttributeSnippets, type EvalMode, type EvalReport, type EvalSuite, EVAL_SUITES, evaluate, type JsonValue, metricDefinition, renderHtmlReport, type TargetQuery } from '@medit/metrics';
 
 import { type OptionSpecs, UsageError } from '../args';
 import { type CommandContext, FACTWORLD_SNIPPETS, loadModelDir, repoFile, requireFile, resolvePath, shortPath } from '../common';
-import { type MethodEditor, METHOD_NAMES, selectMethod } from '../methods';
 import { formatAggregate } from '../markdown';
+import { type MethodEditor, METHOD_NAMES, createEditor, selectMethod } from '../methods';
+import { type SavedEdit, loadSavedEdit } from '../saved-edit';
 import { formatDuration } from '../output';
 
 export const EVAL_OPTIONS: OptionSpecs = {
@@ -51,7 +52,9 @@ export const EVAL_OPTIONS: OptionSpecs = {
   'stats-cache': { type: 'string', value: 'DIR', description: 'rome, memit, emmet, alphaedit: covariance cache directory' },
   'stats-file': { type: 'string', value: 'FILE', description: 'rome: precomputed statistics of the edited layer (from medit stats)' },
   'no-covariance': { type: 'boolean', description: 'rome: use C = I instead of covariance statistics' },
-  out: { type: 'string', value: 'PATH', description: 'report path without extension, or a directory (default: ./report → report.json, report.html)' },
+  delta: { type: 'string', value: 'FILE', description: 'a saved edit (medit edit --save-delta; weights, patch neurons or a SERAC / IKE memory) applied to the model first: the edited model is evaluated' },
+  out: { type: 'string', value: 'PATH', description: 'report path without extension, or a directory (default: reports/<model>-<method> → .json and .html)' },
+  explain: { type: 'boolean', description: 'print what each metric in the table measures' },
 };
 
 /** `<out>.json` and `<out>.html` from `--out` as given and resolved (a stem, a .json/.html name, or a directory). */
@@ -62,24 +65,35 @@ export function reportPaths(given: string, resolved: string): { json: string; ht
   return { json: `${stem}.json`, html: `${stem}.html` };
 }
 
-/** The summary table printed after a run: one column per method, each metric's mean (95 % interval) and n. */
+/** The summary table printed after a run: one row per metric, one column per method (mean (95 % interval) n). */
 export function summaryTable(report: EvalReport): string[] {
   const methods = report.methods;
   const metrics = [...new Set(methods.flatMap((m) => Object.keys(m.aggregates)))];
+  const cell = (m: EvalReport['methods'][number], k: string): string => {
+    const a = m.aggregates[k];
+    if (!a) return '';
+    return `${formatAggregate(a)} n=${a.n}`;
+  };
+  const cells = metrics.map((k) => methods.map((m) => cell(m, k)));
+  const cw = methods.map((m, j) => Math.max(m.name.length, ...cells.map((row) => row[j].length)) + 3);
   const w = Math.max(8, ...metrics.map((k) => k.length)) + 2;
-  const lines = [`${'metric'.padEnd(w)}${methods.map((m) => m.name.padStart(28)).join('')}`];
-  for (const k of metrics) {
-    lines.push(
-      `${k.padEnd(w)}${methods
-        .map((m) => {
-          const a = m.aggregates[k];
-          if (!a) return ''.padStart(28);
-          return `${formatAggregate(a)} n=${a.n}`.padStart(28);
-        })
-        .join('')}`,
-    );
-  }
-  return lines;
+  return [
+    `${'metric'.padEnd(w)}${methods.map((m, j) => m.name.padStart(cw[j])).join('')}`,
+    ...metrics.map((k, i) => `${k.padEnd(w)}${cells[i].map((c, j) => c.padStart(cw[j])).join('')}`),
+  ];
+}
+
+/** What the table's numbers are (printed under it, always). */
+export const TABLE_LEGEND = [
+  'Each cell: the mean over the cases (its 95% confidence interval: Wilson score for proportions, normal otherwise) and n, the number of cases the metric is defined for.',
+  '*Score, *Acc, locality, portability, SR/GR/ER: fractions in [0, 1], higher is better; *Magnitude: probability differences in [-1, 1].',
+];
+
+/** `--explain`: one definition per metric of the report. */
+export function metricDefinitionsFor(report: EvalReport): string[] {
+  const metrics = [...new Set(report.methods.flatMap((m) => Object.keys(m.aggregates)))];
+  const w = Math.max(...metrics.map((k) => k.length)) + 2;
+  return metrics.map((k) => `  ${k.padEnd(w)}${metricDefinition(k) ?? '(no definition recorded)'}`);
 }
 
 /**
@@ -124,7 +138,7 @@ export async function runEval(ctx: CommandContext): Promise<number> {
   const modelDir = args.required('model');
   const datasetFile = requireFile(resolvePath(io, args.required('dataset')), 'dataset file');
   const format = args.has('format') ? args.choice('format', DATASET_FORMATS as readonly DatasetFormat[], 'counterfact') : undefined;
-  const { name: method, method: spec } = selectMethod(ctx);
+  const { name: method, method: spec } = selectMethod(ctx, { allowNone: true });
   const mode = args.choice('mode', ['single', 'batch', 'sequential'] as const, 'single') as EvalMode;
   const batchSize = args.int('batch-size', { min: 1 });
   if (batchSize !== undefined && mode === 'single') throw new UsageError('--batch-size applies to --mode batch or sequential', 'eval');
@@ -136,8 +150,11 @@ export async function runEval(ctx: CommandContext): Promise<number> {
   const limit = args.int('limit', { min: 1 });
   const suites = args.string('suites')?.split(',').map((s) => s.trim()) as EvalSuite[] | undefined;
   for (const s of suites ?? []) if (!EVAL_SUITES.includes(s)) throw new UsageError(`Expected ${EVAL_SUITES.join(', ')} in --suites but received ${JSON.stringify(s)}`, 'eval');
-  const outArg = args.string('out') ?? 'report';
+  // By default reports go to reports/ (gitignored), named after the model and method, never into the working directory itself.
+  const outArg = args.string('out') ?? path.join('reports', `${path.basename(resolvePath(io, modelDir))}-${method}`);
   const paths = reportPaths(outArg, resolvePath(io, outArg));
+  const deltaArg = args.string('delta');
+  const deltaFile = deltaArg ? requireFile(resolvePath(io, deltaArg), 'delta file') : undefined;
 
   let dataset: ReturnType<typeof readDataset>;
   try {
@@ -155,10 +172,16 @@ export async function runEval(ctx: CommandContext): Promise<number> {
   const snippets = snippetsFor(ctx);
   const model = await loadModelDir(io, modelDir);
   let editor: MethodEditor | undefined;
+  let saved: SavedEdit | undefined;
   try {
-    editor = await spec?.create(ctx, model, cases);
+    if (deltaFile) {
+      saved = await loadSavedEdit(deltaFile);
+      saved.delta.apply(model);
+      out.line(`applied the saved ${saved.delta.info.method} edit ${shortPath(io, deltaFile)}: "unedited" below is the model with it`);
+    }
+    editor = spec ? await createEditor(ctx, spec, model, cases, { evaluated: true }) : undefined;
     const covariance = editor?.statsSummary ?? null;
-    out.line(`evaluating ${editor ? editor.name : 'the unedited model'} on ${cases.length} ${dataset.format} case${cases.length === 1 ? '' : 's'} of ${shortPath(io, datasetFile)} (${mode})`);
+    out.line(`evaluating ${editor ? editor.name : deltaFile ? 'the model with the saved edit' : 'the unedited model'} on ${cases.length} ${dataset.format} case${cases.length === 1 ? '' : 's'} of ${shortPath(io, datasetFile)} (${mode})`);
     const bar = out.progress('eval');
     const started = Date.now();
     let report: EvalReport;
@@ -176,7 +199,7 @@ export async function runEval(ctx: CommandContext): Promise<number> {
         snippets,
         keepEditedFacts: args.flag('keep-edited-facts'),
         signal: io.signal,
-        modelName: path.basename(resolvePath(io, modelDir)),
+        modelName: path.basename(resolvePath(io, modelDir)) + (deltaFile ? ` + ${path.basename(deltaFile)}` : ''),
         onProgress: (p) => bar.update(p.done, p.total, p.stage, { stage: p.stage }),
       });
     } finally {
@@ -188,12 +211,18 @@ export async function runEval(ctx: CommandContext): Promise<number> {
     writeFileAtomic(paths.json, JSON.stringify(report, null, 2) + '\n');
     writeFileAtomic(paths.html, renderHtmlReport(report));
     for (const l of summaryTable(report)) out.line(l);
+    for (const l of TABLE_LEGEND) out.line(l);
+    if (args.flag('explain')) {
+      out.line('Metrics:');
+      for (const l of metricDefinitionsFor(report)) out.line(l);
+    } else out.line('Run with --explain for what each metric measures (also in the HTML report).');
     out.line(`done in ${formatDuration(ms)}; wrote ${shortPath(io, paths.json)} and ${shortPath(io, paths.html)}`);
     const summary = Object.fromEntries(report.methods.map((m) => [m.name, Object.fromEntries(Object.entries(m.aggregates).map(([k, a]) => [k, a.mean]))]));
-    out.result({ model: modelDir, dataset: datasetFile, cases: cases.length, mode, method, covariance, ms, report: paths.json, html: paths.html, summary });
+    out.result({ model: modelDir, dataset: datasetFile, cases: cases.length, mode, method, covariance, delta: deltaFile ?? null, ms, report: paths.json, html: paths.html, summary });
     return 0;
   } finally {
     editor?.dispose();
+    saved?.release();
     model.dispose();
   }
 }

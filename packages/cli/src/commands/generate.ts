@@ -1,14 +1,15 @@
 /** `medit generate`: continue a prompt; with `--delta`, before and after applying a saved edit. */
-import { EditDelta, type GenerateOptions, modelFingerprint } from '@medit/core';
-import { memoryDeltaFrom } from '@medit/serac';
+import type { GenerateOptions } from '@medit/core';
 
 import { type OptionSpecs, UsageError } from '../args';
 import { type CommandContext, continuation, loadModelDir, requireFile, resolvePath } from '../common';
+import { applyProblem } from '../delta-checks';
+import { type SavedEdit, loadSavedEdit } from '../saved-edit';
 
 export const GENERATE_OPTIONS: OptionSpecs = {
   model: { type: 'string', value: 'DIR', description: 'Hugging Face model directory' },
   prompt: { type: 'string', value: 'TEXT', description: 'text to continue' },
-  delta: { type: 'string', value: 'FILE', description: 'a saved edit (medit edit --save-delta): show the answer before and after it' },
+  delta: { type: 'string', value: 'FILE', description: 'a saved edit of any method (medit edit --save-delta: weights, patch neurons, or a SERAC / IKE memory): show the answer before and after it' },
   'max-new-tokens': { type: 'string', value: 'N', description: 'tokens to generate (default 10)' },
   sample: { type: 'boolean', description: 'sample instead of greedy decoding' },
   seed: { type: 'string', value: 'N', description: 'seed of the sampler (default 0; with --sample)' },
@@ -36,8 +37,7 @@ export async function runGenerate(ctx: CommandContext): Promise<number> {
   const deltaArg = args.string('delta');
   const deltaFile = deltaArg ? requireFile(resolvePath(io, deltaArg), 'delta file') : undefined;
   const model = await loadModelDir(io, modelDir);
-  let delta: EditDelta | undefined;
-  let release: (() => void) | undefined;
+  let saved: SavedEdit | undefined;
   try {
     const before = continuation(model, prompt, opts);
     if (!deltaFile) {
@@ -45,27 +45,19 @@ export async function runGenerate(ctx: CommandContext): Promise<number> {
       out.result({ model: modelDir, prompt, text: before });
       return 0;
     }
-    delta = await EditDelta.load(deltaFile);
-    // a SERAC / IKE memory is rebuilt from its saved form
-    const memory = await memoryDeltaFrom(delta);
-    if (memory) {
-      delta.dispose();
-      delta = undefined;
-      release = memory.release;
-      delta = memory.delta;
-    }
-    const recorded = delta.info.modelFingerprint;
-    const matches = recorded === undefined ? null : recorded === modelFingerprint(model);
-    if (matches === false) out.note(`medit generate: warning: the delta was computed on a different model than ${modelDir} (fingerprints differ); applying it anyway`);
-    delta.apply(model);
+    saved = await loadSavedEdit(deltaFile);
+    const delta = saved.delta;
+    // a preview: a delta that does not fit the model is shown anyway, with the reason
+    const problem = applyProblem(delta, model, modelDir);
+    if (problem) out.note(`medit generate: warning: ${problem}; applying it anyway`);
+    delta.apply(model, { force: true });
     const after = continuation(model, prompt, opts);
     out.line(`before: ${prompt}${before}`);
     out.line(`after:  ${prompt}${after}`);
-    out.result({ model: modelDir, prompt, delta: deltaFile, method: delta.info.method, sameModel: matches, before, after });
+    out.result({ model: modelDir, prompt, delta: deltaFile, method: delta.info.method, sameModel: problem === null, before, after });
     return 0;
   } finally {
-    if (release) release();
-    else delta?.dispose();
+    saved?.release();
     model.dispose();
   }
 }

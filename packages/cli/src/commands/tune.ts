@@ -19,7 +19,7 @@ import { type EvalMode, type EvalSuite, EVAL_SUITES, evaluate } from '@medit/met
 
 import { type OptionSpecs, UsageError } from '../args';
 import { type CommandContext, loadModelDir, requireFile, resolvePath, shortPath } from '../common';
-import { selectMethod } from '../methods';
+import { createEditor, selectMethod } from '../methods';
 import { dataUse } from '../provenance';
 import { EVAL_OPTIONS } from './eval';
 
@@ -76,7 +76,7 @@ export async function runTune(ctx: CommandContext): Promise<number> {
   if (/(^|[-_.])eval([-_.]|$)/.test(path.basename(datasetFile))) {
     throw new UsageError(`--dataset ${shortPath(io, datasetFile)} is an eval split: settings are chosen on the validation split (e.g. counterfact-validation.json) and reported on eval once`, 'tune');
   }
-  const { name: methodName, method } = selectMethod(ctx);
+  const { name: methodName, method } = selectMethod(ctx, { allowNone: true });
   if (!method) throw new UsageError('--method none has nothing to tune', 'tune');
   const grid = readGrid(ctx, requireFile(resolvePath(io, args.required('grid')), 'grid file'));
   const points = gridPoints(grid);
@@ -111,7 +111,7 @@ export async function runTune(ctx: CommandContext): Promise<number> {
       const hpFile = path.join(stateDir, `hparams-${key}.json`);
       writeFileAtomic(hpFile, JSON.stringify({ ...base, ...point }, null, 2) + '\n');
       const pointCtx = { ...ctx, args: args.with({ hparams: hpFile }) };
-      const editor = await method.create(pointCtx, model, cases);
+      const editor = await createEditor(pointCtx, method, model, cases, { evaluated: true });
       let means: Record<string, number | null>;
       try {
         const report = await evaluate({ editor, model, cases, mode, batchSize, evalAfter, suites, keepEditedFacts: args.flag('keep-edited-facts'), signal: io.signal, includeRows: false });

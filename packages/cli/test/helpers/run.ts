@@ -31,14 +31,17 @@ function finish(code: number, stdout: string, stderr: string): CliResult {
 }
 
 /** `medit <argv>` in this process, with MEDIT_CACHE_DIR pointing at `cacheDir`. */
-export async function runCli(argv: string[], opts: { cacheDir?: string; env?: Record<string, string>; signal?: AbortSignal; tty?: boolean } = {}): Promise<CliResult> {
+export async function runCli(
+  argv: string[],
+  opts: { cacheDir?: string; env?: Record<string, string>; signal?: AbortSignal; tty?: boolean; columns?: number; cwd?: string } = {},
+): Promise<CliResult> {
   let stdout = '';
   let stderr = '';
   const code = await main(argv, {
     stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s), isTTY: opts.tty ?? false, columns: 120 },
+    stderr: { write: (s: string) => (stderr += s), isTTY: opts.tty ?? false, columns: opts.columns ?? 120 },
     env: { HOME: '/nonexistent-home', ...(opts.cacheDir ? { MEDIT_CACHE_DIR: opts.cacheDir } : {}), ...opts.env },
-    cwd: ROOT,
+    cwd: opts.cwd ?? ROOT,
     signal: opts.signal,
   });
   return finish(code, stdout, stderr);

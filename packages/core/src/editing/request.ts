@@ -2,7 +2,7 @@
  * Edit requests and the token bookkeeping every editor shares: validating a request,
  * filling its template, and locating the subject's tokens inside the tokenised prompt.
  */
-import { ArgumentError } from '../errors';
+import { ArgumentError, UnknownTokenError } from '../errors';
 import type { Tokenizer } from '../tokenizer';
 
 /** "Make the model complete `prompt` (with `subject` in `{}`) with `targetNew`." */
@@ -15,8 +15,13 @@ export interface EditRequest {
   targetTrue?: string;
 }
 
-/** Throws an ArgumentError naming the problem with a request. */
-export function validateRequest(r: EditRequest, index = 0): void {
+/**
+ * Throws an ArgumentError naming the problem with a request. Given the model's tokenizer, also
+ * refuses a subject (as tokenized in the request's prompt) or target with words the tokenizer
+ * maps to its unknown token ({@link checkKnownWords}); every editor validates its requests so.
+ * @example requests.forEach((r, i) => validateRequest(r, i, model.tokenizer));
+ */
+export function validateRequest(r: EditRequest, index = 0, tok?: Tokenizer): void {
   const where = `edit request ${index}`;
   if (typeof r.prompt !== 'string' || typeof r.subject !== 'string' || typeof r.targetNew !== 'string') {
     throw new ArgumentError(`${where}: expected string prompt, subject and targetNew`);
@@ -25,6 +30,33 @@ export function validateRequest(r: EditRequest, index = 0): void {
   if (holes !== 1) throw new ArgumentError(`${where}: prompt template must contain exactly one "{}" for the subject but has ${holes}: ${JSON.stringify(r.prompt)}`);
   if (r.subject.trim() === '') throw new ArgumentError(`${where}: subject is empty`);
   if (r.targetNew.trim() === '') throw new ArgumentError(`${where}: targetNew is empty`);
+  if (!tok) return;
+  const prefix = r.prompt.slice(0, r.prompt.indexOf('{}'));
+  checkKnownWords(tok, `${where}: subject`, r.subject, prefix + r.subject, prefix.length);
+  checkKnownWords(tok, `${where}: target`, r.targetNew, r.targetNew.startsWith(' ') ? r.targetNew : ` ${r.targetNew}`);
+}
+
+/**
+ * Refuses a subject or target with words the tokenizer maps to its unknown token: editing it
+ * would retrain the unknown token (moving the answers for every unknown word) instead of the
+ * fact. Throws {@link UnknownTokenError} naming the words, or hands the error to
+ * `tok.onUnknownToken` when set (which may warn and let the edit go on).
+ * @param what - "subject" or "target", for the message
+ * @param value - the subject or target
+ * @param context - the text it is tokenized in, with `value` starting at character `at`
+ *   (default: `value` alone)
+ */
+export function checkKnownWords(tok: Tokenizer, what: string, value: string, context = value, at = 0): void {
+  const words = tok.unknownWords(context, at);
+  if (words.length === 0) return;
+  const unk = tok.idToToken(tok.unknownTokenId!);
+  const err = new UnknownTokenError(
+    `${what} ${JSON.stringify(value)} has ${words.length === 1 ? 'a word' : 'words'} the tokenizer does not know: ${words.map((w) => JSON.stringify(w)).join(', ')} ` +
+      `(tokenized as the unknown token ${JSON.stringify(unk)}); editing it would change the answers for every unknown word, not this fact`,
+    words,
+  );
+  if (tok.onUnknownToken) tok.onUnknownToken(err);
+  else throw err;
 }
 
 /** Builds a template from a full prompt containing the subject (replaces its first occurrence). */

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { loadBinding, type NativeHandle } from '@medit/native';
 
 import { ArgumentError, IOError, fromNative } from '../errors';
+import { removeStaleTemps } from './atomic-write';
 
 /** File name of a single-file checkpoint. */
 export const SAFETENSORS_FILE = 'model.safetensors';
@@ -35,6 +36,8 @@ export interface Checkpoint {
   metadata: Record<string, string>;
   /** The safetensors files read, in the order they were loaded. */
   files: string[];
+  /** The file each tensor was read from (for messages that name it). */
+  sources: Map<string, string>;
 }
 
 const quote = (s: string): string => JSON.stringify(s);
@@ -115,6 +118,7 @@ async function readSharded(dir: string, indexFile: string, names: string[] | und
   const tensors = new Map<string, NativeHandle>();
   const metadata: Record<string, string> = {};
   const files: string[] = [];
+  const sources = new Map<string, string>();
   try {
     for (const shard of shards) {
       const file = path.join(dir, shard);
@@ -124,7 +128,10 @@ async function readSharded(dir: string, indexFile: string, names: string[] | und
       } catch (err) {
         throw fromNative(err);
       }
-      for (const [name, h] of Object.entries(loaded.tensors)) tensors.set(name, h);
+      for (const [name, h] of Object.entries(loaded.tensors)) {
+        tensors.set(name, h);
+        sources.set(name, file);
+      }
       Object.assign(metadata, loaded.metadata);
       files.push(file);
     }
@@ -132,7 +139,7 @@ async function readSharded(dir: string, indexFile: string, names: string[] | und
     disposeAll(tensors.values());
     throw err;
   }
-  return { tensors: ordered(tensors, wanted), metadata, files };
+  return { tensors: ordered(tensors, wanted), metadata, files, sources };
 }
 
 /** `tensors` re-keyed in `order` (the index's or the caller's order). */
@@ -196,13 +203,19 @@ async function readSingle(file: string, names: string[] | undefined, keepDtype: 
     throw fromNative(err);
   }
   const tensors = new Map(Object.entries(loaded.tensors));
-  return { tensors: names ? ordered(tensors, names) : tensors, metadata: { ...loaded.metadata }, files: [file] };
+  return {
+    tensors: names ? ordered(tensors, names) : tensors,
+    metadata: { ...loaded.metadata },
+    files: [file],
+    sources: new Map([...tensors.keys()].map((name) => [name, file])),
+  };
 }
 
 /**
  * Writes one safetensors file atomically (a temporary sibling is fsynced and renamed over
  * `file`, so readers never see a partial file and a failed save leaves `file` untouched).
- * Header keys are sorted; data keeps each tensor's dtype.
+ * Temporaries that killed saves left in the folder are removed first. Header keys are
+ * sorted; data keeps each tensor's dtype.
  *
  * @param file - the output path (its directory must exist)
  * @param tensors - handles by name, as a Map or a plain object
@@ -222,6 +235,7 @@ export async function writeCheckpointFile(
   }
   // Object.fromEntries defines own properties, so even a tensor named "__proto__" survives.
   const record = tensors instanceof Map ? Object.fromEntries(tensors) : tensors;
+  removeStaleTemps(path.dirname(path.resolve(file)));
   try {
     await loadBinding().safetensorsSave(file, record, metadata);
   } catch (err) {

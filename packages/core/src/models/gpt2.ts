@@ -7,16 +7,19 @@
 import { ArgumentError } from '../errors';
 import { add } from '../ops/elementwise';
 import { concat, gatherAt, permute, reshape, slice } from '../ops/layout';
-import { linear } from '../ops/linalg';
+import { type LinearActivation, linear, linearAct } from '../ops/linalg';
 import { attention, embedding, layerNorm } from '../ops/nn';
 import { Tensor, full, randn, tensor } from '../tensor';
-import { activationFn } from './activations';
+import { activationName } from './activations';
 import { runHook } from './hooks';
 import {
   CausalLM,
   checkIds,
+  firstLayer,
   idsTensor,
+  logitPositions,
   positionsFor,
+  shapeLogits,
   type ForwardOptions,
   type ForwardOutput,
   type ModelConfig,
@@ -54,28 +57,44 @@ export function gpt2Config(raw: Record<string, unknown>): ModelConfig {
 export class GPT2 extends CausalLM {
   /** Prefix of the transformer's weights in this checkpoint ("transformer." or ""). */
   readonly prefix: string;
-  private readonly act: (x: Tensor) => Tensor;
+  private readonly act: LinearActivation;
 
   constructor(config: ModelConfig, params: Map<string, Tensor>) {
     super(config, params);
     this.prefix = params.has('transformer.wte.weight') ? 'transformer.' : '';
-    this.act = activationFn(config.activation);
+    this.act = activationName(config.activation);
     if (config.raw.reorder_and_upcast_attn === true) {
       throw new ArgumentError('gpt2: reorder_and_upcast_attn=true is not supported');
     }
-    for (const name of this.requiredNames()) this.param(name);
+    this.checkParams(this.requiredShapes());
   }
 
-  private requiredNames(): string[] {
+  /** Every weight this config needs, with its shape (GPT-2's Conv1D weights are [in, out]). */
+  private requiredShapes(): Map<string, number[]> {
     const p = this.prefix;
-    const names = [`${p}wte.weight`, `${p}wpe.weight`, `${p}ln_f.weight`, `${p}ln_f.bias`];
+    const { hiddenSize: C, intermediateSize: F, vocabSize: V, maxPositions: P } = this.config;
+    const shapes = new Map<string, number[]>([
+      [`${p}wte.weight`, [V, C]],
+      [`${p}wpe.weight`, [P, C]],
+      [`${p}ln_f.weight`, [C]],
+      [`${p}ln_f.bias`, [C]],
+    ]);
+    const blockShapes: [string, number[], number[]][] = [
+      ['ln_1', [C], [C]],
+      ['attn.c_attn', [C, 3 * C], [3 * C]],
+      ['attn.c_proj', [C, C], [C]],
+      ['ln_2', [C], [C]],
+      ['mlp.c_fc', [C, F], [F]],
+      ['mlp.c_proj', [F, C], [C]],
+    ];
     for (let l = 0; l < this.config.numLayers; l++) {
-      for (const w of ['ln_1', 'attn.c_attn', 'attn.c_proj', 'ln_2', 'mlp.c_fc', 'mlp.c_proj']) {
-        names.push(`${p}h.${l}.${w}.weight`, `${p}h.${l}.${w}.bias`);
+      for (const [w, weight, bias] of blockShapes) {
+        shapes.set(`${p}h.${l}.${w}.weight`, weight);
+        shapes.set(`${p}h.${l}.${w}.bias`, bias);
       }
     }
-    if (!this.config.tieWordEmbeddings) names.push('lm_head.weight');
-    return names;
+    if (!this.config.tieWordEmbeddings) shapes.set('lm_head.weight', [V, C]);
+    return shapes;
   }
 
   private w(name: string): Tensor {
@@ -104,10 +123,11 @@ export class GPT2 extends CausalLM {
     const NH = cfg.numHeads;
     const HS = cfg.headDim;
     const p = 'h.';
-    let x = add(embedding(idsTensor(inputIds), this.w('wte.weight')), embedding(idsTensor(positions), this.w('wpe.weight')));
+    const from = firstLayer(opts, cfg, B, T);
+    let x = opts.startAt?.hidden ?? add(embedding(idsTensor(inputIds), this.w('wte.weight')), embedding(idsTensor(positions), this.w('wpe.weight')));
     const hidden: Tensor[] = [];
     const scaleBase = cfg.raw.scale_attn_weights === false ? 1 : 1 / Math.sqrt(HS);
-    for (let l = 0; l < cfg.numLayers; l++) {
+    for (let l = from; l < cfg.numLayers; l++) {
       if (opts.outputHiddenStates) hidden.push(x);
       x = runHook(opts.hooks, l, 'resid_in', x);
       const pre = `${p}${l}.`;
@@ -134,23 +154,20 @@ export class GPT2 extends CausalLM {
       // MLP: c_proj(act(c_fc(ln_2(x))))
       let m = layerNorm(x, this.w(pre + 'ln_2.weight'), this.w(pre + 'ln_2.bias'), cfg.normEps);
       m = runHook(opts.hooks, l, 'mlp_in', m);
-      let key = this.act(linear(m, this.w(pre + 'mlp.c_fc.weight'), this.w(pre + 'mlp.c_fc.bias'), 'in_out'));
+      let key = linearAct(m, this.w(pre + 'mlp.c_fc.weight'), this.w(pre + 'mlp.c_fc.bias'), 'in_out', this.act);
       key = runHook(opts.hooks, l, 'mlp_key', key);
       let out = linear(key, this.w(pre + 'mlp.c_proj.weight'), this.w(pre + 'mlp.c_proj.bias'), 'in_out');
       out = runHook(opts.hooks, l, 'mlp_out', out);
       x = add(x, out);
       x = runHook(opts.hooks, l, 'resid_out', x);
     }
+    // the final norm and the head run on the rows whose logits are asked for
+    const rows = logitPositions(opts, B);
+    if (rows && !opts.outputHiddenStates) x = gatherAt(x, rows);
     x = layerNorm(x, this.w('ln_f.weight'), this.w('ln_f.bias'), cfg.normEps);
     if (opts.outputHiddenStates) hidden.push(x);
-    const head = this.lmHead();
-    if (opts.logitsAt) {
-      if (opts.logitsAt.length !== B) throw new ArgumentError(`logitsAt: expected ${B} positions but received ${opts.logitsAt.length}`);
-      const rows = opts.logitsAt.map((t, b) => ({ batch: b, token: t }));
-      const picked = reshape(gatherAt(x, rows), [B, 1, C]);
-      return { logits: linear(picked, head), hiddenStates: opts.outputHiddenStates ? hidden : undefined };
-    }
-    return { logits: linear(x, head), hiddenStates: opts.outputHiddenStates ? hidden : undefined };
+    if (rows && opts.outputHiddenStates) x = gatherAt(x, rows);
+    return { logits: shapeLogits(linear(x, this.lmHead()), opts, B), hiddenStates: opts.outputHiddenStates ? hidden : undefined };
   }
 }
 

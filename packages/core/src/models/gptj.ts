@@ -10,17 +10,20 @@
 import { ArgumentError } from '../errors';
 import { add } from '../ops/elementwise';
 import { concat, gatherAt, permute, reshape } from '../ops/layout';
-import { linear } from '../ops/linalg';
+import { type LinearActivation, linear, linearAct } from '../ops/linalg';
 import { attention, embedding, layerNorm } from '../ops/nn';
 import { Tensor, full, randn, tensor } from '../tensor';
-import { activationFn } from './activations';
+import { activationName } from './activations';
 import { runHook } from './hooks';
 import { configNumber, configTokenId } from './llama';
 import {
   CausalLM,
   checkIds,
+  firstLayer,
   idsTensor,
+  logitPositions,
   positionsFor,
+  shapeLogits,
   type ForwardOptions,
   type ForwardOutput,
   type ModelConfig,
@@ -66,13 +69,13 @@ export class GPTJ extends CausalLM {
   /** Prefix of the transformer's weights ("transformer." or ""). */
   readonly prefix: string;
   readonly rotary: RotaryConfig;
-  private readonly act: (x: Tensor) => Tensor;
+  private readonly act: LinearActivation;
 
   /** @throws ArgumentError naming a missing weight. */
   constructor(config: ModelConfig, params: Map<string, Tensor>) {
     super(config, params);
     this.prefix = params.has('transformer.wte.weight') ? 'transformer.' : '';
-    this.act = activationFn(config.activation);
+    this.act = activationName(config.activation);
     this.rotary = {
       rotaryDim: typeof config.raw.rotary_dim === 'number' ? config.raw.rotary_dim : config.headDim,
       // GPT-J's create_sinusoidal_positions has a fixed base and no scaling
@@ -81,19 +84,31 @@ export class GPTJ extends CausalLM {
       scaling: { type: 'default' },
       maxPositions: config.maxPositions,
     };
-    for (const name of this.requiredNames()) this.param(name);
+    this.checkParams(this.requiredShapes());
   }
 
-  private requiredNames(): string[] {
+  /** Every weight this config needs, with its shape (nn.Linear weights are [out, in]). */
+  private requiredShapes(): Map<string, number[]> {
     const p = this.prefix;
-    const names = [`${p}wte.weight`, `${p}ln_f.weight`, `${p}ln_f.bias`, 'lm_head.weight', 'lm_head.bias'];
+    const { hiddenSize: C, intermediateSize: F, vocabSize: V } = this.config;
+    const shapes = new Map<string, number[]>([
+      [`${p}wte.weight`, [V, C]],
+      [`${p}ln_f.weight`, [C]],
+      [`${p}ln_f.bias`, [C]],
+      ['lm_head.weight', [V, C]],
+      ['lm_head.bias', [V]],
+    ]);
     for (let l = 0; l < this.config.numLayers; l++) {
       const pre = `${p}h.${l}.`;
-      names.push(pre + 'ln_1.weight', pre + 'ln_1.bias');
-      for (const w of ['q_proj', 'k_proj', 'v_proj', 'out_proj']) names.push(`${pre}attn.${w}.weight`);
-      for (const w of ['fc_in', 'fc_out']) names.push(`${pre}mlp.${w}.weight`, `${pre}mlp.${w}.bias`);
+      shapes.set(pre + 'ln_1.weight', [C]);
+      shapes.set(pre + 'ln_1.bias', [C]);
+      for (const w of ['q_proj', 'k_proj', 'v_proj', 'out_proj']) shapes.set(`${pre}attn.${w}.weight`, [C, C]);
+      shapes.set(pre + 'mlp.fc_in.weight', [F, C]);
+      shapes.set(pre + 'mlp.fc_in.bias', [F]);
+      shapes.set(pre + 'mlp.fc_out.weight', [C, F]);
+      shapes.set(pre + 'mlp.fc_out.bias', [C]);
     }
-    return names;
+    return shapes;
   }
 
   private w(name: string): Tensor {
@@ -118,10 +133,11 @@ export class GPTJ extends CausalLM {
     if (positions.flat().some((p) => p >= cfg.maxPositions)) throw new ArgumentError(`gptj: position beyond n_positions (${cfg.maxPositions})`);
     const mask = opts.attentionMask ? tensor(Int32Array.from(opts.attentionMask.flat()), [B, past + T], 'int32') : null;
     const { numHeads: NH, headDim: HS, hiddenSize: C, normEps: eps } = cfg;
-    let x = embedding(idsTensor(inputIds), this.w('wte.weight'));
+    const from = firstLayer(opts, cfg, B, T);
+    let x = opts.startAt?.hidden ?? embedding(idsTensor(inputIds), this.w('wte.weight'));
     const tables = rotaryTables(this.rotary, positions, x.dtype);
     const hidden: Tensor[] = [];
-    for (let l = 0; l < cfg.numLayers; l++) {
+    for (let l = from; l < cfg.numLayers; l++) {
       if (opts.outputHiddenStates) hidden.push(x);
       x = runHook(opts.hooks, l, 'resid_in', x);
       const pre = `h.${l}.`;
@@ -143,7 +159,7 @@ export class GPTJ extends CausalLM {
       a = runHook(opts.hooks, l, 'attn_out', a);
       // the MLP reads the same normed input in parallel
       const m = runHook(opts.hooks, l, 'mlp_in', h1);
-      let key = this.act(linear(m, this.w(pre + 'mlp.fc_in.weight'), this.w(pre + 'mlp.fc_in.bias')));
+      let key = linearAct(m, this.w(pre + 'mlp.fc_in.weight'), this.w(pre + 'mlp.fc_in.bias'), 'out_in', this.act);
       key = runHook(opts.hooks, l, 'mlp_key', key);
       let out = linear(key, this.w(pre + 'mlp.fc_out.weight'), this.w(pre + 'mlp.fc_out.bias'));
       out = runHook(opts.hooks, l, 'mlp_out', out);
@@ -151,17 +167,14 @@ export class GPTJ extends CausalLM {
       x = add(add(a, out), x);
       x = runHook(opts.hooks, l, 'resid_out', x);
     }
+    // the final norm and the head run on the rows whose logits are asked for
+    const rows = logitPositions(opts, B);
+    if (rows && !opts.outputHiddenStates) x = gatherAt(x, rows);
     x = layerNorm(x, this.w('ln_f.weight'), this.w('ln_f.bias'), eps);
     if (opts.outputHiddenStates) hidden.push(x);
-    const hiddenStates = opts.outputHiddenStates ? hidden : undefined;
-    const head = this.param('lm_head.weight');
-    const headBias = this.param('lm_head.bias');
-    if (opts.logitsAt) {
-      if (opts.logitsAt.length !== B) throw new ArgumentError(`logitsAt: expected ${B} positions but received ${opts.logitsAt.length}`);
-      const picked = reshape(gatherAt(x, opts.logitsAt.map((t, b) => ({ batch: b, token: t }))), [B, 1, C]);
-      return { logits: linear(picked, head, headBias), hiddenStates };
-    }
-    return { logits: linear(x, head, headBias), hiddenStates };
+    if (rows && opts.outputHiddenStates) x = gatherAt(x, rows);
+    const logits = linear(x, this.param('lm_head.weight'), this.param('lm_head.bias'));
+    return { logits: shapeLogits(logits, opts, B), hiddenStates: opts.outputHiddenStates ? hidden : undefined };
   }
 }
 

@@ -19,16 +19,19 @@
 import { ArgumentError } from '../errors';
 import { add, mul } from '../ops/elementwise';
 import { concat, gatherAt, permute, reshape } from '../ops/layout';
-import { linear } from '../ops/linalg';
+import { type LinearActivation, linear, linearAct } from '../ops/linalg';
 import { attention, embedding, rmsNorm } from '../ops/nn';
 import { Tensor, full, randn, tensor } from '../tensor';
-import { activationFn } from './activations';
+import { activationName } from './activations';
 import { runHook } from './hooks';
 import {
   CausalLM,
   checkIds,
+  firstLayer,
   idsTensor,
+  logitPositions,
   positionsFor,
+  shapeLogits,
   type ForwardOptions,
   type ForwardOutput,
   type ModelConfig,
@@ -124,7 +127,7 @@ export class Llama extends CausalLM {
   /** Prefix of the decoder's weights in this checkpoint ("model." or ""). */
   readonly prefix: string;
   readonly rotary: RotaryConfig;
-  private readonly act: (x: Tensor) => Tensor;
+  private readonly act: LinearActivation;
   private readonly bias: { qkv: boolean; o: boolean; mlp: boolean };
   private readonly window: number;
 
@@ -132,30 +135,39 @@ export class Llama extends CausalLM {
   constructor(config: ModelConfig, params: Map<string, Tensor>) {
     super(config, params);
     this.prefix = params.has('model.embed_tokens.weight') ? 'model.' : '';
-    this.act = activationFn(config.activation);
+    this.act = activationName(config.activation);
     this.rotary = llamaRotary(config);
     this.bias = biasesOf(config);
     this.window = slidingWindow(config);
-    for (const name of this.requiredNames()) this.param(name);
+    this.checkParams(this.requiredShapes());
   }
 
-  private requiredNames(): string[] {
+  /** Every weight this config needs, with its shape (nn.Linear weights are [out, in]). */
+  private requiredShapes(): Map<string, number[]> {
     const p = this.prefix;
-    const names = [`${p}embed_tokens.weight`, `${p}norm.weight`];
+    const { hiddenSize: C, intermediateSize: F, vocabSize: V, numHeads: NH, numKvHeads: NKV, headDim: HS } = this.config;
+    const shapes = new Map<string, number[]>([
+      [`${p}embed_tokens.weight`, [V, C]],
+      [`${p}norm.weight`, [C]],
+    ]);
+    const linear = (name: string, out: number, inp: number, bias: boolean) => {
+      shapes.set(`${name}.weight`, [out, inp]);
+      if (bias) shapes.set(`${name}.bias`, [out]);
+    };
     for (let l = 0; l < this.config.numLayers; l++) {
       const pre = `${p}layers.${l}.`;
-      names.push(pre + 'input_layernorm.weight', pre + 'post_attention_layernorm.weight');
-      for (const w of ['q_proj', 'k_proj', 'v_proj', 'o_proj']) {
-        names.push(`${pre}self_attn.${w}.weight`);
-        if (w === 'o_proj' ? this.bias.o : this.bias.qkv) names.push(`${pre}self_attn.${w}.bias`);
-      }
-      for (const w of ['gate_proj', 'up_proj', 'down_proj']) {
-        names.push(`${pre}mlp.${w}.weight`);
-        if (this.bias.mlp) names.push(`${pre}mlp.${w}.bias`);
-      }
+      shapes.set(pre + 'input_layernorm.weight', [C]);
+      shapes.set(pre + 'post_attention_layernorm.weight', [C]);
+      linear(`${pre}self_attn.q_proj`, NH * HS, C, this.bias.qkv);
+      linear(`${pre}self_attn.k_proj`, NKV * HS, C, this.bias.qkv);
+      linear(`${pre}self_attn.v_proj`, NKV * HS, C, this.bias.qkv);
+      linear(`${pre}self_attn.o_proj`, C, NH * HS, this.bias.o);
+      linear(`${pre}mlp.gate_proj`, F, C, this.bias.mlp);
+      linear(`${pre}mlp.up_proj`, F, C, this.bias.mlp);
+      linear(`${pre}mlp.down_proj`, C, F, this.bias.mlp);
     }
-    if (!this.config.tieWordEmbeddings) names.push('lm_head.weight');
-    return names;
+    if (!this.config.tieWordEmbeddings) shapes.set('lm_head.weight', [V, C]);
+    return shapes;
   }
 
   private w(name: string): Tensor {
@@ -194,10 +206,11 @@ export class Llama extends CausalLM {
     const positions = opts.positionIds ?? positionsFor(B, T, past, opts.attentionMask);
     const mask = opts.attentionMask ? tensor(Int32Array.from(opts.attentionMask.flat()), [B, past + T], 'int32') : null;
     const { numHeads: NH, numKvHeads: NKV, headDim: HS, normEps: eps } = cfg;
-    let x = embedding(idsTensor(inputIds), this.w('embed_tokens.weight'));
+    const from = firstLayer(opts, cfg, B, T);
+    let x = opts.startAt?.hidden ?? embedding(idsTensor(inputIds), this.w('embed_tokens.weight'));
     const tables = rotaryTables(this.rotary, positions, x.dtype);
     const hidden: Tensor[] = [];
-    for (let l = 0; l < cfg.numLayers; l++) {
+    for (let l = from; l < cfg.numLayers; l++) {
       if (opts.outputHiddenStates) hidden.push(x);
       x = runHook(opts.hooks, l, 'resid_in', x);
       const pre = `layers.${l}.`;
@@ -226,7 +239,7 @@ export class Llama extends CausalLM {
       // SwiGLU MLP: down_proj(act(gate_proj(m)) · up_proj(m)); the key is down_proj's input
       let m = rmsNorm(x, this.w(pre + 'post_attention_layernorm.weight'), eps);
       m = runHook(opts.hooks, l, 'mlp_in', m);
-      const gate = this.act(linear(m, this.w(pre + 'mlp.gate_proj.weight'), this.b(pre + 'mlp.gate_proj.bias', this.bias.mlp)));
+      const gate = linearAct(m, this.w(pre + 'mlp.gate_proj.weight'), this.b(pre + 'mlp.gate_proj.bias', this.bias.mlp), 'out_in', this.act);
       let key = mul(gate, linear(m, this.w(pre + 'mlp.up_proj.weight'), this.b(pre + 'mlp.up_proj.bias', this.bias.mlp)));
       key = runHook(opts.hooks, l, 'mlp_key', key);
       let out = linear(key, this.w(pre + 'mlp.down_proj.weight'), this.b(pre + 'mlp.down_proj.bias', this.bias.mlp));
@@ -234,15 +247,13 @@ export class Llama extends CausalLM {
       x = add(x, out);
       x = runHook(opts.hooks, l, 'resid_out', x);
     }
+    // the final norm and the head run on the rows whose logits are asked for
+    const rows = logitPositions(opts, B);
+    if (rows && !opts.outputHiddenStates) x = gatherAt(x, rows);
     x = rmsNorm(x, this.w('norm.weight'), eps);
     if (opts.outputHiddenStates) hidden.push(x);
-    const hiddenStates = opts.outputHiddenStates ? hidden : undefined;
-    if (opts.logitsAt) {
-      if (opts.logitsAt.length !== B) throw new ArgumentError(`logitsAt: expected ${B} positions but received ${opts.logitsAt.length}`);
-      const picked = reshape(gatherAt(x, opts.logitsAt.map((t, b) => ({ batch: b, token: t }))), [B, 1, cfg.hiddenSize]);
-      return { logits: linear(picked, this.lmHead()), hiddenStates };
-    }
-    return { logits: linear(x, this.lmHead()), hiddenStates };
+    if (rows && opts.outputHiddenStates) x = gatherAt(x, rows);
+    return { logits: shapeLogits(linear(x, this.lmHead()), opts, B), hiddenStates: opts.outputHiddenStates ? hidden : undefined };
   }
 }
 

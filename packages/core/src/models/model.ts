@@ -3,8 +3,9 @@
  * inputs (token ids, attention mask, positions), the KV cache, and the description of
  * the MLP "rewrite module" that locate-then-edit methods change.
  */
-import { keep } from '../engine';
+import { keep, noGrad, tidy } from '../engine';
 import { ArgumentError, ShapeError } from '../errors';
+import { indexSelect, reshape, type Position } from '../ops/layout';
 import type { WeightLayout } from '../ops/linalg';
 import { Tensor, tensor } from '../tensor';
 import type { Tokenizer } from '../tokenizer';
@@ -33,15 +34,24 @@ export interface ModelConfig {
 
 /** Per-layer cached keys and values [B, NKV, Tpast, HS]. */
 export class KVCache {
-  readonly layers: { k: Tensor; v: Tensor }[] = [];
+  readonly layers: { k: Tensor; v: Tensor }[];
+  /** a view reads another cache's layers and neither extends nor frees them */
+  private readonly view: boolean;
+
+  /** @param shared internal: the layers a {@link KVCache.readOnly} view reads */
+  constructor(shared?: { k: Tensor; v: Tensor }[]) {
+    this.layers = shared ?? [];
+    this.view = shared !== undefined;
+  }
 
   /** Tokens already cached. */
   get length(): number {
     return this.layers[0]?.k.shape[2] ?? 0;
   }
 
-  /** @internal replaces layer `l`'s tensors, disposing the old ones */
+  /** @internal replaces layer `l`'s tensors, disposing the old ones (a read-only view keeps its own) */
   set(l: number, k: Tensor, v: Tensor): void {
+    if (this.view) return;
     const old = this.layers[l];
     this.layers[l] = { k: keep(k), v: keep(v) };
     if (old) {
@@ -50,7 +60,25 @@ export class KVCache {
     }
   }
 
+  /**
+   * A cache over the same keys and values that forward passes read but never extend: every
+   * pass with it attends to the same past (e.g. a prefix shared by the steps of an
+   * optimisation). Valid while this cache is; disposing the view frees nothing.
+   */
+  readOnly(): KVCache {
+    return new KVCache(this.layers);
+  }
+
+  /** A new cache (owning copies) with the given batch rows of this one, in that order. */
+  select(rows: readonly number[]): KVCache {
+    const out = new KVCache();
+    // `set` keeps the selections; tidy frees the index tensors
+    noGrad(() => tidy(() => this.layers.forEach((c, l) => out.set(l, indexSelect(c.k, 0, rows), indexSelect(c.v, 0, rows)))));
+    return out;
+  }
+
   dispose(): void {
+    if (this.view) return;
     for (const { k, v } of this.layers) {
       k.dispose();
       v.dispose();
@@ -72,10 +100,23 @@ export interface ForwardOptions {
   outputHiddenStates?: boolean;
   /** Compute logits only at these [B] positions (saves the vocabulary projection elsewhere). */
   logitsAt?: number[];
+  /**
+   * Compute logits only at these (row, token) positions, as [N, V] in this order: the final
+   * norm and the vocabulary projection run on those rows alone (where a loss reads them).
+   */
+  logitsFor?: readonly Position[];
+  /**
+   * Start at block `layer` from `hidden` [B, T, C], the residual stream entering it (as the
+   * `h.<layer>.resid_in` hook or {@link residualAt} reads it), instead of the embeddings:
+   * blocks below `layer` and their hooks do not run. `inputIds` still give the batch's shape
+   * (and, with the mask and cache, the positions rotary families need). `layer` = numLayers
+   * runs only the final norm and the head. Hidden states (`outputHiddenStates`) start there.
+   */
+  startAt?: { layer: number; hidden: Tensor };
 }
 
 export interface ForwardOutput {
-  /** [B, T, V] (or [B, 1, V] with `logitsAt`) */
+  /** [B, T, V] (or [B, 1, V] with `logitsAt`, [N, V] with `logitsFor`) */
   logits: Tensor;
   hiddenStates?: Tensor[];
 }
@@ -132,6 +173,20 @@ export abstract class CausalLM {
     };
   }
 
+  /**
+   * Checks that every weight the family needs is present with the shape config.json implies
+   * (families call this from their constructor with their expected shapes).
+   * @throws ArgumentError naming a missing weight; ShapeError naming the weight and both shapes
+   */
+  protected checkParams(expected: ReadonlyMap<string, readonly number[]>): void {
+    for (const [name, shape] of expected) {
+      const t = this.param(name);
+      if (t.shape.join() !== shape.join()) {
+        throw new ShapeError(`weight ${name} has shape [${t.shape.join(', ')}] but config.json implies [${shape.join(', ')}]`, name);
+      }
+    }
+  }
+
   /** Names of the weights saved to the checkpoint (tied weights once). */
   checkpointNames(): string[] {
     return [...this.params.keys()];
@@ -149,6 +204,42 @@ export abstract class CausalLM {
     for (const t of this.params.values()) t.dispose();
     this.params.clear();
   }
+}
+
+/**
+ * The first block a forward runs: 0, or `startAt.layer` after checking its hidden state.
+ * @internal
+ */
+export function firstLayer(opts: ForwardOptions, config: ModelConfig, B: number, T: number): number {
+  if (!opts.startAt) return 0;
+  const { layer, hidden } = opts.startAt;
+  if (!Number.isInteger(layer) || layer < 0 || layer > config.numLayers) {
+    throw new ArgumentError(`startAt: expected a layer in [0, ${config.numLayers}] but received ${layer}`);
+  }
+  if (hidden.shape.join() !== [B, T, config.hiddenSize].join()) {
+    throw new ShapeError(`startAt: hidden has shape [${hidden.shape}] but the batch needs [${B}, ${T}, ${config.hiddenSize}]`);
+  }
+  return layer;
+}
+
+/**
+ * The positions whose logits a forward computes (`logitsAt` or `logitsFor`), or null for
+ * every position. @internal
+ */
+export function logitPositions(opts: ForwardOptions, B: number): Position[] | null {
+  if (opts.logitsAt && opts.logitsFor) throw new ArgumentError('forward: pass logitsAt or logitsFor, not both');
+  if (opts.logitsAt) {
+    if (opts.logitsAt.length !== B) throw new ArgumentError(`logitsAt: expected ${B} positions but received ${opts.logitsAt.length}`);
+    return opts.logitsAt.map((token, batch) => ({ batch, token }));
+  }
+  if (!opts.logitsFor) return null;
+  if (opts.logitsFor.length === 0) throw new ArgumentError('logitsFor: expected at least one position');
+  return [...opts.logitsFor];
+}
+
+/** Logits of the rows `logitPositions` chose [N, V], shaped as the options ask. @internal */
+export function shapeLogits(logits: Tensor, opts: ForwardOptions, B: number): Tensor {
+  return opts.logitsAt ? reshape(logits, [B, 1, logits.shape[logits.rank - 1]]) : logits;
 }
 
 /** Validates a [B][T] batch of ids. @internal */

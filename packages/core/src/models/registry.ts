@@ -8,8 +8,12 @@ import * as path from 'node:path';
 
 import type { DType } from '@medit/native';
 
-import { ArgumentError, IOError } from '../errors';
+import { ArgumentError, IOError, ShapeError } from '../errors';
+import { writeDirAtomic } from '../io/atomic-write';
 import { readCheckpoint, writeCheckpointFile } from '../io/checkpoint';
+import { adapterUpdates, readPeftAdapter } from '../io/peft-lora';
+import { gemmInplace } from '../linalg';
+import { assertFinite } from '../ops/finite';
 import { cast } from '../ops/layout';
 import { Tensor, wrapHandle } from '../tensor';
 import { Tokenizer } from '../tokenizer';
@@ -71,6 +75,13 @@ export interface LoadModelOptions {
   dtype?: DType;
   /** Load tokenizer.json when present (default true). */
   tokenizer?: boolean;
+  /** A PEFT LoRA adapter directory to merge into the weights (W += scaling · B A). */
+  adapter?: string;
+  /**
+   * Load weights holding NaN or ±Inf (to inspect a broken checkpoint). By default such a
+   * weight is an error naming it and its file.
+   */
+  allowNonFinite?: boolean;
 }
 
 /** Reads and validates config.json. */
@@ -94,10 +105,13 @@ export function readConfig(dir: string): Record<string, unknown> {
 
 /**
  * Loads a Hugging Face model directory (config.json, model.safetensors or a sharded
- * index, tokenizer.json).
+ * index, tokenizer.json), optionally with a PEFT LoRA adapter merged into its weights.
  * @throws IOError for a missing or malformed file; ArgumentError for an unknown model_type
- *   or a missing tensor (named).
+ *   or a missing tensor (named); ShapeError naming the tensor, its file, the shape config.json
+ *   implies and the one it has; NonFiniteError naming the tensor and file when a weight holds
+ *   NaN or ±Inf (unless `opts.allowNonFinite`).
  * @example const model = await loadModel('test-fixtures/models/fact-small');
+ * @example const edited = await loadModel('test-fixtures/models/fact-small', { adapter: 'out/rome-lora' });
  */
 export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promise<CausalLM> {
   const raw = readConfig(dir);
@@ -106,33 +120,68 @@ export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promi
   const ckpt = await readCheckpoint(dir);
   const dtype = opts.dtype ?? 'float32';
   const params = new Map<string, Tensor>();
-  for (const [name, handle] of ckpt.tensors) {
-    const t = wrapHandle(handle);
-    if (t.dtype !== dtype && (t.dtype === 'float32' || t.dtype === 'float64')) {
-      params.set(name, cast(t, dtype));
-      t.dispose();
-    } else {
-      params.set(name, t);
-    }
-  }
+  const fileOf = (name: string) => ckpt.sources.get(name) ?? dir;
   let model: CausalLM;
   try {
+    for (const [name, handle] of ckpt.tensors) {
+      const t = wrapHandle(handle);
+      ckpt.tensors.delete(name);
+      params.set(name, t);
+      if (!opts.allowNonFinite) assertFinite(t, `tensor ${name}`, fileOf(name));
+      if (t.dtype !== dtype && (t.dtype === 'float32' || t.dtype === 'float64')) {
+        params.set(name, cast(t, dtype));
+        t.dispose();
+      }
+    }
     model = family.create(config, params);
   } catch (err) {
     for (const t of params.values()) t.dispose();
+    for (const h of ckpt.tensors.values()) wrapHandle(h).dispose();
     if (err instanceof ArgumentError && /no parameter named/.test(err.message)) {
       throw new ArgumentError(`${dir}: checkpoint is missing a tensor (${err.message})`);
     }
+    if (err instanceof ShapeError && err.tensor) throw new ShapeError(`${fileOf(err.tensor)}: ${err.message}`, err.tensor);
     throw err;
   }
   model.source = dir;
+  if (opts.adapter !== undefined) {
+    try {
+      await mergeAdapter(model, opts.adapter);
+    } catch (err) {
+      model.dispose();
+      throw err;
+    }
+  }
   const tokFile = path.join(dir, 'tokenizer.json');
   if (opts.tokenizer !== false && fs.existsSync(tokFile)) model.tokenizer = Tokenizer.fromFile(tokFile);
   return model;
 }
 
+/** Adds a PEFT LoRA adapter's changes to the model's weights for good (no snapshot to revert). */
+async function mergeAdapter(model: CausalLM, dir: string): Promise<void> {
+  const adapter = await readPeftAdapter(dir);
+  try {
+    const updates = adapterUpdates(model, adapter, dir);
+    for (const u of updates) {
+      gemmInplace(model.param(u.name), u.left!, u.right!);
+      u.left!.dispose();
+      u.right!.dispose();
+    }
+  } finally {
+    adapter.dispose();
+  }
+}
+
 /** Files copied verbatim from the source directory when saving (tokenizer and configs). */
 const SIDE_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt', 'generation_config.json'];
+
+/** Copies the tokenizer and generation files of a model directory (those present) into `to`. */
+export function copySideFiles(from: string, to: string): void {
+  for (const f of SIDE_FILES) {
+    const src = path.join(from, f);
+    if (fs.existsSync(src)) fs.copyFileSync(src, path.join(to, f));
+  }
+}
 
 /**
  * Writes `model` as a Hugging Face directory at `dir`: config.json, model.safetensors and
@@ -143,30 +192,32 @@ const SIDE_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_m
 export async function saveModel(
   model: CausalLM,
   dir: string,
-  opts: { metadata?: Record<string, string>; /** copy tokenizer/config side files from here (default: the model's source) */ sideFilesFrom?: string } = {},
+  opts: {
+    metadata?: Record<string, string>;
+    /** copy tokenizer/config side files from here (default: the model's source) */
+    sideFilesFrom?: string;
+    /** more files (name → text) written inside the directory before it is renamed into place */
+    extraFiles?: Record<string, string>;
+  } = {},
 ): Promise<void> {
-  const target = path.resolve(dir);
-  if (model.source && path.resolve(model.source) === target) throw new ArgumentError(`saveModel: refusing to overwrite the model's source directory ${dir}`);
-  if (fs.existsSync(target)) throw new ArgumentError(`saveModel: ${dir} already exists`);
-  fs.mkdirSync(path.dirname(target), { recursive: true });
-  const tmp = `${target}.tmp-${process.pid}-${Date.now()}`;
-  fs.mkdirSync(tmp);
-  try {
-    const weights = new Map<string, Tensor>();
-    for (const name of model.checkpointNames()) weights.set(name, model.param(name));
-    await writeCheckpointFile(path.join(tmp, 'model.safetensors'), new Map([...weights].map(([k, t]) => [k, t.handle('saveModel')])), {
-      format: 'pt',
-      ...opts.metadata,
-    });
-    fs.writeFileSync(path.join(tmp, 'config.json'), JSON.stringify(model.config.raw, null, 2) + '\n');
-    for (const f of SIDE_FILES) {
+  if (model.source && path.resolve(model.source) === path.resolve(dir)) throw new ArgumentError(`saveModel: refusing to overwrite the model's source directory ${dir}`);
+  await writeDirAtomic(
+    path.resolve(dir),
+    async (tmp) => {
+      const weights = new Map<string, Tensor>();
+      for (const name of model.checkpointNames()) weights.set(name, model.param(name));
+      await writeCheckpointFile(path.join(tmp, 'model.safetensors'), new Map([...weights].map(([k, t]) => [k, t.handle('saveModel')])), {
+        format: 'pt',
+        ...opts.metadata,
+      });
+      fs.writeFileSync(path.join(tmp, 'config.json'), JSON.stringify(model.config.raw, null, 2) + '\n');
       const from = opts.sideFilesFrom ?? model.source;
-      const src = from ? path.join(from, f) : undefined;
-      if (src && fs.existsSync(src)) fs.copyFileSync(src, path.join(tmp, f));
-    }
-    fs.renameSync(tmp, target);
-  } catch (err) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    throw err;
-  }
+      if (from) copySideFiles(from, tmp);
+      for (const [name, text] of Object.entries(opts.extraFiles ?? {})) {
+        if (name !== path.basename(name) || name.startsWith('.')) throw new ArgumentError(`saveModel: extra file ${JSON.stringify(name)} must be a plain file name`);
+        fs.writeFileSync(path.join(tmp, name), text);
+      }
+    },
+    'saveModel',
+  );
 }

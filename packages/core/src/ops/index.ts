@@ -4,3 +4,4 @@ export * from './linalg';
 export * from './nn';
 export * from './loss';
 export * from './reduce';
+export * from './finite';

@@ -3,6 +3,8 @@
  * Gradients (C = op(A)·op(B)):  dA = dC·op(B)ᵀ (transposed back when A was),
  * dB = op(A)ᵀ·dC (likewise); a broadcast 2-D operand gets its batch gradients summed.
  */
+import { UNARY_OPS } from '@medit/native';
+
 import { call } from '../engine';
 import { ShapeError } from '../errors';
 import { Tensor, record, wrapHandle } from '../tensor';
@@ -55,4 +57,47 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null, la
     if (bias) grads.push(db ? wrapHandle(db) : null);
     return grads;
   });
+}
+
+/** Activations {@link linearAct} fuses (the unary ops of the same names). */
+export type LinearActivation = 'geluTanh' | 'gelu' | 'relu' | 'silu' | 'tanh' | 'sigmoid';
+
+/**
+ * act(x·Wᵀ + b) in one native call each way (the MLP input projection): the same values and
+ * gradients as `geluTanh(linear(x, w, b, layout))` etc., without a separate activation op.
+ * @param layout how `weight` is stored (default torch's `out_in`)
+ * @example const key = linearAct(h, fcWeight, fcBias, 'in_out', 'geluTanh');  // GPT-2's c_fc + gelu_new
+ */
+export function linearAct(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null,
+  layout: WeightLayout,
+  activation: LinearActivation,
+): Tensor {
+  const inOut = layout === 'in_out';
+  const act = UNARY_OPS[activation];
+  if (weight.rank !== 2) throw new ShapeError(`linearAct: expected a 2-D weight but received [${weight.shape}]`);
+  const [yH, preH] = call((n) =>
+    n.linearActForward(x.handle('linearAct'), weight.handle('linearAct'), bias ? bias.handle('linearAct') : null, inOut, act),
+  );
+  const out = wrapHandle(yH);
+  const pre = wrapHandle(preH);
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  const result = record(
+    out,
+    'linearAct',
+    inputs,
+    (dy) => {
+      const [dx, dw, db] = call((n) =>
+        n.linearActBackward(dy.handle(), x.handle(), weight.handle(), pre.handle(), out.handle(), inOut, act, x.requiresGrad, weight.requiresGrad, !!bias?.requiresGrad),
+      );
+      const grads = [dx ? wrapHandle(dx) : null, dw ? wrapHandle(dw) : null];
+      if (bias) grads.push(db ? wrapHandle(db) : null);
+      return grads;
+    },
+    [pre],
+  );
+  if (!result.node) pre.dispose(); // no backward will read it
+  return result;
 }

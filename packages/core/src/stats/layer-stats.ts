@@ -7,15 +7,17 @@
  * The job is async: it yields to the event loop between batches, reports progress and
  * tokens/s, stops on an AbortSignal (saving a resumable partial file when a cache dir is
  * set), and caches the result as safetensors + metadata (model fingerprint, layer,
- * corpus hash, token count, dtype).
+ * corpus hash, token count, dtype). Sums holding NaN/Inf are an error, never cached or
+ * saved as a partial file.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { keep, noGrad, tidy } from '../engine';
-import { ArgumentError, CancelledError, IOError } from '../errors';
+import { ArgumentError, CancelledError, IOError, NonFiniteError } from '../errors';
 import { readCheckpoint, writeCheckpointFile } from '../io/checkpoint';
 import { secondMomentAccumulate } from '../linalg';
+import { assertFinite } from '../ops/finite';
 import { mulScalar } from '../ops/elementwise';
 import { indexSelect, reshape } from '../ops/layout';
 import { modelFingerprint } from '../models/fingerprint';
@@ -113,8 +115,18 @@ export async function computeLayerStats(model: CausalLM, opts: LayerStatsOptions
       }
     }
   }
+  /** Throws (and drops the partial file) when a running sum is no longer finite. */
+  const checkSums = () => {
+    try {
+      for (const l of layers) assertFinite(sums.get(l)!, `the covariance statistics of layer ${l} (Σ k kᵀ over ${tokens} tokens of ${opts.corpus.source})`);
+    } catch (err) {
+      if (partial) fs.rmSync(partial, { force: true });
+      throw new NonFiniteError(`${(err as Error).message}: the model's MLP keys are not finite on this text; nothing was cached`, (err as NonFiniteError).tensor);
+    }
+  };
   const savePartial = async () => {
     if (!partial) return;
+    checkSums();
     fs.mkdirSync(path.dirname(partial), { recursive: true });
     await writeCheckpointFile(partial, new Map(layers.map((l) => [`mom2.${l}`, sums.get(l)!.handle()])), {
       fingerprint,
@@ -178,12 +190,16 @@ export async function computeLayerStats(model: CausalLM, opts: LayerStatsOptions
       if (partial && batches % (opts.checkpointEvery ?? 20) === 0) await savePartial();
       await new Promise((r) => setImmediate(r));
     }
+    if (tokens === 0) throw new ArgumentError('computeLayerStats: the corpus produced no tokens');
+    checkSums();
   } catch (err) {
-    if (err instanceof CancelledError) await savePartial();
-    for (const t of sums.values()) t.dispose();
+    try {
+      if (err instanceof CancelledError) await savePartial();
+    } finally {
+      for (const t of sums.values()) t.dispose();
+    }
     throw err;
   }
-  if (tokens === 0) throw new ArgumentError('computeLayerStats: the corpus produced no tokens');
   for (const l of layers) result.set(l, makeStats(l, sums.get(l)!, tokens));
   if (opts.cacheDir) {
     fs.mkdirSync(opts.cacheDir, { recursive: true });
@@ -211,8 +227,17 @@ export async function loadStatsFile(file: string, fingerprint?: string): Promise
   if (fingerprint && meta.fingerprint !== fingerprint) {
     throw new IOError(`${file}: statistics were computed for a different model (fingerprint ${meta.fingerprint?.slice(0, 12)} ≠ ${fingerprint.slice(0, 12)})`);
   }
-  const h = ck.tensors.get('mom2');
+  const tensors = new Map([...ck.tensors].map(([k, h]) => [k, wrapHandle(h)]));
+  const mom2 = tensors.get('mom2');
+  tensors.delete('mom2');
+  for (const t of tensors.values()) t.dispose();
   const count = Number(meta.count);
-  if (!h || !(count > 0)) throw new IOError(`${file}: not a medit statistics file (needs tensor mom2 and metadata count)`);
-  return makeStats(Number(meta.layer), wrapHandle(h), count);
+  try {
+    if (!mom2 || !(count > 0)) throw new IOError(`${file}: not a medit statistics file (needs tensor mom2 and metadata count)`);
+    assertFinite(mom2, `the covariance statistics mom2 of layer ${meta.layer}`, file);
+  } catch (err) {
+    mom2?.dispose();
+    throw err;
+  }
+  return makeStats(Number(meta.layer), mom2, count);
 }

@@ -8,6 +8,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { UnknownTokenError } from '../errors';
 import { TokenizerError, describe } from './errors';
 import { JsonReader } from './json';
 import { NormalizedString } from './normalized-string';
@@ -103,6 +104,12 @@ export class Tokenizer {
     for (const c of this.added.byContent.keys()) if (this.model.vocab.has(c)) overlap++;
     this.size = this.model.vocab.size + this.added.byContent.size - overlap;
 
+    if (this.postProcessor) {
+      // The template's special tokens must decode: their ids come from the file, not the vocabulary.
+      const wrapped = this.postProcessor.process({ ids: [], tokens: [], offsets: [], specialTokensMask: [], typeIds: [] });
+      const bad = wrapped.ids.find((id) => this.idToToken(id) === undefined);
+      if (bad !== undefined) r.fail(`The post_processor adds token id ${describe(bad)}, which is not in the vocabulary or added_tokens`);
+    }
     const { tokens, ids } = this.resolveSpecialTokens(r, opts);
     this.specialTokens = tokens;
     this.specialIds = ids;
@@ -295,6 +302,43 @@ export class Tokenizer {
     }
     const text = this.decoder ? this.decoder(tokens).join('') : tokens.join(' ');
     return (opts.cleanUpTokenizationSpaces ?? this.cleanUpDefault) ? cleanUpTokenization(text) : text;
+  }
+
+  /**
+   * Called instead of throwing when an edit request's subject or target has words this
+   * tokenizer maps to its unknown token (editors check with `checkKnownWords`). Unset, the
+   * default, such a request is an {@link UnknownTokenError}; set it to allow those edits, e.g.
+   * with a warning (the CLI's `--allow-unk`).
+   */
+  onUnknownToken?: (error: UnknownTokenError) => void;
+
+  /** Id of the token the model gives words it does not know (its unk_token), if it has one. */
+  get unknownTokenId(): number | undefined {
+    return this.model.unkToken === undefined ? undefined : this.tokenToId(this.model.unkToken);
+  }
+
+  /**
+   * The words of `text` (whitespace-separated; each once, in order) holding a token that the
+   * model maps to its unknown token, counting only tokens that end after character `from` (to
+   * look at one part of a text tokenized whole, as a subject inside its prompt). Always empty
+   * for tokenizers without an unknown token (byte-level BPE).
+   * @example tok.unknownWords('Qqq Ééé is a citizen of'); // ['Qqq', 'Ééé'] for a word-level vocabulary without them
+   */
+  unknownWords(text: string, from = 0): string[] {
+    const unk = this.unknownTokenId;
+    if (unk === undefined) return [];
+    const enc = this.encodeWithOffsets(text, { addSpecialTokens: false });
+    const words: string[] = [];
+    enc.ids.forEach((id, i) => {
+      if (id !== unk || enc.offsets[i][1] <= from) return;
+      let [start, end] = enc.offsets[i];
+      while (start < end && /\s/.test(text[start])) start++; // byte-level tokens carry their leading space
+      while (start > 0 && !/\s/.test(text[start - 1])) start--;
+      while (end < text.length && !/\s/.test(text[end])) end++;
+      const word = text.slice(start, end);
+      if (!words.includes(word)) words.push(word);
+    });
+    return words;
   }
 
   /** Id of a token string (added tokens first, then the model's vocabulary), or undefined. */

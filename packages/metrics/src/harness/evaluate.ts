@@ -12,7 +12,7 @@
  */
 import * as path from 'node:path';
 
-import { ArgumentError, CancelledError, type CausalLM, type EditDelta, type EditProgress, type Editor, memory, resetPeakMemory } from '@medit/core';
+import { ArgumentError, CancelledError, type CausalLM, type EditDelta, type EditProgress, type Editor, type EditRequest, memory, resetPeakMemory } from '@medit/core';
 import type { EditCase } from '@medit/data';
 
 import type { TimingRecord } from '../efficiency';
@@ -179,8 +179,8 @@ function generations(ctx: Ctx, pi: number): CaseGenerations | undefined {
   return { counterfact: generateTexts(ctx.model, p.generationPrompts.counterfact, g), easyedit: generateTexts(ctx.model, p.generationPrompts.easyedit, g) };
 }
 
-/** Requests as core's EditRequest (dataset-only fields such as Wikidata ids left out). */
-function requestOf(c: EditCase) {
+/** A case's request as core's EditRequest (dataset-only fields such as Wikidata ids left out). */
+export function editRequestOf(c: EditCase): EditRequest {
   const { prompt, subject, targetNew, targetTrue } = c.request;
   return targetTrue === undefined ? { prompt, subject, targetNew } : { prompt, subject, targetNew, targetTrue };
 }
@@ -194,7 +194,7 @@ function chunks(n: number, size: number): number[][] {
 /** Runs one editor call on `idx`, applies the delta, and records its timing. */
 async function editAndApply(opts: EvaluateOptions, editor: Editor, idx: readonly number[], timings: TimingRecord[], done: number): Promise<EditDelta> {
   checkAbort(opts.signal);
-  const requests = idx.map((i) => requestOf(opts.cases[i]));
+  const requests = idx.map((i) => editRequestOf(opts.cases[i]));
   resetPeakMemory();
   const t0 = process.hrtime.bigint();
   const delta = await editor.edit(opts.model, requests, {

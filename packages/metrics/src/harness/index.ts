@@ -1,5 +1,5 @@
 /** The evaluation harness: predictions from a model and the edit/measure/revert protocols. */
-export { evaluate, UNEDITED } from './evaluate';
+export { evaluate, editRequestOf, UNEDITED } from './evaluate';
 export type { EvaluateOptions, EvalMode, EvalProgress } from './evaluate';
 export { concatEvalReports, mergeEvalReports } from './merge';
 export { EVAL_SUITES, defaultSuites } from './plan';

@@ -13,7 +13,6 @@ import {
   ArgumentError,
   CancelledError,
   type CausalLM,
-  gatherAt,
   generate,
   logSoftmax,
   noGrad,
@@ -120,8 +119,9 @@ export function scoreTargets(model: CausalLM, queries: readonly TargetQuery[], o
     });
     const logp = noGrad(() =>
       tidy(() => {
-        const { logits } = model.forward(ids, { attentionMask: mask });
-        return logSoftmax(gatherAt(logits, positions)).data() as Float32Array;
+        // the final norm and the vocabulary projection run at the scored positions only
+        const { logits } = model.forward(ids, { attentionMask: mask, logitsFor: positions });
+        return logSoftmax(logits).data() as Float32Array;
       }, 'scoreTargets'),
     );
     const V = logp.length / positions.length;

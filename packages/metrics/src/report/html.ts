@@ -2,9 +2,11 @@
  * Self-contained HTML rendering of an {@link EvalReport}: summary and efficiency tables, per-metric
  * bar charts across methods (mean with 95% CI), histograms of per-case probability changes, and
  * sequential-editing curves, all as inline SVG. No external assets, fonts or network access; the
- * file opens offline. A tiny inline script records script errors and checks that every plot drew
- * marks (`<body data-medit-plots="ok/total" data-medit-errors="count">`), which the browser test reads.
+ * file opens offline. A tiny inline script records script errors, checks that every plot drew
+ * marks and records the page's width (`<body data-medit-plots="ok/total" data-medit-errors="count"
+ * data-medit-width="px">`), which the browser test reads.
  */
+import { metricDefinition } from './definitions';
 import type { EvalReport, MethodReport } from './schema';
 import { barChart, esc, fmt, histogram, lineChart, PALETTE } from './svg';
 
@@ -34,13 +36,14 @@ svg{background:#fcfcfc;border:1px solid #eee}.grid{stroke:#eee}.axis{stroke:#888
 .whisker{stroke:#333;stroke-width:1.2;fill:none}.tick{font-size:10px;fill:#555}.val{font-size:10px;fill:#222}
 .ttl{font-size:12px;font-weight:600;fill:#222}.na{font-size:10px;fill:#a00}
 #medit-errors{color:#a00;white-space:pre-wrap}details{margin:6px 0}code{background:#f3f3f3;padding:0 3px}
+.wide{max-width:100%;overflow-x:auto}.summary td.def,.summary th.def{text-align:left;min-width:240px;max-width:520px;color:#444;font-size:12px}
 `;
 
 // Runs before anything else so it sees every later script error; on load it checks each plot drew.
 const SELF_CHECK = `(function(){var errs=[];function show(){var el=document.getElementById('medit-errors');if(el){el.textContent=errs.join('\\n');el.hidden=errs.length===0;}if(document.body)document.body.setAttribute('data-medit-errors',String(errs.length));}
 window.addEventListener('error',function(e){errs.push('error: '+(e&&e.message?e.message:String(e)));show();});
 window.addEventListener('load',function(){var svgs=document.querySelectorAll('svg[data-plot]'),ok=0;for(var i=0;i<svgs.length;i++){var m=svgs[i].querySelectorAll('[data-mark]'),drawn=false;for(var j=0;j<m.length&&!drawn;j++){var b=m[j].getBBox();drawn=b.width>0||b.height>0;}if(drawn)ok++;else errs.push('plot drew nothing: '+svgs[i].getAttribute('aria-label'));}
-document.body.setAttribute('data-medit-plots',ok+'/'+svgs.length);show();});})();`;
+document.body.setAttribute('data-medit-plots',ok+'/'+svgs.length);document.body.setAttribute('data-medit-width',String(document.documentElement.scrollWidth));show();});})();`;
 
 function unionKeys(objs: readonly Record<string, unknown>[]): string[] {
   const out: string[] = [];
@@ -49,20 +52,21 @@ function unionKeys(objs: readonly Record<string, unknown>[]): string[] {
   return out;
 }
 
+/** One row per metric (methods side by side, then the metric's definition), so many metrics stay within the page width. */
 function summaryTable(methods: readonly MethodReport[], metrics: string[]): string {
-  const head = `<tr><th>method</th>${metrics.map((m) => `<th>${esc(m)}</th>`).join('')}</tr>`;
-  const body = methods
-    .map((m) => {
-      const cells = metrics.map((k) => {
+  const head = `<tr><th>metric</th>${methods.map((m) => `<th>${esc(m.name)}</th>`).join('')}<th class="def">definition</th></tr>`;
+  const body = metrics
+    .map((k) => {
+      const cells = methods.map((m) => {
         const a = m.aggregates[k];
         if (!a) return '<td></td>';
         const ci = a.ci95 ? `<div class="ci">[${esc(fmt(a.ci95[0]))}, ${esc(fmt(a.ci95[1]))}] n=${a.n}</div>` : `<div class="ci">n=${a.n}</div>`;
         return `<td>${esc(fmt(a.mean))}${ci}</td>`;
       });
-      return `<tr><td>${esc(m.name)}</td>${cells.join('')}</tr>`;
+      return `<tr><td>${esc(k)}</td>${cells.join('')}<td class="def">${esc(metricDefinition(k) ?? '')}</td></tr>`;
     })
     .join('');
-  return `<table class="summary">${head}${body}</table>`;
+  return `<p class="meta">Each cell: the mean over cases; below it the 95% confidence interval of that mean [low, high] and n, the number of cases it is defined for.</p><div class="wide"><table class="summary">${head}${body}</table></div>`;
 }
 
 function hparamsTable(methods: readonly MethodReport[]): string {

@@ -27,7 +27,7 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [key:
 
 /** Per-case metrics of one method. */
 export interface CaseRow {
-  /** The {@link EditCase} id. */
+  /** The {@link @medit/data!EditCase} id. */
   id: string;
   metrics: Record<string, number | null>;
 }

@@ -1,0 +1,118 @@
+/**
+ * What a trained fact-base model knows (first-token and whole-object greedy checks, fact-world's
+ * `probeRecall`):
+ * - every fact in its 8 training and 2 held-out phrasings; a fact is *answered* when the whole
+ *   object comes out on at least 5 of its 6 training statements (the edit-set builders' input);
+ * - chains: one-hop chain statements and questions ("The capital of the country X is a citizen of
+ *   is") of eval subjects, which training never states (derived), and of train subjects (stated);
+ * - in context, IKE's format with 8 demonstrations about train subjects: a counterfactual statement
+ *   about a validation subject, then its prompt (copy), a held-out phrasing after a held-out
+ *   prefix (update: the answer should follow the statement) and a neighbour's prompt (retain:
+ *   the neighbour's own object).
+ */
+import type { CausalLM } from '@medit/core';
+
+import { probeRecall, type RecallProbe } from '../factworld/recall';
+import { HELDOUT_PREFIXES } from '../factworld/templates';
+import { isQuestion, renderPrompt } from '../factworld/corpus';
+import { Rng } from '../factworld/prng';
+import { chainQuestion, chainStatement, chainsFrom } from './chains';
+import { IKE_HEAD, ikeDemo } from './corpus';
+import { relationById } from './relations';
+import { ALL_ANSWERED, FactIndex, type World } from './world';
+
+/** Share of probes answered: first token, whole object. */
+export interface Rate {
+  probes: number;
+  firstToken: number;
+  wholeObject: number;
+}
+
+/** What {@link measureFactbaseRecall} returns. */
+export interface FactbaseRecall {
+  summary: {
+    train: Rate;
+    heldout: Rate;
+    chains: { stated: Rate; derived: Rate };
+    inContext: { copy: Rate; update: Rate; retain: Rate; demonstrations: number };
+    answeredFacts: number;
+    facts: number;
+  };
+  /** "subject:relation" keys of answered facts */
+  answered: string[];
+}
+
+function rate(results: { first: boolean; whole: boolean }[]): Rate {
+  const n = results.length;
+  return { probes: n, firstToken: results.filter((r) => r.first).length / Math.max(n, 1), wholeObject: results.filter((r) => r.whole).length / Math.max(n, 1) };
+}
+
+/**
+ * Measures recall over the whole world, chains of up to `chainSubjects` subjects per split and
+ * `inContextFacts` in-context edits.
+ */
+export function measureFactbaseRecall(model: CausalLM, world: World, opts: { chainSubjects?: number; inContextFacts?: number; demonstrations?: number; seed?: number } = {}): FactbaseRecall {
+  const index = new FactIndex(world);
+  const rng = new Rng(opts.seed ?? 1).fork('recall');
+  const probes: (RecallProbe & { key: string; heldout: boolean; statement: boolean })[] = [];
+  for (const f of world.facts) {
+    const spec = relationById(f.relation);
+    const subject = index.name(f.subject);
+    const object = index.name(f.object);
+    const key = `${f.subject}:${f.relation}`;
+    for (const t of spec.train) probes.push({ prompt: renderPrompt(t, subject), object, key, heldout: false, statement: !isQuestion(t) });
+    for (const t of spec.heldout) probes.push({ prompt: renderPrompt(t, subject), object, key, heldout: true, statement: !isQuestion(t) });
+  }
+  const results = probeRecall(model, probes);
+  const perFact = new Map<string, number>();
+  probes.forEach((p, k) => {
+    if (!p.heldout && p.statement) perFact.set(p.key, (perFact.get(p.key) ?? 0) + (results[k].whole ? 1 : 0));
+  });
+  const answered = [...perFact].filter(([, n]) => n >= 5).map(([k]) => k);
+
+  const chainProbes = (subjects: readonly number[]): RecallProbe[] => rng.sample(subjects, Math.min(opts.chainSubjects ?? 200, subjects.length)).flatMap((s) =>
+    chainsFrom(index, s, ALL_ANSWERED, 2).flatMap((c) => {
+      const object = index.name(c.entities[2]);
+      const name = index.name(s);
+      return [{ prompt: chainStatement(name, c.relations, 0), object }, { prompt: chainQuestion(name, c.relations, 0, 1), object }];
+    }));
+
+  // In context: demonstrations about train subjects, the edit about a validation subject.
+  const k = opts.demonstrations ?? 8;
+  const trainFacts = world.facts.filter((f) => index.isSubject(f.subject) && index.split(f.subject) === 'train');
+  const objectsOf = (relation: string) => [...new Set(world.facts.filter((f) => f.relation === relation && index.isSubject(f.subject)).map((f) => f.object))];
+  const counterfactual = (f: { subject: number; relation: string; object: number }) => {
+    const others = objectsOf(f.relation).filter((o) => index.name(o).split(' ')[0] !== index.name(f.object).split(' ')[0]);
+    const targetNew = index.name(rng.pick(others));
+    const prompt = renderPrompt(rng.pick(relationById(f.relation).train.filter((t) => !isQuestion(t))), index.name(f.subject));
+    return { prompt, targetNew, fact: `${prompt} ${targetNew}` };
+  };
+  const kinds = { copy: [] as RecallProbe[], update: [] as RecallProbe[], retain: [] as RecallProbe[] };
+  const validationFacts = world.facts.filter((f) => index.isSubject(f.subject) && index.split(f.subject) === 'validation');
+  for (const f of rng.sample(validationFacts, Math.min(opts.inContextFacts ?? 300, validationFacts.length))) {
+    let context = '';
+    for (let d = 0; d < k; d++) {
+      const demo = counterfactual(rng.pick(trainFacts));
+      context += ikeDemo(demo.fact, demo.prompt, demo.targetNew);
+    }
+    const edit = counterfactual(f);
+    context += ikeDemo(edit.fact, edit.prompt, edit.targetNew);
+    const head = `${context}${IKE_HEAD.replace('{fact}', edit.fact)} `;
+    const spec = relationById(f.relation);
+    kinds.copy.push({ prompt: head + edit.prompt, object: edit.targetNew });
+    kinds.update.push({ prompt: head + renderPrompt(rng.pick(spec.heldout), index.name(f.subject), rng.pick(HELDOUT_PREFIXES)), object: edit.targetNew });
+    const neighbours = index.subjectsWith(f.relation, f.object).filter((s) => s !== f.subject && index.isSubject(s) && index.split(s) === 'validation');
+    if (neighbours.length > 0) kinds.retain.push({ prompt: head + renderPrompt(rng.pick(spec.train), index.name(rng.pick(neighbours))), object: index.name(f.object) });
+  }
+  return {
+    summary: {
+      train: rate(results.filter((_, i) => !probes[i].heldout)),
+      heldout: rate(results.filter((_, i) => probes[i].heldout)),
+      chains: { stated: rate(probeRecall(model, chainProbes(world.splits.train))), derived: rate(probeRecall(model, chainProbes(world.splits.eval))) },
+      inContext: { copy: rate(probeRecall(model, kinds.copy, 16)), update: rate(probeRecall(model, kinds.update, 16)), retain: rate(probeRecall(model, kinds.retain, 16)), demonstrations: k },
+      answeredFacts: answered.length,
+      facts: world.facts.length,
+    },
+    answered,
+  };
+}

@@ -1,0 +1,177 @@
+/**
+ * Trains a fact-base model with medit's engine and saves it as a Hugging Face directory:
+ *
+ *   npx tsc -b && npx tsc -p scripts
+ *   node scripts/dist/factbase/train.js --preset fb-256x6 --out test-fixtures/models/fact-base [--resume]
+ *   node scripts/dist/factbase/train.js --preset fb-256x6 --out /tmp/pilot --max-steps 200   # a pilot
+ *
+ * Every epoch's text is rebuilt from the world (`epochDocuments`: facts in training phrasings,
+ * train-split chains, fresh IKE passages, a window of the filler) and tokenised by the committed
+ * tokenizer; epoch 0 is checked against the manifest's hash first, so the text trained on is the
+ * text the fixtures describe. The loop is the shared resumable one (`../training/trainer`):
+ * checkpoints in `<out>.ckpt` every `--checkpoint-every` seconds (default 300) and on SIGINT /
+ * SIGTERM; `--resume` continues bit-exactly and adds up the training time.
+ *
+ * At the end: recall on every fact (training and held-out phrasings), chains, in-context edits
+ * (`recall.ts`), then `training.json` and `answers.json` beside the weights. A pilot
+ * (`--max-steps N`) stops after N steps and writes `pilot.json` (seconds per step after the
+ * first 10, tokens per second, and the full run's projected hours) into `--out` instead.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { Tokenizer, createModel, saveModel } from '@medit/core';
+
+import { arg } from '../args';
+import { Rng } from '../factworld/prng';
+import { packRows } from '../training/pack';
+import { trainLanguageModel } from '../training/trainer';
+import { DEFAULT_BUILD, type BuildConfig } from './build';
+import { epochDocuments } from './corpus';
+import { measureFactbaseRecall } from './recall';
+import type { World } from './world';
+
+/** A model shape and its schedule. */
+export interface Preset {
+  /** GPT-2 config.json fields (vocabulary and special ids are added) */
+  model: Record<string, unknown>;
+  /** the MLP layers MEMIT would edit: d_ff × these ≥ 8 × 1,000 (the MEMIT paper's key room per edit) */
+  editLayers: number[];
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  warmupSteps: number;
+  weightDecay: number;
+}
+
+/** Tokens per training row: the model's whole context. */
+export const ROW = 384;
+
+const GPT2 = { model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], n_positions: ROW, activation_function: 'gelu_new', layer_norm_epsilon: 1e-5 };
+const SCHEDULE = { epochs: 10, batchSize: 8, lr: 2e-3, warmupSteps: 500, weightDecay: 0.01 };
+
+/** Candidate shapes (issue 26); README.md in test-fixtures/factbase records the pilots. */
+export const PRESETS: Record<string, Preset> = {
+  // d 256, 6 layers, d_ff 2,048 (8d): layers 1–4 give 4 × 2,048 = 8,192 key dimensions.
+  'fb-256x6': { model: { ...GPT2, n_embd: 256, n_layer: 6, n_head: 4, n_inner: 2048 }, editLayers: [1, 2, 3, 4], ...SCHEDULE },
+  // d 320, 6 layers, d_ff 1,664: layers 1–5 give 8,320.
+  'fb-320x6': { model: { ...GPT2, n_embd: 320, n_layer: 6, n_head: 5, n_inner: 1664 }, editLayers: [1, 2, 3, 4, 5], ...SCHEDULE },
+  // d 256, 8 layers, d_ff 1,536: layers 1–6 give 9,216.
+  'fb-256x8': { model: { ...GPT2, n_embd: 256, n_layer: 8, n_head: 4, n_inner: 1536 }, editLayers: [1, 2, 3, 4, 5, 6], ...SCHEDULE },
+  // A learning pilot on the small build (`generate.js --small`, 160 subjects): does the recipe teach
+  // facts, chains and in-context copying at all? Not a fact-base model.
+  'fb-small-pilot': { model: { ...GPT2, n_embd: 128, n_layer: 4, n_head: 4, n_inner: 512 }, editLayers: [1, 2], epochs: 20, batchSize: 8, lr: 3e-3, warmupSteps: 200, weightDecay: 0.01 },
+};
+
+function sha256(s: string): string {
+  return createHash('sha256').update(s, 'utf8').digest('hex');
+}
+
+async function main(): Promise<void> {
+  const presetName = arg('preset');
+  const preset = PRESETS[presetName];
+  if (!preset) throw new Error(`unknown preset ${presetName} (known: ${Object.keys(PRESETS).join(', ')})`);
+  const worldDir = arg('world', 'test-fixtures/factbase');
+  const out = arg('out');
+  const seed = Number(arg('seed', '1'));
+  const maxSteps = process.argv.includes('--max-steps') ? Number(arg('max-steps')) : undefined;
+  const checkpointEvery = Number(arg('checkpoint-every', '300'));
+  const manifest = JSON.parse(fs.readFileSync(path.join(worldDir, 'manifest.json'), 'utf8')) as { config: BuildConfig; counts: { epoch0: { sha256: string } } };
+  const build = manifest.config;
+  if (JSON.stringify(build) !== JSON.stringify(DEFAULT_BUILD)) console.warn(`note: ${worldDir} was built with another config than DEFAULT_BUILD`);
+  const world = JSON.parse(fs.readFileSync(path.join(worldDir, 'world.json'), 'utf8')) as World;
+  const filler = fs.readFileSync(path.join(worldDir, 'filler.txt'), 'utf8').split('\n').filter((l) => l.length > 0);
+  const epoch0 = epochDocuments(world, filler, build.corpus, 0);
+  if (sha256(epoch0.map((d) => JSON.stringify(d)).join('\n')) !== manifest.counts.epoch0.sha256) {
+    throw new Error(`epoch 0's text differs from the one ${worldDir}/manifest.json describes: regenerate the fixtures (scripts/factbase/generate.ts) before training`);
+  }
+  const tokDir = path.join(worldDir, 'tokenizer');
+  const tokenizer = Tokenizer.fromFile(path.join(tokDir, 'tokenizer.json'));
+  const eos = tokenizer.eosTokenId;
+  if (eos === undefined) throw new Error(`${tokDir}/tokenizer.json has no <|endoftext|>`);
+  const config = { vocab_size: tokenizer.vocabSize, bos_token_id: eos, eos_token_id: eos, tie_word_embeddings: true, torch_dtype: 'float32', ...preset.model };
+  const model = createModel(config, { seed, tokenizer });
+  const nParams = [...model.params.values()].reduce((n, p) => n + p.size, 0);
+
+  let cached: { epoch: number; docs: number[][] } | undefined;
+  let textSeconds = 0;
+  const documents = (epoch: number) => {
+    if (cached?.epoch !== epoch) {
+      const t = Date.now();
+      const text = epoch === 0 ? epoch0 : epochDocuments(world, filler, build.corpus, epoch);
+      cached = { epoch, docs: text.map((d) => tokenizer.encode(d)) };
+      textSeconds += (Date.now() - t) / 1000;
+    }
+    return cached.docs;
+  };
+  const order = new Rng(0);
+  const rowsPerEpoch = packRows(documents(0), eos, () => order.next(), ROW).ids.length;
+  const stepsPerEpoch = Math.ceil(rowsPerEpoch / preset.batchSize);
+  const totalSteps = preset.epochs * stepsPerEpoch;
+  const dff = Number(preset.model.n_inner);
+  console.log(JSON.stringify({ preset: presetName, params: nParams, rowsPerEpoch, stepsPerEpoch, totalSteps, keyRoom: dff * preset.editLayers.length }));
+
+  const abort = new AbortController();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => abort.abort());
+  const marks: { step: number; loss: number; seconds: number; tokens: number }[] = [];
+  const result = await trainLanguageModel({
+    model, row: ROW, eos, seed,
+    phases: [{ name: 'fact-base', epochs: preset.epochs, documents }],
+    schedule: { batchSize: preset.batchSize, lr: preset.lr, warmupSteps: preset.warmupSteps, weightDecay: preset.weightDecay, totalSteps },
+    checkpointDir: `${out}.ckpt`,
+    checkpointEverySeconds: checkpointEvery,
+    resume: process.argv.includes('--resume'),
+    stopAtStep: maxSteps,
+    signal: abort.signal,
+    logEvery: 10,
+    onLog: (r) => { marks.push(r); console.log(JSON.stringify({ ...r, tokensPerSecond: Math.round(r.tokens / r.seconds) })); },
+    onEpoch: (e) => console.log(JSON.stringify({ ...e, tokensPerSecond: Math.round(e.tokens / e.seconds) })),
+  });
+
+  if (maxSteps !== undefined) {
+    // Seconds per step after the first 10 (allocation warm-up), and what the whole run would take.
+    const a = marks.find((m) => m.step === 10);
+    const b = marks[marks.length - 1];
+    const secPerStep = a && b && b.step > a.step ? (b.seconds - a.seconds) / (b.step - a.step) : NaN;
+    const tokensPerSecond = a && b ? (b.tokens - a.tokens) / (b.seconds - a.seconds) : NaN;
+    const pilot = {
+      preset: presetName, params: nParams, model: preset.model, editLayers: preset.editLayers, keyRoom: dff * preset.editLayers.length,
+      steps: result.steps, secPerStep, stepsPerSecond: 1 / secPerStep, tokensPerSecond, lossAtEnd: b?.loss,
+      stepsPerEpoch, totalSteps, textSecondsPerEpoch: textSeconds,
+      projectedHours: (totalSteps * secPerStep + preset.epochs * textSeconds) / 3600,
+      threads: { OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? 'default', OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? 'default' },
+      loadAverage: (await import('node:os')).loadavg(),
+    };
+    fs.mkdirSync(out, { recursive: true });
+    fs.writeFileSync(path.join(out, 'pilot.json'), JSON.stringify(pilot, null, 2) + '\n');
+    console.log(JSON.stringify(pilot));
+    model.dispose();
+    return;
+  }
+  if (result.stoppedBy !== 'done') {
+    console.log(JSON.stringify({ stopped: result.stoppedBy, step: result.steps, resume: `the same command with --resume (checkpoint in ${out}.ckpt)` }));
+    model.dispose();
+    return;
+  }
+  const recall = measureFactbaseRecall(model, world);
+  console.log(JSON.stringify({ recall: recall.summary }));
+  fs.rmSync(out, { recursive: true, force: true });
+  await saveModel(model, out, { sideFilesFrom: tokDir, metadata: { medit_trained: presetName } });
+  const command = `node scripts/dist/factbase/train.js --preset ${presetName} --out ${out} --seed ${seed}`;
+  fs.writeFileSync(path.join(out, 'training.json'), JSON.stringify({
+    preset: presetName, seed, params: nParams, config: preset, row: ROW, steps: result.steps, tokens: result.tokens,
+    trainSeconds: result.trainSeconds, finalLoss: result.history[result.history.length - 1]?.loss, history: result.history,
+    recall: recall.summary, command,
+    threads: { OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? 'default', OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? 'default' },
+  }, null, 2) + '\n');
+  fs.writeFileSync(path.join(out, 'answers.json'), JSON.stringify({ format: 'factworld-answers/1', answered: recall.answered }) + '\n');
+  model.dispose();
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err instanceof Error ? err.stack : err);
+    process.exitCode = 1;
+  });
+}
