@@ -4,9 +4,9 @@
 # split), single-threaded, one `medit train serac` per component:
 #   1. scope-embedding: 6,000 steps, lr 1e-3, 4 positives per edit, half of them rephrases;
 #   2. scope-cross: the same settings for 1,500 steps, starting from the trained scope-embedding;
-#   3. counterfactual, stage 1: 1,200 steps from fact-small (seed 0);
-#   4. counterfactual, stage 2: 1,500 steps from stage 1 (seed 1); stage 1's record is kept as
-#      counterfactual/training-stage1.json.
+#   3. counterfactual, stage 1: CF1_STEPS (default 1,200) steps from fact-small (seed 0);
+#   4. counterfactual, stage 2: CF2_STEPS (default 1,500) steps from stage 1 (seed 1); stage 1's
+#      record is kept as counterfactual/training-stage1.json. CF2_STEPS=0: stage 1 is the model.
 # A step whose output exists is skipped, so a rerun resumes after the last finished step.
 # LOCK=FILE runs each step under flock FILE (a shared machine's queue).
 #
@@ -25,9 +25,14 @@ run() { ${LOCK:+flock "$LOCK"} node "$root/packages/cli/dist/bin.js" train serac
 scope=(--scope-lr 1e-3 --scope-positives 4 --scope-rephrase-share 0.5)
 [ -d "$OUT/scope-embedding" ] || run --model "$model" --out "$OUT" --components scope-embedding --scope-steps 6000 "${scope[@]}"
 [ -d "$OUT/scope-cross" ] || run --model "$model" --out "$OUT" --components scope-cross --scope-init "$OUT/scope-embedding" --scope-steps 1500 "${scope[@]}"
-[ -d "$STAGE1/counterfactual" ] || run --model "$model" --out "$STAGE1" --components counterfactual --cf-steps 1200
-if [ ! -d "$OUT/counterfactual" ]; then
-  run --model "$STAGE1/counterfactual" --out "$OUT" --components counterfactual --cf-steps 1500 --seed 1
-  cp "$STAGE1/counterfactual/training.json" "$OUT/counterfactual/training-stage1.json"
+CF1_STEPS="${CF1_STEPS:-1200}" CF2_STEPS="${CF2_STEPS:-1500}"
+if [ "$CF2_STEPS" = 0 ]; then
+  [ -d "$OUT/counterfactual" ] || run --model "$model" --out "$OUT" --components counterfactual --cf-steps "$CF1_STEPS"
+else
+  [ -d "$STAGE1/counterfactual" ] || run --model "$model" --out "$STAGE1" --components counterfactual --cf-steps "$CF1_STEPS"
+  if [ ! -d "$OUT/counterfactual" ]; then
+    run --model "$STAGE1/counterfactual" --out "$OUT" --components counterfactual --cf-steps "$CF2_STEPS" --seed 1
+    cp "$STAGE1/counterfactual/training.json" "$OUT/counterfactual/training-stage1.json"
+  fi
 fi
 echo "SERAC for fact-small: $OUT"

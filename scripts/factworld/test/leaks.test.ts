@@ -6,14 +6,15 @@
  *   (edits/, edits-tiny/, preview/, any new world): no text of ≥ 4 words of an eval record in a
  *   train or validation file of the folder, no eval subject named in one (the project's checker,
  *   shared/tools/leak-check.mjs, counts the same).
- * - Trained artefacts: every MEND / KE editor file (`*.safetensors.json`, format
- *   medit-trained-editor) and every SERAC component (`training*.json` beside a `serac.json`) must
+ * - Trained artefacts: every MEND / KE editor file (format medit-trained-editor: the description
+ *   in the safetensors header, or a `*.safetensors.json` sidecar of the two-file format) and every
+ *   SERAC component (`training*.json` beside a `serac.json`) must
  *   list the dataset files and case ids it trained and calibrated on (`data`); each listed file is
  *   unchanged since (sha256), is a train or validation file, and the listed cases' texts hold no
  *   eval subject and no eval text of any eval file.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 
 import { readDataset } from '@medit/data';
@@ -32,6 +33,30 @@ const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** Subjects of `subjects` named in `blob` as words (a longer name containing one counts, as in the checker). */
 const named = (subjects: Iterable<string>, blob: string) => [...subjects].filter((s) => new RegExp(`(^|[^\\w])${escape(s)}([^\\w]|$)`).test(blob));
 
+/**
+ * The description of a trained-editor file: the JSON document in its safetensors header
+ * (`__metadata__.medit_document`), or its two-file format's sidecar; undefined for other files.
+ */
+function editorDescription(file: string): { training?: { data?: DataEntry[] } } | undefined {
+  const fd = openSync(file, 'r');
+  let header: { __metadata__?: Record<string, string> };
+  try {
+    const size = Buffer.alloc(8);
+    readSync(fd, size, 0, 8, 0);
+    const text = Buffer.alloc(Number(size.readBigUInt64LE(0)));
+    readSync(fd, text, 0, text.length, 8);
+    header = JSON.parse(text.toString('utf8'));
+  } finally {
+    closeSync(fd);
+  }
+  const meta = header.__metadata__ ?? {};
+  if (meta.medit_document !== undefined) return meta.format === 'medit-trained-editor' ? JSON.parse(meta.medit_document) : undefined;
+  const sidecar = `${file}.json`;
+  if (!existsSync(sidecar)) return undefined;
+  const doc = readJson(sidecar) as { format?: string };
+  return doc.format === 'medit-trained-editor' ? doc : undefined;
+}
+
 function walk(dir: string, visit: (dir: string, files: string[]) => void): void {
   const entries = readdirSync(dir, { withFileTypes: true });
   visit(dir, entries.filter((e) => e.isFile()).map((e) => e.name));
@@ -43,7 +68,7 @@ const editorFiles: string[] = [];
 const seracComponents: string[] = [];
 walk(FIX, (dir, files) => {
   if (files.some((f) => /eval.*\.json$/.test(f)) && files.some((f) => /train.*\.json$/.test(f))) editFolders.push(dir);
-  for (const f of files) if (f.endsWith('.safetensors.json') && (readJson(join(dir, f)) as { format?: string }).format === 'medit-trained-editor') editorFiles.push(join(dir, f));
+  for (const f of files) if (f.endsWith('.safetensors') && editorDescription(join(dir, f)) !== undefined) editorFiles.push(join(dir, f));
   if (files.includes('serac.json')) {
     for (const c of readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory())) {
       for (const f of readdirSync(join(dir, c.name)).filter((n) => /^training.*\.json$/.test(n))) seracComponents.push(join(dir, c.name, f));
@@ -60,7 +85,7 @@ const allEvalTexts = new Set([...evalRecords.values()].flatMap((r) => longTexts(
 test('finds the edit-set folders and the trained artefacts', () => {
   const rel = editFolders.map((d) => relative(FIX, d));
   expect(rel).toEqual(expect.arrayContaining(['factworld/edits', 'factworld/edits-tiny', 'factworld/preview']));
-  expect(editorFiles.map((f) => basename(f))).toEqual(expect.arrayContaining(['mend-fact-small.safetensors.json', 'ke-fact-small.safetensors.json']));
+  expect(editorFiles.map((f) => basename(f))).toEqual(expect.arrayContaining(['mend-fact-small.safetensors', 'ke-fact-small.safetensors']));
   expect(seracComponents.map((f) => relative(FIX, f))).toEqual(expect.arrayContaining(['serac/fact-small/scope-embedding/training.json', 'serac/fact-small/counterfactual/training.json']));
   expect(allEvalSubjects.size).toBeGreaterThan(150);
 });
@@ -123,8 +148,7 @@ function checkData(artefact: string, data: DataEntry[] | undefined): void {
 }
 
 test.each(editorFiles.map((f) => [relative(FIX, f), f]))('trained editor %s lists its training data, and it holds no eval subject or text', (name, file) => {
-  const info = readJson(file) as { training?: { data?: DataEntry[] } };
-  checkData(name, info.training?.data);
+  checkData(name, editorDescription(file)?.training?.data);
 });
 
 test.each(seracComponents.map((f) => [relative(FIX, f), f]))('SERAC %s lists its training data, and it holds no eval subject or text', (name, file) => {
