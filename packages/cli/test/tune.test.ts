@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { gridPoints } from '../src/commands/tune';
+import { bestPoint, gridPoints } from '../src/commands/tune';
 import { FIX, PARITY_MODEL, runCli } from './helpers/run';
 
 let tmp: string;
@@ -29,6 +29,14 @@ test('gridPoints: every combination, the last field fastest', () => {
     { a: 2, b: 'x' },
     { a: 2, b: 'y' },
   ]);
+});
+
+test('bestPoint: the highest value; among ties the base file\'s values, else the earlier point', () => {
+  const r = (lr: number, value: number | null) => ({ point: { lr }, value });
+  expect(bestPoint([r(1, 0.5), r(2, 0.9), r(3, null)], {}).point).toEqual({ lr: 2 });
+  expect(bestPoint([r(1, 0.9), r(2, 0.9), r(3, 0.1)], {}).point).toEqual({ lr: 1 });
+  expect(bestPoint([r(1, 0.9), r(2, 0.9), r(3, 0.1)], { lr: 2 }).point).toEqual({ lr: 2 });
+  expect(bestPoint([r(1, 0.9), r(2, 0.5)], { lr: 2 }).point).toEqual({ lr: 1 });
 });
 
 test('tune sweeps the grid on the validation split, writes base + best point + tuned, and resumes', async () => {

@@ -67,6 +67,17 @@ interface PointResult {
   means: Record<string, number | null>;
 }
 
+/**
+ * The point with the highest value (undefined values never win). Among tied points the base
+ * file's own values win (a tie is no evidence to change a setting), else the earlier point.
+ */
+export function bestPoint<R extends { point: Record<string, unknown>; value: number | null }>(results: readonly R[], base: Record<string, unknown>): R {
+  const top = Math.max(...results.map((r) => r.value ?? -Infinity));
+  const tied = results.filter((r) => (r.value ?? -Infinity) === top);
+  const isBase = (r: R) => Object.entries(r.point).every(([k, v]) => JSON.stringify(base[k]) === JSON.stringify(v));
+  return tied.find(isBase) ?? tied[0];
+}
+
 const pointKey = (point: Record<string, unknown>) => createHash('sha256').update(JSON.stringify(point)).digest('hex').slice(0, 16);
 
 export async function runTune(ctx: CommandContext): Promise<number> {
@@ -128,8 +139,7 @@ export async function runTune(ctx: CommandContext): Promise<number> {
   } finally {
     model.dispose();
   }
-  // the highest value; ties keep the earlier point, undefined values never win
-  const best = results.reduce((a, b) => ((b.value ?? -Infinity) > (a.value ?? -Infinity) ? b : a));
+  const best = bestPoint(results, base);
   const use = dataUse('validation', datasetFile, cases);
   const tuned = {
     split: 'validation',
