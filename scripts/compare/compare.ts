@@ -7,7 +7,8 @@
  * generation entropy); the runs of a split are joined by `medit report` (JSON, HTML, Markdown
  * with both the Neighbourhood Score and EasyEdit's locality). Last, "old vs new": each method's
  * per-case rows of the old report (format-1 edit sets, bench/reports) and of the new one, on the
- * edits both hold (test-fixtures/factworld/edits/case-map.json).
+ * edits both hold (test-fixtures/factworld/edits/case-map.json), and each method's validation
+ * and eval means side by side (validation-vs-eval.md) once both splits have its report.
  *
  *   npx tsc -b && npx tsc -p scripts
  *   flock /work/.heavy.lock node scripts/dist/compare/compare.js --out bench/reports/v2 \
@@ -107,6 +108,27 @@ export function oldVsNew(runs: { name: string; oldReport: EvalReport; newReport:
   ].join('\n') + '\n';
 }
 
+/** Metrics of the validation-vs-eval table. */
+const SPLIT_METRICS = ['efficacyScore', 'paraphraseScore', 'neighborhoodScore', 'locality', 'rewriteAcc', 'rephraseAcc', 'portability'] as const;
+
+/**
+ * The validation-vs-eval table: per method, each metric's mean on the validation cases (where
+ * the settings were chosen) and on the eval cases (reported once), with each run's case count.
+ */
+export function validationVsEval(runs: { name: string; validation: EvalReport; eval: EvalReport }[]): string {
+  const f = (x: number | null | undefined) => (typeof x === 'number' ? x.toFixed(3) : '–');
+  const lines = [
+    `| method | cases (validation / eval) | ${SPLIT_METRICS.join(' | ')} |`,
+    `|---|---:|${SPLIT_METRICS.map(() => '---:').join('|')}|`,
+  ];
+  for (const r of runs) {
+    const [v, e] = [r.validation.methods[1], r.eval.methods[1]];
+    const cells = SPLIT_METRICS.map((k) => (v?.aggregates[k] || e?.aggregates[k] ? `${f(v?.aggregates[k]?.mean)} / ${f(e?.aggregates[k]?.mean)}` : '–'));
+    lines.push(`| ${e?.name ?? r.name} | ${r.validation.dataset.cases} / ${r.eval.dataset.cases} | ${cells.join(' | ')} |`);
+  }
+  return [...lines, '', 'Each cell: the mean on the validation cases / on the eval cases (the first cases of counterfact-validation.json and counterfact-eval.json).'].join('\n') + '\n';
+}
+
 function main(): void {
   const out = path.resolve(ROOT, arg('out', 'bench/reports/v2'));
   const limit = Number(arg('limit', '200'));
@@ -133,6 +155,12 @@ function main(): void {
     }
     const stem = path.join(dir, 'comparison');
     medit(['report', '--reports', reports.join(','), '--out', stem, '--markdown', `${stem}.md`]);
+  }
+  const both = names.filter((n) => ['validation', 'eval'].every((s) => fs.existsSync(path.join(out, s, `${n.replace('+', '-')}.json`))));
+  if (both.length > 0) {
+    const read = (s: string, n: string) => readReport(path.join(out, s, `${n.replace('+', '-')}.json`));
+    fs.writeFileSync(path.join(out, 'validation-vs-eval.md'), validationVsEval(both.map((n) => ({ name: n, validation: read('validation', n), eval: read('eval', n) }))));
+    console.log(`[compare] wrote ${path.relative(ROOT, path.join(out, 'validation-vs-eval.md'))}`);
   }
   if (splits.includes('eval')) {
     const caseMap = (JSON.parse(fs.readFileSync(path.join(ROOT, EDITS, 'case-map.json'), 'utf8')) as { eval: [number, number][] }).eval;

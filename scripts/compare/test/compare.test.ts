@@ -7,7 +7,7 @@ import * as path from 'node:path';
 
 import { buildMethodReport, createEvalReport, type EvalReport } from '@medit/metrics';
 
-import { METHODS, oldVsNew } from '../compare';
+import { METHODS, oldVsNew, validationVsEval } from '../compare';
 
 const ROOT = path.resolve(__dirname, '../../..');
 
@@ -37,4 +37,13 @@ test('every method with settings names files that exist', () => {
     for (const a of m.args(200)) if (/^(bench|test-fixtures)\//.test(a)) expect([name, a, fs.existsSync(path.join(ROOT, a))]).toEqual([name, a, true]);
     if (m.old) expect([name, fs.existsSync(path.join(ROOT, 'bench/reports', `${m.old}.json`))]).toEqual([name, true]);
   }
+});
+
+test('validation vs eval: each metric\'s mean on both splits, with the case counts', () => {
+  const md = validationVsEval([{ name: 'x', validation: report([['0', 1, 1], ['1', 0, 1]]), eval: report([['5', 1, 0.5]]) }]);
+  const row = md.split('\n').find((l) => l.startsWith('| X |'))!.split('|').map((c) => c.trim());
+  expect(row[2]).toBe('2 / 1');
+  expect(row[3]).toBe('0.500 / 1.000'); // efficacyScore
+  expect(row[6]).toBe('1.000 / 0.500'); // locality
+  expect(row[4]).toBe('–'); // paraphraseScore: in neither
 });
