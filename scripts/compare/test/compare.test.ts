@@ -47,3 +47,15 @@ test('validation vs eval: each metric\'s mean on both splits, with the case coun
   expect(row[6]).toBe('1.000 / 0.500'); // locality
   expect(row[4]).toBe('–'); // paraphraseScore: in neither
 });
+
+test('what an editor stores or trains on comes from the train split: T-Patcher\'s memory, IKE\'s pool, the TrainR set', () => {
+  for (const [name, m] of Object.entries(METHODS)) {
+    const args = m.args(200);
+    for (const flag of ['--memory', '--pool', '--train-retain']) {
+      const i = args.indexOf(flag);
+      if (i >= 0) expect([name, flag, args[i + 1]]).toEqual([name, flag, expect.stringMatching(/^test-fixtures\/factworld\/edits\/[a-z_]+-train\.json$/)]);
+    }
+  }
+  // FT+KL's KL texts: the filler text (no --memory), checked by scripts/factworld/test/leaks.test.ts
+  expect(METHODS['ft+kl'].args(200)).not.toContain('--memory');
+});

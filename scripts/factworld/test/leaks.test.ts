@@ -154,3 +154,10 @@ test.each(editorFiles.map((f) => [relative(FIX, f), f]))('trained editor %s list
 test.each(seracComponents.map((f) => [relative(FIX, f), f]))('SERAC %s lists its training data, and it holds no eval subject or text', (name, file) => {
   checkData(name, (readJson(file) as { data?: DataEntry[] }).data);
 });
+
+test('the filler text (default T-Patcher memory, FT+KL\'s KL texts) names no eval subject and holds no eval text', () => {
+  const lines = readFileSync(join(FIX, 'factworld/filler.txt'), 'utf8').split('\n').filter((l) => l.trim() !== '');
+  expect(lines.length).toBeGreaterThan(100);
+  expect(longTexts(lines).filter((t) => allEvalTexts.has(t))).toEqual([]);
+  expect(named(allEvalSubjects, lines.join('\n'))).toEqual([]);
+});
