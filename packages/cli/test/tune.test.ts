@@ -31,12 +31,14 @@ test('gridPoints: every combination, the last field fastest', () => {
   ]);
 });
 
-test('bestPoint: the highest value; among ties the base file\'s values, else the earlier point', () => {
+test('bestPoint: the highest value; among ties the one keeping most base values, then the earlier point', () => {
   const r = (lr: number, value: number | null) => ({ point: { lr }, value });
   expect(bestPoint([r(1, 0.5), r(2, 0.9), r(3, null)], {}).point).toEqual({ lr: 2 });
   expect(bestPoint([r(1, 0.9), r(2, 0.9), r(3, 0.1)], {}).point).toEqual({ lr: 1 });
   expect(bestPoint([r(1, 0.9), r(2, 0.9), r(3, 0.1)], { lr: 2 }).point).toEqual({ lr: 2 });
   expect(bestPoint([r(1, 0.9), r(2, 0.5)], { lr: 2 }).point).toEqual({ lr: 1 });
+  const p = (w: number, c: number, value: number) => ({ point: { w, c }, value });
+  expect(bestPoint([p(30, 4, 0.7), p(30, 8, 0.7), p(10, 8, 0.6)], { w: 10, c: 8 }).point).toEqual({ w: 30, c: 8 });
 });
 
 test('tune sweeps the grid on the validation split, writes base + best point + tuned, and resumes', async () => {

@@ -68,14 +68,14 @@ interface PointResult {
 }
 
 /**
- * The point with the highest value (undefined values never win). Among tied points the base
- * file's own values win (a tie is no evidence to change a setting), else the earlier point.
+ * The point with the highest value (undefined values never win). Among tied points the one that
+ * keeps most of the base file's values wins (a tie is no evidence to change a setting), then the
+ * earlier point.
  */
 export function bestPoint<R extends { point: Record<string, unknown>; value: number | null }>(results: readonly R[], base: Record<string, unknown>): R {
   const top = Math.max(...results.map((r) => r.value ?? -Infinity));
-  const tied = results.filter((r) => (r.value ?? -Infinity) === top);
-  const isBase = (r: R) => Object.entries(r.point).every(([k, v]) => JSON.stringify(base[k]) === JSON.stringify(v));
-  return tied.find(isBase) ?? tied[0];
+  const kept = (r: R) => Object.entries(r.point).filter(([k, v]) => JSON.stringify(base[k]) === JSON.stringify(v)).length;
+  return results.filter((r) => (r.value ?? -Infinity) === top).reduce((a, b) => (kept(b) > kept(a) ? b : a));
 }
 
 const pointKey = (point: Record<string, unknown>) => createHash('sha256').update(JSON.stringify(point)).digest('hex').slice(0, 16);
