@@ -12,7 +12,7 @@
  *
  *   npx tsc -b && npx tsc -p scripts
  *   flock /work/.heavy.lock node scripts/dist/compare/compare.js --out bench/reports/v2 \
- *     [--methods ft-m,rome,...] [--limit 200] [--splits eval,validation] [--no-generation]
+ *     [--methods ft-m,rome,...] [--limit 200] [--splits eval,validation] [--no-generation | --no-generation-for ft+kl,...]
  *
  * Resumable: a run whose report exists is not rerun (delete it to redo). Runs are
  * single-threaded (OMP_NUM_THREADS=1), one after another.
@@ -136,7 +136,8 @@ function main(): void {
   for (const n of names) if (!METHODS[n]) throw new Error(`unknown method "${n}" for --methods (known: ${Object.keys(METHODS).join(', ')})`);
   if (!names.includes('unedited')) names.unshift('unedited');
   const splits = arg('splits', 'eval,validation').split(',').map((s) => s.trim());
-  const generation = !process.argv.includes('--no-generation');
+  // --no-generation: no Reference Score / generation entropy; --no-generation-for LIST: not for those methods
+  const noGeneration = new Set(process.argv.includes('--no-generation') ? names : arg('no-generation-for', '').split(',').map((s) => s.trim()).filter(Boolean));
   for (const split of splits) {
     if (!['eval', 'validation'].includes(split)) throw new Error(`--splits: expected eval and/or validation but received "${split}"`);
     const dir = path.join(out, split);
@@ -150,7 +151,7 @@ function main(): void {
       console.log(`[compare] ${split}: ${name}`);
       medit([
         'eval', '--model', 'test-fixtures/models/fact-small', '--dataset', `${EDITS}/counterfact-${split}.json`, '--limit', String(limit),
-        '--method', m.method, ...m.args(limit), '--suites', 'counterfact,easyedit', ...(generation ? ['--generation'] : []), '--out', file,
+        '--method', m.method, ...m.args(limit), '--suites', 'counterfact,easyedit', ...(noGeneration.has(name) ? [] : ['--generation']), '--out', file,
       ]);
     }
     const stem = path.join(dir, 'comparison');
