@@ -122,7 +122,8 @@ export function validationVsEval(runs: { name: string; validation: EvalReport; e
     `|---|---:|${SPLIT_METRICS.map(() => '---:').join('|')}|`,
   ];
   for (const r of runs) {
-    const [v, e] = [r.validation.methods[1], r.eval.methods[1]];
+    // the edited method's row (the unedited model's report has only its own)
+    const [v, e] = [r.validation.methods.at(-1), r.eval.methods.at(-1)];
     const cells = SPLIT_METRICS.map((k) => (v?.aggregates[k] || e?.aggregates[k] ? `${f(v?.aggregates[k]?.mean)} / ${f(e?.aggregates[k]?.mean)}` : '–'));
     lines.push(`| ${e?.name ?? r.name} | ${r.validation.dataset.cases} / ${r.eval.dataset.cases} | ${cells.join(' | ')} |`);
   }

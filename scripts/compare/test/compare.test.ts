@@ -46,6 +46,10 @@ test('validation vs eval: each metric\'s mean on both splits, with the case coun
   expect(row[3]).toBe('0.500 / 1.000'); // efficacyScore
   expect(row[6]).toBe('1.000 / 0.500'); // locality
   expect(row[4]).toBe('–'); // paraphraseScore: in neither
+  // the unedited model's report holds one method: its own row
+  const unedited = (rows: [string, number, number][]) => ({ ...report(rows), methods: report(rows).methods.slice(0, 1) });
+  const alone = validationVsEval([{ name: 'unedited', validation: unedited([['0', 0, 1]]), eval: unedited([['5', 0, 1]]) }]);
+  expect(alone.split('\n').find((l) => l.startsWith('| unedited |'))).toContain('0.000 / 0.000');
 });
 
 test('what an editor stores or trains on comes from the train split: T-Patcher\'s memory, IKE\'s pool, the TrainR set', () => {
