@@ -210,7 +210,8 @@ export function barSteps(o: BarsOptions): BarStep[] {
       name: 'cost',
       output: out('memit-cost-vs-n.json'),
       run: async () => {
-        const hp = { mom2_n_samples: o.statsDocs, ...JSON.parse(fs.readFileSync(hparams('memit'), 'utf8')) };
+        const { tuned: _provenance, ...fileHp } = JSON.parse(fs.readFileSync(hparams('memit'), 'utf8'));
+        const hp = { mom2_n_samples: o.statsDocs, ...fileHp };
         // The benchmark section's measurement (plain JS, outside the compiled scripts).
         const bench = require(path.join(o.root, 'scripts/bench/sections/memit.js')) as { measureCostVsN(a: Record<string, unknown>): Promise<unknown[]> };
         const runs = await bench.measureCostVsN({ repoRoot: o.root, modelDir: at(o.model), worldDir: at(o.factbase), corpusFile: corpus, sizes: o.costSizes, docs: o.statsDocs, hparams: hp, log });

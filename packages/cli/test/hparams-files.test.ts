@@ -2,6 +2,7 @@
  * bench/hparams: every hyperparameter file records what it was tuned on (its `tuned` block:
  * split, cases, grid, metric), files tuned on a validation split name an unchanged validation
  * file, and every file still loads with its method's reader (the block is not a hyperparameter).
+ * fact-base's files (`fact-base-*`) may say `untuned` until that model is trained, and how they will be.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -27,7 +28,17 @@ const readers: Record<string, (file: string) => unknown> = {
   alphaedit: (f) => readMemitHparams(f, LAYERS, 'AlphaEdit'),
   tpatcher: (f) => readTPatcherHparams(f, LAYERS),
 };
-const files = fs.readdirSync(DIR).filter((f) => f.endsWith('.json'));
+const files = fs.readdirSync(DIR).filter((f) => f.startsWith('fact-small-') && f.endsWith('.json'));
+const factBaseFiles = fs.readdirSync(DIR).filter((f) => f.startsWith('fact-base-') && f.endsWith('.json'));
+
+test.each(factBaseFiles)('%s records its provenance and loads', (f) => {
+  const file = path.join(DIR, f);
+  const { tuned } = JSON.parse(fs.readFileSync(file, 'utf8'));
+  expect(tuned).toMatchObject({ split: expect.stringMatching(/^(validation|untuned)$/), model: 'fact-base', metric: expect.any(String) });
+  if (tuned.split === 'untuned') expect([tuned.note, tuned.retune]).toEqual([expect.any(String), expect.stringMatching(/bars\.js --split validation/)]);
+  const method = f.replace(/^fact-base-|\.json$/g, '');
+  expect(() => readMemitHparams(file, 6, method === 'alphaedit' ? 'AlphaEdit' : method === 'emmet' ? 'EMMET' : 'MEMIT')).not.toThrow();
+});
 
 test('every method of the comparison has a file', () => {
   expect(files.map((f) => f.replace(/^fact-small-|\.json$/g, '')).sort()).toEqual(Object.keys(readers).sort());
