@@ -9,7 +9,7 @@
  *   allocator's counters and the process's `process.memoryUsage()` are sampled every
  *   `sample-every` edits and their least-squares slopes per 1,000 edits after warm-up reported.
  *
- *   node scripts/dist/reliability/soak.js --edits 10000 --state /tmp/medit-soak [--checkpoint-every 50] [--warmup 20] [--sample-every 100]
+ *   node --expose-gc scripts/dist/reliability/soak.js --edits 10000 --state /tmp/medit-soak [--checkpoint-every 50] [--warmup 20] [--sample-every 100]
  *
  * Resumable: every `checkpoint-every` edits the model's weights, AlphaEdit's memory of past edits
  * and the counts so far are written to `<state>/soak.safetensors` (one atomic file); running the
@@ -103,6 +103,7 @@ export interface MemorySample {
   /** buffers the allocator has asked the system for so far (grows only when reuse misses) */
   systemAllocations: number;
   rss: number;
+  heapTotal: number;
   heapUsed: number;
   external: number;
   /** the process (a resumed stream continues in another one) */
@@ -121,15 +122,17 @@ export function slopePer1000(samples: MemorySample[], key: Exclude<keyof MemoryS
 }
 
 function sampleMemory(edits: number): MemorySample {
+  // a full collection first when node runs with --expose-gc, so the heap figures are live data, not garbage
+  (globalThis as { gc?: () => void }).gc?.();
   const m = memory();
   const p = process.memoryUsage();
-  return { edits, nativeBytes: m.numBytes, tensors: m.numTensors, buffers: m.numBuffers, cachedBytes: m.cachedBytes, systemAllocations: m.systemAllocations, rss: p.rss, heapUsed: p.heapUsed, external: p.external, pid: process.pid };
+  return { edits, nativeBytes: m.numBytes, tensors: m.numTensors, buffers: m.numBuffers, cachedBytes: m.cachedBytes, systemAllocations: m.systemAllocations, rss: p.rss, heapTotal: p.heapTotal, heapUsed: p.heapUsed, external: p.external, pid: process.pid };
 }
 
 /** A soak's counts, the memory slopes after warm-up and whether every check passed. */
 export interface SoakResult extends SoakCounts {
   /** least-squares slope per 1,000 edits of each {@link MemorySample} field, samples after warm-up */
-  slopesPer1000: Record<'nativeBytes' | 'tensors' | 'buffers' | 'cachedBytes' | 'systemAllocations' | 'rss' | 'heapUsed' | 'external', number | null>;
+  slopesPer1000: Record<'nativeBytes' | 'tensors' | 'buffers' | 'cachedBytes' | 'systemAllocations' | 'rss' | 'heapTotal' | 'heapUsed' | 'external', number | null>;
   /** no NaN/Inf, every revert and reapply bit-exact, native memory flat after warm-up */
   ok: boolean;
 }
@@ -270,7 +273,7 @@ export async function soak(opts: {
       }
       const mem = counts.memory;
       const flat = mem.warmBytes === null || (mem.maxBytes === mem.warmBytes && mem.minBytes === mem.warmBytes && mem.maxTensors === mem.warmTensors);
-      const keys = ['nativeBytes', 'tensors', 'buffers', 'cachedBytes', 'systemAllocations', 'rss', 'heapUsed', 'external'] as const;
+      const keys = ['nativeBytes', 'tensors', 'buffers', 'cachedBytes', 'systemAllocations', 'rss', 'heapTotal', 'heapUsed', 'external'] as const;
       const slopes = Object.fromEntries(keys.map((k) => [k, slopePer1000(counts.samples, k, warmup)])) as SoakResult['slopesPer1000'];
       return {
         ...counts,

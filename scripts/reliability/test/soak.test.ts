@@ -45,7 +45,7 @@ test('two AlphaEdit edits pass every check, and a stopped stream resumes to the 
 });
 
 test('slopePer1000 is the least-squares slope of the samples from warm-up on, per 1,000 edits', () => {
-  const at = (edits: number, rss: number): MemorySample => ({ edits, rss, nativeBytes: 0, tensors: 0, buffers: 0, cachedBytes: 0, systemAllocations: 0, heapUsed: 0, external: 0, pid: 1 });
+  const at = (edits: number, rss: number): MemorySample => ({ edits, rss, nativeBytes: 0, tensors: 0, buffers: 0, cachedBytes: 0, systemAllocations: 0, heapTotal: 0, heapUsed: 0, external: 0, pid: 1 });
   const samples = [at(0, 5000), at(100, 10), at(200, 30), at(300, 40), at(400, 60)];
   expect(slopePer1000(samples, 'rss', 100)).toBeCloseTo(160, 9); // 0.16 per edit over the last four
   expect(slopePer1000(samples, 'nativeBytes')).toBe(0);
