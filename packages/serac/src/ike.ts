@@ -16,7 +16,7 @@
  *   demonstrations farthest from the query are dropped first; {@link IkeDelta.usage} reports how
  *   many were really used.
  */
-import { ArgumentError, type CausalLM, type EditDelta, type EditDeltaInfo, type EditOptions, type EditRequest, type Editor, fillTemplate, validateRequest } from '@medit/core';
+import { ArgumentError, type CausalLM, type EditDelta, type EditDeltaInfo, type EditOptions, type EditRequest, type Editor, fillTemplate, validateRequest, yieldToEventLoop } from '@medit/core';
 import type { EditCase } from '@medit/data';
 
 import { embedTexts, type TextEncoder } from './encoder';
@@ -228,6 +228,7 @@ export class IkeEditor implements Editor {
   }
 
   async edit(model: CausalLM, requests: EditRequest[], opts: EditOptions = {}): Promise<IkeDelta> {
+    await yieldToEventLoop(); // frees the handles of earlier work (see yieldToEventLoop)
     if (!model.tokenizer) throw new ArgumentError('IKE: the model has no tokenizer');
     requests.forEach((r, i) => validateRequest(r, i, model.tokenizer));
     const facts: string[] = [];
