@@ -96,6 +96,13 @@ test('fact-small: every method with settings names files that exist, and its old
   expect(Object.keys(small.oldVsNew!.reports).sort()).toEqual(Object.keys(methodRuns(small)).filter((n) => n !== 'unedited').sort());
 });
 
+test('fact-base: every method tuned has its settings file', () => {
+  const base = WORLDS['fact-base'];
+  for (const [name, m] of Object.entries(methodRuns(base))) {
+    for (const a of m.args(200)) if (/^bench\//.test(a)) expect([name, a, fs.existsSync(path.join(ROOT, a))]).toEqual([name, a, true]);
+  }
+});
+
 test('validation vs eval: each metric\'s mean on both splits, with the case counts', () => {
   const md = validationVsEval([{ name: 'x', validation: report([['0', 1, 1], ['1', 0, 1]]), eval: report([['5', 1, 0.5]]) }]);
   const row = md.split('\n').find((l) => l.startsWith('| X |'))!.split('|').map((c) => c.trim());
