@@ -170,27 +170,44 @@ export function worldsSideBySide(runs: { name: string; first: EvalReport; second
   );
 }
 
-function main(): void {
-  const world = worldByName(arg('world', 'fact-small'));
+/** What {@link runComparison} runs and where. */
+export interface CompareOptions {
+  /** repository root: the world's relative paths resolve against it */
+  root: string;
+  world: WorldDescription;
+  /** output directory (`<out>/<split>/<method>.json`, the merged reports, the tables) */
+  out: string;
+  /** first records of each split's CounterFact file */
+  limit: number;
+  /** methods of {@link methodRuns}, `unedited` first */
+  methods: string[];
+  splits: string[];
+  /** methods run without --generation */
+  noGeneration: ReadonlySet<string>;
+  /** fact-small's comparison directory (its eval reports go beside another world's) */
+  factSmallOut: string;
+  /** runs `medit <argv>` in `root`; throws when it fails */
+  medit: (argv: string[]) => Promise<void>;
+  log?: (line: string) => void;
+}
+
+/** Runs the comparison's missing reports, merges each split's and writes the tables. */
+export async function runComparison(o: CompareOptions): Promise<void> {
+  const { world, out, methods: names } = o;
+  const log = o.log ?? ((l: string) => console.log(l));
+  const rel = (f: string) => path.relative(o.root, f);
   const runs = methodRuns(world);
-  const out = path.resolve(ROOT, arg('out', world.out));
-  const limit = Number(arg('limit', '200'));
-  const names = arg('methods', Object.keys(runs).join(',')).split(',').map((s) => s.trim());
   for (const n of names) if (!runs[n]) throw new Error(`unknown method "${n}" for --methods (known: ${Object.keys(runs).join(', ')})`);
-  if (!names.includes('unedited')) names.unshift('unedited');
-  const splits = arg('splits', 'eval,validation').split(',').map((s) => s.trim());
-  // --no-generation: no Reference Score / generation entropy; --no-generation-for LIST: not for those methods
-  const noGeneration = new Set(process.argv.includes('--no-generation') ? names : arg('no-generation-for', '').split(',').map((s) => s.trim()).filter(Boolean));
+  for (const split of o.splits) if (!['eval', 'validation'].includes(split)) throw new Error(`--splits: expected eval and/or validation but received "${split}"`);
   if (world.derivedFrom) {
-    const made = ensureDerivedInputs(ROOT, world.derivedFrom, {
+    const made = ensureDerivedInputs(o.root, world.derivedFrom, {
       statsCorpus: world.statsCorpus,
       ...(world.klTexts ? { klTexts: world.klTexts } : {}),
       ...(world.snippets ? { snippets: world.snippets } : {}),
     });
-    if (made.length > 0) console.log(`[compare] derived from ${world.derivedFrom}: ${made.join(', ')}`);
+    if (made.length > 0) log(`[compare] derived from ${world.derivedFrom}: ${made.join(', ')}`);
   }
-  for (const split of splits) {
-    if (!['eval', 'validation'].includes(split)) throw new Error(`--splits: expected eval and/or validation but received "${split}"`);
+  for (const split of o.splits) {
     const dir = path.join(out, split);
     fs.mkdirSync(dir, { recursive: true });
     const reports: string[] = [];
@@ -198,42 +215,58 @@ function main(): void {
       const file = path.join(dir, reportName(name));
       reports.push(file);
       if (fs.existsSync(file)) continue;
-      console.log(`[compare] ${world.name} ${split}: ${name}`);
-      medit(evalArgv(world, name, { split, limit, generation: !noGeneration.has(name), out: file }));
+      log(`[compare] ${world.name} ${split}: ${name}`);
+      await o.medit(evalArgv(world, name, { split, limit: o.limit, generation: !o.noGeneration.has(name), out: file }));
     }
     const stem = path.join(dir, 'comparison');
-    medit(['report', '--reports', reports.join(','), '--out', stem, '--markdown', `${stem}.md`]);
+    await o.medit(['report', '--reports', reports.join(','), '--out', stem, '--markdown', `${stem}.md`]);
   }
   const read = (dir: string, s: string, n: string) => readReport(path.join(dir, s, reportName(n)));
   const both = names.filter((n) => ['validation', 'eval'].every((s) => fs.existsSync(path.join(out, s, reportName(n)))));
   if (both.length > 0) {
     fs.writeFileSync(path.join(out, 'validation-vs-eval.md'), validationVsEval(both.map((n) => ({ name: n, validation: read(out, 'validation', n), eval: read(out, 'eval', n) }))));
-    console.log(`[compare] wrote ${path.relative(ROOT, path.join(out, 'validation-vs-eval.md'))}`);
+    log(`[compare] wrote ${rel(path.join(out, 'validation-vs-eval.md'))}`);
   }
   const old = world.oldVsNew;
-  if (old && splits.includes('eval')) {
-    const caseMap = (JSON.parse(fs.readFileSync(path.join(ROOT, old.caseMap), 'utf8')) as { eval: [number, number][] }).eval;
-    const oldFile = (n: string) => path.join(ROOT, old.reportsDir, `${old.reports[n]}.json`);
+  if (old && o.splits.includes('eval')) {
+    const caseMap = (JSON.parse(fs.readFileSync(path.join(o.root, old.caseMap), 'utf8')) as { eval: [number, number][] }).eval;
+    const oldFile = (n: string) => path.join(o.root, old.reportsDir, `${old.reports[n]}.json`);
     const pairs = names
       .filter((n) => old.reports[n] && fs.existsSync(oldFile(n)))
       .map((n) => ({ name: n, oldReport: readReport(oldFile(n)), newReport: read(out, 'eval', n) }));
     fs.writeFileSync(path.join(out, 'old-vs-new.md'), oldVsNew(pairs, caseMap));
-    console.log(`[compare] wrote ${path.relative(ROOT, path.join(out, 'old-vs-new.md'))}`);
+    log(`[compare] wrote ${rel(path.join(out, 'old-vs-new.md'))}`);
   }
-  const small = path.resolve(ROOT, WORLDS['fact-small'].out);
-  if (world.name !== 'fact-small' && splits.includes('eval')) {
+  if (world.name !== 'fact-small' && o.splits.includes('eval')) {
+    const small = o.factSmallOut;
     const shared = names.filter((n) => fs.existsSync(path.join(small, 'eval', reportName(n))) && fs.existsSync(path.join(out, 'eval', reportName(n))));
     const file = path.join(out, `fact-small-vs-${world.name}.md`);
     fs.writeFileSync(file, worldsSideBySide(shared.map((n) => ({ name: n, first: read(small, 'eval', n), second: read(out, 'eval', n) })), ['fact-small', world.name]));
-    console.log(`[compare] wrote ${path.relative(ROOT, file)}`);
+    log(`[compare] wrote ${rel(file)}`);
   }
 }
 
+async function main(): Promise<void> {
+  const world = worldByName(arg('world', 'fact-small'));
+  const names = arg('methods', Object.keys(methodRuns(world)).join(',')).split(',').map((s) => s.trim());
+  if (!names.includes('unedited')) names.unshift('unedited');
+  await runComparison({
+    root: ROOT,
+    world,
+    out: path.resolve(ROOT, arg('out', world.out)),
+    limit: Number(arg('limit', '200')),
+    methods: names,
+    splits: arg('splits', 'eval,validation').split(',').map((s) => s.trim()),
+    // --no-generation: no Reference Score / generation entropy; --no-generation-for LIST: not for those methods
+    noGeneration: new Set(process.argv.includes('--no-generation') ? names : arg('no-generation-for', '').split(',').map((s) => s.trim()).filter(Boolean)),
+    factSmallOut: path.resolve(ROOT, WORLDS['fact-small'].out),
+    medit: async (argv) => medit(argv),
+  });
+}
+
 if (require.main === module) {
-  try {
-    main();
-  } catch (err) {
+  main().catch((err) => {
     console.error(`compare: ${(err as Error).message}`);
     process.exitCode = 1;
-  }
+  });
 }

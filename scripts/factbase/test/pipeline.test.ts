@@ -1,10 +1,18 @@
 /**
- * fact-base's editor training scripts end to end on the tiny fact-base (its BPE tokenizer, its
- * 384-token context), a few iterations each: packages/mend/scripts/train-fact-base.sh (MEND,
- * KE) and packages/serac/scripts/train-fact-base.sh (both classifiers calibrated on validation,
- * the two-stage counterfactual model). Each artefact lands at its fixture path, records its
- * train / validation files (SHA-256, case ids) and the medit command, resumes or skips on a
- * rerun, and edits through `medit eval` (SERAC's scope encoder also as IKE's retriever). The
+ * fact-base's post-training pipeline after tuning (tune.test.ts), end to end on the tiny
+ * fact-base (its BPE tokenizer, its 384-token context), a few iterations each:
+ *
+ * - the editor training scripts: packages/mend/scripts/train-fact-base.sh (MEND, KE) and
+ *   packages/serac/scripts/train-fact-base.sh (both classifiers calibrated on validation, the
+ *   two-stage counterfactual model). Each artefact lands at its fixture path, records its train /
+ *   validation files (SHA-256, case ids) and the medit command, resumes or skips on a rerun, and
+ *   edits through `medit eval` (SERAC's scope encoder also as IKE's retriever);
+ * - the comparison (`compare.ts`) with fact-base's world table pointed at the tiny files and the
+ *   editors trained above: every method on both splits, portability in every report, the
+ *   Reference Score from the derived snippets, the merged reports and tables, nothing rerun on a
+ *   second run.
+ *
+ * The tests run in order (the comparison uses the editors the tests before it trained). The
  * scripts run the built CLI (`npx tsc -b` first, as the CLI tests need).
  */
 import { spawnSync } from 'node:child_process';
@@ -14,7 +22,10 @@ import * as path from 'node:path';
 
 import { main as medit } from '@medit/cli';
 import { loadEditorFile } from '@medit/mend';
+import { validateEvalReport } from '@medit/metrics';
 
+import { methodRuns, reportName, runComparison } from '../../compare/compare';
+import { WORLDS } from '../../compare/worlds';
 import { type TinyFactbase, makeTinyFactbase } from './tiny';
 
 const ROOT = path.join(__dirname, '../../..');
@@ -124,3 +135,62 @@ test('SERAC: classifiers calibrated on validation, a two-stage counterfactual mo
   const ike = await evaluate('ike', ['--editor', path.join(env.DEST, 'scope-embedding'), '--pool', path.join(tiny.edits, 'counterfact-train.json'), '--k', '2']);
   expect(ike.methods.map((m) => m.name)).toEqual(['unedited', 'IKE']);
 }, 120_000);
+
+test('the comparison: every method of fact-base\'s world table on the tiny files and the editors above, both splits, resumable', async () => {
+  const fixtures = path.join(tmp, 'fixtures');
+  const work = path.join(tmp, 'work');
+  const world = {
+    ...WORLDS['fact-base'],
+    model: tiny.model, edits: tiny.edits, hparams: path.join(tmp, 'hparams/fact-base-'), derivedFrom: tiny.factbase,
+    statsCorpus: path.join(work, 'stats.jsonl'), statsCache: path.join(work, 'cache'), klTexts: path.join(work, 'kl.txt'), snippets: path.join(work, 'snippets.json'),
+    editors: { mend: path.join(fixtures, 'editors/mend-fact-base.safetensors'), ke: path.join(fixtures, 'editors/ke-fact-base.safetensors'), serac: path.join(fixtures, 'serac/fact-base'), ikeEncoder: path.join(fixtures, 'serac/fact-base/scope-embedding') },
+  };
+  // settings for the 2-layer model (fact-base's own name layers up to 5)
+  const mass = { layers: [0], v_num_grad_steps: 4, mom2_n_samples: 200, context_template_length_params: [[5, 1]] };
+  const settings: Record<string, object> = {
+    'ft-m': { lr: 5e-2 }, 'ft-kl': { lr: 5e-3, kl_factor: 10 }, 'ft-l': { lr: 5e-3, norm_constraint: 0.02 }, kn: { layers: [0], adaptive_threshold: 0.4, edit_scale: 0.5 },
+    rome: { layers: [1], v_num_grad_steps: 4, mom2_n_samples: 200 }, tpatcher: { layer: 1, max_edit_step: 20, start_val_epoch: 5 },
+    memit: mass, emmet: mass, alphaedit: { ...mass, nullspace_threshold: 0.2, L2: 10 },
+  };
+  for (const [key, hp] of Object.entries(settings)) fs.writeFileSync(`${world.hparams}${key}.json`, JSON.stringify(hp));
+  const out = path.join(tmp, 'comparison');
+  const names = Object.keys(methodRuns(world));
+  const calls: string[][] = [];
+  const opts = {
+    root: ROOT, world, out, limit: 3, methods: names, splits: ['eval', 'validation'],
+    // generation (Reference Score from the derived snippets) for two methods keeps the run short
+    noGeneration: new Set(names.filter((n) => n !== 'unedited' && n !== 'serac')),
+    factSmallOut: out,
+    medit: async (argv: string[]) => {
+      calls.push(argv);
+      const lines: string[] = [];
+      const sink = { write: (x: string) => { lines.push(x); return true; } };
+      const code = await medit(argv, { cwd: ROOT, stdout: sink, stderr: sink });
+      if (code !== 0) throw new Error(`medit ${argv.join(' ')} failed (exit ${code}):\n${lines.join('').slice(-2000)}`);
+    },
+    log: () => undefined,
+  };
+  await runComparison(opts);
+  expect(calls.filter((a) => a[0] === 'eval')).toHaveLength(2 * names.length);
+  const records = JSON.parse(fs.readFileSync(path.join(tiny.edits, 'counterfact-eval.json'), 'utf8')).slice(0, 3);
+  expect(records.some((r: { portability?: unknown }) => r.portability)).toBe(true);
+  const expected: Record<string, string> = { unedited: 'unedited', 'ft-m': 'FT-M', 'ft+kl': 'FT+KL', rome: 'ROME', 'ft-l': 'FT-L', kn: 'KN', calinet: 'CaliNet', mend: 'MEND', ke: 'KE', serac: 'SERAC', ike: 'IKE', memit: 'MEMIT', emmet: 'EMMET', alphaedit: 'AlphaEdit', tpatcher: 'T-Patcher' };
+  for (const split of ['eval', 'validation']) {
+    for (const n of names) {
+      const report = validateEvalReport(JSON.parse(fs.readFileSync(path.join(out, split, reportName(n)), 'utf8')));
+      const row = report.methods.at(-1)!;
+      expect([split, n, row.name]).toEqual([split, n, expected[n]]);
+      if (split === 'eval') expect([n, row.aggregates.portability?.n]).toEqual([n, expect.any(Number)]);
+    }
+    expect(fs.existsSync(path.join(out, split, 'comparison.md'))).toBe(true);
+  }
+  const unedited = validateEvalReport(JSON.parse(fs.readFileSync(path.join(out, 'eval', 'unedited.json'), 'utf8')));
+  expect(typeof unedited.methods[0].aggregates.referenceScore?.mean).toBe('number');
+  expect(fs.readFileSync(path.join(out, 'validation-vs-eval.md'), 'utf8').split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| method'))).toHaveLength(names.length);
+  expect(fs.readFileSync(path.join(out, 'fact-small-vs-fact-base.md'), 'utf8')).toContain('| MEMIT | 3 / 3 |');
+  expect(fs.existsSync(path.join(out, 'old-vs-new.md'))).toBe(false);
+
+  calls.length = 0;
+  await runComparison(opts);
+  expect(calls.map((a) => a[0])).toEqual(['report', 'report']);
+}, 240_000);
