@@ -3,7 +3,7 @@
  *
  *   npx tsc -b && npx tsc -p scripts
  *   node scripts/dist/factbase/bars.js --list                        # the steps, each as its own command line
- *   node scripts/dist/factbase/bars.js --split validation            # tuning runs (bench/reports/fact-base-validation/)
+ *   node scripts/dist/factbase/bars.js --split validation            # the bars on validation edits (bench/reports/fact-base-validation/)
  *   node scripts/dist/factbase/bars.js --split eval                  # the reported runs, once (bench/reports/fact-base-eval/)
  *   node scripts/dist/factbase/bars.js --split eval --only memit-batch,summary
  *
@@ -12,23 +12,26 @@
  *
  * - `stats-corpus`: the covariance text of MEMIT / EMMET / AlphaEdit — facts of train-split
  *   subjects and background entities in training phrasings, train-split chains and the filler
- *   (no validation or eval subject: nothing the editors calibrate with names one), in `--work`
- *   (default `reports/fact-base-<split>`, gitignored) beside the statistics cache;
+ *   (no validation or eval subject: nothing the editors calibrate with names one;
+ *   `derived-inputs.ts`), in `--work` (default `reports/fact-base`, gitignored, shared by both
+ *   splits, the tuning and the comparison) beside the statistics cache;
  * - `recall`: every fact in training and held-out phrasings, chains, in-context copy / update /
  *   retain (`recall.ts`);
  * - `memit-batch`, `emmet-batch`: one batch of `--n` CounterFact edits on distinct subjects
  *   (`medit eval --mode batch`; CounterFact ES / PS / NS and EasyEdit locality and portability);
  * - `alphaedit-seq`, `memit-seq`: `--n` edits as 50 × 20 sequential batches, the retention curve
  *   every 5 batches; `sequential-plot`: both in one report (`medit report`: one HTML plot);
- * - `ike`: IKE with k = 8 demonstrations drawn from the train split's CounterFact records;
+ * - `ike`: IKE with k = 8 demonstrations drawn from the train split's CounterFact records,
+ *   retrieved by fact-base's SERAC scope encoder (`packages/serac/scripts/train-fact-base.sh`);
  * - `cost`: MEMIT's cost for one batch of 100 / 1,000 / 10,000 edits (z vs keys vs solve, peak
  *   native memory; the benchmark section `scripts/bench/sections/memit.js` on this model);
  * - `summary`: `bars.json` and `bars.md`, each bar of issue 26 beside its measured value.
  *
  * Portability comes with every method's report (the EasyEdit suite, on the records'
- * `portability` prompts); the unedited model is the first row of each report. Settings are tuned
- * with `--split validation` (the hyperparameter files `--hparams-dir/fact-base-<method>.json`)
- * and reported with `--split eval` once.
+ * `portability` prompts); the unedited model is the first row of each report. Settings are the
+ * hyperparameter files `--hparams-dir/fact-base-<method>.json`, chosen on validation edits at
+ * these runs' batch sizes by `tune.ts` (this runner tunes nothing); `--split validation` shows
+ * the bars on validation edits with them, `--split eval` reports once.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -36,8 +39,8 @@ import * as path from 'node:path';
 import { loadModel, writeFileAtomic } from '@medit/core';
 import { main as medit } from '@medit/cli';
 
-import { Rng } from '../factworld/prng';
-import { chainLines, factLines } from './corpus';
+import { WORLDS } from '../compare/worlds';
+import { FACTBASE_DERIVED, ensureDerivedInputs } from './derived-inputs';
 import { measureFactbaseRecall } from './recall';
 import { type SplitName, type World } from './world';
 
@@ -55,7 +58,7 @@ export interface BarsOptions {
   split: Exclude<SplitName, 'train'>;
   /** Output directory of the reports. */
   out: string;
-  /** Directory of the covariance text and its statistics cache (gitignored: `reports/`). */
+  /** Directory of the covariance text and its statistics cache (gitignored: `reports/`; the same text for both splits). */
   work: string;
   /** Hyperparameter files `fact-base-{memit,emmet,alphaedit}.json` live here. */
   hparamsDir: string;
@@ -67,7 +70,7 @@ export interface BarsOptions {
   curveEvery: number;
   /** IKE demonstrations (default 8). */
   ikeK: number;
-  /** IKE's retrieval encoder (default the SERAC embedding encoder the repository ships). */
+  /** IKE's retrieval encoder (default fact-base's SERAC embedding encoder, trained by packages/serac/scripts/train-fact-base.sh). */
   ikeEncoder: string;
   /** Batch sizes of the cost measurement (default 100, 1,000, 10,000). */
   costSizes: number[];
@@ -90,13 +93,13 @@ export function defaultBarsOptions(root: string, split: BarsOptions['split'] = '
     edits: 'test-fixtures/factbase/edits',
     split,
     out: `bench/reports/fact-base-${split}`,
-    work: `reports/fact-base-${split}`,
+    work: path.dirname(FACTBASE_DERIVED.statsCorpus),
     hparamsDir: 'bench/hparams',
     n: 1000,
     seqBatch: 20,
     curveEvery: 5,
     ikeK: 8,
-    ikeEncoder: 'test-fixtures/serac/fact-small/scope-embedding',
+    ikeEncoder: WORLDS['fact-base'].editors.ikeEncoder,
     costSizes: [100, 1000, 10000],
     statsDocs: 20000,
     recall: {},
@@ -141,18 +144,6 @@ export const BARS: ReadonlyArray<{ bar: string; step: string; method?: string; m
   { bar: 'IKE: portability', step: 'ike', method: 'IKE', metric: 'portability' },
 ];
 
-/**
- * The covariance text: train-split and background facts in training phrasings, train-split
- * chains, the filler — one `{"text": ...}` line per document (`readCorpus`'s JSONL).
- */
-export function statsCorpus(world: World, filler: readonly string[]): string {
-  const train = new Set(world.splits.train);
-  const rng = new Rng(world.config.seed).fork('stats-corpus');
-  const facts = world.facts.filter((f) => f.subject >= world.subjectCount || train.has(f.subject));
-  const docs = rng.shuffle([...factLines(world, facts, rng.fork('facts'), 0.3), ...chainLines(world, world.splits.train, rng.fork('chains')), ...filler]);
-  return docs.map((text) => JSON.stringify({ text })).join('\n') + '\n';
-}
-
 /** The steps of a run, in order. */
 export function barSteps(o: BarsOptions): BarStep[] {
   const at = (p: string) => path.resolve(o.root, p);
@@ -181,9 +172,7 @@ export function barSteps(o: BarsOptions): BarStep[] {
       name: 'stats-corpus',
       output: corpus,
       run: async () => {
-        const world = JSON.parse(fs.readFileSync(path.join(at(o.factbase), 'world.json'), 'utf8')) as World;
-        const filler = fs.readFileSync(path.join(at(o.factbase), 'filler.txt'), 'utf8').split('\n').filter((l) => l.length > 0);
-        writeFileAtomic(corpus, statsCorpus(world, filler));
+        ensureDerivedInputs(o.root, o.factbase, { statsCorpus: corpus });
       },
     },
     {
@@ -205,7 +194,7 @@ export function barSteps(o: BarsOptions): BarStep[] {
     evalStep('alphaedit-seq', `alphaedit-${seqName}`, [...seq, ...mass('alphaedit')]),
     evalStep('memit-seq', `memit-${seqName}`, [...seq, ...mass('memit')]),
     { name: 'sequential-plot', output: out(`memit-alphaedit-${seqName}.json`), argv: plot, run: () => cli(plot) },
-    evalStep('ike', `ike-k${o.ikeK}`, ['--method', 'ike', '--k', String(o.ikeK), '--pool', dataset('counterfact', 'train'), '--editor', at(o.ikeEncoder)]),
+    requireEncoder(evalStep('ike', `ike-k${o.ikeK}`, ['--method', 'ike', '--k', String(o.ikeK), '--pool', dataset('counterfact', 'train'), '--editor', at(o.ikeEncoder)]), o.ikeEncoder, at(o.ikeEncoder)),
     {
       name: 'cost',
       output: out('memit-cost-vs-n.json'),
@@ -228,6 +217,22 @@ export function barSteps(o: BarsOptions): BarStep[] {
       },
     },
   ];
+}
+
+/**
+ * `step`, refusing to run while IKE's retrieval encoder is missing (the default one exists only
+ * once fact-base's SERAC has been trained).
+ */
+function requireEncoder(step: BarStep, encoder: string, resolved: string): BarStep {
+  return {
+    ...step,
+    run: async () => {
+      if (!fs.existsSync(resolved)) {
+        throw new Error(`IKE's retrieval encoder ${encoder} does not exist: train fact-base's SERAC first (packages/serac/scripts/train-fact-base.sh writes test-fixtures/serac/fact-base/scope-embedding) or pass --ike-encoder DIR`);
+      }
+      await step.run();
+    },
+  };
 }
 
 /** Each bar's measured value (null where its step has not run) and whether it is met. */

@@ -202,7 +202,7 @@ export async function main(argv: string[], ioIn: Partial<CliIO> = {}): Promise<n
       allowNonFinite: args.flag('allow-nonfinite'),
       warnUnknown: args.flag('allow-unk') ? (message) => out.note(`medit ${name}: warning: ${message}; editing anyway (--allow-unk)`) : undefined,
     });
-    return await command.run({ io, out, args, state, sub });
+    return await command.run({ io, out, args, state, sub, argv: rest });
   } catch (err) {
     let code: number = EXIT.failure;
     let message = describe(err);

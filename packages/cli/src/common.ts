@@ -52,6 +52,8 @@ export interface CommandContext {
   state: RunState;
   /** the subcommand of commands that take one (`medit train <sub>`) */
   sub?: string;
+  /** the arguments after the command's name, as given (what a trained artefact records as its command) */
+  argv?: readonly string[];
 }
 
 /**

@@ -33,3 +33,15 @@ export function dataUse(use: DataUse['use'], file: string, cases: readonly EditC
     caseIds: cases.map((c) => c.id),
   };
 }
+
+/** A shell word: as is when it is plain, else single-quoted. */
+const shellWord = (w: string) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`);
+
+/**
+ * The command line of `medit <command> <argv>`, quoted for a POSIX shell: what a trained
+ * artefact records so that it can be made again.
+ * @example commandLine('train', ['serac', '--model', 'test-fixtures/models/fact-base']) // "medit train serac --model test-fixtures/models/fact-base"
+ */
+export function commandLine(command: string, argv: readonly string[]): string {
+  return ['medit', command, ...argv].map(shellWord).join(' ');
+}

@@ -2,10 +2,12 @@
  * bench/hparams: every hyperparameter file records what it was tuned on (its `tuned` block:
  * split, cases, grid, metric), files tuned on a validation split name an unchanged validation
  * file, and every file still loads with its method's reader (the block is not a hyperparameter).
- * fact-base's files (`fact-base-*`) may say `untuned` until that model is trained, and how they will be.
+ * fact-base's files (`fact-base-*`) may say `untuned` until that model is trained, and how they will be
+ * (scripts/factbase/tune.ts); each has a grid in bench/grids whose every point loads on fact-base's 6 layers.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { readFtHparams } from '@medit/ft';
@@ -17,31 +19,51 @@ import { readTPatcherHparams } from '@medit/tpatcher';
 import { ROOT } from './helpers/run';
 
 const DIR = path.join(ROOT, 'bench/hparams');
+const GRIDS = path.join(ROOT, 'bench/grids');
 const LAYERS = 4; // fact-small
-const readers: Record<string, (file: string) => unknown> = {
-  rome: (f) => readRomeHparams(f, LAYERS),
-  'ft-m': (f) => readFtHparams(f, LAYERS, 'FT-M'),
-  'ft-l': (f) => readFtHparams(f, LAYERS, 'FT-L'),
-  'ft-kl': (f) => readFtHparams(f, LAYERS, 'FT+KL'),
-  kn: (f) => readKnHparams(f, LAYERS),
-  memit: (f) => readMemitHparams(f, LAYERS, 'MEMIT'),
-  alphaedit: (f) => readMemitHparams(f, LAYERS, 'AlphaEdit'),
-  tpatcher: (f) => readTPatcherHparams(f, LAYERS),
+const BASE_LAYERS = 6; // fact-base
+const readers: Record<string, (file: string, layers: number) => unknown> = {
+  rome: (f, l) => readRomeHparams(f, l),
+  'ft-m': (f, l) => readFtHparams(f, l, 'FT-M'),
+  'ft-l': (f, l) => readFtHparams(f, l, 'FT-L'),
+  'ft-kl': (f, l) => readFtHparams(f, l, 'FT+KL'),
+  kn: (f, l) => readKnHparams(f, l),
+  memit: (f, l) => readMemitHparams(f, l, 'MEMIT'),
+  alphaedit: (f, l) => readMemitHparams(f, l, 'AlphaEdit'),
+  tpatcher: (f, l) => readTPatcherHparams(f, l),
 };
+const factBaseReaders: Record<string, (file: string, layers: number) => unknown> = { ...readers, emmet: (f, l) => readMemitHparams(f, l, 'EMMET') };
 const files = fs.readdirSync(DIR).filter((f) => f.startsWith('fact-small-') && f.endsWith('.json'));
 const factBaseFiles = fs.readdirSync(DIR).filter((f) => f.startsWith('fact-base-') && f.endsWith('.json'));
 
-test.each(factBaseFiles)('%s records its provenance and loads', (f) => {
+test.each(factBaseFiles)('%s records its provenance and loads, and so does every point of its grid', (f) => {
   const file = path.join(DIR, f);
-  const { tuned } = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const { tuned, ...values } = JSON.parse(fs.readFileSync(file, 'utf8'));
   expect(tuned).toMatchObject({ split: expect.stringMatching(/^(validation|untuned)$/), model: 'fact-base', metric: expect.any(String) });
-  if (tuned.split === 'untuned') expect([tuned.note, tuned.retune]).toEqual([expect.any(String), expect.stringMatching(/bars\.js --split validation/)]);
+  if (tuned.split === 'untuned') expect([tuned.note, tuned.retune]).toEqual([expect.any(String), expect.stringMatching(/^node scripts\/dist\/factbase\/tune\.js --methods /)]);
   const method = f.replace(/^fact-base-|\.json$/g, '');
-  expect(() => readMemitHparams(file, 6, method === 'alphaedit' ? 'AlphaEdit' : method === 'emmet' ? 'EMMET' : 'MEMIT')).not.toThrow();
+  const read = factBaseReaders[method];
+  expect(() => read(file, BASE_LAYERS)).not.toThrow();
+  // the sweep's points: the file's values with each combination of the grid's (notes excepted)
+  const grid = Object.entries(JSON.parse(fs.readFileSync(path.join(GRIDS, f), 'utf8')) as Record<string, unknown>).filter(([k]) => !k.startsWith('_'));
+  expect(grid.length).toBeGreaterThan(0);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'medit-grid-'));
+  try {
+    for (const [k, vs] of grid) {
+      for (const v of vs as unknown[]) {
+        const point = path.join(tmp, 'point.json');
+        fs.writeFileSync(point, JSON.stringify({ ...values, [k]: v }));
+        expect([f, k, v, (() => { try { read(point, BASE_LAYERS); return 'loads'; } catch (e) { return (e as Error).message; } })()]).toEqual([f, k, v, 'loads']);
+      }
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 });
 
-test('every method of the comparison has a file', () => {
+test('every method of the comparison has a file; on fact-base EMMET has its own', () => {
   expect(files.map((f) => f.replace(/^fact-small-|\.json$/g, '')).sort()).toEqual(Object.keys(readers).sort());
+  expect(factBaseFiles.map((f) => f.replace(/^fact-base-|\.json$/g, '')).sort()).toEqual(Object.keys(factBaseReaders).sort());
 });
 
 test.each(files)('%s records what it was tuned on and loads', (f) => {
@@ -62,5 +84,5 @@ test.each(files)('%s records what it was tuned on and loads', (f) => {
     expect(fs.existsSync(path.join(ROOT, grid))).toBe(true);
   }
   const method = f.replace(/^fact-small-|\.json$/g, '');
-  expect(() => readers[method](file)).not.toThrow();
+  expect(() => readers[method](file, LAYERS)).not.toThrow();
 });

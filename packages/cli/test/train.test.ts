@@ -61,9 +61,10 @@ test('train mend writes the editor and its log, resumes, and eval --method mend 
   expect(missing.stderr).toMatch(/--editor/);
 });
 
-test('train ke runs through the same command; --validation early-stops on a validation split, and the editor lists its data', async () => {
+test('train ke runs through the same command; --validation early-stops on a validation split, and the editor lists its data and its command', async () => {
   const out = path.join(tmp, 'ke');
-  const r = await runCli(['train', 'ke', '--model', TINY, '--dataset', TRAIN, '--validation', VALIDATION, '--hparams', keHparams, '--out', out, '--max-iters', '2', '--limit', '6', '--json']);
+  const argv = ['train', 'ke', '--model', TINY, '--dataset', TRAIN, '--validation', VALIDATION, '--hparams', keHparams, '--out', out, '--max-iters', '2', '--limit', '6', '--json'];
+  const r = await runCli(argv);
   expect(r.code).toBe(0);
   expect(r.result).toMatchObject({ method: 'KE', iterations: 2 });
   expect(fs.existsSync(path.join(out, 'best.safetensors.json'))).toBe(false); // the description is in the file's header
@@ -74,4 +75,6 @@ test('train ke runs through the same command; --validation early-stops on a vali
     { use: 'train', file: 'test-fixtures/factworld/edits-tiny/zsre-train.json', sha256: expect.stringMatching(/^[0-9a-f]{64}$/), caseIds: ids(TRAIN) },
     { use: 'validation', file: 'test-fixtures/factworld/edits-tiny/zsre-validation.json', sha256: expect.stringMatching(/^[0-9a-f]{64}$/), caseIds: ids(VALIDATION) },
   ]);
+  // and the command that made it
+  expect(info.training?.command).toBe(`medit ${argv.join(' ')}`);
 });

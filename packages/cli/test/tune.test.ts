@@ -18,7 +18,8 @@ beforeAll(() => {
   validation = path.join(tmp, 'counterfact-validation.json');
   fs.copyFileSync(path.join(FIX, 'counterfact-parity.json'), validation);
   grid = path.join(tmp, 'grid.json');
-  fs.writeFileSync(grid, JSON.stringify({ v_num_grad_steps: [1, 4] }));
+  // "_why" is a note, not a field
+  fs.writeFileSync(grid, JSON.stringify({ _why: 'two step counts', v_num_grad_steps: [1, 4] }));
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
@@ -75,12 +76,18 @@ test('tune sweeps the grid on the validation split, writes base + best point + t
   expect(report.methods[1].hparams.tuned.results).toBeUndefined();
 });
 
-test('tune refuses the eval split, and a metric the run does not have', async () => {
+test('tune refuses the eval split, a grid note that is not text, and a metric the run does not have', async () => {
   const evalSplit = path.join(tmp, 'counterfact-eval.json');
   fs.copyFileSync(validation, evalSplit);
   const r = await runCli(['tune', '--method', 'rome', '--model', PARITY_MODEL, '--dataset', evalSplit, '--grid', grid, '--out', path.join(tmp, 'x.json')]);
   expect(r.code).toBe(2);
   expect(r.stderr).toContain('is an eval split: settings are chosen on the validation split');
+  const badNote = path.join(tmp, 'bad-note.json');
+  fs.writeFileSync(badNote, JSON.stringify({ _why: ['not text'], v_num_grad_steps: [1] }));
+  const n = await runCli(['tune', '--method', 'rome', '--model', PARITY_MODEL, '--dataset', validation, '--grid', badNote, '--out', path.join(tmp, 'z.json')]);
+  expect(n.code).toBe(2);
+  expect(n.stderr).toContain('"_why" in');
+  expect(n.stderr).toContain('is a note (fields starting with "_" are notes) and must be a string');
   const m = await runCli(['tune', '--method', 'rome', '--model', PARITY_MODEL, '--dataset', validation, '--no-covariance', '--grid', grid, '--metric', 'nope', '--limit', '1', '--out', path.join(tmp, 'y.json')]);
   expect(m.code).toBe(2);
   expect(m.stderr).toMatch(/--metric nope: the run has no such aggregate/);

@@ -107,6 +107,8 @@ export interface TrainOptions {
    * the editor file's `training` summary so that what it saw can be checked later.
    */
   data?: readonly object[];
+  /** The command that trained the editor, recorded as `command` in the same summary. */
+  command?: string;
   /** checkpoints and the JSON-lines log go here */
   outDir: string;
   /** continue from `outDir/last.safetensors` (the editor passed in must be loaded from it) */
@@ -252,11 +254,11 @@ async function loadCheckpoint(outDir: string, editor: TrainableEditor, opts: Ada
   if (!fs.existsSync(file)) throw new ArgumentError(`cannot resume: ${file} does not exist`);
   const { tensors, info } = await loadEditorFile(file, editor.name);
   try {
-    const saved = info.training as (TrainerState & { optimizerSteps?: number[]; data?: unknown }) | undefined;
+    const saved = info.training as (TrainerState & { optimizerSteps?: number[]; data?: unknown; command?: unknown }) | undefined;
     if (!saved || !Array.isArray(saved.optimizerSteps) || saved.optimizerSteps.length !== opts.length) {
       throw new ArgumentError(`cannot resume from ${file}: it holds no trainer checkpoint (a best.safetensors-style editor, or one written by an older medit)`);
     }
-    const { optimizerSteps, data: _data, ...state } = saved;
+    const { optimizerSteps, data: _data, command: _command, ...state } = saved;
     // JSON writes Infinity (no validation yet) as null.
     if (typeof state.bestValLoss !== 'number') state.bestValLoss = Infinity;
     opts.forEach((o, g) => {
@@ -300,7 +302,7 @@ export async function trainEditor(editor: TrainableEditor, opts: TrainOptions): 
   fs.mkdirSync(outDir, { recursive: true });
   if (opts.validation?.length === 0) throw new ArgumentError('trainEditor: the validation split is empty');
   const { train, val } = opts.validation ? { train: [...opts.examples], val: [...opts.validation] } : splitValidation(opts.examples, hp.val_fraction, hp.seed);
-  const data = opts.data ? { data: opts.data } : {};
+  const data = { ...(opts.data ? { data: opts.data } : {}), ...(opts.command ? { command: opts.command } : {}) };
   const groups = editor.parameterGroups();
   const optimizers = groups.map((g) => new AdamW(g.params, { lr: g.lr, weightDecay: 0 }));
   const params = groups.flatMap((g) => g.params);

@@ -74,6 +74,8 @@ export interface TrainSeracOptions {
   validationCases?: readonly EditCase[];
   /** What the components were trained and calibrated on (dataset files, case ids), written to each training.json as `data`. */
   data?: readonly object[];
+  /** The command that trained the components, written to each training.json as `command`. */
+  command?: string;
   seed?: number;
   /** dtype of the saved weights (default float16: the artefacts are small enough to commit; loading converts to float32) */
   saveDtype?: DType;
@@ -127,6 +129,7 @@ export async function trainSerac(opts: TrainSeracOptions): Promise<void> {
       ? splitBySubject(opts.cases, opts.validationShare, seed)
       : undefined;
   const data = opts.data ? { data: opts.data } : {};
+  const command = opts.command ? { command: opts.command } : {};
   const scopeCases = split?.train ?? opts.cases;
   const scopeEdits = split ? buildScopeTrainingSet(scopeCases, seed) : edits;
   fs.mkdirSync(opts.out, { recursive: true });
@@ -153,7 +156,7 @@ export async function trainSerac(opts: TrainSeracOptions): Promise<void> {
         await saveModel(base, tmp, { sideFilesFrom: opts.baseModel, metadata: { medit_trained: 'serac-counterfactual' } });
         // the counterfactual model trains on the training edits only (no calibration)
         const trainData = opts.data ? { data: opts.data.filter((d) => (d as { use?: string }).use !== 'validation') } : {};
-        writeJson(path.join(tmp, 'training.json'), { component, baseModel: opts.baseModel, cases: opts.cases.length, seed, options: opts.counterfactual ?? {}, ...trainData, seconds: (Date.now() - t0) / 1000, history });
+        writeJson(path.join(tmp, 'training.json'), { component, baseModel: opts.baseModel, cases: opts.cases.length, seed, options: opts.counterfactual ?? {}, ...trainData, ...command, seconds: (Date.now() - t0) / 1000, history });
       } else {
         const kind = component === 'scope-embedding' ? 'embedding' : 'cross';
         let init: Bert | undefined;
@@ -177,7 +180,7 @@ export async function trainSerac(opts: TrainSeracOptions): Promise<void> {
           trained.bert.dispose();
         }
         const validation = split && calibration ? { ...(opts.validationCases ? { split: true } : { share: opts.validationShare }), cases: split.validation.length, threshold: calibration.threshold, table: calibration.table } : null;
-        writeJson(path.join(tmp, 'training.json'), { component, cases: scopeCases.length, validation, options: opts.scope ?? {}, init: opts.scopeInit ?? null, wordEmbeddingsFromBase: !opts.scopeInit && opts.scopeEmbeddingsFromBase === true, ...data, seconds: (Date.now() - t0) / 1000, history: trained.history });
+        writeJson(path.join(tmp, 'training.json'), { component, cases: scopeCases.length, validation, options: opts.scope ?? {}, init: opts.scopeInit ?? null, wordEmbeddingsFromBase: !opts.scopeInit && opts.scopeEmbeddingsFromBase === true, ...data, ...command, seconds: (Date.now() - t0) / 1000, history: trained.history });
       }
       replaceDir(tmp, dir);
     }

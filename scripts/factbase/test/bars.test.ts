@@ -2,8 +2,8 @@
  * The bar runner end to end on a tiny model trained for a few seconds on the small fact-base
  * build: every step writes its output (valid reports with ES / PS / NS, locality and
  * portability; one sequential plot with both methods; the cost runs; recall; the summary), a
- * second run skips every finished step, a removed output is remade alone, and the covariance
- * text names train-split subjects only. The bars themselves are not met by a model this small;
+ * second run skips every finished step, a removed output is remade alone, and the IKE step
+ * names its missing encoder. The bars themselves are not met by a model this small;
  * the full runs go to bench/reports. The cost step loads the memit benchmark section, which uses
  * the built packages (`npx tsc -b` first, as the CLI tests need).
  */
@@ -11,48 +11,25 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { Tokenizer, createModel, saveModel } from '@medit/core';
 import { validateEvalReport } from '@medit/metrics';
 
-import { writeFiles } from '../../factworld/generate';
-import { trainLanguageModel } from '../../training/trainer';
-import { BARS, type BarsOptions, barSteps, defaultBarsOptions, runBars, statsCorpus } from '../bars';
-import { SMALL_BUILD, buildFactBase } from '../build';
-import { epochDocuments } from '../corpus';
-import { SPLITS, buildEditSets } from '../edit-sets';
-import { ALL_ANSWERED, FactIndex, type World } from '../world';
+import { BARS, type BarsOptions, barSteps, defaultBarsOptions, runBars } from '../bars';
+import { makeTinyFactbase } from './tiny';
 
 const ROOT = path.join(__dirname, '../../..');
 let tmp: string;
-let world: World;
 let opts: BarsOptions;
 
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'factbase-bars-'));
-  const fb = path.join(tmp, 'factbase');
-  const files = buildFactBase(SMALL_BUILD);
-  writeFiles(fb, files);
-  world = JSON.parse(files.get('world.json')!) as World;
-  const sets = buildEditSets(world, { answers: ALL_ANSWERED });
-  writeFiles(path.join(tmp, 'edits'), new Map(SPLITS.map((s) => [`counterfact-${s}.json`, JSON.stringify(sets.counterfact[s], null, 4)])));
-
-  // A tiny GPT-2, one short pass over epoch 0's facts and passages.
-  const tokenizer = Tokenizer.fromFile(path.join(fb, 'tokenizer/tokenizer.json'));
-  const eos = tokenizer.eosTokenId!;
-  const model = createModel({ model_type: 'gpt2', vocab_size: tokenizer.vocabSize, n_embd: 32, n_layer: 2, n_head: 2, n_inner: 128, n_positions: 384, bos_token_id: eos, eos_token_id: eos, tie_word_embeddings: true }, { seed: 1, tokenizer });
-  const filler = files.get('filler.txt')!.split('\n').filter((l) => l.length > 0);
-  // Epoch 0's fact lines only (no passages: short rows train fastest), twice.
-  const docs = epochDocuments(world, filler, SMALL_BUILD.corpus, 0).filter((d) => !d.startsWith('New Fact:')).map((d) => tokenizer.encode(d));
-  await trainLanguageModel({ model, row: 64, eos, seed: 1, phases: [{ name: 'tiny', epochs: 2, documents: () => docs }], schedule: { batchSize: 16, lr: 1e-2, warmupSteps: 10, weightDecay: 0, totalSteps: 260 } });
-  await saveModel(model, path.join(tmp, 'model'), { sideFilesFrom: path.join(fb, 'tokenizer') });
-  model.dispose();
-
+  const tiny = await makeTinyFactbase(tmp);
   const mass = { layers: [0], clamp_norm_factor: 8, v_lr: 2, v_num_grad_steps: 20, mom2_update_weight: 1, mom2_n_samples: 200, context_template_length_params: [[5, 1]] };
-  fs.mkdirSync(path.join(tmp, 'hparams'));
   for (const [m, hp] of Object.entries({ memit: mass, emmet: mass, alphaedit: { ...mass, nullspace_threshold: 0.2, L2: 1 } })) fs.writeFileSync(path.join(tmp, 'hparams', `fact-base-${m}.json`), JSON.stringify(hp));
   opts = {
     ...defaultBarsOptions(ROOT, 'eval'),
-    model: path.join(tmp, 'model'), factbase: fb, edits: path.join(tmp, 'edits'), out: path.join(tmp, 'reports'), work: path.join(tmp, 'work'), hparamsDir: path.join(tmp, 'hparams'),
+    model: tiny.model, factbase: tiny.factbase, edits: tiny.edits, out: path.join(tmp, 'reports'), work: path.join(tmp, 'work'), hparamsDir: path.join(tmp, 'hparams'),
+    // fact-base's own encoder exists once its SERAC is trained; any BERT retrieves here
+    ikeEncoder: 'test-fixtures/serac/fact-small/scope-embedding',
     n: 4, seqBatch: 2, curveEvery: 1, ikeK: 2, costSizes: [2, 4], statsDocs: 200, recall: { chainSubjects: 3, inContextFacts: 4 },
     log: () => undefined,
   };
@@ -110,13 +87,8 @@ test('every step writes its output; a second run skips them all; a removed outpu
   await expect(runBars({ ...opts, only: ['nonsense'] })).rejects.toThrow('unknown step "nonsense"');
 }, 300_000);
 
-test('the covariance text names train-split subjects only', () => {
-  const index = new FactIndex(world);
-  const owner = new Map<string, number>();
-  for (const e of world.entities.slice(0, world.subjectCount)) owner.set(e.name.split(' ')[0], e.id);
-  const filler = fs.readFileSync(path.join(opts.factbase, 'filler.txt'), 'utf8').split('\n').filter((l) => l.length > 0);
-  const docs = statsCorpus(world, filler).trim().split('\n').map((l) => (JSON.parse(l) as { text: string }).text);
-  expect(docs.length).toBeGreaterThan(filler.length);
-  const splits = new Set(docs.flatMap((t) => t.match(/[A-Za-z]+/g) ?? []).filter((w) => owner.has(w)).map((w) => index.split(owner.get(w)!)));
-  expect([...splits]).toEqual(['train']);
+test('the IKE step names the missing retrieval encoder (fact-base\'s own, until its SERAC is trained)', async () => {
+  expect(defaultBarsOptions(ROOT).ikeEncoder).toBe('test-fixtures/serac/fact-base/scope-embedding');
+  const missing = { ...opts, ikeEncoder: path.join(tmp, 'no-encoder'), out: path.join(tmp, 'reports-ike'), only: ['ike'] };
+  await expect(runBars(missing)).rejects.toThrow(`IKE's retrieval encoder ${missing.ikeEncoder} does not exist: train fact-base's SERAC first (packages/serac/scripts/train-fact-base.sh`);
 });

@@ -13,7 +13,7 @@ import { type TrainableEditor, type TrainHyperParams, examplesFromCases, readHpa
 import { type OptionSpecs, UsageError } from '../args';
 import { type CommandContext, loadModelDir, requireFile, resolvePath, shortPath } from '../common';
 import { formatDuration } from '../output';
-import { dataUse } from '../provenance';
+import { commandLine, dataUse } from '../provenance';
 
 /** Options of every `medit train <method>`. */
 export const TRAIN_EDITOR_OPTIONS: OptionSpecs = {
@@ -76,6 +76,7 @@ export async function runEditorTraining<H extends TrainHyperParams>(ctx: Command
       examples,
       validation,
       data,
+      command: ctx.argv ? commandLine('train', ctx.argv) : undefined,
       outDir,
       resume,
       signal: io.signal,

@@ -12,7 +12,7 @@ import { type SeracComponent, trainSerac } from '@medit/serac';
 import { type OptionSpecs, UsageError } from '../args';
 import { requireFile, resolvePath, shortPath } from '../common';
 import { formatDuration } from '../output';
-import { dataUse } from '../provenance';
+import { commandLine, dataUse } from '../provenance';
 import type { TrainMethod } from './train';
 
 const COMPONENTS: readonly SeracComponent[] = ['scope-embedding', 'scope-cross', 'counterfactual'];
@@ -44,7 +44,7 @@ export const TRAIN_SERAC: TrainMethod = {
   summary: 'train SERAC (scope classifiers and counterfactual model)',
   usage: 'medit train serac --model DIR --dataset FILE[,FILE] [--validation FILE[,FILE]] --out DIR [--components LIST] [--scope-steps N] [--cf-steps N]',
   options: OPTIONS,
-  async run({ io, out, args }) {
+  async run({ io, out, args, argv }) {
     const modelDir = resolvePath(io, args.required('model'));
     const outDir = resolvePath(io, args.required('out'));
     const files = args
@@ -91,6 +91,7 @@ export const TRAIN_SERAC: TrainMethod = {
       validationShare: valShare(args.number('val-share')),
       validationCases,
       data,
+      command: argv ? commandLine('train', argv) : undefined,
       signal: io.signal,
       onProgress: (p) => bar.update(p.done, p.total, p.stage, { stage: p.stage, ...p.info }),
     });

@@ -30,7 +30,7 @@ export const TUNE_OPTIONS: OptionSpecs = {
   ...Object.fromEntries(PASSED.map((k) => [k, EVAL_OPTIONS[k]])),
   dataset: { type: 'string', value: 'FILE', description: 'the validation split to tune on (a file named like an eval split is refused)' },
   hparams: { type: 'string', value: 'FILE', description: 'base hyperparameters every grid point starts from (default: the method\'s defaults)' },
-  grid: { type: 'string', value: 'FILE', description: 'JSON {"field": [value, ...], ...}: every combination is one point' },
+  grid: { type: 'string', value: 'FILE', description: 'JSON {"field": [value, ...], ...}: every combination is one point (fields starting with "_" are notes: why this grid)' },
   metric: { type: 'string', value: 'KEY', description: 'aggregate to maximise (default score: the harmonic mean of efficacy, paraphrase and neighbourhood scores)' },
   state: { type: 'string', value: 'DIR', description: 'one result file per finished point, for resuming (default <out>.tune/)' },
   out: { type: 'string', value: 'FILE', description: 'the hyperparameter file to write (base + best point + the tuned block)' },
@@ -51,13 +51,21 @@ function readGrid(ctx: CommandContext, file: string): Grid {
   } catch (err) {
     throw new UsageError(`--grid: ${shortPath(ctx.io, file)} is not JSON (${(err as Error).message})`, 'tune');
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || Object.keys(raw).length === 0) {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new UsageError(`--grid: expected {"field": [value, ...]} in ${shortPath(ctx.io, file)}`, 'tune');
   }
+  const grid: Grid = {};
   for (const [k, v] of Object.entries(raw)) {
+    // "_why": a note saying why the grid is what it is, not a field
+    if (k.startsWith('_')) {
+      if (typeof v !== 'string') throw new UsageError(`--grid: "${k}" in ${shortPath(ctx.io, file)} is a note (fields starting with "_" are notes) and must be a string but received ${JSON.stringify(v)}`, 'tune');
+      continue;
+    }
     if (!Array.isArray(v) || v.length === 0) throw new UsageError(`--grid: expected a non-empty list of values for "${k}" in ${shortPath(ctx.io, file)} but received ${JSON.stringify(v)}`, 'tune');
+    grid[k] = v;
   }
-  return raw as Grid;
+  if (Object.keys(grid).length === 0) throw new UsageError(`--grid: expected {"field": [value, ...]} in ${shortPath(ctx.io, file)}`, 'tune');
+  return grid;
 }
 
 /** One finished point, as stored in the state directory. */
