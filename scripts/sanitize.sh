@@ -15,11 +15,13 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 BUILD=native/build-asan
 mkdir -p "$BUILD"
-FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g"
 
-npx cmake-js compile --directory native --out "$BUILD" --config RelWithDebInfo \
-  --CDCMAKE_CXX_FLAGS="$FLAGS" --CDCMAKE_C_FLAGS="$FLAGS" \
-  --CDCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" >"$BUILD/sanitize-build.log" 2>&1 || {
+# MEDIT_SANITIZE is a target option of native/CMakeLists.txt (cmake-js overwrites CMAKE_CXX_FLAGS).
+# RelWithDebInfo without -DNDEBUG: line numbers in reports, and asserts stay on.
+# configure every time (build alone skips it when a cache exists, keeping stale options), then build.
+CMAKE_JS=(--directory native --out "$BUILD" --config RelWithDebInfo)
+{ npx cmake-js configure "${CMAKE_JS[@]}" --CDMEDIT_SANITIZE=address,undefined --CDCMAKE_CXX_FLAGS_RELWITHDEBINFO="-g" &&
+  npx cmake-js build "${CMAKE_JS[@]}"; } >"$BUILD/sanitize-build.log" 2>&1 || {
   tail -30 "$BUILD/sanitize-build.log"
   exit 1
 }
@@ -27,6 +29,15 @@ ADDON=$(find "$ROOT/$BUILD" -name medit_native.node -print -quit)
 [ -n "$ADDON" ] || { echo "sanitize: no medit_native.node under $BUILD" >&2; exit 1; }
 LIBASAN=$(gcc -print-file-name=libasan.so)
 [ -f "$LIBASAN" ] || { echo "sanitize: libasan.so not found (install the gcc sanitizer runtimes)" >&2; exit 1; }
+# An uninstrumented addon would pass silently: require the ASan runtime in the binary, and load it
+# once here (the loader falls back to native/build/Release when MEDIT_NATIVE_PATH fails to load).
+SYMBOLS=$(nm -D "$ADDON") # (not piped into grep -q: with pipefail, nm's SIGPIPE fails the check)
+grep -q __asan_init <<<"$SYMBOLS" || { echo "sanitize: $ADDON is not instrumented" >&2; exit 1; }
+grep -q __ubsan_handle <<<"$SYMBOLS" || { echo "sanitize: $ADDON has no UBSan checks" >&2; exit 1; }
+LD_PRELOAD="$LIBASAN" ASAN_OPTIONS=detect_leaks=0 node -e 'require(process.argv[1])' "$ADDON" || {
+  echo "sanitize: $ADDON does not load under node with $LIBASAN preloaded" >&2
+  exit 1
+}
 echo "sanitize: addon $ADDON, preloading $LIBASAN"
 
 TESTS=("$@")

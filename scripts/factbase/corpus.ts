@@ -41,8 +41,8 @@ export interface CorpusConfig {
   fillerLines: number;
 }
 
-/** The default epoch: 142k fact lines, 21k chain lines, 5,000 passages, 4,000 filler lines. */
-export const DEFAULT_CORPUS: Readonly<CorpusConfig> = { prefixRate: 0.3, passages: 5000, maxDemos: 8, fillerLines: 4000 };
+/** The default epoch: 142k fact lines, 20k chain lines, 15,000 passages (90,000 in-context answers; README.md says why), 4,000 filler lines. */
+export const DEFAULT_CORPUS: Readonly<CorpusConfig> = { prefixRate: 0.3, passages: 15000, maxDemos: 8, fillerLines: 4000 };
 
 const statements = (id: string) => relationById(id).train.filter((t) => !isQuestion(t));
 

@@ -1,16 +1,20 @@
 /**
- * Trains a fact-base model with medit's engine and saves it as a Hugging Face directory:
+ * Trains a fact-base model with medit's engine and saves it as a Hugging Face directory. The
+ * launch command (README.md in test-fixtures/factbase) — run again after any interruption, it
+ * continues from the checkpoint:
  *
  *   npx tsc -b && npx tsc -p scripts
- *   node scripts/dist/factbase/train.js --preset fb-256x6 --out test-fixtures/models/fact-base [--resume]
+ *   node scripts/dist/factbase/train.js --preset fb-256x6 --out test-fixtures/models/fact-base
  *   node scripts/dist/factbase/train.js --preset fb-256x6 --out /tmp/pilot --max-steps 200   # a pilot
  *
  * Every epoch's text is rebuilt from the world (`epochDocuments`: facts in training phrasings,
  * train-split chains, fresh IKE passages, a window of the filler) and tokenised by the committed
  * tokenizer; epoch 0 is checked against the manifest's hash first, so the text trained on is the
  * text the fixtures describe. The loop is the shared resumable one (`../training/trainer`):
- * checkpoints in `<out>.ckpt` every `--checkpoint-every` seconds (default 300) and on SIGINT /
- * SIGTERM; `--resume` continues bit-exactly and adds up the training time.
+ * checkpoints in `<out>.ckpt` (gitignored) every `--checkpoint-every` seconds (default 300) and on
+ * SIGINT / SIGTERM; when `<out>.ckpt` holds a checkpoint the run continues from it bit-exactly
+ * and adds up the training time (`--resume` insists on one). Progress lines (JSON) go to stdout
+ * and are appended to `<out>.ckpt/train.log`.
  *
  * At the end: recall on every fact (training and held-out phrasings), chains, in-context edits
  * (`recall.ts`), then `training.json` and `answers.json` beside the weights. A pilot
@@ -26,7 +30,7 @@ import { Tokenizer, createModel, saveModel } from '@medit/core';
 import { arg } from '../args';
 import { Rng } from '../factworld/prng';
 import { packRows } from '../training/pack';
-import { trainLanguageModel } from '../training/trainer';
+import { hasCheckpoint, trainLanguageModel } from '../training/trainer';
 import { DEFAULT_BUILD, type BuildConfig } from './build';
 import { epochDocuments } from './corpus';
 import { measureFactbaseRecall } from './recall';
@@ -110,8 +114,17 @@ async function main(): Promise<void> {
   const stepsPerEpoch = Math.ceil(rowsPerEpoch / preset.batchSize);
   const totalSteps = preset.epochs * stepsPerEpoch;
   const dff = Number(preset.model.n_inner);
-  console.log(JSON.stringify({ preset: presetName, params: nParams, rowsPerEpoch, stepsPerEpoch, totalSteps, keyRoom: dff * preset.editLayers.length }));
 
+  const checkpointDir = `${out}.ckpt`;
+  const resume = process.argv.includes('--resume') || hasCheckpoint(checkpointDir);
+  fs.mkdirSync(checkpointDir, { recursive: true });
+  const logFile = path.join(checkpointDir, 'train.log');
+  const progress = (x: Record<string, unknown>) => {
+    const line = JSON.stringify({ time: new Date().toISOString(), ...x });
+    console.log(line);
+    fs.appendFileSync(logFile, line + '\n');
+  };
+  progress({ event: resume ? 'resume' : 'start', preset: presetName, params: nParams, keyRoom: dff * preset.editLayers.length, rowsPerEpoch, stepsPerEpoch, totalSteps, checkpoint: checkpointDir, threads: process.env.MEDIT_NUM_THREADS ?? 'default' });
   const abort = new AbortController();
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => abort.abort());
   const marks: { step: number; loss: number; seconds: number; tokens: number }[] = [];
@@ -119,14 +132,14 @@ async function main(): Promise<void> {
     model, row: ROW, eos, seed,
     phases: [{ name: 'fact-base', epochs: preset.epochs, documents }],
     schedule: { batchSize: preset.batchSize, lr: preset.lr, warmupSteps: preset.warmupSteps, weightDecay: preset.weightDecay, totalSteps },
-    checkpointDir: `${out}.ckpt`,
+    checkpointDir,
     checkpointEverySeconds: checkpointEvery,
-    resume: process.argv.includes('--resume'),
+    resume,
     stopAtStep: maxSteps,
     signal: abort.signal,
     logEvery: 10,
-    onLog: (r) => { marks.push(r); console.log(JSON.stringify({ ...r, tokensPerSecond: Math.round(r.tokens / r.seconds) })); },
-    onEpoch: (e) => console.log(JSON.stringify({ ...e, tokensPerSecond: Math.round(e.tokens / e.seconds) })),
+    onLog: (r) => { marks.push(r); progress({ ...r, tokensPerSecond: Math.round(r.tokens / r.seconds) }); },
+    onEpoch: (e) => progress({ event: 'epoch', ...e, tokensPerSecond: Math.round(e.tokens / e.seconds) }),
   });
 
   if (maxSteps !== undefined) {
@@ -140,7 +153,7 @@ async function main(): Promise<void> {
       steps: result.steps, secPerStep, stepsPerSecond: 1 / secPerStep, tokensPerSecond, lossAtEnd: b?.loss,
       stepsPerEpoch, totalSteps, textSecondsPerEpoch: textSeconds,
       projectedHours: (totalSteps * secPerStep + preset.epochs * textSeconds) / 3600,
-      threads: { OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? 'default', OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? 'default' },
+      threads: { MEDIT_NUM_THREADS: process.env.MEDIT_NUM_THREADS ?? 'default' },
       loadAverage: (await import('node:os')).loadavg(),
     };
     fs.mkdirSync(out, { recursive: true });
@@ -150,12 +163,13 @@ async function main(): Promise<void> {
     return;
   }
   if (result.stoppedBy !== 'done') {
-    console.log(JSON.stringify({ stopped: result.stoppedBy, step: result.steps, resume: `the same command with --resume (checkpoint in ${out}.ckpt)` }));
+    progress({ event: 'stopped', by: result.stoppedBy, step: result.steps, resume: `run the same command again (checkpoint in ${checkpointDir})` });
     model.dispose();
     return;
   }
+  progress({ event: 'trained', step: result.steps, trainSeconds: result.trainSeconds });
   const recall = measureFactbaseRecall(model, world);
-  console.log(JSON.stringify({ recall: recall.summary }));
+  progress({ event: 'recall', ...recall.summary });
   fs.rmSync(out, { recursive: true, force: true });
   await saveModel(model, out, { sideFilesFrom: tokDir, metadata: { medit_trained: presetName } });
   const command = `node scripts/dist/factbase/train.js --preset ${presetName} --out ${out} --seed ${seed}`;
@@ -163,9 +177,10 @@ async function main(): Promise<void> {
     preset: presetName, seed, params: nParams, config: preset, row: ROW, steps: result.steps, tokens: result.tokens,
     trainSeconds: result.trainSeconds, finalLoss: result.history[result.history.length - 1]?.loss, history: result.history,
     recall: recall.summary, command,
-    threads: { OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? 'default', OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? 'default' },
+    threads: { MEDIT_NUM_THREADS: process.env.MEDIT_NUM_THREADS ?? 'default' },
   }, null, 2) + '\n');
   fs.writeFileSync(path.join(out, 'answers.json'), JSON.stringify({ format: 'factworld-answers/1', answered: recall.answered }) + '\n');
+  progress({ event: 'saved', out });
   model.dispose();
 }
 

@@ -5,13 +5,13 @@
  *     --answers answers.json --out DIR [--tiny] [--max N]
  *
  * `--tiny` restricts edits to the fact-tiny sub-world (the first config.tinySubjects subjects).
- * Writes counterfact-{train,eval}.json, zsre-{train,eval}.json, knowedit_zsre-{train,eval}.json,
- * knowedit_counterfact-{train,eval}.json (JSON arrays, 4-space indent like the real files) and
- * edits-manifest.json (counts and sha256).
+ * Writes {counterfact,zsre,knowedit_zsre,knowedit_counterfact}-{train,validation,eval}.json (JSON
+ * arrays, 4-space indent like the real files), case-map.json (each eval case's id in the format-1
+ * edit sets, for old-vs-new comparisons) and edits-manifest.json (counts and sha256).
  */
 import { createHash } from 'node:crypto';
 import { loadWorld, readAnswers } from './load';
-import { buildEditSets } from './datasets';
+import { buildEditSets, editSetFiles } from './datasets';
 import { writeFiles } from './generate';
 
 if (require.main === module) {
@@ -29,16 +29,15 @@ if (require.main === module) {
       subjects: args.includes('--tiny') ? (s) => s < world.config.tinySubjects : undefined,
       maxCasesPerSplit: max === undefined ? undefined : Number(max),
     });
-    const files = new Map<string, string>();
-    const put = (name: string, records: unknown[]) => files.set(name, `${JSON.stringify(records, null, 4)}\n`);
-    for (const [name, split] of [['counterfact', sets.counterfact], ['zsre', sets.zsre], ['knowedit_zsre', sets.knoweditZsre], ['knowedit_counterfact', sets.knoweditCounterfact]] as const) {
-      put(`${name}-train.json`, split.train);
-      put(`${name}-eval.json`, split.eval);
-    }
+    const files = editSetFiles(sets);
     const sha: Record<string, string> = {};
     const counts: Record<string, number> = {};
-    for (const [k, v] of files) { sha[k] = createHash('sha256').update(v).digest('hex'); counts[k] = (JSON.parse(v) as unknown[]).length; }
-    files.set('edits-manifest.json', `${JSON.stringify({ world: worldPath, answers: answersPath, tiny: args.includes('--tiny'), counts, sha256: sha }, null, 1)}\n`);
+    for (const [k, v] of files) {
+      sha[k] = createHash('sha256').update(v).digest('hex');
+      const parsed = JSON.parse(v) as unknown;
+      if (Array.isArray(parsed)) counts[k] = parsed.length;
+    }
+    files.set('edits-manifest.json', `${JSON.stringify({ world: worldPath, answers: answersPath, tiny: args.includes('--tiny'), max: max === undefined ? null : Number(max), counts, sha256: sha }, null, 1)}\n`);
     writeFiles(out, files);
     process.stdout.write(`${JSON.stringify(counts)}\n`);
   } catch (e) {

@@ -7,9 +7,9 @@ import { Rng } from './prng';
 import { RELATIONS, TRAIN_PREFIXES, HELDOUT_PREFIXES, NQ_PREFIX, ONE_HOP, relationById } from './templates';
 import { generateWorld, tinyFacts, WorldIndex, checkFactTyping, type World, type WorldConfig } from './world';
 import { generateFiller } from './filler';
-import { buildCorpus, containsHeldout, heldoutMatchers, renderPrompt } from './corpus';
+import { buildCorpus, containsHeldout, factLine, heldoutMatchers, isQuestion, renderPrompt } from './corpus';
 import { buildVocabFromPreTokens, preTokenize, tokenizerJson, tokenizerConfig, specialTokensMap } from './tokenizer';
-import { ALL_ANSWERED, buildEditSets, oneHops } from './datasets';
+import { ALL_ANSWERED, buildEditSets, editSetFiles, entityQid, oneHops } from './datasets';
 
 /** Version of the file layout written by {@link buildFactWorld}. */
 export const FORMAT_VERSION = 1;
@@ -21,9 +21,9 @@ export type FileSet = Map<string, string>;
 
 /** Serialises a world with one entity and one fact per line (diff-friendly, still plain JSON). */
 export function worldToJson(world: World): string {
-  const { entities, facts, evalSubjects, ...head } = world;
+  const { entities, facts, evalSubjects, validationSubjects, ...head } = world;
   const body = JSON.stringify(head).slice(0, -1);
-  return `${body},\n"evalSubjects":${JSON.stringify(evalSubjects)},\n"entities":[\n${entities.map((e) => JSON.stringify(e)).join(',\n')}\n],\n"facts":[\n${facts.map((f) => JSON.stringify(f)).join(',\n')}\n]}\n`;
+  return `${body},\n"evalSubjects":${JSON.stringify(evalSubjects)},\n"validationSubjects":${JSON.stringify(validationSubjects)},\n"entities":[\n${entities.map((e) => JSON.stringify(e)).join(',\n')}\n],\n"facts":[\n${facts.map((f) => JSON.stringify(f)).join(',\n')}\n]}\n`;
 }
 
 /**
@@ -47,6 +47,28 @@ export function evalTexts(world: World): string[] {
     }
   }
   return out;
+}
+
+/** Snippets per (relation, object) at most (the first subjects by id). */
+const SNIPPETS_PER_OBJECT = 10;
+
+/**
+ * ROME's `attribute_snippets.json` for the world (the CounterFact Reference Score's references):
+ * for each subject relation and object, up to {@link SNIPPETS_PER_OBJECT} subjects that have it,
+ * each with a text stating all of that subject's facts in their first training statement — the
+ * world's counterpart of a Wikipedia snippet about a subject.
+ */
+export function attributeSnippets(world: World): { relation_id: string; target_id: string; samples: { name: string; text: string }[] }[] {
+  const index = new WorldIndex(world);
+  const about = (s: number) =>
+    index.relationsOf(s).map((r) => factLine(renderPrompt(relationById(r).train.find((t) => !isQuestion(t))!, index.name(s)), index.name(index.object(s, r)!))).join(' ');
+  return RELATIONS.filter((r) => !r.background).flatMap((r) =>
+    index.objectsOf(r.id).map((o) => ({
+      relation_id: r.id,
+      target_id: entityQid(o),
+      samples: index.subjectsWith(r.id, o).filter((s) => index.isSubject(s)).slice(0, SNIPPETS_PER_OBJECT).map((s) => ({ name: index.name(s), text: about(s) })),
+    })),
+  );
 }
 
 /** Tokens of `texts` that never occur in `trainingTokens`. */
@@ -108,23 +130,20 @@ export function buildFactWorld(config: WorldConfig): FileSet {
   const edits = buildEditSets(world, { answers: ALL_ANSWERED, maxCasesPerSplit: 10 });
   const files: FileSet = new Map();
   const json = (x: unknown) => `${JSON.stringify(x, null, 1)}\n`;
-  const preview = (x: unknown) => `${JSON.stringify(x, null, 4)}\n`;
   files.set('world.json', worldToJson(world));
   files.set('templates.json', json({
     relations: RELATIONS, oneHop: ONE_HOP, trainPrefixes: TRAIN_PREFIXES, heldoutPrefixes: HELDOUT_PREFIXES, nqPrefix: NQ_PREFIX,
   }));
   files.set('filler.txt', `${filler.join('\n')}\n`);
+  files.set('attribute_snippets.json', `${JSON.stringify(attributeSnippets(world))}\n`);
   files.set('corpus/train-tiny.txt', `${tiny.join('\n')}\n`);
   files.set('corpus/train-full.txt', `${full.join('\n')}\n`);
   files.set('tokenizer/tokenizer.json', `${JSON.stringify(tokenizerJson(vocab))}\n`);
   files.set('tokenizer/vocab.json', json(Object.fromEntries(vocab)));
   files.set('tokenizer/tokenizer_config.json', json(tokenizerConfig(MODEL_MAX_LENGTH)));
   files.set('tokenizer/special_tokens_map.json', json(specialTokensMap()));
-  // Same names and layout (JSON arrays) as build-edits.js writes for a trained model.
-  for (const [name, split] of [['counterfact', edits.counterfact], ['zsre', edits.zsre], ['knowedit_zsre', edits.knoweditZsre], ['knowedit_counterfact', edits.knoweditCounterfact]] as const) {
-    files.set(`preview/${name}-train.json`, preview(split.train));
-    files.set(`preview/${name}-eval.json`, preview(split.eval));
-  }
+  // Same names and layout as build-edits.js writes for a trained model.
+  for (const [name, content] of editSetFiles(edits)) files.set(`preview/${name}`, content);
 
   const tinyCount = tinyFacts(world);
   files.set('curriculum.json', json({
@@ -156,6 +175,7 @@ export function buildFactWorld(config: WorldConfig): FileSet {
       backgroundFacts: world.facts.filter((f) => f.subject >= world.subjectCount).length,
       tinyFacts: tinyCount.length,
       evalSubjects: world.evalSubjects.length,
+      validationSubjects: world.validationSubjects.length,
       trainPhrasingsPerRelation: RELATIONS[0].train.length,
       heldoutPhrasingsPerRelation: RELATIONS[0].heldout.length,
       trainPrefixes: TRAIN_PREFIXES.length,

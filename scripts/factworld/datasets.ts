@@ -10,13 +10,18 @@
  * The builders are pure: given the world, a predicate saying which facts the trained model really
  * answers, and a seed, they return the same records every time. Only answered facts are used, for
  * the edit itself and for every neighbourhood, attribute, locality and portability prompt.
- * Train/eval splits are disjoint by subject (World.evalSubjects), so MEND/SERAC never train on an
- * eval subject.
+ *
+ * Splits are clean by construction: the world's subjects are train, validation or eval
+ * (`World.evalSubjects`, `World.validationSubjects`), and every text of a split's records names
+ * only that split's subjects — the edited subject, its neighbourhood and attribute subjects, the
+ * zsRE `loc` subject, and any subject that is an object (an employer, a manufacturer). So nothing
+ * an editor trains on (train), or is tuned and calibrated on (validation), holds an eval subject or
+ * an eval text.
  */
 import { Rng, hashString } from './prng';
 import { RELATIONS, HELDOUT_PREFIXES, ONE_HOP, NQ_PREFIX, relationById, type RelationSpec } from './templates';
 import { renderPrompt, isQuestion } from './corpus';
-import { WorldIndex, type Fact, type World } from './world';
+import { WorldIndex, type Fact, type SplitName, type World } from './world';
 
 /** Says whether the model answers (subject, relation) with the world's object. */
 export type AnswerPredicate = (subject: number, relation: string) => boolean;
@@ -38,12 +43,21 @@ export interface EditSetOptions {
   maxCasesPerSplit?: number;
 }
 
+/** The splits, in file order. */
+export const SPLITS: readonly SplitName[] = ['train', 'validation', 'eval'];
+
 /** One requested edit: a true fact and the new object. */
 export interface EditCase {
   caseId: number;
   fact: Fact;
   targetNew: number;
-  split: 'train' | 'eval';
+  split: SplitName;
+  /**
+   * The case id of the same edit (same fact, same target_new) in format-1 edit sets, which were
+   * built before the validation split existed; undefined when the edit was not one of them. Lets
+   * results on the old and the new files be compared on the same edits.
+   */
+  format1CaseId?: number;
 }
 
 /** A one-hop consequence of an edit: (new object, hop relation, answer). */
@@ -51,6 +65,7 @@ export interface Hop {
   relation: string;
   prompt: string;
   answer: number;
+  /** the new fact and the recalled one, e.g. "(Rakem Boskre, country of citizenship, Varsa); (Varsa, official language, Drisgic)" */
   recalled: string;
 }
 
@@ -108,11 +123,10 @@ export interface KnowEditCounterfactRecord {
   locality: { Relation_Specificity: { prompt: string; ground_truth: string }[] };
 }
 
-/** Train and eval records of one format. */
-export interface Split<T> {
-  train: T[];
-  eval: T[];
-}
+/** Train, validation and eval records of one format. */
+export type Split<T> = Record<SplitName, T[]>;
+
+const emptySplit = <T>(): Split<T> => ({ train: [], validation: [], eval: [] });
 
 /** Synthetic Wikidata-style id of an entity ("Q" + 100000 + entity id). */
 export function entityQid(id: number): string {
@@ -149,27 +163,37 @@ export function oneHops(index: WorldIndex, subject: number, relation: string, ta
       relation: hop.id,
       prompt: capitalise(renderPrompt(hop.hop, description)),
       answer,
-      recalled: `(${index.name(targetNew)}, ${hop.name}, ${index.name(answer)})`,
+      // The hop alone ("(Varsa, official language, Drisgic)") is a background fact that records of
+      // every split share; led by the edit it names the case's subject, like its other texts.
+      recalled: `(${index.name(subject)}, ${spec.name}, ${index.name(targetNew)}); (${index.name(targetNew)}, ${hop.name}, ${index.name(answer)})`,
     });
   }
   return out;
 }
 
+/** A format-1 proposal: an edit of one fact, and its case id when format 1's sample kept it. */
+interface Proposal {
+  fact: Fact;
+  targetNew: number;
+  format1CaseId?: number;
+}
+
 /**
- * Chooses the edits: one case per answered fact of an in-scope subject, with a new object of the
- * same relation (hence the same type) whose first word differs from the true object's, that at
- * least one other answered subject has (so attribute prompts exist), and whose true object has at
- * least one other answered subject (so neighbourhood prompts exist).
+ * Format 1's draw, unchanged: one proposal per answered fact of an in-scope subject whose true
+ * object has another answered subject, with a new object of the same relation (hence type) whose
+ * first word differs from the true object's and that another answered subject has, drawn from
+ * one seeded stream in fact order; then at most `maxCasesPerSplit` per split of format 1 (eval;
+ * train = every other subject). Kept so that eval cases stay the same edits across the protocol
+ * change (bench/RESULTS.md compares old and new numbers on them).
  */
-export function selectEditCases(world: World, opts: EditSetOptions): EditCase[] {
-  const index = new WorldIndex(world);
+function format1Proposals(world: World, index: WorldIndex, opts: EditSetOptions): Proposal[] {
   const rng = new Rng(opts.seed ?? world.config.seed).fork('edit-cases');
   const inScope = opts.subjects ?? (() => true);
   const relations = new Set(opts.relations ?? RELATIONS.filter((r) => !r.background).map((r) => r.id));
   const answeredOthers = (relation: string, object: number, not: number) =>
     index.subjectsWith(relation, object).filter((s) => s !== not && opts.answers(s, relation));
   const candidatesByRelation = new Map<string, number[]>();
-  const cases: EditCase[] = [];
+  const proposals: (Proposal & { evalSplit: boolean })[] = [];
   world.facts.forEach((fact) => {
     if (!index.isSubject(fact.subject) || !inScope(fact.subject) || !relations.has(fact.relation)) return;
     if (!opts.answers(fact.subject, fact.relation)) return;
@@ -179,21 +203,76 @@ export function selectEditCases(world: World, opts: EditSetOptions): EditCase[] 
     const candidates = candidatesByRelation.get(fact.relation)!.filter((o) =>
       o !== fact.object && firstWord(index.name(o)) !== trueFirst && answeredOthers(fact.relation, o, fact.subject).length > 0);
     if (candidates.length === 0) return;
-    cases.push({ caseId: 0, fact, targetNew: rng.pick(candidates), split: index.isEval(fact.subject) ? 'eval' : 'train' });
+    proposals.push({ fact, targetNew: rng.pick(candidates), evalSplit: index.isEval(fact.subject) });
   });
+  let kept = proposals;
+  if (opts.maxCasesPerSplit !== undefined) {
+    const cap = opts.maxCasesPerSplit;
+    const keep = new Set<Proposal>();
+    for (const isEval of [false, true]) rng.shuffle(proposals.filter((c) => c.evalSplit === isEval)).slice(0, cap).forEach((c) => keep.add(c));
+    kept = proposals.filter((c) => keep.has(c));
+  }
+  kept.forEach((c, i) => (c.format1CaseId = i));
+  return proposals.map(({ fact, targetNew, format1CaseId }) => ({ fact, targetNew, format1CaseId }));
+}
+
+/** Whether entity `id` may be named in `split`'s records: an object-only entity, or a subject of that split. */
+function namable(index: WorldIndex, id: number, split: SplitName): boolean {
+  const s = index.split(id);
+  return s === undefined || s === split;
+}
+
+/** Answered subjects of `split` other than `not` whose object for `relation` is `object`. */
+function sameSplitHolders(index: WorldIndex, answers: AnswerPredicate, split: SplitName, relation: string, object: number, not: number): number[] {
+  return index.subjectsWith(relation, object).filter((s) => s !== not && index.split(s) === split && answers(s, relation));
+}
+
+/** {@link oneHops} of a case whose answers may be named in its split. */
+function caseHops(index: WorldIndex, c: EditCase, answers: AnswerPredicate): Hop[] {
+  return oneHops(index, c.fact.subject, c.fact.relation, c.targetNew, answers).filter((h) => namable(index, h.answer, c.split));
+}
+
+/**
+ * Chooses the edits, split-clean: format 1's proposals ({@link format1Proposals}), each kept in
+ * its subject's split when that split can hold it — its true object may be named there and has
+ * another answered subject of the split (neighbourhood prompts); a target_new that cannot
+ * (another split's subject, or no answered subject of the split holds it for attribute prompts)
+ * is redrawn among those that can, with the fact's own seeded stream. Eval keeps format 1's
+ * sample; train and validation are sampled anew (at most `maxCasesPerSplit` each).
+ */
+export function selectEditCases(world: World, opts: EditSetOptions): EditCase[] {
+  const index = new WorldIndex(world);
+  const cases: EditCase[] = [];
+  for (const p of format1Proposals(world, index, opts)) {
+    const { fact } = p;
+    const split = index.split(fact.subject)!;
+    if (split === 'eval' && p.format1CaseId === undefined) continue;
+    const holders = (object: number) => sameSplitHolders(index, opts.answers, split, fact.relation, object, fact.subject);
+    if (!namable(index, fact.object, split) || holders(fact.object).length === 0) continue;
+    const trueFirst = firstWord(index.name(fact.object));
+    const fits = (o: number) => o !== fact.object && firstWord(index.name(o)) !== trueFirst && namable(index, o, split) && holders(o).length > 0;
+    let targetNew = p.targetNew;
+    if (!fits(targetNew)) {
+      const candidates = index.objectsOf(fact.relation).filter(fits);
+      if (candidates.length === 0) continue;
+      targetNew = factRng(world, fact, 'target', opts.seed).pick(candidates);
+    }
+    cases.push({ caseId: 0, fact, targetNew, split, ...(targetNew === p.targetNew && p.format1CaseId !== undefined ? { format1CaseId: p.format1CaseId } : {}) });
+  }
   let kept = cases;
   if (opts.maxCasesPerSplit !== undefined) {
     const cap = opts.maxCasesPerSplit;
-    const keep = new Set<EditCase>();
-    for (const split of ['train', 'eval'] as const) rng.shuffle(cases.filter((c) => c.split === split)).slice(0, cap).forEach((c) => keep.add(c));
+    const keep = new Set<EditCase>(cases.filter((c) => c.split === 'eval'));
+    const rng = new Rng(opts.seed ?? world.config.seed);
+    for (const split of ['train', 'validation'] as const) rng.fork(`sample-${split}`).shuffle(cases.filter((c) => c.split === split)).slice(0, cap).forEach((c) => keep.add(c));
     kept = cases.filter((c) => keep.has(c));
   }
   return kept.map((c, i) => ({ ...c, caseId: i }));
 }
 
-/** Per-case random stream, so one record's choices do not depend on the others. */
-function caseRng(world: World, c: EditCase, label: string, seed?: number): Rng {
-  return new Rng((seed ?? world.config.seed) ^ hashString(`${label}|${c.fact.subject}|${c.fact.relation}`));
+/** Per-fact random stream, so one record's choices do not depend on the others. */
+function factRng(world: World, fact: Fact, label: string, seed?: number): Rng {
+  return new Rng((seed ?? world.config.seed) ^ hashString(`${label}|${fact.subject}|${fact.relation}`));
 }
 
 /** `n` prompts over `subjects` (cycling with fresh phrasings when fewer than n), as CounterFact does. */
@@ -214,14 +293,14 @@ function factIndex(world: World): Map<Fact, number> {
 export function buildCounterFact(world: World, cases: readonly EditCase[], opts: EditSetOptions): Split<CounterFactRecord> {
   const index = new WorldIndex(world);
   const pararel = factIndex(world);
-  const out: Split<CounterFactRecord> = { train: [], eval: [] };
+  const out = emptySplit<CounterFactRecord>();
   for (const c of cases) {
-    const rng = caseRng(world, c, 'counterfact', opts.seed);
+    const rng = factRng(world, c.fact, 'counterfact', opts.seed);
     const spec = relationById(c.fact.relation);
     const subject = index.name(c.fact.subject);
     const [p1, p2] = rng.sample(HELDOUT_PREFIXES, 2);
     const neighbourTemplates = [...statements(spec), spec.heldout[0]];
-    const others = (object: number) => index.subjectsWith(spec.id, object).filter((s) => s !== c.fact.subject && opts.answers(s, spec.id));
+    const others = (object: number) => sameSplitHolders(index, opts.answers, c.split, spec.id, object, c.fact.subject);
     const record: CounterFactRecord = {
       case_id: c.caseId,
       pararel_idx: pararel.get(c.fact)!,
@@ -237,7 +316,7 @@ export function buildCounterFact(world: World, cases: readonly EditCase[], opts:
       attribute_prompts: spreadPrompts(rng, others(c.targetNew), neighbourTemplates, index, 10),
       generation_prompts: Array.from({ length: 10 }, () => renderPrompt(rng.pick(spec.generation), subject)),
     };
-    const hops = oneHops(index, c.fact.subject, spec.id, c.targetNew, opts.answers);
+    const hops = caseHops(index, c, opts.answers);
     if (hops.length > 0) {
       const h = hops[0];
       record.portability = { 'Recalled Relation': h.recalled, 'New Question': h.prompt, 'New Answer': index.name(h.answer) };
@@ -247,21 +326,21 @@ export function buildCounterFact(world: World, cases: readonly EditCase[], opts:
   return out;
 }
 
-/** An answered fact of another subject, for zsRE `loc` (unrelated to the edit). */
+/** An answered fact of another subject of the case's split, for zsRE `loc` (unrelated to the edit). */
 function unrelatedFact(world: World, index: WorldIndex, c: EditCase, rng: Rng, answers: AnswerPredicate): Fact {
-  for (let attempt = 0; attempt < 1000; attempt++) {
+  for (let attempt = 0; attempt < 10000; attempt++) {
     const f = world.facts[rng.int(world.facts.length)];
-    if (f.subject !== c.fact.subject && f.object !== c.fact.object && index.isSubject(f.subject) && answers(f.subject, f.relation)) return f;
+    if (f.subject !== c.fact.subject && f.object !== c.fact.object && index.split(f.subject) === c.split && namable(index, f.object, c.split) && answers(f.subject, f.relation)) return f;
   }
-  throw new Error(`No answered fact unrelated to case ${c.caseId} found for zsRE loc`);
+  throw new Error(`No answered fact of the ${c.split} split unrelated to case ${c.caseId} found for zsRE loc`);
 }
 
 /** zsRE records for the cases. */
 export function buildZsre(world: World, cases: readonly EditCase[], opts: EditSetOptions): Split<ZsreRecord> {
   const index = new WorldIndex(world);
-  const out: Split<ZsreRecord> = { train: [], eval: [] };
+  const out = emptySplit<ZsreRecord>();
   for (const c of cases) {
-    const rng = caseRng(world, c, 'zsre', opts.seed);
+    const rng = factRng(world, c.fact, 'zsre', opts.seed);
     const spec = relationById(c.fact.relation);
     const subject = index.name(c.fact.subject);
     const src = renderPrompt(questionTemplate(spec), subject);
@@ -277,7 +356,7 @@ export function buildZsre(world: World, cases: readonly EditCase[], opts: EditSe
       loc_ans: index.name(loc.object),
       cond: `${pred} >> ${alt} || ${src}`,
     };
-    const hops = oneHops(index, c.fact.subject, spec.id, c.targetNew, opts.answers);
+    const hops = caseHops(index, c, opts.answers);
     if (hops.length > 0) {
       const h = hops[0];
       record.portability = { 'Recalled Relation': h.recalled, 'New Question': h.prompt, 'New Answer': index.name(h.answer) };
@@ -296,13 +375,13 @@ export function buildKnowEdit(world: World, cases: readonly EditCase[], opts: Ed
 export function buildKnowEdit(world: World, cases: readonly EditCase[], opts: EditSetOptions, flavor: 'counterfact'): Split<KnowEditCounterfactRecord>;
 export function buildKnowEdit(world: World, cases: readonly EditCase[], opts: EditSetOptions, flavor: 'zsre' | 'counterfact'): Split<KnowEditZsreRecord | KnowEditCounterfactRecord> {
   const index = new WorldIndex(world);
-  const out: Split<KnowEditZsreRecord | KnowEditCounterfactRecord> = { train: [], eval: [] };
+  const out = emptySplit<KnowEditZsreRecord | KnowEditCounterfactRecord>();
   for (const c of cases) {
-    const rng = caseRng(world, c, `knowedit-${flavor}`, opts.seed);
+    const rng = factRng(world, c.fact, `knowedit-${flavor}`, opts.seed);
     const spec = relationById(c.fact.relation);
     const subject = index.name(c.fact.subject);
-    const hops = oneHops(index, c.fact.subject, spec.id, c.targetNew, opts.answers);
-    const localRelations = index.relationsOf(c.fact.subject).filter((r) => r !== spec.id && opts.answers(c.fact.subject, r));
+    const hops = caseHops(index, c, opts.answers);
+    const localRelations = index.relationsOf(c.fact.subject).filter((r) => r !== spec.id && opts.answers(c.fact.subject, r) && namable(index, index.object(c.fact.subject, r)!, c.split));
     if (hops.length === 0 || localRelations.length === 0) continue;
     const reasoning = hops.map((h) => ({ prompt: h.prompt, ground_truth: index.name(h.answer) }));
     const trueName = index.name(c.fact.object);
@@ -351,4 +430,21 @@ export function buildEditSets(world: World, opts: EditSetOptions): EditSets {
     knoweditZsre: buildKnowEdit(world, cases, opts, 'zsre'),
     knoweditCounterfact: buildKnowEdit(world, cases, opts, 'counterfact'),
   };
+}
+
+/**
+ * The files of an edit-set folder: `<format>-<split>.json` for every format and split (JSON
+ * arrays, 4-space indent like the real files) and `case-map.json`, which pairs each eval case id
+ * with the id of the same edit in the format-1 files (`[new, old]`; cases new to the eval split or
+ * with a redrawn target are absent).
+ */
+export function editSetFiles(sets: EditSets): Map<string, string> {
+  const files = new Map<string, string>();
+  const put = (name: string, records: unknown) => files.set(name, `${JSON.stringify(records, null, 4)}\n`);
+  for (const [name, split] of [['counterfact', sets.counterfact], ['zsre', sets.zsre], ['knowedit_zsre', sets.knoweditZsre], ['knowedit_counterfact', sets.knoweditCounterfact]] as const) {
+    for (const s of SPLITS) put(`${name}-${s}.json`, split[s]);
+  }
+  const pairs = sets.cases.filter((c) => c.split === 'eval' && c.format1CaseId !== undefined).map((c) => [c.caseId, c.format1CaseId!]);
+  files.set('case-map.json', `${JSON.stringify({ format: 'factworld-case-map/1', description: 'eval case_id → case_id of the same edit (fact and target_new) in the format-1 edit sets, built before the validation split', eval: pairs })}\n`);
+  return files;
 }

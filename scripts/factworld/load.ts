@@ -19,6 +19,9 @@ export function loadWorld(path: string): World {
   }
   if (w.format !== 'factworld/1') throw new Error(`Expected format "factworld/1" in ${path} but received ${JSON.stringify(w.format)}`);
   if (!Array.isArray(w.entities) || !Array.isArray(w.facts)) throw new Error(`Expected arrays "entities" and "facts" in ${path}`);
+  for (const k of ['evalSubjects', 'validationSubjects'] as const) {
+    if (!Array.isArray(w[k])) throw new Error(`Expected an array "${k}" in ${path} (a world written before the validation split: regenerate it with generate.js)`);
+  }
   w.entities.forEach((e, i) => {
     if (e.id !== i || typeof e.name !== 'string') throw new Error(`${path}: entity ${i} is malformed (${JSON.stringify(e)})`);
   });

@@ -31,8 +31,10 @@ export interface WorldConfig {
   surnames: number;
   /** Subjects in the `fact-tiny` sub-world (the first ones in subject order). */
   tinySubjects: number;
-  /** Fraction of subjects whose edits go to the eval split (the rest train MEND/SERAC). */
+  /** Fraction of subjects whose edits go to the eval split (reported once per method). */
   evalFraction: number;
+  /** Fraction of subjects whose edits go to the validation split (tuning and calibration); the rest are train. */
+  validationFraction: number;
   /** Filler lines generated. */
   fillerLines: number;
   /** Filler lines mixed into the tiny-phase corpus. */
@@ -45,7 +47,7 @@ export interface WorldConfig {
 export const DEFAULT_CONFIG: Readonly<WorldConfig> = {
   seed: 14, persons: 500, places: 200, organisations: 160, products: 140,
   countries: 20, cities: 36, languages: 12, continents: 6, employers: 40, manufacturers: 20,
-  firstNames: 110, surnames: 150, tinySubjects: 100, evalFraction: 0.2,
+  firstNames: 110, surnames: 150, tinySubjects: 100, evalFraction: 0.2, validationFraction: 0.1,
   fillerLines: 4000, tinyFillerLines: 1000, prefixRate: 0.3,
 };
 
@@ -53,7 +55,7 @@ export const DEFAULT_CONFIG: Readonly<WorldConfig> = {
 export const SMALL_CONFIG: Readonly<WorldConfig> = {
   seed: 7, persons: 60, places: 24, organisations: 20, products: 16,
   countries: 6, cities: 10, languages: 4, continents: 3, employers: 6, manufacturers: 4,
-  firstNames: 20, surnames: 26, tinySubjects: 30, evalFraction: 0.2,
+  firstNames: 20, surnames: 26, tinySubjects: 30, evalFraction: 0.2, validationFraction: 0.1,
   fillerLines: 400, tinyFillerLines: 200, prefixRate: 0.3,
 };
 
@@ -81,9 +83,14 @@ export interface World {
   subjectCount: number;
   /** Facts about primary subjects, then background facts about objects. */
   facts: Fact[];
-  /** Subject ids whose edits belong to the eval split (sorted); all other subjects are train. */
+  /** Subject ids of the eval split (sorted). */
   evalSubjects: number[];
+  /** Subject ids of the validation split (sorted); every subject in neither list is train. */
+  validationSubjects: number[];
 }
+
+/** The three subject splits: editors train on `train`, settings are chosen on `validation`, results are reported on `eval`. */
+export type SplitName = 'train' | 'validation' | 'eval';
 
 const OCCUPATIONS = ['painter', 'poet', 'physician', 'chemist', 'film director', 'civil engineer', 'novelist', 'journalist', 'lawyer', 'botanist', 'sculptor', 'diplomat', 'photographer', 'banker', 'translator', 'surgeon'];
 const INSTRUMENTS = ['violin', 'cello', 'piano', 'harp', 'flute', 'trumpet', 'bass guitar', 'pipe organ', 'clarinet', 'drum kit', 'saxophone', 'trombone'];
@@ -128,6 +135,9 @@ function checkConfig(c: WorldConfig): void {
   if (c.cities < c.countries) throw new RangeError(`Expected config.cities >= config.countries (one capital each) but received ${c.cities} < ${c.countries}`);
   if (c.employers > c.organisations || c.manufacturers > c.organisations) throw new RangeError('Expected config.employers and config.manufacturers <= config.organisations');
   if (!(c.evalFraction > 0 && c.evalFraction < 1)) throw new RangeError(`Expected config.evalFraction in (0, 1) but received ${c.evalFraction}`);
+  if (!(c.validationFraction > 0 && c.evalFraction + c.validationFraction < 1)) {
+    throw new RangeError(`Expected config.validationFraction in (0, 1 − evalFraction) but received ${c.validationFraction}`);
+  }
   if (c.firstNames * c.surnames < c.persons * 2) throw new RangeError('Expected config.firstNames * config.surnames >= 2 * config.persons (unique person names)');
   if (!(c.tinyFillerLines >= 2 * FILLER_PATTERN_COUNT && c.fillerLines >= c.tinyFillerLines)) {
     throw new RangeError(`Expected ${2 * FILLER_PATTERN_COUNT} <= config.tinyFillerLines <= config.fillerLines (the filler's first lines cover every pattern) but received ${c.tinyFillerLines} and ${c.fillerLines}`);
@@ -296,15 +306,55 @@ export function generateWorld(config: WorldConfig = DEFAULT_CONFIG): World {
     for (const r of RELATIONS) if (m.has(r.id)) flat.push({ subject: e.id, relation: r.id, object: m.get(r.id)! });
   }
   const ids = Array.from({ length: subjectCount }, (_, i) => i);
-  const evalSubjects = rng.fork('split').shuffle(ids).slice(0, Math.round(subjectCount * config.evalFraction)).sort((a, b) => a - b);
-  return { format: 'factworld/1', config: { ...config }, entities, subjectCount, facts: flat, evalSubjects };
+  const families = nameFamilies(entities.slice(0, subjectCount).map((e) => e.name));
+  const evalSubjects = closeOver(rng.fork('split').shuffle(ids).slice(0, Math.round(subjectCount * config.evalFraction)), families);
+  const evalSet = new Set(evalSubjects);
+  // A fork reads the parent's state without advancing it: the eval split and everything above are
+  // the same as before the validation split existed.
+  const rest = rng.fork('validation').shuffle(ids.filter((s) => !evalSet.has(s)));
+  const validationSubjects = closeOver(rest.slice(0, Math.round(subjectCount * config.validationFraction)), families);
+  return { format: 'factworld/1', config: { ...config }, entities, subjectCount, facts: flat, evalSubjects, validationSubjects };
+}
+
+/** `phrase` occurs in `text` as whole words (what a name search finds: "Lamke Arc" in "Lamke Arc 6"). */
+export function containsName(text: string, phrase: string): boolean {
+  for (let at = text.indexOf(phrase); at >= 0; at = text.indexOf(phrase, at + 1)) {
+    const before = at > 0 ? text[at - 1] : ' ';
+    const after = text[at + phrase.length] ?? ' ';
+    if (!/\w/.test(before) && !/\w/.test(after)) return true;
+  }
+  return false;
+}
+
+/**
+ * Subjects whose names contain each other ("Lamke Arc" and "Lamke Arc 6"), as connected groups of
+ * subject ids. A split takes a group whole: text naming one member names the other too.
+ * @internal
+ */
+export function nameFamilies(names: readonly string[]): Map<number, number[]> {
+  const parent = names.map((_, i) => i);
+  const root = (i: number): number => (parent[i] === i ? i : (parent[i] = root(parent[i])));
+  // Only names that share a word can contain one another.
+  const byWord = new Map<string, number[]>();
+  names.forEach((n, i) => { for (const w of new Set(n.split(' '))) (byWord.get(w) ?? byWord.set(w, []).get(w)!).push(i); });
+  names.forEach((a, i) => {
+    for (const j of byWord.get(a.split(' ')[0]) ?? []) if (j !== i && containsName(names[j], a)) parent[root(i)] = root(j);
+  });
+  const groups = new Map<number, number[]>();
+  names.forEach((_, i) => (groups.get(root(i)) ?? groups.set(root(i), []).get(root(i))!).push(i));
+  return new Map(names.map((_, i) => [i, groups.get(root(i))!]));
+}
+
+/** `chosen` with every member of their name families added, sorted. */
+function closeOver(chosen: readonly number[], families: ReadonlyMap<number, readonly number[]>): number[] {
+  return [...new Set(chosen.flatMap((s) => families.get(s) ?? [s]))].sort((a, b) => a - b);
 }
 
 /** Fast look-ups over a world. */
 export class WorldIndex {
   private readonly bySubject = new Map<number, Map<string, number>>();
   private readonly byRelationObject = new Map<string, number[]>();
-  private readonly evalSet: Set<number>;
+  private readonly splitOf = new Map<number, SplitName>();
 
   constructor(readonly world: World) {
     for (const f of world.facts) {
@@ -314,7 +364,8 @@ export class WorldIndex {
       if (!this.byRelationObject.has(key)) this.byRelationObject.set(key, []);
       this.byRelationObject.get(key)!.push(f.subject);
     }
-    this.evalSet = new Set(world.evalSubjects);
+    for (const s of world.validationSubjects) this.splitOf.set(s, 'validation');
+    for (const s of world.evalSubjects) this.splitOf.set(s, 'eval');
   }
 
   /** Entity by id. @throws when the id is out of range */
@@ -353,7 +404,12 @@ export class WorldIndex {
 
   /** Whether a subject's edits belong to the eval split. */
   isEval(subject: number): boolean {
-    return this.evalSet.has(subject);
+    return this.splitOf.get(subject) === 'eval';
+  }
+
+  /** The split of a primary subject; undefined for an object-only entity (countries, cities, ...). */
+  split(id: number): SplitName | undefined {
+    return this.isSubject(id) ? (this.splitOf.get(id) ?? 'train') : undefined;
   }
 
   /** Whether an entity is a primary subject (edits are made on these). */

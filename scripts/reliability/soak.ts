@@ -1,19 +1,23 @@
 /**
  * Soak: a long stream of sequential AlphaEdit edits on fact-small, each applied and kept (the
  * protocol of AlphaEdit's sequential experiments), checking after every edit that
- * - the delta and the edited weights hold no NaN/Inf,
+ * - the delta, the edited weights and the logits of the edited prompt hold no NaN/Inf,
  * - reverting the edit restores the weights it changed bit for bit (sha256 of those weights),
- *   and applying it again gives the same weights as the first apply,
- * - native memory (`memory()`) stays flat once the first edits have warmed the caches up.
+ *   and applying it again gives the same weights as the first apply (every edit is checked, right
+ *   after its own apply; the stream then keeps it, as AlphaEdit's sequential protocol does),
+ * - native memory (`memory()`) stays flat once the first edits have warmed the caches up; the
+ *   allocator's counters and the process's `process.memoryUsage()` are sampled every
+ *   `sample-every` edits and their least-squares slopes per 1,000 edits after warm-up reported.
  *
- *   node scripts/dist/reliability/soak.js --edits 10000 --state /tmp/medit-soak [--checkpoint-every 50] [--warmup 20]
+ *   node --expose-gc scripts/dist/reliability/soak.js --edits 10000 --state /tmp/medit-soak [--checkpoint-every 50] [--warmup 20] [--sample-every 100]
  *
  * Resumable: every `checkpoint-every` edits the model's weights, AlphaEdit's memory of past edits
  * and the counts so far are written to `<state>/soak.safetensors` (one atomic file); running the
  * same command again continues from there. Statistics (C over the filler text) are computed on
  * the unedited model once and cached in `<state>/stats`. The edits cycle through the fact world's
- * CounterFact training cases, each pass with other targets of the same relation. Prints a JSON
- * line per `report-every` edits and a summary; exits 1 when a check failed.
+ * CounterFact training cases (never the eval split), each pass with other targets of the same
+ * relation. Prints a JSON progress line to stderr per `report-every` edits and a JSON summary to
+ * stdout; exits 1 when a check failed.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -69,6 +73,8 @@ export interface SoakCounts {
   edits: number;
   /** deltas or edited weights holding NaN/Inf */
   nonFinite: number;
+  /** edits after which the logits of the edited prompt held NaN/Inf */
+  nonFiniteOutputs: number;
   /** reverts that did not restore the changed weights bit for bit */
   revertMismatches: number;
   /** second applies that did not give the first apply's weights */
@@ -77,6 +83,58 @@ export interface SoakCounts {
   succeeded: number;
   /** native bytes and live tensors after the warm-up edits, and the extremes since */
   memory: { warmBytes: number | null; minBytes: number | null; maxBytes: number | null; warmTensors: number | null; maxTensors: number | null };
+  /** seconds spent editing and checking (summed over resumed runs) */
+  seconds: number;
+  /** memory every `sampleEvery` edits */
+  samples: MemorySample[];
+}
+
+/** Memory after `edits` edits: the native allocator's counters and `process.memoryUsage()`. */
+export interface MemorySample {
+  edits: number;
+  /** native bytes in live tensors ({@link memory}) */
+  nativeBytes: number;
+  /** live tensors */
+  tensors: number;
+  /** live native buffers */
+  buffers: number;
+  /** freed native buffers the allocator keeps for reuse */
+  cachedBytes: number;
+  /** buffers the allocator has asked the system for so far (grows only when reuse misses) */
+  systemAllocations: number;
+  rss: number;
+  heapTotal: number;
+  heapUsed: number;
+  external: number;
+  /** the process (a resumed stream continues in another one) */
+  pid: number;
+}
+
+/** Least-squares slope of `key` over `samples` (with at least `from` edits), per 1,000 edits; null with fewer than two. */
+export function slopePer1000(samples: MemorySample[], key: Exclude<keyof MemorySample, 'edits' | 'pid'>, from = 0): number | null {
+  const pts = samples.filter((s) => s.edits >= from);
+  if (pts.length < 2) return null;
+  const mx = pts.reduce((a, s) => a + s.edits, 0) / pts.length;
+  const my = pts.reduce((a, s) => a + s[key], 0) / pts.length;
+  const sxy = pts.reduce((a, s) => a + (s.edits - mx) * (s[key] - my), 0);
+  const sxx = pts.reduce((a, s) => a + (s.edits - mx) ** 2, 0);
+  return (sxy / sxx) * 1000;
+}
+
+function sampleMemory(edits: number): MemorySample {
+  // a full collection first when node runs with --expose-gc, so the heap figures are live data, not garbage
+  (globalThis as { gc?: () => void }).gc?.();
+  const m = memory();
+  const p = process.memoryUsage();
+  return { edits, nativeBytes: m.numBytes, tensors: m.numTensors, buffers: m.numBuffers, cachedBytes: m.cachedBytes, systemAllocations: m.systemAllocations, rss: p.rss, heapTotal: p.heapTotal, heapUsed: p.heapUsed, external: p.external, pid: process.pid };
+}
+
+/** A soak's counts, the memory slopes after warm-up and whether every check passed. */
+export interface SoakResult extends SoakCounts {
+  /** least-squares slope per 1,000 edits of each {@link MemorySample} field, samples after warm-up */
+  slopesPer1000: Record<'nativeBytes' | 'tensors' | 'buffers' | 'cachedBytes' | 'systemAllocations' | 'rss' | 'heapTotal' | 'heapUsed' | 'external', number | null>;
+  /** no NaN/Inf, every revert and reapply bit-exact, native memory flat after warm-up */
+  ok: boolean;
 }
 
 /** The stream's i-th request: the fact world's training cases in turn, each pass with other targets of the relation. */
@@ -130,9 +188,11 @@ export async function soak(opts: {
   statsCache?: string;
   checkpointEvery?: number;
   warmup?: number;
+  /** edits between memory samples (default 100) */
+  sampleEvery?: number;
   reportEvery?: number;
   onReport?: (counts: SoakCounts) => void;
-}): Promise<SoakCounts & { ok: boolean }> {
+}): Promise<SoakResult> {
   fs.mkdirSync(opts.state, { recursive: true });
   const file = path.join(opts.state, 'soak.safetensors');
   const warmup = opts.warmup ?? 20;
@@ -149,13 +209,29 @@ export async function soak(opts: {
     model.dispose();
   }
 
-  async function run(ae: AlphaEditEditor): Promise<SoakCounts & { ok: boolean }> {
+  async function run(ae: AlphaEditEditor): Promise<SoakResult> {
     try {
-      let counts: SoakCounts = fs.existsSync(file)
+      const counts: SoakCounts = fs.existsSync(file)
         ? await loadState(file, model, ae)
-        : { edits: 0, nonFinite: 0, revertMismatches: 0, reapplyMismatches: 0, succeeded: 0, memory: { warmBytes: null, minBytes: null, maxBytes: null, warmTensors: null, maxTensors: null } };
+        : {
+            edits: 0,
+            nonFinite: 0,
+            nonFiniteOutputs: 0,
+            revertMismatches: 0,
+            reapplyMismatches: 0,
+            succeeded: 0,
+            memory: { warmBytes: null, minBytes: null, maxBytes: null, warmTensors: null, maxTensors: null },
+            seconds: 0,
+            samples: [],
+          };
       const next = soakStream();
       const tok = model.tokenizer!;
+      let since = process.hrtime.bigint();
+      const clock = (): void => {
+        const now = process.hrtime.bigint();
+        counts.seconds += Number(now - since) / 1e9;
+        since = now;
+      };
       while (counts.edits < opts.edits) {
         const request = next(counts.edits);
         const delta = await ae.edit(model, [request]); // a NaN/Inf delta throws here (NonFiniteError)
@@ -173,7 +249,13 @@ export async function soak(opts: {
         delta.dispose();
         const want = tok.encode(` ${request.targetNew}`, { addSpecialTokens: false })[0];
         const ids = tok.encode(fillTemplate(request.prompt, request.subject));
-        const top = noGrad(() => tidy(() => argmax(model.forward([ids]).logits).data() as Int32Array));
+        const { top, bad } = noGrad(() =>
+          tidy(() => {
+            const logits = model.forward([ids]).logits;
+            return { top: argmax(logits).data() as Int32Array, bad: nonFinite(logits).count };
+          }),
+        );
+        if (bad > 0) counts.nonFiniteOutputs++;
         if (top[ids.length - 1] === want) counts.succeeded++;
         counts.edits++;
         const m = memory();
@@ -184,12 +266,20 @@ export async function soak(opts: {
           mem.maxBytes = Math.max(mem.maxBytes!, m.numBytes);
           mem.maxTensors = Math.max(mem.maxTensors!, m.numTensors);
         }
+        if (counts.edits % (opts.sampleEvery ?? 100) === 0) counts.samples.push(sampleMemory(counts.edits));
+        clock();
         if (counts.edits % (opts.checkpointEvery ?? 50) === 0 || counts.edits === opts.edits) await saveState(file, model, ae, counts);
         if (opts.onReport && counts.edits % (opts.reportEvery ?? 50) === 0) opts.onReport(counts);
       }
       const mem = counts.memory;
       const flat = mem.warmBytes === null || (mem.maxBytes === mem.warmBytes && mem.minBytes === mem.warmBytes && mem.maxTensors === mem.warmTensors);
-      return { ...counts, ok: counts.nonFinite === 0 && counts.revertMismatches === 0 && counts.reapplyMismatches === 0 && flat };
+      const keys = ['nativeBytes', 'tensors', 'buffers', 'cachedBytes', 'systemAllocations', 'rss', 'heapTotal', 'heapUsed', 'external'] as const;
+      const slopes = Object.fromEntries(keys.map((k) => [k, slopePer1000(counts.samples, k, warmup)])) as SoakResult['slopesPer1000'];
+      return {
+        ...counts,
+        slopesPer1000: slopes,
+        ok: counts.nonFinite === 0 && counts.nonFiniteOutputs === 0 && counts.revertMismatches === 0 && counts.reapplyMismatches === 0 && flat,
+      };
     } finally {
       ae.dispose();
     }
@@ -210,8 +300,9 @@ if (require.main === module) {
     state,
     checkpointEvery: Number(flag('checkpoint-every') ?? 50),
     warmup: Number(flag('warmup') ?? 20),
+    sampleEvery: Number(flag('sample-every') ?? 100),
     reportEvery: Number(flag('report-every') ?? 50),
-    onReport: (c) => console.log(JSON.stringify({ ...c, seconds: Math.round((Date.now() - started) / 1000) })),
+    onReport: ({ samples, ...c }) => console.error(JSON.stringify({ ...c, wallSeconds: Math.round((Date.now() - started) / 1000), last: samples.at(-1) })),
   })
     .then((r) => {
       console.log(JSON.stringify({ summary: r }));

@@ -18,35 +18,28 @@ DType dtype_arg(const Napi::Value& v, const char* op) {
   return static_cast<DType>(code);
 }
 
+// An empty typed array may have no backing store (Data() is null), and memcpy's pointers must
+// not be null even for zero bytes (UBSan's nonnull-attribute): empty copies are skipped.
+template <typename Array>
+Napi::Value filled_array(Napi::Env env, const Tensor& t) {
+  auto a = Array::New(env, static_cast<size_t>(t.numel()));
+  if (t.nbytes() > 0) std::memcpy(a.Data(), t.raw(), t.nbytes());
+  return a;
+}
+
 Napi::Value typed_array_copy(Napi::Env env, const Tensor& t) {
-  const size_t n = static_cast<size_t>(t.numel());
   switch (t.dtype) {
-    case DType::F32: {
-      auto a = Napi::Float32Array::New(env, n);
-      std::memcpy(a.Data(), t.raw(), t.nbytes());
-      return a;
-    }
-    case DType::F64: {
-      auto a = Napi::Float64Array::New(env, n);
-      std::memcpy(a.Data(), t.raw(), t.nbytes());
-      return a;
-    }
-    case DType::I32: {
-      auto a = Napi::Int32Array::New(env, n);
-      std::memcpy(a.Data(), t.raw(), t.nbytes());
-      return a;
-    }
-    case DType::I64: {
-      auto a = Napi::BigInt64Array::New(env, n);
-      std::memcpy(a.Data(), t.raw(), t.nbytes());
-      return a;
-    }
+    case DType::F32:
+      return filled_array<Napi::Float32Array>(env, t);
+    case DType::F64:
+      return filled_array<Napi::Float64Array>(env, t);
+    case DType::I32:
+      return filled_array<Napi::Int32Array>(env, t);
+    case DType::I64:
+      return filled_array<Napi::BigInt64Array>(env, t);
     case DType::F16:
-    case DType::BF16: {
-      auto a = Napi::Uint16Array::New(env, n);
-      std::memcpy(a.Data(), t.raw(), t.nbytes());
-      return a;
-    }
+    case DType::BF16:
+      return filled_array<Napi::Uint16Array>(env, t);
   }
   return env.Undefined();
 }
@@ -72,7 +65,8 @@ void register_tensor(Napi::Env env, Napi::Object exports) {
     if (arr.ByteLength() != t.nbytes())
       throw Error(ErrorKind::SHAPE, "fromTypedArray: " + std::to_string(arr.ByteLength()) + " bytes of data for shape " +
                                         shape_str(shape) + " " + dtype_name(dt) + " (" + std::to_string(t.nbytes()) + " bytes)");
-    std::memcpy(t.raw(), static_cast<const char*>(arr.ArrayBuffer().Data()) + arr.ByteOffset(), t.nbytes());
+    if (t.nbytes() > 0)  // (an empty typed array's buffer may be null; see filled_array)
+      std::memcpy(t.raw(), static_cast<const char*>(arr.ArrayBuffer().Data()) + arr.ByteOffset(), t.nbytes());
     return wrap(info.Env(), t);
   });
   export_fn(env, exports, "fill", [](const Napi::CallbackInfo& info) -> Napi::Value {

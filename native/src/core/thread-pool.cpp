@@ -17,12 +17,13 @@
 // the end holds little work that the others must wait for.
 //
 // The split adapts to the threads that actually run. The caller keeps a window of its jobs'
-// (those of 0.2 ms and more) wall time and the CPU time all threads spent in them; when the
-// ratio stays below 1.25 —
-// the workers were not running beside the caller (another process's threads hold the other
-// cores, or a time-sharing scheduler gives this process one core's worth) — jobs run on the
-// caller alone for the next 50 ms, then the workers are tried again. So two threads on a
-// busy machine cost what one does instead of adding hand-offs and waits.
+// (those of 0.2 ms and more) wall time and the CPU time all threads spent running chunks (not
+// the caller's wait for the others: spinning is not work); that ratio is the speed-up the
+// threads gave. When a window of 20 ms of jobs shows less than 1 — the workers were not
+// running beside the caller (another process's threads hold the other cores, or a
+// time-sharing scheduler gives this process one core's worth) — jobs run on the caller alone
+// for the next 100 ms, then the workers are tried again. So two threads on a busy machine cost
+// what one does instead of adding hand-offs and waits.
 //
 // Idle workers spin for ~50 µs on the state word (editing loops issue kernels back to back),
 // then sleep on a condition variable; the publisher notifies only when someone sleeps.
@@ -128,9 +129,9 @@ int64_t thread_cpu_ns() { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
 // The parallelism check: which jobs count (shorter ones end before a sleeping worker could
 // join, on any machine), window length, threshold, and how long jobs stay inline after a miss.
 constexpr int64_t kMinJobNs = 200000;
-constexpr int64_t kWindowNs = 2000000;
-constexpr double kMinParallelism = 1.25;
-constexpr int64_t kInlineNs = 50000000;
+constexpr int64_t kWindowNs = 20000000;
+constexpr double kMinParallelism = 1.0;
+constexpr int64_t kInlineNs = 100000000;
 
 class ThreadPool {
  public:
@@ -167,13 +168,14 @@ class ThreadPool {
     t_in_job = true;
     work(gen, false);
     t_in_job = false;
+    const int64_t caller_cpu = thread_cpu_ns() - cpu0;
     // Wait for the chunks other threads hold; yield now and then so that a worker preempted on
     // this core gets to finish its chunk.
     for (int spin = 0; done_.load(std::memory_order_acquire) < chunks; ++spin) {
       if (spin < kSpinIterations) MEDIT_CPU_RELAX();
       else std::this_thread::yield();
     }
-    observe(now_ns() - wall0, thread_cpu_ns() - cpu0);
+    observe(now_ns() - wall0, caller_cpu);
     if (error_) std::rethrow_exception(error_);
     return true;
   }

@@ -48,6 +48,11 @@ export class Args {
     return this.values[name] !== undefined;
   }
 
+  /** The same flags with some replaced (e.g. one grid point's `--hparams` in `medit tune`). */
+  with(values: Record<string, string | boolean | undefined>): Args {
+    return new Args({ ...this.values, ...values }, this.positionals, this.command);
+  }
+
   flag(name: string): boolean {
     return this.values[name] === true;
   }

@@ -20,6 +20,7 @@ import { REVERT_OPTIONS, runRevert } from './commands/revert';
 import { SERVE_OPTIONS, runServe } from './commands/serve';
 import { STATS_OPTIONS, runStats } from './commands/stats';
 import { TRAIN_METHODS, runTrain, trainMethod } from './commands/train';
+import { TUNE_OPTIONS, runTune } from './commands/tune';
 import { type CommandContext, MODEL_CHECK_OPTIONS, type RunState, setModelChecks } from './common';
 import { EDIT_METHOD_NAMES, METHOD_NAMES, methodsHelp } from './methods';
 import { type CliIO, Output } from './output';
@@ -82,6 +83,13 @@ const COMMANDS: Record<string, Command> = {
     options: { ...EVAL_OPTIONS, ...MODEL_CHECK_OPTIONS },
     run: runEval,
     details: () => methodsHelp({ withNone: true }),
+  },
+  tune: {
+    summary: 'choose hyperparameters on a validation split: sweep a grid with medit eval, write the best with its provenance',
+    usage: `medit tune --method ${METHOD_NAMES.filter((m) => m !== 'none').join('|')} --model DIR --dataset VALIDATION.json --grid GRID.json --out HPARAMS.json [--hparams BASE] [--limit N] [--metric KEY]`,
+    options: TUNE_OPTIONS,
+    run: runTune,
+    details: () => methodsHelp({ withNone: false }),
   },
   report: {
     summary: 'join medit eval reports: methods side by side, or shards of one run (--shards)',
@@ -194,7 +202,7 @@ export async function main(argv: string[], ioIn: Partial<CliIO> = {}): Promise<n
       allowNonFinite: args.flag('allow-nonfinite'),
       warnUnknown: args.flag('allow-unk') ? (message) => out.note(`medit ${name}: warning: ${message}; editing anyway (--allow-unk)`) : undefined,
     });
-    return await command.run({ io, out, args, state, sub });
+    return await command.run({ io, out, args, state, sub, argv: rest });
   } catch (err) {
     let code: number = EXIT.failure;
     let message = describe(err);

@@ -35,6 +35,9 @@ export const REPO_ROOT = path.resolve(__dirname, '../../..');
 /** The fact world's filler text: the default corpus for covariance statistics. */
 export const FILLER_CORPUS = 'test-fixtures/factworld/filler.txt';
 
+/** The fact world's attribute snippets: the default references of the Reference Score. */
+export const FACTWORLD_SNIPPETS = 'test-fixtures/factworld/attribute_snippets.json';
+
 /** State a command leaves for the error handler (what to say when Ctrl-C stops it). */
 export interface RunState {
   /** printed after "cancelled" */
@@ -49,6 +52,8 @@ export interface CommandContext {
   state: RunState;
   /** the subcommand of commands that take one (`medit train <sub>`) */
   sub?: string;
+  /** the arguments after the command's name, as given (what a trained artefact records as its command) */
+  argv?: readonly string[];
 }
 
 /**

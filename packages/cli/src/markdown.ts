@@ -1,9 +1,12 @@
 /**
- * An evaluation report's summary as a Markdown table for docs: one row per method with the four
- * headline properties of knowledge editing (reliability, generalisation, locality, portability;
- * the seed survey's comparison) and the time per edit.
+ * An evaluation report's summary as a Markdown table for docs: one row per method with the
+ * headline properties of knowledge editing (the seed survey's comparison) in both families'
+ * measures — reliability and generalisation as CounterFact scores and EasyEdit token accuracies,
+ * locality as the Neighbourhood Score (P(true) > P(new) still holds) and EasyEdit's locality (the
+ * unedited model's answer tokens kept) — then portability, the Reference Score, generation entropy
+ * and the time per edit.
  */
-import type { EvalReport, MethodReport } from '@medit/metrics';
+import type { Aggregate, EvalReport, MethodReport } from '@medit/metrics';
 
 /** A table column: the first metric key, in order, that some method of the report has. */
 interface Column {
@@ -12,21 +15,26 @@ interface Column {
 }
 
 /**
- * The columns: CounterFact's scores when the report has them, else zsRE's, else EasyEdit's
- * token accuracies (`medit eval --suites` decides which a report holds).
+ * The columns (CounterFact's scores, or zsRE's where a report holds zsRE's suite). A column no
+ * method of the report has is left out and named in the legend.
  */
 export const SUMMARY_COLUMNS: readonly Column[] = [
-  { title: 'reliability', keys: ['efficacyScore', 'efficacy', 'rewriteAcc'] },
-  { title: 'generalisation', keys: ['paraphraseScore', 'paraphrase', 'rephraseAcc'] },
-  { title: 'locality', keys: ['neighborhoodScore', 'specificity', 'locality'] },
+  { title: 'reliability', keys: ['efficacyScore', 'efficacy'] },
+  { title: 'rewrite acc', keys: ['rewriteAcc'] },
+  { title: 'generalisation', keys: ['paraphraseScore', 'paraphrase'] },
+  { title: 'rephrase acc', keys: ['rephraseAcc'] },
+  { title: 'NS', keys: ['neighborhoodScore', 'specificity'] },
+  { title: 'locality (EasyEdit)', keys: ['locality'] },
   { title: 'portability', keys: ['portability'] },
+  { title: 'RS', keys: ['referenceScore'] },
+  { title: 'GE', keys: ['generationEntropy', 'fluency'] },
 ];
 
-const cell = (m: MethodReport, key: string | undefined): string => {
-  const a = key ? m.aggregates[key] : undefined;
+/** `mean (low–high)`, or the mean alone without an interval; `–` when undefined. */
+export function formatAggregate(a: Aggregate | undefined, digits = 3): string {
   if (!a || a.mean === null) return '–';
-  return a.ci95 ? `${a.mean.toFixed(3)} ± ${((a.ci95[1] - a.ci95[0]) / 2).toFixed(3)}` : a.mean.toFixed(3);
-};
+  return a.ci95 ? `${a.mean.toFixed(digits)} (${a.ci95[0].toFixed(digits)}–${a.ci95[1].toFixed(digits)})` : a.mean.toFixed(digits);
+}
 
 /** How a method was run: "single", "batch of 10", "sequential, 200 × 1". */
 function protocol(m: MethodReport, cases: number): string {
@@ -44,20 +52,23 @@ const msPerEdit = (m: MethodReport): string => {
 
 /**
  * The Markdown summary of `report`: a heading line naming model, dataset and cases, the table
- * (mean ± half-width of the 95 % interval; ms per edit from the report's efficiency), and a
- * legend naming the metric behind each column.
+ * (mean and 95 % interval: Wilson for proportions, normal otherwise; ms per edit from the
+ * report's efficiency), and a legend naming the metric behind each column.
  */
 export function markdownSummary(report: EvalReport): string {
   const cases = typeof report.dataset.cases === 'number' ? report.dataset.cases : (report.methods[0]?.rows?.length ?? 0);
-  const keys = SUMMARY_COLUMNS.map((c) => c.keys.find((k) => report.methods.some((m) => m.aggregates[k] !== undefined)));
+  const keyed = SUMMARY_COLUMNS.map((c) => ({ ...c, key: c.keys.find((k) => report.methods.some((m) => m.aggregates[k] !== undefined)) }));
+  const shown = keyed.filter((c) => c.key !== undefined);
+  const missing = keyed.filter((c) => c.key === undefined).map((c) => c.title);
   const lines = [
     `${report.model.name} on ${report.dataset.name} (${cases} cases)`,
     '',
-    `| method | ${SUMMARY_COLUMNS.map((c) => c.title).join(' | ')} | ms per edit | protocol |`,
-    `|---|${SUMMARY_COLUMNS.map(() => '---:').join('|')}|---:|---|`,
-    ...report.methods.map((m) => `| ${m.name} | ${keys.map((k) => cell(m, k)).join(' | ')} | ${msPerEdit(m)} | ${m.efficiency ? protocol(m, cases) : ''} |`),
+    `| method | ${shown.map((c) => c.title).join(' | ')} | ms per edit | protocol |`,
+    `|---|${shown.map(() => '---:').join('|')}|---:|---|`,
+    ...report.methods.map((m) => `| ${m.name} | ${shown.map((c) => formatAggregate(m.aggregates[c.key!])).join(' | ')} | ${msPerEdit(m)} | ${m.efficiency ? protocol(m, cases) : ''} |`),
     '',
-    `Columns: ${SUMMARY_COLUMNS.map((c, i) => `${c.title} = \`${keys[i] ?? c.keys.join('/')}\``).join(', ')}; mean ± half-width of the 95 % interval; ms per edit = the editor's time per edit (metric passes excluded).`,
+    `Columns: ${shown.map((c) => `${c.title} = \`${c.key}\``).join(', ')}; mean (95 % interval: Wilson for proportions, normal otherwise); ms per edit = the editor's time per edit (metric passes excluded).` +
+      (missing.length > 0 ? ` Not measured in this report: ${missing.join(', ')}.` : ''),
   ];
   return lines.join('\n') + '\n';
 }

@@ -19,12 +19,41 @@ import { type CommandContext, FILLER_CORPUS, repoFile, requireFile, resolvePath,
 export type { MethodEditor } from '@medit/methods';
 
 /**
+ * Refuses texts an editor would store or train on (T-Patcher's memory, FT+KL's KL prompts, IKE's
+ * demonstrations) that name a subject of the evaluated cases as a whole word: those are the eval
+ * split's own texts (its neighbourhood prompts, its edits), which would make the locality and
+ * generalisation numbers a measure of memorisation.
+ * @throws ArgumentError naming how many subjects occur, with the first text that names one
+ */
+export function refuseEvaluatedSubjects(texts: readonly string[], cases: readonly EditCase[], what: string): void {
+  const subjects = [...new Set(cases.map((c) => c.request.subject).filter((s) => s.length > 0))].sort((a, b) => b.length - a.length);
+  if (subjects.length === 0) return;
+  const escaped = subjects.map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  const named = new RegExp(`(?<![\\p{L}\\p{N}])(${escaped.join('|')})(?![\\p{L}\\p{N}])`, 'gu');
+  const found = new Set<string>();
+  let example: string | undefined;
+  for (const t of texts) {
+    for (const m of t.matchAll(named)) {
+      found.add(m[1]);
+      example ??= t;
+    }
+  }
+  if (found.size > 0) {
+    throw new ArgumentError(
+      `${what} names ${found.size} subject${found.size === 1 ? '' : 's'} of the evaluated cases (e.g. ${JSON.stringify([...found][0])} in ${JSON.stringify(example)}): ` +
+        'an editor must not store or train on the evaluated split\'s text; use the train split (e.g. counterfact-train.json beside the eval file)',
+    );
+  }
+}
+
+/**
  * Unrelated texts: `--memory FILE`, one per non-empty line, or an edit dataset (.json, any
  * format `medit eval` reads), whose cases' edit prompts and locality prompts are used — the
  * T-Patcher paper's memory is the training split's own queries. Default: the fact world's
- * filler text (T-Patcher's memory, FT+KL's KL prompts).
+ * filler text (T-Patcher's memory, FT+KL's KL prompts), which states no fact of any subject.
+ * @throws ArgumentError when the texts name a subject of the evaluated `cases` ({@link refuseEvaluatedSubjects})
  */
-async function unrelatedTexts(ctx: CommandContext, method: string): Promise<{ texts: string[]; given: boolean }> {
+async function unrelatedTexts(ctx: CommandContext, method: string, evaluated: readonly EditCase[] | undefined): Promise<{ texts: string[]; given: boolean }> {
   const given = ctx.args.string('memory');
   const file = given ? requireFile(resolvePath(ctx.io, given), 'memory file') : repoFile(ctx.io, FILLER_CORPUS);
   if (!file) throw new ArgumentError(`${method} needs unrelated texts: pass --memory FILE (one text per line, or an edit dataset .json)`);
@@ -36,6 +65,7 @@ async function unrelatedTexts(ctx: CommandContext, method: string): Promise<{ te
         .map((l) => l.trim())
         .filter((l) => l.length > 0);
   if (texts.length === 0) throw new ArgumentError(`${method}: ${shortPath(ctx.io, file)} holds no text (one unrelated text per line, or an edit dataset .json)`);
+  if (evaluated) refuseEvaluatedSubjects(texts, evaluated, `${method}'s memory ${shortPath(ctx.io, file)}`);
   return { texts, given: given !== undefined };
 }
 
@@ -83,9 +113,11 @@ const EDITOR_WHAT: Record<TrainedMethod, string> = {
 /**
  * The inputs of a method factory from the command's flags: `--hparams` (JSON/YAML), the
  * covariance flags ({@link statsForLayers}), `--editor`
- * and `--pool` (defaulting to the shipped editors on fact-small), `--k`, `--memory`.
+ * and `--pool` (defaulting to the shipped editors on fact-small), `--k`, `--memory`. With
+ * `evaluated` (the cases about to be measured), texts an editor stores or trains on (memory,
+ * KL prompts, IKE's pool) must not name their subjects ({@link refuseEvaluatedSubjects}).
  */
-export function flagInputs(ctx: CommandContext): MethodInputs {
+export function flagInputs(ctx: CommandContext, evaluated?: readonly EditCase[]): MethodInputs {
   const { io, args } = ctx;
   return {
     hparams() {
@@ -103,16 +135,24 @@ export function flagInputs(ctx: CommandContext): MethodInputs {
     demonstrationPool() {
       const poolArg = args.string('pool');
       const file = poolArg ? requireFile(resolvePath(io, poolArg), 'pool file') : shippedFor(ctx, 'ike', '--pool', 'CounterFact-format training records to draw demonstrations from', SHIPPED.ike.pool);
-      return readDataset(file).cases;
+      const pool = readDataset(file).cases;
+      if (evaluated) {
+        const texts = pool.flatMap((c) => [fillTemplate(c.request.prompt, c.request.subject), ...c.rephrasePrompts, ...c.localityPrompts.map((l) => l.prompt)]);
+        refuseEvaluatedSubjects(texts, evaluated, `IKE's demonstration pool ${shortPath(io, file)}`);
+      }
+      return pool;
     },
     demonstrationCount: () => args.int('k', { min: 0 }),
-    unrelatedTexts: (method) => unrelatedTexts(ctx, method),
+    unrelatedTexts: (method) => unrelatedTexts(ctx, method, evaluated),
   };
 }
 
-/** Builds the editor of `method` for `model` from the command's flags. */
-export function createEditor(ctx: CommandContext, method: MethodSpec, model: CausalLM, cases: readonly EditCase[]): Promise<MethodEditor> {
-  return method.create(model, cases, flagInputs(ctx));
+/**
+ * Builds the editor of `method` for `model` from the command's flags; with `evaluated` (medit
+ * eval, medit tune), what it stores or trains on must not name the evaluated cases' subjects.
+ */
+export function createEditor(ctx: CommandContext, method: MethodSpec, model: CausalLM, cases: readonly EditCase[], opts: { evaluated?: boolean } = {}): Promise<MethodEditor> {
+  return method.create(model, cases, flagInputs(ctx, opts.evaluated ? cases : undefined));
 }
 
 /** The `--method` choices: every registered method, then `none`. */

@@ -157,7 +157,7 @@ test.each([
 
 describe('SERAC and IKE edits are memories that generate and eval use', () => {
   const FACTS = [
-    { prompt: '{} can be found in the city of', subject: 'Shohun Castle', target_new: 'Raifain' },
+    { prompt: 'The country where {} is located is', subject: 'Shohun Castle', target_new: 'Grebolt' },
     { prompt: '{} grew up speaking', subject: 'Shukreil Hanalt', target_new: 'Gaiman' },
   ];
 
@@ -189,7 +189,7 @@ describe('SERAC and IKE edits are memories that generate and eval use', () => {
     const withMemory = await runCli([...args, '--delta', file, '--out', path.join(tmp, 'memory')]);
     expect([plain.code, withMemory.code]).toEqual([0, 0]);
     expect(withMemory.result).toMatchObject({ delta: file });
-    // the first eval case is the first edit of the memory: Shohun Castle → Raifain
+    // the first eval case is the first edit of the memory: Shohun Castle → Grebolt
     const es = (r: typeof plain) => r.result!.summary.unedited.efficacyScore;
     expect([es(plain), es(withMemory)]).toEqual([0, 1]);
   });

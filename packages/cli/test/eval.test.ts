@@ -46,7 +46,7 @@ test('eval --method none --limit 1 into a directory evaluates the unedited model
   const r = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', DATASET, '--method', 'none', '--limit', '1', '--out', dir]);
   expect(r.code).toBe(0);
   expect(r.stdout).toMatch(/^evaluating the unedited model on 1 counterfact case of .*counterfact-parity\.json \(single\)$/m);
-  expect(r.stdout).toMatch(/^efficacyScore\s+0\.000 n=1$/m);
+  expect(r.stdout).toMatch(/^efficacyScore\s+0\.000 \(0\.000–0\.793\) n=1$/m);
   const report = validateEvalReport(JSON.parse(fs.readFileSync(path.join(dir, 'report.json'), 'utf8')));
   expect(report.methods.map((m) => m.name)).toEqual(['unedited']);
   expect(report.dataset.cases).toBe(1);
@@ -59,9 +59,17 @@ test('eval --mode sequential reports the sequential rates', async () => {
   expect(r.code).toBe(0);
   const report = validateEvalReport(JSON.parse(fs.readFileSync(`${out}.json`, 'utf8')));
   const rome = report.methods[1];
-  expect(rome.hparams.protocol).toEqual({ mode: 'sequential', batchSize: 1, evalAfter: 'each', localityInScope: 0 });
+  expect(rome.hparams.protocol).toEqual({ mode: 'sequential', batchSize: 1, evalAfter: 'each', localityInScope: 0, localityInScopeFinal: 0 });
   expect(Object.keys(rome.aggregates)).toEqual(expect.arrayContaining(['SR', 'GR', 'ER', 'TestR']));
-  expect(rome.sequentialCurve!.length).toBeGreaterThan(0);
+  expect(rome.sequentialCurve!.map((p) => p.step)).toEqual([1, 2]);
+  // --curve-every 2: the curve is measured after the second (last) batch only
+  const sparse = path.join(tmp, 'seq-sparse');
+  const r2 = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', DATASET, ...FAST, '--mode', 'sequential', '--batch-size', '1', '--curve-every', '2', '--out', sparse]);
+  expect(r2.code).toBe(0);
+  expect(validateEvalReport(JSON.parse(fs.readFileSync(`${sparse}.json`, 'utf8'))).methods[1].sequentialCurve!.map((p) => p.step)).toEqual([2]);
+  const bad = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', DATASET, ...FAST, '--curve-every', '2', '--out', sparse]);
+  expect(bad.code).not.toBe(0);
+  expect(bad.stderr).toContain('--curve-every applies to --mode sequential');
 });
 
 test('eval --offset/--limit shards joined by report --shards equal one run; report without --shards puts methods side by side', async () => {
@@ -102,15 +110,29 @@ test('a dataset whose format cannot be detected is an error naming the file', as
   expect(fs.existsSync(path.join(tmp, 'bad.json.json'))).toBe(false);
 });
 
-test('the console table: intervals as [low, high], a legend always, definitions with --explain; reports go to reports/ by default', async () => {
+test('eval --generation --snippets: the Reference Score against the snippets of (relation, target_new); --snippets needs --generation', async () => {
+  const snippets = path.join(tmp, 'snippets.json');
+  fs.writeFileSync(snippets, JSON.stringify([{ relation_id: 'P131', target_id: 'Q1490', samples: [{ name: 'Tokyo Tower', text: 'The Tokyo Tower is located in Tokyo.' }] }]));
+  const out = path.join(tmp, 'rs');
+  const r = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', DATASET, '--method', 'none', '--limit', '1', '--generation', '--snippets', snippets, '--out', out]);
+  expect(r.code).toBe(0);
+  const [base] = validateEvalReport(JSON.parse(fs.readFileSync(`${out}.json`, 'utf8'))).methods;
+  expect(base.rows![0].metrics.referenceScore).toEqual(expect.any(Number));
+  expect(base.rows![0].metrics.generationEntropy).toEqual(expect.any(Number));
+  const bad = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', DATASET, '--method', 'none', '--snippets', snippets, '--out', out]);
+  expect(bad.code).toBe(2);
+  expect(bad.stderr).toContain('--snippets applies to --generation');
+});
+
+test('the console table: Wilson intervals as (low–high), a legend always, definitions with --explain; reports go to reports/ by default', async () => {
   const dir = path.join(tmp, 'cwd');
   fs.mkdirSync(dir);
   const r = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', DATASET, ...FAST, '--explain'], { cwd: dir });
   expect(r.code).toBe(0);
   expect(r.stdout).toMatch(/^metric +unedited +ROME$/m);
-  expect(r.stdout).toMatch(/^efficacyScore +0\.000 \[0\.00, 0\.00\] n=2 +\S+ (\[-?\d\.\d\d, -?\d\.\d\d\] )?n=2$/m);
+  expect(r.stdout).toMatch(/^efficacyScore +0\.000 \(0\.000–0\.658\) n=2 +\d\.\d{3} \(\d\.\d{3}–\d\.\d{3}\) n=2$/m);
   expect(r.stdout).not.toContain('±');
-  expect(r.stdout).toContain('Each cell: the mean over the cases [its 95% confidence interval] and n, the number of cases the metric is defined for.');
+  expect(r.stdout).toContain('Each cell: the mean over the cases (its 95% confidence interval: Wilson score for proportions, normal otherwise) and n, the number of cases the metric is defined for.');
   expect(r.stdout).toMatch(/^  efficacyScore +CounterFact ES \(reliability\): share of edit prompts where P\(new target\) > P\(true answer\)$/m);
   expect(r.stdout).toMatch(/^  locality\/neighborhood +EasyEdit locality: /m);
   // every metric of the table has a definition

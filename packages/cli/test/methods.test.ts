@@ -8,9 +8,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import type { EditCase } from '@medit/data';
 import { validateEvalReport } from '@medit/metrics';
 
-import { METHOD_NAMES } from '../src/methods';
+import { METHOD_NAMES, refuseEvaluatedSubjects } from '../src/methods';
 import { FIX, PARITY_MODEL, ROOT, runCli } from './helpers/run';
 
 const DATASET = path.join(FIX, 'counterfact-parity.json');
@@ -66,14 +67,38 @@ test.each(CASES)('eval --method %s runs end to end and writes a valid report', a
 test('eval --method tpatcher --mode sequential reports the T-Patcher rates (memory: a dataset\'s prompts)', async () => {
   const out = path.join(tmp, 'tpatcher');
   const hp = hparams('tpatcher', { max_edit_step: 6, start_val_epoch: 2, check_val_every_n_epoch: 2, memory_top_k: 4 });
-  // --memory as an edit dataset: its cases' edit and locality prompts are the memory (ft+kl above reads a text file)
-  const r = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', DATASET, '--method', 'tpatcher', '--hparams', hp, '--memory', DATASET, '--mode', 'sequential', '--out', out, '--json']);
+  // --memory as an edit dataset: its cases' edit and locality prompts are the memory (ft+kl above reads a text file);
+  // a train split names other subjects than the evaluated cases
+  const trainSplit = path.join(tmp, 'memory-train.json');
+  fs.writeFileSync(
+    trainSplit,
+    JSON.stringify([
+      {
+        case_id: 7,
+        requested_rewrite: { prompt: 'The {} is located in', relation_id: 'P131', target_new: { str: 'Rome', id: 'Q220' }, target_true: { str: 'London', id: 'Q84' }, subject: 'Big Ben' },
+        paraphrase_prompts: ['Tourists visit the Big Ben in'],
+        neighborhood_prompts: ['The Colosseum is located in'],
+        attribute_prompts: [],
+        generation_prompts: [],
+      },
+    ]),
+  );
+  const r = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', DATASET, '--method', 'tpatcher', '--hparams', hp, '--memory', trainSplit, '--mode', 'sequential', '--out', out, '--json']);
   expect(r.code).toBe(0);
   const report = validateEvalReport(JSON.parse(fs.readFileSync(`${out}.json`, 'utf8')));
   const m = report.methods[1];
   expect(m.name).toBe('T-Patcher');
   expect(m.hparams).toMatchObject({ max_edit_step: 6, protocol: { mode: 'sequential', batchSize: 1, evalAfter: 'each' } });
   expect(Object.keys(m.aggregates)).toEqual(expect.arrayContaining(['SR', 'GR', 'ER', 'TestR']));
+});
+
+test('a memory or demonstration pool that names an evaluated subject is refused (the eval split\'s own text)', async () => {
+  const r = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', DATASET, '--method', 'tpatcher', '--memory', DATASET, '--mode', 'sequential', '--out', path.join(tmp, 'leak')]);
+  expect(r.code).not.toBe(0);
+  expect(r.stderr).toContain("T-Patcher's memory");
+  expect(r.stderr).toMatch(/names 2 subjects of the evaluated cases \(e\.g\. "(Eiffel Tower|Danielle Darrieux)" in/);
+  expect(() => refuseEvaluatedSubjects(['The Eiffel Towers are tall'], [{ request: { subject: 'Eiffel Tower' } } as EditCase], 'x')).not.toThrow();
+  expect(() => refuseEvaluatedSubjects(['Paris has the Eiffel Tower.'], [{ request: { subject: 'Eiffel Tower' } } as EditCase], 'x')).toThrow(/x names 1 subject/);
 });
 
 test('an unknown method is a usage error listing the known ones; another method\'s flag is refused', async () => {

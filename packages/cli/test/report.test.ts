@@ -26,7 +26,7 @@ const evalRun = async (out: string, args: string[]) => {
   return `${out}.json`;
 };
 
-test('report --markdown writes methods × reliability, generalisation, locality, portability, ms per edit', async () => {
+test('report --markdown writes methods × reliability, generalisation, NS and EasyEdit locality, portability, ms per edit', async () => {
   const rome = await evalRun(path.join(tmp, 'rome'), ROME);
   const ft = await evalRun(path.join(tmp, 'ft'), ['--method', 'ft-m', '--hparams', ftHparams, '--mode', 'sequential']);
   const md = path.join(tmp, 'docs', 'table.md');
@@ -36,21 +36,26 @@ test('report --markdown writes methods × reliability, generalisation, locality,
   const report = JSON.parse(fs.readFileSync(path.join(tmp, 'both.json'), 'utf8'));
   const lines = fs.readFileSync(md, 'utf8').split('\n');
   expect(lines[0]).toBe('gpt2-trained-wordlevel on counterfact-parity (2 cases)');
-  expect(lines[2]).toBe('| method | reliability | generalisation | locality | portability | ms per edit | protocol |');
-  expect(lines[3]).toBe('|---|---:|---:|---:|---:|---:|---|');
+  // no generation: no Reference Score or generation entropy column
+  expect(lines[2]).toBe('| method | reliability | rewrite acc | generalisation | rephrase acc | NS | locality (EasyEdit) | portability | ms per edit | protocol |');
+  expect(lines[3]).toBe('|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   const rows = lines.filter((l) => /^\| (unedited|ROME|FT-M) \|/.test(l)).map((l) => l.split('|').slice(1, -1).map((c) => c.trim()));
   expect(rows.map((c) => c[0])).toEqual(['unedited', 'ROME', 'FT-M']);
   const romeReport = report.methods.find((m: { name: string }) => m.name === 'ROME');
   const es = romeReport.aggregates.efficacyScore;
-  expect(rows[1][1]).toBe(`${es.mean.toFixed(3)} ± ${((es.ci95[1] - es.ci95[0]) / 2).toFixed(3)}`);
-  expect(rows[1][3].startsWith(romeReport.aggregates.neighborhoodScore.mean.toFixed(3))).toBe(true);
+  // a proportion: its Wilson interval, inside [0, 1]
+  expect(es.ci95[0]).toBeGreaterThanOrEqual(0);
+  expect(es.ci95[1]).toBeLessThanOrEqual(1);
+  expect(rows[1][1]).toBe(`${es.mean.toFixed(3)} (${es.ci95[0].toFixed(3)}–${es.ci95[1].toFixed(3)})`);
+  expect(rows[1][5].startsWith(romeReport.aggregates.neighborhoodScore.mean.toFixed(3))).toBe(true);
+  expect(rows[1][6].startsWith(romeReport.aggregates.locality.mean.toFixed(3))).toBe(true);
   // the parity records have no portability prompts; the unedited model has no edit time
-  expect(rows.map((c) => c[4])).toEqual(['–', '–', '–']);
-  expect(rows[0][5]).toBe('–');
-  expect(Number(rows[1][5].replace(/,/g, ''))).toBeGreaterThan(0);
-  expect(rows.map((c) => c[6])).toEqual(['', 'single', 'sequential, 2 × 1']);
+  expect(rows.map((c) => c[7])).toEqual(['–', '–', '–']);
+  expect(rows[0][8]).toBe('–');
+  expect(Number(rows[1][8].replace(/,/g, ''))).toBeGreaterThan(0);
+  expect(rows.map((c) => c[9])).toEqual(['', 'single', 'sequential, 2 × 1']);
   expect(lines).toContain(
-    'Columns: reliability = `efficacyScore`, generalisation = `paraphraseScore`, locality = `neighborhoodScore`, portability = `portability`; mean ± half-width of the 95 % interval; ms per edit = the editor\'s time per edit (metric passes excluded).',
+    'Columns: reliability = `efficacyScore`, rewrite acc = `rewriteAcc`, generalisation = `paraphraseScore`, rephrase acc = `rephraseAcc`, NS = `neighborhoodScore`, locality (EasyEdit) = `locality`, portability = `portability`; mean (95 % interval: Wilson for proportions, normal otherwise); ms per edit = the editor\'s time per edit (metric passes excluded). Not measured in this report: RS, GE.',
   );
 });
 

@@ -11,6 +11,7 @@ import { ROOT, runCli } from './helpers/run';
 const TINY = path.join(ROOT, 'test-fixtures/models/fact-tiny');
 const TRAIN = path.join(ROOT, 'test-fixtures/factworld/edits-tiny/counterfact-train.json');
 const EVAL = path.join(ROOT, 'test-fixtures/factworld/edits-tiny/counterfact-eval.json');
+const VALIDATION = path.join(ROOT, 'test-fixtures/factworld/edits-tiny/counterfact-validation.json');
 
 let tmp: string;
 beforeAll(() => {
@@ -20,11 +21,22 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 test('train serac writes the artefact directory; eval --method serac and --method ike use it', async () => {
   const out = path.join(tmp, 'serac');
-  const base = ['train', 'serac', '--model', TINY, '--dataset', TRAIN, '--out', out, '--components', 'scope-embedding,counterfactual', '--scope-steps', '2', '--cf-steps', '2', '--json'];
+  const base = ['train', 'serac', '--model', TINY, '--dataset', TRAIN, '--validation', VALIDATION, '--out', out, '--components', 'scope-embedding,counterfactual', '--scope-steps', '2', '--cf-steps', '2', '--json'];
   const r = await runCli(base);
   expect(r.code).toBe(0);
   expect(r.result).toMatchObject({ method: 'SERAC', components: ['scope-embedding', 'counterfactual'] });
   for (const f of ['serac.json', 'scope-embedding/scope.json', 'scope-embedding/model.safetensors', 'counterfactual/model.safetensors', 'counterfactual/training.json']) expect(fs.existsSync(path.join(out, f))).toBe(true);
+  // the classifier trains on the train split and is calibrated on the validation split; the counterfactual model trains only
+  const training = (c: string) => JSON.parse(fs.readFileSync(path.join(out, c, 'training.json'), 'utf8'));
+  const records = (f: string) => (JSON.parse(fs.readFileSync(f, 'utf8')) as { case_id: number }[]).map((x) => String(x.case_id));
+  expect(training('scope-embedding').data.map((d: { use: string; file: string }) => [d.use, d.file])).toEqual([
+    ['train', 'test-fixtures/factworld/edits-tiny/counterfact-train.json'],
+    ['validation', 'test-fixtures/factworld/edits-tiny/counterfact-validation.json'],
+  ]);
+  expect(training('scope-embedding').data[1].caseIds).toEqual(records(VALIDATION));
+  expect(training('scope-embedding').validation).toMatchObject({ split: true, cases: records(VALIDATION).length });
+  expect(training('counterfactual').data.map((d: { use: string }) => d.use)).toEqual(['train']);
+  expect(training('counterfactual').data[0].caseIds).toEqual(records(TRAIN));
   const again = await runCli(base);
   expect(again.code).toBe(2);
   expect(again.stdout + again.stderr).toMatch(/already holds scope-embedding, counterfactual/);

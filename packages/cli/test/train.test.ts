@@ -7,11 +7,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import { loadEditorFile } from '@medit/mend';
+
 import { ROOT, runCli } from './helpers/run';
 
 const TINY = path.join(ROOT, 'test-fixtures/models/fact-tiny');
 const TRAIN = path.join(ROOT, 'test-fixtures/factworld/edits-tiny/zsre-train.json');
 const EVAL = path.join(ROOT, 'test-fixtures/factworld/edits-tiny/zsre-eval.json');
+const VALIDATION = path.join(ROOT, 'test-fixtures/factworld/edits-tiny/zsre-validation.json');
 
 let tmp: string;
 let hparams: string;
@@ -58,11 +61,20 @@ test('train mend writes the editor and its log, resumes, and eval --method mend 
   expect(missing.stderr).toMatch(/--editor/);
 });
 
-test('train ke runs through the same command', async () => {
+test('train ke runs through the same command; --validation early-stops on a validation split, and the editor lists its data and its command', async () => {
   const out = path.join(tmp, 'ke');
-  const r = await runCli(['train', 'ke', '--model', TINY, '--dataset', TRAIN, '--hparams', keHparams, '--out', out, '--max-iters', '2', '--json']);
+  const argv = ['train', 'ke', '--model', TINY, '--dataset', TRAIN, '--validation', VALIDATION, '--hparams', keHparams, '--out', out, '--max-iters', '2', '--limit', '6', '--json'];
+  const r = await runCli(argv);
   expect(r.code).toBe(0);
   expect(r.result).toMatchObject({ method: 'KE', iterations: 2 });
-  expect(fs.existsSync(path.join(out, 'best.safetensors'))).toBe(true);
   expect(fs.existsSync(path.join(out, 'best.safetensors.json'))).toBe(false); // the description is in the file's header
+  const { tensors, info } = await loadEditorFile(path.join(out, 'best.safetensors'), 'KE');
+  for (const t of tensors.values()) t.dispose();
+  const ids = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8')).slice(0, 6).map((_: unknown, i: number) => String(i));
+  expect(info.training?.data).toEqual([
+    { use: 'train', file: 'test-fixtures/factworld/edits-tiny/zsre-train.json', sha256: expect.stringMatching(/^[0-9a-f]{64}$/), caseIds: ids(TRAIN) },
+    { use: 'validation', file: 'test-fixtures/factworld/edits-tiny/zsre-validation.json', sha256: expect.stringMatching(/^[0-9a-f]{64}$/), caseIds: ids(VALIDATION) },
+  ]);
+  // and the command that made it
+  expect(info.training?.command).toBe(`medit ${argv.join(' ')}`);
 });

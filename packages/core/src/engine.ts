@@ -158,6 +158,18 @@ export function releaseCachedMemory(): void {
   native().releaseCachedMemory();
 }
 
+/**
+ * Lets the event loop run one turn. Node-API runs the finalizers of garbage-collected tensor
+ * handles from the event loop, so a loop that never leaves its promise chain keeps every handle
+ * it made (~200 bytes each, disposed or not) until it does: an AlphaEdit stream on fact-small
+ * grew by 0.7 MB per edit. Editors call this at the start of every edit; long loops of other
+ * work should await it now and then.
+ * @example for (const r of requests) { await yieldToEventLoop(); ... }
+ */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Resets the native high-water mark to the current use. */
 export function resetPeakMemory(): void {
   native().resetPeakMemory();

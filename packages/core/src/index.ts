@@ -4,6 +4,7 @@
  */
 export { tidy, keep, memory, resetPeakMemory, releaseCachedMemory, noGrad, isGradEnabled, buildInfo, devices, setGemmBackend, setNumThreads } from './engine';
 export type { MemoryInfo } from './engine';
+export { yieldToEventLoop } from './engine';
 export * from './errors';
 export { Tensor, tensor, full, zeros, ones, scalar, randn, mulberry32 } from './tensor';
 export type { NestedArray, NumericArray, TypedArrayFor } from './tensor';

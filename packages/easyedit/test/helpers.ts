@@ -11,9 +11,13 @@ export const PATHS = path.join(FIX, 'paths.yaml');
 export const MODEL = path.join(ROOT, 'test-fixtures/models/fact-small');
 export const KNOWEDIT_ZSRE = path.join(ROOT, 'test-fixtures/factworld/edits/knowedit_zsre-eval.json');
 
-/** The first records of the fact world's KnowEdit zsRE split, as EasyEdit's KnowEdit example passes them to edit(). */
-export function knowEditArgs(n: number): EasyEditArgs {
-  const records = JSON.parse(fs.readFileSync(KNOWEDIT_ZSRE, 'utf8')).slice(0, n) as {
+/**
+ * Records of the fact world's KnowEdit zsRE split (`which`: how many of the first, or their
+ * indices), as EasyEdit's KnowEdit example passes them to edit().
+ */
+export function knowEditArgs(which: number | readonly number[]): EasyEditArgs {
+  const all = JSON.parse(fs.readFileSync(KNOWEDIT_ZSRE, 'utf8')) as unknown[];
+  const records = (typeof which === 'number' ? all.slice(0, which) : which.map((i) => all[i])) as {
     prompt: string;
     subject: string;
     target_new: string;

@@ -36,6 +36,7 @@ import {
   tensor,
   tidy,
   validateRequest,
+  yieldToEventLoop,
 } from '@medit/core';
 
 import { defaultFtHparams, resolveFtHparams, ftVariantOf, type FtHyperParams, type FtVariant } from './hparams';
@@ -102,6 +103,7 @@ export class FtEditor implements Editor {
   }
 
   async edit(model: CausalLM, requests: EditRequest[], opts: EditOptions = {}): Promise<EditDelta> {
+    await yieldToEventLoop(); // frees the handles of earlier work (see yieldToEventLoop)
     const tok = model.tokenizer;
     if (!tok) throw new ArgumentError('FT needs a model with a tokenizer');
     if (requests.length === 0) throw new ArgumentError('FT: expected at least one edit request');

@@ -20,6 +20,7 @@ import {
   targetIds,
   tidy,
   validateRequest,
+  yieldToEventLoop,
 } from '@medit/core';
 
 import { attributionScores } from './attribution';
@@ -93,6 +94,7 @@ export class KnEditor implements Editor {
   }
 
   async edit(model: CausalLM, requests: EditRequest[], opts: EditOptions = {}): Promise<EditDelta> {
+    await yieldToEventLoop(); // frees the handles of earlier work (see yieldToEventLoop)
     const tok = model.tokenizer;
     if (!tok) throw new ArgumentError('KN needs a model with a tokenizer');
     if (requests.length === 0) throw new ArgumentError('KN: expected at least one edit request');

@@ -41,6 +41,7 @@ import {
   tidy,
   validateRequest,
   zeros,
+  yieldToEventLoop,
 } from '@medit/core';
 import type { TargetStep } from '@medit/rome';
 
@@ -175,6 +176,7 @@ export abstract class MassEditorBase implements Editor {
    * @throws ArgumentError for invalid requests or missing statistics; CancelledError on abort
    */
   async edit(model: CausalLM, requests: EditRequest[], opts: EditOptions = {}): Promise<EditDelta> {
+    await yieldToEventLoop(); // frees the handles of earlier work (see yieldToEventLoop)
     const tok = model.tokenizer;
     if (!tok) throw new ArgumentError(`${this.name} needs a model with a tokenizer`);
     if (requests.length === 0) throw new ArgumentError(`${this.name}: expected at least one edit request`);

@@ -36,7 +36,7 @@ export interface TrainHyperParams {
   val_steps: number;
   /** stop after this many batches without a better validation loss */
   early_stop_patience: number;
-  /** fraction of the training cases held out for validation (the eval split is never used) */
+  /** fraction of the training cases held out for validation when no validation split is given */
   val_fraction: number;
   seed: number;
 }

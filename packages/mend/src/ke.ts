@@ -56,6 +56,7 @@ import {
   validateRequest,
   zeros,
   clone,
+  yieldToEventLoop,
 } from '@medit/core';
 
 import { loadEditorFile, saveEditorFile } from './editor-file';
@@ -288,6 +289,7 @@ export class KeEditor implements TrainableEditor {
   }
 
   async edit(model: CausalLM, requests: EditRequest[], opts: EditOptions = {}): Promise<EditDelta> {
+    await yieldToEventLoop(); // frees the handles of earlier work (see yieldToEventLoop)
     if (requests.length === 0) throw new ArgumentError('KE: expected at least one edit request');
     requests.forEach((r, i) => validateRequest(r, i, model.tokenizer));
     if (opts.signal?.aborted) throw new CancelledError('KE edit cancelled');

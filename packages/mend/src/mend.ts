@@ -43,6 +43,7 @@ import {
   tidy,
   validateRequest,
   type WeightUpdate,
+  yieldToEventLoop,
 } from '@medit/core';
 
 import { loadEditorFile, saveEditorFile } from './editor-file';
@@ -232,6 +233,7 @@ export class MendEditor implements TrainableEditor {
   }
 
   async edit(model: CausalLM, requests: EditRequest[], opts: EditOptions = {}): Promise<EditDelta> {
+    await yieldToEventLoop(); // frees the handles of earlier work (see yieldToEventLoop)
     if (requests.length === 0) throw new ArgumentError('MEND: expected at least one edit request');
     requests.forEach((r, i) => validateRequest(r, i, model.tokenizer));
     if (opts.signal?.aborted) throw new CancelledError('MEND edit cancelled');

@@ -20,7 +20,8 @@
  *      Adam step (MEND: network lr and a separate Adam for the α_ℓ with lr_lr).
  *
  * Every val_interval batches: val_steps validation batches (the same step without parameter
- * updates and without touching running statistics) on cases held out from the training split;
+ * updates and without touching running statistics) on the validation split (`validation`; else
+ * a `val_fraction` share held out of the training cases);
  * the lowest `loss/total_edit_val` = c_edit·L_e + L_loc (multimodal: + i_edit·L_e^image, L_loc
  * with the image KL) is kept as `best`, training stops after early_stop_patience batches without
  * improvement or at max_iters. Checkpoints are written atomically to `outDir`: `best`, and `last`
@@ -107,10 +108,17 @@ export interface TrainLogRow {
 
 export interface TrainOptions {
   model: CausalLM;
-  /** the training split (a validation share is held out of it, see `val_fraction`, unless `validation` is given) */
+  /** the training split (without `validation`, a `val_fraction` share is held out of it) */
   examples: readonly TrainingExample[];
-  /** a validation split of its own (e.g. a dataset's validation file): used instead of holding out `val_fraction` of `examples` */
+  /** the validation split for the validation loss and early stopping; all of `examples` then train */
   validation?: readonly TrainingExample[];
+  /**
+   * What the editor was trained and validated on (dataset files, cases), recorded as `data` in
+   * the editor file's `training` summary so that what it saw can be checked later.
+   */
+  data?: readonly object[];
+  /** The command that trained the editor, recorded as `command` in the same summary. */
+  command?: string;
   /** checkpoints and the JSON-lines log go here */
   outDir: string;
   /** continue from `outDir/last.safetensors` (the editor passed in must be loaded from it) */
@@ -268,10 +276,11 @@ const LOG_FILE = 'train-log.jsonl';
 
 /**
  * Writes the checkpoint as ONE file: the editor, the optimiser moments (`optimizer.<group>.<i>.m|v`)
- * and the trainer state (in the description), so a kill at any moment leaves the previous
- * checkpoint or this one, never an editor from one iteration beside optimiser state from another.
+ * and the trainer state (in the description, with `data`: what the editor trains on), so a kill at
+ * any moment leaves the previous checkpoint or this one, never an editor from one iteration beside
+ * optimiser state from another.
  */
-async function saveCheckpoint(outDir: string, editor: TrainableEditor, opts: AdamW[], state: TrainerState): Promise<void> {
+async function saveCheckpoint(outDir: string, editor: TrainableEditor, opts: AdamW[], state: TrainerState, data: Record<string, unknown>): Promise<void> {
   const tensors = new Map<string, Tensor>();
   opts.forEach((o, g) =>
     o.exportState().moments.forEach((m, i) => {
@@ -280,7 +289,7 @@ async function saveCheckpoint(outDir: string, editor: TrainableEditor, opts: Ada
       tensors.set(`optimizer.${g}.${i}.v`, m.v);
     }),
   );
-  await editor.save(path.join(outDir, LAST_FILE), { ...state, optimizerSteps: opts.map((o) => o.exportState().step) }, tensors);
+  await editor.save(path.join(outDir, LAST_FILE), { ...state, ...data, optimizerSteps: opts.map((o) => o.exportState().step) }, tensors);
   writeFileAtomic(path.join(outDir, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
 }
 
@@ -290,11 +299,11 @@ async function loadCheckpoint(outDir: string, editor: TrainableEditor, opts: Ada
   if (!fs.existsSync(file)) throw new ArgumentError(`cannot resume: ${file} does not exist`);
   const { tensors, info } = await loadEditorFile(file, editor.name);
   try {
-    const saved = info.training as (TrainerState & { optimizerSteps?: number[] }) | undefined;
+    const saved = info.training as (TrainerState & { optimizerSteps?: number[]; data?: unknown; command?: unknown }) | undefined;
     if (!saved || !Array.isArray(saved.optimizerSteps) || saved.optimizerSteps.length !== opts.length) {
       throw new ArgumentError(`cannot resume from ${file}: it holds no trainer checkpoint (a best.safetensors-style editor, or one written by an older medit)`);
     }
-    const { optimizerSteps, ...state } = saved;
+    const { optimizerSteps, data: _data, command: _command, ...state } = saved;
     // JSON writes Infinity (no validation yet) as null.
     if (typeof state.bestValLoss !== 'number') state.bestValLoss = Infinity;
     opts.forEach((o, g) => {
@@ -338,6 +347,7 @@ export async function trainEditor(editor: TrainableEditor, opts: TrainOptions): 
   fs.mkdirSync(outDir, { recursive: true });
   if (opts.validation?.length === 0) throw new ArgumentError('trainEditor: the validation split is empty');
   const { train, val } = opts.validation ? { train: [...opts.examples], val: [...opts.validation] } : splitValidation(opts.examples, hp.val_fraction, hp.seed);
+  const data = { ...(opts.data ? { data: opts.data } : {}), ...(opts.command ? { command: opts.command } : {}) };
   const groups = editor.parameterGroups();
   const optimizers = groups.map((g) => new AdamW(g.params, { lr: g.lr, weightDecay: 0 }));
   const params = groups.flatMap((g) => g.params);
@@ -370,7 +380,7 @@ export async function trainEditor(editor: TrainableEditor, opts: TrainOptions): 
     while (state.iter < hp.max_iters) {
       if (opts.signal?.aborted) {
         state.seconds = seconds();
-        await saveCheckpoint(outDir, editor, optimizers, state);
+        await saveCheckpoint(outDir, editor, optimizers, state, data);
         throw new CancelledError(`training cancelled at iteration ${state.iter}; resume from ${outDir}`);
       }
       // Yield to the event loop so a pending SIGINT can abort between batches.
@@ -410,10 +420,10 @@ export async function trainEditor(editor: TrainableEditor, opts: TrainOptions): 
           state.bestValLoss = m.loss;
           state.bestIter = state.iter;
           state.seconds = seconds();
-          await editor.save(path.join(outDir, 'best.safetensors'), { ...state });
+          await editor.save(path.join(outDir, 'best.safetensors'), { ...state, ...data });
         }
         state.seconds = seconds();
-        await saveCheckpoint(outDir, editor, optimizers, state);
+        await saveCheckpoint(outDir, editor, optimizers, state, data);
         if (state.iter - state.bestIter >= hp.early_stop_patience) {
           stoppedBy = 'early_stop';
           break;

@@ -12,7 +12,7 @@
  * an empty locality set) and is left out of aggregates.
  */
 export { MetricInputError } from './errors';
-export { aggregate, mean, sampleStd, harmonicMean, createRng, Z_975 } from './stats';
+export { aggregate, mean, sampleStd, harmonicMean, createRng, wilsonInterval, Z_975 } from './stats';
 export type { Aggregate, AggregateOptions } from './stats';
 export { tokenAccuracy, tokenExactMatch, meanTokenAccuracy, tokenAgreement } from './token';
 export type { TokenPrediction, LocalityPrediction } from './token';
@@ -36,6 +36,8 @@ export type { TargetNll, CounterFactCasePredictions, CounterFactCaseMetrics } fr
 export { TfIdfModel, tfidfTokens } from './tfidf';
 export { mmeditCaseMetrics, topKAgreement } from './mmedit';
 export type { MmeditCasePredictions, MmeditCaseMetrics, TopKLocalityPrediction } from './mmedit';
+export { AttributeSnippets } from './snippets';
+export type { AttributeSnippetRecord } from './snippets';
 export { zsreCaseMetrics, zsreScore } from './zsre';
 export type { ZsreCasePredictions, ZsreCaseMetrics } from './zsre';
 export { sequentialMetrics, sequentialCurve, retainRate, aggregateSequentialRuns } from './sequential';
@@ -48,6 +50,8 @@ export {
   isEvalReport,
   buildMethodReport,
   createEvalReport,
+  isProportionMetric,
+  aggregateOptionsFor,
   ReportValidationError,
 } from './report/schema';
 export type { EvalReport, MethodReport, CaseRow, JsonValue, MethodReportInput } from './report/schema';

@@ -1,6 +1,6 @@
 /**
- * Aggregation helpers: means, harmonic mean, 95% confidence intervals (normal approximation and
- * seeded percentile bootstrap).
+ * Aggregation helpers: means, harmonic mean, 95% confidence intervals (Wilson score for
+ * proportions, normal approximation, seeded percentile bootstrap).
  */
 import { expected } from './errors';
 
@@ -17,8 +17,11 @@ export interface Aggregate {
 
 /** Options for {@link aggregate}. */
 export interface AggregateOptions {
-  /** `'normal'` (default): mean ± z₀.₉₇₅·s/√n. `'bootstrap'`: percentile bootstrap. */
-  method?: 'normal' | 'bootstrap';
+  /**
+   * `'normal'` (default): mean ± z₀.₉₇₅·s/√n. `'wilson'`: the Wilson score interval of a
+   * proportion (values in [0, 1]; always inside [0, 1]). `'bootstrap'`: percentile bootstrap.
+   */
+  method?: 'normal' | 'wilson' | 'bootstrap';
   /** Bootstrap resamples (default 2000). */
   resamples?: number;
   /** Bootstrap RNG seed (default 0); equal seeds give equal intervals. */
@@ -87,10 +90,31 @@ export function quantileSorted(sorted: readonly number[], q: number): number {
 }
 
 /**
+ * Wilson score interval (Wilson 1927) of a proportion p̂ observed over n trials, at z = 1.96:
+ * `(p̂ + z²/2n ± z·√(p̂(1 − p̂)/n + z²/4n²)) / (1 + z²/n)`. Unlike p̂ ± z·√(p̂(1 − p̂)/n) it stays
+ * inside [0, 1] and is not empty at p̂ = 0 or 1.
+ * @throws {MetricInputError} for p outside [0, 1] or n not a positive integer.
+ * @example wilsonInterval(1, 10); // [0.722, 1]
+ */
+export function wilsonInterval(p: number, n: number): [number, number] {
+  if (!(p >= 0 && p <= 1)) throw expected('a proportion in [0, 1]', 'p', p);
+  if (!Number.isInteger(n) || n < 1) throw expected('a positive integer', 'n', n);
+  const z2 = Z_975 * Z_975;
+  const denom = 1 + z2 / n;
+  const centre = (p + z2 / (2 * n)) / denom;
+  const half = (Z_975 * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / denom;
+  // clamp rounding only: the exact bounds lie in [0, 1]
+  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+}
+
+/**
  * Mean over cases with a 95% confidence interval.
  *
  * - `null` and `NaN` entries are "not defined for this case" (e.g. a case with no locality
  *   prompts) and are excluded; `n` counts the rest.
+ * - wilson: {@link wilsonInterval} of the mean over n cases; for per-case fractions (a case's
+ *   share of correct prompts) this treats each case as one trial, which is conservative. Defined
+ *   from n = 1.
  * - normal: `mean ± 1.96 · s / √n`, s the sample std (n − 1).
  * - bootstrap: resample the n values with replacement `resamples` times (mulberry32, `seed`),
  *   take the 2.5% and 97.5% quantiles of the resampled means (percentile bootstrap, Efron 1979).
@@ -111,13 +135,17 @@ export function aggregate(values: readonly (number | null)[], opts: AggregateOpt
   const n = xs.length;
   const m = mean(xs);
   const std = sampleStd(xs);
-  if (m === null || std === null) return { mean: m, ci95: null, n, std };
   const method = opts.method ?? 'normal';
+  if (method === 'wilson') {
+    for (const x of xs) if (x < 0 || x > 1) throw expected('values in [0, 1] for a Wilson interval', 'aggregate values', x);
+    return { mean: m, ci95: m === null ? null : wilsonInterval(Math.min(1, Math.max(0, m)), n), n, std };
+  }
+  if (m === null || std === null) return { mean: m, ci95: null, n, std };
   if (method === 'normal') {
     const half = (Z_975 * std) / Math.sqrt(n);
     return { mean: m, ci95: [m - half, m + half], n, std };
   }
-  if (method !== 'bootstrap') throw expected("'normal' or 'bootstrap'", 'method', method);
+  if (method !== 'bootstrap') throw expected("'normal', 'wilson' or 'bootstrap'", 'method', method);
   const b = opts.resamples ?? 2000;
   if (!Number.isInteger(b) || b < 1) throw expected('a positive integer', 'resamples', b);
   const rng = createRng(opts.seed ?? 0);

@@ -21,7 +21,9 @@ import {
 } from '@medit/core';
 import type { EditCase } from '@medit/data';
 import {
+  AttributeSnippets,
   evaluate,
+  referenceScore,
   mergeEvalReports,
   concatEvalReports,
   generateTexts,
@@ -35,7 +37,7 @@ import {
 } from '@medit/metrics';
 import { RomeEditor } from '@medit/rome';
 
-import { asksEditedFact, withoutEditedFacts } from '../src/harness/edited-facts';
+import { asksEditedFact, editsAsked, namesExactly } from '../src/harness/edited-facts';
 
 const FIX = path.resolve(__dirname, '../../../test-fixtures/parity/gpt2-trained-wordlevel');
 
@@ -202,6 +204,28 @@ describe('evaluate: suites and generation', () => {
     expect(row.fluency).toBeCloseTo(generationEntropy(generateTexts(model, ['Danielle Darrieux speaks'], gen))!, 12);
     expect(row.generationEntropy!).toBeGreaterThan(0);
   });
+
+  test('generation with snippets: the Reference Score against the snippets of (relation, target_new)', async () => {
+    const c: EditCase = {
+      ...CASES[0],
+      request: { ...CASES[0].request, relationId: 'P103', targetNewId: 'Q1860' },
+      generationPrompts: ['Danielle Darrieux speaks', 'The Big Ben is located in'],
+    };
+    const snippets = new AttributeSnippets([
+      { relation_id: 'P103', target_id: 'Q1860', samples: [{ name: 'Big Ben', text: 'The Big Ben is in London, where people speak English.' }] },
+      { relation_id: 'P103', target_id: 'Q150', samples: [{ name: 'Darrieux', text: 'Danielle Darrieux speaks French.' }] },
+    ]);
+    const gen = { greedy: true, maxLength: 10 };
+    const run = async (x: EditCase) => (await evaluate({ model, cases: [x], generation: gen, snippets })).methods[0].rows![0].metrics;
+    const texts = generateTexts(model, c.generationPrompts, gen);
+    const expected = referenceScore(texts, ['The Big Ben is in London, where people speak English.'], snippets.tfidf)!;
+    expect(expected).toBeGreaterThan(0);
+    expect((await run(c)).referenceScore).toBeCloseTo(expected, 12);
+    // no snippet of that (relation, target): undefined, not 0
+    expect((await run({ ...c, request: { ...c.request, targetNewId: 'Q0' } })).referenceScore).toBeNull();
+    // without generation, neither entropy nor the Reference Score
+    expect((await evaluate({ model, cases: [c], snippets })).methods[0].rows![0].metrics.referenceScore).toBeUndefined();
+  });
 });
 
 describe('evaluate with ROME', () => {
@@ -246,8 +270,10 @@ describe('evaluate with ROME', () => {
     // c0 and c2 have 1 + 2 rephrases; c1 none.
     expect(rome.aggregates.GR.n).toBe(3);
     expect(rome.rows!.map((r) => r.id)).toEqual(['c0', 'c1', 'c2']);
-    // c0's neighbour "Frida Kahlo is a citizen of" is c1's edit, c1's "Danielle Darrieux speaks" c0's
-    expect(rome.hparams.protocol).toEqual({ mode: 'sequential', batchSize: 1, evalAfter: 'each', localityInScope: 2 });
+    // c0's neighbour "Frida Kahlo is a citizen of" is c1's edit, made after c0 is measured (kept in
+    // c0's row); c1's "Danielle Darrieux speaks" is c0's, already made (left out); TestR on the
+    // final model leaves out both
+    expect(rome.hparams.protocol).toEqual({ mode: 'sequential', batchSize: 1, evalAfter: 'each', localityInScope: 1, localityInScopeFinal: 2 });
   });
 });
 
@@ -329,7 +355,41 @@ describe('evaluate: protocols and failures (deterministic editor)', () => {
     expect((await run(true, 'sequential')).aggregates.TestR.n).toBe(3);
   });
 
-  test('asksEditedFact: the edit\'s own prompts, or its relation and subject as whole words', () => {
+  test('sequential: a locality prompt is left out only once its fact has been edited (rows right after each edit, TestR at the end)', async () => {
+    // c0's only neighbour asks c1's fact, edited after c0 is measured; c1's first neighbour asks c0's, edited before
+    const cases = [cfCase('c0', '{} speaks', 'Danielle Darrieux', 'English', 'French', [], [['Frida Kahlo is a citizen of', 'Mexico']]), CASES[1]];
+    const run = async (evalAfter: 'each' | 'all') => (await evaluate({ editor: new BiasEditor(), model, cases, mode: 'sequential', batchSize: 1, evalAfter })).methods;
+    const [base, each] = await run('each');
+    const row = (m: typeof each, id: string) => m.rows!.find((r) => r.id === id)!.metrics;
+    expect(row(each, 'c0').neighborhoodScore).toEqual(expect.any(Number));
+    expect(row(each, 'c0').locality).toEqual(expect.any(Number));
+    expect(each.hparams.protocol).toEqual({ mode: 'sequential', batchSize: 1, evalAfter: 'each', localityInScope: 1, localityInScopeFinal: 2 });
+    // c1 keeps the Colosseum alone (a mean over one prompt), and so does its baseline row
+    expect([0, 1]).toContain(row(each, 'c1').neighborhoodScore);
+    expect([0, 1]).toContain(row(base, 'c1').neighborhoodScore);
+    expect(row(base, 'c0').neighborhoodScore).toEqual(expect.any(Number));
+    expect(each.aggregates.TestR.n).toBe(1);
+    // measured at the end, every edit is in place: c0 has no locality prompt left
+    const [, all] = await run('all');
+    expect(row(all, 'c0').neighborhoodScore ?? null).toBeNull();
+    expect(all.hparams.protocol).toMatchObject({ localityInScope: 2, localityInScopeFinal: 2 });
+  });
+
+  test('namesExactly: whole names, not a part of a longer name', () => {
+    expect(namesExactly('Lamke Arc is made by', 'Lamke Arc')).toBe(true);
+    expect(namesExactly('Lamke Arc 6 is made by', 'Lamke Arc')).toBe(false);
+    expect(namesExactly('Lamke Arc 6 is made by', 'Lamke Arc 6')).toBe(true);
+    expect(namesExactly('Zodra Luzun Fefi plays the', 'Zodra Luzun')).toBe(false);
+    expect(namesExactly('The rain stopped by noon. Zodra Luzun plays the', 'Zodra Luzun')).toBe(true);
+    expect(namesExactly('In Lamke Arc, the capital is', 'Lamke Arc')).toBe(true);
+    expect(namesExactly('Which company employs Zodra Luzun?', 'Zodra Luzun')).toBe(true);
+    expect(namesExactly('The maker of Ana Lamke Arc is', 'Lamke Arc')).toBe(false);
+    expect(namesExactly('The maker of Lamke Arcs is', 'Lamke Arc')).toBe(false);
+    // a later occurrence can be exact when an earlier one is not
+    expect(namesExactly('Lamke Arc 6 and Lamke Arc are', 'Lamke Arc')).toBe(true);
+  });
+
+  test('asksEditedFact: the edit\'s own prompts, or its relation and subject named exactly', () => {
     const edit = { ...CASES[1], request: { ...CASES[1].request, relationId: 'P27' } };
     const owner = { ...CASES[0], request: { ...CASES[0].request, relationId: 'P27' } };
     const nb = (prompt: string) => ({ prompt, answer: 'Mexico', kind: 'neighborhood' });
@@ -339,11 +399,11 @@ describe('evaluate: protocols and failures (deterministic editor)', () => {
     const otherRelation = { ...owner, request: { ...owner.request, relationId: 'P103' } };
     expect(asksEditedFact(nb('The country of citizenship of Frida Kahlo is'), otherRelation, edit)).toBe(false);
     expect(asksEditedFact(nb('Frida Kahlo is a citizen of'), otherRelation, edit)).toBe(true);
-    const { cases, excluded } = withoutEditedFacts(CASES, [[0, 1, 2]]);
-    expect(excluded).toBe(2);
-    expect(cases[0].localityPrompts.map((p) => p.prompt)).toEqual(['The Big Ben is located in']);
-    expect(cases[2]).toBe(CASES[2]);
-    expect(withoutEditedFacts(CASES, [[0], [1], [2]]).excluded).toBe(0);
+    const longer = { ...edit, request: { ...edit.request, subject: 'Frida' } };
+    expect(asksEditedFact(nb('The country of citizenship of Frida Kahlo is'), owner, longer)).toBe(false);
+    // [case][prompt] → the cases of the group whose fact the prompt asks
+    expect(editsAsked(CASES, [[0, 1, 2]])).toEqual([[[], [1]], [[0], []], [[]]]);
+    expect(editsAsked(CASES, [[0], [1], [2]])).toEqual([[[], []], [[], []], [[]]]);
   });
 
   test('sequential evalAfter "all" measures rows on the final model; SR/ER agree with sequentialMetrics', async () => {

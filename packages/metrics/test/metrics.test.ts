@@ -1,6 +1,10 @@
 import {
   aggregate,
+  aggregateOptionsFor,
+  AttributeSnippets,
   aggregateSequentialRuns,
+  isProportionMetric,
+  wilsonInterval,
   counterFactCaseMetrics,
   counterFactScore,
   createRng,
@@ -45,6 +49,35 @@ describe('aggregation', () => {
     expect(a.n).toBe(4);
     expect(a.ci95![0]).toBeCloseTo(0.75 - (1.959963984540054 * 0.5) / 2, 12);
     expect(a.ci95![1]).toBeCloseTo(0.75 + (1.959963984540054 * 0.5) / 2, 12);
+  });
+  it('Wilson score interval of a proportion: hand-computed, always inside [0, 1]', () => {
+    // (p + z²/2n ± z·√(p(1−p)/n + z²/4n²)) / (1 + z²/n), z = 1.959964
+    const a = aggregate([1, 0, 1, 1], { method: 'wilson' });
+    expect(a.mean).toBe(0.75);
+    expect(a.ci95![0]).toBeCloseTo(0.30064184258240184, 12);
+    expect(a.ci95![1]).toBeCloseTo(0.9544127391902995, 12);
+    expect(wilsonInterval(1, 10)[0]).toBeCloseTo(0.7224672001371107, 12);
+    expect(wilsonInterval(1, 10)[1]).toBeCloseTo(1, 12);
+    expect(wilsonInterval(0, 10)).toEqual([0, expect.closeTo(0.2775327998628892, 12)]);
+    // n = 1 and p = 0.5: the normal interval would be undefined (no spread) or [-0.48, 1.48]
+    const one = aggregate([0.5], { method: 'wilson' });
+    expect(one.ci95![0]).toBeCloseTo(0.05462075552885198, 12);
+    expect(one.ci95![1]).toBeCloseTo(0.945379244471148, 12);
+    for (const xs of [[1, 1], [0, 0, 0], [1, 0], [0.2, 0.9, 1]]) {
+      const [lo, hi] = aggregate(xs, { method: 'wilson' }).ci95!;
+      expect(lo).toBeGreaterThanOrEqual(0);
+      expect(hi).toBeLessThanOrEqual(1);
+    }
+    expect(aggregate([], { method: 'wilson' })).toEqual({ mean: null, ci95: null, n: 0, std: null });
+    expect(() => aggregate([1.5], { method: 'wilson' })).toThrow(/values in \[0, 1\]/);
+    expect(() => wilsonInterval(0.5, 0)).toThrow(/positive integer/);
+  });
+  it('proportions get Wilson intervals in reports, other metrics normal ones', () => {
+    expect(['efficacyScore', 'neighborhoodScore', 'rewriteAcc', 'locality', 'locality/neighborhood', 'portability/one_hop', 'specificity', 'ER'].every(isProportionMetric)).toBe(true);
+    expect(['efficacyMagnitude', 'generationEntropy', 'referenceScore', 'fluency', 'score', 'TestR'].some(isProportionMetric)).toBe(false);
+    expect(aggregateOptionsFor('efficacyScore')).toEqual({ method: 'wilson' });
+    expect(aggregateOptionsFor('efficacyMagnitude')).toEqual({ method: 'normal' });
+    expect(aggregateOptionsFor('efficacyScore', { method: 'bootstrap', seed: 1 })).toEqual({ method: 'bootstrap', seed: 1 });
   });
   it('null/NaN are excluded; n < 2 has no interval; empty gives null mean', () => {
     expect(aggregate([null, NaN, 2])).toEqual({ mean: 2, ci95: null, n: 1, std: null });
@@ -242,6 +275,22 @@ describe('TF-IDF (sklearn TfidfVectorizer defaults)', () => {
     expect(m2.cosine('cat dog', 'dog')).toBeCloseTo(2 / Math.sqrt(5), 12);
     expect(() => TfIdfModel.fromIdf({ cat: 3 }, [1])).toThrow(/vocab\["cat"\]/);
     expect(() => TfIdfModel.fit([])).toThrow(/at least one document/);
+  });
+});
+
+describe('attribute snippets (ROME consistency references)', () => {
+  it('groups texts by relation and object id and fits TF-IDF on all of them', () => {
+    const s = new AttributeSnippets([
+      { relation_id: 'P27', target_id: 'Q1', samples: [{ name: 'a', text: 'alpha lives in varsa' }, { name: 'b', text: 'beta lives in varsa' }] },
+      { relation_id: 'P27', target_id: 'Q2', samples: [{ name: 'c', text: 'gamma lives in drisk' }] },
+    ]);
+    expect(s.texts('P27', 'Q1')).toEqual(['alpha lives in varsa', 'beta lives in varsa']);
+    expect(s.texts('P27', 'Q3')).toEqual([]);
+    expect(s.texts(undefined, 'Q1')).toEqual([]);
+    // idf over the 3 snippets: "varsa" in 2 → ln(4/3) + 1; "lives" in 3 → ln(4/4) + 1
+    expect(s.tfidf.idfOf('varsa')).toBeCloseTo(Math.log(4 / 3) + 1, 12);
+    expect(s.tfidf.idfOf('lives')).toBeCloseTo(1, 12);
+    expect(() => new AttributeSnippets([{ relation_id: 'P27', target_id: 'Q1', samples: [{ name: 'a' } as never] }])).toThrow(/samples\[0\]\.text/);
   });
 });
 

@@ -46,6 +46,9 @@ describe('EvalReport schema', () => {
       ],
     });
     expect(m.aggregates.rewriteAcc).toMatchObject({ mean: 0.75, n: 2 });
+    // a proportion: the Wilson interval of 0.75 over 2 cases, inside [0, 1] (mean ± 1.96·s/√n would reach 1.24)
+    expect(m.aggregates.rewriteAcc.ci95![0]).toBeCloseTo(0.19786745576231107, 12);
+    expect(m.aggregates.rewriteAcc.ci95![1]).toBeLessThan(1);
     expect(m.aggregates.locality).toEqual({ mean: null, ci95: null, n: 0, std: null });
     expect(m.aggregates.score).toBeUndefined();
   });

@@ -77,6 +77,9 @@ export const ROME_PRESETS: Record<string, RomeHyperParams> = {
  * facts v* at the last token cannot reach the target whatever the step size or clamp (the
  * model reads those facts from the first name); on the first 200 eval edits ES went from
  * 0.925 to 0.960 and PS from 0.840 to 0.887 (bench/RESULTS.md).
+ * Provenance: these choices were made on fact-small's CounterFact *eval* split (format-1 edit
+ * sets, before the validation split existed), not on a validation split;
+ * bench/hparams/fact-small-rome.json records it, and `medit tune` re-chooses on validation.
  */
 export function defaultRomeHparams(numLayers: number): RomeHyperParams {
   return {

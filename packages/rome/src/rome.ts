@@ -40,6 +40,7 @@ import {
   sub,
   vectorNorm,
   contextTemplates,
+  yieldToEventLoop,
 } from '@medit/core';
 
 import { averagedKey, keysAtSubject } from './compute-key';
@@ -123,6 +124,7 @@ export class RomeEditor implements Editor {
   }
 
   async edit(model: CausalLM, requests: EditRequest[], opts: EditOptions = {}): Promise<EditDelta> {
+    await yieldToEventLoop(); // frees the handles of earlier work (see yieldToEventLoop)
     if (!model.tokenizer) throw new ArgumentError('ROME needs a model with a tokenizer');
     if (requests.length === 0) throw new ArgumentError('ROME: expected at least one edit request');
     requests.forEach((r, i) => validateRequest(r, i, model.tokenizer));

@@ -12,10 +12,11 @@
  *   {@link TextEncoder}: engine BERT or ONNX MiniLM), record and edit both encoded as their copy
  *   demonstration.
  * - Context budget (§4.4 pitfall 1 [R]): when demonstrations + fact + query exceed the model's
- *   context, the demonstrations farthest from the query are dropped first; {@link IkeDelta.usage}
- *   reports how many were really used.
+ *   context (with room for a generated answer when the query starts a generation), the
+ *   demonstrations farthest from the query are dropped first; {@link IkeDelta.usage} reports how
+ *   many were really used.
  */
-import { ArgumentError, type CausalLM, type EditDelta, type EditDeltaInfo, type EditOptions, type EditRequest, type Editor, fillTemplate, validateRequest } from '@medit/core';
+import { ArgumentError, type CausalLM, type EditDelta, type EditDeltaInfo, type EditOptions, type EditRequest, type Editor, fillTemplate, validateRequest, yieldToEventLoop } from '@medit/core';
 import type { EditCase } from '@medit/data';
 
 import { embedTexts, type TextEncoder } from './encoder';
@@ -171,7 +172,7 @@ export class IkeDelta extends MemoryDelta {
     const ids = contexts.map((byM) => byM.map((text) => tok.encode(text, { addSpecialTokens: false })));
     const factVectors = facts.length > 1 ? embedTexts(this.encoder!, facts).map(normalise) : [];
     const max = model.config.maxPositions;
-    const router = (rows: number[][]) => {
+    const router = (rows: number[][], reserve: number) => {
       let which = rows.map(() => 0);
       if (facts.length > 1) {
         const q = embedTexts(this.encoder!, rows.map((r) => tok.decode(r, { skipSpecialTokens: true }))).map(normalise);
@@ -180,7 +181,7 @@ export class IkeDelta extends MemoryDelta {
       return rows.map((row, b) => {
         const byM = ids[which[b]];
         let m = byM.length - 1;
-        while (m > 0 && byM[m].length + row.length > max) m--;
+        while (m > 0 && byM[m].length + row.length + reserve > max) m--;
         this.usage.rows++;
         this.usage.demonstrations += m;
         if (m < byM.length - 1) this.usage.truncated++;
@@ -233,6 +234,7 @@ export class IkeEditor implements Editor {
   }
 
   async edit(model: CausalLM, requests: EditRequest[], opts: EditOptions = {}): Promise<IkeDelta> {
+    await yieldToEventLoop(); // frees the handles of earlier work (see yieldToEventLoop)
     if (!model.tokenizer) throw new ArgumentError('IKE: the model has no tokenizer');
     requests.forEach((r, i) => validateRequest(r, i, model.tokenizer));
     const facts: string[] = [];

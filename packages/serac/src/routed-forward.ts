@@ -27,9 +27,17 @@ export type ForwardFn = (ids: number[][], opts?: ForwardOptions) => ForwardOutpu
 
 /**
  * Decides, per row (its real tokens, padding removed), the context to read before it, or null
- * for the base model.
+ * for the base model. `reserve`: positions the row may still grow by (a cached forward starts a
+ * generation), which a router that can shorten its context (IKE) leaves free.
  */
-export type RowRouter = (rows: number[][]) => (number[] | null)[];
+export type RowRouter = (rows: number[][], reserve: number) => (number[] | null)[];
+
+/**
+ * Positions a cached forward's routed rows keep free for the tokens generated after them (the
+ * short answers `medit edit` and the playground show); a longer generation still fails the
+ * context check, naming the lengths.
+ */
+const GENERATION_RESERVE = 16;
 
 interface CacheState {
   contexts: (number[] | null)[];
@@ -90,7 +98,7 @@ export function routedForward(base: ForwardFn, other: ForwardFn, route: RowRoute
     const T = ids[0]?.length ?? 0;
     const mask = opts.attentionMask;
     const rows = realTokens(ids, mask, 0);
-    const contexts = route(rows);
+    const contexts = route(rows, 0);
     const routed = contexts.flatMap((c, b) => (c ? [b] : []));
     if (routed.length === 0) return base(ids, opts);
     if (opts.outputHiddenStates) throw new ArgumentError('routed forward: hidden states are not available for rows answered by the routed model');
@@ -122,7 +130,7 @@ export function routedForward(base: ForwardFn, other: ForwardFn, route: RowRoute
     if (past === 0 || !state) {
       if (past !== 0) throw new ArgumentError('routed forward: the cache was filled before the routing was installed');
       const rows = realTokens(ids, mask, 0);
-      const contexts = route(rows);
+      const contexts = route(rows, GENERATION_RESERVE);
       const routed = contexts.flatMap((c, b) => (c ? [b] : []));
       state = { contexts, routed, cache: new KVCache(), mask: [] };
       states.set(cache, state);

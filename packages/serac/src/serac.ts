@@ -26,6 +26,7 @@ import {
   loadModel,
   tensor,
   validateRequest,
+  yieldToEventLoop,
 } from '@medit/core';
 
 import { counterfactualContext } from './counterfactual';
@@ -182,6 +183,7 @@ export class SeracEditor implements Editor {
   }
 
   async edit(model: CausalLM, requests: EditRequest[], opts: EditOptions = {}): Promise<SeracDelta> {
+    await yieldToEventLoop(); // frees the handles of earlier work (see yieldToEventLoop)
     if (!model.tokenizer) throw new ArgumentError('SERAC: the base model has no tokenizer');
     requests.forEach((r, i) => validateRequest(r, i, model.tokenizer));
     const statements = requests.map((r) => editStatement(r));

@@ -68,6 +68,15 @@ export interface TrainSeracOptions {
    * threshold ({@link calibrateThreshold}, written to scope.json). Default 0: no hold-out, SERAC's 0.5.
    */
   validationShare?: number;
+  /**
+   * A validation split to choose the classifiers' routing threshold on (instead of
+   * `validationShare`: the classifiers then train on all of `cases`).
+   */
+  validationCases?: readonly EditCase[];
+  /** What the components were trained and calibrated on (dataset files, case ids), written to each training.json as `data`. */
+  data?: readonly object[];
+  /** The command that trained the components, written to each training.json as `command`. */
+  command?: string;
   seed?: number;
   /** dtype of the saved weights (default float16: the artefacts are small enough to commit; loading converts to float32) */
   saveDtype?: DType;
@@ -113,7 +122,15 @@ export async function trainSerac(opts: TrainSeracOptions): Promise<void> {
   const components = [...(opts.components ?? ['scope-embedding', 'scope-cross', 'counterfactual'])].sort((a, b) => Number(a === 'counterfactual') - Number(b === 'counterfactual'));
   const seed = opts.seed ?? 0;
   const edits = buildScopeTrainingSet(opts.cases, seed);
-  const split = opts.validationShare ? splitBySubject(opts.cases, opts.validationShare, seed) : undefined;
+  if (opts.validationCases && opts.validationShare) throw new ArgumentError('trainSerac: give validationCases or validationShare, not both');
+  if (opts.validationCases?.length === 0) throw new ArgumentError('trainSerac: the validation split is empty');
+  const split = opts.validationCases
+    ? { train: [...opts.cases], validation: [...opts.validationCases] }
+    : opts.validationShare
+      ? splitBySubject(opts.cases, opts.validationShare, seed)
+      : undefined;
+  const data = opts.data ? { data: opts.data } : {};
+  const command = opts.command ? { command: opts.command } : {};
   const scopeCases = split?.train ?? opts.cases;
   const scopeEdits = split ? buildScopeTrainingSet(scopeCases, seed) : edits;
   fs.mkdirSync(opts.out, { recursive: true });
@@ -138,7 +155,9 @@ export async function trainSerac(opts: TrainSeracOptions): Promise<void> {
         const history = trainCounterfactual(base, edits, { ...opts.counterfactual, seed, signal: opts.signal, onProgress: opts.onProgress });
         castParams(base.params, opts.saveDtype ?? 'float16');
         await saveModel(base, tmp, { sideFilesFrom: opts.baseModel, metadata: { medit_trained: 'serac-counterfactual' } });
-        writeJson(path.join(tmp, 'training.json'), { component, baseModel: opts.baseModel, cases: opts.cases.length, options: opts.counterfactual ?? {}, seconds: (Date.now() - t0) / 1000, history });
+        // the counterfactual model trains on the training edits only (no calibration)
+        const trainData = opts.data ? { data: opts.data.filter((d) => (d as { use?: string }).use !== 'validation') } : {};
+        writeJson(path.join(tmp, 'training.json'), { component, baseModel: opts.baseModel, cases: opts.cases.length, seed, options: opts.counterfactual ?? {}, ...trainData, ...command, seconds: (Date.now() - t0) / 1000, history });
       } else {
         const kind = component === 'scope-embedding' ? 'embedding' : 'cross';
         let init: Bert | undefined;
@@ -161,8 +180,8 @@ export async function trainSerac(opts: TrainSeracOptions): Promise<void> {
         } finally {
           trained.bert.dispose();
         }
-        const validation = split && calibration ? { share: opts.validationShare, cases: split.validation.length, threshold: calibration.threshold, table: calibration.table } : null;
-        writeJson(path.join(tmp, 'training.json'), { component, cases: scopeCases.length, validation, options: opts.scope ?? {}, init: opts.scopeInit ?? null, wordEmbeddingsFromBase: !opts.scopeInit && opts.scopeEmbeddingsFromBase === true, seconds: (Date.now() - t0) / 1000, history: trained.history });
+        const validation = split && calibration ? { ...(opts.validationCases ? { split: true } : { share: opts.validationShare }), cases: split.validation.length, threshold: calibration.threshold, table: calibration.table } : null;
+        writeJson(path.join(tmp, 'training.json'), { component, cases: scopeCases.length, validation, options: opts.scope ?? {}, init: opts.scopeInit ?? null, wordEmbeddingsFromBase: !opts.scopeInit && opts.scopeEmbeddingsFromBase === true, ...data, ...command, seconds: (Date.now() - t0) / 1000, history: trained.history });
       }
       replaceDir(tmp, dir);
     }

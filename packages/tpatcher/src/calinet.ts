@@ -36,6 +36,7 @@ import {
   tidy,
   validateRequest,
   zeros,
+  yieldToEventLoop,
 } from '@medit/core';
 import { PatchDelta, patchHooks } from './patch';
 
@@ -91,6 +92,7 @@ export class CaliNetEditor implements Editor {
   }
 
   async edit(model: CausalLM, requests: EditRequest[], opts: EditOptions = {}): Promise<PatchDelta> {
+    await yieldToEventLoop(); // frees the handles of earlier work (see yieldToEventLoop)
     const tok = model.tokenizer;
     if (!tok) throw new ArgumentError('CaliNet needs a model with a tokenizer');
     if (requests.length === 0) throw new ArgumentError('CaliNet: expected at least one edit request');

@@ -71,6 +71,7 @@ import {
   transpose,
   validateRequest,
   zeros,
+  yieldToEventLoop,
 } from '@medit/core';
 
 import { resolveTPatcherHparams, type TPatcherHyperParams } from './hparams';
@@ -264,6 +265,7 @@ export class TPatcherEditor implements Editor {
   }
 
   async edit(model: CausalLM, requests: EditRequest[], opts: EditOptions = {}): Promise<EditDelta> {
+    await yieldToEventLoop(); // frees the handles of earlier work (see yieldToEventLoop)
     if (!model.tokenizer) throw new ArgumentError('T-Patcher needs a model with a tokenizer');
     if (requests.length === 0) throw new ArgumentError('T-Patcher: expected at least one edit request');
     requests.forEach((r, i) => validateRequest(r, i, model.tokenizer));

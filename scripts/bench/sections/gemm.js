@@ -57,7 +57,7 @@ async function run(ctx) {
       summary[key] = {};
       try {
         for (const path of paths) {
-          // Idle first: after a call, OpenBLAS workers spin for ~0.1 s (OpenMP's for less) and
+          // Idle first: after a call, OpenBLAS workers spin for ~0.1 s and
           // would steal the cores from whichever path is timed next.
           await sleep(SETTLE_MS);
           binding.setGemmFallback(path === 'fallback');
@@ -88,7 +88,7 @@ async function run(ctx) {
   return {
     unit: 'GFLOP/s',
     method: `binding.matmul(A[M,K], B[K,N]); median of ${ctx.reps} samples, each >= ${ctx.quick ? 20 : 100} ms of back-to-back calls, after 2 warm-up calls and ${SETTLE_MS} ms idle`,
-    threads: 'OpenMP default (all cores) for the fallback; OpenBLAS default for BLAS',
+    threads: 'the engine\'s thread pool (MEDIT_NUM_THREADS, default all cores) for the built-in kernel; OpenBLAS default for BLAS',
     summary,
     results,
   };

@@ -14,16 +14,20 @@
  *
  *   MEDIT_BENCH_MEMIT_N        comma-separated batch sizes (default 100,1000,10000; --quick 20,100)
  *   MEDIT_BENCH_MEMIT_HPARAMS  JSON hyperparameters over the defaults below
+ *
+ * `measureCostVsN` runs the same measurement on another model and world (fact-base's bar runner,
+ * scripts/factbase/bars.ts): a world directory with world.json and templates.json (fact-world) or
+ * relations.json (fact-base), both listing `relations[].train` phrasings.
  */
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
 /** Counterfactual requests from the world's facts: one per subject first, then the rest. */
-function synthesiseRequests(repoRoot, count) {
-  const fix = path.join(repoRoot, 'test-fixtures/factworld');
+function synthesiseRequests(repoRoot, count, worldDir = path.join(repoRoot, 'test-fixtures/factworld')) {
+  const fix = worldDir;
   const world = JSON.parse(fs.readFileSync(path.join(fix, 'world.json'), 'utf8'));
-  const templates = JSON.parse(fs.readFileSync(path.join(fix, 'templates.json'), 'utf8'));
+  const templates = JSON.parse(fs.readFileSync(path.join(fix, fs.existsSync(path.join(fix, 'templates.json')) ? 'templates.json' : 'relations.json'), 'utf8'));
   const name = new Map(world.entities.map((e) => [e.id, e.name]));
   const relation = new Map(templates.relations.map((r) => [r.id, r]));
   const objects = new Map();
@@ -52,49 +56,68 @@ function synthesiseRequests(repoRoot, count) {
   return out;
 }
 
+/**
+ * One MEMIT batch of each size in `sizes` on `modelDir`, requests from `worldDir`, statistics
+ * over the first `docs` documents of `corpusFile` (computed once, outside the timed calls).
+ * @returns the runs: edits, subjects, wall seconds, stage seconds (z, keys, solve), solvers, peak native MiB
+ */
+async function measureCostVsN({ repoRoot, modelDir, worldDir, corpusFile, sizes, docs, hparams, log }) {
+  const core = require(path.join(repoRoot, 'packages/core/dist/index.js'));
+  const { MemitEditor } = require(path.join(repoRoot, 'packages/memit/dist/index.js'));
+  const model = await core.loadModel(modelDir);
+  const corpus = core.readCorpus(corpusFile);
+  const cacheDir = path.join(os.tmpdir(), 'memit-stats');
+  const requests = synthesiseRequests(repoRoot, Math.max(...sizes), worldDir);
+  const stats = await core.computeLayerStats(model, { layers: hparams.layers, corpus, maxDocs: Math.min(docs, corpus.docs.length), cacheDir });
+  const runs = [];
+  for (const n of sizes) {
+    const batch = requests.slice(0, n);
+    log(`memit: one batch of ${n} edits (${new Set(batch.map((r) => r.subject)).size} subjects)`);
+    const editor = new MemitEditor(hparams, { stats });
+    core.resetPeakMemory();
+    const t0 = Date.now();
+    const delta = await editor.edit(model, batch);
+    const wallMs = Date.now() - t0;
+    const s = delta.info.stats;
+    runs.push({
+      edits: n,
+      subjects: new Set(batch.map((r) => r.subject)).size,
+      wallSeconds: wallMs / 1000,
+      editsPerSecond: n / (wallMs / 1000),
+      stageSeconds: { z: s.timings.zMs / 1000, keys: s.timings.keysMs / 1000, solve: s.timings.solveMs / 1000, preparation: s.timings.statsMs / 1000 },
+      solvers: s.layers.map((l) => l.solver),
+      zStepsMean: s.edits.reduce((a, e) => a + e.steps, 0) / n,
+      peakNativeMiB: core.memory().peakBytes / 2 ** 20,
+      rssMiB: process.memoryUsage().rss / 2 ** 20,
+    });
+    delta.dispose();
+    editor.dispose();
+  }
+  for (const s of stats.values()) s.mom2Sum.dispose();
+  model.dispose();
+  return runs;
+}
+
 module.exports = {
   name: 'memit',
   description: 'MEMIT one-batch cost for N = 100, 1,000, 10,000 edits on fact-small (z vs keys vs solve, edits/s, peak memory)',
   synthesiseRequests,
+  measureCostVsN,
   async run(ctx) {
-    const core = require(path.join(ctx.repoRoot, 'packages/core/dist/index.js'));
-    const { MemitEditor } = require(path.join(ctx.repoRoot, 'packages/memit/dist/index.js'));
     const fix = path.join(ctx.repoRoot, 'test-fixtures');
     const sizes = (process.env.MEDIT_BENCH_MEMIT_N ?? (ctx.quick ? '20,100' : '100,1000,10000')).split(',').map(Number);
     const docs = Number(process.env.MEDIT_BENCH_MEMIT_DOCS ?? 20000);
     const hparams = { layers: [0], mom2_n_samples: docs, ...JSON.parse(process.env.MEDIT_BENCH_MEMIT_HPARAMS ?? '{}') };
-    const model = await core.loadModel(path.join(fix, 'models/fact-small'));
-    const corpus = core.readCorpus(path.join(fix, 'factworld/corpus/train-full.txt'));
-    const cacheDir = path.join(os.tmpdir(), 'memit-stats');
-    const requests = synthesiseRequests(ctx.repoRoot, Math.max(...sizes));
-    // statistics once (or from the cache), outside the timed calls
-    const stats = await core.computeLayerStats(model, { layers: hparams.layers, corpus, maxDocs: Math.min(docs, corpus.docs.length), cacheDir });
-    const runs = [];
-    for (const n of sizes) {
-      const batch = requests.slice(0, n);
-      ctx.log(`memit: one batch of ${n} edits (${new Set(batch.map((r) => r.subject)).size} subjects)`);
-      const editor = new MemitEditor(hparams, { stats });
-      core.resetPeakMemory();
-      const t0 = Date.now();
-      const delta = await editor.edit(model, batch);
-      const wallMs = Date.now() - t0;
-      const s = delta.info.stats;
-      runs.push({
-        edits: n,
-        subjects: new Set(batch.map((r) => r.subject)).size,
-        wallSeconds: wallMs / 1000,
-        editsPerSecond: n / (wallMs / 1000),
-        stageSeconds: { z: s.timings.zMs / 1000, keys: s.timings.keysMs / 1000, solve: s.timings.solveMs / 1000, preparation: s.timings.statsMs / 1000 },
-        solvers: s.layers.map((l) => l.solver),
-        zStepsMean: s.edits.reduce((a, e) => a + e.steps, 0) / n,
-        peakNativeMiB: core.memory().peakBytes / 2 ** 20,
-        rssMiB: process.memoryUsage().rss / 2 ** 20,
-      });
-      delta.dispose();
-      editor.dispose();
-    }
-    for (const s of stats.values()) s.mom2Sum.dispose();
-    model.dispose();
+    const runs = await measureCostVsN({
+      repoRoot: ctx.repoRoot,
+      modelDir: path.join(fix, 'models/fact-small'),
+      worldDir: path.join(fix, 'factworld'),
+      corpusFile: path.join(fix, 'factworld/corpus/train-full.txt'),
+      sizes,
+      docs,
+      hparams,
+      log: ctx.log,
+    });
     return { model: 'fact-small', hparams, statisticsDocs: docs, runs };
   },
 };

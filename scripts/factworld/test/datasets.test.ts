@@ -1,11 +1,13 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateWorld, WorldIndex, SMALL_CONFIG, DEFAULT_CONFIG, type World } from '../world';
+import { generateWorld, WorldIndex, SMALL_CONFIG, DEFAULT_CONFIG, containsName, type World } from '../world';
 import { RELATIONS, HELDOUT_PREFIXES, relationById } from '../templates';
-import { buildEditSets, selectEditCases, ALL_ANSWERED, type AnswerPredicate } from '../datasets';
-import { answersFromKeys } from '../load';
+import { buildEditSets, editSetFiles, selectEditCases, ALL_ANSWERED, SPLITS, type AnswerPredicate, type EditSets } from '../datasets';
+import { answersFromKeys, loadWorld, readAnswers } from '../load';
 
-const REF = join(__dirname, '../../../test-fixtures/factworld/reference');
+const FIX = join(__dirname, '../../../test-fixtures');
+const REF = join(FIX, 'factworld/reference');
 const ref = (f: string) => JSON.parse(readFileSync(join(REF, f), 'utf8')) as unknown[];
 
 /** Paths with value types, e.g. "requested_rewrite.target_new.str:string", "answers[]:string". */
@@ -27,11 +29,15 @@ describe('edit sets over the default world (every fact answered)', () => {
   const world = generateWorld(DEFAULT_CONFIG);
   const index = new WorldIndex(world);
   const sets = buildEditSets(world, { answers: ALL_ANSWERED, maxCasesPerSplit: 150 });
-  const all = <T>(s: { train: T[]; eval: T[] }) => [...s.train, ...s.eval];
+  const all = <T>(s: Record<(typeof SPLITS)[number], T[]>) => SPLITS.flatMap((k) => s[k]);
 
   it('produces records whose fields and value types match the real datasets', () => {
     const cf = all(sets.counterfact);
-    expect(cf.length).toBe(300);
+    expect(sets.counterfact.train).toHaveLength(150);
+    expect(sets.counterfact.validation).toHaveLength(150);
+    // eval: format 1's sample of 150, less the edits its split cannot hold
+    expect(sets.counterfact.eval.length).toBeGreaterThan(100);
+    expect(sets.counterfact.eval.length).toBeLessThanOrEqual(150);
     const realCf = union([...ref('counterfact_sample.json'), ...ref('counterfact_portability_200.json')]);
     expect(subsetOf(union(cf), realCf)).toEqual([]);
     expect(subsetOf(union(ref('counterfact_sample.json')), union(cf))).toEqual([]);
@@ -54,11 +60,13 @@ describe('edit sets over the default world (every fact answered)', () => {
       expect(c.targetNew).not.toBe(c.fact.object);
       expect(index.entity(c.targetNew).type).toBe(index.entity(c.fact.object).type);
       expect(index.name(c.targetNew).split(' ')[0]).not.toBe(index.name(c.fact.object).split(' ')[0]);
-      expect(c.split).toBe(index.isEval(c.fact.subject) ? 'eval' : 'train');
+      expect(c.split).toBe(index.split(c.fact.subject));
     }
     const subjects = (rs: { requested_rewrite: { subject: string } }[]) => new Set(rs.map((r) => r.requested_rewrite.subject));
     const train = subjects(sets.counterfact.train);
-    for (const s of subjects(sets.counterfact.eval)) expect(train.has(s)).toBe(false);
+    const validation = subjects(sets.counterfact.validation);
+    for (const s of subjects(sets.counterfact.eval)) expect([s, train.has(s) || validation.has(s)]).toEqual([s, false]);
+    for (const s of validation) expect([s, train.has(s)]).toEqual([s, false]);
     for (const r of all(sets.counterfact)) {
       expect(r.requested_rewrite.target_true.str).toBe(index.name(world.facts[r.pararel_idx].object));
       expect(r.requested_rewrite.target_new.id).not.toBe(r.requested_rewrite.target_true.id);
@@ -114,6 +122,70 @@ describe('edit sets over the default world (every fact answered)', () => {
     expect(checked).toBeGreaterThan(50);
     const p27 = all(sets.zsre).find((r) => r.portability?.['New Question'].startsWith('The official language of the country'));
     expect(p27).toBeDefined();
+  });
+});
+
+/** Every string of every record of each split, joined. */
+function splitTexts(sets: EditSets): Record<string, string> {
+  const strings = (x: unknown): string[] => (typeof x === 'string' ? [x] : Array.isArray(x) ? x.flatMap(strings) : x && typeof x === 'object' ? Object.values(x).flatMap(strings) : []);
+  return Object.fromEntries(SPLITS.map((k) => [k, strings([sets.counterfact[k], sets.zsre[k], sets.knoweditZsre[k], sets.knoweditCounterfact[k]]).join('\n')]));
+}
+
+describe('split hygiene', () => {
+  const world = generateWorld(DEFAULT_CONFIG);
+  const index = new WorldIndex(world);
+  const sets = buildEditSets(world, { answers: ALL_ANSWERED, maxCasesPerSplit: 150 });
+
+  it('names in each split only that split\'s subjects (edited, neighbours, attributes, loc, objects)', () => {
+    const texts = splitTexts(sets);
+    for (const split of SPLITS) expect(texts[split].length).toBeGreaterThan(1000);
+    for (let s = 0; s < world.subjectCount; s++) {
+      const named = SPLITS.filter((k) => containsName(texts[k], index.name(s)));
+      for (const k of named) expect([index.name(s), k]).toEqual([index.name(s), index.split(s)]);
+    }
+  });
+
+  it('keeps subjects whose names contain one another in one split', () => {
+    const names = world.entities.slice(0, world.subjectCount).map((e) => e.name);
+    let pairs = 0;
+    names.forEach((a, i) => names.forEach((b, j) => {
+      if (i !== j && containsName(b, a)) {
+        pairs++;
+        expect([a, b, index.split(i)]).toEqual([a, b, index.split(j)]);
+      }
+    }));
+    expect(pairs).toBeGreaterThan(0);
+    expect(world.validationSubjects.length).toBeGreaterThanOrEqual(Math.round(world.subjectCount * DEFAULT_CONFIG.validationFraction));
+  });
+
+  it('keeps eval edits of format 1 with their ids in the case map', () => {
+    const map = JSON.parse(editSetFiles(sets).get('case-map.json')!) as { eval: [number, number][] };
+    const evalIds = new Set(sets.cases.filter((c) => c.split === 'eval').map((c) => c.caseId));
+    expect(map.eval.length).toBeGreaterThan(evalIds.size * 0.6);
+    for (const [now] of map.eval) expect(evalIds.has(now)).toBe(true);
+    expect(new Set(map.eval.map(([, old]) => old)).size).toBe(map.eval.length);
+  });
+});
+
+describe('committed edit sets', () => {
+  it.each([
+    ['edits', 'fact-small', undefined],
+    ['edits-tiny', 'fact-tiny', true],
+  ] as const)('%s is what build-edits.js builds from %s\'s answers (byte for byte)', (dir, model, tiny) => {
+    const world = loadWorld(join(FIX, 'factworld/world.json'));
+    const manifest = JSON.parse(readFileSync(join(FIX, 'factworld', dir, 'edits-manifest.json'), 'utf8'));
+    expect(manifest.tiny).toBe(tiny === true);
+    const files = editSetFiles(buildEditSets(world, {
+      answers: readAnswers(join(FIX, 'models', model, 'answers.json'), world),
+      subjects: tiny ? (s) => s < world.config.tinySubjects : undefined,
+      maxCasesPerSplit: manifest.max,
+    }));
+    expect([...files.keys()].sort()).toEqual(Object.keys(manifest.sha256).sort());
+    for (const [name, content] of files) {
+      const sha = createHash('sha256').update(content).digest('hex');
+      expect([name, sha]).toEqual([name, manifest.sha256[name]]);
+      expect([name, createHash('sha256').update(readFileSync(join(FIX, 'factworld', dir, name))).digest('hex')]).toEqual([name, sha]);
+    }
   });
 });
 

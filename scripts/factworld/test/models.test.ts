@@ -64,7 +64,7 @@ test('CounterFact edit sets: target_true is answered, target_new is another obje
   const dir = path.join(FIX, 'factworld/edits');
   const answered = new Set<string>(JSON.parse(fs.readFileSync(path.join(FIX, 'models/fact-small/answers.json'), 'utf8')).answered);
   const nameToId = new Map(world.entities.map((e) => [e.name, e.id]));
-  for (const split of ['train', 'eval']) {
+  for (const split of ['train', 'validation', 'eval'] as const) {
     const records = JSON.parse(fs.readFileSync(path.join(dir, `counterfact-${split}.json`), 'utf8'));
     expect(records.length).toBeGreaterThan(100);
     for (const r of records) {
@@ -76,7 +76,7 @@ test('CounterFact edit sets: target_true is answered, target_new is another obje
       const newId = nameToId.get(rw.target_new.str)!;
       expect(rw.target_new.str).not.toBe(rw.target_true.str);
       expect(index.entity(newId).type).toBe(relation.objectType);
-      expect(index.isEval(subject)).toBe(split === 'eval');
+      expect(index.split(subject)).toBe(split);
     }
   }
 });

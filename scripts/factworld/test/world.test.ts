@@ -67,9 +67,18 @@ describe('fact world (default config)', () => {
     for (const f of tiny) expect(f.subject < DEFAULT_CONFIG.tinySubjects || f.subject >= world.subjectCount).toBe(true);
   });
 
-  it('puts evalFraction of subjects in the eval split', () => {
+  it('puts evalFraction of subjects in the eval split and validationFraction in the validation split, disjoint', () => {
     expect(world.evalSubjects.length).toBe(Math.round(world.subjectCount * DEFAULT_CONFIG.evalFraction));
     expect(new Set(world.evalSubjects).size).toBe(world.evalSubjects.length);
+    // at least the fraction: a subject joins with every subject whose name contains its own or is contained in it
+    expect(world.validationSubjects.length).toBeGreaterThanOrEqual(Math.round(world.subjectCount * DEFAULT_CONFIG.validationFraction));
+    expect(world.validationSubjects.length).toBeLessThan(Math.round(world.subjectCount * DEFAULT_CONFIG.validationFraction) + 5);
+    const evalSet = new Set(world.evalSubjects);
+    for (const s of world.validationSubjects) expect(evalSet.has(s)).toBe(false);
+    const index = new WorldIndex(world);
+    expect(index.split(world.validationSubjects[0])).toBe('validation');
+    expect(index.split(world.evalSubjects[0])).toBe('eval');
+    expect(index.split(world.subjectCount)).toBeUndefined();
   });
 
   it('is deterministic and depends on the seed', () => {
@@ -80,6 +89,7 @@ describe('fact world (default config)', () => {
   it('rejects an inconsistent config with the field name', () => {
     expect(() => generateWorld({ ...SMALL_CONFIG, cities: 2 })).toThrow(/config.cities/);
     expect(() => generateWorld({ ...SMALL_CONFIG, persons: 0 })).toThrow(/config.persons/);
+    expect(() => generateWorld({ ...SMALL_CONFIG, validationFraction: 0.8 })).toThrow(/config.validationFraction/);
   });
 });
 

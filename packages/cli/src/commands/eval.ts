@@ -6,12 +6,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { fillTemplate, writeFileAtomic } from '@medit/core';
+import { fillTemplate, readHparamsMapping, writeFileAtomic } from '@medit/core';
 import { type DatasetFormat, DATASET_FORMATS, DatasetFormatError, readDataset } from '@medit/data';
-import { type EvalMode, type EvalReport, type EvalSuite, EVAL_SUITES, evaluate, metricDefinition, MMEDIT_SUITE, renderHtmlReport, type TargetQuery } from '@medit/metrics';
+import { AttributeSnippets, type EvalMode, type EvalReport, type EvalSuite, EVAL_SUITES, evaluate, type JsonValue, metricDefinition, MMEDIT_SUITE, renderHtmlReport, type TargetQuery } from '@medit/metrics';
 
 import { type OptionSpecs, UsageError } from '../args';
-import { type CommandContext, loadModelDir, requireFile, resolvePath, shortPath } from '../common';
+import { type CommandContext, FACTWORLD_SNIPPETS, loadModelDir, repoFile, requireFile, resolvePath, shortPath } from '../common';
+import { formatAggregate } from '../markdown';
 import { type MethodEditor, METHOD_NAMES, createEditor, selectMethod } from '../methods';
 import { type SavedEdit, loadSavedEdit } from '../saved-edit';
 import { formatDuration } from '../output';
@@ -29,6 +30,7 @@ export const EVAL_OPTIONS: OptionSpecs = {
   mode: { type: 'string', value: 'MODE', description: 'single (each edit on the clean model), batch, or sequential (default single)' },
   'batch-size': { type: 'string', value: 'N', description: 'edits per editor call in batch/sequential mode (default 1)' },
   'eval-after': { type: 'string', value: 'WHEN', description: 'sequential mode: measure each case right after its edit (each) or at the end (all)' },
+  'curve-every': { type: 'string', value: 'N', description: 'sequential mode: measure the retention curve of all past edits every N batches and after the last (default 1)' },
   'train-retain': {
     type: 'string',
     value: 'FILE',
@@ -41,7 +43,12 @@ export const EVAL_OPTIONS: OptionSpecs = {
   offset: { type: 'string', value: 'N', description: 'skip the first N cases (shards of one run; join them with medit report --shards)' },
   limit: { type: 'string', value: 'N', description: 'evaluate only the first N cases (after --offset)' },
   suites: { type: 'string', value: 'LIST', description: `metric suites, comma-separated (${EVAL_SUITES.join(', ')}; default: by dataset format), or ${MMEDIT_SUITE} alone: MMEdit records on a vision-language model` },
-  generation: { type: 'boolean', description: 'also generate text for fluency / generation entropy (slow)' },
+  generation: { type: 'boolean', description: 'also generate text for fluency / generation entropy and the Reference Score (slow)' },
+  snippets: {
+    type: 'string',
+    value: 'FILE',
+    description: "with --generation: ROME's attribute_snippets.json, the Reference Score's references (default: the fact world's, whose relation and target ids only fact-world cases match)",
+  },
   hparams: { type: 'string', value: 'FILE', description: "the method's hyperparameters (.json or .yaml, EasyEdit field names)" },
   'stats-corpus': { type: 'string', value: 'FILE', description: "rome, memit, emmet, alphaedit: corpus for the covariance (default: the fact world's filler text)" },
   'stats-cache': { type: 'string', value: 'DIR', description: 'rome, memit, emmet, alphaedit: covariance cache directory' },
@@ -60,17 +67,14 @@ export function reportPaths(given: string, resolved: string): { json: string; ht
   return { json: `${stem}.json`, html: `${stem}.html` };
 }
 
-const fmt = (x: number | null | undefined) => (typeof x === 'number' ? x.toFixed(3) : '–');
-
-/** The summary table printed after a run: one row per metric, one column per method (mean [95% CI] n). */
+/** The summary table printed after a run: one row per metric, one column per method (mean (95 % interval) n). */
 export function summaryTable(report: EvalReport): string[] {
   const methods = report.methods;
   const metrics = [...new Set(methods.flatMap((m) => Object.keys(m.aggregates)))];
   const cell = (m: EvalReport['methods'][number], k: string): string => {
     const a = m.aggregates[k];
     if (!a) return '';
-    const ci = a.ci95 ? ` [${a.ci95[0].toFixed(2)}, ${a.ci95[1].toFixed(2)}]` : '';
-    return `${fmt(a.mean)}${ci} n=${a.n}`;
+    return `${formatAggregate(a)} n=${a.n}`;
   };
   const cells = metrics.map((k) => methods.map((m) => cell(m, k)));
   const cw = methods.map((m, j) => Math.max(m.name.length, ...cells.map((row) => row[j].length)) + 3);
@@ -83,7 +87,7 @@ export function summaryTable(report: EvalReport): string[] {
 
 /** What the table's numbers are (printed under it, always). */
 export const TABLE_LEGEND = [
-  'Each cell: the mean over the cases [its 95% confidence interval] and n, the number of cases the metric is defined for.',
+  'Each cell: the mean over the cases (its 95% confidence interval: Wilson score for proportions, normal otherwise) and n, the number of cases the metric is defined for.',
   '*Score, *Acc, locality, portability, SR/GR/ER: fractions in [0, 1], higher is better; *Magnitude: probability differences in [-1, 1].',
 ];
 
@@ -92,6 +96,36 @@ export function metricDefinitionsFor(report: EvalReport): string[] {
   const metrics = [...new Set(report.methods.flatMap((m) => Object.keys(m.aggregates)))];
   const w = Math.max(...metrics.map((k) => k.length)) + 2;
   return metrics.map((k) => `  ${k.padEnd(w)}${metricDefinition(k) ?? '(no definition recorded)'}`);
+}
+
+/**
+ * What the `--hparams` file says it was tuned on (its `tuned` block, written by medit tune),
+ * without the per-point results, for the report: which split, dataset, cases and metric.
+ */
+function tunedOn(ctx: CommandContext): JsonValue | undefined {
+  const file = ctx.args.string('hparams');
+  if (!file) return undefined;
+  const tuned = readHparamsMapping(requireFile(resolvePath(ctx.io, file), 'hyperparameter file')).tuned as Record<string, JsonValue> | undefined;
+  if (!tuned || typeof tuned !== 'object') return { split: null, note: `${shortPath(ctx.io, file)} records no tuning provenance` };
+  const { results: _, caseIds, ...summary } = tuned;
+  return { ...summary, cases: Array.isArray(caseIds) ? caseIds.length : null };
+}
+
+/** `--snippets FILE`, else the fact world's snippets (only read with --generation). */
+function snippetsFor(ctx: CommandContext): AttributeSnippets | undefined {
+  const { io, args } = ctx;
+  const given = args.string('snippets');
+  if (given !== undefined && !args.flag('generation')) throw new UsageError('--snippets applies to --generation (the Reference Score compares generated text with them)', 'eval');
+  if (!args.flag('generation')) return undefined;
+  const file = given ? requireFile(resolvePath(io, given), 'snippets file') : repoFile(io, FACTWORLD_SNIPPETS);
+  if (!file) return undefined;
+  let records: unknown;
+  try {
+    records = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`--snippets: ${shortPath(io, file)} is not JSON (${(err as Error).message})`, 'eval');
+  }
+  return new AttributeSnippets(records as ConstructorParameters<typeof AttributeSnippets>[0]);
 }
 
 /** TrainR's queries from an edit dataset: each case's edit and rephrase prompts against its true target. */
@@ -113,6 +147,8 @@ export async function runEval(ctx: CommandContext): Promise<number> {
   if (batchSize !== undefined && mode === 'single') throw new UsageError('--batch-size applies to --mode batch or sequential', 'eval');
   const evalAfter = args.has('eval-after') ? args.choice('eval-after', ['each', 'all'] as const, 'each') : undefined;
   if (evalAfter !== undefined && mode !== 'sequential') throw new UsageError('--eval-after applies to --mode sequential', 'eval');
+  const curveEvery = args.int('curve-every', { min: 1 });
+  if (curveEvery !== undefined && mode !== 'sequential') throw new UsageError('--curve-every applies to --mode sequential', 'eval');
   const retainArg = args.string('train-retain');
   if (retainArg !== undefined && mode !== 'sequential') throw new UsageError('--train-retain applies to --mode sequential', 'eval');
   const offset = args.int('offset', { min: 0 }) ?? 0;
@@ -138,6 +174,7 @@ export async function runEval(ctx: CommandContext): Promise<number> {
   if (cases.length === 0) throw new UsageError(`${shortPath(io, datasetFile)} has no usable cases${dataset.skipped.length ? ` (${dataset.skipped.length} skipped: ${dataset.skipped[0].reason})` : ''}`, 'eval');
 
   const trainRetain = retainArg === undefined ? undefined : retainQueries(io, requireFile(resolvePath(io, retainArg), 'train-retain dataset'));
+  const snippets = snippetsFor(ctx);
   const model = await loadModelDir(io, modelDir);
   let editor: MethodEditor | undefined;
   let saved: SavedEdit | undefined;
@@ -147,7 +184,7 @@ export async function runEval(ctx: CommandContext): Promise<number> {
       saved.delta.apply(model);
       out.line(`applied the saved ${saved.delta.info.method} edit ${shortPath(io, deltaFile)}: "unedited" below is the model with it`);
     }
-    editor = spec ? await createEditor(ctx, spec, model, cases) : undefined;
+    editor = spec ? await createEditor(ctx, spec, model, cases, { evaluated: true }) : undefined;
     const covariance = editor?.statsSummary ?? null;
     out.line(`evaluating ${editor ? editor.name : deltaFile ? 'the model with the saved edit' : 'the unedited model'} on ${cases.length} ${dataset.format} case${cases.length === 1 ? '' : 's'} of ${shortPath(io, datasetFile)} (${mode})`);
     const bar = out.progress('eval');
@@ -161,9 +198,11 @@ export async function runEval(ctx: CommandContext): Promise<number> {
         mode,
         batchSize,
         evalAfter,
+        curveEvery,
         trainRetain,
         suites,
         generation: args.flag('generation'),
+        snippets,
         keepEditedFacts: args.flag('keep-edited-facts'),
         signal: io.signal,
         modelName: path.basename(resolvePath(io, modelDir)) + (deltaFile ? ` + ${path.basename(deltaFile)}` : ''),
@@ -173,6 +212,8 @@ export async function runEval(ctx: CommandContext): Promise<number> {
       bar.end();
     }
     const ms = Date.now() - started;
+    const tuned = tunedOn(ctx);
+    if (tuned !== undefined && report.methods[1]) report.methods[1].hparams.tuned = tuned;
     writeFileAtomic(paths.json, JSON.stringify(report, null, 2) + '\n');
     writeFileAtomic(paths.html, renderHtmlReport(report));
     for (const l of summaryTable(report)) out.line(l);

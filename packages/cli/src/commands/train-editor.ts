@@ -13,11 +13,13 @@ import { type TrainableEditor, type TrainHyperParams, examplesFromCases, readHpa
 import { type OptionSpecs, UsageError } from '../args';
 import { type CommandContext, loadModelDir, requireFile, resolvePath, shortPath } from '../common';
 import { formatDuration } from '../output';
+import { commandLine, dataUse } from '../provenance';
 
 /** Options of every `medit train <method>`. */
 export const TRAIN_EDITOR_OPTIONS: OptionSpecs = {
   model: { type: 'string', value: 'DIR', description: 'base model (Hugging Face directory) the editor is trained for' },
   dataset: { type: 'string', value: 'FILE[,FILE]', description: 'training split(s): CounterFact / zsRE / KnowEdit files (never the eval split)' },
+  validation: { type: 'string', value: 'FILE[,FILE]', description: 'validation split(s) for the validation loss and early stopping (default: a val_fraction share held out of --dataset)' },
   out: { type: 'string', value: 'DIR', description: 'run directory: best.safetensors (the editor), last.safetensors, optimiser state, train-log.jsonl' },
   resume: { type: 'boolean', description: 'continue the run in --out from its last checkpoint' },
   hparams: { type: 'string', value: 'FILE', description: 'hyperparameters (.json or .yaml, EasyEdit/MEND field names)' },
@@ -51,21 +53,30 @@ export async function runEditorTraining<H extends TrainHyperParams>(ctx: Command
   if (resume && !fs.existsSync(last)) throw new UsageError(`--resume: ${shortPath(io, outDir)} has no checkpoint (last.safetensors) to resume from`, 'train');
   if (!resume && fs.existsSync(path.join(outDir, 'train-log.jsonl'))) throw new UsageError(`${shortPath(io, outDir)} already holds a training run; pass --resume to continue it or choose another --out`, 'train');
 
-  const cases = files.flatMap((f) => {
+  const read = (f: string) => {
     const ds = readDataset(f);
     return limit ? ds.cases.slice(0, limit) : ds.cases;
-  });
-  const examples = examplesFromCases(cases);
+  };
+  const trainSets = files.map((f) => ({ file: f, cases: read(f) }));
+  const valSets = (args.string('validation')?.split(',') ?? []).map((f) => requireFile(resolvePath(io, f.trim()), 'validation file')).map((f) => ({ file: f, cases: read(f) }));
+  const examples = examplesFromCases(trainSets.flatMap((s) => s.cases));
+  const validation = valSets.length > 0 ? examplesFromCases(valSets.flatMap((s) => s.cases)) : undefined;
+  const data = [...trainSets.map((s) => dataUse('train', s.file, s.cases)), ...valSets.map((s) => dataUse('validation', s.file, s.cases))];
   const model = await loadModelDir(io, modelDir);
   const editor = resume ? await factory.load(last, model, overrides) : factory.create(model, overrides);
-  const command = `medit train ${factory.method.toLowerCase()} --model ${modelDir} --dataset ${args.required('dataset')} --out ${args.required('out')} --resume`;
+  const valArg = args.string('validation');
+  const command = `medit train ${factory.method.toLowerCase()} --model ${modelDir} --dataset ${args.required('dataset')}${valArg ? ` --validation ${valArg}` : ''} --out ${args.required('out')} --resume`;
   state.resumeHint = `checkpoint saved; resume with: ${command}`;
   try {
-    out.line(`${resume ? 'resuming' : 'training'} ${factory.method} for ${shortPath(io, resolvePath(io, modelDir))} on ${examples.length} training edits (${files.map((f) => shortPath(io, f)).join(', ')}) → ${shortPath(io, outDir)}`);
+    const valNote = validation ? `, validation on ${validation.length} (${valSets.map((s) => shortPath(io, s.file)).join(', ')})` : '';
+    out.line(`${resume ? 'resuming' : 'training'} ${factory.method} for ${shortPath(io, resolvePath(io, modelDir))} on ${examples.length} training edits (${files.map((f) => shortPath(io, f)).join(', ')})${valNote} → ${shortPath(io, outDir)}`);
     const started = Date.now();
     const result = await trainEditor(editor, {
       model,
       examples,
+      validation,
+      data,
+      command: ctx.argv ? commandLine('train', ctx.argv) : undefined,
       outDir,
       resume,
       signal: io.signal,

@@ -41,6 +41,12 @@ export const EASYEDIT_INFRA_FIELDS: readonly string[] = [
   'batch_size',
 ];
 
+/**
+ * The provenance block a tuned file carries (`medit tune` writes it: what the values were chosen
+ * on — split, cases, grid, metric): every reader accepts it and no method reads it.
+ */
+const PROVENANCE_FIELDS: readonly string[] = ['tuned'];
+
 /** Which fields a method reads and which it accepts without reading. */
 export interface HparamsFields {
   /** the fields the method reads */
@@ -73,13 +79,13 @@ function closest(field: string, known: string[]): string | undefined {
 
 /**
  * Throws {@link UnknownFieldError} for the first field of `given` that is neither known, ignored,
- * an EasyEdit infrastructure field, nor a comment (a key starting with `_`).
+ * an EasyEdit infrastructure field, the `tuned` provenance block, nor a comment (a key starting with `_`).
  * @param source - the file (or "hparams"), for the message
  * @example checkHparamsFields({ layerz: [5] }, { known: ['layers'] }, 'rome.yaml'); // throws: did you mean "layers"?
  */
 export function checkHparamsFields(given: Record<string, unknown>, fields: HparamsFields, source: string): void {
   const known = [...fields.known];
-  const accepted = new Set([...known, ...(fields.ignored ?? []), ...EASYEDIT_INFRA_FIELDS]);
+  const accepted = new Set([...known, ...(fields.ignored ?? []), ...EASYEDIT_INFRA_FIELDS, ...PROVENANCE_FIELDS]);
   for (const field of Object.keys(given)) {
     if (accepted.has(field) || field.startsWith('_')) continue;
     const suggestion = closest(field, known);

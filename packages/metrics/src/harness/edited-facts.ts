@@ -4,23 +4,42 @@
  * When several edits are in place at once (a batch, or a sequential stream), a locality prompt of
  * one case can ask exactly the fact another case of the run rewrites: CounterFact neighbourhood
  * prompts are other subjects with the same relation and true object, and one of those subjects may
- * itself be edited on that relation. After the run the right answer to such a prompt is the *new*
- * object, so counting it as a locality failure (NS, EasyEdit locality, T-Patcher's TestR) punishes
- * the editor for getting the other edit right (MEMIT's MultiCounterFact, Meng et al. 2023, drops
- * records that conflict within a batch for a related reason). Here the records stay and the
- * in-scope locality prompts are left out of their case, counted in the report's protocol.
+ * itself be edited on that relation. Once that edit is in place the right answer to such a prompt
+ * is the *new* object, so counting it as a locality failure (NS, EasyEdit locality, T-Patcher's
+ * TestR) punishes the editor for getting the other edit right (MEMIT's MultiCounterFact, Meng et
+ * al. 2023, drops records that conflict within a batch for a related reason). Here the records
+ * stay, and at each measurement the locality prompts whose fact is edited by then are left out of
+ * their case, counted in the report's protocol. In a sequential stream that is only the edits made
+ * at or before the measurement: a prompt about a fact edited later is still a locality prompt
+ * when the case is measured right after its own edit.
  * @internal
  */
 import { fillTemplate } from '@medit/core';
 import type { EditCase, LabeledPrompt } from '@medit/data';
 
-/** `text` contains `phrase` as whole words (no letter or digit on either side). */
-function containsPhrase(text: string, phrase: string): boolean {
-  const wordChar = /[\p{L}\p{N}]/u;
-  for (let at = text.indexOf(phrase); at >= 0; at = text.indexOf(phrase, at + 1)) {
-    const before = at > 0 ? text[at - 1] : '';
-    const after = text[at + phrase.length] ?? '';
-    if (!wordChar.test(before) && !wordChar.test(after)) return true;
+const WORD_CHAR = /[\p{L}\p{N}]/u;
+/** A word that continues a proper name: capitalised, or a number ("Lamke Arc 6"). */
+const NAME_WORD = /^[\p{Lu}\p{N}]/u;
+
+/**
+ * `text` names `name` exactly: `name` occurs as whole words and is not part of a longer proper
+ * name — the next word is not capitalised or a number ("Lamke Arc" is not named by "Lamke Arc 6
+ * is made by", nor "Zodra Luzun" by "Zodra Luzun Fefi plays"), and the previous word is not a
+ * capitalised word inside a sentence ("Ana Lamke Arc"; a sentence's first word, as in "In Lamke
+ * Arc, ...", is capitalised anyway and does not count).
+ */
+export function namesExactly(text: string, name: string): boolean {
+  if (name.length === 0) return false;
+  for (let at = text.indexOf(name); at >= 0; at = text.indexOf(name, at + 1)) {
+    const end = at + name.length;
+    if ((at > 0 && WORD_CHAR.test(text[at - 1])) || (end < text.length && WORD_CHAR.test(text[end]))) continue;
+    const next = text[end] === ' ' ? text.slice(end + 1).split(' ', 1)[0] : '';
+    if (NAME_WORD.test(next)) continue;
+    const before = text[at - 1] === ' ' ? text.slice(0, at - 1).split(' ') : [];
+    const prev = before[before.length - 1] ?? '';
+    const prevStartsSentence = before.length < 2 || /[.!?:;]$/.test(before[before.length - 2]);
+    if (NAME_WORD.test(prev) && !/[.!?:;,]$/.test(prev) && !prevStartsSentence) continue;
+    return true;
   }
   return false;
 }
@@ -40,37 +59,37 @@ function editedFact(edit: EditCase): EditedFact {
 function asks(p: LabeledPrompt, owner: EditCase, { edit, prompts }: EditedFact): boolean {
   if (prompts.has(p.prompt)) return true;
   const r = edit.request;
-  return p.kind === 'neighborhood' && r.relationId !== undefined && owner.request.relationId === r.relationId && containsPhrase(p.prompt, r.subject);
+  return p.kind === 'neighborhood' && r.relationId !== undefined && owner.request.relationId === r.relationId && namesExactly(p.prompt, r.subject);
 }
 
 /**
  * Whether locality prompt `p` of case `owner` asks the fact that case `edit` rewrites: it is one of
  * the edit's own prompts (rewrite or rephrase), or — with Wikidata relation ids (CounterFact) — a
- * neighbourhood prompt of the edit's relation that names the edit's subject.
+ * neighbourhood prompt of the edit's relation that names the edit's subject exactly
+ * ({@link namesExactly}).
  */
 export function asksEditedFact(p: LabeledPrompt, owner: EditCase, edit: EditCase): boolean {
   return asks(p, owner, editedFact(edit));
 }
 
 /**
- * The cases with every locality prompt that asks a fact edited in the same group removed.
- * `groups` are the sets of case indices whose edits are in place together (batch mode: each
- * batch; sequential mode: the whole stream); cases outside every group are returned unchanged.
+ * For every case and each of its locality prompts, the cases of the same group (other than the
+ * case itself) whose edited fact the prompt asks: `[case][prompt] → case indices`. `groups` are
+ * the sets of case indices whose edits can be in place together (batch mode: each batch;
+ * sequential mode: the whole stream); cases outside every group get empty lists.
  */
-export function withoutEditedFacts(cases: readonly EditCase[], groups: readonly (readonly number[])[]): { cases: EditCase[]; excluded: number } {
-  const out = [...cases];
-  let excluded = 0;
+export function editsAsked(cases: readonly EditCase[], groups: readonly (readonly number[])[]): number[][][] {
+  const out = cases.map((c) => c.localityPrompts.map((): number[] => []));
   for (const group of groups) {
     if (group.length < 2) continue;
     // each edit's prompt set once per group, not once per (locality prompt, edit) pair
-    const facts = group.map((j) => editedFact(cases[j]));
+    const facts = group.map((j) => ({ j, fact: editedFact(cases[j]) }));
     for (const i of group) {
       const owner = cases[i];
-      const kept = owner.localityPrompts.filter((p) => !facts.some((f) => f.edit !== owner && asks(p, owner, f)));
-      if (kept.length === owner.localityPrompts.length) continue;
-      excluded += owner.localityPrompts.length - kept.length;
-      out[i] = { ...owner, localityPrompts: kept };
+      owner.localityPrompts.forEach((p, k) => {
+        for (const { j, fact } of facts) if (j !== i && asks(p, owner, fact)) out[i][k].push(j);
+      });
     }
   }
-  return { cases: out, excluded };
+  return out;
 }

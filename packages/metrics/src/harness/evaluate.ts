@@ -17,11 +17,27 @@ import type { EditCase } from '@medit/data';
 
 import type { TimingRecord } from '../efficiency';
 import { summarizeEfficiency } from '../efficiency';
-import { buildMethodReport, type CaseRow, createEvalReport, type EvalReport, type JsonValue, type MethodReport } from '../report/schema';
+import { aggregateOptionsFor, buildMethodReport, type CaseRow, createEvalReport, type EvalReport, type JsonValue, type MethodReport } from '../report/schema';
 import { sequentialCurve, sequentialMetrics, type SequentialEditRun, type SequentialEditStep, type RetainSet } from '../sequential';
 import { aggregate, type Aggregate, type AggregateOptions } from '../stats';
-import { withoutEditedFacts } from './edited-facts';
-import { caseRow, type CaseGenerations, type CasePlan, EVAL_SUITES, type EvalSuite, exactMatch, planCase, type Scores, targetMatched } from './plan';
+import type { AttributeSnippets } from '../snippets';
+import { editsAsked } from './edited-facts';
+import {
+  caseRow,
+  type CaseGenerations,
+  type CasePlan,
+  type CaseReferences,
+  EVAL_SUITES,
+  type EvalSuite,
+  exactMatch,
+  inScopeCount,
+  type InPlace,
+  NONE_IN_PLACE,
+  outOfScope,
+  planCase,
+  type Scores,
+  targetMatched,
+} from './plan';
 import { generateTexts, type GenerationOptions, scoreTargets, type TargetQuery } from './predict';
 
 /** Editing protocol of {@link evaluate}. */
@@ -63,6 +79,12 @@ export interface EvaluateOptions {
   suites?: readonly EvalSuite[];
   /** Generate free text for generation entropy / fluency (default false: slow). */
   generation?: boolean | GenerationOptions;
+  /**
+   * With `generation`: ROME's attribute snippets, for the CounterFact Reference Score (TF-IDF
+   * cosine of the texts generated from `generation_prompts` with the snippets of subjects that
+   * truly have `target_new`; needs the cases' relation and target_new ids).
+   */
+  snippets?: AttributeSnippets;
   signal?: AbortSignal;
   onProgress?: (p: EvalProgress) => void;
   /** Sequences per forward pass when scoring (default 16). */
@@ -81,9 +103,12 @@ export interface EvaluateOptions {
    */
   trainRetain?: readonly TargetQuery[];
   /**
-   * Batch and sequential modes: keep locality prompts that ask a fact another case of the same
-   * batch (sequential: of the stream) edits. Default false: they are in scope of that edit, so
-   * they are left out of NS, locality and TestR (counted as `protocol.localityInScope`).
+   * Batch and sequential modes: keep locality prompts that ask a fact another case of the run
+   * edits. Default false: once that edit is in place they are in its scope, so they are left out
+   * of NS, locality and TestR — in a batch, the edits of the batch; in a stream, the edits made
+   * at or before the measurement (a row measured right after its own edit keeps a prompt about a
+   * fact edited later; TestR on the final model leaves out every edited fact). Counted as
+   * `protocol.localityInScope` (rows) and, in sequential mode, `localityInScopeFinal` (TestR).
    */
   keepEditedFacts?: boolean;
   /** Name of the editor's row (default `editor.name`), e.g. to tell apart runs of one editor in two modes. */
@@ -124,6 +149,8 @@ interface Ctx {
   plans: CasePlan[];
   predictBatchSize: number;
   gen: GenerationOptions | null;
+  /** the Reference Score's references of each case (with generation and snippets) */
+  refs: (i: number) => CaseReferences | undefined;
   signal?: AbortSignal;
 }
 
@@ -240,24 +267,34 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
 
   const n = cases.length;
   const runGroups = mode === 'batch' ? chunks(n, batchSize) : mode === 'sequential' ? [cases.map((_, i) => i)] : [];
-  const scoped = opts.keepEditedFacts ? { cases, excluded: 0 } : withoutEditedFacts(cases, runGroups);
+  const asked = opts.keepEditedFacts ? [] : editsAsked(cases, runGroups);
+  const gen = opts.generation ? (opts.generation === true ? {} : opts.generation) : null;
+  const snippets = gen ? opts.snippets : undefined;
   const ctx: Ctx = {
     model,
-    plans: scoped.cases.map((c) => planCase(c, opts.suites)),
+    plans: cases.map((c, i) => planCase(c, opts.suites, asked[i])),
     predictBatchSize: opts.predictBatchSize ?? 16,
-    gen: opts.generation ? (opts.generation === true ? {} : opts.generation) : null,
+    gen,
+    refs: (i) => (snippets ? { texts: snippets.texts(cases[i].request.relationId, cases[i].request.targetNewId), tfidf: snippets.tfidf } : undefined),
     signal: opts.signal,
   };
   const progress = (stage: EvalProgress['stage'], done: number) => opts.onProgress?.({ stage, done, total: n });
+  // Which edits are in place when case i's row is measured: its batch's (batch mode), those up to
+  // its batch (sequential, measured right after it) or all of the stream (measured at the end).
+  const batchOf = (j: number) => Math.floor(j / batchSize);
+  const ALL: InPlace = () => true;
+  const rowInPlace = (i: number): InPlace =>
+    mode === 'batch' ? (j) => batchOf(j) === batchOf(i) : mode === 'sequential' ? (evalAfter === 'all' ? ALL : (j) => batchOf(j) <= batchOf(i)) : NONE_IN_PLACE;
 
-  // Pre-edit predictions, once, on the clean model (in groups, to report progress).
+  // Pre-edit predictions, once, on the clean model (in groups, to report progress). The baseline
+  // row of a case leaves out the same locality prompts as the method's row, so the two compare.
   const pre = new Map<number, Scores>();
   const baselineRows = new Array<CaseRow>(n);
   for (const group of chunks(n, 64)) {
     checkAbort(opts.signal);
     for (const [i, s] of score(ctx, group, allQueries)) {
       pre.set(i, s);
-      baselineRows[i] = { id: cases[i].id, metrics: caseRow(ctx.plans[i], s, s, generations(ctx, i)) };
+      baselineRows[i] = { id: cases[i].id, metrics: caseRow(ctx.plans[i], s, s, generations(ctx, i), rowInPlace(i), ctx.refs(i)) };
     }
     progress('baseline', group[group.length - 1] + 1);
   }
@@ -270,7 +307,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
     const rows = new Array<CaseRow>(n);
     const measure = (idx: readonly number[]) => {
       const post = score(ctx, idx, allQueries);
-      for (const i of idx) rows[i] = { id: cases[i].id, metrics: caseRow(ctx.plans[i], pre.get(i)!, post.get(i)!, generations(ctx, i)) };
+      for (const i of idx) rows[i] = { id: cases[i].id, metrics: caseRow(ctx.plans[i], pre.get(i)!, post.get(i)!, generations(ctx, i), rowInPlace(i), ctx.refs(i)) };
       return post;
     };
     let sequential: { curve: MethodReport['sequentialCurve']; extra: Record<string, Aggregate> } | undefined;
@@ -293,7 +330,9 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
       }
     }
     const hparams = { ...((toJson(editor.hparams) as Record<string, JsonValue> | undefined) ?? {}) };
-    const inScope: Record<string, JsonValue> = mode === 'single' ? {} : { localityInScope: scoped.excluded };
+    const excluded = (inPlace: (i: number) => InPlace) => ctx.plans.reduce((s, p, i) => s + inScopeCount(p, inPlace(i)), 0);
+    const inScope: Record<string, JsonValue> =
+      mode === 'single' ? {} : mode === 'batch' ? { localityInScope: excluded(rowInPlace) } : { localityInScope: excluded(rowInPlace), localityInScopeFinal: excluded(() => ALL) };
     hparams.protocol = mode === 'sequential' ? { mode, batchSize, evalAfter, ...inScope } : mode === 'batch' ? { mode, batchSize, ...inScope } : { mode };
     methods.push(
       buildMethodReport({
@@ -389,9 +428,11 @@ async function runSequential(
     const all = opts.cases.map((_, i) => i);
     const fin = evalAfter === 'all' ? measure(all) : score(ctx, all, (p) => [p.rewrite, ...p.locality.map((l) => l.q)]);
     finalEdits = all.map((i) => exactMatch(fin.get(i)!, ctx.plans[i].rewrite, ctx.plans[i]));
+    // every edit of the stream is in place on the final model
+    const stillLocal = outOfScope(() => true);
     for (const i of all) {
       const p = ctx.plans[i];
-      for (const l of p.locality) {
+      for (const l of p.locality.filter(stillLocal)) {
         testSet.initialCorrect.push(exactMatch(pre.get(i)!, l.q, p));
         testSet.finalCorrect.push(exactMatch(fin.get(i)!, l.q, p));
       }
@@ -407,7 +448,7 @@ async function runSequential(
   }
   const run: SequentialEditRun = { steps, finalEditsCorrect: finalEdits, test: testSet, train: trainSet };
   const m = sequentialMetrics(run);
-  const bools = (xs: readonly boolean[]) => aggregate(xs.map((x) => (x ? 1 : 0)), opts.aggregateOptions);
+  const bools = (xs: readonly boolean[]) => aggregate(xs.map((x) => (x ? 1 : 0)), aggregateOptionsFor('SR', opts.aggregateOptions));
   const extra: Record<string, Aggregate> = {
     SR: bools(steps.map((s) => s.editCorrect)),
     GR: bools(steps.flatMap((s) => [...s.rephraseCorrect])),
@@ -426,7 +467,8 @@ function counterFactMeans(ctx: Ctx, pre: Map<number, Scores>, post: Map<number, 
   const sums = keys.map(() => ({ s: 0, n: 0 }));
   for (let i = 0; i < upTo; i++) {
     if (!ctx.plans[i].cf) continue;
-    const row = caseRow(ctx.plans[i], pre.get(i)!, post.get(i)!);
+    // the edits of cases 0..upTo−1 are in place
+    const row = caseRow(ctx.plans[i], pre.get(i)!, post.get(i)!, undefined, (j) => j < upTo);
     keys.forEach((k, j) => {
       const v = row[k];
       if (typeof v === 'number') (sums[j].s += v), sums[j].n++;

@@ -7,6 +7,7 @@ import { fillTemplate } from '@medit/core';
 import type { EditCase, LabeledPrompt } from '@medit/data';
 
 import { counterFactCaseMetrics, meanNll, type TargetNll } from '../counterfact';
+import type { TfIdfModel } from '../tfidf';
 import { easyEditCaseMetrics } from '../easyedit';
 import { type LocalityPrediction, type TokenPrediction, tokenExactMatch } from '../token';
 import { zsreCaseMetrics } from '../zsre';
@@ -30,13 +31,16 @@ export interface CasePlan {
   rewrite: number;
   /** Each rephrase prompt against targetNew. */
   rephrase: number[];
-  /** Each locality prompt against its answer (EasyEdit locality, zsRE specificity, TestR). */
-  locality: { kind: string; q: number }[];
+  /**
+   * Each locality prompt against its answer (EasyEdit locality, zsRE specificity, TestR), with the
+   * other cases of the run whose edited fact it asks (see {@link InPlace}).
+   */
+  locality: { kind: string; q: number; askedBy: readonly number[] }[];
   portability: { kind: string; q: number }[];
-  /** CounterFact: [targetNew query, targetTrue query] per prompt. */
-  cf?: { rewrite: [number, number]; paraphrase: [number, number][]; neighborhood: [number, number][] };
-  /** zsRE specificity prompts (ROME appends "?" to NQ questions that lack it). */
-  zsreNeighborhood?: number[];
+  /** CounterFact: [targetNew query, targetTrue query] per prompt; neighbourhood pairs with their locality prompt's askedBy. */
+  cf?: { rewrite: [number, number]; paraphrase: [number, number][]; neighborhood: { pair: [number, number]; askedBy: readonly number[] }[] };
+  /** zsRE specificity prompts (ROME appends "?" to NQ questions that lack it), with askedBy. */
+  zsreNeighborhood?: { q: number; askedBy: readonly number[] }[];
   /** CounterFact generation prompts and the EasyEdit fluency prompt (the rewrite prompt). */
   generationPrompts: { counterfact: string[]; easyedit: string[] };
 }
@@ -57,8 +61,11 @@ function zsrePrompt(p: LabeledPrompt): string {
   return p.prompt.startsWith('nq question:') && !p.prompt.trimEnd().endsWith('?') ? `${p.prompt}?` : p.prompt;
 }
 
-/** Builds the plan of one case; `suites` undefined means {@link defaultSuites}. @internal */
-export function planCase(c: EditCase, suites: readonly EvalSuite[] | undefined): CasePlan {
+/**
+ * Builds the plan of one case; `suites` undefined means {@link defaultSuites}; `askedBy[k]` lists
+ * the cases whose edited fact locality prompt k asks (none by default). @internal
+ */
+export function planCase(c: EditCase, suites: readonly EvalSuite[] | undefined, askedBy: readonly (readonly number[])[] = []): CasePlan {
   const wanted = new Set<EvalSuite>(suites ?? defaultSuites(c));
   // CounterFact compares targetNew with targetTrue: without a true object it is undefined.
   if (c.request.targetTrue === undefined) wanted.delete('counterfact');
@@ -82,7 +89,7 @@ export function planCase(c: EditCase, suites: readonly EvalSuite[] | undefined):
     queries,
     rewrite: q(rewritePrompt, targetNew),
     rephrase: c.rephrasePrompts.map((p) => q(p, targetNew)),
-    locality: c.localityPrompts.map((p) => ({ kind: p.kind ?? NO_KIND, q: q(p.prompt, p.answer) })),
+    locality: c.localityPrompts.map((p, k) => ({ kind: p.kind ?? NO_KIND, q: q(p.prompt, p.answer), askedBy: askedBy[k] ?? [] })),
     portability: c.portabilityPrompts.map((p) => ({ kind: p.kind ?? NO_KIND, q: q(p.prompt, p.answer) })),
     generationPrompts: { counterfact: [], easyedit: [] },
   };
@@ -92,11 +99,11 @@ export function planCase(c: EditCase, suites: readonly EvalSuite[] | undefined):
       rewrite: pair(rewritePrompt),
       paraphrase: c.rephrasePrompts.map(pair),
       // CounterFact readers file neighbourhood prompts as locality kind "neighborhood".
-      neighborhood: c.localityPrompts.filter((p) => p.kind === 'neighborhood').map((p) => pair(p.prompt)),
+      neighborhood: c.localityPrompts.flatMap((p, k) => (p.kind === 'neighborhood' ? [{ pair: pair(p.prompt), askedBy: askedBy[k] ?? [] }] : [])),
     };
     plan.generationPrompts.counterfact = [...c.generationPrompts];
   }
-  if (wanted.has('zsre')) plan.zsreNeighborhood = c.localityPrompts.map((p) => q(zsrePrompt(p), p.answer));
+  if (wanted.has('zsre')) plan.zsreNeighborhood = c.localityPrompts.map((p, k) => ({ q: q(zsrePrompt(p), p.answer), askedBy: askedBy[k] ?? [] }));
   if (wanted.has('easyedit')) plan.generationPrompts.easyedit = [rewritePrompt];
   return plan;
 }
@@ -139,22 +146,51 @@ export interface CaseGenerations {
 }
 
 /**
- * The per-case metric row from the pre-edit and post-edit scores (for the unedited baseline both
- * are the same scores, so locality is exactly 1). @internal
+ * Which other cases' edits are in place at a measurement (by case index): a locality prompt that
+ * asks the fact of an edit in place is in that edit's scope and left out of the row. @internal
  */
-export function caseRow(plan: CasePlan, pre: Scores, post: Scores, gens?: CaseGenerations): Record<string, number | null> {
+export type InPlace = (caseIndex: number) => boolean;
+
+/** No other edit in place (single edits, the unedited model). @internal */
+export const NONE_IN_PLACE: InPlace = () => false;
+
+/** Whether an entry is still a locality prompt under `inPlace`. @internal */
+export const outOfScope = (inPlace: InPlace) => (e: { askedBy: readonly number[] }): boolean => !e.askedBy.some(inPlace);
+
+/** How many of a plan's locality prompts `inPlace` leaves out. @internal */
+export function inScopeCount(plan: CasePlan, inPlace: InPlace): number {
+  return plan.locality.filter((e) => !outOfScope(inPlace)(e)).length;
+}
+
+/** ROME's consistency references of one case: the texts and the TF-IDF model fitted on all snippets. @internal */
+export interface CaseReferences {
+  texts: readonly string[];
+  tfidf: TfIdfModel;
+}
+
+/**
+ * The per-case metric row from the pre-edit and post-edit scores (for the unedited baseline both
+ * are the same scores, so locality is exactly 1). Locality prompts asking a fact edited by a case
+ * `inPlace` says is in place are left out; the Reference Score needs `gens` and `refs`. @internal
+ */
+export function caseRow(plan: CasePlan, pre: Scores, post: Scores, gens?: CaseGenerations, inPlace: InPlace = NONE_IN_PLACE, refs?: CaseReferences): Record<string, number | null> {
   const row: Record<string, number | null> = {};
+  const kept = outOfScope(inPlace);
   if (plan.cf) {
-    const m = counterFactCaseMetrics({
-      rewrite: [nllPair(post, plan.cf.rewrite, plan)],
-      paraphrase: plan.cf.paraphrase.map((p) => nllPair(post, p, plan)),
-      neighborhood: plan.cf.neighborhood.map((p) => nllPair(post, p, plan)),
-      generations: gens && plan.generationPrompts.counterfact.length > 0 ? gens.counterfact : undefined,
-    });
+    const generations = gens && plan.generationPrompts.counterfact.length > 0 ? gens.counterfact : undefined;
+    const m = counterFactCaseMetrics(
+      {
+        rewrite: [nllPair(post, plan.cf.rewrite, plan)],
+        paraphrase: plan.cf.paraphrase.map((p) => nllPair(post, p, plan)),
+        neighborhood: plan.cf.neighborhood.filter(kept).map((e) => nllPair(post, e.pair, plan)),
+        generations,
+      },
+      refs ? { referenceTexts: refs.texts, tfidf: refs.tfidf } : {},
+    );
     Object.assign(row, m);
   }
   if (plan.suites.has('easyedit')) {
-    const locality = byKind<LocalityPrediction>(plan.locality, (q) => ({ pre: need(pre, q, plan).predicted, post: need(post, q, plan).predicted }));
+    const locality = byKind<LocalityPrediction>(plan.locality.filter(kept), (q) => ({ pre: need(pre, q, plan).predicted, post: need(post, q, plan).predicted }));
     Object.assign(
       row,
       easyEditCaseMetrics({
@@ -172,7 +208,7 @@ export function caseRow(plan: CasePlan, pre: Scores, post: Scores, gens?: CaseGe
       zsreCaseMetrics({
         rewrite: tp(need(post, plan.rewrite, plan)),
         paraphrase: plan.rephrase.map((q) => tp(need(post, q, plan))),
-        neighborhood: plan.zsreNeighborhood.map((q) => tp(need(post, q, plan))),
+        neighborhood: plan.zsreNeighborhood.filter(kept).map((e) => tp(need(post, e.q, plan))),
       }),
     );
   }

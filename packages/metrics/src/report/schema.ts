@@ -225,9 +225,27 @@ const SCORE_TRIPLES: readonly (readonly [string, string, string])[] = [
   ['efficacy', 'paraphrase', 'specificity'], // zsRE
 ];
 
+/** Per-case metrics that are shares of correct prompts or tokens (not magnitudes, entropies or similarities). */
+const PROPORTIONS = new Set(['efficacyScore', 'paraphraseScore', 'neighborhoodScore', 'rewriteAcc', 'rephraseAcc', 'locality', 'portability', 'efficacy', 'paraphrase', 'specificity', 'SR', 'GR', 'ER']);
+
+/**
+ * Whether a metric key is a proportion (its interval is then a Wilson score interval): the
+ * CounterFact scores, EasyEdit's and zsRE's accuracies (`locality/<kind>`, `portability/<kind>`
+ * included) and the sequential SR / GR / ER.
+ */
+export function isProportionMetric(key: string): boolean {
+  return PROPORTIONS.has(key) || key.startsWith('locality/') || key.startsWith('portability/');
+}
+
+/** {@link AggregateOptions} for one metric: the given method, else Wilson for a proportion and normal otherwise. */
+export function aggregateOptionsFor(key: string, opts: AggregateOptions = {}): AggregateOptions {
+  return { ...opts, method: opts.method ?? (isProportionMetric(key) ? 'wilson' : 'normal') };
+}
+
 /**
  * Aggregate per-case rows into a {@link MethodReport}: every metric key seen in any row gets an
- * {@link aggregate} (rows without the key, or with null, are left out of that metric's n).
+ * {@link aggregate} (rows without the key, or with null, are left out of that metric's n), with a
+ * Wilson interval for proportions ({@link isProportionMetric}) unless `aggregateOptions.method` says otherwise.
  * When a CounterFact (`efficacyScore`, `paraphraseScore`, `neighborhoodScore`) or zsRE (`efficacy`,
  * `paraphrase`, `specificity`) triple is present, `score` = harmonic mean of the three means
  * (ci95 null, n = the smallest of the three n).
@@ -244,7 +262,7 @@ export function buildMethodReport(input: MethodReportInput): MethodReport {
     }
   }
   const aggregates: Record<string, Aggregate> = {};
-  for (const k of keys) aggregates[k] = aggregate(input.rows.map((r) => r.metrics[k] ?? null), input.aggregateOptions);
+  for (const k of keys) aggregates[k] = aggregate(input.rows.map((r) => r.metrics[k] ?? null), aggregateOptionsFor(k, input.aggregateOptions));
   for (const [a, b, c] of SCORE_TRIPLES) {
     const xs = [aggregates[a], aggregates[b], aggregates[c]];
     if (xs.every((x) => x !== undefined) && !('score' in aggregates)) {

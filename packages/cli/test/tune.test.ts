@@ -1,0 +1,94 @@
+/**
+ * `medit tune`: a grid swept on a validation split with medit eval's machinery, the best point
+ * written with its provenance (`tuned`), resuming from finished points, and the eval split refused.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { bestPoint, gridPoints } from '../src/commands/tune';
+import { FIX, PARITY_MODEL, runCli } from './helpers/run';
+
+let tmp: string;
+let validation: string;
+let grid: string;
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'medit-cli-tune-'));
+  // a validation split for the parity model (same records: the command reads only the name)
+  validation = path.join(tmp, 'counterfact-validation.json');
+  fs.copyFileSync(path.join(FIX, 'counterfact-parity.json'), validation);
+  grid = path.join(tmp, 'grid.json');
+  // "_why" is a note, not a field
+  fs.writeFileSync(grid, JSON.stringify({ _why: 'two step counts', v_num_grad_steps: [1, 4] }));
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+test('gridPoints: every combination, the last field fastest', () => {
+  expect(gridPoints({ a: [1, 2], b: ['x', 'y'] })).toEqual([
+    { a: 1, b: 'x' },
+    { a: 1, b: 'y' },
+    { a: 2, b: 'x' },
+    { a: 2, b: 'y' },
+  ]);
+});
+
+test('bestPoint: the highest value; among ties the one keeping most base values, then the earlier point', () => {
+  const r = (lr: number, value: number | null) => ({ point: { lr }, value });
+  expect(bestPoint([r(1, 0.5), r(2, 0.9), r(3, null)], {}).point).toEqual({ lr: 2 });
+  expect(bestPoint([r(1, 0.9), r(2, 0.9), r(3, 0.1)], {}).point).toEqual({ lr: 1 });
+  expect(bestPoint([r(1, 0.9), r(2, 0.9), r(3, 0.1)], { lr: 2 }).point).toEqual({ lr: 2 });
+  expect(bestPoint([r(1, 0.9), r(2, 0.5)], { lr: 2 }).point).toEqual({ lr: 1 });
+  const p = (w: number, c: number, value: number) => ({ point: { w, c }, value });
+  expect(bestPoint([p(30, 4, 0.7), p(30, 8, 0.7), p(10, 8, 0.6)], { w: 10, c: 8 }).point).toEqual({ w: 30, c: 8 });
+});
+
+test('tune sweeps the grid on the validation split, writes base + best point + tuned, and resumes', async () => {
+  const out = path.join(tmp, 'rome.json');
+  const args = ['tune', '--method', 'rome', '--model', PARITY_MODEL, '--dataset', validation, '--no-covariance', '--hparams', path.join(FIX, 'hparams-fast.json'), '--grid', grid, '--out', out, '--json'];
+  const r = await runCli(args);
+  expect(r.code).toBe(0);
+  const written = JSON.parse(fs.readFileSync(out, 'utf8'));
+  const base = JSON.parse(fs.readFileSync(path.join(FIX, 'hparams-fast.json'), 'utf8'));
+  expect(written).toMatchObject({ ...base, v_num_grad_steps: written.tuned.chosen.v_num_grad_steps });
+  expect(written.tuned).toMatchObject({
+    split: 'validation',
+    model: 'gpt2-trained-wordlevel',
+    caseIds: ['0', '1'],
+    method: 'rome',
+    protocol: { mode: 'single' },
+    metric: 'score',
+    grid: { v_num_grad_steps: [1, 4] },
+  });
+  expect(written.tuned.results.map((x: { point: unknown }) => x.point)).toEqual([{ v_num_grad_steps: 1 }, { v_num_grad_steps: 4 }]);
+  const values = written.tuned.results.map((x: { value: number }) => x.value);
+  expect(written.tuned.value).toBe(Math.max(...values));
+  expect(r.result).toMatchObject({ out, metric: 'score', points: 2 });
+  // a rerun finds both points done and writes the same choice
+  const again = await runCli(args.filter((a) => a !== '--json'));
+  expect(again.code).toBe(0);
+  expect(again.stdout.match(/\(done before\)/g)).toHaveLength(2);
+  expect(JSON.parse(fs.readFileSync(out, 'utf8')).tuned.chosen).toEqual(written.tuned.chosen);
+  // medit eval with the tuned file records what it was tuned on
+  const ev = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', validation, '--method', 'rome', '--no-covariance', '--hparams', out, '--limit', '1', '--out', path.join(tmp, 'ev')]);
+  expect(ev.code).toBe(0);
+  const report = JSON.parse(fs.readFileSync(path.join(tmp, 'ev.json'), 'utf8'));
+  expect(report.methods[1].hparams.tuned).toMatchObject({ split: 'validation', metric: 'score', cases: 2, chosen: written.tuned.chosen });
+  expect(report.methods[1].hparams.tuned.results).toBeUndefined();
+});
+
+test('tune refuses the eval split, a grid note that is not text, and a metric the run does not have', async () => {
+  const evalSplit = path.join(tmp, 'counterfact-eval.json');
+  fs.copyFileSync(validation, evalSplit);
+  const r = await runCli(['tune', '--method', 'rome', '--model', PARITY_MODEL, '--dataset', evalSplit, '--grid', grid, '--out', path.join(tmp, 'x.json')]);
+  expect(r.code).toBe(2);
+  expect(r.stderr).toContain('is an eval split: settings are chosen on the validation split');
+  const badNote = path.join(tmp, 'bad-note.json');
+  fs.writeFileSync(badNote, JSON.stringify({ _why: ['not text'], v_num_grad_steps: [1] }));
+  const n = await runCli(['tune', '--method', 'rome', '--model', PARITY_MODEL, '--dataset', validation, '--grid', badNote, '--out', path.join(tmp, 'z.json')]);
+  expect(n.code).toBe(2);
+  expect(n.stderr).toContain('"_why" in');
+  expect(n.stderr).toContain('is a note (fields starting with "_" are notes) and must be a string');
+  const m = await runCli(['tune', '--method', 'rome', '--model', PARITY_MODEL, '--dataset', validation, '--no-covariance', '--grid', grid, '--metric', 'nope', '--limit', '1', '--out', path.join(tmp, 'y.json')]);
+  expect(m.code).toBe(2);
+  expect(m.stderr).toMatch(/--metric nope: the run has no such aggregate/);
+});
