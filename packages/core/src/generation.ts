@@ -5,6 +5,7 @@
  */
 import { noGrad, tidy } from './engine';
 import { ArgumentError } from './errors';
+import type { RgbImage } from './io/image';
 import { KVCache, type CausalLM } from './models/model';
 import { mulberry32 } from './tensor';
 
@@ -20,6 +21,8 @@ export interface GenerateOptions {
   seed?: number;
   /** Stop a row once it emits this token (default: the config's eos_token_id; null disables). */
   eosTokenId?: number | null;
+  /** Vision-language models: one image (or null) per prompt, passed on every step (`ForwardOptions.images`). */
+  images?: readonly (RgbImage | null)[];
 }
 
 /** Picks the next token from a row of logits. @internal */
@@ -82,6 +85,7 @@ export function generate(model: CausalLM, prompts: number[][], opts: GenerateOpt
             cache,
             attentionMask: ragged ? mask : undefined,
             logitsAt: step.map(() => T - 1),
+            images: opts.images,
           });
           const V = logits.shape[2];
           const data = logits.data() as Float32Array;

@@ -21,6 +21,10 @@ export type { HookPoint, HookFn, HookContext, Hooks } from './models/hooks';
 export { GPT2 } from './models/gpt2';
 export { Llama, llamaConfig, llamaInitParams } from './models/llama';
 export { GPTJ, gptjConfig, gptjInitParams } from './models/gptj';
+export { VisionLanguageModel, VLM_MODEL_TYPE, vlmConfig, vlmInitParams, withImages } from './models/vlm';
+export type { ImageProjector } from './models/vlm';
+export { patchify, poolPatchGrid, pixelValues, visionConfig, qformerConfig, numPatches, visionForward, qformerForward } from './models/vision';
+export type { VisionConfig, QFormerConfig } from './models/vision';
 export { Bert, bertConfig, loadEncoder } from './models/bert';
 export type { BertForwardOptions, BertOutput } from './models/bert';
 export { applyRotary, rotaryTables, ropeInvFreq, parseRopeScaling } from './models/rotary';
@@ -61,3 +65,5 @@ export type { LayerStats, LayerStatsOptions, LayerStatsProgress } from './stats/
 export { readCorpus, corpusFromTexts } from './stats/corpus';
 export type { Corpus } from './stats/corpus';
 export * from './tokenizer';
+export { readPng, writePng, decodePng, encodePng, pngDataUrl, checkRgbImage } from './io/image';
+export type { RgbImage } from './io/image';

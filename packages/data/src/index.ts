@@ -14,3 +14,5 @@ export { DatasetSchemaError, DatasetParseError, DatasetFormatError } from './err
 export type { ZsreTargetConvention } from './formats/zsre';
 export { readDataset, parseDataset, detectFormat, fillTemplate } from './read';
 export type { ReadDatasetOptions, ArrayFormat } from './read';
+export { readMmedit, withCaseImages, mmeditLocalityPrompt, mmeditRequest, MMEDIT_FIELDS, MMEDIT_VQA_TEMPLATE } from './formats/mmedit';
+export type { MmeditCase, MmeditDataset } from './formats/mmedit';

@@ -7,6 +7,7 @@
  */
 import {
   ArgumentError,
+  type RgbImage,
   type Tensor,
   type Tokenizer,
   argmax,
@@ -25,7 +26,7 @@ import {
   tensor,
   add,
 } from '@medit/core';
-import type { EditCase } from '@medit/data';
+import { type EditCase, type MmeditCase, mmeditLocalityPrompt } from '@medit/data';
 
 /** One training edit: (x_e, y_e), its rephrases x'_e and locality prompts x_loc with answers. */
 export interface TrainingExample {
@@ -37,6 +38,12 @@ export interface TrainingExample {
   targetTrue?: string;
   rephrases: string[];
   locality: { prompt: string; answer: string }[];
+  /** Vision-language models (MMEdit): the image i_e that x_e and its rephrases ask about. */
+  image?: RgbImage;
+  /** MMEdit: rephrased images i_r, asked with x_e (the i_edit term of the loss). */
+  imageRephrases?: RgbImage[];
+  /** MMEdit: multimodal locality inputs (image, question, answer) — the image locality KL. */
+  imageLocality?: { image: RgbImage; prompt: string; answer: string }[];
 }
 
 /**
@@ -57,6 +64,25 @@ export function examplesFromCases(cases: readonly EditCase[]): TrainingExample[]
   }
   if (out.length === 0) throw new ArgumentError('no edit case has both a rephrase and a locality prompt to train on');
   return out;
+}
+
+/**
+ * Training examples from MMEdit train records with their images (specs/meta-and-memory.md §8):
+ * x_e = src about the image, x'_e = rephrase, the text locality question, a rephrased image, and
+ * the multimodal locality input (its question in MMEdit's VQA template).
+ */
+export function examplesFromMmedit(cases: readonly MmeditCase<RgbImage>[]): TrainingExample[] {
+  if (cases.length === 0) throw new ArgumentError('no MMEdit cases to train on');
+  return cases.map((c) => ({
+    prompt: c.src,
+    target: c.alt,
+    targetTrue: c.pred,
+    rephrases: [c.rephrase],
+    locality: [{ prompt: c.loc, answer: c.locAns }],
+    image: c.image,
+    imageRephrases: [c.imageRephrase],
+    imageLocality: [{ image: c.mLoc, prompt: mmeditLocalityPrompt(c.mLocQ), answer: c.mLocA }],
+  }));
 }
 
 /** Right-padded prompt + target rows with next-token labels (−100 outside the targets). */

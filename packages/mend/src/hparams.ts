@@ -18,8 +18,10 @@ export interface TrainHyperParams {
   lr: number;
   /** c_edit: weight of the edit loss on the rephrase */
   cedit: number;
-  /** c_loc: weight of the locality KL */
+  /** c_loc: weight of the locality KL (MMEdit: of the text and the image locality KL each) */
   cloc: number;
+  /** i_edit: weight of the edit loss on rephrased images (MMEdit; used when the examples have them) */
+  iedit: number;
   /** edits per training batch (their updates are summed: batched editing, spec §1.4 item 5) */
   batch_size: number;
   /** batches whose gradients are accumulated into one optimiser step */
@@ -77,6 +79,7 @@ const TRAIN_BASE: TrainHyperParams = {
   lr: 1e-6,
   cedit: 0.1,
   cloc: 1,
+  iedit: 0.1,
   batch_size: 1,
   accumulate_bs: 10,
   grad_clip: 100,

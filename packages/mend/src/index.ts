@@ -10,11 +10,11 @@
  */
 export { MendEditor, resolveInnerParams } from './mend';
 export { KeEditor, conditionText } from './ke';
-export { GradientTransform, RunningStats, nonZeroRows } from './network';
+export { GradientTransform, RunningStats, clampMin0, nonZeroRows } from './network';
 export type { LowRankBlock } from './network';
 export { trainEditor, splitValidation } from './trainer';
 export type { TrainableEditor, TrainingObjective, TrainLogRow, TrainOptions, TrainResult } from './trainer';
-export { examplesFromCases, targetBatch, textBatch, targetNll, editNll, smoothedNll, localityKl, tokenAccuracy } from './examples';
+export { examplesFromCases, examplesFromMmedit, targetBatch, textBatch, targetNll, editNll, smoothedNll, localityKl, tokenAccuracy } from './examples';
 export type { TrainingExample, TargetBatch } from './examples';
 export { defaultMendHparams, defaultKeHparams, resolveHparams, readHparamsFile } from './hparams';
 export type { MendHyperParams, KeHyperParams, TrainHyperParams, EditSign } from './hparams';

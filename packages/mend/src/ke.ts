@@ -27,6 +27,7 @@ import {
   type EditOptions,
   type EditRequest,
   type MlpLinear,
+  type RgbImage,
   type Tensor,
   add,
   concat,
@@ -261,20 +262,20 @@ export class KeEditor implements TrainableEditor {
   /** The condition vector c [1, D] of one edit. */
   private condition(model: CausalLM, text: string): Tensor {
     const ids = model.tokenizer!.encode(text);
-    const wte = model.params.get('transformer.wte.weight') ?? model.params.get('wte.weight') ?? model.params.get('model.embed_tokens.weight');
+    const wte = model.params.get('transformer.wte.weight') ?? model.params.get('wte.weight') ?? model.params.get('model.embed_tokens.weight') ?? model.params.get('language_model.transformer.wte.weight');
     if (!wte) throw new ArgumentError('KE: cannot find the token embedding of the base model');
     const x = embedding(tensor(Int32Array.from(ids), [ids.length], 'int32'), wte);
     return tanh(this.project.forward(concat([this.forward.last(x, false), this.backward.last(x, true)], 1)));
   }
 
   /** Σ over the edits of ΔW per edited matrix (differentiable in the hypernetwork). */
-  private deltas(model: CausalLM, edits: readonly { prompt: string; target: string; targetTrue?: string }[]): Tensor[] {
+  private deltas(model: CausalLM, edits: readonly { prompt: string; target: string; targetTrue?: string; image?: RgbImage }[]): Tensor[] {
     const tok = model.tokenizer;
     if (!tok) throw new ArgumentError('KE needs a model with a tokenizer');
     let sums: Tensor[] | null = null;
     for (const e of edits) {
       const b = targetBatch(tok, [e], model.config.eosTokenId ?? 0);
-      const { factors } = decomposeGradients(model, b.ids, (logits) => targetNll(logits, b.labels), this.linears, { attentionMask: b.mask });
+      const { factors } = decomposeGradients(model, b.ids, (logits) => targetNll(logits, b.labels), this.linears, { attentionMask: b.mask, images: e.image ? [e.image] : undefined });
       const c = this.condition(model, conditionText(e.prompt, e.target, e.targetTrue));
       const ds = factors.map((f, i) => this.conditioned[i].delta(c, lowRankDelta(f.u, f.delta, f.linear.layout), this.hparams.max_scale));
       sums = sums ? sums.map((s, i) => add(s, ds[i])) : ds;

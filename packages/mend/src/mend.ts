@@ -21,8 +21,10 @@ import {
   type EditOptions,
   type EditRequest,
   type MlpLinear,
+  type RgbImage,
   type Tensor,
   CancelledError,
+  VisionLanguageModel,
   add,
   copyInplace,
   decomposeGradients,
@@ -50,11 +52,22 @@ import { defaultMendHparams, type MendHyperParams, resolveHparams } from './hpar
 import { GradientTransform, nonZeroRows } from './network';
 import type { TrainableEditor, TrainingObjective } from './trainer';
 
-/** The MLP linears named by `inner_params` (default: the last 3 blocks' input and output projections). */
+/**
+ * The MLP linears named by `inner_params` (default: the last 3 blocks' input and output
+ * projections). For a vision-language model the names may also be its vision side's feed-forward
+ * output projections — the ViT's `vision_model.encoder.layers.<l>.mlp.fc2.weight` or the Q-Former's
+ * `qformer.encoder.layer.<l>.output_query.dense.weight` (MMEdit's vision variant).
+ */
 export function resolveInnerParams(model: CausalLM, innerParams: readonly string[], lastBlocks = 3): MlpLinear[] {
   const L = model.config.numLayers;
-  const all = Array.from({ length: L }, (_, l) => mlpLinears(model, l)).flat();
-  if (innerParams.length === 0) return all.filter((x) => x.layer >= L - Math.min(lastBlocks, L));
+  const lm = Array.from({ length: L }, (_, l) => mlpLinears(model, l)).flat();
+  if (innerParams.length === 0) return lm.filter((x) => x.layer >= L - Math.min(lastBlocks, L));
+  const vision: MlpLinear[] = [];
+  if (model instanceof VisionLanguageModel) {
+    const stacks = [['vision', model.vision.numLayers], ...(model.qformer ? [['qformer', model.qformer.numLayers]] : [])] as ['vision' | 'qformer', number][];
+    for (const [stack, n] of stacks) for (let l = 0; l < n; l++) vision.push(...model.visionMlpLinears(stack, l).filter((x) => x.role === 'out'));
+  }
+  const all = [...lm, ...vision];
   return innerParams.map((name) => {
     const found = all.find((x) => x.weightName === name);
     if (!found) throw new ArgumentError(`inner_params: ${name} is not an MLP weight of this model (e.g. ${all[all.length - 1].weightName})`);
@@ -188,11 +201,12 @@ export class MendEditor implements TrainableEditor {
   }
 
   /** ũ, δ̃ of every edited matrix for a batch of edits (grad mode decides whether it is differentiable). */
-  private pseudoGradients(model: CausalLM, edits: readonly { prompt: string; target: string }[], train: boolean): Pseudo[] {
+  private pseudoGradients(model: CausalLM, edits: readonly { prompt: string; target: string; image?: RgbImage }[], train: boolean): Pseudo[] {
     const tok = model.tokenizer;
     if (!tok) throw new ArgumentError('MEND needs a model with a tokenizer');
     const b = targetBatch(tok, edits, model.config.eosTokenId ?? 0);
-    const { factors } = decomposeGradients(model, b.ids, (logits) => editNll(logits, b.labels, edits.length), this.linears, { attentionMask: b.mask });
+    const images = edits.some((e) => e.image) ? edits.map((e) => e.image ?? null) : undefined;
+    const { factors } = decomposeGradients(model, b.ids, (logits) => editNll(logits, b.labels, edits.length), this.linears, { attentionMask: b.mask, images });
     const modeOf = new Map<string, number>();
     return factors.map((f) => {
       const key = shapeKey(f.linear);

@@ -23,6 +23,7 @@ import {
   keep,
   matmul,
   mul,
+  mulScalar,
   randn,
   relu,
   slice,
@@ -68,6 +69,16 @@ export class RunningStats {
     if (this.count < 2) throw new ArgumentError(`MEND normalisation needs statistics of at least 2 token rows but has ${this.count}; train the editor first`);
     return this.m2.map((v) => Math.sqrt(v / (this.count - 1)));
   }
+}
+
+/**
+ * max(x, 0) with gradient 1 at x = 0, as torch's `clamp(min=0)` (MEND-code `LRLinear`: "need
+ * clamp instead of relu so gradient at 0 isn't 0"): at the identity initialisation (U = 0, b = 0)
+ * every pre-activation is exactly 0, and a ReLU's zero gradient there would keep the network at
+ * the identity for ever. x + relu(−x) has the value max(x, 0) and the gradient 1 − [x < 0].
+ */
+export function clampMin0(x: Tensor): Tensor {
+  return add(x, relu(mulScalar(x, -1)));
 }
 
 /** The trainable tensors of one low-rank residual block. */
@@ -141,7 +152,7 @@ export class GradientTransform {
     for (const blk of this.blocks) {
       const lin = add(matmul(matmul(h, blk.V, { transB: true }), blk.U, { transB: true }), blk.b);
       const film = add(mul(indexSelect(blk.scale, 0, [mode]), lin), indexSelect(blk.shift, 0, [mode]));
-      h = add(h, relu(film));
+      h = add(h, clampMin0(film));
     }
     return { u: slice(h, 1, 0, this.inDim), delta: slice(h, 1, this.inDim, this.outDim) };
   }

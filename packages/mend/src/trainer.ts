@@ -8,6 +8,10 @@
  *   3. L_e on the rephrase x'_e (the paper, not EasyEdit's x_e, §1.5 item 4 [R]);
  *      L_loc = KL(p_pre ‖ p_W̃) over the tokens of x_loc;
  *   4. MEND: L = c_edit·L_e + c_loc·L_loc.
+ *      Multimodal examples (MMEdit, §8.3, EasyEdit `MultimodalTrainer.edit_step`): x_e and x'_e are
+ *      asked about the edit's image, and two terms join —
+ *      L = c_edit·L_e + c_loc·(L_loc + L_loc^image) + i_edit·L_e^image, with L_e^image on x_e
+ *      about a rephrased image and L_loc^image the KL on an image + question locality input;
  *      KE:   L = ε-smoothed NLL on x_e and x'_e + λ(L_loc − m); λ ← max(0, λ + lr_α(L_loc − m))
  *            (gradient ascent on the multiplier), m annealed ×0.8 towards m_min after a
  *            validation whose edit accuracy exceeds `anneal_above`;
@@ -18,11 +22,12 @@
  * Every val_interval batches: val_steps validation batches (the same step without parameter
  * updates and without touching running statistics) on the validation split (`validation`; else
  * a `val_fraction` share held out of the training cases);
- * the lowest `loss/total_edit_val` = c_edit·L_e + L_loc is kept as `best`, training stops after
- * early_stop_patience batches without improvement or at max_iters. Checkpoints are written
- * atomically to `outDir`: `best`, and `last` holding the editor, the optimiser state and the
- * trainer state in one file; `resume` continues from `last` bit-for-bit (batches are a pure
- * function of (seed, iteration)), whenever the previous run was stopped, even by kill -9.
+ * the lowest `loss/total_edit_val` = c_edit·L_e + L_loc (multimodal: + i_edit·L_e^image, L_loc
+ * with the image KL) is kept as `best`, training stops after early_stop_patience batches without
+ * improvement or at max_iters. Checkpoints are written atomically to `outDir`: `best`, and `last`
+ * holding the editor, the optimiser state and the trainer state in one file; `resume` continues
+ * from `last` bit-for-bit (batches are a pure function of (seed, iteration)), whenever the
+ * previous run was stopped, even by kill -9.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -34,6 +39,7 @@ import {
   type CausalLM,
   type Editor,
   type MlpLinear,
+  type RgbImage,
   Tensor,
   add,
   addInplace,
@@ -90,6 +96,10 @@ export interface TrainLogRow {
   editAcc: number;
   /** the same on x_e itself */
   rewriteAcc?: number;
+  /** multimodal examples: L_e on a rephrased image, its token accuracy, and the image locality KL */
+  imageEditLoss?: number;
+  imageEditAcc?: number;
+  imageLocLoss?: number;
   /** KE: the multiplier λ and the margin m */
   lambda?: number;
   margin?: number;
@@ -147,6 +157,8 @@ interface Drawn {
   edits: TrainingExample[];
   rephrases: string[];
   locality: string[];
+  /** multimodal batches (every edit has an image): a rephrased image per edit and an image locality input */
+  image?: { rephrases: RgbImage[]; locality: { image: RgbImage; text: string }[] };
 }
 
 /** The batch of iteration `iter`: a pure function of (seed, iter). */
@@ -154,7 +166,7 @@ function draw(pool: readonly TrainingExample[], size: number, seed: number, iter
   const rng = mulberry32((seed * 1_000_003 + iter * 7919) >>> 0);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rng() * xs.length)];
   const edits = Array.from({ length: size }, () => pick(pool));
-  return {
+  const drawn: Drawn = {
     edits,
     rephrases: edits.map((e) => pick(e.rephrases)),
     locality: edits.map((e) => {
@@ -162,6 +174,16 @@ function draw(pool: readonly TrainingExample[], size: number, seed: number, iter
       return `${l.prompt} ${l.answer}`;
     }),
   };
+  if (edits.every((e) => e.image && e.imageRephrases?.length && e.imageLocality?.length)) {
+    drawn.image = {
+      rephrases: edits.map((e) => pick(e.imageRephrases!)),
+      locality: edits.map((e) => {
+        const l = pick(e.imageLocality!);
+        return { image: l.image, text: `${l.prompt} ${l.answer}` };
+      }),
+    };
+  }
+  return drawn;
 }
 
 interface StepOut {
@@ -176,6 +198,12 @@ function objectiveStep(editor: TrainableEditor, model: CausalLM, b: Drawn, train
   const hp = editor.hparams;
   const loc = textBatch(tok, b.locality, pad);
   const pre = noGrad(() => logSoftmax(model.forward(loc.ids, { attentionMask: loc.mask }).logits));
+  // images of the edits (x_e and x'_e ask about them); undefined for text-only training
+  const images = b.edits.some((e) => e.image) ? b.edits.map((e) => e.image ?? null) : undefined;
+  const mm = b.image;
+  const mloc = mm ? textBatch(tok, mm.locality.map((l) => l.text), pad) : null;
+  const mlocImages = mm?.locality.map((l) => l.image);
+  const preImage = mloc ? noGrad(() => logSoftmax(model.forward(mloc.ids, { attentionMask: mloc.mask, images: mlocImages }).logits)) : null;
   const weights = editor.trainingWeights(model, b.edits, train);
   const reph = targetBatch(
     tok,
@@ -184,26 +212,40 @@ function objectiveStep(editor: TrainableEditor, model: CausalLM, b: Drawn, train
   );
   const obj = editor.objective;
   const needRewrite = obj.kind === 'constrained' || !train;
-  const rew = needRewrite ? targetBatch(tok, b.edits, pad) : null;
+  const rew = needRewrite || mm ? targetBatch(tok, b.edits, pad) : null;
   return withWeights(model, weights, () => {
-    const rLogits = model.forward(reph.ids, { attentionMask: reph.mask }).logits;
+    const rLogits = model.forward(reph.ids, { attentionMask: reph.mask, images }).logits;
     const editLoss = targetNll(rLogits, reph.labels);
-    const locLoss = localityKl(pre, model.forward(loc.ids, { attentionMask: loc.mask }).logits, loc.mask);
+    let locLoss = localityKl(pre, model.forward(loc.ids, { attentionMask: loc.mask }).logits, loc.mask);
     const editAcc = tokenAccuracy(rLogits, reph.labels);
+    // MMEdit's image terms: x_e about a rephrased image, and the KL on an image locality input
+    let imageEdit: { loss: Tensor; logits: Tensor } | null = null;
+    let imageLoc: Tensor | null = null;
+    if (mm && rew && mloc && preImage) {
+      const iLogits = model.forward(rew.ids, { attentionMask: rew.mask, images: mm.rephrases }).logits;
+      imageEdit = { loss: targetNll(iLogits, rew.labels), logits: iLogits };
+      imageLoc = localityKl(preImage, model.forward(mloc.ids, { attentionMask: mloc.mask, images: mlocImages }).logits, mloc.mask);
+      locLoss = add(locLoss, imageLoc);
+    }
     let rewriteAcc: number | undefined;
     let loss: Tensor;
     if (obj.kind === 'weighted') {
       loss = add(mulScalar(editLoss, hp.cedit), mulScalar(locLoss, hp.cloc));
-      if (rew) rewriteAcc = noGrad(() => tokenAccuracy(model.forward(rew.ids, { attentionMask: rew.mask }).logits, rew.labels));
+      if (imageEdit) loss = add(loss, mulScalar(imageEdit.loss, hp.iedit));
+      if (needRewrite && rew) rewriteAcc = noGrad(() => tokenAccuracy(model.forward(rew.ids, { attentionMask: rew.mask, images }).logits, rew.labels));
     } else {
-      const eLogits = model.forward(rew!.ids, { attentionMask: rew!.mask }).logits;
+      const eLogits = model.forward(rew!.ids, { attentionMask: rew!.mask, images }).logits;
       rewriteAcc = tokenAccuracy(eLogits, rew!.labels);
-      const cr = add(smoothedNll(eLogits, rew!.labels, obj.eps), smoothedNll(rLogits, reph.labels, obj.eps));
+      let cr = add(smoothedNll(eLogits, rew!.labels, obj.eps), smoothedNll(rLogits, reph.labels, obj.eps));
+      if (imageEdit) cr = add(cr, smoothedNll(imageEdit.logits, rew!.labels, obj.eps));
       loss = add(cr, mulScalar(sub(locLoss, scalar(margin)), lambda));
     }
     const e = editLoss.item();
     const l = locLoss.item();
-    return { loss, row: { loss: hp.cedit * e + l, editLoss: e, locLoss: l, editAcc, rewriteAcc } };
+    const ie = imageEdit?.loss.item();
+    const row: StepOut['row'] = { loss: hp.cedit * e + l + (ie === undefined ? 0 : hp.iedit * ie), editLoss: e, locLoss: l, editAcc, rewriteAcc };
+    if (imageEdit && imageLoc) Object.assign(row, { imageEditLoss: ie, imageEditAcc: tokenAccuracy(imageEdit.logits, rew!.labels), imageLocLoss: imageLoc.item() });
+    return { loss, row };
   });
 }
 
@@ -212,7 +254,10 @@ function mean(rows: StepOut['row'][]): StepOut['row'] {
     const xs = rows.map(f).filter((x): x is number => x !== undefined);
     return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined;
   };
-  return { loss: avg((r) => r.loss)!, editLoss: avg((r) => r.editLoss)!, locLoss: avg((r) => r.locLoss)!, editAcc: avg((r) => r.editAcc)!, rewriteAcc: avg((r) => r.rewriteAcc) };
+  const out: StepOut['row'] = { loss: avg((r) => r.loss)!, editLoss: avg((r) => r.editLoss)!, locLoss: avg((r) => r.locLoss)!, editAcc: avg((r) => r.editAcc)!, rewriteAcc: avg((r) => r.rewriteAcc) };
+  const ie = avg((r) => r.imageEditLoss);
+  if (ie !== undefined) Object.assign(out, { imageEditLoss: ie, imageEditAcc: avg((r) => r.imageEditAcc), imageLocLoss: avg((r) => r.imageLocLoss) });
+  return out;
 }
 
 interface TrainerState {

@@ -8,10 +8,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { type CausalLM, type Tensor, copyInplace, loadModel, matmul, memory, mulScalar, randn, tidy } from '@medit/core';
+import { type CausalLM, type Tensor, add, copyInplace, grad, loadModel, matmul, memory, mul, mulScalar, randn, sum, tensor, tidy } from '@medit/core';
 import { readDataset } from '@medit/data';
 
-import { GradientTransform, MendEditor, RunningStats, examplesFromCases, trainEditor } from '../src';
+import { GradientTransform, MendEditor, RunningStats, clampMin0, examplesFromCases, trainEditor } from '../src';
 
 const TINY = path.join(__dirname, '../../../test-fixtures/models/fact-tiny');
 const TRAIN = path.join(__dirname, '../../../test-fixtures/factworld/edits-tiny/zsre-train.json');
@@ -55,6 +55,19 @@ test('the editor network is the identity on its normalised input at initialisati
     const ud = u.data() as Float32Array;
     const got = out.u.data() as Float32Array;
     for (let r = 0; r < 5; r++) for (let i = 0; i < 4; i++) expect(got[r * 4 + i]).toBeCloseTo((ud[r * 4 + i] - net.uStats.mean[i]) / (std[i] + 1e-7), 4);
+    net.dispose();
+  });
+});
+
+test('at initialisation every weight of the network gets a gradient (clamp at 0, not ReLU: the network can leave the identity)', () => {
+  tidy(() => {
+    const net = new GradientTransform(4, 6, 2, { rank: 3, blocks: 2, seed: 1 });
+    const out = net.forward(randn([5, 4], { seed: 2 }), randn([5, 6], { seed: 3 }), 1, true);
+    const loss = add(sum(mul(out.u, randn([5, 4], { seed: 4 }))), sum(mul(out.delta, randn([5, 6], { seed: 5 }))));
+    const grads = grad(loss, net.parameters());
+    // V (index 0 of each block) only gets a gradient once U has left zero; U, b, scale (of mode 1), shift (of mode 1) do now
+    for (const b of [0, 1]) for (const k of [1, 2, 4]) expect(Math.max(...Array.from(grads[b * 5 + k].data() as Float32Array, Math.abs))).toBeGreaterThan(0);
+    expect(Array.from(clampMin0(tensor(Float32Array.from([-2, 0, 3]), [3])).data() as Float32Array)).toEqual([0, 0, 3]);
     net.dispose();
   });
 });

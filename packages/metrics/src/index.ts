@@ -34,6 +34,8 @@ export {
 } from './counterfact';
 export type { TargetNll, CounterFactCasePredictions, CounterFactCaseMetrics } from './counterfact';
 export { TfIdfModel, tfidfTokens } from './tfidf';
+export { mmeditCaseMetrics, topKAgreement } from './mmedit';
+export type { MmeditCasePredictions, MmeditCaseMetrics, TopKLocalityPrediction } from './mmedit';
 export { AttributeSnippets } from './snippets';
 export type { AttributeSnippetRecord } from './snippets';
 export { zsreCaseMetrics, zsreScore } from './zsre';
@@ -69,5 +71,9 @@ export {
   targetNlls,
   teacherForcedPredictions,
   generateTexts,
+  evaluateMmedit,
+  mmeditGallery,
+  MMEDIT_SUITE,
+  M_LOCALITY_TOP_K,
 } from './harness';
-export type { EvaluateOptions, EvalMode, EvalProgress, EvalSuite, TargetQuery, ScoredTarget, PredictOptions, GenerationOptions } from './harness';
+export type { EvaluateOptions, EvalMode, EvalProgress, EvalSuite, TargetQuery, ScoredTarget, PredictOptions, GenerationOptions, MmeditEvaluateOptions } from './harness';

@@ -34,13 +34,16 @@ export function splitBySubject(cases: readonly EditCase[], share: number, seed =
   return { train: cases.filter((c) => !held.has(c.request.subject)), validation };
 }
 
+/** What calibration reads of a validation case: the edit, its rephrases (in scope) and its locality prompts (out of scope). */
+export type CalibrationCase = Pick<EditCase, 'request' | 'rephrasePrompts'> & { localityPrompts: readonly Pick<EditCase['localityPrompts'][number], 'prompt'>[] };
+
 /**
  * Scores each validation case's own queries against its statement alone (a memory of one edit)
  * and returns the grid threshold with the highest balanced accuracy (ties: the higher one),
  * with the whole table.
  * @throws ArgumentError when the cases have no rephrase or no locality prompt
  */
-export function calibrateThreshold(classifier: ScopeClassifier, cases: readonly EditCase[]): { threshold: number; table: ThresholdRow[] } {
+export function calibrateThreshold(classifier: ScopeClassifier, cases: readonly CalibrationCase[]): { threshold: number; table: ThresholdRow[] } {
   const pos: number[] = [];
   const neg: number[] = [];
   for (const c of cases) {

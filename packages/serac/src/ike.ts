@@ -55,6 +55,11 @@ export interface IkePoolRecord {
   targetTrue: string;
   paraphrases: string[];
   neighbours: string[];
+  /**
+   * The answer of each neighbour, when it is not `targetTrue` (MMEdit records: a neighbour is the
+   * text-locality question, answered by `loc_ans`); CounterFact neighbours share the true object.
+   */
+  neighbourAnswers?: string[];
 }
 
 /** Demonstration kinds (IKE-code `order` codes 0, 1, 2). */
@@ -82,7 +87,8 @@ export function ikeDemo(template: IkeTemplate, r: IkePoolRecord, kind: IkeDemoKi
   if (kind === 'copy') return fill(template.demo, { fact, prompt: r.prompt, answer: r.targetNew });
   if (kind === 'update') return fill(template.demo, { fact, prompt: r.paraphrases[pick(r.paraphrases.length)], answer: r.targetNew });
   // retain: a neighbour keeps its own (true) object
-  return fill(template.demo, { fact, prompt: r.neighbours[pick(r.neighbours.length)], answer: r.targetTrue });
+  const i = pick(r.neighbours.length);
+  return fill(template.demo, { fact, prompt: r.neighbours[i], answer: r.neighbourAnswers?.[i] ?? r.targetTrue });
 }
 
 /** The kinds of k demonstrations in IKE's 1:3:4 ratio (4 copy, 12 update, 16 retain for k = 32). */

@@ -10,6 +10,7 @@ export * from './calibrate';
 export { classifierTokenizer, createBertEncoder, saveScopeClassifier, trainScopeClassifier } from './scope-train';
 export type { ScopeTrainOptions, TrainedScope } from './scope-train';
 export * from './counterfactual';
+export * from './multimodal';
 export * from './train';
 export type { TrainProgress } from './train-progress';
 export { routedForward } from './routed-forward';

@@ -18,6 +18,7 @@ import {
   indexSelect,
   KVCache,
   reshape,
+  type RgbImage,
   type Tensor,
 } from '@medit/core';
 
@@ -70,8 +71,15 @@ function merge(base: Tensor | null, baseRows: number[], other: Tensor, otherRows
   return indexSelect(base ? concat(parts, 0) : other, 0, at);
 }
 
+/** The images of the routed rows (vision-language models), or none. */
+function routedImages(opts: ForwardOptions, routed: readonly number[]): (RgbImage | null)[] | undefined {
+  return opts.images ? routed.map((b) => opts.images![b] ?? null) : undefined;
+}
+
 /**
- * Creates a forward function that routes rows between `base` and `other`.
+ * Creates a forward function that routes rows between `base` and `other`. With
+ * `ForwardOptions.images` (a vision-language model), each row keeps its image on whichever model
+ * answers it: the other model reads image, context, then the row's tokens.
  * @param maxOtherPositions - the other model's context size (a contexted row longer than it throws)
  */
 export function routedForward(base: ForwardFn, other: ForwardFn, route: RowRouter, maxOtherPositions: number, pad: number): ForwardFn {
@@ -96,13 +104,13 @@ export function routedForward(base: ForwardFn, other: ForwardFn, route: RowRoute
     if (opts.outputHiddenStates) throw new ArgumentError('routed forward: hidden states are not available for rows answered by the routed model');
     const kept = contexts.flatMap((c, b) => (c ? [] : [b]));
     const sub = <X>(xs: X[] | undefined, idx: number[]) => (xs ? idx.map((b) => xs[b]) : undefined);
-    const baseOut = kept.length > 0 ? base(sub(ids, kept)!, { ...opts, attentionMask: sub(mask, kept), positionIds: sub(opts.positionIds, kept), logitsAt: sub(opts.logitsAt, kept) }).logits : null;
+    const baseOut = kept.length > 0 ? base(sub(ids, kept)!, { ...opts, attentionMask: sub(mask, kept), positionIds: sub(opts.positionIds, kept), logitsAt: sub(opts.logitsAt, kept), images: sub(opts.images as (RgbImage | null)[] | undefined, kept) }).logits : null;
     const seqs = routed.map((b) => [...contexts[b]!, ...rows[b]]);
     seqs.forEach((s) => check(s.length));
     const W = Math.max(...seqs.map((s) => s.length));
     const otherLogits = other(
       seqs.map((s) => [...s, ...Array(W - s.length).fill(pad)]),
-      { attentionMask: seqs.map((s) => [...Array(s.length).fill(1), ...Array(W - s.length).fill(0)]) },
+      { attentionMask: seqs.map((s) => [...Array(s.length).fill(1), ...Array(W - s.length).fill(0)]), images: routedImages(opts, routed) },
     ).logits;
     const picks = routed.map((b) => {
       const idx = alignedIndex(mask?.[b], 0, T, contexts[b]!.length, rows[b].length);
@@ -140,7 +148,7 @@ export function routedForward(base: ForwardFn, other: ForwardFn, route: RowRoute
         state.mask = seqs.map((s) => [...Array(W - s.length).fill(0), ...Array(s.length).fill(1)]);
         otherLogits = other(
           seqs.map((s) => [...Array(W - s.length).fill(pad), ...s]),
-          { cache: state.cache, attentionMask: state.mask.map((m) => [...m]) },
+          { cache: state.cache, attentionMask: state.mask.map((m) => [...m]), images: routedImages(opts, routed) },
         ).logits;
         picks = routed.map((b) => alignedIndex(mask?.[b], 0, T, W - rows[b].length, rows[b].length));
       }
@@ -152,7 +160,7 @@ export function routedForward(base: ForwardFn, other: ForwardFn, route: RowRoute
       check(s.mask[0].length);
       otherLogits = other(
         s.routed.map((b) => ids[b]),
-        { cache: s.cache, attentionMask: s.mask.map((m) => [...m]) },
+        { cache: s.cache, attentionMask: s.mask.map((m) => [...m]), images: routedImages(opts, s.routed) },
       ).logits;
       picks = s.routed.map(() => Array.from({ length: T }, (_, t) => t));
     }

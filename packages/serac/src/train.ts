@@ -8,15 +8,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { ArgumentError, type Bert, type CausalLM, cast, keep, loadEncoder, loadModel, saveModel, type Tensor, writeFileAtomic } from '@medit/core';
+import { ArgumentError, type Bert, type CausalLM, cast, keep, loadEncoder, loadModel, type RgbImage, saveModel, type Tensor, VisionLanguageModel, writeFileAtomic } from '@medit/core';
 
 type DType = Parameters<typeof cast>[1];
-import type { EditCase } from '@medit/data';
+import type { EditCase, MmeditCase } from '@medit/data';
 
 import { calibrateThreshold, splitBySubject } from './calibrate';
 import { trainCounterfactual, type CounterfactualTrainOptions } from './counterfactual';
 import { EngineEncoder } from './encoder';
-import { buildScopeTrainingSet, contextPrefixes } from './examples';
+import { buildScopeTrainingSet, contextPrefixes, type ScopeTrainingEdit } from './examples';
+import { mmeditCalibrationCase, multimodalScopeSet, trainMultimodalCounterfactual, type MultimodalCounterfactualOptions } from './multimodal';
 import { ScopeClassifier } from './scope';
 import { classifierTokenizer, saveScopeClassifier, trainScopeClassifier, type ScopeTrainOptions } from './scope-train';
 import type { TrainProgress } from './train-progress';
@@ -181,6 +182,89 @@ export async function trainSerac(opts: TrainSeracOptions): Promise<void> {
         }
         const validation = split && calibration ? { ...(opts.validationCases ? { split: true } : { share: opts.validationShare }), cases: split.validation.length, threshold: calibration.threshold, table: calibration.table } : null;
         writeJson(path.join(tmp, 'training.json'), { component, cases: scopeCases.length, validation, options: opts.scope ?? {}, init: opts.scopeInit ?? null, wordEmbeddingsFromBase: !opts.scopeInit && opts.scopeEmbeddingsFromBase === true, ...data, ...command, seconds: (Date.now() - t0) / 1000, history: trained.history });
+      }
+      replaceDir(tmp, dir);
+    }
+  } finally {
+    base.dispose();
+  }
+}
+
+/** Options of {@link trainMultimodalSerac}. */
+export interface TrainMultimodalSeracOptions {
+  /** base vision-language model directory (medit-vlm): its tokenizer is shared, the counterfactual model starts as a copy */
+  baseModel: string;
+  /** MMEdit train records with their images */
+  cases: readonly MmeditCase<RgbImage>[];
+  /** artefact directory (created; components already there are replaced) */
+  out: string;
+  /** default: both */
+  components?: readonly ('scope-embedding' | 'counterfactual')[];
+  scope?: Omit<ScopeTrainOptions, 'kind' | 'init' | 'signal' | 'onProgress'>;
+  /** start the classifier's word embeddings from the base language model's (see {@link TrainSeracOptions}) */
+  scopeEmbeddingsFromBase?: boolean;
+  counterfactual?: Omit<MultimodalCounterfactualOptions, 'signal' | 'onProgress'>;
+  /**
+   * MMEdit validation records: the classifier's routing threshold is chosen on them
+   * ({@link calibrateThreshold}: each record's rephrase in scope, its text-locality and
+   * multimodal-locality questions out of scope) and written to scope.json. Default: SERAC's 0.5.
+   */
+  validation?: readonly MmeditCase<unknown>[];
+  seed?: number;
+  saveDtype?: DType;
+  signal?: AbortSignal;
+  onProgress?: (p: TrainProgress) => void;
+}
+
+/**
+ * SERAC for a vision-language model (MMEdit's SERAC_MULTI): a text-only embedding scope
+ * classifier and a counterfactual vision-language model with its own projection and language
+ * model (see multimodal.ts), written as one artefact directory that {@link Serac.load} reads.
+ * @throws ArgumentError for no cases or a base model that is not a vision-language model
+ */
+export async function trainMultimodalSerac(opts: TrainMultimodalSeracOptions): Promise<void> {
+  if (opts.cases.length === 0) throw new ArgumentError('trainMultimodalSerac: no training cases');
+  const seed = opts.seed ?? 0;
+  const components = opts.components ?? ['scope-embedding', 'counterfactual'];
+  fs.mkdirSync(opts.out, { recursive: true });
+  const cfgFile = path.join(opts.out, SERAC_LAYOUT.config);
+  if (!fs.existsSync(cfgFile)) writeJson(cfgFile, DEFAULT_SERAC_CONFIG);
+  const base = await loadModel(opts.baseModel);
+  try {
+    if (!(base instanceof VisionLanguageModel)) throw new ArgumentError(`${opts.baseModel}: trainMultimodalSerac needs a vision-language model (model_type medit-vlm), not ${base.config.modelType}`);
+    const tokenizer = base.tokenizer;
+    const sep = tokenizer?.eosTokenId ?? tokenizer?.sepTokenId;
+    const sepToken = sep === undefined ? undefined : tokenizer!.idToToken(sep);
+    if (!sepToken) throw new ArgumentError(`${opts.baseModel}: the tokenizer declares no EOS/SEP token to use as the encoder's [CLS]/[SEP]`);
+    const specials = { cls: sepToken, sep: sepToken };
+    for (const component of components) {
+      const t0 = Date.now();
+      const dir = path.join(opts.out, SERAC_LAYOUT[component]);
+      const tmp = `${dir}.tmp-${process.pid}`;
+      fs.rmSync(tmp, { recursive: true, force: true });
+      if (component === 'counterfactual') {
+        const history = trainMultimodalCounterfactual(base, opts.cases, { ...opts.counterfactual, seed, signal: opts.signal, onProgress: opts.onProgress });
+        castParams(base.params, opts.saveDtype ?? 'float16');
+        await saveModel(base, tmp, { sideFilesFrom: opts.baseModel, metadata: { medit_trained: 'serac-counterfactual-multimodal' } });
+        writeJson(path.join(tmp, 'training.json'), { component, baseModel: opts.baseModel, cases: opts.cases.length, options: opts.counterfactual ?? {}, seconds: (Date.now() - t0) / 1000, history });
+      } else {
+        const edits: ScopeTrainingEdit[] = multimodalScopeSet(opts.cases, seed);
+        const wordEmbeddings = opts.scopeEmbeddingsFromBase ? tokenEmbeddings(base) : undefined;
+        const clsTokenizer = classifierTokenizer(opts.baseModel, specials);
+        const trained = trainScopeClassifier(clsTokenizer, edits, [], { ...opts.scope, kind: 'embedding', wordEmbeddings, seed, signal: opts.signal, onProgress: opts.onProgress });
+        let calibration: ReturnType<typeof calibrateThreshold> | undefined;
+        try {
+          if (opts.validation?.length) {
+            calibration = calibrateThreshold(new ScopeClassifier(new EngineEncoder(trained.bert, trained.config.pooling, clsTokenizer), trained.config), opts.validation.map(mmeditCalibrationCase));
+            trained.config.threshold = calibration.threshold;
+          }
+          castParams(trained.bert.params, opts.saveDtype ?? 'float16');
+          await saveScopeClassifier(trained, tmp, opts.baseModel, specials);
+        } finally {
+          trained.bert.dispose();
+        }
+        const validation = calibration ? { cases: opts.validation!.length, threshold: calibration.threshold, table: calibration.table } : null;
+        writeJson(path.join(tmp, 'training.json'), { component, cases: opts.cases.length, validation, options: opts.scope ?? {}, wordEmbeddingsFromBase: opts.scopeEmbeddingsFromBase === true, seconds: (Date.now() - t0) / 1000, history: trained.history });
       }
       replaceDir(tmp, dir);
     }

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 
 import { fillTemplate, readHparamsMapping, writeFileAtomic } from '@medit/core';
 import { type DatasetFormat, DATASET_FORMATS, DatasetFormatError, readDataset } from '@medit/data';
-import { AttributeSnippets, type EvalMode, type EvalReport, type EvalSuite, EVAL_SUITES, evaluate, type JsonValue, metricDefinition, renderHtmlReport, type TargetQuery } from '@medit/metrics';
+import { AttributeSnippets, type EvalMode, type EvalReport, type EvalSuite, EVAL_SUITES, evaluate, type JsonValue, metricDefinition, MMEDIT_SUITE, renderHtmlReport, type TargetQuery } from '@medit/metrics';
 
 import { type OptionSpecs, UsageError } from '../args';
 import { type CommandContext, FACTWORLD_SNIPPETS, loadModelDir, repoFile, requireFile, resolvePath, shortPath } from '../common';
@@ -16,6 +16,7 @@ import { formatAggregate } from '../markdown';
 import { type MethodEditor, METHOD_NAMES, createEditor, selectMethod } from '../methods';
 import { type SavedEdit, loadSavedEdit } from '../saved-edit';
 import { formatDuration } from '../output';
+import { runMmeditEval } from './eval-mmedit';
 
 export const EVAL_OPTIONS: OptionSpecs = {
   model: { type: 'string', value: 'DIR', description: 'Hugging Face model directory' },
@@ -41,7 +42,7 @@ export const EVAL_OPTIONS: OptionSpecs = {
   },
   offset: { type: 'string', value: 'N', description: 'skip the first N cases (shards of one run; join them with medit report --shards)' },
   limit: { type: 'string', value: 'N', description: 'evaluate only the first N cases (after --offset)' },
-  suites: { type: 'string', value: 'LIST', description: `metric suites, comma-separated (${EVAL_SUITES.join(', ')}; default: by dataset format)` },
+  suites: { type: 'string', value: 'LIST', description: `metric suites, comma-separated (${EVAL_SUITES.join(', ')}; default: by dataset format), or ${MMEDIT_SUITE} alone: MMEdit records on a vision-language model` },
   generation: { type: 'boolean', description: 'also generate text for fluency / generation entropy and the Reference Score (slow)' },
   snippets: {
     type: 'string',
@@ -136,6 +137,7 @@ function retainQueries(io: CommandContext['io'], file: string): TargetQuery[] {
 
 export async function runEval(ctx: CommandContext): Promise<number> {
   const { io, out, args } = ctx;
+  if (args.string('suites')?.split(',').some((s) => s.trim() === MMEDIT_SUITE)) return runMmeditEval(ctx);
   const modelDir = args.required('model');
   const datasetFile = requireFile(resolvePath(io, args.required('dataset')), 'dataset file');
   const format = args.has('format') ? args.choice('format', DATASET_FORMATS as readonly DatasetFormat[], 'counterfact') : undefined;

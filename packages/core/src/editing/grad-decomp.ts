@@ -26,6 +26,7 @@
 import { grad } from '../autograd';
 import { tidy } from '../engine';
 import { ArgumentError, ShapeError } from '../errors';
+import type { RgbImage } from '../io/image';
 import { clone } from '../linalg';
 import { activationFn } from '../models/activations';
 import { hookName, type Hooks } from '../models/hooks';
@@ -52,6 +53,11 @@ export interface MlpLinear {
   /** input width (length of u_t) and output width (length of δ_t) */
   inDim: number;
   outDim: number;
+  /**
+   * Hook prefix of the stack of blocks the layer belongs to: absent for the language model;
+   * e.g. `qformer.` for a vision-language model's Q-Former (`qformer.h.<layer>.*`).
+   */
+  hookPrefix?: string;
 }
 
 /** The captured factors of one linear: ∇_W L = Σ_t δ_t u_tᵀ (in the weight's layout). */
@@ -103,6 +109,8 @@ export function mlpLinears(model: CausalLM, layer: number): MlpLinear[] {
 export interface DecomposeOptions {
   /** [B, T] 1 = token, 0 = padding */
   attentionMask?: number[][];
+  /** vision-language models: one image (or null) per row (`ForwardOptions.images`) */
+  images?: readonly (RgbImage | null)[];
 }
 
 /** Result of {@link decomposeGradients}: the loss value and the factors in the order of `linears`. */
@@ -133,8 +141,12 @@ export function decomposeGradients(
   if (linears.length === 0) throw new ArgumentError('decomposeGradients: expected at least one linear');
   for (const l of linears) model.param(l.weightName);
   const act = activationFn(model.config.activation);
-  const byLayer = new Map<number, MlpLinear[]>();
-  for (const l of linears) byLayer.set(l.layer, [...(byLayer.get(l.layer) ?? []), l]);
+  // one group per block: (stack prefix, layer)
+  const byLayer = new Map<string, MlpLinear[]>();
+  for (const l of linears) {
+    const key = `${l.hookPrefix ?? ''}${l.layer}`;
+    byLayer.set(key, [...(byLayer.get(key) ?? []), l]);
+  }
 
   return tidy(() => {
     const inputs = new Map<string, Tensor>();
@@ -146,17 +158,21 @@ export function decomposeGradients(
       return add(y, z);
     };
     const hooks: Hooks = {};
-    for (const [layer, ls] of byLayer) {
+    for (const ls of byLayer.values()) {
+      const { layer, hookPrefix: prefix = '' } = ls[0];
+      const hook = (point: 'mlp_in' | 'mlp_key' | 'mlp_out') => hookName(layer, point, prefix);
       const inProj = ls.filter((l) => l.role !== 'out');
       const outProj = ls.find((l) => l.role === 'out');
+      // the key is recomputed with the language model's MLP; other stacks offer their output projections only
+      if (inProj.length > 0 && prefix) throw new ArgumentError(`decomposeGradients: ${inProj[0].weightName} is an input projection of a ${prefix} block; only output projections are decomposed outside the language model`);
       if (inProj.length > 0) {
         const all = mlpLinears(model, layer);
         let m: Tensor | undefined;
-        hooks[hookName(layer, 'mlp_in')] = (x) => {
+        hooks[hook('mlp_in')] = (x) => {
           m = x;
           for (const l of inProj) inputs.set(l.weightName, x);
         };
-        hooks[hookName(layer, 'mlp_key')] = () => {
+        hooks[hook('mlp_key')] = () => {
           // Recompute the key from the MLP input with the same ops, probing the pre-activations.
           const pick = (role: MlpRole) => {
             const mine = inProj.find((l) => l.role === role);
@@ -169,13 +185,13 @@ export function decomposeGradients(
           return key;
         };
       } else if (outProj) {
-        hooks[hookName(layer, 'mlp_key')] = (key) => {
+        hooks[hook('mlp_key')] = (key) => {
           inputs.set(outProj.weightName, key);
         };
       }
-      if (outProj) hooks[hookName(layer, 'mlp_out')] = (y) => probe(outProj, y);
+      if (outProj) hooks[hook('mlp_out')] = (y) => probe(outProj, y);
     }
-    const { logits } = model.forward(inputIds, { attentionMask: opts.attentionMask, hooks });
+    const { logits } = model.forward(inputIds, { attentionMask: opts.attentionMask, images: opts.images, hooks });
     const loss = lossFn(logits);
     if (loss.size !== 1) throw new ShapeError(`decomposeGradients: the loss must be a scalar but has shape [${loss.shape}]`);
     const order = linears.map((l) => {

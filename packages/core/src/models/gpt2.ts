@@ -15,6 +15,7 @@ import { runHook } from './hooks';
 import {
   CausalLM,
   checkIds,
+  checkNoImages,
   firstLayer,
   idsTensor,
   logitPositions,
@@ -57,11 +58,15 @@ export function gpt2Config(raw: Record<string, unknown>): ModelConfig {
 export class GPT2 extends CausalLM {
   /** Prefix of the transformer's weights in this checkpoint ("transformer." or ""). */
   readonly prefix: string;
+  /** Prefix of the whole language model inside a larger checkpoint ("" alone; "language_model." in a VLM). */
+  private readonly outer: string;
   private readonly act: LinearActivation;
 
-  constructor(config: ModelConfig, params: Map<string, Tensor>) {
+  /** @param opts.prefix - where the LM's weights sit in `params` when it is part of a larger model */
+  constructor(config: ModelConfig, params: Map<string, Tensor>, opts: { prefix?: string } = {}) {
     super(config, params);
-    this.prefix = params.has('transformer.wte.weight') ? 'transformer.' : '';
+    this.outer = opts.prefix ?? '';
+    this.prefix = this.outer + (params.has(`${this.outer}transformer.wte.weight`) ? 'transformer.' : '');
     this.act = activationName(config.activation);
     if (config.raw.reorder_and_upcast_attn === true) {
       throw new ArgumentError('gpt2: reorder_and_upcast_attn=true is not supported');
@@ -93,7 +98,7 @@ export class GPT2 extends CausalLM {
         shapes.set(`${p}h.${l}.${w}.bias`, bias);
       }
     }
-    if (!this.config.tieWordEmbeddings) shapes.set('lm_head.weight', [V, C]);
+    if (!this.config.tieWordEmbeddings) shapes.set(`${this.outer}lm_head.weight`, [V, C]);
     return shapes;
   }
 
@@ -103,7 +108,7 @@ export class GPT2 extends CausalLM {
 
   /** The LM head weight [V, C] (the token embedding when tied). */
   lmHead(): Tensor {
-    return this.config.tieWordEmbeddings ? this.w('wte.weight') : this.param('lm_head.weight');
+    return this.config.tieWordEmbeddings ? this.w('wte.weight') : this.param(`${this.outer}lm_head.weight`);
   }
 
   override rewriteModule(layer: number): RewriteModule {
@@ -111,8 +116,27 @@ export class GPT2 extends CausalLM {
   }
 
   override forward(inputIds: number[][], opts: ForwardOptions = {}): ForwardOutput {
+    checkIds(inputIds, this.config.vocabSize);
+    checkNoImages(opts, 'gpt2');
+    return this.forwardEmbeds(opts.startAt ? null : this.embedTokens(inputIds), opts);
+  }
+
+  /** Token embeddings [B, T, C] of ids (no positions; checked by the caller). */
+  embedTokens(inputIds: number[][]): Tensor {
+    return embedding(idsTensor(inputIds), this.w('wte.weight'));
+  }
+
+  /**
+   * Runs the model on input embeddings [B, T, C] instead of token ids (HF `inputs_embeds`):
+   * positions are added here, from the mask as in {@link forward}. A vision-language model feeds
+   * its image tokens this way. With `opts.startAt` no embeddings are read: pass null (the batch's
+   * shape is the hidden state's).
+   */
+  forwardEmbeds(inputsEmbeds: Tensor | null, opts: ForwardOptions = {}): ForwardOutput {
     const cfg = this.config;
-    const { B, T } = checkIds(inputIds, cfg.vocabSize);
+    const start = inputsEmbeds ?? opts.startAt?.hidden;
+    if (!start) throw new ArgumentError('gpt2: forwardEmbeds needs input embeddings or startAt');
+    const [B, T] = start.shape;
     const past = opts.cache?.length ?? 0;
     const positions = opts.positionIds ?? positionsFor(B, T, past, opts.attentionMask);
     if (positions.flat().some((p) => p >= cfg.maxPositions)) {
@@ -124,7 +148,7 @@ export class GPT2 extends CausalLM {
     const HS = cfg.headDim;
     const p = 'h.';
     const from = firstLayer(opts, cfg, B, T);
-    let x = opts.startAt?.hidden ?? add(embedding(idsTensor(inputIds), this.w('wte.weight')), embedding(idsTensor(positions), this.w('wpe.weight')));
+    let x = opts.startAt?.hidden ?? add(inputsEmbeds!, embedding(idsTensor(positions), this.w('wpe.weight')));
     const hidden: Tensor[] = [];
     const scaleBase = cfg.raw.scale_attn_weights === false ? 1 : 1 / Math.sqrt(HS);
     for (let l = from; l < cfg.numLayers; l++) {

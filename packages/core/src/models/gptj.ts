@@ -19,6 +19,7 @@ import { configNumber, configTokenId } from './llama';
 import {
   CausalLM,
   checkIds,
+  checkNoImages,
   firstLayer,
   idsTensor,
   logitPositions,
@@ -127,6 +128,7 @@ export class GPTJ extends CausalLM {
   override forward(inputIds: number[][], opts: ForwardOptions = {}): ForwardOutput {
     const cfg = this.config;
     const { B, T } = checkIds(inputIds, cfg.vocabSize);
+    checkNoImages(opts, 'gptj');
     const past = opts.cache?.length ?? 0;
     const positions = opts.positionIds ?? positionsFor(B, T, past, opts.attentionMask);
     // HF's sinusoid table has n_positions rows; beyond it HF fails, so we refuse too

@@ -9,6 +9,10 @@
  *               (input of `c_proj` / `fc_out` / `down_proj`) [B,T,F]
  * - `mlp_out`   MLP output — the *value* of the rewrite module [B,T,C]
  * - `resid_out` block output (residual stream) [B,T,C]
+ *
+ * Models with more than one stack of blocks name the others' hooks with a prefix: a
+ * vision-language model's Q-Former has `qformer.h.<layer>.<point>`, its vision encoder
+ * `vision.h.<layer>.<point>`; the unprefixed names are always the language model's.
  */
 import type { Tensor } from '../tensor';
 
@@ -30,19 +34,20 @@ export type HookFn = (activation: Tensor, ctx: HookContext) => Tensor | void;
 /** Hooks by name, e.g. `{ [hookName(5, 'mlp_key')]: (k) => { keys.push(k) } }`. */
 export type Hooks = Record<string, HookFn>;
 
-/** `h.<layer>.<point>` */
-export function hookName(layer: number, point: HookPoint): string {
-  return `h.${layer}.${point}`;
+/** `h.<layer>.<point>`, or `<prefix>h.<layer>.<point>` for another stack of blocks (e.g. `qformer.`). */
+export function hookName(layer: number, point: HookPoint, prefix = ''): string {
+  return `${prefix}h.${layer}.${point}`;
 }
 
-/** Applies the hook registered at (layer, point), if any. @internal */
-export function runHook(hooks: Hooks | undefined, layer: number, point: HookPoint, x: Tensor): Tensor {
-  const fn = hooks?.[hookName(layer, point)];
+/** Applies the hook registered at (layer, point) of the stack named by `prefix`, if any. @internal */
+export function runHook(hooks: Hooks | undefined, layer: number, point: HookPoint, x: Tensor, prefix = ''): Tensor {
+  const name = hookName(layer, point, prefix);
+  const fn = hooks?.[name];
   if (!fn) return x;
   const y = fn(x, { layer, point });
   if (!y) return x;
   if (y.shape.join() !== x.shape.join()) {
-    throw new Error(`hook ${hookName(layer, point)} returned shape [${y.shape}] for an activation of shape [${x.shape}]`);
+    throw new Error(`hook ${name} returned shape [${y.shape}] for an activation of shape [${x.shape}]`);
   }
   return y;
 }

@@ -27,6 +27,7 @@ import { runHook } from './hooks';
 import {
   CausalLM,
   checkIds,
+  checkNoImages,
   firstLayer,
   idsTensor,
   logitPositions,
@@ -199,6 +200,7 @@ export class Llama extends CausalLM {
   override forward(inputIds: number[][], opts: ForwardOptions = {}): ForwardOutput {
     const cfg = this.config;
     const { B, T } = checkIds(inputIds, cfg.vocabSize);
+    checkNoImages(opts, this.config.modelType);
     const past = opts.cache?.length ?? 0;
     if (past + T > this.window) {
       throw new ArgumentError(`${cfg.modelType}: ${past + T} tokens exceed the sliding window (${this.window}), which is not implemented`);

@@ -8,6 +8,7 @@ import { ArgumentError, ShapeError } from '../errors';
 import { indexSelect, reshape, type Position } from '../ops/layout';
 import type { WeightLayout } from '../ops/linalg';
 import { Tensor, tensor } from '../tensor';
+import type { RgbImage } from '../io/image';
 import type { Tokenizer } from '../tokenizer';
 import type { Hooks } from './hooks';
 
@@ -100,6 +101,13 @@ export interface ForwardOptions {
   outputHiddenStates?: boolean;
   /** Compute logits only at these [B] positions (saves the vocabulary projection elsewhere). */
   logitsAt?: number[];
+  /**
+   * Vision-language models: one image per batch row (null = a text-only row). The image's tokens
+   * precede the row's text; logits, hidden states, `logitsAt` and `logitsFor` stay aligned to the
+   * text tokens (a `startAt` hidden state and hooks see the whole sequence, image tokens first).
+   * Text-only families reject a non-null image.
+   */
+  images?: readonly (RgbImage | null)[];
   /**
    * Compute logits only at these (row, token) positions, as [N, V] in this order: the final
    * norm and the vocabulary projection run on those rows alone (where a loss reads them).
@@ -254,6 +262,13 @@ export function checkIds(ids: number[][], vocab: number): { B: number; T: number
     }
   }
   return { B, T };
+}
+
+/** Throws naming the family when a text-only model is given an image. @internal */
+export function checkNoImages(opts: ForwardOptions, modelType: string): void {
+  if (opts.images?.some((i) => i !== null && i !== undefined)) {
+    throw new ArgumentError(`${modelType} is a text-only model: it cannot take images (load a vision-language model such as model_type "medit-vlm")`);
+  }
 }
 
 /** int32 tensor from a [B][T] array. @internal */

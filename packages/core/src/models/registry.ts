@@ -21,6 +21,7 @@ import { GPT2, gpt2Config, gpt2InitParams } from './gpt2';
 import { GPTJ, gptjConfig, gptjInitParams } from './gptj';
 import { LLAMA_MODEL_TYPES, Llama, llamaConfig, llamaInitParams } from './llama';
 import type { CausalLM, ModelConfig } from './model';
+import { VLM_MODEL_TYPE, VisionLanguageModel, vlmConfig, vlmInitParams } from './vlm';
 
 /** How to build one model family from its config and weights. */
 export interface ModelFamily {
@@ -45,6 +46,7 @@ export function modelTypes(): string[] {
 registerModelType('gpt2', { parseConfig: gpt2Config, create: (c, p) => new GPT2(c, p), initParams: gpt2InitParams });
 for (const t of LLAMA_MODEL_TYPES) registerModelType(t, { parseConfig: llamaConfig, create: (c, p) => new Llama(c, p), initParams: llamaInitParams });
 registerModelType('gptj', { parseConfig: gptjConfig, create: (c, p) => new GPTJ(c, p), initParams: gptjInitParams });
+registerModelType(VLM_MODEL_TYPE, { parseConfig: vlmConfig, create: (c, p) => new VisionLanguageModel(c, p), initParams: vlmInitParams });
 // BERT is an encoder, not a CausalLM: name the right loader before anything is read.
 const encoderOnly = (): never => {
   throw new ArgumentError('model_type "bert" is an encoder, not a causal LM: load it with loadEncoder(dir)');

@@ -18,6 +18,8 @@ import {
   noGrad,
   targetIds,
   tidy,
+  type RgbImage,
+  topkLast,
   type Tokenizer,
 } from '@medit/core';
 
@@ -30,6 +32,8 @@ export interface TargetQuery {
   prompt: string;
   /** Continuation; a leading space is added unless present (core's `targetIds`). */
   target: string;
+  /** Vision-language models: the image the prompt is about (its tokens precede the prompt). */
+  image?: RgbImage | null;
 }
 
 /** Teacher-forced result for one {@link TargetQuery}. */
@@ -42,6 +46,8 @@ export interface ScoredTarget {
   logProbs: number[];
   /** Argmax id at each position that predicts a target token (teacher forcing). */
   predicted: number[];
+  /** With `PredictOptions.topK`: the k most likely ids at each of those positions, best first. */
+  topK?: number[][];
 }
 
 /** Options of the batched prediction functions. */
@@ -50,6 +56,8 @@ export interface PredictOptions {
   batchSize?: number;
   /** Checked before each forward pass; an aborted signal throws `CancelledError`. */
   signal?: AbortSignal;
+  /** Also return the top-k ids at each target position (MMEdit's M-Locality compares top-10 lists). */
+  topK?: number;
 }
 
 function tokenizerOf(model: CausalLM, who: string): Tokenizer {
@@ -81,6 +89,7 @@ function padId(model: CausalLM): number {
  */
 export function scoreTargets(model: CausalLM, queries: readonly TargetQuery[], opts: PredictOptions = {}): ScoredTarget[] {
   const batchSize = checkBatchSize(opts.batchSize);
+  if (opts.topK !== undefined && !(Number.isInteger(opts.topK) && opts.topK >= 1)) throw new ArgumentError(`Expected a positive integer for topK but received ${String(opts.topK)}`);
   if (queries.length === 0) return [];
   const tok = tokenizerOf(model, 'scoreTargets');
   const maxLen = model.config.maxPositions;
@@ -117,11 +126,15 @@ export function scoreTargets(model: CausalLM, queries: readonly TargetQuery[], o
       const p = encoded[i].promptIds.length;
       for (let j = 0; j < encoded[i].targetIds.length; j++) positions.push({ batch: b, token: p + j - 1 });
     });
+    const images = idx.map((i) => queries[i].image ?? null);
+    let top: Int32Array | undefined;
     const logp = noGrad(() =>
       tidy(() => {
         // the final norm and the vocabulary projection run at the scored positions only
-        const { logits } = model.forward(ids, { attentionMask: mask, logitsFor: positions });
-        return logSoftmax(logits).data() as Float32Array;
+        const { logits } = model.forward(ids, { attentionMask: mask, logitsFor: positions, images: images.some((x) => x) ? images : undefined });
+        const picked = logSoftmax(logits);
+        if (opts.topK) top = topkLast(picked, opts.topK).indices.data() as Int32Array;
+        return picked.data() as Float32Array;
       }, 'scoreTargets'),
     );
     const V = logp.length / positions.length;
@@ -130,7 +143,10 @@ export function scoreTargets(model: CausalLM, queries: readonly TargetQuery[], o
       const e = encoded[i];
       const logProbs: number[] = [];
       const predicted: number[] = [];
+      const k = opts.topK ?? 0;
+      const topK: number[][] = [];
       for (const t of e.targetIds) {
+        if (top) topK.push(Array.from(top.subarray(row * k, (row + 1) * k)));
         const base = row * V;
         let best = 0;
         for (let v = 1; v < V; v++) if (logp[base + v] > logp[base + best]) best = v;
@@ -139,7 +155,7 @@ export function scoreTargets(model: CausalLM, queries: readonly TargetQuery[], o
         predicted.push(best);
         row++;
       }
-      out[i] = { promptIds: e.promptIds, targetIds: e.targetIds, logProbs, predicted };
+      out[i] = top ? { promptIds: e.promptIds, targetIds: e.targetIds, logProbs, predicted, topK } : { promptIds: e.promptIds, targetIds: e.targetIds, logProbs, predicted };
     }
   }
   return out;

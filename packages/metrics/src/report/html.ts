@@ -23,6 +23,11 @@ export interface HtmlReportOptions {
   histogramBins?: number;
   /** Most per-case rows listed per method in the collapsible tables (default 500). */
   maxRows?: number;
+  /**
+   * Cases shown as a gallery: a line of text and images (`src` a `data:` URL, so the page stays
+   * self-contained), e.g. MMEdit's edited and rephrased images.
+   */
+  gallery?: { id: string; text: string; images: { label: string; src: string }[] }[];
 }
 
 const CSS = `
@@ -36,6 +41,9 @@ svg{background:#fcfcfc;border:1px solid #eee}.grid{stroke:#eee}.axis{stroke:#888
 .whisker{stroke:#333;stroke-width:1.2;fill:none}.tick{font-size:10px;fill:#555}.val{font-size:10px;fill:#222}
 .ttl{font-size:12px;font-weight:600;fill:#222}.na{font-size:10px;fill:#a00}
 #medit-errors{color:#a00;white-space:pre-wrap}details{margin:6px 0}code{background:#f3f3f3;padding:0 3px}
+.gallery{display:flex;flex-wrap:wrap;gap:10px}.card{border:1px solid #ddd;padding:6px;max-width:330px;font-size:12px}
+.card figure{display:inline-block;margin:2px 4px;text-align:center}.card img{width:96px;height:96px;image-rendering:pixelated;border:1px solid #ccc}
+.card figcaption{font-size:10px;color:#555}
 .wide{max-width:100%;overflow-x:auto}.summary td.def,.summary th.def{text-align:left;min-width:240px;max-width:520px;color:#444;font-size:12px}
 `;
 
@@ -104,6 +112,16 @@ function rowsTables(methods: readonly MethodReport[], maxRows: number): string {
     .join('');
 }
 
+function gallery(items: NonNullable<HtmlReportOptions['gallery']>): string {
+  const cards = items
+    .map((c) => {
+      const figs = c.images.filter((i) => i.src.startsWith('data:')).map((i) => `<figure><img src="${esc(i.src)}" alt="${esc(i.label)}"><figcaption>${esc(i.label)}</figcaption></figure>`);
+      return `<div class="card"><div><b>${esc(c.id)}</b> ${esc(c.text)}</div>${figs.join('')}</div>`;
+    })
+    .join('');
+  return `<div class="gallery">${cards}</div>`;
+}
+
 /**
  * Render a report as one self-contained HTML page (tables + inline SVG, no external assets).
  *
@@ -169,6 +187,7 @@ export function renderHtmlReport(report: EvalReport, opts: HtmlReportOptions = {
     curves ? `<h2>Sequential editing</h2><div class="plots">${curves}</div>` : '',
     efficiencyTable(methods),
     methods.length > 0 ? `<h2>Hyperparameters</h2>${hparamsTable(methods)}` : '',
+    opts.gallery && opts.gallery.length > 0 ? `<h2>Cases</h2>${gallery(opts.gallery)}` : '',
     methods.some((m) => m.rows && m.rows.length > 0) ? `<h2>Per-case metrics</h2>${rowsTables(methods, opts.maxRows ?? 500)}` : '',
     '</body></html>',
   ].join('\n');

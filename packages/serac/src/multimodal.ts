@@ -1,0 +1,246 @@
+/**
+ * SERAC on a vision-language model, as MMEdit runs it (SERAC_MULTI; specs/meta-and-memory.md §8.3):
+ * the scope classifier reads text only (the edit statement and the query's text), and the
+ * counterfactual model is a vision-language model of its own — the base model's frozen vision
+ * encoder and Q-Former, and its own `language_projection` and language model (MMEdit: a new linear
+ * layer from BLIP-2's frozen vision features into OPT-125m) — reading image, edit statement,
+ * separator, then the query.
+ *
+ * Training pairs come from MMEdit train records ({@link MmeditCase}). A text-only classifier
+ * cannot tell two images apart, so a record's scope is a *kind of question*: the connected
+ * component of question texts that records link as (src, rephrase) pairs. In scope: every text of
+ * the edit's component; out of scope: its text-locality question, multimodal-locality questions
+ * (in MMEdit's VQA template) whose plain text is not of the component, and other components'
+ * questions.
+ */
+import {
+  AdamW,
+  ArgumentError,
+  CancelledError,
+  crossEntropy,
+  grad,
+  type RgbImage,
+  targetIds,
+  tidy,
+  type VisionLanguageModel,
+} from '@medit/core';
+import { type MmeditCase, MMEDIT_VQA_TEMPLATE, mmeditLocalityPrompt, mmeditRequest } from '@medit/data';
+
+import type { CalibrationCase } from './calibrate';
+import { counterfactualContext, separatorId } from './counterfactual';
+import { editStatement, makeRng, type Rng, type ScopeTrainingEdit } from './examples';
+import type { IkePoolRecord } from './ike';
+import type { TrainProgress } from './train-progress';
+
+/** `m_loc_q` back out of MMEdit's VQA template. */
+function plainQuestion(text: string): string {
+  const [head, tail] = MMEDIT_VQA_TEMPLATE.split('{}');
+  return text.startsWith(head) && text.endsWith(tail) ? text.slice(head.length, text.length - tail.length) : text;
+}
+
+/** Question kinds: texts linked by records' (src, rephrase) pairs, as component ids. */
+function questionKinds(cases: readonly Pick<MmeditCase, 'src' | 'rephrase'>[]): Map<string, number> {
+  const parent = new Map<string, string>();
+  const find = (x: string): string => {
+    let r = x;
+    while (parent.get(r) !== r) r = parent.get(r)!;
+    parent.set(x, r);
+    return r;
+  };
+  for (const c of cases) {
+    for (const t of [c.src, c.rephrase]) if (!parent.has(t)) parent.set(t, t);
+    parent.set(find(c.src), find(c.rephrase));
+  }
+  const ids = new Map<string, number>();
+  const out = new Map<string, number>();
+  for (const t of parent.keys()) {
+    const root = find(t);
+    if (!ids.has(root)) ids.set(root, ids.size);
+    out.set(t, ids.get(root)!);
+  }
+  return out;
+}
+
+/**
+ * SERAC scope-training edits from MMEdit train records (see the file comment). Deterministic for
+ * a seed.
+ * @throws ArgumentError for no cases
+ */
+export function multimodalScopeSet(cases: readonly MmeditCase<unknown>[], seed = 0): ScopeTrainingEdit[] {
+  if (cases.length === 0) throw new ArgumentError('multimodalScopeSet: no cases');
+  const rng = makeRng(seed);
+  const kinds = questionKinds(cases);
+  const byKind = new Map<number, Set<string>>();
+  for (const [t, k] of kinds) (byKind.get(k) ?? byKind.set(k, new Set()).get(k)!).add(t);
+  const altsOf = new Map<number, string[]>();
+  for (const c of cases) (altsOf.get(kinds.get(c.src)!) ?? altsOf.set(kinds.get(c.src)!, []).get(kinds.get(c.src)!)!).push(c.alt);
+  const others = [...kinds.keys()];
+  return cases.map((c) => {
+    const kind = kinds.get(c.src)!;
+    const inScope = [...byKind.get(kind)!];
+    const outOfScope: ScopeTrainingEdit['outOfScope'] = [];
+    for (const o of [c, ...Array.from({ length: 5 }, () => rng.pick(cases))]) {
+      outOfScope.push({ query: o.loc, kind: 'locality' });
+      if (kinds.get(plainQuestion(o.mLocQ)) !== kind) outOfScope.push({ query: mmeditLocalityPrompt(o.mLocQ), kind: 'random' });
+    }
+    for (let k = 0; k < 8; k++) {
+      const q = rng.pick(others);
+      if (kinds.get(q) !== kind) outOfScope.push({ query: q, kind: 'other-subject' });
+    }
+    const pool = altsOf.get(kind)!;
+    const tails = [...new Set([c.alt, c.pred, ...Array.from({ length: 4 }, () => rng.pick(pool))])];
+    return { request: mmeditRequest(c), inScope, rephrases: [c.rephrase], outOfScope, tails };
+  });
+}
+
+/** Options of {@link trainMultimodalCounterfactual}. */
+export interface MultimodalCounterfactualOptions {
+  steps?: number;
+  batchSize?: number;
+  lr?: number;
+  weightDecay?: number;
+  /** probability of re-stating an edit with another answer of its question kind (default 0.75) */
+  augment?: number;
+  /**
+   * probability of then replacing the answer's last word with a name drawn from the training
+   * records' texts ({@link trainingNames}; default 0): the model learns to copy any name from the
+   * statement instead of the few answers the records give (unseen subjects' names are new tokens)
+   */
+  augmentNames?: number;
+  /**
+   * probability of then replacing one word before the last with the word at the same place in
+   * another answer of the kind with as many words ({@link withRecombinedWord}; default 0): answers
+   * whose word combinations no training record has (a caption's colour pair) are copied too
+   */
+  augmentWords?: number;
+  /**
+   * keep the token embedding (and with it GPT-2's tied output head) as the base model's: training
+   * to answer only the training names would otherwise push every other name's output logit down
+   */
+  frozenTokenEmbeddings?: boolean;
+  seed?: number;
+  signal?: AbortSignal;
+  onProgress?: (p: TrainProgress) => void;
+}
+
+/** The names of the records' texts, sorted: capitalised words of the answers, and of the questions after their first word. */
+export function trainingNames(cases: readonly MmeditCase<unknown>[]): string[] {
+  const names = new Set<string>();
+  const add = (text: string) => {
+    for (const w of text.match(/\b[A-Z][a-z]+\b/g) ?? []) names.add(w);
+  };
+  for (const c of cases) {
+    for (const answer of [c.pred, c.alt, c.locAns, c.mLocA]) add(answer);
+    for (const question of [c.src, c.rephrase, c.loc, c.mLocQ]) add(question.replace(/^\S+/, ''));
+  }
+  return [...names].sort();
+}
+
+/**
+ * `answer` with one word before its last replaced by the word at the same place in another answer
+ * of `pool` with as many words (`answer` itself when the pool has none); deterministic for `rng`.
+ * @example withRecombinedWord('the red and orange dome of X', ['the blue and yellow arch of Y'], rng) // 'the red and yellow dome of X' (or another place)
+ */
+export function withRecombinedWord(answer: string, pool: readonly string[], rng: Rng): string {
+  const words = answer.split(' ');
+  const others = pool.map((a) => a.split(' ')).filter((w) => w.length === words.length);
+  if (words.length < 2 || others.length === 0) return answer;
+  const i = rng.int(words.length - 1);
+  words[i] = rng.pick(others)[i];
+  return words.join(' ');
+}
+
+/**
+ * Names of the counterfactual model's trained weights: its projection and language model (with
+ * `frozenTokenEmbeddings`, all of it but the token embedding, which GPT-2's tied head shares).
+ */
+export function counterfactualTrainedNames(model: VisionLanguageModel, opts: { frozenTokenEmbeddings?: boolean } = {}): string[] {
+  return [...model.params.keys()].filter((n) => (n.startsWith('language_model.') || n.startsWith('language_projection.')) && !(opts.frozenTokenEmbeddings && /\.wte\.weight$/.test(n)));
+}
+
+/**
+ * Fine-tunes a copy of the base vision-language model in place as SERAC's counterfactual model:
+ * `language_projection` and the language model learn to answer (image, statement, separator,
+ * query) with the statement's answer; the vision encoder, Q-Former and query tokens stay frozen.
+ * In-scope queries: the record's src and rephrase about its image, and src about its rephrased
+ * image; the loss covers the answer tokens only (SERAC's ℓ(ψ)).
+ * @returns the per-step losses
+ */
+export function trainMultimodalCounterfactual(model: VisionLanguageModel, cases: readonly MmeditCase<RgbImage>[], opts: MultimodalCounterfactualOptions = {}): { step: number; loss: number }[] {
+  const tok = model.tokenizer;
+  if (!tok) throw new ArgumentError('trainMultimodalCounterfactual: the model has no tokenizer');
+  if (cases.length === 0) throw new ArgumentError('trainMultimodalCounterfactual: no training cases');
+  const steps = opts.steps ?? 1000;
+  const B = opts.batchSize ?? 16;
+  const lrMax = opts.lr ?? 3e-4;
+  const augment = opts.augment ?? 0.75;
+  const augmentNames = opts.augmentNames ?? 0;
+  const augmentWords = opts.augmentWords ?? 0;
+  const rng = makeRng(opts.seed ?? 0);
+  const names = augmentNames > 0 ? trainingNames(cases) : [];
+  const kinds = questionKinds(cases);
+  const answers = new Map<number, string[]>();
+  for (const c of cases) (answers.get(kinds.get(c.src)!) ?? answers.set(kinds.get(c.src)!, []).get(kinds.get(c.src)!)!).push(c.alt);
+  const pad = separatorId(tok);
+  const params = counterfactualTrainedNames(model, { frozenTokenEmbeddings: opts.frozenTokenEmbeddings }).map((n) => model.param(n));
+  for (const p of params) p.requiresGrad = true;
+  const opt = new AdamW(params, { lr: lrMax, weightDecay: opts.weightDecay ?? 0.01 });
+  const warmup = Math.min(100, Math.floor(steps / 10));
+  const history: { step: number; loss: number }[] = [];
+  try {
+    for (let step = 0; step < steps; step++) {
+      if (opts.signal?.aborted) throw new CancelledError('trainMultimodalCounterfactual: aborted');
+      const seqs: number[][] = [];
+      const labels: number[][] = [];
+      const images: RgbImage[] = [];
+      for (let b = 0; b < B; b++) {
+        const c = rng.pick(cases);
+        const pool = answers.get(kinds.get(c.src)!)!;
+        let target = pool.length > 1 && rng.next() < augment ? rng.pick(pool) : c.alt;
+        if (names.length > 0 && rng.next() < augmentNames) target = target.replace(/\S+$/, rng.pick(names));
+        if (augmentWords > 0 && rng.next() < augmentWords) target = withRecombinedWord(target, pool, rng);
+        const ctx = counterfactualContext(tok, editStatement({ ...mmeditRequest(c), targetNew: target }));
+        const which = rng.int(3);
+        const query = which === 1 ? c.rephrase : c.src;
+        images.push(which === 2 ? c.imageRephrase : c.image);
+        const q = tok.encode(query);
+        const ids = [...ctx, ...q, ...targetIds(tok, target)];
+        if (ids.length > model.config.maxPositions) throw new ArgumentError(`trainMultimodalCounterfactual: a training sequence is ${ids.length} tokens, more than the model's text context (${model.config.maxPositions})`);
+        seqs.push(ids);
+        labels.push(ids.map((_, i) => (i + 1 >= ctx.length + q.length && i + 1 < ids.length ? ids[i + 1] : -100)));
+      }
+      const W = Math.max(...seqs.map((s) => s.length));
+      const ids = seqs.map((s) => [...s, ...Array(W - s.length).fill(pad)]);
+      const mask = seqs.map((s) => [...Array(s.length).fill(1), ...Array(W - s.length).fill(0)]);
+      const tgt = labels.flatMap((l) => [...l, ...Array(W - l.length).fill(-100)]);
+      const lr = step < warmup ? (lrMax * (step + 1)) / warmup : lrMax * (1 - (0.9 * (step - warmup)) / Math.max(steps - warmup, 1));
+      const loss = tidy(() => {
+        const l = crossEntropy(model.forward(ids, { attentionMask: mask, images }).logits, tgt);
+        opt.update(grad(l, params), lr);
+        return l.item();
+      });
+      history.push({ step, loss });
+      opts.onProgress?.({ stage: 'counterfactual', done: step + 1, total: steps, info: { loss, lr } });
+    }
+  } finally {
+    for (const p of params) p.requiresGrad = false;
+    opt.dispose();
+  }
+  return history;
+}
+
+/**
+ * An MMEdit validation record as threshold calibration reads it: the rephrase must be routed, the
+ * text-locality question and the multimodal-locality question (in MMEdit's VQA template) not.
+ */
+export function mmeditCalibrationCase(c: MmeditCase<unknown>): CalibrationCase {
+  return { request: mmeditRequest(c), rephrasePrompts: [c.rephrase], localityPrompts: [{ prompt: c.loc }, { prompt: mmeditLocalityPrompt(c.mLocQ) }] };
+}
+
+/**
+ * IKE demonstration records from MMEdit train records (text only, as MMEdit's IKE): copy = src →
+ * alt, update = rephrase → alt, retain = the text-locality question → its answer.
+ */
+export function mmeditIkePool(cases: readonly MmeditCase<unknown>[]): IkePoolRecord[] {
+  return cases.map((c) => ({ prompt: c.src, targetNew: c.alt, targetTrue: c.pred, paraphrases: [c.rephrase], neighbours: [c.loc], neighbourAnswers: [c.locAns] }));
+}

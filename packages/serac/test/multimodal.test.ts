@@ -1,0 +1,157 @@
+/**
+ * SERAC's multimodal pieces on tiny vision-language models: routed forward passes keep each row's
+ * image on the model that answers it; the scope set's question kinds; the counterfactual model
+ * trains only its projection and language model, with name and word re-statements; IKE's pool
+ * from MMEdit records.
+ */
+import * as path from 'node:path';
+
+import { type CausalLM, type RgbImage, Tokenizer, VisionLanguageModel, createModel, noGrad, tidy } from '@medit/core';
+import type { MmeditCase } from '@medit/data';
+
+import { counterfactualContext, counterfactualTrainedNames, makeRng, mmeditCalibrationCase, mmeditIkePool, multimodalScopeSet, routedForward, trainingNames, trainMultimodalCounterfactual, withRecombinedWord } from '../src';
+
+const TOKENIZER = path.join(__dirname, '../../../test-fixtures/imageworld/tokenizer/tokenizer.json');
+
+function image(seed: number): RgbImage {
+  return { width: 12, height: 12, data: new Uint8Array(12 * 12 * 3).map((_, i) => (i * 53 + seed * 97) % 256) };
+}
+
+function tinyVlm(seed: number): VisionLanguageModel {
+  const tokenizer = Tokenizer.fromFile(TOKENIZER);
+  return createModel(
+    {
+      model_type: 'medit-vlm',
+      num_query_tokens: 2,
+      vision_config: { image_size: 12, patch_size: 4, hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2 },
+      qformer_config: { hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2 },
+      text_config: { vocab_size: tokenizer.vocabSize, n_embd: 16, n_head: 2, n_layer: 2, n_positions: 48, eos_token_id: 0 },
+    },
+    { seed, tokenizer },
+  ) as VisionLanguageModel;
+}
+
+const logits = (m: CausalLM, ids: number[][], images?: (RgbImage | null)[]) => noGrad(() => tidy(() => m.forward(ids, { images }).logits.data() as Float32Array));
+
+test('routed forward: each row keeps its image, on the base or the other model', () => {
+  const base = tinyVlm(1);
+  const other = tinyVlm(2);
+  const ctx = [5, 6, 7];
+  const ids = [
+    [10, 11, 12],
+    [13, 14, 15],
+    [16, 17, 18],
+  ];
+  const images = [image(1), null, image(3)];
+  // row 0 is routed with a context; rows 1 and 2 stay on the base model
+  const fwd = routedForward((i, o) => base.forward(i, o), (i, o) => other.forward(i, o), (rows) => rows.map((_, b) => (b === 0 ? ctx : null)), 64, 0);
+  const out = noGrad(() => tidy(() => fwd(ids, { images }).logits.data() as Float32Array));
+  const V = base.config.vocabSize;
+  const row = (b: number) => out.subarray(b * 3 * V, (b + 1) * 3 * V);
+  const routed = logits(other, [[...ctx, ...ids[0]]], [images[0]]).subarray(3 * V);
+  expect(Math.max(...row(0).map((x, i) => Math.abs(x - routed[i])))).toBeLessThan(1e-5);
+  const kept = logits(base, [ids[1], ids[2]], [null, images[2]]);
+  expect(Math.max(...row(1).map((x, i) => Math.abs(x - kept[i])))).toBeLessThan(1e-5);
+  expect(Math.max(...row(2).map((x, i) => Math.abs(x - kept[3 * V + i])))).toBeLessThan(1e-5);
+  base.dispose();
+  other.dispose();
+});
+
+function mm(i: number, src: string, rephrase: string, alt: string): MmeditCase<RgbImage> {
+  return {
+    id: String(i),
+    src,
+    pred: 'red',
+    alt,
+    rephrase,
+    image: image(i),
+    imageRephrase: image(i + 50),
+    loc: 'What is the capital of Kesmira?',
+    locAns: 'left',
+    mLoc: image(i + 90),
+    mLocQ: i % 2 ? 'Which nation does this flag belong to?' : 'How many shapes are there?',
+    mLocA: 'three',
+    cond: '',
+    source: { file: 'train.json', index: i },
+  };
+}
+
+const CASES = [
+  mm(0, 'Which nation does this flag belong to?', 'Whose flag is shown here?', 'blue'),
+  mm(1, 'Whose flag is shown here?', 'What country flies this flag?', 'green'),
+  mm(2, 'What colour are the shapes?', 'What is the colour of the shapes?', 'red'),
+  mm(3, 'a photo of', 'an image of', 'one large red circle in the center'),
+];
+
+test('scope set: a question kind is in scope, other kinds and locality questions are not', () => {
+  const edits = multimodalScopeSet(CASES, 1);
+  expect(edits[0].request).toEqual({ prompt: '{}', subject: CASES[0].src, targetNew: 'blue', targetTrue: 'red' });
+  // the flag questions of records 0 and 1 form one kind
+  expect(new Set(edits[0].inScope)).toEqual(new Set(['Which nation does this flag belong to?', 'Whose flag is shown here?', 'What country flies this flag?']));
+  const out = edits[0].outOfScope.map((q) => q.query);
+  expect(out).toContain('What is the capital of Kesmira?');
+  expect(out).toContain('Question: How many shapes are there? Short answer:');
+  // a locality question of the edit's own kind is not declared out of scope
+  expect(out).not.toContain('Question: Which nation does this flag belong to? Short answer:');
+  expect(out.some((q) => edits[0].inScope.includes(q))).toBe(false);
+  expect(edits[3].tails).toContain('one large red circle in the center');
+});
+
+test('the counterfactual model trains its projection and language model only', () => {
+  const model = tinyVlm(3);
+  const frozen = ['vision_model.encoder.layers.0.mlp.fc1.weight', 'qformer.encoder.layer.0.output_query.dense.weight', 'query_tokens'];
+  const before = frozen.map((n) => model.param(n).data() as Float32Array);
+  const proj = model.param('language_projection.weight').data() as Float32Array;
+  const history = trainMultimodalCounterfactual(model, CASES, { steps: 3, batchSize: 4, seed: 2 });
+  expect(history).toHaveLength(3);
+  frozen.forEach((n, i) => expect(Buffer.from((model.param(n).data() as Float32Array).buffer).equals(Buffer.from(before[i].buffer))).toBe(true));
+  expect(Buffer.from((model.param('language_projection.weight').data() as Float32Array).buffer).equals(Buffer.from(proj.buffer))).toBe(false);
+  expect(counterfactualTrainedNames(model).every((n) => n.startsWith('language_model.') || n.startsWith('language_projection.'))).toBe(true);
+  expect(counterfactualTrainedNames(model).filter((n) => !counterfactualTrainedNames(model, { frozenTokenEmbeddings: true }).includes(n))).toEqual(['language_model.transformer.wte.weight']);
+  expect(counterfactualContext(model.tokenizer!, 'a b').at(-1)).toBe(0);
+  model.dispose();
+});
+
+test('name augmentation draws from the names in the training records only', () => {
+  const named = [{ ...CASES[0], alt: 'Dorvan', pred: 'Kesmira' }, CASES[2]];
+  expect(trainingNames(named)).toEqual(['Dorvan', 'Kesmira']);
+  const model = tinyVlm(4);
+  expect(trainMultimodalCounterfactual(model, named, { steps: 2, batchSize: 4, augmentNames: 1 })).toHaveLength(2);
+  model.dispose();
+});
+
+test('word recombination: one word before the last from the same place of an answer as long, so unseen combinations are re-stated', () => {
+  const pool = ['the blue and yellow arch of Dorvan', 'one small red circle', 'the green and white dome of Kesmira'];
+  const rng = makeRng(5);
+  const seen = new Set<string>();
+  for (let k = 0; k < 200; k++) {
+    const out = withRecombinedWord('the red and orange tower of Naba', pool, rng).split(' ');
+    const changed = out.map((w, i) => (w === 'the red and orange tower of Naba'.split(' ')[i] ? -1 : i)).filter((i) => i >= 0);
+    expect(changed.length).toBeLessThanOrEqual(1);
+    if (changed.length === 1) {
+      expect(changed[0]).toBeLessThan(6);
+      expect([pool[0], pool[2]].map((a) => a.split(' ')[changed[0]])).toContain(out[changed[0]]);
+      seen.add(out.join(' '));
+    }
+  }
+  expect(seen).toContain('the red and yellow tower of Naba');
+  expect(seen).toContain('the red and white tower of Naba');
+  expect(withRecombinedWord('left', pool, rng)).toBe('left');
+  expect(withRecombinedWord('a b c', pool, rng)).toBe('a b c');
+  const model = tinyVlm(6);
+  expect(trainMultimodalCounterfactual(model, CASES, { steps: 2, batchSize: 4, augmentWords: 1 })).toHaveLength(2);
+  model.dispose();
+});
+
+test('IKE pool records: copy, update and retain demonstrations from MMEdit fields', () => {
+  const [r] = mmeditIkePool([CASES[0]]);
+  expect(r).toEqual({ prompt: CASES[0].src, targetNew: 'blue', targetTrue: 'red', paraphrases: [CASES[0].rephrase], neighbours: [CASES[0].loc], neighbourAnswers: ['left'] });
+});
+
+test('calibration reads an MMEdit validation record: its rephrase in scope, both locality questions out', () => {
+  expect(mmeditCalibrationCase(CASES[2])).toEqual({
+    request: { prompt: '{}', subject: CASES[2].src, targetNew: 'red', targetTrue: 'red' },
+    rephrasePrompts: ['What is the colour of the shapes?'],
+    localityPrompts: [{ prompt: 'What is the capital of Kesmira?' }, { prompt: 'Question: How many shapes are there? Short answer:' }],
+  });
+});
