@@ -15,7 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync } from 'node:fs';
-import { basename, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 
 import { readDataset } from '@medit/data';
 
@@ -147,12 +147,38 @@ function checkData(artefact: string, data: DataEntry[] | undefined): void {
   }
 }
 
+/**
+ * The image world's editors (scripts/imageworld/train-editors.ts) record their data in a `data.json`
+ * beside them: the MMEdit files read, by SHA-256. They must name only train and validation files of
+ * test-fixtures/imageworld/edits, unchanged since; that those files hold no eval subject, image
+ * content or text is scripts/imageworld/test/edits.test.ts's split check.
+ */
+function imageWorldData(artefact: string): string | undefined {
+  const beside = artefact.replace(/\.safetensors$/, '.data.json');
+  const inFolder = join(dirname(dirname(artefact)), 'data.json');
+  return [beside, inFolder].find((f) => f !== artefact && existsSync(f) && /imageworld/.test(readFileSync(f, 'utf8')));
+}
+
+function checkImageWorldData(artefact: string, dataFile: string): void {
+  const doc = readJson(dataFile) as { train?: { file: string; sha256: string }[]; validation?: { file: string; sha256: string }[] };
+  const entries = [...(doc.train ?? []), ...(doc.validation ?? [])];
+  expect([artefact, (doc.train ?? []).length > 0]).toEqual([artefact, true]);
+  for (const e of entries) {
+    expect([artefact, e.file]).toEqual([artefact, expect.stringMatching(/^test-fixtures\/imageworld\/edits\/(vqa|caption)-(train|val)\.json$/)]);
+    expect([e.file, createHash('sha256').update(readFileSync(join(ROOT, e.file))).digest('hex')]).toEqual([e.file, e.sha256]);
+  }
+}
+
 test.each(editorFiles.map((f) => [relative(FIX, f), f]))('trained editor %s lists its training data, and it holds no eval subject or text', (name, file) => {
-  checkData(name, editorDescription(file)?.training?.data);
+  const image = imageWorldData(file);
+  if (image) checkImageWorldData(name, image);
+  else checkData(name, editorDescription(file)?.training?.data);
 });
 
 test.each(seracComponents.map((f) => [relative(FIX, f), f]))('SERAC %s lists its training data, and it holds no eval subject or text', (name, file) => {
-  checkData(name, (readJson(file) as { data?: DataEntry[] }).data);
+  const image = imageWorldData(file);
+  if (image) checkImageWorldData(name, image);
+  else checkData(name, (readJson(file) as { data?: DataEntry[] }).data);
 });
 
 test('the filler text (default T-Patcher memory, FT+KL\'s KL texts) names no eval subject and holds no eval text', () => {
