@@ -21,7 +21,7 @@
 import { Rng, hashString } from '../factworld/prng';
 import { HELDOUT_PREFIXES, NQ_PREFIX } from '../factworld/templates';
 import { isQuestion, renderPrompt } from '../factworld/corpus';
-import type { CounterFactRecord, KnowEditCounterfactRecord, KnowEditZsreRecord, ZsreRecord } from '../factworld/datasets';
+import type { CounterFactRecord, KnowEditCounterfactRecord, KnowEditZsreRecord, ZsreRecord } from '../factworld/edit-records';
 import { relationById } from './relations';
 import { chainQuestion, chainStatement, chainsFrom, rewiredChain, type Chain } from './chains';
 import { FactIndex, type AnswerPredicate, type Fact, type SplitName, type World } from './world';

@@ -16,6 +16,7 @@
 import { Rng } from '../factworld/prng';
 import { WordMaker } from '../factworld/names';
 import { reservedWords as factworldReserved, stratified } from '../factworld/world';
+import { FactLookup, type Fact, type SplitName } from '../factworld/fact-lookup';
 import { nameWords } from './names';
 import { RELATIONS, SUBJECT_RELATIONS, relationById, type EntityType, type SubjectType } from './relations';
 
@@ -62,21 +63,8 @@ export interface Entity {
   type: EntityType;
 }
 
-/** (subject, relation, object) by entity ids. */
-export interface Fact {
-  subject: number;
-  relation: string;
-  object: number;
-}
-
-/** Says whether the model answers (entity, relation) with the world's object. */
-export type AnswerPredicate = (subject: number, relation: string) => boolean;
-
-/** Every fact answered: for previews and tests before a model exists. */
-export const ALL_ANSWERED: AnswerPredicate = () => true;
-
-/** Split of a primary subject. */
-export type SplitName = 'train' | 'validation' | 'eval';
+export type { Fact, SplitName } from '../factworld/fact-lookup';
+export { ALL_ANSWERED, type AnswerPredicate } from '../factworld/edit-records';
 
 /** A generated world (plain JSON data; {@link FactIndex} for look-ups). */
 export interface World {
@@ -275,57 +263,15 @@ function checkTyping(entities: readonly Entity[], f: Fact): void {
   if (expected && !expected.includes(f.relation)) throw new Error(`Fact (${s.name}, ${spec.id}, ${o.name}): a ${s.type} has no ${spec.id}`);
 }
 
-/** Look-ups over a world. */
-export class FactIndex {
-  private readonly bySubject = new Map<number, Map<string, number>>();
-  private readonly byRelationObject = new Map<string, number[]>();
-  private readonly splitOf = new Map<number, SplitName>();
-
-  constructor(readonly world: World) {
-    for (const f of world.facts) {
-      if (!this.bySubject.has(f.subject)) this.bySubject.set(f.subject, new Map());
-      this.bySubject.get(f.subject)!.set(f.relation, f.object);
-      const key = `${f.relation}|${f.object}`;
-      if (!this.byRelationObject.has(key)) this.byRelationObject.set(key, []);
-      this.byRelationObject.get(key)!.push(f.subject);
-    }
-    for (const [split, ids] of Object.entries(world.splits) as [SplitName, number[]][]) for (const id of ids) this.splitOf.set(id, split);
+/** Look-ups over a fact-base world, its splits read from `splits`. */
+export class FactIndex extends FactLookup<Entity> {
+  constructor(world: World) {
+    super(world, world.splits);
   }
 
-  /** Entity by id. @throws when out of range */
-  entity(id: number): Entity {
-    const e = this.world.entities[id];
-    if (!e) throw new RangeError(`No entity with id ${id} (the world has ${this.world.entities.length})`);
-    return e;
-  }
-
-  name(id: number): string {
-    return this.entity(id).name;
-  }
-
-  /** Object of (subject, relation), or undefined. */
-  object(subject: number, relation: string): number | undefined {
-    return this.bySubject.get(subject)?.get(relation);
-  }
-
-  /** Relations of an entity, in RELATIONS order. */
-  relationsOf(subject: number): string[] {
-    return [...(this.bySubject.get(subject)?.keys() ?? [])];
-  }
-
-  /** Entities (ascending id) whose object for `relation` is `object`. */
-  subjectsWith(relation: string, object: number): readonly number[] {
-    return this.byRelationObject.get(`${relation}|${object}`) ?? [];
-  }
-
-  /** Whether an id is a primary subject. */
-  isSubject(id: number): boolean {
-    return id >= 0 && id < this.world.subjectCount;
-  }
-
-  /** Split of a primary subject. @throws for an object-only entity */
-  split(subject: number): SplitName {
-    const s = this.splitOf.get(subject);
+  /** Split of a primary subject. @throws RangeError for an object-only entity */
+  override split(subject: number): SplitName {
+    const s = super.split(subject);
     if (!s) throw new RangeError(`Entity ${subject} (${this.name(subject)}) is not a primary subject and has no split`);
     return s;
   }

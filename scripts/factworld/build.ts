@@ -9,7 +9,8 @@ import { generateWorld, tinyFacts, WorldIndex, checkFactTyping, type World, type
 import { generateFiller } from './filler';
 import { buildCorpus, containsHeldout, factLine, heldoutMatchers, isQuestion, renderPrompt } from './corpus';
 import { buildVocabFromPreTokens, preTokenize, tokenizerJson, tokenizerConfig, specialTokensMap } from './tokenizer';
-import { ALL_ANSWERED, buildEditSets, editSetFiles, entityQid, oneHops } from './datasets';
+import { buildEditSets, editSetFiles, oneHops } from './datasets';
+import { ALL_ANSWERED, entityQid } from './edit-records';
 
 /** Version of the file layout written by {@link buildFactWorld}. */
 export const FORMAT_VERSION = 1;

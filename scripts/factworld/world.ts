@@ -11,6 +11,9 @@ import { Rng } from './prng';
 import { WordMaker } from './names';
 import { RELATIONS, TRAIN_PREFIXES, HELDOUT_PREFIXES, type EntityType, type SubjectType, type RelationSpec } from './templates';
 import { fillerWords, FILLER_PATTERN_COUNT } from './filler';
+import { FactLookup, type Fact, type SplitName } from './fact-lookup';
+
+export type { Fact, SplitName } from './fact-lookup';
 
 /** Sizes and seed of a world. */
 export interface WorldConfig {
@@ -66,13 +69,6 @@ export interface Entity {
   type: EntityType;
 }
 
-/** (subject, relation, object) by entity ids and relation id. */
-export interface Fact {
-  subject: number;
-  relation: string;
-  object: number;
-}
-
 /** A generated world. Plain data (JSON-serialisable); use {@link WorldIndex} for look-ups. */
 export interface World {
   format: 'factworld/1';
@@ -88,9 +84,6 @@ export interface World {
   /** Subject ids of the validation split (sorted); every subject in neither list is train. */
   validationSubjects: number[];
 }
-
-/** The three subject splits: editors train on `train`, settings are chosen on `validation`, results are reported on `eval`. */
-export type SplitName = 'train' | 'validation' | 'eval';
 
 const OCCUPATIONS = ['painter', 'poet', 'physician', 'chemist', 'film director', 'civil engineer', 'novelist', 'journalist', 'lawyer', 'botanist', 'sculptor', 'diplomat', 'photographer', 'banker', 'translator', 'surgeon'];
 const INSTRUMENTS = ['violin', 'cello', 'piano', 'harp', 'flute', 'trumpet', 'bass guitar', 'pipe organ', 'clarinet', 'drum kit', 'saxophone', 'trombone'];
@@ -350,71 +343,10 @@ function closeOver(chosen: readonly number[], families: ReadonlyMap<number, read
   return [...new Set(chosen.flatMap((s) => families.get(s) ?? [s]))].sort((a, b) => a - b);
 }
 
-/** Fast look-ups over a world. */
-export class WorldIndex {
-  private readonly bySubject = new Map<number, Map<string, number>>();
-  private readonly byRelationObject = new Map<string, number[]>();
-  private readonly splitOf = new Map<number, SplitName>();
-
-  constructor(readonly world: World) {
-    for (const f of world.facts) {
-      if (!this.bySubject.has(f.subject)) this.bySubject.set(f.subject, new Map());
-      this.bySubject.get(f.subject)!.set(f.relation, f.object);
-      const key = `${f.relation}|${f.object}`;
-      if (!this.byRelationObject.has(key)) this.byRelationObject.set(key, []);
-      this.byRelationObject.get(key)!.push(f.subject);
-    }
-    for (const s of world.validationSubjects) this.splitOf.set(s, 'validation');
-    for (const s of world.evalSubjects) this.splitOf.set(s, 'eval');
-  }
-
-  /** Entity by id. @throws when the id is out of range */
-  entity(id: number): Entity {
-    const e = this.world.entities[id];
-    if (!e) throw new RangeError(`No entity with id ${id} (world has ${this.world.entities.length})`);
-    return e;
-  }
-
-  /** Name of an entity. */
-  name(id: number): string {
-    return this.entity(id).name;
-  }
-
-  /** Object of (subject, relation), or undefined when the subject lacks that relation. */
-  object(subject: number, relation: string): number | undefined {
-    return this.bySubject.get(subject)?.get(relation);
-  }
-
-  /** Relations of a subject, in RELATIONS order. */
-  relationsOf(subject: number): string[] {
-    return [...(this.bySubject.get(subject)?.keys() ?? [])];
-  }
-
-  /** Subjects (ascending id) whose object for `relation` is `object`. */
-  subjectsWith(relation: string, object: number): readonly number[] {
-    return this.byRelationObject.get(`${relation}|${object}`) ?? [];
-  }
-
-  /** Distinct objects of a relation, ascending id. */
-  objectsOf(relation: string): number[] {
-    const out = new Set<number>();
-    for (const f of this.world.facts) if (f.relation === relation) out.add(f.object);
-    return [...out].sort((a, b) => a - b);
-  }
-
-  /** Whether a subject's edits belong to the eval split. */
-  isEval(subject: number): boolean {
-    return this.splitOf.get(subject) === 'eval';
-  }
-
-  /** The split of a primary subject; undefined for an object-only entity (countries, cities, ...). */
-  split(id: number): SplitName | undefined {
-    return this.isSubject(id) ? (this.splitOf.get(id) ?? 'train') : undefined;
-  }
-
-  /** Whether an entity is a primary subject (edits are made on these). */
-  isSubject(id: number): boolean {
-    return id >= 0 && id < this.world.subjectCount;
+/** Look-ups over a fact world, its splits read from `evalSubjects` and `validationSubjects`. */
+export class WorldIndex extends FactLookup<Entity> {
+  constructor(world: World) {
+    super(world, { validation: world.validationSubjects, eval: world.evalSubjects });
   }
 }
 
