@@ -5,7 +5,8 @@
 import { createHash } from 'node:crypto';
 import { Rng } from './prng';
 import { RELATIONS, TRAIN_PREFIXES, HELDOUT_PREFIXES, NQ_PREFIX, ONE_HOP, relationById } from './templates';
-import { generateWorld, tinyFacts, WorldIndex, checkFactTyping, type World, type WorldConfig } from './world';
+import { generateWorld, tinyFacts, WorldIndex, type World, type WorldConfig } from './world';
+import { checkFactTyping } from './entities';
 import { generateFiller } from './filler';
 import { buildCorpus, containsHeldout, factLine, heldoutMatchers, isQuestion, renderPrompt } from './corpus';
 import { buildVocabFromPreTokens, preTokenize, tokenizerJson, tokenizerConfig, specialTokensMap } from './tokenizer';
@@ -100,7 +101,7 @@ export function objectSharing(world: World): Record<string, { objects: number; m
  */
 export function buildFactWorld(config: WorldConfig): FileSet {
   const world = generateWorld(config);
-  for (const f of world.facts) checkFactTyping(world, f, relationById(f.relation));
+  for (const f of world.facts) checkFactTyping(world.entities, f, relationById(f.relation));
   const rng = new Rng(config.seed);
   const cityNames = world.entities.filter((e) => e.type === 'city').map((e) => e.name);
   const matchers = heldoutMatchers();
