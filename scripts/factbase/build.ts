@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { Rng } from '../factworld/prng';
 import { HELDOUT_PREFIXES, NQ_PREFIX, TRAIN_PREFIXES } from '../factworld/templates';
-import { containsHeldout, renderPrompt } from '../factworld/corpus';
+import { containsHeldout, relationEvalTexts } from '../factworld/corpus';
 import { generateFiller } from '../factworld/filler';
 import { preTokenize } from '../factworld/tokenizer';
 import { BpeEncoder, EOS_TOKEN, bpeTokenizerConfig, bpeTokenizerJson, mergesTxt, trainBpe } from './bpe';
@@ -70,9 +70,7 @@ export function evalTexts(world: World): string[] {
   for (const spec of RELATIONS) {
     const fact = world.facts.find((f) => f.relation === spec.id);
     if (!fact) continue;
-    const subject = index.name(fact.subject);
-    for (const t of [...spec.heldout, ...spec.generation]) out.push(renderPrompt(t, subject), renderPrompt(t, subject, HELDOUT_PREFIXES[0]));
-    out.push(`${NQ_PREFIX} ${renderPrompt(spec.train.find((t) => t.endsWith('?'))!, subject)}`);
+    out.push(...relationEvalTexts(spec, index.name(fact.subject)));
   }
   for (const s of world.splits.eval.slice(0, 50)) {
     for (const chain of chainsFrom(index, s, ALL_ANSWERED)) {

@@ -8,10 +8,11 @@ import { RELATIONS, TRAIN_PREFIXES, HELDOUT_PREFIXES, NQ_PREFIX, ONE_HOP, relati
 import { generateWorld, tinyFacts, WorldIndex, type World, type WorldConfig } from './world';
 import { checkFactTyping } from './entities';
 import { generateFiller } from './filler';
-import { buildCorpus, containsHeldout, factLine, heldoutMatchers, isQuestion, renderPrompt } from './corpus';
+import { buildCorpus, containsHeldout, heldoutMatchers, relationEvalTexts } from './corpus';
 import { buildVocabFromPreTokens, preTokenize, tokenizerJson, tokenizerConfig, specialTokensMap } from './tokenizer';
 import { buildEditSets, editSetFiles, oneHops } from './datasets';
-import { ALL_ANSWERED, entityQid } from './edit-records';
+import { ALL_ANSWERED } from './edit-records';
+import { attributeSnippetEntries, type AttributeSnippets } from './attribute-snippets';
 
 /** Version of the file layout written by {@link buildFactWorld}. */
 export const FORMAT_VERSION = 1;
@@ -39,11 +40,7 @@ export function evalTexts(world: World): string[] {
   for (const spec of RELATIONS) {
     const fact = world.facts.find((f) => f.relation === spec.id);
     if (!fact) continue;
-    const subject = index.name(fact.subject);
-    for (const t of [...spec.heldout, ...spec.generation]) {
-      out.push(renderPrompt(t, subject), renderPrompt(t, subject, HELDOUT_PREFIXES[0]));
-    }
-    out.push(`${NQ_PREFIX} ${renderPrompt(spec.train.find((t) => t.endsWith('?'))!, subject)}`);
+    out.push(...relationEvalTexts(spec, index.name(fact.subject)));
     if (ONE_HOP.some((r) => r.edited === spec.id)) {
       for (const o of index.objectsOf(spec.id)) for (const h of oneHops(index, fact.subject, spec.id, o, ALL_ANSWERED)) out.push(h.prompt);
     }
@@ -51,26 +48,18 @@ export function evalTexts(world: World): string[] {
   return out;
 }
 
-/** Snippets per (relation, object) at most (the first subjects by id). */
-const SNIPPETS_PER_OBJECT = 10;
-
 /**
- * ROME's `attribute_snippets.json` for the world (the CounterFact Reference Score's references):
- * for each subject relation and object, up to {@link SNIPPETS_PER_OBJECT} subjects that have it,
- * each with a text stating all of that subject's facts in their first training statement — the
- * world's counterpart of a Wikipedia snippet about a subject.
+ * ROME's `attribute_snippets.json` for the world: for each subject relation and each of its
+ * objects, up to 10 primary subjects that have it ({@link attributeSnippetEntries}).
  */
-export function attributeSnippets(world: World): { relation_id: string; target_id: string; samples: { name: string; text: string }[] }[] {
+export function attributeSnippets(world: World): AttributeSnippets[] {
   const index = new WorldIndex(world);
-  const about = (s: number) =>
-    index.relationsOf(s).map((r) => factLine(renderPrompt(relationById(r).train.find((t) => !isQuestion(t))!, index.name(s)), index.name(index.object(s, r)!))).join(' ');
-  return RELATIONS.filter((r) => !r.background).flatMap((r) =>
-    index.objectsOf(r.id).map((o) => ({
-      relation_id: r.id,
-      target_id: entityQid(o),
-      samples: index.subjectsWith(r.id, o).filter((s) => index.isSubject(s)).slice(0, SNIPPETS_PER_OBJECT).map((s) => ({ name: index.name(s), text: about(s) })),
-    })),
-  );
+  return attributeSnippetEntries(index, {
+    relations: RELATIONS.filter((r) => !r.background).map((r) => r.id),
+    objects: (r) => index.objectsOf(r),
+    holders: (r, o) => index.subjectsWith(r, o).filter((s) => index.isSubject(s)),
+    train: (r) => relationById(r).train,
+  });
 }
 
 /** Tokens of `texts` that never occur in `trainingTokens`. */

@@ -11,6 +11,18 @@ import { RELATIONS, TRAIN_PREFIXES, HELDOUT_PREFIXES, NQ_PREFIX, relationById } 
 import type { Fact, World } from './world';
 
 /**
+ * Texts of a relation that evaluation shows the model and training never does, rendered with one
+ * of its subjects: each held-out phrasing and generation prompt bare and after the first held-out
+ * prefix, then the zsRE `loc` form of its question ("nq question: ...").
+ */
+export function relationEvalTexts(spec: { train: readonly string[]; heldout: readonly string[]; generation: readonly string[] }, subject: string): string[] {
+  const out: string[] = [];
+  for (const t of [...spec.heldout, ...spec.generation]) out.push(renderPrompt(t, subject), renderPrompt(t, subject, HELDOUT_PREFIXES[0]));
+  out.push(`${NQ_PREFIX} ${renderPrompt(spec.train.find((t) => t.endsWith('?'))!, subject)}`);
+  return out;
+}
+
+/**
  * Puts a subject into a phrasing, optionally after a context prefix.
  * @param template phrasing with exactly one `{}`
  * @example renderPrompt('{} plays the', 'Varn Oltega', 'The rain stopped by noon.')
