@@ -21,8 +21,8 @@
 import { Rng, hashString } from '../factworld/prng';
 import { isQuestion, renderPrompt } from '../factworld/corpus';
 import {
-  SPLITS, counterFactRecord, emptySplits, entityQid, factRng, knowEditCounterfactRecord, knowEditZsreRecord, sameSplitHolders, statements, zsreRecord,
-  type CounterFactRecord, type EditCase, type KnowEditCounterfactRecord, type KnowEditParts, type KnowEditZsreRecord, type PortabilityBlock,
+  SPLITS, counterFactRecord, emptySplits, requestedRewrite, entityQid, factRng, knowEditCounterfactRecord, knowEditZsreRecord, sameSplitHolders, statements, zsreRecord,
+  type CounterFactRecord, type EditCase, type KnowEditCounterfactRecord, type KnowEditParts, type KnowEditZsreRecord, type PortabilityBlock, type RequestedRewrite,
   type SplitRecords, type ZsreRecord,
 } from '../factworld/edit-records';
 import { relationById } from './relations';
@@ -43,14 +43,7 @@ export interface EditSetOptions {
 /** MQuAKE record (princeton-nlp/MQuAKE README, "Data format"). */
 export interface MquakeRecord {
   case_id: number;
-  requested_rewrite: {
-    prompt: string;
-    relation_id: string;
-    target_new: { str: string; id: string };
-    target_true: { str: string; id: string };
-    subject: string;
-    question: string;
-  }[];
+  requested_rewrite: (RequestedRewrite & { question: string })[];
   questions: string[];
   answer: string;
   answer_alias: string[];
@@ -249,14 +242,7 @@ export function buildMquake(world: World, cases: readonly EditCase[], opts: Edit
     const hops = (entities: number[]) => chain.relations.map((r, i) => singleHop(index, entities[i], r, entities[i + 1], c.split, prompt));
     out[c.split].push({
       case_id: c.caseId,
-      requested_rewrite: [{
-        prompt,
-        relation_id: spec.id,
-        target_new: { str: index.name(c.targetNew), id: entityQid(c.targetNew) },
-        target_true: { str: index.name(c.fact.object), id: entityQid(c.fact.object) },
-        subject,
-        question: renderPrompt(firstQuestion(spec.id), subject),
-      }],
+      requested_rewrite: [{ ...requestedRewrite(index, c, prompt), question: renderPrompt(firstQuestion(spec.id), subject) }],
       questions: [chainQuestion(subject, chain.relations, 0, 0), chainQuestion(subject, chain.relations, 1, 1), chainQuestion(subject, chain.relations, 0, 1)],
       answer: index.name(chain.entities[chain.entities.length - 1]),
       answer_alias: [],

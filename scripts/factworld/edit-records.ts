@@ -58,17 +58,20 @@ export interface PortabilityBlock {
   'New Answer': string;
 }
 
+/** CounterFact's `requested_rewrite` (MQuAKE's adds the edit's question). */
+export interface RequestedRewrite {
+  prompt: string;
+  relation_id: string;
+  target_new: { str: string; id: string };
+  target_true: { str: string; id: string };
+  subject: string;
+}
+
 /** CounterFact record (ROME schema; `portability` as in EasyEdit's counterfact_portability). */
 export interface CounterFactRecord {
   case_id: number;
   pararel_idx: number;
-  requested_rewrite: {
-    prompt: string;
-    relation_id: string;
-    target_new: { str: string; id: string };
-    target_true: { str: string; id: string };
-    subject: string;
-  };
+  requested_rewrite: RequestedRewrite;
   paraphrase_prompts: string[];
   neighborhood_prompts: string[];
   attribute_prompts: string[];
@@ -145,6 +148,17 @@ function spreadPrompts(rng: Rng, subjects: readonly number[], templates: readonl
   return Array.from({ length: n }, (_, i) => renderPrompt(rng.pick(templates), index.name(order[i % order.length])));
 }
 
+/** The `requested_rewrite` of a case: its prompt, relation, new and true object, subject. */
+export function requestedRewrite(index: FactLookup<{ name: string }>, c: EditCase, prompt: string): RequestedRewrite {
+  return {
+    prompt,
+    relation_id: c.fact.relation,
+    target_new: { str: index.name(c.targetNew), id: entityQid(c.targetNew) },
+    target_true: { str: index.name(c.fact.object), id: entityQid(c.fact.object) },
+    subject: index.name(c.fact.subject),
+  };
+}
+
 /**
  * The CounterFact record of a case, without `portability` (the world adds its own). Draws from
  * `rng` the paraphrase prefixes, the prompt, the neighbourhood and attribute prompts (answered
@@ -159,13 +173,7 @@ export function counterFactRecord(index: FactLookup<{ name: string }>, c: EditCa
   return {
     case_id: c.caseId,
     pararel_idx: pararelIdx,
-    requested_rewrite: {
-      prompt: rng.pick(statements(spec)),
-      relation_id: spec.id,
-      target_new: { str: index.name(c.targetNew), id: entityQid(c.targetNew) },
-      target_true: { str: index.name(c.fact.object), id: entityQid(c.fact.object) },
-      subject,
-    },
+    requested_rewrite: requestedRewrite(index, c, rng.pick(statements(spec))),
     paraphrase_prompts: [renderPrompt(spec.heldout[0], subject, p1), renderPrompt(spec.heldout[1], subject, p2)],
     neighborhood_prompts: spreadPrompts(rng, others(c.fact.object), neighbourTemplates, index, 10),
     attribute_prompts: spreadPrompts(rng, others(c.targetNew), neighbourTemplates, index, 10),
