@@ -22,7 +22,7 @@ import { RELATIONS, ONE_HOP, relationById, type RelationSpec } from './templates
 import { renderPrompt } from './corpus';
 import { WorldIndex, type Fact, type SplitName, type World } from './world';
 import {
-  SPLITS, counterFactRecord, emptySplits, factRng, knowEditCounterfactRecord, knowEditZsreRecord, sameSplitHolders, statements, zsreRecord,
+  SPLITS, counterFactRecord, emptySplits, factRng, knowEditCounterfactRecord, knowEditZsreRecord, sameSplitHolders, zsreRecord,
   type AnswerPredicate, type CounterFactRecord, type EditCase as SplitEditCase, type KnowEditCounterfactRecord, type KnowEditParts,
   type KnowEditZsreRecord, type PortabilityBlock, type SplitRecords, type ZsreRecord,
 } from './edit-records';
