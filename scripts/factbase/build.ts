@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { Rng } from '../factworld/prng';
 import { HELDOUT_PREFIXES, NQ_PREFIX, TRAIN_PREFIXES } from '../factworld/templates';
-import { containsHeldout, relationEvalTexts } from '../factworld/corpus';
+import { containsHeldout, heldoutEvalTexts } from '../factworld/corpus';
 import { generateFiller } from '../factworld/filler';
 import { preTokenize } from '../factworld/tokenizer';
 import { BpeEncoder, EOS_TOKEN, bpeTokenizerConfig, bpeTokenizerJson, mergesTxt, trainBpe } from './bpe';
@@ -66,12 +66,7 @@ export function buildFiller(world: World, lines: number): string[] {
  */
 export function evalTexts(world: World): string[] {
   const index = new FactIndex(world);
-  const out: string[] = [...HELDOUT_PREFIXES];
-  for (const spec of RELATIONS) {
-    const fact = world.facts.find((f) => f.relation === spec.id);
-    if (!fact) continue;
-    out.push(...relationEvalTexts(spec, index.name(fact.subject)));
-  }
+  const out = heldoutEvalTexts(RELATIONS, world.facts, (id) => index.name(id));
   for (const s of world.splits.eval.slice(0, 50)) {
     for (const chain of chainsFrom(index, s, ALL_ANSWERED)) {
       out.push(chainQuestion(index.name(s), chain.relations, 0, 0), chainQuestion(index.name(s), chain.relations, 1, 1), chainStatement(index.name(s), chain.relations, 0));

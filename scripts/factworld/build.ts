@@ -8,7 +8,7 @@ import { RELATIONS, TRAIN_PREFIXES, HELDOUT_PREFIXES, NQ_PREFIX, ONE_HOP, relati
 import { generateWorld, tinyFacts, WorldIndex, type World, type WorldConfig } from './world';
 import { checkFactTyping } from './entities';
 import { generateFiller } from './filler';
-import { buildCorpus, containsHeldout, heldoutMatchers, relationEvalTexts } from './corpus';
+import { buildCorpus, containsHeldout, heldoutMatchers, heldoutEvalTexts } from './corpus';
 import { buildVocabFromPreTokens, preTokenize, tokenizerJson, tokenizerConfig, specialTokensMap } from './tokenizer';
 import { buildEditSets, editSetFiles, oneHops } from './datasets';
 import { ALL_ANSWERED } from './edit-records';
@@ -36,16 +36,8 @@ export function worldToJson(world: World): string {
  */
 export function evalTexts(world: World): string[] {
   const index = new WorldIndex(world);
-  const out: string[] = [...HELDOUT_PREFIXES];
-  for (const spec of RELATIONS) {
-    const fact = world.facts.find((f) => f.relation === spec.id);
-    if (!fact) continue;
-    out.push(...relationEvalTexts(spec, index.name(fact.subject)));
-    if (ONE_HOP.some((r) => r.edited === spec.id)) {
-      for (const o of index.objectsOf(spec.id)) for (const h of oneHops(index, fact.subject, spec.id, o, ALL_ANSWERED)) out.push(h.prompt);
-    }
-  }
-  return out;
+  return heldoutEvalTexts(RELATIONS, world.facts, (id) => index.name(id), (spec, fact) =>
+    ONE_HOP.some((r) => r.edited === spec.id) ? index.objectsOf(spec.id).flatMap((o) => oneHops(index, fact.subject, spec.id, o, ALL_ANSWERED).map((h) => h.prompt)) : []);
 }
 
 /**
