@@ -35,8 +35,8 @@ export class FactLookup<E extends { name: string }> {
    * @param world - entities, facts and subject count
    * @param splits - subject ids of the listed splits; a primary subject listed in none is `train`
    */
-  constructor(private readonly table: FactTable<E>, splits: Partial<Record<SplitName, readonly number[]>>) {
-    for (const f of table.facts) {
+  constructor(private readonly world: FactTable<E>, splits: Partial<Record<SplitName, readonly number[]>>) {
+    for (const f of world.facts) {
       if (!this.bySubject.has(f.subject)) this.bySubject.set(f.subject, new Map());
       this.bySubject.get(f.subject)!.set(f.relation, f.object);
       const key = `${f.relation}|${f.object}`;
@@ -48,8 +48,8 @@ export class FactLookup<E extends { name: string }> {
 
   /** Entity by id. @throws RangeError when the id is out of range */
   entity(id: number): E {
-    const e = this.table.entities[id];
-    if (!e) throw new RangeError(`No entity with id ${id} (the world has ${this.table.entities.length})`);
+    const e = this.world.entities[id];
+    if (!e) throw new RangeError(`No entity with id ${id} (the world has ${this.world.entities.length})`);
     return e;
   }
 
@@ -76,13 +76,13 @@ export class FactLookup<E extends { name: string }> {
   /** Distinct objects of a relation, ascending id. */
   objectsOf(relation: string): number[] {
     const out = new Set<number>();
-    for (const f of this.table.facts) if (f.relation === relation) out.add(f.object);
+    for (const f of this.world.facts) if (f.relation === relation) out.add(f.object);
     return [...out].sort((a, b) => a - b);
   }
 
   /** Whether an entity is a primary subject (edits are made on these). */
   isSubject(id: number): boolean {
-    return id >= 0 && id < this.table.subjectCount;
+    return id >= 0 && id < this.world.subjectCount;
   }
 
   /** The split of a primary subject; undefined for an object-only entity (countries, cities, ...). */
