@@ -29,7 +29,7 @@ import { relationById } from './relations';
 import { chainQuestion, chainStatement, chainsFrom, rewiredChain, type Chain } from './chains';
 import { FactIndex, type AnswerPredicate, type Fact, type SplitName, type World } from './world';
 
-export { SPLITS, entityQid, type EditCase, type SplitRecords } from '../factworld/edit-records';
+export { SPLITS, type EditCase, type SplitRecords } from '../factworld/edit-records';
 
 /** Options of {@link buildEditSets}. */
 export interface EditSetOptions {
