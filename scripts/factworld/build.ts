@@ -7,6 +7,7 @@ import { Rng } from './prng';
 import { RELATIONS, TRAIN_PREFIXES, HELDOUT_PREFIXES, NQ_PREFIX, ONE_HOP, relationById } from './templates';
 import { generateWorld, tinyFacts, WorldIndex, type World, type WorldConfig } from './world';
 import { checkFactTyping } from './entities';
+import { worldCounts } from './world-counts';
 import { generateFiller } from './filler';
 import { buildCorpus, containsHeldout, heldoutMatchers, heldoutEvalTexts } from './corpus';
 import { buildVocabFromPreTokens, preTokenize, tokenizerJson, tokenizerConfig, specialTokensMap } from './tokenizer';
@@ -139,8 +140,6 @@ export function buildFactWorld(config: WorldConfig): FileSet {
     factTiny: { file: 'corpus/train-tiny.txt', note: 'fact-tiny trains on the sub-world only' },
   }));
 
-  const typeCounts: Record<string, number> = {};
-  for (const e of world.entities) typeCounts[e.type] = (typeCounts[e.type] ?? 0) + 1;
   const hashes: Record<string, string> = {};
   for (const [path, content] of [...files.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1))) hashes[path] = sha256(content);
   files.set('manifest.json', json({
@@ -150,12 +149,7 @@ export function buildFactWorld(config: WorldConfig): FileSet {
     config,
     counts: {
       subjects: world.subjectCount,
-      entities: world.entities.length,
-      entityTypes: typeCounts,
-      relations: new Set(world.facts.map((f) => f.relation)).size,
-      facts: world.facts.length,
-      subjectFacts: world.facts.filter((f) => f.subject < world.subjectCount).length,
-      backgroundFacts: world.facts.filter((f) => f.subject >= world.subjectCount).length,
+      ...worldCounts(world),
       tinyFacts: tinyCount.length,
       evalSubjects: world.evalSubjects.length,
       validationSubjects: world.validationSubjects.length,
