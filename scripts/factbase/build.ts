@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { Rng } from '../factworld/prng';
 import { HELDOUT_PREFIXES, NQ_PREFIX, TRAIN_PREFIXES } from '../factworld/templates';
-import { containsHeldout, renderPrompt } from '../factworld/corpus';
+import { containsHeldout, heldoutEvalTexts } from '../factworld/corpus';
 import { generateFiller } from '../factworld/filler';
 import { preTokenize } from '../factworld/tokenizer';
 import { BpeEncoder, EOS_TOKEN, bpeTokenizerConfig, bpeTokenizerJson, mergesTxt, trainBpe } from './bpe';
@@ -18,6 +18,7 @@ import { DEFAULT_CORPUS, IKE_DEMO, IKE_HEAD, epochDocuments, factbaseHeldoutMatc
 import { chainQuestion, chainStatement, chainsFrom } from './chains';
 import { EDIT_SET_FILES, SPLITS, buildEditSets } from './edit-sets';
 import { HOPS, HOP_STATEMENTS, RELATIONS, SUBJECT_RELATIONS } from './relations';
+import { worldCounts } from '../factworld/world-counts';
 import { ALL_ANSWERED, DEFAULT_CONFIG, FactIndex, SMALL_CONFIG, generateWorld, type World, type WorldConfig } from './world';
 
 /** Version of the file layout. */
@@ -66,14 +67,7 @@ export function buildFiller(world: World, lines: number): string[] {
  */
 export function evalTexts(world: World): string[] {
   const index = new FactIndex(world);
-  const out: string[] = [...HELDOUT_PREFIXES];
-  for (const spec of RELATIONS) {
-    const fact = world.facts.find((f) => f.relation === spec.id);
-    if (!fact) continue;
-    const subject = index.name(fact.subject);
-    for (const t of [...spec.heldout, ...spec.generation]) out.push(renderPrompt(t, subject), renderPrompt(t, subject, HELDOUT_PREFIXES[0]));
-    out.push(`${NQ_PREFIX} ${renderPrompt(spec.train.find((t) => t.endsWith('?'))!, subject)}`);
-  }
+  const out = heldoutEvalTexts(RELATIONS, world.facts, (id) => index.name(id));
   for (const s of world.splits.eval.slice(0, 50)) {
     for (const chain of chainsFrom(index, s, ALL_ANSWERED)) {
       out.push(chainQuestion(index.name(s), chain.relations, 0, 0), chainQuestion(index.name(s), chain.relations, 1, 1), chainStatement(index.name(s), chain.relations, 0));
@@ -164,8 +158,6 @@ export function buildFactBase(config: BuildConfig = DEFAULT_BUILD): FileSet {
   files.set('tokenizer/merges.txt', mergesTxt(bpe));
   for (const [key, stem] of EDIT_SET_FILES) for (const split of SPLITS) files.set(`preview/${stem}-${split}.json`, `${JSON.stringify(edits[key][split], null, 4)}\n`);
 
-  const typeCounts: Record<string, number> = {};
-  for (const e of world.entities) typeCounts[e.type] = (typeCounts[e.type] ?? 0) + 1;
   // Mid-sentence (" Name") and sentence-initial ("Name", prompts like "{} works for") forms.
   const sharing = {
     midSentence: Object.fromEntries(SPLITS.map((s) => [s, sharedNameTokens(world, (t) => encoder.encode(t), world.splits[s])])),
@@ -180,12 +172,7 @@ export function buildFactBase(config: BuildConfig = DEFAULT_BUILD): FileSet {
     counts: {
       subjects: world.subjectCount,
       splits: Object.fromEntries(SPLITS.map((s) => [s, world.splits[s].length])),
-      entities: world.entities.length,
-      entityTypes: typeCounts,
-      relations: new Set(world.facts.map((f) => f.relation)).size,
-      facts: world.facts.length,
-      subjectFacts: world.facts.filter((f) => f.subject < world.subjectCount).length,
-      backgroundFacts: world.facts.filter((f) => f.subject >= world.subjectCount).length,
+      ...worldCounts(world),
       vocabSize: bpe.vocab.size,
       merges: bpe.merges.length,
       epoch0: {

@@ -21,10 +21,9 @@ import * as path from 'node:path';
 
 import { writeFileAtomic } from '@medit/core';
 
-import { factLine, isQuestion, renderPrompt } from '../factworld/corpus';
 import { Rng } from '../factworld/prng';
+import { attributeSnippetEntries, type AttributeSnippets } from '../factworld/attribute-snippets';
 import { chainLines, factLines } from './corpus';
-import { entityQid } from './edit-sets';
 import { SUBJECT_RELATIONS, relationById } from './relations';
 import { FactIndex, type World } from './world';
 
@@ -48,9 +47,6 @@ export const FACTBASE_DERIVED: Readonly<DerivedInputs> = {
 /** FT+KL's KL texts: the first lines of the filler (fact-small's default count). */
 export const KL_TEXT_LINES = 100;
 
-/** Snippets per (relation, object) at most (as fact-world's). */
-const SNIPPETS_PER_OBJECT = 10;
-
 /**
  * The covariance text: train-split and background facts in training phrasings, train-split
  * chains, the filler — one `{"text": ...}` line per document (`readCorpus`'s JSONL).
@@ -65,22 +61,17 @@ export function statsCorpus(world: World, filler: readonly string[]): string {
 
 /**
  * ROME's `attribute_snippets.json` for fact-base: for each subject relation and each object a
- * train-split subject holds, up to {@link SNIPPETS_PER_OBJECT} of those subjects (by id), each
- * with its facts in their first training statement — fact-world's recipe on train subjects only.
+ * train-split subject holds, up to 10 of those subjects (by id), each with its facts in their
+ * first training statement — fact-world's recipe ({@link attributeSnippetEntries}) on train subjects only.
  */
-export function attributeSnippets(world: World): { relation_id: string; target_id: string; samples: { name: string; text: string }[] }[] {
+export function attributeSnippets(world: World): AttributeSnippets[] {
   const index = new FactIndex(world);
-  const statement = (r: string) => relationById(r).train.find((t) => !isQuestion(t))!;
-  const about = (s: number) => index.relationsOf(s).map((r) => factLine(renderPrompt(statement(r), index.name(s)), index.name(index.object(s, r)!))).join(' ');
   const train = new Set(world.splits.train);
-  const relations = [...new Set(Object.values(SUBJECT_RELATIONS).flat())];
-  return relations.flatMap((r) => {
-    const objects = [...new Set(world.facts.filter((f) => f.relation === r && train.has(f.subject)).map((f) => f.object))].sort((a, b) => a - b);
-    return objects.map((o) => ({
-      relation_id: r,
-      target_id: entityQid(o),
-      samples: index.subjectsWith(r, o).filter((s) => train.has(s)).slice(0, SNIPPETS_PER_OBJECT).map((s) => ({ name: index.name(s), text: about(s) })),
-    }));
+  return attributeSnippetEntries(index, {
+    relations: [...new Set(Object.values(SUBJECT_RELATIONS).flat())],
+    objects: (r) => [...new Set(world.facts.filter((f) => f.relation === r && train.has(f.subject)).map((f) => f.object))].sort((a, b) => a - b),
+    holders: (r, o) => index.subjectsWith(r, o).filter((s) => train.has(s)),
+    train: (r) => relationById(r).train,
   });
 }
 

@@ -19,18 +19,17 @@
  * of 1,000). Only facts the model answers are used, anywhere in a record.
  */
 import { Rng, hashString } from '../factworld/prng';
-import { HELDOUT_PREFIXES, NQ_PREFIX } from '../factworld/templates';
 import { isQuestion, renderPrompt } from '../factworld/corpus';
-import type { CounterFactRecord, KnowEditCounterfactRecord, KnowEditZsreRecord, ZsreRecord } from '../factworld/datasets';
+import {
+  SPLITS, counterFactRecord, emptySplits, requestedRewrite, entityQid, factRng, knowEditCounterfactRecord, knowEditZsreRecord, sameSplitHolders, statements, zsreRecord,
+  type CounterFactRecord, type EditCase, type KnowEditCounterfactRecord, type KnowEditParts, type KnowEditZsreRecord, type PortabilityBlock, type RequestedRewrite,
+  type SplitRecords, type ZsreRecord,
+} from '../factworld/edit-records';
 import { relationById } from './relations';
 import { chainQuestion, chainStatement, chainsFrom, rewiredChain, type Chain } from './chains';
 import { FactIndex, type AnswerPredicate, type Fact, type SplitName, type World } from './world';
 
-/** The three splits, in file order. */
-export const SPLITS: readonly SplitName[] = ['train', 'validation', 'eval'];
-
-/** Records of one format per split. */
-export type SplitRecords<T> = Record<SplitName, T[]>;
+export { SPLITS, type EditCase, type SplitRecords } from '../factworld/edit-records';
 
 /** Options of {@link buildEditSets}. */
 export interface EditSetOptions {
@@ -41,25 +40,10 @@ export interface EditSetOptions {
   maxCasesPerSplit?: number;
 }
 
-/** One requested edit: a true fact of a subject and its new object. */
-export interface EditCase {
-  caseId: number;
-  fact: Fact;
-  targetNew: number;
-  split: SplitName;
-}
-
 /** MQuAKE record (princeton-nlp/MQuAKE README, "Data format"). */
 export interface MquakeRecord {
   case_id: number;
-  requested_rewrite: {
-    prompt: string;
-    relation_id: string;
-    target_new: { str: string; id: string };
-    target_true: { str: string; id: string };
-    subject: string;
-    question: string;
-  }[];
+  requested_rewrite: (RequestedRewrite & { question: string })[];
   questions: string[];
   answer: string;
   answer_alias: string[];
@@ -76,13 +60,9 @@ export interface MquakeRecord {
   };
 }
 
-/** Synthetic Wikidata-style id ("Q" + 100000 + entity id), as fact-world's. */
-export function entityQid(id: number): string {
-  return `Q${100000 + id}`;
-}
-
-const statements = (id: string) => relationById(id).train.filter((t) => !isQuestion(t));
 const questions = (id: string) => relationById(id).train.filter(isQuestion);
+/** The zsRE and KnowEdit question of a relation: its first training question. */
+const firstQuestion = (relation: string) => questions(relation)[0];
 const firstWord = (s: string) => s.split(' ')[0];
 
 /**
@@ -102,7 +82,7 @@ export function selectEditCases(world: World, opts: EditSetOptions): EditCase[] 
     objectsOf.set(f.relation, list);
   }
   const sameSplitAnswered = (relation: string, object: number, not: number, split: SplitName) =>
-    index.subjectsWith(relation, object).some((s) => s !== not && index.isSubject(s) && index.split(s) === split && opts.answers(s, relation));
+    sameSplitHolders(index, opts.answers, split, relation, object, not).length > 0;
   const cases: EditCase[] = [];
   for (let s = 0; s < world.subjectCount; s++) {
     const split = index.split(s);
@@ -128,17 +108,6 @@ export function selectEditCases(world: World, opts: EditSetOptions): EditCase[] 
   return kept.map((c, i) => ({ ...c, caseId: i }));
 }
 
-function caseRng(c: EditCase, label: string, seed: number): Rng {
-  return new Rng(seed ^ hashString(`${label}|${c.fact.subject}|${c.fact.relation}`));
-}
-
-/** `n` prompts over `subjects`, cycling with fresh phrasings when fewer exist (as CounterFact). */
-function spreadPrompts(rng: Rng, subjects: readonly number[], templates: readonly string[], index: FactIndex, n: number): string[] {
-  if (subjects.length === 0) return [];
-  const order = rng.shuffle(subjects);
-  return Array.from({ length: n }, (_, i) => renderPrompt(rng.pick(templates), index.name(order[i % order.length])));
-}
-
 /** One-hop portability of a case: the first 2-relation chain whose answer the edit changes. */
 function portability(index: FactIndex, c: EditCase, answers: AnswerPredicate): { chain: Chain; rewired: number[] }[] {
   const out: { chain: Chain; rewired: number[] }[] = [];
@@ -151,7 +120,7 @@ function portability(index: FactIndex, c: EditCase, answers: AnswerPredicate): {
 }
 
 /** EasyEdit's portability block; "Recalled Relation" names the whole chain from the subject (so it names the subject). */
-function portabilityBlock(index: FactIndex, p: { chain: Chain; rewired: number[] }, d: 0 | 1) {
+function portabilityBlock(index: FactIndex, p: { chain: Chain; rewired: number[] }, d: 0 | 1): PortabilityBlock {
   const [r1, r2] = p.chain.relations;
   const [s, o1, o2] = p.rewired.map((e) => index.name(e));
   return {
@@ -161,8 +130,6 @@ function portabilityBlock(index: FactIndex, p: { chain: Chain; rewired: number[]
   };
 }
 
-const emptySplits = <T>(): SplitRecords<T> => ({ train: [], validation: [], eval: [] });
-
 /** CounterFact records. */
 export function buildCounterFact(world: World, cases: readonly EditCase[], opts: EditSetOptions): SplitRecords<CounterFactRecord> {
   const index = new FactIndex(world);
@@ -170,27 +137,8 @@ export function buildCounterFact(world: World, cases: readonly EditCase[], opts:
   const factIndex = new Map(world.facts.map((f, i) => [`${f.subject}|${f.relation}`, i]));
   const out = emptySplits<CounterFactRecord>();
   for (const c of cases) {
-    const rng = caseRng(c, 'counterfact', seed);
-    const spec = relationById(c.fact.relation);
-    const subject = index.name(c.fact.subject);
-    const [p1, p2] = rng.sample(HELDOUT_PREFIXES, 2);
-    const neighbourTemplates = [...statements(spec.id), spec.heldout[0]];
-    const others = (object: number) => index.subjectsWith(spec.id, object).filter((s) => s !== c.fact.subject && index.isSubject(s) && index.split(s) === c.split && opts.answers(s, spec.id));
-    const record: CounterFactRecord = {
-      case_id: c.caseId,
-      pararel_idx: factIndex.get(`${c.fact.subject}|${c.fact.relation}`)!,
-      requested_rewrite: {
-        prompt: rng.pick(statements(spec.id)),
-        relation_id: spec.id,
-        target_new: { str: index.name(c.targetNew), id: entityQid(c.targetNew) },
-        target_true: { str: index.name(c.fact.object), id: entityQid(c.fact.object) },
-        subject,
-      },
-      paraphrase_prompts: [renderPrompt(spec.heldout[0], subject, p1), renderPrompt(spec.heldout[1], subject, p2)],
-      neighborhood_prompts: spreadPrompts(rng, others(c.fact.object), neighbourTemplates, index, 10),
-      attribute_prompts: spreadPrompts(rng, others(c.targetNew), neighbourTemplates, index, 10),
-      generation_prompts: Array.from({ length: 10 }, () => renderPrompt(rng.pick(spec.generation), subject)),
-    };
+    const rng = factRng(c.fact, 'counterfact', seed);
+    const record = counterFactRecord(index, c, relationById(c.fact.relation), rng, opts.answers, factIndex.get(`${c.fact.subject}|${c.fact.relation}`)!);
     const hops = portability(index, c, opts.answers);
     if (hops.length > 0) record.portability = portabilityBlock(index, rng.pick(hops), rng.chance(0.5) ? 0 : 1);
     out[c.split].push(record);
@@ -217,19 +165,8 @@ export function buildZsre(world: World, cases: readonly EditCase[], opts: EditSe
   const seed = opts.seed ?? world.config.seed;
   const out = emptySplits<ZsreRecord>();
   for (const c of cases) {
-    const rng = caseRng(c, 'zsre', seed);
-    const spec = relationById(c.fact.relation);
-    const subject = index.name(c.fact.subject);
-    const src = renderPrompt(questions(spec.id)[0], subject);
-    const pred = index.name(c.fact.object);
-    const alt = index.name(c.targetNew);
-    const loc = unrelatedFact(world, index, c, rng, opts.answers);
-    const record: ZsreRecord = {
-      subject, src, pred, rephrase: renderPrompt(spec.heldout[1], subject), alt, answers: [pred],
-      loc: `${NQ_PREFIX} ${renderPrompt(questions(loc.relation)[0], index.name(loc.subject))}`,
-      loc_ans: index.name(loc.object),
-      cond: `${pred} >> ${alt} || ${src}`,
-    };
+    const rng = factRng(c.fact, 'zsre', seed);
+    const record = zsreRecord(index, c, relationById(c.fact.relation), firstQuestion, unrelatedFact(world, index, c, rng, opts.answers));
     const hops = portability(index, c, opts.answers);
     if (hops.length > 0) record.portability = portabilityBlock(index, rng.pick(hops), rng.chance(0.5) ? 0 : 1);
     out[c.split].push(record);
@@ -245,32 +182,19 @@ export function buildKnowEdit(world: World, cases: readonly EditCase[], opts: Ed
   const seed = opts.seed ?? world.config.seed;
   const out = emptySplits<KnowEditZsreRecord | KnowEditCounterfactRecord>();
   for (const c of cases) {
-    const rng = caseRng(c, `knowedit-${flavor}`, seed);
-    const spec = relationById(c.fact.relation);
+    const rng = factRng(c.fact, `knowedit-${flavor}`, seed);
     const subject = index.name(c.fact.subject);
     const hops = portability(index, c, opts.answers);
-    const local = index.relationsOf(c.fact.subject).filter((r) => r !== spec.id && opts.answers(c.fact.subject, r));
+    const local = index.relationsOf(c.fact.subject).filter((r) => r !== c.fact.relation && opts.answers(c.fact.subject, r));
     if (hops.length === 0 || local.length === 0) continue;
-    const reasoning = hops.map((h) => ({ prompt: chainStatement(subject, h.chain.relations, rng.chance(0.5) ? 0 : 1), ground_truth: index.name(h.rewired[2]) }));
-    const trueName = index.name(c.fact.object);
-    const newName = index.name(c.targetNew);
-    const localPrompt = (r: string) => renderPrompt(rng.pick(statements(r)), subject);
-    if (flavor === 'zsre') {
-      const prompt = renderPrompt(questions(spec.id)[0], subject);
-      out[c.split].push({
-        subject, target_new: newName, prompt, ground_truth: [trueName],
-        rephrase_prompt: renderPrompt(spec.heldout[1], subject),
-        cond: `${trueName} >> ${newName} || ${prompt}`,
-        locality: { Relation_Specificity: local.map((r) => ({ prompt: localPrompt(r), ground_truth: [index.name(index.object(c.fact.subject, r)!)] })) },
-        portability: { Reasoning: reasoning },
-      });
-    } else {
-      out[c.split].push({
-        subject, prompt: renderPrompt(rng.pick(statements(spec.id)), subject), target_new: newName, ground_truth: trueName,
-        portability: { Reasoning: reasoning },
-        locality: { Relation_Specificity: local.map((r) => ({ prompt: localPrompt(r), ground_truth: index.name(index.object(c.fact.subject, r)!) })) },
-      });
-    }
+    const parts: KnowEditParts = {
+      spec: relationById(c.fact.relation),
+      rng,
+      relation: relationById,
+      local,
+      reasoning: hops.map((h) => ({ prompt: chainStatement(subject, h.chain.relations, rng.chance(0.5) ? 0 : 1), ground_truth: index.name(h.rewired[2]) })),
+    };
+    out[c.split].push(flavor === 'zsre' ? knowEditZsreRecord(index, c, parts, firstQuestion) : knowEditCounterfactRecord(index, c, parts));
   }
   return out;
 }
@@ -286,7 +210,7 @@ function singleHop(index: FactIndex, entity: number, relation: string, answer: n
   const w = split === 'eval' ? 1 : 0;
   return {
     question: renderPrompt(questions(relation)[aboutSubject ? 0 : w], name),
-    cloze: renderPrompt(aboutSubject ? subjectCloze : statements(relation)[w], name),
+    cloze: renderPrompt(aboutSubject ? subjectCloze : statements(relationById(relation))[w], name),
     answer: index.name(answer),
     answer_alias: [],
   };
@@ -301,7 +225,7 @@ export function buildMquake(world: World, cases: readonly EditCase[], opts: Edit
   const seed = opts.seed ?? world.config.seed;
   const out = emptySplits<MquakeRecord>();
   for (const c of cases) {
-    const rng = caseRng(c, 'mquake', seed);
+    const rng = factRng(c.fact, 'mquake', seed);
     const candidates = chainsFrom(index, c.fact.subject, opts.answers)
       .filter((ch) => ch.relations[0] === c.fact.relation)
       .map((chain) => ({ chain, rewired: rewiredChain(index, chain, c.targetNew, opts.answers) }))
@@ -314,18 +238,11 @@ export function buildMquake(world: World, cases: readonly EditCase[], opts: Edit
     const spec = relationById(c.fact.relation);
     const triples = (entities: number[]) => chain.relations.map((r, i) => [entityQid(entities[i]), r, entityQid(entities[i + 1])] as [string, string, string]);
     const labeled = (entities: number[]) => chain.relations.map((r, i) => [index.name(entities[i]), relationById(r).name, index.name(entities[i + 1])] as [string, string, string]);
-    const prompt = rng.pick(statements(spec.id));
+    const prompt = rng.pick(statements(spec));
     const hops = (entities: number[]) => chain.relations.map((r, i) => singleHop(index, entities[i], r, entities[i + 1], c.split, prompt));
     out[c.split].push({
       case_id: c.caseId,
-      requested_rewrite: [{
-        prompt,
-        relation_id: spec.id,
-        target_new: { str: index.name(c.targetNew), id: entityQid(c.targetNew) },
-        target_true: { str: index.name(c.fact.object), id: entityQid(c.fact.object) },
-        subject,
-        question: renderPrompt(questions(spec.id)[0], subject),
-      }],
+      requested_rewrite: [{ ...requestedRewrite(index, c, prompt), question: renderPrompt(firstQuestion(spec.id), subject) }],
       questions: [chainQuestion(subject, chain.relations, 0, 0), chainQuestion(subject, chain.relations, 1, 1), chainQuestion(subject, chain.relations, 0, 1)],
       answer: index.name(chain.entities[chain.entities.length - 1]),
       answer_alias: [],

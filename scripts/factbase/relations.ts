@@ -11,7 +11,7 @@
  * country → capital / language / currency / continent, company → headquarters) the training text
  * states, so multi-hop questions have answers derivable from trained facts.
  */
-import { relationById as factworldRelation } from '../factworld/templates';
+import { findRelation, relationById as factworldRelation } from '../factworld/templates';
 
 /** Kinds of primary subjects (edits are made on these; they never appear as objects). */
 export type SubjectType = 'person' | 'place' | 'organisation' | 'product';
@@ -124,9 +124,7 @@ export const RELATIONS: readonly Relation[] = [
 
 /** Relation by id. @throws when the id is unknown */
 export function relationById(id: string): Relation {
-  const r = RELATIONS.find((x) => x.id === id);
-  if (!r) throw new Error(`Unknown relation id "${id}" (known: ${RELATIONS.map((x) => x.id).join(', ')})`);
-  return r;
+  return findRelation(RELATIONS, id);
 }
 
 /**

@@ -15,7 +15,10 @@
  */
 import { Rng } from '../factworld/prng';
 import { WordMaker } from '../factworld/names';
-import { reservedWords as factworldReserved, stratified } from '../factworld/world';
+import { reservedWords as factworldReserved } from '../factworld/world';
+import { FactLookup, type Fact, type SplitName } from '../factworld/fact-lookup';
+import { FactSheet } from '../factworld/fact-sheet';
+import { appendEntities, checkFactTyping, checkUniqueNames, mixedSubjects, type TypedEntity } from '../factworld/entities';
 import { nameWords } from './names';
 import { RELATIONS, SUBJECT_RELATIONS, relationById, type EntityType, type SubjectType } from './relations';
 
@@ -56,27 +59,10 @@ export const SMALL_CONFIG: Readonly<WorldConfig> = {
 };
 
 /** One named thing. */
-export interface Entity {
-  id: number;
-  name: string;
-  type: EntityType;
-}
+export type Entity = TypedEntity<EntityType>;
 
-/** (subject, relation, object) by entity ids. */
-export interface Fact {
-  subject: number;
-  relation: string;
-  object: number;
-}
-
-/** Says whether the model answers (entity, relation) with the world's object. */
-export type AnswerPredicate = (subject: number, relation: string) => boolean;
-
-/** Every fact answered: for previews and tests before a model exists. */
-export const ALL_ANSWERED: AnswerPredicate = () => true;
-
-/** Split of a primary subject. */
-export type SplitName = 'train' | 'validation' | 'eval';
+export type { Fact, SplitName } from '../factworld/fact-lookup';
+export { ALL_ANSWERED, type AnswerPredicate } from '../factworld/edit-records';
 
 /** A generated world (plain JSON data; {@link FactIndex} for look-ups). */
 export interface World {
@@ -165,19 +151,9 @@ export function generateWorld(config: WorldConfig = DEFAULT_CONFIG): World {
   const organisations = Array.from({ length: config.organisations }, () => { const [a, b] = two(); return shape.chance(0.15) ? `${a} and ${b}` : `${a} ${b}`; });
   const products = Array.from({ length: config.products }, () => { const [a, b] = two(); return shape.chance(0.3) ? `${a} ${shape.pick(PRODUCT_MIDDLES)} ${b}` : `${a} ${b}`; });
 
-  const typed: { name: string; type: SubjectType }[] = [
-    ...persons.map((name) => ({ name, type: 'person' as const })),
-    ...places.map((name) => ({ name, type: 'place' as const })),
-    ...organisations.map((name) => ({ name, type: 'organisation' as const })),
-    ...products.map((name) => ({ name, type: 'product' as const })),
-  ];
-  const entities: Entity[] = rng.fork('order').shuffle(typed).map((s, id) => ({ id, ...s }));
+  const entities: Entity[] = mixedSubjects<EntityType>(rng.fork('order'), [['person', persons], ['place', places], ['organisation', organisations], ['product', products]]);
   const subjectCount = entities.length;
-  const add = (names: readonly string[], type: EntityType): number[] => names.map((name) => {
-    const id = entities.length;
-    entities.push({ id, name, type });
-    return id;
-  });
+  const add = (names: readonly string[], type: EntityType) => appendEntities(entities, names, type);
   const countries = add(countryNames, 'country');
   const cities = add(cityNames, 'city');
   const languages = add(languageNames, 'language');
@@ -191,68 +167,52 @@ export function generateWorld(config: WorldConfig = DEFAULT_CONFIG): World {
   const industries = add(INDUSTRIES, 'industry');
   const productTypes = add(PRODUCT_TYPES, 'product-type');
   const styles = add(STYLES, 'style');
-  const seen = new Set<string>();
-  for (const e of entities) {
-    if (seen.has(e.name)) throw new Error(`Entity name "${e.name}" occurs twice (internal: name pools overlap)`);
-    seen.add(e.name);
-  }
+  checkUniqueNames(entities);
 
   const fr = rng.fork('facts');
-  const facts = new Map<number, Map<string, number>>();
-  const set = (s: number, r: string, o: number) => {
-    if (!facts.has(s)) facts.set(s, new Map());
-    facts.get(s)!.set(r, o);
-  };
-  const get = (s: number, r: string) => facts.get(s)!.get(r)!;
-  const assign = (subjects: readonly number[], relation: string, objects: readonly number[], min: number) =>
-    stratified(fr, subjects.length, objects.length, min).forEach((o, i) => set(subjects[i], relation, objects[o]));
+  const sheet = new FactSheet(fr);
 
   // Background: countries → capital, language, currency, continent; cities → country; companies
   // → headquarters, industry; universities → city.
   const shuffledCities = fr.shuffle(cities);
-  countries.forEach((c, i) => { set(c, 'P36', shuffledCities[i]); set(shuffledCities[i], 'P17', c); });
-  assign(shuffledCities.slice(countries.length), 'P17', countries, 1);
-  assign(countries, 'P37', languages, 1);
-  assign(countries, 'P38', currencies, 1);
-  assign(countries, 'P30', continents, 2);
-  assign(companies, 'P159', cities, 0);
-  assign(companies, 'P452', industries, 2);
-  assign(universities, 'P131', cities, 0);
+  countries.forEach((c, i) => { sheet.set(c, 'P36', shuffledCities[i]); sheet.set(shuffledCities[i], 'P17', c); });
+  sheet.assign(shuffledCities.slice(countries.length), 'P17', countries, 1);
+  sheet.assign(countries, 'P37', languages, 1);
+  sheet.assign(countries, 'P38', currencies, 1);
+  sheet.assign(countries, 'P30', continents, 2);
+  sheet.assign(companies, 'P159', cities, 0);
+  sheet.assign(companies, 'P452', industries, 2);
+  sheet.assign(universities, 'P131', cities, 0);
 
   const ofType = (t: SubjectType) => entities.slice(0, subjectCount).filter((e) => e.type === t).map((e) => e.id);
   const personIds = ofType('person');
-  assign(personIds, 'P19', cities, 3);
-  assign(personIds, 'P27', countries, 5);
+  sheet.assign(personIds, 'P19', cities, 3);
+  sheet.assign(personIds, 'P27', countries, 5);
   // Native language follows the citizenship's official language for 60 % of people, as it
   // correlates in real data, and is independent for the rest, so it is not implied by P27.
-  for (const p of personIds) set(p, 'P103', get(get(p, 'P27'), 'P37'));
-  assign(personIds.filter(() => !fr.chance(0.6)), 'P103', languages, 1);
-  assign(personIds, 'P106', occupations, 5);
-  assign(personIds, 'P108', companies, 3);
-  assign(personIds, 'P69', universities, 5);
+  for (const p of personIds) sheet.set(p, 'P103', sheet.get(sheet.get(p, 'P27'), 'P37'));
+  sheet.assign(personIds.filter(() => !fr.chance(0.6)), 'P103', languages, 1);
+  sheet.assign(personIds, 'P106', occupations, 5);
+  sheet.assign(personIds, 'P108', companies, 3);
+  sheet.assign(personIds, 'P69', universities, 5);
   const musicians = new Set(personIds.filter(() => fr.chance(0.5)));
-  assign([...musicians], 'P1303', instruments, 5);
-  assign(personIds.filter((p) => !musicians.has(p)), 'P641', sports, 5);
+  sheet.assign([...musicians], 'P1303', instruments, 5);
+  sheet.assign(personIds.filter((p) => !musicians.has(p)), 'P641', sports, 5);
   const placeIds = ofType('place');
-  assign(placeIds, 'P131', cities, 2);
-  for (const p of placeIds) { set(p, 'P17', get(get(p, 'P131'), 'P17')); set(p, 'P30', get(get(p, 'P17'), 'P30')); }
-  assign(placeIds, 'P149', styles, 5);
+  sheet.assign(placeIds, 'P131', cities, 2);
+  for (const p of placeIds) { sheet.set(p, 'P17', sheet.get(sheet.get(p, 'P131'), 'P17')); sheet.set(p, 'P30', sheet.get(sheet.get(p, 'P17'), 'P30')); }
+  sheet.assign(placeIds, 'P149', styles, 5);
   const orgIds = ofType('organisation');
-  assign(orgIds, 'P159', cities, 2);
-  for (const o of orgIds) set(o, 'P17', get(get(o, 'P159'), 'P17'));
-  assign(orgIds, 'P452', industries, 5);
-  assign(orgIds, 'P749', companies, 2);
+  sheet.assign(orgIds, 'P159', cities, 2);
+  for (const o of orgIds) sheet.set(o, 'P17', sheet.get(sheet.get(o, 'P159'), 'P17'));
+  sheet.assign(orgIds, 'P452', industries, 5);
+  sheet.assign(orgIds, 'P749', companies, 2);
   const productIds = ofType('product');
-  assign(productIds, 'P176', companies, 2);
-  for (const p of productIds) set(p, 'P495', get(get(get(p, 'P176'), 'P159'), 'P17'));
-  assign(productIds, 'P31', productTypes, 5);
+  sheet.assign(productIds, 'P176', companies, 2);
+  for (const p of productIds) sheet.set(p, 'P495', sheet.get(sheet.get(sheet.get(p, 'P176'), 'P159'), 'P17'));
+  sheet.assign(productIds, 'P31', productTypes, 5);
 
-  const flat: Fact[] = [];
-  for (const e of entities) {
-    const m = facts.get(e.id);
-    if (!m) continue;
-    for (const r of RELATIONS) if (m.has(r.id)) flat.push({ subject: e.id, relation: r.id, object: m.get(r.id)! });
-  }
+  const flat = sheet.facts(entities, RELATIONS);
   for (const f of flat) checkTyping(entities, f);
   const order = rng.fork('split').shuffle(Array.from({ length: subjectCount }, (_, i) => i));
   const asc = (ids: number[]) => ids.sort((a, b) => a - b);
@@ -266,66 +226,22 @@ export function generateWorld(config: WorldConfig = DEFAULT_CONFIG): World {
 
 function checkTyping(entities: readonly Entity[], f: Fact): void {
   const spec = relationById(f.relation);
+  checkFactTyping(entities, f, spec);
   const s = entities[f.subject];
   const o = entities[f.object];
-  if (!spec.subjectTypes.includes(s.type) || spec.objectType !== o.type) {
-    throw new Error(`Fact (${s.name}, ${spec.id}, ${o.name}) violates typing ${spec.subjectTypes.join('|')} → ${spec.objectType}`);
-  }
   const expected = (SUBJECT_RELATIONS as Record<string, readonly string[]>)[s.type];
   if (expected && !expected.includes(f.relation)) throw new Error(`Fact (${s.name}, ${spec.id}, ${o.name}): a ${s.type} has no ${spec.id}`);
 }
 
-/** Look-ups over a world. */
-export class FactIndex {
-  private readonly bySubject = new Map<number, Map<string, number>>();
-  private readonly byRelationObject = new Map<string, number[]>();
-  private readonly splitOf = new Map<number, SplitName>();
-
-  constructor(readonly world: World) {
-    for (const f of world.facts) {
-      if (!this.bySubject.has(f.subject)) this.bySubject.set(f.subject, new Map());
-      this.bySubject.get(f.subject)!.set(f.relation, f.object);
-      const key = `${f.relation}|${f.object}`;
-      if (!this.byRelationObject.has(key)) this.byRelationObject.set(key, []);
-      this.byRelationObject.get(key)!.push(f.subject);
-    }
-    for (const [split, ids] of Object.entries(world.splits) as [SplitName, number[]][]) for (const id of ids) this.splitOf.set(id, split);
+/** Look-ups over a fact-base world, its splits read from `splits`. */
+export class FactIndex extends FactLookup<Entity> {
+  constructor(world: World) {
+    super(world, world.splits);
   }
 
-  /** Entity by id. @throws when out of range */
-  entity(id: number): Entity {
-    const e = this.world.entities[id];
-    if (!e) throw new RangeError(`No entity with id ${id} (the world has ${this.world.entities.length})`);
-    return e;
-  }
-
-  name(id: number): string {
-    return this.entity(id).name;
-  }
-
-  /** Object of (subject, relation), or undefined. */
-  object(subject: number, relation: string): number | undefined {
-    return this.bySubject.get(subject)?.get(relation);
-  }
-
-  /** Relations of an entity, in RELATIONS order. */
-  relationsOf(subject: number): string[] {
-    return [...(this.bySubject.get(subject)?.keys() ?? [])];
-  }
-
-  /** Entities (ascending id) whose object for `relation` is `object`. */
-  subjectsWith(relation: string, object: number): readonly number[] {
-    return this.byRelationObject.get(`${relation}|${object}`) ?? [];
-  }
-
-  /** Whether an id is a primary subject. */
-  isSubject(id: number): boolean {
-    return id >= 0 && id < this.world.subjectCount;
-  }
-
-  /** Split of a primary subject. @throws for an object-only entity */
-  split(subject: number): SplitName {
-    const s = this.splitOf.get(subject);
+  /** Split of a primary subject. @throws RangeError for an object-only entity */
+  override split(subject: number): SplitName {
+    const s = super.split(subject);
     if (!s) throw new RangeError(`Entity ${subject} (${this.name(subject)}) is not a primary subject and has no split`);
     return s;
   }

@@ -5,11 +5,15 @@
 import { createHash } from 'node:crypto';
 import { Rng } from './prng';
 import { RELATIONS, TRAIN_PREFIXES, HELDOUT_PREFIXES, NQ_PREFIX, ONE_HOP, relationById } from './templates';
-import { generateWorld, tinyFacts, WorldIndex, checkFactTyping, type World, type WorldConfig } from './world';
+import { generateWorld, tinyFacts, WorldIndex, type World, type WorldConfig } from './world';
+import { checkFactTyping } from './entities';
+import { worldCounts } from './world-counts';
 import { generateFiller } from './filler';
-import { buildCorpus, containsHeldout, factLine, heldoutMatchers, isQuestion, renderPrompt } from './corpus';
+import { buildCorpus, containsHeldout, heldoutMatchers, heldoutEvalTexts } from './corpus';
 import { buildVocabFromPreTokens, preTokenize, tokenizerJson, tokenizerConfig, specialTokensMap } from './tokenizer';
-import { ALL_ANSWERED, buildEditSets, editSetFiles, entityQid, oneHops } from './datasets';
+import { buildEditSets, editSetFiles, oneHops } from './datasets';
+import { ALL_ANSWERED } from './edit-records';
+import { attributeSnippetEntries, type AttributeSnippets } from './attribute-snippets';
 
 /** Version of the file layout written by {@link buildFactWorld}. */
 export const FORMAT_VERSION = 1;
@@ -33,42 +37,22 @@ export function worldToJson(world: World): string {
  */
 export function evalTexts(world: World): string[] {
   const index = new WorldIndex(world);
-  const out: string[] = [...HELDOUT_PREFIXES];
-  for (const spec of RELATIONS) {
-    const fact = world.facts.find((f) => f.relation === spec.id);
-    if (!fact) continue;
-    const subject = index.name(fact.subject);
-    for (const t of [...spec.heldout, ...spec.generation]) {
-      out.push(renderPrompt(t, subject), renderPrompt(t, subject, HELDOUT_PREFIXES[0]));
-    }
-    out.push(`${NQ_PREFIX} ${renderPrompt(spec.train.find((t) => t.endsWith('?'))!, subject)}`);
-    if (ONE_HOP.some((r) => r.edited === spec.id)) {
-      for (const o of index.objectsOf(spec.id)) for (const h of oneHops(index, fact.subject, spec.id, o, ALL_ANSWERED)) out.push(h.prompt);
-    }
-  }
-  return out;
+  return heldoutEvalTexts(RELATIONS, world.facts, (id) => index.name(id), (spec, fact) =>
+    ONE_HOP.some((r) => r.edited === spec.id) ? index.objectsOf(spec.id).flatMap((o) => oneHops(index, fact.subject, spec.id, o, ALL_ANSWERED).map((h) => h.prompt)) : []);
 }
 
-/** Snippets per (relation, object) at most (the first subjects by id). */
-const SNIPPETS_PER_OBJECT = 10;
-
 /**
- * ROME's `attribute_snippets.json` for the world (the CounterFact Reference Score's references):
- * for each subject relation and object, up to {@link SNIPPETS_PER_OBJECT} subjects that have it,
- * each with a text stating all of that subject's facts in their first training statement — the
- * world's counterpart of a Wikipedia snippet about a subject.
+ * ROME's `attribute_snippets.json` for the world: for each subject relation and each of its
+ * objects, up to 10 primary subjects that have it ({@link attributeSnippetEntries}).
  */
-export function attributeSnippets(world: World): { relation_id: string; target_id: string; samples: { name: string; text: string }[] }[] {
+export function attributeSnippets(world: World): AttributeSnippets[] {
   const index = new WorldIndex(world);
-  const about = (s: number) =>
-    index.relationsOf(s).map((r) => factLine(renderPrompt(relationById(r).train.find((t) => !isQuestion(t))!, index.name(s)), index.name(index.object(s, r)!))).join(' ');
-  return RELATIONS.filter((r) => !r.background).flatMap((r) =>
-    index.objectsOf(r.id).map((o) => ({
-      relation_id: r.id,
-      target_id: entityQid(o),
-      samples: index.subjectsWith(r.id, o).filter((s) => index.isSubject(s)).slice(0, SNIPPETS_PER_OBJECT).map((s) => ({ name: index.name(s), text: about(s) })),
-    })),
-  );
+  return attributeSnippetEntries(index, {
+    relations: RELATIONS.filter((r) => !r.background).map((r) => r.id),
+    objects: (r) => index.objectsOf(r),
+    holders: (r, o) => index.subjectsWith(r, o).filter((s) => index.isSubject(s)),
+    train: (r) => relationById(r).train,
+  });
 }
 
 /** Tokens of `texts` that never occur in `trainingTokens`. */
@@ -99,7 +83,7 @@ export function objectSharing(world: World): Record<string, { objects: number; m
  */
 export function buildFactWorld(config: WorldConfig): FileSet {
   const world = generateWorld(config);
-  for (const f of world.facts) checkFactTyping(world, f, relationById(f.relation));
+  for (const f of world.facts) checkFactTyping(world.entities, f, relationById(f.relation));
   const rng = new Rng(config.seed);
   const cityNames = world.entities.filter((e) => e.type === 'city').map((e) => e.name);
   const matchers = heldoutMatchers();
@@ -156,8 +140,6 @@ export function buildFactWorld(config: WorldConfig): FileSet {
     factTiny: { file: 'corpus/train-tiny.txt', note: 'fact-tiny trains on the sub-world only' },
   }));
 
-  const typeCounts: Record<string, number> = {};
-  for (const e of world.entities) typeCounts[e.type] = (typeCounts[e.type] ?? 0) + 1;
   const hashes: Record<string, string> = {};
   for (const [path, content] of [...files.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1))) hashes[path] = sha256(content);
   files.set('manifest.json', json({
@@ -167,12 +149,7 @@ export function buildFactWorld(config: WorldConfig): FileSet {
     config,
     counts: {
       subjects: world.subjectCount,
-      entities: world.entities.length,
-      entityTypes: typeCounts,
-      relations: new Set(world.facts.map((f) => f.relation)).size,
-      facts: world.facts.length,
-      subjectFacts: world.facts.filter((f) => f.subject < world.subjectCount).length,
-      backgroundFacts: world.facts.filter((f) => f.subject >= world.subjectCount).length,
+      ...worldCounts(world),
       tinyFacts: tinyCount.length,
       evalSubjects: world.evalSubjects.length,
       validationSubjects: world.validationSubjects.length,

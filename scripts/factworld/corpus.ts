@@ -11,6 +11,27 @@ import { RELATIONS, TRAIN_PREFIXES, HELDOUT_PREFIXES, NQ_PREFIX, relationById } 
 import type { Fact, World } from './world';
 
 /**
+ * Texts that evaluation shows the model and training never does (fact-world's and fact-base's):
+ * the held-out prefixes, then per relation with a fact, rendered with the subject of its first
+ * fact, each held-out phrasing and generation prompt bare and after the first held-out prefix,
+ * the zsRE `loc` form of its question ("nq question: ...") and `more(spec, fact)`.
+ * @param more - a world's own evaluation texts of a relation (default none)
+ */
+export function heldoutEvalTexts<R extends { id: string; train: readonly string[]; heldout: readonly string[]; generation: readonly string[] }>(
+  relations: readonly R[], facts: readonly Fact[], name: (id: number) => string, more: (spec: R, fact: Fact) => string[] = () => [],
+): string[] {
+  const out: string[] = [...HELDOUT_PREFIXES];
+  for (const spec of relations) {
+    const fact = facts.find((f) => f.relation === spec.id);
+    if (!fact) continue;
+    const subject = name(fact.subject);
+    for (const t of [...spec.heldout, ...spec.generation]) out.push(renderPrompt(t, subject), renderPrompt(t, subject, HELDOUT_PREFIXES[0]));
+    out.push(`${NQ_PREFIX} ${renderPrompt(spec.train.find((t) => t.endsWith('?'))!, subject)}`, ...more(spec, fact));
+  }
+  return out;
+}
+
+/**
  * Puts a subject into a phrasing, optionally after a context prefix.
  * @param template phrasing with exactly one `{}`
  * @example renderPrompt('{} plays the', 'Varn Oltega', 'The rain stopped by noon.')

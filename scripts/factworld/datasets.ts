@@ -1,11 +1,10 @@
 /**
- * Edit sets over the fact world in the real datasets' JSON schemas:
- * - CounterFact as released with ROME (Meng et al. 2022; kmeng01/rome `counterfact.json`), plus the
- *   EasyEdit one-hop `portability` block when the world has one;
- * - zsRE as used by MEND/ROME (`zsre_mend_eval.json`: subject, src, pred, rephrase, alt, answers,
- *   loc, loc_ans, cond), plus EasyEdit `portability`;
- * - KnowEdit (Zhang et al. 2024, zjunlp/KnowEdit) in its ZsRE or WikiData_counterfact layout, with
- *   `portability.Reasoning` (one hop from the new object) and `locality.Relation_Specificity`.
+ * Edit sets over the fact world in the real datasets' JSON schemas (records built by
+ * `edit-records.ts`):
+ * - CounterFact, plus the EasyEdit one-hop `portability` block when the world has one;
+ * - zsRE (subject, src, pred, rephrase, alt, answers, loc, loc_ans, cond), plus `portability`;
+ * - KnowEdit in its ZsRE or WikiData_counterfact layout, with `portability.Reasoning` (one hop
+ *   from the new object) and `locality.Relation_Specificity`.
  *
  * The builders are pure: given the world, a predicate saying which facts the trained model really
  * answers, and a seed, they return the same records every time. Only answered facts are used, for
@@ -18,16 +17,15 @@
  * an editor trains on (train), or is tuned and calibrated on (validation), holds an eval subject or
  * an eval text.
  */
-import { Rng, hashString } from './prng';
-import { RELATIONS, HELDOUT_PREFIXES, ONE_HOP, NQ_PREFIX, relationById, type RelationSpec } from './templates';
-import { renderPrompt, isQuestion } from './corpus';
+import { Rng } from './prng';
+import { RELATIONS, ONE_HOP, relationById, type RelationSpec } from './templates';
+import { renderPrompt } from './corpus';
 import { WorldIndex, type Fact, type SplitName, type World } from './world';
-
-/** Says whether the model answers (subject, relation) with the world's object. */
-export type AnswerPredicate = (subject: number, relation: string) => boolean;
-
-/** Every fact answered: for previews and tests before a model exists. */
-export const ALL_ANSWERED: AnswerPredicate = () => true;
+import {
+  SPLITS, counterFactRecord, emptySplits, factRng, knowEditCounterfactRecord, knowEditZsreRecord, sameSplitHolders, zsreRecord,
+  type AnswerPredicate, type CounterFactRecord, type EditCase as SplitEditCase, type KnowEditCounterfactRecord, type KnowEditParts,
+  type KnowEditZsreRecord, type PortabilityBlock, type SplitRecords, type ZsreRecord,
+} from './edit-records';
 
 /** Options for {@link selectEditCases}. */
 export interface EditSetOptions {
@@ -43,15 +41,8 @@ export interface EditSetOptions {
   maxCasesPerSplit?: number;
 }
 
-/** The splits, in file order. */
-export const SPLITS: readonly SplitName[] = ['train', 'validation', 'eval'];
-
-/** One requested edit: a true fact and the new object. */
-export interface EditCase {
-  caseId: number;
-  fact: Fact;
-  targetNew: number;
-  split: SplitName;
+/** One requested edit: a true fact and the new object, and the edit's case id in format 1. */
+export interface EditCase extends SplitEditCase {
   /**
    * The case id of the same edit (same fact, same target_new) in format-1 edit sets, which were
    * built before the validation split existed; undefined when the edit was not one of them. Lets
@@ -69,71 +60,6 @@ export interface Hop {
   recalled: string;
 }
 
-/** CounterFact record (ROME schema; `portability` as in EasyEdit's counterfact_portability). */
-export interface CounterFactRecord {
-  case_id: number;
-  pararel_idx: number;
-  requested_rewrite: {
-    prompt: string;
-    relation_id: string;
-    target_new: { str: string; id: string };
-    target_true: { str: string; id: string };
-    subject: string;
-  };
-  paraphrase_prompts: string[];
-  neighborhood_prompts: string[];
-  attribute_prompts: string[];
-  generation_prompts: string[];
-  portability?: { 'Recalled Relation': string; 'New Question': string; 'New Answer': string };
-}
-
-/** zsRE record (MEND/ROME eval schema; `portability` as in EasyEdit's zsre portability file). */
-export interface ZsreRecord {
-  subject: string;
-  src: string;
-  pred: string;
-  rephrase: string;
-  alt: string;
-  answers: string[];
-  loc: string;
-  loc_ans: string;
-  cond: string;
-  portability?: { 'Recalled Relation': string; 'New Question': string; 'New Answer': string };
-}
-
-/** KnowEdit record, ZsRE layout (ground truths are lists in locality, strings in portability). */
-export interface KnowEditZsreRecord {
-  subject: string;
-  target_new: string;
-  prompt: string;
-  ground_truth: string[];
-  rephrase_prompt: string;
-  cond: string;
-  locality: { Relation_Specificity: { prompt: string; ground_truth: string[] }[] };
-  portability: { Reasoning: { prompt: string; ground_truth: string }[] };
-}
-
-/** KnowEdit record, WikiData_counterfact layout (all ground truths are strings). */
-export interface KnowEditCounterfactRecord {
-  subject: string;
-  prompt: string;
-  target_new: string;
-  ground_truth: string;
-  portability: { Reasoning: { prompt: string; ground_truth: string }[] };
-  locality: { Relation_Specificity: { prompt: string; ground_truth: string }[] };
-}
-
-/** Train, validation and eval records of one format. */
-export type Split<T> = Record<SplitName, T[]>;
-
-const emptySplit = <T>(): Split<T> => ({ train: [], validation: [], eval: [] });
-
-/** Synthetic Wikidata-style id of an entity ("Q" + 100000 + entity id). */
-export function entityQid(id: number): string {
-  return `Q${100000 + id}`;
-}
-
-const statements = (spec: RelationSpec) => spec.train.filter((t) => !isQuestion(t));
 function questionTemplate(spec: RelationSpec): string {
   const q = spec.train.find((t) => t.endsWith('?'));
   if (!q) throw new Error(`Relation ${spec.id} has no training question ending in "?" (needed for zsRE src)`);
@@ -203,7 +129,7 @@ function format1Proposals(world: World, index: WorldIndex, opts: EditSetOptions)
     const candidates = candidatesByRelation.get(fact.relation)!.filter((o) =>
       o !== fact.object && firstWord(index.name(o)) !== trueFirst && answeredOthers(fact.relation, o, fact.subject).length > 0);
     if (candidates.length === 0) return;
-    proposals.push({ fact, targetNew: rng.pick(candidates), evalSplit: index.isEval(fact.subject) });
+    proposals.push({ fact, targetNew: rng.pick(candidates), evalSplit: index.split(fact.subject) === 'eval' });
   });
   let kept = proposals;
   if (opts.maxCasesPerSplit !== undefined) {
@@ -220,11 +146,6 @@ function format1Proposals(world: World, index: WorldIndex, opts: EditSetOptions)
 function namable(index: WorldIndex, id: number, split: SplitName): boolean {
   const s = index.split(id);
   return s === undefined || s === split;
-}
-
-/** Answered subjects of `split` other than `not` whose object for `relation` is `object`. */
-function sameSplitHolders(index: WorldIndex, answers: AnswerPredicate, split: SplitName, relation: string, object: number, not: number): number[] {
-  return index.subjectsWith(relation, object).filter((s) => s !== not && index.split(s) === split && answers(s, relation));
 }
 
 /** {@link oneHops} of a case whose answers may be named in its split. */
@@ -255,7 +176,7 @@ export function selectEditCases(world: World, opts: EditSetOptions): EditCase[] 
     if (!fits(targetNew)) {
       const candidates = index.objectsOf(fact.relation).filter(fits);
       if (candidates.length === 0) continue;
-      targetNew = factRng(world, fact, 'target', opts.seed).pick(candidates);
+      targetNew = factRng(fact, 'target', seedOf(world, opts)).pick(candidates);
     }
     cases.push({ caseId: 0, fact, targetNew, split, ...(targetNew === p.targetNew && p.format1CaseId !== undefined ? { format1CaseId: p.format1CaseId } : {}) });
   }
@@ -270,57 +191,30 @@ export function selectEditCases(world: World, opts: EditSetOptions): EditCase[] 
   return kept.map((c, i) => ({ ...c, caseId: i }));
 }
 
-/** Per-fact random stream, so one record's choices do not depend on the others. */
-function factRng(world: World, fact: Fact, label: string, seed?: number): Rng {
-  return new Rng((seed ?? world.config.seed) ^ hashString(`${label}|${fact.subject}|${fact.relation}`));
+/** The seed of target and prompt choices. */
+function seedOf(world: World, opts: EditSetOptions): number {
+  return opts.seed ?? world.config.seed;
 }
 
-/** `n` prompts over `subjects` (cycling with fresh phrasings when fewer than n), as CounterFact does. */
-function spreadPrompts(rng: Rng, subjects: readonly number[], templates: readonly string[], index: WorldIndex, n: number): string[] {
-  if (subjects.length === 0) return [];
-  const order = rng.shuffle(subjects);
-  return Array.from({ length: n }, (_, i) => renderPrompt(rng.pick(templates), index.name(order[i % order.length])));
-}
-
-function factIndex(world: World): Map<Fact, number> {
-  return new Map(world.facts.map((f, i) => [f, i]));
+/** EasyEdit's portability block of a case's first one-hop consequence, if it has one. */
+function hopPortability(index: WorldIndex, hops: readonly Hop[]): PortabilityBlock | undefined {
+  if (hops.length === 0) return undefined;
+  const h = hops[0];
+  return { 'Recalled Relation': h.recalled, 'New Question': h.prompt, 'New Answer': index.name(h.answer) };
 }
 
 /**
  * CounterFact records for the cases.
  * @param opts the same options given to {@link selectEditCases} (answers, seed)
  */
-export function buildCounterFact(world: World, cases: readonly EditCase[], opts: EditSetOptions): Split<CounterFactRecord> {
+export function buildCounterFact(world: World, cases: readonly EditCase[], opts: EditSetOptions): SplitRecords<CounterFactRecord> {
   const index = new WorldIndex(world);
-  const pararel = factIndex(world);
-  const out = emptySplit<CounterFactRecord>();
+  const pararel = new Map(world.facts.map((f, i) => [f, i]));
+  const out = emptySplits<CounterFactRecord>();
   for (const c of cases) {
-    const rng = factRng(world, c.fact, 'counterfact', opts.seed);
-    const spec = relationById(c.fact.relation);
-    const subject = index.name(c.fact.subject);
-    const [p1, p2] = rng.sample(HELDOUT_PREFIXES, 2);
-    const neighbourTemplates = [...statements(spec), spec.heldout[0]];
-    const others = (object: number) => sameSplitHolders(index, opts.answers, c.split, spec.id, object, c.fact.subject);
-    const record: CounterFactRecord = {
-      case_id: c.caseId,
-      pararel_idx: pararel.get(c.fact)!,
-      requested_rewrite: {
-        prompt: rng.pick(statements(spec)),
-        relation_id: spec.id,
-        target_new: { str: index.name(c.targetNew), id: entityQid(c.targetNew) },
-        target_true: { str: index.name(c.fact.object), id: entityQid(c.fact.object) },
-        subject,
-      },
-      paraphrase_prompts: [renderPrompt(spec.heldout[0], subject, p1), renderPrompt(spec.heldout[1], subject, p2)],
-      neighborhood_prompts: spreadPrompts(rng, others(c.fact.object), neighbourTemplates, index, 10),
-      attribute_prompts: spreadPrompts(rng, others(c.targetNew), neighbourTemplates, index, 10),
-      generation_prompts: Array.from({ length: 10 }, () => renderPrompt(rng.pick(spec.generation), subject)),
-    };
-    const hops = caseHops(index, c, opts.answers);
-    if (hops.length > 0) {
-      const h = hops[0];
-      record.portability = { 'Recalled Relation': h.recalled, 'New Question': h.prompt, 'New Answer': index.name(h.answer) };
-    }
+    const record = counterFactRecord(index, c, relationById(c.fact.relation), factRng(c.fact, 'counterfact', seedOf(world, opts)), opts.answers, pararel.get(c.fact)!);
+    const portability = hopPortability(index, caseHops(index, c, opts.answers));
+    if (portability) record.portability = portability;
     out[c.split].push(record);
   }
   return out;
@@ -335,32 +229,18 @@ function unrelatedFact(world: World, index: WorldIndex, c: EditCase, rng: Rng, a
   throw new Error(`No answered fact of the ${c.split} split unrelated to case ${c.caseId} found for zsRE loc`);
 }
 
+/** The zsRE question of a relation: its training question ending in "?". */
+const zsreQuestion = (relation: string) => questionTemplate(relationById(relation));
+
 /** zsRE records for the cases. */
-export function buildZsre(world: World, cases: readonly EditCase[], opts: EditSetOptions): Split<ZsreRecord> {
+export function buildZsre(world: World, cases: readonly EditCase[], opts: EditSetOptions): SplitRecords<ZsreRecord> {
   const index = new WorldIndex(world);
-  const out = emptySplit<ZsreRecord>();
+  const out = emptySplits<ZsreRecord>();
   for (const c of cases) {
-    const rng = factRng(world, c.fact, 'zsre', opts.seed);
-    const spec = relationById(c.fact.relation);
-    const subject = index.name(c.fact.subject);
-    const src = renderPrompt(questionTemplate(spec), subject);
-    const pred = index.name(c.fact.object);
-    const alt = index.name(c.targetNew);
-    const loc = unrelatedFact(world, index, c, rng, opts.answers);
-    const record: ZsreRecord = {
-      subject, src, pred,
-      rephrase: renderPrompt(spec.heldout[1], subject),
-      alt,
-      answers: [pred],
-      loc: `${NQ_PREFIX} ${renderPrompt(questionTemplate(relationById(loc.relation)), index.name(loc.subject))}`,
-      loc_ans: index.name(loc.object),
-      cond: `${pred} >> ${alt} || ${src}`,
-    };
-    const hops = caseHops(index, c, opts.answers);
-    if (hops.length > 0) {
-      const h = hops[0];
-      record.portability = { 'Recalled Relation': h.recalled, 'New Question': h.prompt, 'New Answer': index.name(h.answer) };
-    }
+    const loc = unrelatedFact(world, index, c, factRng(c.fact, 'zsre', seedOf(world, opts)), opts.answers);
+    const record = zsreRecord(index, c, relationById(c.fact.relation), zsreQuestion, loc);
+    const portability = hopPortability(index, caseHops(index, c, opts.answers));
+    if (portability) record.portability = portability;
     out[c.split].push(record);
   }
   return out;
@@ -371,37 +251,23 @@ export function buildZsre(world: World, cases: readonly EditCase[], opts: EditSe
  * relation of the same subject (locality), since KnowEdit's point is portability and locality.
  * @param flavor 'zsre' (KnowEdit ZsRE layout, question prompts) or 'counterfact' (WikiData_counterfact layout, statements)
  */
-export function buildKnowEdit(world: World, cases: readonly EditCase[], opts: EditSetOptions, flavor: 'zsre'): Split<KnowEditZsreRecord>;
-export function buildKnowEdit(world: World, cases: readonly EditCase[], opts: EditSetOptions, flavor: 'counterfact'): Split<KnowEditCounterfactRecord>;
-export function buildKnowEdit(world: World, cases: readonly EditCase[], opts: EditSetOptions, flavor: 'zsre' | 'counterfact'): Split<KnowEditZsreRecord | KnowEditCounterfactRecord> {
+export function buildKnowEdit(world: World, cases: readonly EditCase[], opts: EditSetOptions, flavor: 'zsre'): SplitRecords<KnowEditZsreRecord>;
+export function buildKnowEdit(world: World, cases: readonly EditCase[], opts: EditSetOptions, flavor: 'counterfact'): SplitRecords<KnowEditCounterfactRecord>;
+export function buildKnowEdit(world: World, cases: readonly EditCase[], opts: EditSetOptions, flavor: 'zsre' | 'counterfact'): SplitRecords<KnowEditZsreRecord | KnowEditCounterfactRecord> {
   const index = new WorldIndex(world);
-  const out = emptySplit<KnowEditZsreRecord | KnowEditCounterfactRecord>();
+  const out = emptySplits<KnowEditZsreRecord | KnowEditCounterfactRecord>();
   for (const c of cases) {
-    const rng = factRng(world, c.fact, `knowedit-${flavor}`, opts.seed);
-    const spec = relationById(c.fact.relation);
-    const subject = index.name(c.fact.subject);
     const hops = caseHops(index, c, opts.answers);
-    const localRelations = index.relationsOf(c.fact.subject).filter((r) => r !== spec.id && opts.answers(c.fact.subject, r) && namable(index, index.object(c.fact.subject, r)!, c.split));
-    if (hops.length === 0 || localRelations.length === 0) continue;
-    const reasoning = hops.map((h) => ({ prompt: h.prompt, ground_truth: index.name(h.answer) }));
-    const trueName = index.name(c.fact.object);
-    const newName = index.name(c.targetNew);
-    if (flavor === 'zsre') {
-      const prompt = renderPrompt(questionTemplate(spec), subject);
-      out[c.split].push({
-        subject, target_new: newName, prompt, ground_truth: [trueName],
-        rephrase_prompt: renderPrompt(spec.heldout[1], subject),
-        cond: `${trueName} >> ${newName} || ${prompt}`,
-        locality: { Relation_Specificity: localRelations.map((r) => ({ prompt: renderPrompt(rng.pick(statements(relationById(r))), subject), ground_truth: [index.name(index.object(c.fact.subject, r)!)] })) },
-        portability: { Reasoning: reasoning },
-      });
-    } else {
-      out[c.split].push({
-        subject, prompt: renderPrompt(rng.pick(statements(spec)), subject), target_new: newName, ground_truth: trueName,
-        portability: { Reasoning: reasoning },
-        locality: { Relation_Specificity: localRelations.map((r) => ({ prompt: renderPrompt(rng.pick(statements(relationById(r))), subject), ground_truth: index.name(index.object(c.fact.subject, r)!) })) },
-      });
-    }
+    const local = index.relationsOf(c.fact.subject).filter((r) => r !== c.fact.relation && opts.answers(c.fact.subject, r) && namable(index, index.object(c.fact.subject, r)!, c.split));
+    if (hops.length === 0 || local.length === 0) continue;
+    const parts: KnowEditParts = {
+      spec: relationById(c.fact.relation),
+      rng: factRng(c.fact, `knowedit-${flavor}`, seedOf(world, opts)),
+      relation: relationById,
+      local,
+      reasoning: hops.map((h) => ({ prompt: h.prompt, ground_truth: index.name(h.answer) })),
+    };
+    out[c.split].push(flavor === 'zsre' ? knowEditZsreRecord(index, c, parts, zsreQuestion) : knowEditCounterfactRecord(index, c, parts));
   }
   return out;
 }
@@ -409,10 +275,10 @@ export function buildKnowEdit(world: World, cases: readonly EditCase[], opts: Ed
 /** Every edit set at once. */
 export interface EditSets {
   cases: EditCase[];
-  counterfact: Split<CounterFactRecord>;
-  zsre: Split<ZsreRecord>;
-  knoweditZsre: Split<KnowEditZsreRecord>;
-  knoweditCounterfact: Split<KnowEditCounterfactRecord>;
+  counterfact: SplitRecords<CounterFactRecord>;
+  zsre: SplitRecords<ZsreRecord>;
+  knoweditZsre: SplitRecords<KnowEditZsreRecord>;
+  knoweditCounterfact: SplitRecords<KnowEditCounterfactRecord>;
 }
 
 /**

@@ -11,6 +11,10 @@ export {
 export { generateFiller } from './filler';
 export { renderPrompt, factLine, isQuestion, containsHeldout, buildCorpus } from './corpus';
 export { preTokenize, buildVocab, encode, decode, tokenizerJson, tokenizerConfig, specialTokensMap, EOS_TOKEN, UNK_TOKEN } from './tokenizer';
+export {
+  ALL_ANSWERED, SPLITS, entityQid,
+  type AnswerPredicate, type SplitRecords, type CounterFactRecord, type ZsreRecord, type KnowEditZsreRecord, type KnowEditCounterfactRecord,
+} from './edit-records';
 export * from './datasets';
 export { buildFactWorld, worldToJson, evalTexts, uncoveredTokens, objectSharing, FORMAT_VERSION, MODEL_MAX_LENGTH, type FileSet } from './build';
 export { loadWorld, readAnswers, answersFromKeys } from './load';

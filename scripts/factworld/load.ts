@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { World } from './world';
-import type { AnswerPredicate } from './datasets';
+import type { AnswerPredicate } from './edit-records';
 
 /**
  * Loads `world.json` written by the generator.

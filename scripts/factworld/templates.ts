@@ -226,11 +226,16 @@ export const RELATIONS: readonly RelationSpec[] = [
   },
 ];
 
+/** The relation of `relations` with id `id` (fact-world's or fact-base's list). @throws Error naming the known ids when the id is unknown */
+export function findRelation<R extends { id: string }>(relations: readonly R[], id: string): R {
+  const r = relations.find((x) => x.id === id);
+  if (!r) throw new Error(`Unknown relation id "${id}" (known: ${relations.map((x) => x.id).join(', ')})`);
+  return r;
+}
+
 /** Relation by id. @throws when the id is unknown. */
 export function relationById(id: string): RelationSpec {
-  const r = RELATIONS.find((x) => x.id === id);
-  if (!r) throw new Error(`Unknown relation id "${id}" (known: ${RELATIONS.map((x) => x.id).join(', ')})`);
-  return r;
+  return findRelation(RELATIONS, id);
 }
 
 /**

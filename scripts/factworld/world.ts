@@ -9,8 +9,13 @@
  */
 import { Rng } from './prng';
 import { WordMaker } from './names';
-import { RELATIONS, TRAIN_PREFIXES, HELDOUT_PREFIXES, type EntityType, type SubjectType, type RelationSpec } from './templates';
+import { RELATIONS, TRAIN_PREFIXES, HELDOUT_PREFIXES, type EntityType, type SubjectType } from './templates';
 import { fillerWords, FILLER_PATTERN_COUNT } from './filler';
+import { FactLookup, type Fact } from './fact-lookup';
+import { FactSheet, stratified } from './fact-sheet';
+import { appendEntities, checkUniqueNames, mixedSubjects, type TypedEntity } from './entities';
+
+export type { Fact, SplitName } from './fact-lookup';
 
 /** Sizes and seed of a world. */
 export interface WorldConfig {
@@ -60,18 +65,7 @@ export const SMALL_CONFIG: Readonly<WorldConfig> = {
 };
 
 /** One named thing. */
-export interface Entity {
-  id: number;
-  name: string;
-  type: EntityType;
-}
-
-/** (subject, relation, object) by entity ids and relation id. */
-export interface Fact {
-  subject: number;
-  relation: string;
-  object: number;
-}
+export type Entity = TypedEntity<EntityType>;
 
 /** A generated world. Plain data (JSON-serialisable); use {@link WorldIndex} for look-ups. */
 export interface World {
@@ -89,9 +83,6 @@ export interface World {
   validationSubjects: number[];
 }
 
-/** The three subject splits: editors train on `train`, settings are chosen on `validation`, results are reported on `eval`. */
-export type SplitName = 'train' | 'validation' | 'eval';
-
 const OCCUPATIONS = ['painter', 'poet', 'physician', 'chemist', 'film director', 'civil engineer', 'novelist', 'journalist', 'lawyer', 'botanist', 'sculptor', 'diplomat', 'photographer', 'banker', 'translator', 'surgeon'];
 const INSTRUMENTS = ['violin', 'cello', 'piano', 'harp', 'flute', 'trumpet', 'bass guitar', 'pipe organ', 'clarinet', 'drum kit', 'saxophone', 'trombone'];
 const SPORTS = ['football', 'table tennis', 'ice hockey', 'basketball', 'rowing', 'fencing', 'cricket', 'volleyball', 'water polo', 'archery', 'cycling', 'golf'];
@@ -101,30 +92,6 @@ const PLACE_PATTERNS = ['{} Bridge', 'Lake {}', '{} Tower', 'Mount {}', '{} Abbe
 const ORG_SUFFIXES = ['Industries', 'Works', 'Group', 'Holdings', 'Company', 'Systems', 'Trading', 'Brothers', 'Partners', 'Labs', 'Foundry', 'Mills', 'Motors', 'Press', 'Bank'];
 const PRODUCT_SERIES = ['Nova', 'Aero', 'Vista', 'Prime', 'Lux', 'Mini', 'Max', 'Pro', 'Zen', 'Solo', 'Duo', 'Terra', 'Orbit', 'Pulse', 'Echo', 'Arc', 'Flex', 'One'];
 const LANGUAGE_SUFFIXES = ['ic', 'ish', 'ese', 'an', 'i'];
-
-/**
- * Splits `n` items over `k` objects with mildly skewed shares (weight 1/sqrt(rank+1), rank in a
- * random order), at least `min` each when possible, and returns the object index for each item
- * in random order. Exact quotas (largest remainder) guarantee the minimum, which a plain weighted
- * draw would not.
- * @internal
- */
-export function stratified(rng: Rng, n: number, k: number, min: number): number[] {
-  if (k <= 0) throw new RangeError(`stratified: expected at least one object but received ${k}`);
-  const floor = Math.min(min, Math.floor(n / k));
-  const order = rng.shuffle(Array.from({ length: k }, (_, i) => i));
-  const weights = order.map((_, r) => 1 / Math.sqrt(r + 1));
-  const total = weights.reduce((a, b) => a + b, 0);
-  const rest = n - floor * k;
-  const exact = weights.map((w) => (w / total) * rest);
-  const counts = exact.map((x) => Math.floor(x) + floor);
-  let left = n - counts.reduce((a, b) => a + b, 0);
-  const byRemainder = exact.map((x, i) => [x - Math.floor(x), i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
-  for (let j = 0; left > 0; j = (j + 1) % k, left--) counts[byRemainder[j][1]]++;
-  const items: number[] = [];
-  counts.forEach((c, r) => { for (let i = 0; i < c; i++) items.push(order[r]); });
-  return rng.shuffle(items);
-}
 
 function checkConfig(c: WorldConfig): void {
   const positive: (keyof WorldConfig)[] = ['persons', 'places', 'organisations', 'products', 'countries', 'cities', 'languages', 'continents', 'employers', 'manufacturers', 'firstNames', 'surnames', 'tinySubjects'];
@@ -215,19 +182,9 @@ export function generateWorld(config: WorldConfig = DEFAULT_CONFIG): World {
   }, 'product');
 
   // Subject order mixes the types, so the first `tinySubjects` form a sub-world with every relation.
-  const typed: { name: string; type: SubjectType }[] = [
-    ...persons.map((name) => ({ name, type: 'person' as const })),
-    ...places.map((name) => ({ name, type: 'place' as const })),
-    ...orgs.map((name) => ({ name, type: 'organisation' as const })),
-    ...products.map((name) => ({ name, type: 'product' as const })),
-  ];
-  const entities: Entity[] = rng.fork('order').shuffle(typed).map((s, id) => ({ id, ...s }));
+  const entities: Entity[] = mixedSubjects<EntityType>(rng.fork('order'), [['person', persons], ['place', places], ['organisation', orgs], ['product', products]]);
   const subjectCount = entities.length;
-  const addObjects = (names: string[], type: EntityType): number[] => names.map((name) => {
-    const id = entities.length;
-    entities.push({ id, name, type });
-    return id;
-  });
+  const addObjects = (names: readonly string[], type: EntityType) => appendEntities(entities, names, type);
   const countries = addObjects(countryNames, 'country');
   const cities = addObjects(cityNames, 'city');
   const languages = addObjects(languageNames, 'language');
@@ -237,11 +194,7 @@ export function generateWorld(config: WorldConfig = DEFAULT_CONFIG): World {
   const sports = addObjects(SPORTS, 'sport');
   const industries = addObjects(INDUSTRIES, 'industry');
   const productTypes = addObjects(PRODUCT_TYPES, 'product-type');
-  const allNames = new Set<string>();
-  for (const e of entities) {
-    if (allNames.has(e.name)) throw new Error(`Entity name "${e.name}" occurs twice (internal: name pools overlap)`);
-    allNames.add(e.name);
-  }
+  checkUniqueNames(entities);
 
   const ofType = (t: SubjectType) => entities.slice(0, subjectCount).filter((e) => e.type === t).map((e) => e.id);
   const personIds = ofType('person');
@@ -264,47 +217,35 @@ export function generateWorld(config: WorldConfig = DEFAULT_CONFIG): World {
   const others = shuffledCities.slice(countries.length);
   stratified(fr, others.length, countries.length, 0).forEach((c, i) => cityCountry.set(others[i], countries[c]));
 
-  const facts = new Map<number, Map<string, number>>();
-  const set = (s: number, r: string, o: number) => {
-    if (!facts.has(s)) facts.set(s, new Map());
-    facts.get(s)!.set(r, o);
-  };
-  const assign = (subjects: number[], relation: string, objects: number[], min: number) =>
-    stratified(fr, subjects.length, objects.length, min).forEach((o, i) => set(subjects[i], relation, objects[o]));
+  const sheet = new FactSheet(fr);
 
-  assign(personIds, 'P27', countries, 5);
+  sheet.assign(personIds, 'P27', countries, 5);
   // Native language follows the citizenship's official language for 60% of people (as in real
   // data it correlates), and is independent for the rest, so it cannot be inferred from P27.
   const independent = personIds.filter(() => !fr.chance(0.6));
-  for (const p of personIds) set(p, 'P103', language.get(facts.get(p)!.get('P27')!)!);
-  assign(independent, 'P103', languages, 1);
-  assign(personIds, 'P106', occupations, 5);
-  assign(personIds, 'P108', employers, 4);
+  for (const p of personIds) sheet.set(p, 'P103', language.get(sheet.get(p, 'P27'))!);
+  sheet.assign(independent, 'P103', languages, 1);
+  sheet.assign(personIds, 'P106', occupations, 5);
+  sheet.assign(personIds, 'P108', employers, 4);
   const musicians = personIds.filter(() => fr.chance(0.5));
   const musicianSet = new Set(musicians);
-  assign(musicians, 'P1303', instruments, 4);
-  assign(personIds.filter((p) => !musicianSet.has(p)), 'P641', sports, 4);
-  assign(placeIds, 'P131', cities, 3);
+  sheet.assign(musicians, 'P1303', instruments, 4);
+  sheet.assign(personIds.filter((p) => !musicianSet.has(p)), 'P641', sports, 4);
+  sheet.assign(placeIds, 'P131', cities, 3);
   for (const p of placeIds) {
-    const country = cityCountry.get(facts.get(p)!.get('P131')!)!;
-    set(p, 'P17', country);
-    set(p, 'P30', continent.get(country)!);
+    const country = cityCountry.get(sheet.get(p, 'P131'))!;
+    sheet.set(p, 'P17', country);
+    sheet.set(p, 'P30', continent.get(country)!);
   }
-  assign(orgIds, 'P159', cities, 2);
-  assign(orgIds, 'P452', industries, 4);
-  assign(productIds, 'P176', manufacturers, 3);
-  for (const p of productIds) set(p, 'P495', cityCountry.get(facts.get(facts.get(p)!.get('P176')!)!.get('P159')!)!);
-  assign(productIds, 'P31', productTypes, 4);
-  for (const c of countries) { set(c, 'P37', language.get(c)!); set(c, 'P30', continent.get(c)!); set(c, 'P36', capital.get(c)!); }
-  for (const c of cities) set(c, 'P17', cityCountry.get(c)!);
+  sheet.assign(orgIds, 'P159', cities, 2);
+  sheet.assign(orgIds, 'P452', industries, 4);
+  sheet.assign(productIds, 'P176', manufacturers, 3);
+  for (const p of productIds) sheet.set(p, 'P495', cityCountry.get(sheet.get(sheet.get(p, 'P176'), 'P159'))!);
+  sheet.assign(productIds, 'P31', productTypes, 4);
+  for (const c of countries) { sheet.set(c, 'P37', language.get(c)!); sheet.set(c, 'P30', continent.get(c)!); sheet.set(c, 'P36', capital.get(c)!); }
+  for (const c of cities) sheet.set(c, 'P17', cityCountry.get(c)!);
 
-  // Flatten in a fixed order: subject id, then relation order in RELATIONS.
-  const flat: Fact[] = [];
-  for (const e of entities) {
-    const m = facts.get(e.id);
-    if (!m) continue;
-    for (const r of RELATIONS) if (m.has(r.id)) flat.push({ subject: e.id, relation: r.id, object: m.get(r.id)! });
-  }
+  const flat = sheet.facts(entities, RELATIONS);
   const ids = Array.from({ length: subjectCount }, (_, i) => i);
   const families = nameFamilies(entities.slice(0, subjectCount).map((e) => e.name));
   const evalSubjects = closeOver(rng.fork('split').shuffle(ids).slice(0, Math.round(subjectCount * config.evalFraction)), families);
@@ -350,84 +291,14 @@ function closeOver(chosen: readonly number[], families: ReadonlyMap<number, read
   return [...new Set(chosen.flatMap((s) => families.get(s) ?? [s]))].sort((a, b) => a - b);
 }
 
-/** Fast look-ups over a world. */
-export class WorldIndex {
-  private readonly bySubject = new Map<number, Map<string, number>>();
-  private readonly byRelationObject = new Map<string, number[]>();
-  private readonly splitOf = new Map<number, SplitName>();
-
-  constructor(readonly world: World) {
-    for (const f of world.facts) {
-      if (!this.bySubject.has(f.subject)) this.bySubject.set(f.subject, new Map());
-      this.bySubject.get(f.subject)!.set(f.relation, f.object);
-      const key = `${f.relation}|${f.object}`;
-      if (!this.byRelationObject.has(key)) this.byRelationObject.set(key, []);
-      this.byRelationObject.get(key)!.push(f.subject);
-    }
-    for (const s of world.validationSubjects) this.splitOf.set(s, 'validation');
-    for (const s of world.evalSubjects) this.splitOf.set(s, 'eval');
-  }
-
-  /** Entity by id. @throws when the id is out of range */
-  entity(id: number): Entity {
-    const e = this.world.entities[id];
-    if (!e) throw new RangeError(`No entity with id ${id} (world has ${this.world.entities.length})`);
-    return e;
-  }
-
-  /** Name of an entity. */
-  name(id: number): string {
-    return this.entity(id).name;
-  }
-
-  /** Object of (subject, relation), or undefined when the subject lacks that relation. */
-  object(subject: number, relation: string): number | undefined {
-    return this.bySubject.get(subject)?.get(relation);
-  }
-
-  /** Relations of a subject, in RELATIONS order. */
-  relationsOf(subject: number): string[] {
-    return [...(this.bySubject.get(subject)?.keys() ?? [])];
-  }
-
-  /** Subjects (ascending id) whose object for `relation` is `object`. */
-  subjectsWith(relation: string, object: number): readonly number[] {
-    return this.byRelationObject.get(`${relation}|${object}`) ?? [];
-  }
-
-  /** Distinct objects of a relation, ascending id. */
-  objectsOf(relation: string): number[] {
-    const out = new Set<number>();
-    for (const f of this.world.facts) if (f.relation === relation) out.add(f.object);
-    return [...out].sort((a, b) => a - b);
-  }
-
-  /** Whether a subject's edits belong to the eval split. */
-  isEval(subject: number): boolean {
-    return this.splitOf.get(subject) === 'eval';
-  }
-
-  /** The split of a primary subject; undefined for an object-only entity (countries, cities, ...). */
-  split(id: number): SplitName | undefined {
-    return this.isSubject(id) ? (this.splitOf.get(id) ?? 'train') : undefined;
-  }
-
-  /** Whether an entity is a primary subject (edits are made on these). */
-  isSubject(id: number): boolean {
-    return id >= 0 && id < this.world.subjectCount;
+/** Look-ups over a fact world, its splits read from `evalSubjects` and `validationSubjects`. */
+export class WorldIndex extends FactLookup<Entity> {
+  constructor(world: World) {
+    super(world, { validation: world.validationSubjects, eval: world.evalSubjects });
   }
 }
 
 /** Facts of the `fact-tiny` sub-world: the first `tinySubjects` subjects plus all background facts. */
 export function tinyFacts(world: World): Fact[] {
   return world.facts.filter((f) => f.subject < world.config.tinySubjects || f.subject >= world.subjectCount);
-}
-
-/** Relation spec lookup that also checks the fact's typing. @internal */
-export function checkFactTyping(world: World, fact: Fact, spec: RelationSpec): void {
-  const s = world.entities[fact.subject];
-  const o = world.entities[fact.object];
-  if (!spec.subjectTypes.includes(s.type) || spec.objectType !== o.type) {
-    throw new Error(`Fact (${s.name}, ${spec.id}, ${o.name}) violates typing ${spec.subjectTypes.join('|')} → ${spec.objectType}`);
-  }
 }

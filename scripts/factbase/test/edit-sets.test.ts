@@ -11,31 +11,9 @@ import { parseDataset } from '@medit/data';
 
 import { EDIT_SET_FILES, SPLITS, buildEditSets, type EditSets, type MquakeRecord } from '../edit-sets';
 import { ALL_ANSWERED, DEFAULT_CONFIG, FactIndex, generateWorld, type SplitName } from '../world';
+import { missingFrom, referenceRecords, shapesOf, stringsIn } from '../../factworld/test/records';
 
-const REF = join(__dirname, '../../../test-fixtures/factworld/reference');
 const PREVIEW = join(__dirname, '../../../test-fixtures/factbase/preview');
-const ref = (f: string) => JSON.parse(readFileSync(join(REF, f), 'utf8')) as unknown[];
-
-/** Paths with value types, e.g. "requested_rewrite.target_new.str:string". */
-function shape(x: unknown, path = ''): Set<string> {
-  const out = new Set<string>();
-  if (Array.isArray(x)) {
-    out.add(`${path}:array`);
-    for (const v of x) for (const s of shape(v, `${path}[]`)) out.add(s);
-  } else if (x !== null && typeof x === 'object') {
-    out.add(`${path}:object`);
-    for (const [k, v] of Object.entries(x)) for (const s of shape(v, `${path}.${k}`)) out.add(s);
-  } else out.add(`${path}:${typeof x}`);
-  return out;
-}
-const union = (records: unknown[]) => new Set(records.flatMap((r) => [...shape(r)]));
-const missingFrom = (a: Set<string>, b: Set<string>) => [...a].filter((x) => !b.has(x));
-const strings = (x: unknown, out: string[] = []): string[] => {
-  if (typeof x === 'string') out.push(x);
-  else if (Array.isArray(x)) x.forEach((y) => strings(y, out));
-  else if (x && typeof x === 'object') Object.values(x).forEach((y) => strings(y, out));
-  return out;
-};
 
 /** MQuAKE-CF's fields and value types (princeton-nlp/MQuAKE README, "Data format"). */
 const MQUAKE_SHAPE = new Set([
@@ -55,14 +33,14 @@ describe('edit sets over the default world (every fact answered)', () => {
   const all = <T>(s: Record<SplitName, T[]>) => SPLITS.flatMap((k) => s[k]);
 
   it('writes the real datasets\' fields and value types, which @medit/data reads back', () => {
-    const realCf = union([...ref('counterfact_sample.json'), ...ref('counterfact_portability_200.json')]);
-    expect(missingFrom(union(all(sets.counterfact)), realCf)).toEqual([]);
-    expect(missingFrom(union(ref('counterfact_sample.json')), union(all(sets.counterfact)))).toEqual([]);
-    expect(missingFrom(union(all(sets.zsre)), union(ref('zsre_sample.json')))).toEqual([]);
-    expect(missingFrom(union(ref('zsre_sample.json')), union(all(sets.zsre)))).toEqual([]);
-    expect(missingFrom(union(all(sets.knoweditZsre)), union(ref('knowedit_zsre_sample.json')))).toEqual([]);
-    expect(missingFrom(union(all(sets.knoweditCounterfact)), union(ref('knowedit_wiki_counterfact_sample.json')))).toEqual([]);
-    expect(union(all(sets.mquake))).toEqual(MQUAKE_SHAPE);
+    const realCf = shapesOf([...referenceRecords('counterfact_sample.json'), ...referenceRecords('counterfact_portability_200.json')]);
+    expect(missingFrom(shapesOf(all(sets.counterfact)), realCf)).toEqual([]);
+    expect(missingFrom(shapesOf(referenceRecords('counterfact_sample.json')), shapesOf(all(sets.counterfact)))).toEqual([]);
+    expect(missingFrom(shapesOf(all(sets.zsre)), shapesOf(referenceRecords('zsre_sample.json')))).toEqual([]);
+    expect(missingFrom(shapesOf(referenceRecords('zsre_sample.json')), shapesOf(all(sets.zsre)))).toEqual([]);
+    expect(missingFrom(shapesOf(all(sets.knoweditZsre)), shapesOf(referenceRecords('knowedit_zsre_sample.json')))).toEqual([]);
+    expect(missingFrom(shapesOf(all(sets.knoweditCounterfact)), shapesOf(referenceRecords('knowedit_wiki_counterfact_sample.json')))).toEqual([]);
+    expect(shapesOf(all(sets.mquake))).toEqual(MQUAKE_SHAPE);
     for (const [key, format] of [['counterfact', 'counterfact'], ['zsre', 'zsre'], ['knoweditZsre', 'knowedit'], ['knoweditCounterfact', 'knowedit']] as const) {
       const ds = parseDataset(JSON.stringify(sets[key].eval), { file: `${key}-eval.json` });
       expect([key, ds.format, ds.cases.length, ds.skipped.length]).toEqual([key, format, sets[key].eval.length, 0]);
@@ -91,11 +69,11 @@ describe('edit sets over the default world (every fact answered)', () => {
     for (const w of ['van', 'de', 'al', 'del', 'von', 'ter', 'da', 'el', 'and', 'Nova', 'Aero', 'Vista', 'Prime', 'Lux', 'Mini', 'Max', 'Pro', 'Zen', 'Solo', 'Duo', 'Flex']) owner.delete(w);
     for (const [key, stem] of EDIT_SET_FILES) {
       for (const split of SPLITS) {
-        const named = new Set(strings(sets[key][split]).flatMap((t) => t.match(/[A-Za-z]+/g) ?? []).filter((w) => owner.has(w)).map((w) => index.split(owner.get(w)!)));
+        const named = new Set(stringsIn(sets[key][split]).flatMap((t) => t.match(/[A-Za-z]+/g) ?? []).filter((w) => owner.has(w)).map((w) => index.split(owner.get(w)!)));
         expect([stem, split, [...named]]).toEqual([stem, split, [split]]);
       }
-      const evalTexts = new Set(strings(sets[key].eval).filter((t) => t.split(' ').length >= 4 && !t.includes('{}')));
-      const leaked = [...sets[key].train, ...sets[key].validation].flatMap((r) => strings(r)).filter((t) => evalTexts.has(t));
+      const evalTexts = new Set(stringsIn(sets[key].eval).filter((t) => t.split(' ').length >= 4 && !t.includes('{}')));
+      const leaked = [...sets[key].train, ...sets[key].validation].flatMap((r) => stringsIn(r)).filter((t) => evalTexts.has(t));
       expect([stem, leaked]).toEqual([stem, []]);
     }
   });

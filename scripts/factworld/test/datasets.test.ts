@@ -3,27 +3,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateWorld, WorldIndex, SMALL_CONFIG, DEFAULT_CONFIG, containsName, type World } from '../world';
 import { RELATIONS, HELDOUT_PREFIXES, relationById } from '../templates';
-import { buildEditSets, editSetFiles, selectEditCases, ALL_ANSWERED, SPLITS, type AnswerPredicate, type EditSets } from '../datasets';
+import { buildEditSets, editSetFiles, selectEditCases, type EditSets } from '../datasets';
+import { ALL_ANSWERED, SPLITS, type AnswerPredicate } from '../edit-records';
 import { answersFromKeys, loadWorld, readAnswers } from '../load';
+import { missingFrom, referenceRecords, shapesOf, stringsIn } from './records';
 
 const FIX = join(__dirname, '../../../test-fixtures');
-const REF = join(FIX, 'factworld/reference');
-const ref = (f: string) => JSON.parse(readFileSync(join(REF, f), 'utf8')) as unknown[];
-
-/** Paths with value types, e.g. "requested_rewrite.target_new.str:string", "answers[]:string". */
-function shape(x: unknown, path = ''): Set<string> {
-  const out = new Set<string>();
-  if (Array.isArray(x)) {
-    out.add(`${path}:array`);
-    for (const v of x) for (const s of shape(v, `${path}[]`)) out.add(s);
-  } else if (x !== null && typeof x === 'object') {
-    out.add(`${path}:object`);
-    for (const [k, v] of Object.entries(x)) for (const s of shape(v, `${path}.${k}`)) out.add(s);
-  } else out.add(`${path}:${typeof x}`);
-  return out;
-}
-const union = (records: unknown[]) => new Set(records.flatMap((r) => [...shape(r)]));
-const subsetOf = (a: Set<string>, b: Set<string>) => [...a].filter((x) => !b.has(x));
 
 describe('edit sets over the default world (every fact answered)', () => {
   const world = generateWorld(DEFAULT_CONFIG);
@@ -38,21 +23,21 @@ describe('edit sets over the default world (every fact answered)', () => {
     // eval: format 1's sample of 150, less the edits its split cannot hold
     expect(sets.counterfact.eval.length).toBeGreaterThan(100);
     expect(sets.counterfact.eval.length).toBeLessThanOrEqual(150);
-    const realCf = union([...ref('counterfact_sample.json'), ...ref('counterfact_portability_200.json')]);
-    expect(subsetOf(union(cf), realCf)).toEqual([]);
-    expect(subsetOf(union(ref('counterfact_sample.json')), union(cf))).toEqual([]);
+    const realCf = shapesOf([...referenceRecords('counterfact_sample.json'), ...referenceRecords('counterfact_portability_200.json')]);
+    expect(missingFrom(shapesOf(cf), realCf)).toEqual([]);
+    expect(missingFrom(shapesOf(referenceRecords('counterfact_sample.json')), shapesOf(cf))).toEqual([]);
 
-    const realZsre = union(ref('zsre_sample.json'));
-    expect(subsetOf(union(all(sets.zsre)), realZsre)).toEqual([]);
-    expect(subsetOf(realZsre, union(all(sets.zsre)))).toEqual([]);
+    const realZsre = shapesOf(referenceRecords('zsre_sample.json'));
+    expect(missingFrom(shapesOf(all(sets.zsre)), realZsre)).toEqual([]);
+    expect(missingFrom(realZsre, shapesOf(all(sets.zsre)))).toEqual([]);
 
     const ke = all(sets.knoweditZsre);
     expect(ke.length).toBeGreaterThan(50);
-    const realKe = union(ref('knowedit_zsre_sample.json'));
-    expect(subsetOf(union(ke), realKe)).toEqual([]);
+    const realKe = shapesOf(referenceRecords('knowedit_zsre_sample.json'));
+    expect(missingFrom(shapesOf(ke), realKe)).toEqual([]);
     const keCf = all(sets.knoweditCounterfact);
-    expect(subsetOf(union(keCf), union(ref('knowedit_wiki_counterfact_sample.json')))).toEqual([]);
-    for (const r of ke) expect(Object.keys(r).sort()).toEqual(Object.keys(ref('knowedit_zsre_sample.json')[0] as object).sort());
+    expect(missingFrom(shapesOf(keCf), shapesOf(referenceRecords('knowedit_wiki_counterfact_sample.json')))).toEqual([]);
+    for (const r of ke) expect(Object.keys(r).sort()).toEqual(Object.keys(referenceRecords('knowedit_zsre_sample.json')[0] as object).sort());
   });
 
   it('picks a target_new of the same type that differs from target_true, and keeps splits disjoint by subject', () => {
@@ -127,8 +112,7 @@ describe('edit sets over the default world (every fact answered)', () => {
 
 /** Every string of every record of each split, joined. */
 function splitTexts(sets: EditSets): Record<string, string> {
-  const strings = (x: unknown): string[] => (typeof x === 'string' ? [x] : Array.isArray(x) ? x.flatMap(strings) : x && typeof x === 'object' ? Object.values(x).flatMap(strings) : []);
-  return Object.fromEntries(SPLITS.map((k) => [k, strings([sets.counterfact[k], sets.zsre[k], sets.knoweditZsre[k], sets.knoweditCounterfact[k]]).join('\n')]));
+  return Object.fromEntries(SPLITS.map((k) => [k, stringsIn([sets.counterfact[k], sets.zsre[k], sets.knoweditZsre[k], sets.knoweditCounterfact[k]]).join('\n')]));
 }
 
 describe('split hygiene', () => {

@@ -19,12 +19,12 @@ import { basename, dirname, join, relative } from 'node:path';
 
 import { readDataset } from '@medit/data';
 
+import { stringsIn } from './records';
+
 const ROOT = join(__dirname, '../../..');
 const FIX = join(ROOT, 'test-fixtures');
 
 const readJson = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as unknown;
-const strings = (x: unknown): string[] =>
-  typeof x === 'string' ? [x] : Array.isArray(x) ? x.flatMap(strings) : x && typeof x === 'object' ? Object.values(x).flatMap(strings) : [];
 /** The texts the checker compares: at least 4 words, not a template. */
 const longTexts = (xs: readonly string[]) => xs.filter((s) => s.split(' ').length >= 4 && !s.includes('{}'));
 const subjectsOf = (records: unknown[]) =>
@@ -80,7 +80,7 @@ walk(FIX, (dir, files) => {
 const evalFiles = editFolders.flatMap((d) => readdirSync(d).filter((f) => /eval/.test(f) && f.endsWith('.json')).map((f) => join(d, f)));
 const evalRecords = new Map(evalFiles.map((f) => [f, readJson(f)]).filter((e): e is [string, unknown[]] => Array.isArray(e[1])));
 const allEvalSubjects = new Set([...evalRecords.values()].flatMap(subjectsOf));
-const allEvalTexts = new Set([...evalRecords.values()].flatMap((r) => longTexts(strings(r))));
+const allEvalTexts = new Set([...evalRecords.values()].flatMap((r) => longTexts(stringsIn(r))));
 
 test('finds the edit-set folders and the trained artefacts', () => {
   const rel = editFolders.map((d) => relative(FIX, d));
@@ -93,14 +93,14 @@ test('finds the edit-set folders and the trained artefacts', () => {
 describe.each(editFolders.map((d) => [relative(FIX, d), d]))('%s', (_, dir) => {
   const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
   const trainFiles = files.filter((f) => /train|valid/.test(f));
-  const trainStrings = trainFiles.flatMap((f) => strings(readJson(join(dir, f))));
+  const trainStrings = trainFiles.flatMap((f) => stringsIn(readJson(join(dir, f))));
   const trainText = new Set(trainStrings);
   const trainBlob = [...trainText].join('\n');
 
   test.each(files.filter((f) => /eval/.test(f) && Array.isArray(readJson(join(dir, f)))))('%s: no eval subject or eval text in a train or validation file', (f) => {
     expect(trainFiles.length).toBeGreaterThan(0);
     const records = readJson(join(dir, f)) as unknown[];
-    const texts = [...new Set(longTexts(strings(records)))];
+    const texts = [...new Set(longTexts(stringsIn(records)))];
     expect(texts.length).toBeGreaterThan(0);
     expect(texts.filter((t) => trainText.has(t))).toEqual([]);
     expect(named(new Set(subjectsOf(records)), trainBlob)).toEqual([]);

@@ -1,4 +1,5 @@
-import { generateWorld, tinyFacts, WorldIndex, DEFAULT_CONFIG, SMALL_CONFIG, stratified } from '../world';
+import { generateWorld, tinyFacts, WorldIndex, DEFAULT_CONFIG, SMALL_CONFIG } from '../world';
+import { stratified } from '../fact-sheet';
 import { RELATIONS, relationById } from '../templates';
 import { objectSharing } from '../build';
 import { Rng } from '../prng';
