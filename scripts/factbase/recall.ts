@@ -34,7 +34,7 @@ export interface FactbaseRecall {
     train: Rate;
     heldout: Rate;
     chains: { stated: Rate; derived: Rate };
-    inContext: { copy: Rate; update: Rate; retain: Rate; demonstrations: number };
+    inContext: InContextRates;
     answeredFacts: number;
     facts: number;
   };
@@ -77,8 +77,32 @@ export function measureFactbaseRecall(model: CausalLM, world: World, opts: { cha
       return [{ prompt: chainStatement(name, c.relations, 0), object }, { prompt: chainQuestion(name, c.relations, 0, 1), object }];
     }));
 
-  // In context: demonstrations about train subjects, the edit about a validation subject.
+  const inContext = measureInContext(model, world, { facts: opts.inContextFacts, demonstrations: opts.demonstrations, rng });
+  return {
+    summary: {
+      train: rate(results.filter((_, i) => !probes[i].heldout)),
+      heldout: rate(results.filter((_, i) => probes[i].heldout)),
+      chains: { stated: rate(probeRecall(model, chainProbes(world.splits.train))), derived: rate(probeRecall(model, chainProbes(world.splits.eval))) },
+      inContext,
+      answeredFacts: answered.length,
+      facts: world.facts.length,
+    },
+    answered,
+  };
+}
+
+/** In-context edits: copy / update / retain rates and the demonstrations per prompt. */
+export type InContextRates = { copy: Rate; update: Rate; retain: Rate; demonstrations: number };
+
+/**
+ * In context, IKE's format: `demonstrations` counterfactual statements about train subjects,
+ * then one about a validation subject (of `facts` drawn), followed by its prompt (copy), a
+ * held-out phrasing after a held-out prefix (update) or a neighbour's prompt (retain).
+ */
+export function measureInContext(model: CausalLM, world: World, opts: { facts?: number; demonstrations?: number; rng?: Rng } = {}): InContextRates {
   const k = opts.demonstrations ?? 8;
+  const index = new FactIndex(world);
+  const rng = opts.rng ?? new Rng(1).fork('recall');
   const trainFacts = world.facts.filter((f) => index.isSubject(f.subject) && index.split(f.subject) === 'train');
   const objectsOf = (relation: string) => [...new Set(world.facts.filter((f) => f.relation === relation && index.isSubject(f.subject)).map((f) => f.object))];
   const counterfactual = (f: { subject: number; relation: string; object: number }) => {
@@ -89,7 +113,7 @@ export function measureFactbaseRecall(model: CausalLM, world: World, opts: { cha
   };
   const kinds = { copy: [] as RecallProbe[], update: [] as RecallProbe[], retain: [] as RecallProbe[] };
   const validationFacts = world.facts.filter((f) => index.isSubject(f.subject) && index.split(f.subject) === 'validation');
-  for (const f of rng.sample(validationFacts, Math.min(opts.inContextFacts ?? 300, validationFacts.length))) {
+  for (const f of rng.sample(validationFacts, Math.min(opts.facts ?? 300, validationFacts.length))) {
     let context = '';
     for (let d = 0; d < k; d++) {
       const demo = counterfactual(rng.pick(trainFacts));
@@ -104,15 +128,5 @@ export function measureFactbaseRecall(model: CausalLM, world: World, opts: { cha
     const neighbours = index.subjectsWith(f.relation, f.object).filter((s) => s !== f.subject && index.isSubject(s) && index.split(s) === 'validation');
     if (neighbours.length > 0) kinds.retain.push({ prompt: head + renderPrompt(rng.pick(spec.train), index.name(rng.pick(neighbours))), object: index.name(f.object) });
   }
-  return {
-    summary: {
-      train: rate(results.filter((_, i) => !probes[i].heldout)),
-      heldout: rate(results.filter((_, i) => probes[i].heldout)),
-      chains: { stated: rate(probeRecall(model, chainProbes(world.splits.train))), derived: rate(probeRecall(model, chainProbes(world.splits.eval))) },
-      inContext: { copy: rate(probeRecall(model, kinds.copy, 16)), update: rate(probeRecall(model, kinds.update, 16)), retain: rate(probeRecall(model, kinds.retain, 16)), demonstrations: k },
-      answeredFacts: answered.length,
-      facts: world.facts.length,
-    },
-    answered,
-  };
+  return { copy: rate(probeRecall(model, kinds.copy, 16)), update: rate(probeRecall(model, kinds.update, 16)), retain: rate(probeRecall(model, kinds.retain, 16)), demonstrations: k };
 }
