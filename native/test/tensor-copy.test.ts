@@ -4,11 +4,11 @@
  * no backing store at all; scripts/sanitize.sh (UBSan) reported the null pointer the copy was
  * handed for one (issue 27), so this file is part of what it runs.
  */
-import { DTYPE_CODES, loadBinding } from '@medit/native';
+import { DTYPE_CODES, type NativeTypedArray, loadBinding } from '@medit/native';
 
 const b = loadBinding();
 
-const ARRAYS: [keyof typeof DTYPE_CODES, (n: number) => ArrayBufferView & { length: number }][] = [
+const ARRAYS: [keyof typeof DTYPE_CODES, (n: number) => NativeTypedArray][] = [
   ['float32', (n) => Float32Array.from({ length: n }, (_, i) => i + 0.5)],
   ['float64', (n) => Float64Array.from({ length: n }, (_, i) => i / 3)],
   ['int32', (n) => Int32Array.from({ length: n }, (_, i) => i - 7)],
@@ -25,7 +25,7 @@ test.each(ARRAYS)('%s: a tensor holds a copy of the array, and reads back equal'
       expect(b.shape(h)).toEqual([n]);
       const back = b.read(h);
       expect(back.constructor.name).toBe(data.constructor.name); // (the addon's arrays come from another realm than jest's)
-      expect(Array.from(back as ArrayLike<number | bigint>)).toEqual(Array.from(data as ArrayLike<number | bigint>));
+      expect(Array.from<number | bigint>(back)).toEqual(Array.from<number | bigint>(data));
     } finally {
       b.dispose(h);
     }

@@ -5,6 +5,8 @@
  * the page writes an adapter; undo restores the old answer; the page logs no console errors.
  * MEDIT_SERVE_SCREENSHOTS=DIR keeps the screenshots (the package README's come from it).
  */
+// The callbacks given to page.evaluateAll / waitForFunction run in the page: they use DOM types.
+/// <reference lib="dom" />
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -69,7 +71,7 @@ test('an edit through the page changes the shown answer, export writes an adapte
   await page.waitForSelector('#method option[value="rome"]', { state: 'attached' });
   // The page offers the repository's models, fact-small first.
   expect(await page.inputValue('#model-dir')).toBe('test-fixtures/models/fact-small');
-  expect(await page.locator('#model-list option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(
+  expect(await page.locator('#model-list option').evaluateAll((os: HTMLOptionElement[]) => os.map((o) => o.value))).toEqual(
     expect.arrayContaining(['test-fixtures/models/fact-llama', 'test-fixtures/models/fact-small']),
   );
   await page.click('#model-form button');

@@ -51,7 +51,7 @@ test('a NaN weight is refused naming the tensor and file; allowNonFinite loads i
   m.dispose();
 });
 
-async function shapeOf(name: string): Promise<number[]> {
+async function shapeOf(name: string): Promise<readonly number[]> {
   const m = await loadModel(SRC);
   const s = m.param(name).shape;
   m.dispose();

@@ -121,7 +121,7 @@ function checkPeftFiles(dir: string, model: CausalLM): Map<string, { weight: str
 }
 
 /** The dense change of a delta's updates of one weight, in the stored layout. */
-function denseChange(delta: EditDelta, weight: string, shape: number[]): Float64Array {
+function denseChange(delta: EditDelta, weight: string, shape: readonly number[]): Float64Array {
   const out = new Float64Array(shape[0] * shape[1]);
   for (const u of delta.updates.filter((x) => x.name === weight)) {
     const d = noGrad(() => tidy(() => (u.delta ? u.delta : matmul(u.left!, u.right!)).data() as Float32Array));

@@ -57,7 +57,7 @@ test('edit() returns EasyEdit\'s metric dicts per case and leaves the model as i
   for (const [i, m] of metrics.entries()) {
     expect(Object.keys(m).sort()).toEqual(['case_id', 'post', 'pre', 'requested_rewrite', 'time']);
     expect(m.case_id).toBe(i);
-    expect(m.requested_rewrite).toMatchObject({ prompt: (args.prompts as string[])[i], target_new: (args.target_new as string[])[i], subject: (args.subject as string[])[i], rephrase_prompt: (args.rephrase_prompts as string[])[i] });
+    expect(m.requested_rewrite).toMatchObject({ prompt: args.prompts[i], target_new: args.target_new[i], subject: args.subject[i], rephrase_prompt: args.rephrase_prompts[i] });
     expect(Object.keys(m.pre).sort()).toEqual(['locality', 'portability', 'rephrase_acc', 'rewrite_acc']);
     expect(Object.keys(m.post).sort()).toEqual(['locality', 'portability', 'rephrase_acc', 'rewrite_acc']);
     expect(Object.keys(m.pre.locality)).toEqual(['Relation_Specificity_output']);
@@ -65,7 +65,7 @@ test('edit() returns EasyEdit\'s metric dicts per case and leaves the model as i
     expect(Object.keys(m.post.portability)).toEqual(['Reasoning_acc']);
     expect(m.pre.rewrite_acc).toHaveLength(1);
     // One token list and one agreement per locality prompt of the record.
-    const localityPrompts = (args.locality_inputs as { Relation_Specificity: { prompt: string[][] } }).Relation_Specificity.prompt[i].length;
+    const localityPrompts = args.locality_inputs.Relation_Specificity.prompt[i].length;
     expect(localityPrompts).toBeGreaterThan(1);
     expect(m.pre.locality.Relation_Specificity_output).toHaveLength(localityPrompts);
     expect(m.post.locality.Relation_Specificity_acc).toHaveLength(localityPrompts);
@@ -79,7 +79,7 @@ test('edit() returns EasyEdit\'s metric dicts per case and leaves the model as i
   expect(delta.every((d) => !d.applied)).toBe(true);
   // Applying a returned delta gives that edit's model.
   delta[0].apply(model);
-  const [s] = scoreTargets(model, [{ prompt: (args.prompts as string[])[0], target: (args.target_new as string[])[0] }]);
+  const [s] = scoreTargets(model, [{ prompt: args.prompts[0], target: args.target_new[0] }]);
   expect(s.predicted).toEqual(s.targetIds);
   for (const d of delta) d.dispose();
   expect(weightsOf(model)).toEqual(original);
@@ -96,7 +96,7 @@ test('sequential_edit keeps every edit in place; reverting the deltas newest fir
   expect(weightsOf(model)).not.toEqual(original);
   // Each edit is measured right after it is made, the earlier one still in place.
   expect(metrics.map((m) => m.post.rewrite_acc[0])).toEqual([1, 1]);
-  const [last] = scoreTargets(model, [{ prompt: (args.prompts as string[])[1], target: (args.target_new as string[])[1] }]);
+  const [last] = scoreTargets(model, [{ prompt: args.prompts[1], target: args.target_new[1] }]);
   expect(last.predicted).toEqual(last.targetIds);
   for (const d of [...delta].reverse()) d.revert(model);
   expect(weightsOf(model)).toEqual(original);

@@ -13,9 +13,10 @@ export const KNOWEDIT_ZSRE = path.join(ROOT, 'test-fixtures/factworld/edits/know
 
 /**
  * Records of the fact world's KnowEdit zsRE split (`which`: how many of the first, or their
- * indices), as EasyEdit's KnowEdit example passes them to edit().
+ * indices), as EasyEdit's KnowEdit example passes them to edit(). The result keeps its concrete
+ * type (lists, one prompt set per kind) so tests read it back without casts.
  */
-export function knowEditArgs(which: number | readonly number[]): EasyEditArgs {
+export function knowEditArgs(which: number | readonly number[]) {
   const all = JSON.parse(fs.readFileSync(KNOWEDIT_ZSRE, 'utf8')) as unknown[];
   const records = (typeof which === 'number' ? all.slice(0, which) : which.map((i) => all[i])) as {
     prompt: string;
@@ -38,6 +39,6 @@ export function knowEditArgs(which: number | readonly number[]): EasyEditArgs {
     rephrase_prompts: records.map((r) => r.rephrase_prompt),
     locality_inputs: { Relation_Specificity: promptSet('locality', 'Relation_Specificity') },
     portability_inputs: { Reasoning: promptSet('portability', 'Reasoning') },
-  };
+  } satisfies EasyEditArgs;
 }
 

@@ -39,5 +39,7 @@ test('a subject that is a prefix of another has no unique prefix and keeps its l
 
 test('subject_unique is an accepted fact_token', () => {
   expect(resolveMemitHparams({ fact_token: 'subject_unique' }, 4, 'MEMIT').fact_token).toBe('subject_unique');
-  expect(() => resolveMemitHparams({ fact_token: 'subject_middle' }, 4, 'MEMIT')).toThrow(/unknown fact_token "subject_middle"/);
+  // an hparams file's values arrive untyped (as `medit edit --hparams` reads them)
+  const fromFile: Record<string, unknown> = { fact_token: 'subject_middle' };
+  expect(() => resolveMemitHparams(fromFile, 4, 'MEMIT')).toThrow(/unknown fact_token "subject_middle"/);
 });

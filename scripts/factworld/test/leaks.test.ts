@@ -33,11 +33,16 @@ const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** Subjects of `subjects` named in `blob` as words (a longer name containing one counts, as in the checker). */
 const named = (subjects: Iterable<string>, blob: string) => [...subjects].filter((s) => new RegExp(`(^|[^\\w])${escape(s)}([^\\w]|$)`).test(blob));
 
+/** What a trained-editor description lists of its training: the dataset files and case ids. */
+interface EditorDescription {
+  training?: { data?: DataEntry[] };
+}
+
 /**
  * The description of a trained-editor file: the JSON document in its safetensors header
  * (`__metadata__.medit_document`), or its two-file format's sidecar; undefined for other files.
  */
-function editorDescription(file: string): { training?: { data?: DataEntry[] } } | undefined {
+function editorDescription(file: string): EditorDescription | undefined {
   const fd = openSync(file, 'r');
   let header: { __metadata__?: Record<string, string> };
   try {
@@ -53,7 +58,7 @@ function editorDescription(file: string): { training?: { data?: DataEntry[] } } 
   if (meta.medit_document !== undefined) return meta.format === 'medit-trained-editor' ? JSON.parse(meta.medit_document) : undefined;
   const sidecar = `${file}.json`;
   if (!existsSync(sidecar)) return undefined;
-  const doc = readJson(sidecar) as { format?: string };
+  const doc = readJson(sidecar) as EditorDescription & { format?: string };
   return doc.format === 'medit-trained-editor' ? doc : undefined;
 }
 
