@@ -5,14 +5,29 @@
  *   ≥ 97 % and ≥ 85 % (first token, as the full measure);
  * - in context, IKE's format with 8 demonstrations, 200 validation facts: the answer follows a
  *   counterfactual statement ≥ 80 % (copy, update) and a neighbour keeps its answer ≥ 90 % (retain).
- * The full measure on every fact is train.js's (training.json); this is a sample of it.
+ * - the first 40 CounterFact *validation* edits (distinct subjects), with the settings of the full
+ *   runs (bench/hparams/fact-base-<method>.json, chosen on validation by tune.ts): MEMIT in one
+ *   batch, Efficacy ≥ 0.90, Paraphrase ≥ 0.70, Neighbourhood ≥ 0.80, EasyEdit locality ≥ 0.80;
+ *   AlphaEdit as 2 sequential batches of 20, Efficacy ≥ 0.85 and Neighbourhood ≥ 0.80 after the
+ *   stream; IKE with 8 demonstrations from the train split retrieved by fact-base's SERAC scope
+ *   encoder, Efficacy ≥ 0.80, Paraphrase ≥ 0.70.
+ * The full measures are train.js's (training.json, every fact) and bars.ts's (1,000 eval edits);
+ * these are samples of them. Statistics: the train-split covariance text (derived-inputs.ts), its
+ * first 2,000 documents (the full runs use 20,000).
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { type CausalLM, loadModel } from '@medit/core';
+import { type CausalLM, type LayerStats, computeLayerStats, loadModel, modelFingerprint, readCorpus } from '@medit/core';
+import { type EditCase, readDataset } from '@medit/data';
+import { AlphaEditEditor, MemitEditor, readMemitHparams } from '@medit/memit';
+import { evaluate } from '@medit/metrics';
+import { IkeEditor, ikePool, ikeTemplateFor, loadTextEncoder } from '@medit/serac';
 
 import { Rng } from '../../factworld/prng';
+import { WORLDS } from '../../compare/worlds';
+import { ensureDerivedInputs } from '../derived-inputs';
 import { measureFactbaseRecall, measureInContext } from '../recall';
 import type { World } from '../world';
 
@@ -20,12 +35,31 @@ const ROOT = path.resolve(__dirname, '../../..');
 const MODEL = path.join(ROOT, 'test-fixtures/models/fact-base');
 const WORLD = JSON.parse(fs.readFileSync(path.join(ROOT, 'test-fixtures/factbase/world.json'), 'utf8')) as World;
 
+const EDITS = path.join(ROOT, 'test-fixtures/factbase/edits');
+const HPARAMS = (method: string) => path.join(ROOT, `bench/hparams/fact-base-${method}.json`);
+
 let model: CausalLM;
+let cases: EditCase[];
 
 beforeAll(async () => {
   model = await loadModel(MODEL);
+  cases = readDataset(path.join(EDITS, 'counterfact-validation.json')).cases.slice(0, 40);
 }, 120_000);
 afterAll(() => model?.dispose());
+
+/** Layer statistics of `layers` over the first 2,000 documents of the train-split covariance text. */
+async function trainSplitStats(layers: number[]): Promise<Map<number, LayerStats>> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fact-base-stats-'));
+  try {
+    const file = path.join(dir, 'stats-corpus.jsonl');
+    ensureDerivedInputs(ROOT, 'test-fixtures/factbase', { statsCorpus: file });
+    return await computeLayerStats(model, { layers, corpus: readCorpus(file), maxDocs: 2000 });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const mean = (r: Awaited<ReturnType<typeof evaluate>>, k: string) => r.methods[1].aggregates[k].mean!;
 
 test('recall on a sample of 300 facts: ≥ 97 % in training phrasings, ≥ 85 % in held-out ones', () => {
   const facts = new Rng(26).sample(WORLD.facts, 300);
@@ -45,3 +79,50 @@ test('in context, 200 validation facts after 8 demonstrations: copy and update �
   expect(r.update.firstToken).toBeGreaterThanOrEqual(0.8);
   expect(r.retain.firstToken).toBeGreaterThanOrEqual(0.9);
 }, 300_000);
+
+describe('mass editing, 40 validation edits', () => {
+  let stats: Map<number, LayerStats>;
+  beforeAll(async () => {
+    const layers = readMemitHparams(HPARAMS('memit'), model.config.numLayers).layers;
+    expect(readMemitHparams(HPARAMS('alphaedit'), model.config.numLayers, 'AlphaEdit').layers).toEqual(layers);
+    stats = await trainSplitStats(layers);
+  }, 600_000);
+  afterAll(() => {
+    for (const s of stats?.values() ?? []) s.mom2Sum.dispose();
+  });
+
+  test('MEMIT, one batch: Efficacy ≥ 0.90, Paraphrase ≥ 0.70, Neighbourhood ≥ 0.80, EasyEdit locality ≥ 0.80', async () => {
+    const fp = modelFingerprint(model);
+    const editor = new MemitEditor(readMemitHparams(HPARAMS('memit'), model.config.numLayers), { stats });
+    const report = await evaluate({ editor, model, cases, mode: 'batch', batchSize: cases.length, suites: ['counterfact', 'easyedit'] });
+    expect(modelFingerprint(model)).toBe(fp);
+    expect(mean(report, 'efficacyScore')).toBeGreaterThanOrEqual(0.9);
+    expect(mean(report, 'paraphraseScore')).toBeGreaterThanOrEqual(0.7);
+    expect(mean(report, 'neighborhoodScore')).toBeGreaterThanOrEqual(0.8);
+    expect(mean(report, 'locality')).toBeGreaterThanOrEqual(0.8);
+    editor.dispose();
+  }, 600_000);
+
+  test('AlphaEdit, 2 sequential batches of 20: Efficacy ≥ 0.85 and Neighbourhood ≥ 0.80 after the stream', async () => {
+    const fp = modelFingerprint(model);
+    const editor = new AlphaEditEditor(readMemitHparams(HPARAMS('alphaedit'), model.config.numLayers, 'AlphaEdit'), { stats });
+    const report = await evaluate({ editor, model, cases, mode: 'sequential', batchSize: 20, evalAfter: 'all', suites: ['counterfact'] });
+    expect(modelFingerprint(model)).toBe(fp);
+    expect(mean(report, 'efficacyScore')).toBeGreaterThanOrEqual(0.85);
+    expect(mean(report, 'neighborhoodScore')).toBeGreaterThanOrEqual(0.8);
+    editor.dispose();
+  }, 600_000);
+});
+
+test('IKE, k = 8 train-split demonstrations: Efficacy ≥ 0.80, Paraphrase ≥ 0.70', async () => {
+  const encoder = await loadTextEncoder(path.join(ROOT, WORLDS['fact-base'].editors.ikeEncoder));
+  const pool = ikePool(readDataset(path.join(EDITS, 'counterfact-train.json')).cases);
+  const editor = new IkeEditor({ pool, encoder, k: 8, template: ikeTemplateFor(model.tokenizer!) });
+  try {
+    const report = await evaluate({ editor, model, cases, mode: 'single', suites: ['counterfact'] });
+    expect(mean(report, 'efficacyScore')).toBeGreaterThanOrEqual(0.8);
+    expect(mean(report, 'paraphraseScore')).toBeGreaterThanOrEqual(0.7);
+  } finally {
+    encoder.dispose();
+  }
+}, 600_000);
