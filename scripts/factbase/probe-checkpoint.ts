@@ -13,12 +13,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { Tensor, Tokenizer, copyInplace, createModel, readTensorDocument } from '@medit/core';
+import { Tokenizer, createModel } from '@medit/core';
 
 import { arg } from '../args';
 import { Rng } from '../factworld/prng';
+import { loadCheckpointWeights } from '../training/trainer';
 import { measureFactbaseRecall } from './recall';
-import { PRESETS } from './train';
+import { PRESETS, presetConfig } from './train';
 import type { World } from './world';
 
 async function main(): Promise<void> {
@@ -30,23 +31,13 @@ async function main(): Promise<void> {
   if (!preset) throw new Error(`unknown preset ${presetName} (known: ${Object.keys(PRESETS).join(', ')})`);
   const world = JSON.parse(fs.readFileSync(path.join(worldDir, 'world.json'), 'utf8')) as World;
   const tokenizer = Tokenizer.fromFile(path.join(worldDir, 'tokenizer', 'tokenizer.json'));
-  const eos = tokenizer.eosTokenId;
-  if (eos === undefined) throw new Error(`${worldDir}/tokenizer/tokenizer.json has no <|endoftext|>`);
-  const model = createModel({ vocab_size: tokenizer.vocabSize, bos_token_id: eos, eos_token_id: eos, tie_word_embeddings: true, torch_dtype: 'float32', ...preset.model }, { seed: 1, tokenizer });
-  const doc = await readTensorDocument(checkpoint, 'medit-lm-trainer/1', 'training checkpoint');
-  const owned = new Map([...doc.tensors].map(([k, h]) => [k, new Tensor(h)]));
+  const model = createModel(presetConfig(preset, tokenizer), { seed: 1, tokenizer });
   try {
-    for (const [name, p] of model.params) {
-      const t = owned.get(`param.${name}`);
-      if (!t) throw new Error(`${checkpoint} lacks tensor param.${name} (a checkpoint of another preset than ${presetName}?)`);
-      copyInplace(p, t);
-    }
+    const step = await loadCheckpointWeights(checkpoint, model);
     const facts = new Rng(5).sample(world.facts, Math.min(nFacts, world.facts.length));
     const recall = measureFactbaseRecall(model, { ...world, facts }, { chainSubjects: 40, inContextFacts: 150 });
-    const step = (doc.document as { step?: number }).step;
     console.log(JSON.stringify({ checkpoint, step, ...recall.summary }));
   } finally {
-    for (const t of owned.values()) t.dispose();
     model.dispose();
   }
 }

@@ -68,6 +68,13 @@ export const PRESETS: Record<string, Preset> = {
   'fb-small-pilot': { model: { ...GPT2, n_embd: 128, n_layer: 4, n_head: 4, n_inner: 512 }, editLayers: [1, 2], epochs: 20, batchSize: 8, lr: 3e-3, warmupSteps: 200, weightDecay: 0.01 },
 };
 
+/** A preset's config.json: its GPT-2 fields with the tokenizer's vocabulary and EOS as BOS/EOS. */
+export function presetConfig(preset: Preset, tokenizer: Tokenizer): Record<string, unknown> {
+  const eos = tokenizer.eosTokenId;
+  if (eos === undefined) throw new Error('the fact-base tokenizer has no <|endoftext|>');
+  return { vocab_size: tokenizer.vocabSize, bos_token_id: eos, eos_token_id: eos, tie_word_embeddings: true, torch_dtype: 'float32', ...preset.model };
+}
+
 function sha256(s: string): string {
   return createHash('sha256').update(s, 'utf8').digest('hex');
 }
@@ -94,8 +101,7 @@ async function main(): Promise<void> {
   const tokenizer = Tokenizer.fromFile(path.join(tokDir, 'tokenizer.json'));
   const eos = tokenizer.eosTokenId;
   if (eos === undefined) throw new Error(`${tokDir}/tokenizer.json has no <|endoftext|>`);
-  const config = { vocab_size: tokenizer.vocabSize, bos_token_id: eos, eos_token_id: eos, tie_word_embeddings: true, torch_dtype: 'float32', ...preset.model };
-  const model = createModel(config, { seed, tokenizer });
+  const model = createModel(presetConfig(preset, tokenizer), { seed, tokenizer });
   const nParams = [...model.params.values()].reduce((n, p) => n + p.size, 0);
 
   let cached: { epoch: number; docs: number[][] } | undefined;

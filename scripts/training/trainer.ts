@@ -148,6 +148,31 @@ async function saveCheckpoint(dir: string, model: CausalLM, opt: AdamW, state: T
   await writeTensorDocument(path.join(dir, CHECKPOINT), tensors, STATE_FORMAT, { ...state, adamStep: step });
 }
 
+/** Copies a checkpoint's `param.*` tensors into the model's parameters (`prefix` starts a missing tensor's error). */
+function copyParams(owned: Map<string, Tensor>, model: CausalLM, prefix: string): void {
+  for (const [name, p] of model.params) {
+    const t = owned.get(`param.${name}`);
+    if (!t) throw new Error(`${prefix} lacks tensor param.${name}`);
+    copyInplace(p, t);
+  }
+}
+
+/**
+ * Loads a checkpoint's weights into `model` (same shape as the trained one) without the trainer
+ * state: to look at a run while it trains.
+ * @returns the step the checkpoint was written at
+ */
+export async function loadCheckpointWeights(file: string, model: CausalLM): Promise<number> {
+  const doc = await readTensorDocument(file, STATE_FORMAT, 'training checkpoint');
+  const owned = new Map([...doc.tensors].map(([k, h]) => [k, new Tensor(h)]));
+  try {
+    copyParams(owned, model, file);
+    return (doc.document as unknown as TrainerState).step;
+  } finally {
+    for (const t of owned.values()) t.dispose();
+  }
+}
+
 async function loadCheckpoint(dir: string, model: CausalLM, opt: AdamW, expected: string): Promise<TrainerState> {
   const file = path.join(dir, CHECKPOINT);
   if (!fs.existsSync(file)) throw new Error(`cannot resume: ${file} does not exist`);
@@ -156,11 +181,7 @@ async function loadCheckpoint(dir: string, model: CausalLM, opt: AdamW, expected
   try {
     const { adamStep, ...state } = doc.document as unknown as TrainerState & { adamStep: number };
     if (state.fingerprint !== expected) throw new Error(`cannot resume: ${file} was written by a run with other settings (model, schedule, phases or seed)`);
-    for (const [name, p] of model.params) {
-      const t = owned.get(`param.${name}`);
-      if (!t) throw new Error(`cannot resume: ${file} lacks tensor param.${name}`);
-      copyInplace(p, t);
-    }
+    copyParams(owned, model, `cannot resume: ${file}`);
     opt.importState({
       step: adamStep,
       moments: opt.params.map((_, i) => {

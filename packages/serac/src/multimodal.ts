@@ -13,21 +13,11 @@
  * (in MMEdit's VQA template) whose plain text is not of the component, and other components'
  * questions.
  */
-import {
-  AdamW,
-  ArgumentError,
-  CancelledError,
-  crossEntropy,
-  grad,
-  type RgbImage,
-  targetIds,
-  tidy,
-  type VisionLanguageModel,
-} from '@medit/core';
+import { ArgumentError, type RgbImage, targetIds, type VisionLanguageModel } from '@medit/core';
 import { type MmeditCase, MMEDIT_VQA_TEMPLATE, mmeditLocalityPrompt, mmeditRequest } from '@medit/data';
 
 import type { CalibrationCase } from './calibrate';
-import { counterfactualContext, separatorId } from './counterfactual';
+import { type AnswerSequence, counterfactualContext, separatorId, trainOnAnswers } from './counterfactual';
 import { editStatement, makeRng, type Rng, type ScopeTrainingEdit } from './examples';
 import type { IkePoolRecord } from './ike';
 import type { TrainProgress } from './train-progress';
@@ -172,7 +162,6 @@ export function trainMultimodalCounterfactual(model: VisionLanguageModel, cases:
   if (cases.length === 0) throw new ArgumentError('trainMultimodalCounterfactual: no training cases');
   const steps = opts.steps ?? 1000;
   const B = opts.batchSize ?? 16;
-  const lrMax = opts.lr ?? 3e-4;
   const augment = opts.augment ?? 0.75;
   const augmentNames = opts.augmentNames ?? 0;
   const augmentWords = opts.augmentWords ?? 0;
@@ -181,17 +170,17 @@ export function trainMultimodalCounterfactual(model: VisionLanguageModel, cases:
   const kinds = questionKinds(cases);
   const answers = new Map<number, string[]>();
   for (const c of cases) (answers.get(kinds.get(c.src)!) ?? answers.set(kinds.get(c.src)!, []).get(kinds.get(c.src)!)!).push(c.alt);
-  const pad = separatorId(tok);
-  const params = counterfactualTrainedNames(model, { frozenTokenEmbeddings: opts.frozenTokenEmbeddings }).map((n) => model.param(n));
-  for (const p of params) p.requiresGrad = true;
-  const opt = new AdamW(params, { lr: lrMax, weightDecay: opts.weightDecay ?? 0.01 });
-  const warmup = Math.min(100, Math.floor(steps / 10));
-  const history: { step: number; loss: number }[] = [];
-  try {
-    for (let step = 0; step < steps; step++) {
-      if (opts.signal?.aborted) throw new CancelledError('trainMultimodalCounterfactual: aborted');
-      const seqs: number[][] = [];
-      const labels: number[][] = [];
+  return trainOnAnswers({
+    name: 'trainMultimodalCounterfactual',
+    params: counterfactualTrainedNames(model, { frozenTokenEmbeddings: opts.frozenTokenEmbeddings }).map((n) => model.param(n)),
+    steps,
+    lr: opts.lr ?? 3e-4,
+    weightDecay: opts.weightDecay ?? 0.01,
+    pad: separatorId(tok),
+    signal: opts.signal,
+    onProgress: opts.onProgress,
+    next: () => {
+      const sequences: AnswerSequence[] = [];
       const images: RgbImage[] = [];
       for (let b = 0; b < B; b++) {
         const c = rng.pick(cases);
@@ -206,27 +195,11 @@ export function trainMultimodalCounterfactual(model: VisionLanguageModel, cases:
         const q = tok.encode(query);
         const ids = [...ctx, ...q, ...targetIds(tok, target)];
         if (ids.length > model.config.maxPositions) throw new ArgumentError(`trainMultimodalCounterfactual: a training sequence is ${ids.length} tokens, more than the model's text context (${model.config.maxPositions})`);
-        seqs.push(ids);
-        labels.push(ids.map((_, i) => (i + 1 >= ctx.length + q.length && i + 1 < ids.length ? ids[i + 1] : -100)));
+        sequences.push({ ids, answerStart: ctx.length + q.length });
       }
-      const W = Math.max(...seqs.map((s) => s.length));
-      const ids = seqs.map((s) => [...s, ...Array(W - s.length).fill(pad)]);
-      const mask = seqs.map((s) => [...Array(s.length).fill(1), ...Array(W - s.length).fill(0)]);
-      const tgt = labels.flatMap((l) => [...l, ...Array(W - l.length).fill(-100)]);
-      const lr = step < warmup ? (lrMax * (step + 1)) / warmup : lrMax * (1 - (0.9 * (step - warmup)) / Math.max(steps - warmup, 1));
-      const loss = tidy(() => {
-        const l = crossEntropy(model.forward(ids, { attentionMask: mask, images }).logits, tgt);
-        opt.update(grad(l, params), lr);
-        return l.item();
-      });
-      history.push({ step, loss });
-      opts.onProgress?.({ stage: 'counterfactual', done: step + 1, total: steps, info: { loss, lr } });
-    }
-  } finally {
-    for (const p of params) p.requiresGrad = false;
-    opt.dispose();
-  }
-  return history;
+      return { sequences, logits: (ids, attentionMask) => model.forward(ids, { attentionMask, images }).logits };
+    },
+  });
 }
 
 /**

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { ArgumentError, type Bert, type CausalLM, cast, keep, loadEncoder, loadModel, type RgbImage, saveModel, type Tensor, VisionLanguageModel, writeFileAtomic } from '@medit/core';
+import { ArgumentError, type Bert, type CausalLM, cast, keep, loadEncoder, loadModel, type RgbImage, saveModel, type Tensor, type Tokenizer, VisionLanguageModel, writeFileAtomic } from '@medit/core';
 
 type DType = Parameters<typeof cast>[1];
 import type { EditCase, MmeditCase } from '@medit/data';
@@ -103,6 +103,14 @@ function writeJson(file: string, value: unknown): void {
   writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
 }
 
+/** The base tokenizer's EOS (or SEP) token, which the scope encoder uses as its [CLS] and [SEP]. */
+function encoderSpecials(tokenizer: Tokenizer | undefined, baseModel: string): { cls: string; sep: string } {
+  const sep = tokenizer?.eosTokenId ?? tokenizer?.sepTokenId;
+  const sepToken = sep === undefined ? undefined : tokenizer!.idToToken(sep);
+  if (!sepToken) throw new ArgumentError(`${baseModel}: the tokenizer declares no EOS/SEP token to use as the encoder's [CLS]/[SEP]`);
+  return { cls: sepToken, sep: sepToken };
+}
+
 /** Moves a freshly written component directory into place (replacing an older one). */
 function replaceDir(from: string, to: string): void {
   const old = `${to}.old-${process.pid}`;
@@ -139,10 +147,7 @@ export async function trainSerac(opts: TrainSeracOptions): Promise<void> {
   const base = await loadModel(opts.baseModel);
   const tokenizer = base.tokenizer;
   if (!tokenizer) throw new ArgumentError(`${opts.baseModel}: the base model has no tokenizer.json`);
-  const sep = tokenizer.eosTokenId ?? tokenizer.sepTokenId;
-  const sepToken = sep === undefined ? undefined : tokenizer.idToToken(sep);
-  if (!sepToken) throw new ArgumentError(`${opts.baseModel}: the tokenizer declares no EOS/SEP token to use as the encoder's [CLS]/[SEP]`);
-  const specials = { cls: sepToken, sep: sepToken };
+  const specials = encoderSpecials(tokenizer, opts.baseModel);
   // read once: both classifiers train with it, and calibration encodes with it
   const clsTokenizer = classifierTokenizer(opts.baseModel, specials);
   try {
@@ -232,11 +237,7 @@ export async function trainMultimodalSerac(opts: TrainMultimodalSeracOptions): P
   const base = await loadModel(opts.baseModel);
   try {
     if (!(base instanceof VisionLanguageModel)) throw new ArgumentError(`${opts.baseModel}: trainMultimodalSerac needs a vision-language model (model_type medit-vlm), not ${base.config.modelType}`);
-    const tokenizer = base.tokenizer;
-    const sep = tokenizer?.eosTokenId ?? tokenizer?.sepTokenId;
-    const sepToken = sep === undefined ? undefined : tokenizer!.idToToken(sep);
-    if (!sepToken) throw new ArgumentError(`${opts.baseModel}: the tokenizer declares no EOS/SEP token to use as the encoder's [CLS]/[SEP]`);
-    const specials = { cls: sepToken, sep: sepToken };
+    const specials = encoderSpecials(base.tokenizer, opts.baseModel);
     for (const component of components) {
       const t0 = Date.now();
       const dir = path.join(opts.out, SERAC_LAYOUT[component]);

@@ -153,14 +153,23 @@ function checkData(artefact: string, data: DataEntry[] | undefined): void {
  * test-fixtures/imageworld/edits, unchanged since; that those files hold no eval subject, image
  * content or text is scripts/imageworld/test/edits.test.ts's split check.
  */
-function imageWorldData(artefact: string): string | undefined {
-  const beside = artefact.replace(/\.safetensors$/, '.data.json');
-  const inFolder = join(dirname(dirname(artefact)), 'data.json');
-  return [beside, inFolder].find((f) => f !== artefact && existsSync(f) && /imageworld/.test(readFileSync(f, 'utf8')));
+interface ImageWorldData {
+  train?: { file: string; sha256: string }[];
+  validation?: { file: string; sha256: string }[];
 }
 
-function checkImageWorldData(artefact: string, dataFile: string): void {
-  const doc = readJson(dataFile) as { train?: { file: string; sha256: string }[]; validation?: { file: string; sha256: string }[] };
+function imageWorldData(artefact: string): ImageWorldData | undefined {
+  const beside = artefact.replace(/\.safetensors$/, '.data.json');
+  const inFolder = join(dirname(dirname(artefact)), 'data.json');
+  for (const f of [beside, inFolder]) {
+    if (f === artefact || !existsSync(f)) continue;
+    const doc = readJson(f) as ImageWorldData;
+    if ([...(doc.train ?? []), ...(doc.validation ?? [])].some((e) => /imageworld/.test(e.file))) return doc;
+  }
+  return undefined;
+}
+
+function checkImageWorldData(artefact: string, doc: ImageWorldData): void {
   const entries = [...(doc.train ?? []), ...(doc.validation ?? [])];
   expect([artefact, (doc.train ?? []).length > 0]).toEqual([artefact, true]);
   for (const e of entries) {
