@@ -110,8 +110,9 @@ export interface MultimodalCounterfactualOptions {
    */
   frozenTokenEmbeddings?: boolean;
   /**
-   * EDA word noise on the query ({@link perturbWords}; default none; the edit statement stays as
-   * it is): the model learns to answer with the statement's answer after phrasings it never saw
+   * EDA word noise ({@link perturbWords}; default none) on the question or prompt of the edit
+   * statement and, drawn apart, on the query; the answers stay as they are: the model learns to
+   * answer with the statement's answer after phrasings it never saw
    */
   queryNoise?: WordNoise;
   seed?: number;
@@ -194,7 +195,8 @@ export function trainMultimodalCounterfactual(model: VisionLanguageModel, cases:
         let target = pool.length > 1 && rng.next() < augment ? rng.pick(pool) : c.alt;
         if (names.length > 0 && rng.next() < augmentNames) target = target.replace(/\S+$/, rng.pick(names));
         if (augmentWords > 0 && rng.next() < augmentWords) target = withRecombinedWord(target, pool, rng);
-        const ctx = counterfactualContext(tok, editStatement({ ...mmeditRequest(c), targetNew: target }));
+        const request = mmeditRequest(c);
+        const ctx = counterfactualContext(tok, editStatement({ ...request, subject: maybePerturbWords(request.subject, opts.queryNoise, rng), targetNew: target }));
         const which = rng.int(3);
         const query = maybePerturbWords(which === 1 ? c.rephrase : c.src, opts.queryNoise, rng);
         images.push(which === 2 ? c.imageRephrase : c.image);

@@ -93,7 +93,7 @@ function tinyVlm(): VisionLanguageModel {
   ) as VisionLanguageModel;
 }
 
-test('the counterfactual model trains on noised queries; share 0 leaves its run bit-identical', () => {
+test('the counterfactual model trains on noised statements and queries; share 0 leaves its run bit-identical', () => {
   const image: RgbImage = { width: 12, height: 12, data: new Uint8Array(12 * 12 * 3).map((_, i) => (i * 31) % 256) };
   const mm = (i: number, src: string, rephrase: string, alt: string): MmeditCase<RgbImage> => ({
     id: String(i),
