@@ -13,7 +13,8 @@
  * - `serac`: text-only embedding scope classifier + counterfactual VLM (own projection and LM).
  * MEND and KE train with `@medit/mend`'s resumable trainer (checkpoints in DIR) on the records
  * plus `--renamed-copies` re-targeted copies of each (names from the training texts, see
- * {@link withRenamedCopies}); SERAC writes its artefact directory to DIR, its counterfactual model
+ * {@link withRenamedCopies}), stopping after `--patience` iterations (default 5,000) without a
+ * better validation loss; SERAC writes its artefact directory to DIR, its counterfactual model
  * with frozen token embeddings and name re-statements (see `@medit/serac`'s multimodal.ts);
  * `--scope-noise` / `--cf-noise` give the share of the classifier's / counterfactual model's
  * training queries noised with EDA word operations (`--noise-rate` α, words of the train records'
@@ -115,7 +116,8 @@ async function main(): Promise<void> {
   }
   const model = (await loadModel(modelDir)) as VisionLanguageModel;
   const resume = process.argv.includes('--resume') && fs.existsSync(path.join(out, 'last.safetensors'));
-  const common = { ...TRAIN, max_iters: maxIters };
+  // a small validation split gives a noisy loss: a longer patience keeps training past its dips
+  const common = { ...TRAIN, max_iters: maxIters, early_stop_patience: Number(arg('patience', String(TRAIN.early_stop_patience))) };
   let editor: TrainableEditor;
   if (method === 'ke') {
     const hp = { ...common, lr: 1e-3, accumulate_bs: 1, hidden_dim: 64, condition_dim: 128, param_hidden: 32 };
