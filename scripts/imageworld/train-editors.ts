@@ -18,7 +18,8 @@
  * with frozen token embeddings and name re-statements (see `@medit/serac`'s multimodal.ts);
  * `--scope-noise` / `--cf-noise` give the share of the classifier's / counterfactual model's
  * training queries noised with EDA word operations (`--noise-rate` α, words of the train records'
- * questions; `@medit/serac`'s word-noise.ts).
+ * questions; `@medit/serac`'s word-noise.ts), `--cf-statement-noise` that of the counterfactual
+ * model's edit statements (default: as `--cf-noise`).
  * `DIR/data.json` records the command, the files (SHA-256) and record indices trained and
  * validated on. Defaults are the settings of the committed editors (bench/RESULTS.md, issue 28).
  *
@@ -106,7 +107,7 @@ async function main(): Promise<void> {
       scopeEmbeddingsFromBase: true,
       scope: { steps: Number(arg('scope-steps', '1500')), hiddenSize: 128, layers: 2, heads: 4, rephraseShare: 0.5, queryNoise: noise(Number(arg('scope-noise', '0'))) },
       components: arg('components', 'scope-embedding,counterfactual').split(',') as ('scope-embedding' | 'counterfactual')[],
-      counterfactual: { steps: Number(arg('cf-steps', '24000')), batchSize: 16, lr: Number(arg('cf-lr', '3e-4')), augmentNames: Number(arg('cf-augment-names', '0.5')), augmentWords: Number(arg('cf-augment-words', '0.5')), frozenTokenEmbeddings: true, queryNoise: noise(Number(arg('cf-noise', '0'))) },
+      counterfactual: { steps: Number(arg('cf-steps', '24000')), batchSize: 16, lr: Number(arg('cf-lr', '3e-4')), augmentNames: Number(arg('cf-augment-names', '0.5')), augmentWords: Number(arg('cf-augment-words', '0.5')), frozenTokenEmbeddings: true, queryNoise: noise(Number(arg('cf-noise', '0'))), statementNoise: noise(Number(arg('cf-statement-noise', arg('cf-noise', '0')))) },
       onProgress: (p) => {
         if (p.done % 100 === 0) console.log(JSON.stringify({ stage: p.stage, done: p.done, total: p.total, ...p.info }));
       },

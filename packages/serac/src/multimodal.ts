@@ -110,11 +110,12 @@ export interface MultimodalCounterfactualOptions {
    */
   frozenTokenEmbeddings?: boolean;
   /**
-   * EDA word noise ({@link perturbWords}; default none) on the question or prompt of the edit
-   * statement and, drawn apart, on the query; the answers stay as they are: the model learns to
-   * answer with the statement's answer after phrasings it never saw
+   * EDA word noise on the query ({@link perturbWords}; default none; the answer stays as it is):
+   * the model learns to answer with the statement's answer after phrasings it never saw
    */
   queryNoise?: WordNoise;
+  /** the same on the question or prompt of the edit statement, drawn apart from the query's (default none) */
+  statementNoise?: WordNoise;
   seed?: number;
   signal?: AbortSignal;
   onProgress?: (p: TrainProgress) => void;
@@ -196,7 +197,7 @@ export function trainMultimodalCounterfactual(model: VisionLanguageModel, cases:
         if (names.length > 0 && rng.next() < augmentNames) target = target.replace(/\S+$/, rng.pick(names));
         if (augmentWords > 0 && rng.next() < augmentWords) target = withRecombinedWord(target, pool, rng);
         const request = mmeditRequest(c);
-        const ctx = counterfactualContext(tok, editStatement({ ...request, subject: maybePerturbWords(request.subject, opts.queryNoise, rng), targetNew: target }));
+        const ctx = counterfactualContext(tok, editStatement({ ...request, subject: maybePerturbWords(request.subject, opts.statementNoise, rng), targetNew: target }));
         const which = rng.int(3);
         const query = maybePerturbWords(which === 1 ? c.rephrase : c.src, opts.queryNoise, rng);
         images.push(which === 2 ? c.imageRephrase : c.image);

@@ -113,13 +113,17 @@ test('the counterfactual model trains on noised statements and queries; share 0 
   });
   const cases = [mm(0, 'What colour are the shapes?', 'What is the colour of the shapes?', 'red'), mm(1, 'a photo of', 'an image of', 'one large red circle')];
   const vocabulary = textVocabulary(cases.flatMap((c) => [c.src, c.rephrase]));
-  const run = (share?: number) => {
+  const run = (share?: number, which: 'query' | 'statement' = 'query') => {
     const model = tinyVlm();
-    const h = trainMultimodalCounterfactual(model, cases, { steps: 3, batchSize: 4, seed: 1, ...(share === undefined ? {} : { queryNoise: { share, rate: 0.3, vocabulary } }) });
+    const noise = { share: share ?? 0, rate: 0.3, vocabulary };
+    const h = trainMultimodalCounterfactual(model, cases, { steps: 3, batchSize: 4, seed: 1, ...(share === undefined ? {} : which === 'query' ? { queryNoise: noise } : { statementNoise: noise }) });
     model.dispose();
     return h.map((x) => x.loss);
   };
   const plain = run();
   expect(run(0)).toEqual(plain);
+  expect(run(0, 'statement')).toEqual(plain);
   expect(run(1)).not.toEqual(plain);
+  expect(run(1, 'statement')).not.toEqual(plain);
+  expect(run(1, 'statement')).not.toEqual(run(1));
 });
