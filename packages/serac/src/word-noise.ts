@@ -32,10 +32,10 @@ function splitPunctuation(token: string): [string, string] {
 /**
  * `text` with round(rate · words) (at least one) EDA operations of one kind drawn uniformly:
  * replace a word by a vocabulary word, insert a vocabulary word before a random word, swap two words,
- * or delete a word (never the last one). Punctuation stays at the end of the word position it
+ * or delete a word (never a text's only word). Punctuation stays at the end of the word position it
  * followed ("What shape is it?" → "What colour is it?"). Deterministic for `rng`.
  * @throws ArgumentError for a rate outside [0, 1] or an empty vocabulary
- * @example perturbWords('Whose flag is shown here?', { share: 1, rate: 0.2, vocabulary: ['picture'] }, makeRng(0))
+ * @example perturbWords('Whose flag is shown here?', { rate: 0.2, vocabulary: ['picture'] }, makeRng(0)) // e.g. 'Whose flag is picture here?'
  */
 export function perturbWords(text: string, noise: Pick<WordNoise, 'rate' | 'vocabulary'>, rng: Rng): string {
   if (!(noise.rate >= 0 && noise.rate <= 1)) throw new ArgumentError(`perturbWords: rate must be in [0, 1], not ${noise.rate}`);
