@@ -9,8 +9,9 @@
  *   landmark), and object scenes whose caption the model gets wrong.
  *   Wrongly answered scenes are kept up to half as many as the flag / landmark records.
  * - `pred` is the model's greedy answer, `alt` the world's; only records with pred ≠ alt are kept.
- * - `rephrase`: another phrasing of the same side; `image_rephrase`: the same content rendered
- *   with another seed (position, size, colour jitter, background noise) — the role MMEdit's
+ * - `src` and `rephrase`: two phrasings of the split's own side (texts.ts: the train, val and
+ *   eval sides are disjoint, so val records, like eval's, are worded as no train record is);
+ *   `image_rephrase`: the same content rendered with another seed (position, size, colour jitter, background noise) — the role MMEdit's
  *   diffusion images play.
  * - `loc` / `loc_ans`: a text-only fact of the split's group (capital or landmark location);
  *   `m_loc` / `m_loc_q` / `m_loc_a`: an image + question of the split's locality pool (object
@@ -18,7 +19,7 @@
  *   (the harness applies it).
  *
  * Split hygiene: a split's records draw only on its scene combinations and its group of nations
- * and landmarks, and on its side of the phrasings; train and val records that would contain an
+ * and landmarks, and on its own side of the phrasings; train and val records that would contain an
  * eval text (of four words or more) or name an eval record's answer are dropped.
  */
 import { Rng } from '../factworld/prng';
@@ -38,7 +39,6 @@ import {
   locationFact,
   sceneAnswer,
   sceneCaption,
-  sideOf,
 } from './texts';
 import { type SceneContent, type Split, type World, parseSceneKey, sceneKey } from './world';
 
@@ -74,18 +74,17 @@ export function contentKey(c: SceneContent): string {
   return c.kind === 'flag' ? `flag:${c.nation}` : `landmark:${c.landmark}`;
 }
 
-/** Two different phrasings of a side, by index. */
+/** Two different phrasings of a split's side, by index. */
 function twoOf(p: Phrasings, split: Split, k: number): [string, string] {
-  const list = p[sideOf(split)];
+  const list = p[split];
   return [list[k % list.length], list[(k + 1) % list.length]];
 }
 
 /** The split's locality pools: text facts, and image + question + answer. */
 function localityPools(world: World, split: Split, rng: Rng) {
-  const side = sideOf(split);
   const nations = world.nations.filter((n) => n.group === split);
   const landmarks = world.landmarks.filter((l) => l.group === split);
-  const text = () => (rng.chance(0.6) ? capitalFact(rng.pick(nations), rng.pick(CAPITAL_QUESTIONS[side])) : locationFact(rng.pick(landmarks), rng.pick(LOCATION_QUESTIONS[side])));
+  const text = () => (rng.chance(0.6) ? capitalFact(rng.pick(nations), rng.pick(CAPITAL_QUESTIONS[split])) : locationFact(rng.pick(landmarks), rng.pick(LOCATION_QUESTIONS[split])));
   const knownFlags = nations.filter((n) => n.flagKnown);
   const knownLandmarks = landmarks.filter((l) => l.known);
   const image = (): { content: SceneContent; q: string; a: string } => {
@@ -93,14 +92,14 @@ function localityPools(world: World, split: Split, rng: Rng) {
     if (r < 0.6) {
       const s = parseSceneKey(rng.pick(world.scenes[split]));
       const a = rng.pick(SCENE_ATTRIBUTES);
-      return { content: s, q: rng.pick(SCENE_QUESTIONS[a][side]), a: sceneAnswer(s, a) };
+      return { content: s, q: rng.pick(SCENE_QUESTIONS[a][split]), a: sceneAnswer(s, a) };
     }
     if (r < 0.75) {
       const n = rng.pick(knownFlags);
-      return { content: { kind: 'flag', nation: n.name }, q: rng.pick(FLAG_QUESTIONS[side]), a: n.name };
+      return { content: { kind: 'flag', nation: n.name }, q: rng.pick(FLAG_QUESTIONS[split]), a: n.name };
     }
     const l = rng.pick(knownLandmarks);
-    return rng.chance(0.5) ? { content: { kind: 'landmark', landmark: l.name }, q: rng.pick(LANDMARK_NAME_QUESTIONS[side]), a: l.name } : { content: { kind: 'landmark', landmark: l.name }, q: rng.pick(LANDMARK_TYPE_QUESTIONS[side]), a: l.type };
+    return rng.chance(0.5) ? { content: { kind: 'landmark', landmark: l.name }, q: rng.pick(LANDMARK_NAME_QUESTIONS[split]), a: l.name } : { content: { kind: 'landmark', landmark: l.name }, q: rng.pick(LANDMARK_TYPE_QUESTIONS[split]), a: l.type };
   };
   return { text, image };
 }
@@ -108,7 +107,6 @@ function localityPools(world: World, split: Split, rng: Rng) {
 /** Candidate edits (before predictions) of one split and task. */
 function candidates(world: World, split: Split, task: 'vqa' | 'caption', rng: Rng): Omit<DraftRecord, 'pred' | 'loc' | 'locAns' | 'mLoc' | 'mLocQ' | 'mLocA'>[] {
   const seed = () => rng.int(2 ** 31);
-  const side = sideOf(split);
   const out: ReturnType<typeof candidates> = [];
   const things = task === 'vqa' ? world.nations.filter((n) => n.group === split && !n.flagKnown).map((n) => ({ content: { kind: 'flag', nation: n.name } as SceneContent, alt: n.name })) : world.landmarks.filter((l) => l.group === split && !l.known).map((l) => ({ content: { kind: 'landmark', landmark: l.name } as SceneContent, alt: landmarkCaption(l) }));
   things.forEach((t, i) => {
@@ -121,10 +119,10 @@ function candidates(world: World, split: Split, task: 'vqa' | 'caption', rng: Rn
     const s = parseSceneKey(rng.pick(world.scenes[split]));
     if (task === 'vqa') {
       const a = rng.pick(SCENE_ATTRIBUTES);
-      const [src, rephrase] = twoOf(SCENE_QUESTIONS[a], split, rng.int(SCENE_QUESTIONS[a][side].length));
+      const [src, rephrase] = twoOf(SCENE_QUESTIONS[a], split, rng.int(SCENE_QUESTIONS[a][split].length));
       out.push({ task, src, rephrase, alt: sceneAnswer(s, a), image: { content: s, seed: seed() }, imageRephrase: { content: s, seed: seed() } });
     } else {
-      const [src, rephrase] = twoOf(CAPTION_PROMPTS, split, rng.int(CAPTION_PROMPTS[side].length));
+      const [src, rephrase] = twoOf(CAPTION_PROMPTS, split, rng.int(CAPTION_PROMPTS[split].length));
       out.push({ task, src, rephrase, alt: sceneCaption(s), image: { content: s, seed: seed() }, imageRephrase: { content: s, seed: seed() } });
     }
   }

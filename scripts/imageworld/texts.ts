@@ -1,26 +1,24 @@
 /**
  * The image world's texts: question phrasings with their answers, captions, caption prompts and
- * the text-only facts. Every phrasing list is split in two sides: `train` phrasings (edit records
- * of the train and val splits use them) and `eval` phrasings (only eval records use them), so no
- * eval text appears verbatim in a file an editor trains on. The VLM itself is trained on both
- * sides, as a language model sees many wordings of a question.
+ * the text-only facts. Every phrasing list is split in three disjoint sides, one per split of the
+ * edit records: `train` phrasings (train records), `val` phrasings (val records: wordings the
+ * editor never trains on, as eval's are, so validation measures edits under unseen phrasings) and
+ * `eval` phrasings (eval records only), so no eval text appears verbatim in a file an editor trains
+ * or calibrates on. The VLM is trained on the train and eval sides, as a language model sees many
+ * wordings of a question; the val side came later (issue 28) and the committed VLM has not seen
+ * it, only its words (every val phrasing is made of words in the VLM's vocabulary).
  */
 import { mmeditLocalityPrompt } from '@medit/data';
 
 import type { Landmark, Nation, ObjectScene, Shape, Split } from './world';
 
-/** Phrasings of one question kind, by side. */
-export interface Phrasings {
-  train: readonly string[];
-  eval: readonly string[];
-}
+/** Phrasings of one question kind, by side: the records of each split use the side of that name. */
+export type Phrasings = Readonly<Record<Split, readonly string[]>>;
 
-/** The side of the phrasing lists a split's records draw from. */
-export function sideOf(split: Split): 'train' | 'eval' {
-  return split === 'eval' ? 'eval' : 'train';
-}
-
-/** Every phrasing of a kind (what the VLM trains on). */
+/**
+ * The phrasings of a kind the committed VLM was trained on: the train and eval sides (the val
+ * side is left out so the VLM's training data stays what it was; a retrained VLM may add it).
+ */
 export function allPhrasings(p: Phrasings): string[] {
   return [...p.train, ...p.eval];
 }
@@ -32,22 +30,27 @@ export const SCENE_ATTRIBUTES: readonly SceneAttribute[] = ['colour', 'shape', '
 export const SCENE_QUESTIONS: Record<SceneAttribute, Phrasings> = {
   colour: {
     train: ['What colour are the shapes?', 'Which colour do the objects have?', 'What is the colour of the shapes?', 'What colour are the objects in the picture?'],
+    val: ['What colour are the shapes painted?', 'Name the colour of the objects in the image.'],
     eval: ['In which colour are the shapes painted?', 'Tell me the colour of the objects.'],
   },
   shape: {
     train: ['What shape are the objects?', 'Which shape do the objects have?', 'What kind of shape is shown?', 'What shape do you see here?'],
+    val: ['Which shape can you see in the image?', 'Name the shape you see here.'],
     eval: ['Name the shape of the objects.', 'Which form do the shapes take?'],
   },
   size: {
     train: ['Are the shapes small or large?', 'What size are the objects?', 'How big are the shapes?', 'Are the objects large or small?'],
+    val: ['Are the shapes big or small?', 'How large are the objects in the image?'],
     eval: ['What is the size of the shapes?', 'Tell me how big the objects are.'],
   },
   count: {
     train: ['How many shapes are there?', 'How many objects do you see?', 'What is the number of shapes?', 'How many objects are in the picture?'],
+    val: ['How many shapes can you see?', 'What number of objects is shown here?'],
     eval: ['Count the shapes in the image.', 'Tell me how many objects there are.'],
   },
   position: {
     train: ['Where are the shapes placed?', 'In which part of the image are the objects?', 'Where in the picture are the shapes?', 'Where do the objects sit?'],
+    val: ['Where in the image are the objects placed?', 'In which part of the picture do the shapes sit?'],
     eval: ['Which side of the image holds the shapes?', 'Tell me where the objects are.'],
   },
 };
@@ -67,6 +70,7 @@ export function sceneCaption(s: ObjectScene): string {
 
 export const FLAG_QUESTIONS: Phrasings = {
   train: ['Which nation does this flag belong to?', 'Whose flag is shown here?', 'What country flies this flag?', 'This is the flag of which nation?', 'Which country is this flag from?'],
+  val: ['Whose flag can you see here?', 'Which country flies the flag shown here?', 'The flag in this picture is from which nation?'],
   eval: ['Which nation uses this flag?', 'Which country does this flag represent?', 'What nation is this flag of?'],
 };
 
@@ -77,11 +81,13 @@ export function flagCaption(n: Nation): string {
 
 export const LANDMARK_NAME_QUESTIONS: Phrasings = {
   train: ['What is this landmark called?', 'Which landmark is shown here?', 'What is the name of this landmark?', 'Which famous building is this?', 'What is this building called?'],
+  val: ['What do you call this landmark?', 'Which famous landmark is shown in this picture?', 'Tell me the name of this building.'],
   eval: ['Name the landmark in this picture.', 'Which landmark can you see here?', 'What do people call this landmark?'],
 };
 
 export const LANDMARK_TYPE_QUESTIONS: Phrasings = {
   train: ['What kind of building is this?', 'What type of structure is shown?', 'What sort of landmark is this?', 'Which kind of structure is this?'],
+  val: ['What sort of structure do you see here?', 'Which type of building is shown?'],
   eval: ['What type of building do you see?', 'Tell me what kind of structure this is.'],
 };
 
@@ -93,18 +99,21 @@ export function landmarkCaption(l: Landmark): string {
 /** Prompts a caption follows (MMEdit E-IC's `src` and its rephrases). */
 export const CAPTION_PROMPTS: Phrasings = {
   train: ['a photo of', 'a picture of', 'an image of', 'this picture shows', 'here you can see'],
+  val: ['this photo shows', 'here is an image of', 'here is a photograph of'],
   eval: ['the image shows', 'a photograph of', 'this is a photo of'],
 };
 
 /** Text-only questions about a nation's capital (`{}` = the nation). */
 export const CAPITAL_QUESTIONS: Phrasings = {
   train: ['What is the capital of {}?', 'Which city is the capital of {}?', 'What city is the seat of government of {}?', 'Name the capital city of {}.'],
+  val: ['Tell me the capital of {}.', 'What is the capital city of {}?'],
   eval: ['The capital of {} is which city?', 'Which city serves as the capital of {}?'],
 };
 
 /** Text-only questions about where a landmark stands (`{}` = "the tower of Dorvan"). */
 export const LOCATION_QUESTIONS: Phrasings = {
   train: ['In which nation is {}?', 'Where is {} located?', 'Which country has {}?', 'In which country does {} stand?'],
+  val: ['Where does {} stand?', 'Tell me where {} is located.'],
   eval: ['In what country can you find {}?', 'Which nation is home to {}?'],
 };
 

@@ -13,8 +13,13 @@
  * - `serac`: text-only embedding scope classifier + counterfactual VLM (own projection and LM).
  * MEND and KE train with `@medit/mend`'s resumable trainer (checkpoints in DIR) on the records
  * plus `--renamed-copies` re-targeted copies of each (names from the training texts, see
- * {@link withRenamedCopies}); SERAC writes its artefact directory to DIR, its counterfactual model
- * with frozen token embeddings and name re-statements (see `@medit/serac`'s multimodal.ts).
+ * {@link withRenamedCopies}), stopping after `--patience` iterations (default 5,000) without a
+ * better validation loss; SERAC writes its artefact directory to DIR, its counterfactual model
+ * with frozen token embeddings and name re-statements (see `@medit/serac`'s multimodal.ts);
+ * `--scope-noise` / `--cf-noise` give the share of the classifier's / counterfactual model's
+ * training queries noised with EDA word operations (`--noise-rate` α, words of the train records'
+ * questions; `@medit/serac`'s word-noise.ts), `--cf-statement-noise` that of the counterfactual
+ * model's edit statements (default: as `--cf-noise`).
  * `DIR/data.json` records the command, the files (SHA-256) and record indices trained and
  * validated on. Defaults are the settings of the committed editors (bench/RESULTS.md, issue 28).
  *
@@ -29,7 +34,7 @@ import * as path from 'node:path';
 import { mulberry32, readPng, type RgbImage, type VisionLanguageModel, loadModel, writeFileAtomic } from '@medit/core';
 import { type MmeditCase, readMmedit, withCaseImages } from '@medit/data';
 import { KeEditor, MendEditor, type TrainableEditor, type TrainingExample, examplesFromMmedit, trainEditor } from '@medit/mend';
-import { trainMultimodalSerac, trainingNames } from '@medit/serac';
+import { textVocabulary, trainMultimodalSerac, trainingNames, type WordNoise } from '@medit/serac';
 
 import { arg } from '../args';
 
@@ -91,15 +96,18 @@ async function main(): Promise<void> {
   writeFileAtomic(path.join(out, 'data.json'), data + '\n');
   const started = Date.now();
   if (method === 'serac') {
+    // EDA word noise on training queries (0: none), with the train records' own question words
+    const vocabulary = textVocabulary(cases.flatMap((c) => [c.src, c.rephrase, c.loc, c.mLocQ]));
+    const noise = (share: number): WordNoise | undefined => (share > 0 ? { share, rate: Number(arg('noise-rate', '0.1')), vocabulary } : undefined);
     await trainMultimodalSerac({
       baseModel: modelDir,
       cases,
       validation,
       out,
       scopeEmbeddingsFromBase: true,
-      scope: { steps: Number(arg('scope-steps', '1500')), hiddenSize: 128, layers: 2, heads: 4, rephraseShare: 0.5 },
+      scope: { steps: Number(arg('scope-steps', '1500')), hiddenSize: 128, layers: 2, heads: 4, rephraseShare: 0.5, queryNoise: noise(Number(arg('scope-noise', '0'))) },
       components: arg('components', 'scope-embedding,counterfactual').split(',') as ('scope-embedding' | 'counterfactual')[],
-      counterfactual: { steps: Number(arg('cf-steps', '24000')), batchSize: 16, lr: Number(arg('cf-lr', '3e-4')), augmentNames: Number(arg('cf-augment-names', '0.5')), augmentWords: Number(arg('cf-augment-words', '0.5')), frozenTokenEmbeddings: true },
+      counterfactual: { steps: Number(arg('cf-steps', '24000')), batchSize: 16, lr: Number(arg('cf-lr', '3e-4')), augmentNames: Number(arg('cf-augment-names', '0.5')), augmentWords: Number(arg('cf-augment-words', '0.5')), frozenTokenEmbeddings: true, queryNoise: noise(Number(arg('cf-noise', '0'))), statementNoise: noise(Number(arg('cf-statement-noise', arg('cf-noise', '0')))) },
       onProgress: (p) => {
         if (p.done % 100 === 0) console.log(JSON.stringify({ stage: p.stage, done: p.done, total: p.total, ...p.info }));
       },
@@ -109,7 +117,8 @@ async function main(): Promise<void> {
   }
   const model = (await loadModel(modelDir)) as VisionLanguageModel;
   const resume = process.argv.includes('--resume') && fs.existsSync(path.join(out, 'last.safetensors'));
-  const common = { ...TRAIN, max_iters: maxIters };
+  // a small validation split gives a noisy loss: a longer patience keeps training past its dips
+  const common = { ...TRAIN, max_iters: maxIters, early_stop_patience: Number(arg('patience', String(TRAIN.early_stop_patience))) };
   let editor: TrainableEditor;
   if (method === 'ke') {
     const hp = { ...common, lr: 1e-3, accumulate_bs: 1, hidden_dim: 64, condition_dim: 128, param_hidden: 32 };

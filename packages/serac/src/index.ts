@@ -19,4 +19,5 @@ export { MemoryDelta } from './memory-delta';
 export type { ForwardWrapper } from './memory-delta';
 export * from './serac';
 export * from './ike';
+export * from './word-noise';
 export { memoryDeltaFrom } from './memory-load';

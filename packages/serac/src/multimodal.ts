@@ -21,6 +21,7 @@ import { type AnswerSequence, counterfactualContext, separatorId, trainOnAnswers
 import { editStatement, makeRng, type Rng, type ScopeTrainingEdit } from './examples';
 import type { IkePoolRecord } from './ike';
 import type { TrainProgress } from './train-progress';
+import { maybePerturbWords, type WordNoise } from './word-noise';
 
 /** `m_loc_q` back out of MMEdit's VQA template. */
 function plainQuestion(text: string): string {
@@ -108,6 +109,13 @@ export interface MultimodalCounterfactualOptions {
    * to answer only the training names would otherwise push every other name's output logit down
    */
   frozenTokenEmbeddings?: boolean;
+  /**
+   * EDA word noise on the query ({@link perturbWords}; default none; the answer stays as it is):
+   * the model learns to answer with the statement's answer after phrasings it never saw
+   */
+  queryNoise?: WordNoise;
+  /** the same on the question or prompt of the edit statement, drawn apart from the query's (default none) */
+  statementNoise?: WordNoise;
   seed?: number;
   signal?: AbortSignal;
   onProgress?: (p: TrainProgress) => void;
@@ -188,9 +196,10 @@ export function trainMultimodalCounterfactual(model: VisionLanguageModel, cases:
         let target = pool.length > 1 && rng.next() < augment ? rng.pick(pool) : c.alt;
         if (names.length > 0 && rng.next() < augmentNames) target = target.replace(/\S+$/, rng.pick(names));
         if (augmentWords > 0 && rng.next() < augmentWords) target = withRecombinedWord(target, pool, rng);
-        const ctx = counterfactualContext(tok, editStatement({ ...mmeditRequest(c), targetNew: target }));
+        const request = mmeditRequest(c);
+        const ctx = counterfactualContext(tok, editStatement({ ...request, subject: maybePerturbWords(request.subject, opts.statementNoise, rng), targetNew: target }));
         const which = rng.int(3);
-        const query = which === 1 ? c.rephrase : c.src;
+        const query = maybePerturbWords(which === 1 ? c.rephrase : c.src, opts.queryNoise, rng);
         images.push(which === 2 ? c.imageRephrase : c.image);
         const q = tok.encode(query);
         const ids = [...ctx, ...q, ...targetIds(tok, target)];

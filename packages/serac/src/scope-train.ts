@@ -54,6 +54,7 @@ import { EngineEncoder, encodePair, encodeSingle, padBatch, type Pooling } from 
 import { editStatement, makeRng, presentQuery, type ScopeTrainingEdit } from './examples';
 import type { ScopeConfig } from './scope';
 import type { TrainProgress } from './train-progress';
+import { maybePerturbWords, type WordNoise } from './word-noise';
 
 /** Shape and training settings of a scope classifier. */
 export interface ScopeTrainOptions {
@@ -90,6 +91,12 @@ export interface ScopeTrainOptions {
    */
   rephraseShare?: number;
   negatives?: number;
+  /**
+   * EDA word noise on the training queries, in and out of scope alike ({@link perturbWords};
+   * default none): the classifier learns the words that carry a question's content instead of the
+   * filler of the few phrasings it trains on
+   */
+  queryNoise?: WordNoise;
   lr?: number;
   weightDecay?: number;
   seed?: number;
@@ -181,7 +188,7 @@ interface PairBatch {
 function sampleBatch(
   edits: readonly ScopeTrainingEdit[],
   prefixes: readonly string[],
-  o: Required<Pick<ScopeTrainOptions, 'batchEdits' | 'positives' | 'rephraseShare' | 'negatives'>>,
+  o: Required<Pick<ScopeTrainOptions, 'batchEdits' | 'positives' | 'rephraseShare' | 'negatives'>> & Pick<ScopeTrainOptions, 'queryNoise'>,
   rng: ReturnType<typeof makeRng>,
 ): PairBatch {
   const out: PairBatch = { contexts: [], queries: [], labels: [] };
@@ -192,7 +199,7 @@ function sampleBatch(
       out.contexts.push(c);
       // no draw when the share is 0, so that runs without it keep their random stream
       const pool = o.rephraseShare > 0 && e.rephrases.length > 0 && rng.next() < o.rephraseShare ? e.rephrases : e.inScope;
-      out.queries.push(presentQuery(rng.pick(pool), e.tails, prefixes, rng));
+      out.queries.push(presentQuery(maybePerturbWords(rng.pick(pool), o.queryNoise, rng), e.tails, prefixes, rng));
       out.labels.push(true);
     }
     // Negatives cycle through the kinds so every step sees near misses of each sort.
@@ -201,7 +208,7 @@ function sampleBatch(
       const pool = e.outOfScope.filter((q) => q.kind === kinds[i % kinds.length]);
       const q = pool.length > 0 ? rng.pick(pool) : rng.pick(e.outOfScope);
       out.contexts.push(c);
-      out.queries.push(presentQuery(q.query, e.tails, prefixes, rng));
+      out.queries.push(presentQuery(maybePerturbWords(q.query, o.queryNoise, rng), e.tails, prefixes, rng));
       out.labels.push(false);
     }
   }
@@ -267,6 +274,7 @@ export function trainScopeClassifier(tokenizer: Tokenizer, edits: readonly Scope
     positives: opts.positives ?? 2,
     rephraseShare: opts.rephraseShare ?? 0,
     negatives: opts.negatives ?? 4,
+    queryNoise: opts.queryNoise,
     lr: opts.lr ?? 1e-3,
     weightDecay: opts.weightDecay ?? 0.01,
     seed: opts.seed ?? 0,

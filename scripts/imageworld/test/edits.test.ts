@@ -2,7 +2,9 @@
  * The committed MMEdit edit sets: MMEdit's schema, readable images, suboptimal entries only, and
  * split hygiene — no eval image content (scene combination, flag or landmark) and no eval text of
  * four or more words in a train or val file, and no eval edit subject named there (the checks of
- * ../shared/tools/leak-check.mjs, plus contents, which only the manifest knows).
+ * ../shared/tools/leak-check.mjs, plus contents, which only the manifest knows); and the phrasing
+ * partition: each split's questions and prompts come from its own side of the phrasing lists, so
+ * val records are worded as no train or eval record is.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -11,6 +13,7 @@ import { readPng } from '@medit/core';
 import { MMEDIT_FIELDS, readMmedit } from '@medit/data';
 
 import { evalSubjects } from '../edits';
+import * as texts from '../texts';
 import type { World } from '../world';
 
 const DIR = path.join(__dirname, '../../../test-fixtures/imageworld/edits');
@@ -69,4 +72,28 @@ test('no eval text of four or more words and no eval subject in a train or val f
   }
   const named = evalSubjects(world).filter((s) => new RegExp(`(^|[^\\w])${s}([^\\w]|$)`).test(blob));
   expect(named).toEqual([]);
+});
+
+test('each split is worded with its own phrasing side only: val phrasings are in no train or eval file', () => {
+  const lists: texts.Phrasings[] = [...Object.values(texts.SCENE_QUESTIONS), texts.FLAG_QUESTIONS, texts.LANDMARK_NAME_QUESTIONS, texts.LANDMARK_TYPE_QUESTIONS, texts.CAPTION_PROMPTS];
+  const factLists = [texts.CAPITAL_QUESTIONS, texts.LOCATION_QUESTIONS];
+  const used: Record<string, Set<string>> = { train: new Set(), val: new Set(), eval: new Set() };
+  for (const f of files) {
+    const split = f.split('-')[1].replace('.json', '') as 'train' | 'val' | 'eval';
+    const side = new Set(lists.flatMap((p) => p[split]));
+    // a text fact is a side's template with a name in place of `{}`
+    const facts = factLists.flatMap((p) => p[split]).map((t) => t.split('{}'));
+    for (const r of records(f)) {
+      for (const q of [r.src, r.rephrase, r.m_loc_q]) {
+        expect([f, q, side.has(q)]).toEqual([f, q, true]);
+        used[split].add(q);
+      }
+      const fact = facts.find(([pre, post]) => r.loc.startsWith(pre) && r.loc.endsWith(post));
+      expect([f, r.loc, fact !== undefined]).toEqual([f, r.loc, true]);
+      used[split].add(fact!.join('{}'));
+    }
+  }
+  expect([...used.val].filter((q) => used.train.has(q) || used.eval.has(q))).toEqual([]);
+  expect([...used.eval].filter((q) => used.train.has(q))).toEqual([]);
+  expect(used.val.size).toBeGreaterThanOrEqual(10);
 });

@@ -1,7 +1,7 @@
 /**
  * The image world: the committed world.json is what the generator makes; splits partition the
- * scene combinations and the named things; the two phrasing sides never share a text; renders
- * are deterministic; the tokenizer covers every text without unknown tokens.
+ * scene combinations and the named things; the three phrasing sides never share a text; renders
+ * are deterministic; the tokenizer covers every text (the val phrasings too) without unknown tokens.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -42,20 +42,23 @@ test('names are unique, each thing in one group, half of each group known', () =
   }
 });
 
-test('train and eval phrasing sides share no text', () => {
-  const lists: texts.Phrasings[] = [
-    ...Object.values(texts.SCENE_QUESTIONS),
-    texts.FLAG_QUESTIONS,
-    texts.LANDMARK_NAME_QUESTIONS,
-    texts.LANDMARK_TYPE_QUESTIONS,
-    texts.CAPTION_PROMPTS,
-    texts.CAPITAL_QUESTIONS,
-    texts.LOCATION_QUESTIONS,
-  ];
-  const train = new Set(lists.flatMap((p) => p.train));
-  const evalSide = lists.flatMap((p) => p.eval);
-  expect(evalSide.filter((q) => train.has(q))).toEqual([]);
-  expect(new Set([...train, ...evalSide]).size).toBe(train.size + evalSide.length);
+const PHRASING_LISTS: texts.Phrasings[] = [
+  ...Object.values(texts.SCENE_QUESTIONS),
+  texts.FLAG_QUESTIONS,
+  texts.LANDMARK_NAME_QUESTIONS,
+  texts.LANDMARK_TYPE_QUESTIONS,
+  texts.CAPTION_PROMPTS,
+  texts.CAPITAL_QUESTIONS,
+  texts.LOCATION_QUESTIONS,
+];
+
+test('the train, val and eval phrasing sides share no text, and each has two phrasings or more', () => {
+  const side = (s: 'train' | 'val' | 'eval') => PHRASING_LISTS.flatMap((p) => p[s]);
+  const [train, val, evalSide] = [new Set(side('train')), new Set(side('val')), new Set(side('eval'))];
+  expect([...val].filter((q) => train.has(q))).toEqual([]);
+  expect([...evalSide].filter((q) => train.has(q) || val.has(q))).toEqual([]);
+  expect(train.size + val.size + evalSide.size).toBe(side('train').length + side('val').length + side('eval').length);
+  for (const p of PHRASING_LISTS) for (const s of ['train', 'val', 'eval'] as const) expect(p[s].length).toBeGreaterThanOrEqual(2);
 });
 
 test('renders are deterministic per seed and differ across seeds', () => {
@@ -73,4 +76,13 @@ test('the tokenizer encodes every world text without unknown tokens', () => {
   const unk = tok.unkTokenId!;
   const bad = worldTexts(world).filter((t) => tok.encode(t).includes(unk));
   expect(bad.slice(0, 5)).toEqual([]);
+});
+
+test('the val phrasings (which the VLM did not train on) encode without unknown tokens, as prompts are used', () => {
+  const tok = Tokenizer.fromFile(path.join(DIR, 'tokenizer/tokenizer.json'));
+  const unk = tok.unkTokenId!;
+  const filled = (q: string) => [q.replace('{}', world.nations[0].name), q.replace('{}', texts.landmarkTitle(world.landmarks[0]))];
+  const prompts = PHRASING_LISTS.flatMap((p) => p.val).flatMap(filled);
+  const bad = prompts.flatMap((q) => [q, ` ${q}`, texts.applyTemplate(q)]).filter((t) => tok.encode(t).includes(unk));
+  expect(bad).toEqual([]);
 });
