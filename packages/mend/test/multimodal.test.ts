@@ -7,29 +7,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { type RgbImage, Tokenizer, VisionLanguageModel, createModel, modelFingerprint, noGrad, tidy, withImages } from '@medit/core';
+import { type RgbImage, modelFingerprint, noGrad, tidy, withImages } from '@medit/core';
 import { type MmeditCase, mmeditRequest } from '@medit/data';
 
 import { KeEditor, MendEditor, examplesFromMmedit, trainEditor, type TrainLogRow } from '../src';
-
-const TOKENIZER = path.join(__dirname, '../../../test-fixtures/imageworld/tokenizer/tokenizer.json');
+import { imageWorldTinyVlm } from '../../core/test-utils/tiny-vlm';
 
 function image(seed: number): RgbImage {
   return { width: 12, height: 12, data: new Uint8Array(12 * 12 * 3).map((_, i) => (i * 29 + seed * 131) % 256) };
-}
-
-function tinyVlm(): VisionLanguageModel {
-  const tokenizer = Tokenizer.fromFile(TOKENIZER);
-  return createModel(
-    {
-      model_type: 'medit-vlm',
-      num_query_tokens: 2,
-      vision_config: { image_size: 12, patch_size: 4, hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2 },
-      qformer_config: { hidden_size: 8, intermediate_size: 16, num_hidden_layers: 2, num_attention_heads: 2 },
-      text_config: { vocab_size: tokenizer.vocabSize, n_embd: 16, n_head: 2, n_layer: 3, n_positions: 48, eos_token_id: 0 },
-    },
-    { seed: 6, tokenizer },
-  ) as VisionLanguageModel;
 }
 
 const CASES: MmeditCase<RgbImage>[] = ['blue', 'green', 'red', 'white'].map((alt, i) => ({
@@ -50,7 +35,7 @@ const CASES: MmeditCase<RgbImage>[] = ['blue', 'green', 'red', 'white'].map((alt
 }));
 
 test('MEND trains with MMEdit terms: L = c_edit·L_e + c_loc·(L_loc + L_loc^image) + i_edit·L_e^image', async () => {
-  const model = tinyVlm();
+  const model = imageWorldTinyVlm(6, { qformer: 2, text: 3 });
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'mend-mm-'));
   try {
     const mend = MendEditor.create(model, { max_iters: 4, val_interval: 2, val_steps: 1, rank: 4, accumulate_bs: 1, val_fraction: 0.25, cedit: 0.1, iedit: 0.1, cloc: 1 });
@@ -77,7 +62,7 @@ test('MEND trains with MMEdit terms: L = c_edit·L_e + c_loc·(L_loc + L_loc^ima
 });
 
 test('MEND vision variant edits the Q-Former output projection; the update depends on the image', async () => {
-  const model = tinyVlm();
+  const model = imageWorldTinyVlm(6, { qformer: 2, text: 3 });
   const inner = ['qformer.encoder.layer.0.output_query.dense.weight', 'qformer.encoder.layer.1.output_query.dense.weight'];
   const mend = MendEditor.create(model, { inner_params: inner, rank: 4, max_iters: 2, val_interval: 2, val_steps: 1, val_fraction: 0.25 });
   expect(mend.linears.map((l) => l.weightName)).toEqual(inner);
@@ -109,7 +94,7 @@ test('MEND vision variant edits the Q-Former output projection; the update depen
 });
 
 test('KE edits the LM FFNs from an image-conditioned gradient and its condition text', async () => {
-  const model = tinyVlm();
+  const model = imageWorldTinyVlm(6, { qformer: 2, text: 3 });
   const ke = KeEditor.create(model, { hidden_dim: 8, condition_dim: 8, param_hidden: 4 });
   const delta = await ke.edit(withImages(model, [CASES[0].image]), [mmeditRequest(CASES[0])]);
   expect(delta.updates.map((u) => u.name)).toEqual(ke.linears.map((l) => l.weightName));

@@ -3,32 +3,16 @@
  * the editor, five metrics per case), the baseline agreeing with itself on locality, the editor
  * seeing the edit's image, and the model's weights bit-identical afterwards.
  */
-import * as path from 'node:path';
 
-import { type CausalLM, EditDelta, type EditRequest, type Editor, type RgbImage, Tokenizer, createModel, memory, modelFingerprint, randn } from '@medit/core';
+import { type CausalLM, EditDelta, type EditRequest, type Editor, type RgbImage, memory, modelFingerprint, randn } from '@medit/core';
 import type { MmeditCase } from '@medit/data';
 
 import { evaluateMmedit, mmeditGallery, renderHtmlReport } from '../src';
-
-const TOKENIZER = path.join(__dirname, '../../../test-fixtures/imageworld/tokenizer/tokenizer.json');
+import { imageWorldTinyVlm } from '../../core/test-utils/tiny-vlm';
 
 function image(seed: number): RgbImage {
   const data = new Uint8Array(12 * 12 * 3).map((_, i) => (i * 37 + seed * 101) % 256);
   return { width: 12, height: 12, data };
-}
-
-function tinyVlm(): CausalLM {
-  const tokenizer = Tokenizer.fromFile(TOKENIZER);
-  return createModel(
-    {
-      model_type: 'medit-vlm',
-      num_query_tokens: 2,
-      vision_config: { image_size: 12, patch_size: 4, hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2 },
-      qformer_config: { hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2 },
-      text_config: { vocab_size: tokenizer.vocabSize, n_embd: 16, n_head: 2, n_layer: 2, n_positions: 48, eos_token_id: 0 },
-    },
-    { seed: 4, tokenizer },
-  );
 }
 
 function mmCase(i: number): MmeditCase<RgbImage> {
@@ -62,7 +46,7 @@ class RandomUpdateEditor implements Editor {
 }
 
 test('evaluateMmedit: baseline then editor, five metrics per case, weights restored', async () => {
-  const model = tinyVlm();
+  const model = imageWorldTinyVlm(4);
   const fingerprint = modelFingerprint(model);
   const before = memory().numTensors;
   const cases = [0, 1, 2].map(mmCase);
@@ -86,7 +70,7 @@ test('evaluateMmedit: baseline then editor, five metrics per case, weights resto
 });
 
 test('the editor runs on image + text: its forward passes carry the edit image', async () => {
-  const model = tinyVlm();
+  const model = imageWorldTinyVlm(4);
   const images: (readonly (RgbImage | null)[] | undefined)[] = [];
   const forward = model.forward.bind(model);
   model.forward = (ids, opts) => {
@@ -109,7 +93,7 @@ test('the editor runs on image + text: its forward passes carry the edit image',
 });
 
 test('bad options are named', async () => {
-  const model = tinyVlm();
+  const model = imageWorldTinyVlm(4);
   await expect(evaluateMmedit({ model, cases: [] })).rejects.toThrow(/non-empty array of MMEdit cases/);
   model.dispose();
 });

@@ -4,38 +4,22 @@
  * trains only its projection and language model, with name and word re-statements; IKE's pool
  * from MMEdit records.
  */
-import * as path from 'node:path';
 
-import { type CausalLM, type RgbImage, Tokenizer, VisionLanguageModel, createModel, noGrad, tidy } from '@medit/core';
+import { type CausalLM, type RgbImage, noGrad, tidy } from '@medit/core';
 import type { MmeditCase } from '@medit/data';
 
 import { counterfactualContext, counterfactualTrainedNames, makeRng, mmeditCalibrationCase, mmeditIkePool, multimodalScopeSet, routedForward, trainingNames, trainMultimodalCounterfactual, withRecombinedWord } from '../src';
-
-const TOKENIZER = path.join(__dirname, '../../../test-fixtures/imageworld/tokenizer/tokenizer.json');
+import { imageWorldTinyVlm } from '../../core/test-utils/tiny-vlm';
 
 function image(seed: number): RgbImage {
   return { width: 12, height: 12, data: new Uint8Array(12 * 12 * 3).map((_, i) => (i * 53 + seed * 97) % 256) };
 }
 
-function tinyVlm(seed: number): VisionLanguageModel {
-  const tokenizer = Tokenizer.fromFile(TOKENIZER);
-  return createModel(
-    {
-      model_type: 'medit-vlm',
-      num_query_tokens: 2,
-      vision_config: { image_size: 12, patch_size: 4, hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2 },
-      qformer_config: { hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2 },
-      text_config: { vocab_size: tokenizer.vocabSize, n_embd: 16, n_head: 2, n_layer: 2, n_positions: 48, eos_token_id: 0 },
-    },
-    { seed, tokenizer },
-  ) as VisionLanguageModel;
-}
-
 const logits = (m: CausalLM, ids: number[][], images?: (RgbImage | null)[]) => noGrad(() => tidy(() => m.forward(ids, { images }).logits.data() as Float32Array));
 
 test('routed forward: each row keeps its image, on the base or the other model', () => {
-  const base = tinyVlm(1);
-  const other = tinyVlm(2);
+  const base = imageWorldTinyVlm(1);
+  const other = imageWorldTinyVlm(2);
   const ctx = [5, 6, 7];
   const ids = [
     [10, 11, 12],
@@ -98,7 +82,7 @@ test('scope set: a question kind is in scope, other kinds and locality questions
 });
 
 test('the counterfactual model trains its projection and language model only', () => {
-  const model = tinyVlm(3);
+  const model = imageWorldTinyVlm(3);
   const frozen = ['vision_model.encoder.layers.0.mlp.fc1.weight', 'qformer.encoder.layer.0.output_query.dense.weight', 'query_tokens'];
   const before = frozen.map((n) => model.param(n).data() as Float32Array);
   const proj = model.param('language_projection.weight').data() as Float32Array;
@@ -115,7 +99,7 @@ test('the counterfactual model trains its projection and language model only', (
 test('name augmentation draws from the names in the training records only', () => {
   const named = [{ ...CASES[0], alt: 'Dorvan', pred: 'Kesmira' }, CASES[2]];
   expect(trainingNames(named)).toEqual(['Dorvan', 'Kesmira']);
-  const model = tinyVlm(4);
+  const model = imageWorldTinyVlm(4);
   expect(trainMultimodalCounterfactual(model, named, { steps: 2, batchSize: 4, augmentNames: 1 })).toHaveLength(2);
   model.dispose();
 });
@@ -138,7 +122,7 @@ test('word recombination: one word before the last from the same place of an ans
   expect(seen).toContain('the red and white tower of Naba');
   expect(withRecombinedWord('left', pool, rng)).toBe('left');
   expect(withRecombinedWord('a b c', pool, rng)).toBe('a b c');
-  const model = tinyVlm(6);
+  const model = imageWorldTinyVlm(6);
   expect(trainMultimodalCounterfactual(model, CASES, { steps: 2, batchSize: 4, augmentWords: 1 })).toHaveLength(2);
   model.dispose();
 });

@@ -5,10 +5,11 @@
  */
 import * as path from 'node:path';
 
-import { Tokenizer, createModel, type RgbImage, type VisionLanguageModel } from '@medit/core';
+import type { RgbImage } from '@medit/core';
 import { readDataset, type MmeditCase } from '@medit/data';
 
 import { buildScopeTrainingSet, classifierTokenizer, contextPrefixes, makeRng, maybePerturbWords, perturbWords, textVocabulary, trainMultimodalCounterfactual, trainScopeClassifier } from '../src';
+import { imageWorldTinyVlm } from '../../core/test-utils/tiny-vlm';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const VOCAB = ['colour', 'picture', 'large'];
@@ -79,20 +80,6 @@ test('the scope classifier trains on noised queries; share 0 leaves its run bit-
   expect(run(1)).not.toEqual(plain);
 });
 
-function tinyVlm(): VisionLanguageModel {
-  const tokenizer = Tokenizer.fromFile(path.join(ROOT, 'test-fixtures/imageworld/tokenizer/tokenizer.json'));
-  return createModel(
-    {
-      model_type: 'medit-vlm',
-      num_query_tokens: 2,
-      vision_config: { image_size: 12, patch_size: 4, hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2 },
-      qformer_config: { hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2 },
-      text_config: { vocab_size: tokenizer.vocabSize, n_embd: 16, n_head: 2, n_layer: 2, n_positions: 48, eos_token_id: 0 },
-    },
-    { seed: 7, tokenizer },
-  ) as VisionLanguageModel;
-}
-
 test('the counterfactual model trains on noised statements and queries; share 0 leaves its run bit-identical', () => {
   const image: RgbImage = { width: 12, height: 12, data: new Uint8Array(12 * 12 * 3).map((_, i) => (i * 31) % 256) };
   const mm = (i: number, src: string, rephrase: string, alt: string): MmeditCase<RgbImage> => ({
@@ -114,7 +101,7 @@ test('the counterfactual model trains on noised statements and queries; share 0 
   const cases = [mm(0, 'What colour are the shapes?', 'What is the colour of the shapes?', 'red'), mm(1, 'a photo of', 'an image of', 'one large red circle')];
   const vocabulary = textVocabulary(cases.flatMap((c) => [c.src, c.rephrase]));
   const run = (share?: number, which: 'query' | 'statement' = 'query') => {
-    const model = tinyVlm();
+    const model = imageWorldTinyVlm(7);
     const noise = { share: share ?? 0, rate: 0.3, vocabulary };
     const h = trainMultimodalCounterfactual(model, cases, { steps: 3, batchSize: 4, seed: 1, ...(share === undefined ? {} : which === 'query' ? { queryNoise: noise } : { statementNoise: noise }) });
     model.dispose();
