@@ -104,7 +104,15 @@ export function measureInContext(model: CausalLM, world: World, opts: { facts?: 
   const index = new FactIndex(world);
   const rng = opts.rng ?? new Rng(1).fork('recall');
   const trainFacts = world.facts.filter((f) => index.isSubject(f.subject) && index.split(f.subject) === 'train');
-  const objectsOf = (relation: string) => [...new Set(world.facts.filter((f) => f.relation === relation && index.isSubject(f.subject)).map((f) => f.object))];
+  // the subject facts' objects per relation, collected once (every demonstration draws from them)
+  const objectSets = new Map<string, Set<number>>();
+  for (const f of world.facts) {
+    if (!index.isSubject(f.subject)) continue;
+    if (!objectSets.has(f.relation)) objectSets.set(f.relation, new Set());
+    objectSets.get(f.relation)!.add(f.object);
+  }
+  const objects = new Map([...objectSets].map(([relation, set]) => [relation, [...set]]));
+  const objectsOf = (relation: string) => objects.get(relation) ?? [];
   const counterfactual = (f: { subject: number; relation: string; object: number }) => {
     const others = objectsOf(f.relation).filter((o) => index.name(o).split(' ')[0] !== index.name(f.object).split(' ')[0]);
     const targetNew = index.name(rng.pick(others));

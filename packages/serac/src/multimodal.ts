@@ -177,7 +177,11 @@ export function trainMultimodalCounterfactual(model: VisionLanguageModel, cases:
   const names = augmentNames > 0 ? trainingNames(cases) : [];
   const kinds = questionKinds(cases);
   const answers = new Map<number, string[]>();
-  for (const c of cases) (answers.get(kinds.get(c.src)!) ?? answers.set(kinds.get(c.src)!, []).get(kinds.get(c.src)!)!).push(c.alt);
+  for (const c of cases) {
+    const kind = kinds.get(c.src)!;
+    if (!answers.has(kind)) answers.set(kind, []);
+    answers.get(kind)!.push(c.alt);
+  }
   return trainOnAnswers({
     name: 'trainMultimodalCounterfactual',
     params: counterfactualTrainedNames(model, { frozenTokenEmbeddings: opts.frozenTokenEmbeddings }).map((n) => model.param(n)),
