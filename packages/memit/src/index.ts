@@ -27,7 +27,7 @@ export {
   algorithmFromName,
 } from './hparams';
 export type { MemitHyperParams, MassEditAlgorithm } from './hparams';
-export { memitContextTemplates } from './context-templates';
+export { MEMIT_START_WORDS, memitContextTemplates } from './context-templates';
 export { computeZs } from './compute-z';
 export type { ZRequest, ZSettings, ZOptions, ZResult } from './compute-z';
 export { computeKeys } from './compute-ks';

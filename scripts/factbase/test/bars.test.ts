@@ -23,7 +23,7 @@ let opts: BarsOptions;
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'factbase-bars-'));
   const tiny = await makeTinyFactbase(tmp);
-  const mass = { layers: [0], clamp_norm_factor: 8, v_lr: 2, v_num_grad_steps: 20, mom2_update_weight: 1, mom2_n_samples: 200, context_template_length_params: [[5, 1]] };
+  const mass = { layers: [0], clamp_norm_factor: 8, v_lr: 2, v_num_grad_steps: 20, mom2_update_weight: 1, mom2_n_samples: 200, context_template_length_params: [[5, 5]] };
   for (const [m, hp] of Object.entries({ memit: mass, emmet: mass, alphaedit: { ...mass, nullspace_threshold: 0.2, L2: 1 } })) fs.writeFileSync(path.join(tmp, 'hparams', `fact-base-${m}.json`), JSON.stringify(hp));
   opts = {
     ...defaultBarsOptions(ROOT, 'eval'),

@@ -146,7 +146,7 @@ test('the comparison: every method of fact-base\'s world table on the tiny files
     editors: { mend: path.join(fixtures, 'editors/mend-fact-base.safetensors'), ke: path.join(fixtures, 'editors/ke-fact-base.safetensors'), serac: path.join(fixtures, 'serac/fact-base'), ikeEncoder: path.join(fixtures, 'serac/fact-base/scope-embedding') },
   };
   // settings for the 2-layer model (fact-base's own name layers up to 5)
-  const mass = { layers: [0], v_num_grad_steps: 4, mom2_n_samples: 200, context_template_length_params: [[5, 1]] };
+  const mass = { layers: [0], v_num_grad_steps: 4, mom2_n_samples: 200, context_template_length_params: [[5, 5]] };
   const settings: Record<string, object> = {
     'ft-m': { lr: 5e-2 }, 'ft-kl': { lr: 5e-3, kl_factor: 10 }, 'ft-l': { lr: 5e-3, norm_constraint: 0.02 }, kn: { layers: [0], adaptive_threshold: 0.4, edit_scale: 0.5 },
     rome: { layers: [1], v_num_grad_steps: 4, mom2_n_samples: 200 }, tpatcher: { layer: 1, max_edit_step: 20, start_val_epoch: 5 },

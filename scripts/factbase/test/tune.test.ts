@@ -30,7 +30,7 @@ beforeAll(async () => {
   };
   const grids = path.join(tmp, 'grids/fact-base-');
   fs.mkdirSync(path.dirname(grids));
-  const mass = { layers: [0], v_num_grad_steps: 4, mom2_n_samples: 200, context_template_length_params: [[5, 1]] };
+  const mass = { layers: [0], v_num_grad_steps: 4, mom2_n_samples: 200, context_template_length_params: [[5, 5]] };
   const files: Record<string, [object, object]> = {
     rome: [{ layers: [1], v_num_grad_steps: 4, mom2_n_samples: 200, tuned: { split: 'untuned' } }, { _why: 'two layers', layers: [[0], [1]] }],
     memit: [{ ...mass, mom2_update_weight: 10, tuned: { split: 'untuned' } }, { mom2_update_weight: [1, 10] }],
