@@ -203,7 +203,12 @@ export function trainMultimodalCounterfactual(model: VisionLanguageModel, cases:
   const localityEdits = opts.localityEdits ?? 0;
   // a locality question's answers: those the records give that question text
   const localityAnswers = new Map<string, string[]>();
-  if (localityEdits > 0) for (const c of cases) (localityAnswers.get(plainQuestion(c.mLocQ)) ?? localityAnswers.set(plainQuestion(c.mLocQ), []).get(plainQuestion(c.mLocQ))!).push(c.mLocA);
+  if (localityEdits > 0) {
+    for (const c of cases) {
+      const q = plainQuestion(c.mLocQ);
+      (localityAnswers.get(q) ?? localityAnswers.set(q, []).get(q)!).push(c.mLocA);
+    }
+  }
   return trainOnAnswers({
     name: 'trainMultimodalCounterfactual',
     params: counterfactualTrainedNames(model, { frozenTokenEmbeddings: opts.frozenTokenEmbeddings }).map((n) => model.param(n)),
