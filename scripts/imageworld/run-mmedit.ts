@@ -89,7 +89,8 @@ async function main(): Promise<void> {
   const o: Artefacts = {
     edits: arg('edits', 'test-fixtures/imageworld/edits'),
     ke: arg('ke', 'test-fixtures/editors/ke-image-vlm.safetensors'),
-    mend: arg('mend', 'test-fixtures/editors/mend-image-vlm.safetensors'),
+    // MMEdit trains MEND per task: the task's own editor (mend-image-vlm.safetensors is the joint one)
+    mend: arg('mend', `test-fixtures/editors/mend-${task}-image-vlm.safetensors`),
     mendVision: arg('mend-vision', 'test-fixtures/editors/mend-vision-image-vlm.safetensors'),
     serac: arg('serac', 'test-fixtures/serac/image-vlm'),
     ikeEncoder: arg('ike-encoder', 'test-fixtures/serac/image-vlm/scope-embedding'),

@@ -19,7 +19,11 @@
  * `--scope-noise` / `--cf-noise` give the share of the classifier's / counterfactual model's
  * training queries noised with EDA word operations (`--noise-rate` α, words of the train records'
  * questions; `@medit/serac`'s word-noise.ts), `--cf-statement-noise` that of the counterfactual
- * model's edit statements (default: as `--cf-noise`).
+ * model's edit statements (default: as `--cf-noise`), `--cf-noise-rate` the α of both (default:
+ * `--noise-rate`); `--cf-locality-edits` the share of the counterfactual model's training edits
+ * made from the records' multimodal-locality questions (`@medit/serac`'s `localityEdit`).
+ * `--edit-nll sum` trains MEND / KE on each target's summed token NLL (MEND's Alg. 1) instead of
+ * the token mean (MEND-code, the default; `@medit/mend`'s `edit_nll`).
  * `DIR/data.json` records the command, the files (SHA-256) and record indices trained and
  * validated on. Defaults are the settings of the committed editors (bench/RESULTS.md, issue 28).
  *
@@ -33,7 +37,7 @@ import * as path from 'node:path';
 
 import { mulberry32, readPng, type RgbImage, type VisionLanguageModel, loadModel, writeFileAtomic } from '@medit/core';
 import { type MmeditCase, readMmedit, withCaseImages } from '@medit/data';
-import { KeEditor, MendEditor, type TrainableEditor, type TrainingExample, examplesFromMmedit, trainEditor } from '@medit/mend';
+import { type EditNllReduction, KeEditor, MendEditor, type TrainableEditor, type TrainingExample, examplesFromMmedit, trainEditor } from '@medit/mend';
 import { textVocabulary, trainMultimodalSerac, trainingNames, type WordNoise } from '@medit/serac';
 
 import { arg } from '../args';
@@ -98,7 +102,9 @@ async function main(): Promise<void> {
   if (method === 'serac') {
     // EDA word noise on training queries (0: none), with the train records' own question words
     const vocabulary = textVocabulary(cases.flatMap((c) => [c.src, c.rephrase, c.loc, c.mLocQ]));
-    const noise = (share: number): WordNoise | undefined => (share > 0 ? { share, rate: Number(arg('noise-rate', '0.1')), vocabulary } : undefined);
+    const rate = arg('noise-rate', '0.1');
+    const noise = (share: number, alpha = rate): WordNoise | undefined => (share > 0 ? { share, rate: Number(alpha), vocabulary } : undefined);
+    const cfRate = arg('cf-noise-rate', rate);
     await trainMultimodalSerac({
       baseModel: modelDir,
       cases,
@@ -107,7 +113,7 @@ async function main(): Promise<void> {
       scopeEmbeddingsFromBase: true,
       scope: { steps: Number(arg('scope-steps', '1500')), hiddenSize: 128, layers: 2, heads: 4, rephraseShare: 0.5, queryNoise: noise(Number(arg('scope-noise', '0'))) },
       components: arg('components', 'scope-embedding,counterfactual').split(',') as ('scope-embedding' | 'counterfactual')[],
-      counterfactual: { steps: Number(arg('cf-steps', '24000')), batchSize: 16, lr: Number(arg('cf-lr', '3e-4')), augmentNames: Number(arg('cf-augment-names', '0.5')), augmentWords: Number(arg('cf-augment-words', '0.5')), frozenTokenEmbeddings: true, queryNoise: noise(Number(arg('cf-noise', '0'))), statementNoise: noise(Number(arg('cf-statement-noise', arg('cf-noise', '0')))) },
+      counterfactual: { steps: Number(arg('cf-steps', '24000')), batchSize: 16, lr: Number(arg('cf-lr', '3e-4')), augmentNames: Number(arg('cf-augment-names', '0.5')), augmentWords: Number(arg('cf-augment-words', '0.5')), localityEdits: Number(arg('cf-locality-edits', '0')), frozenTokenEmbeddings: true, queryNoise: noise(Number(arg('cf-noise', '0')), cfRate), statementNoise: noise(Number(arg('cf-statement-noise', arg('cf-noise', '0'))), cfRate) },
       onProgress: (p) => {
         if (p.done % 100 === 0) console.log(JSON.stringify({ stage: p.stage, done: p.done, total: p.total, ...p.info }));
       },
@@ -118,7 +124,9 @@ async function main(): Promise<void> {
   const model = (await loadModel(modelDir)) as VisionLanguageModel;
   const resume = process.argv.includes('--resume') && fs.existsSync(path.join(out, 'last.safetensors'));
   // a small validation split gives a noisy loss: a longer patience keeps training past its dips
-  const common = { ...TRAIN, max_iters: maxIters, early_stop_patience: Number(arg('patience', String(TRAIN.early_stop_patience))) };
+  const editNll = arg('edit-nll', 'mean');
+  if (editNll !== 'mean' && editNll !== 'sum') throw new Error(`--edit-nll must be mean or sum, not ${editNll}`);
+  const common = { ...TRAIN, max_iters: maxIters, early_stop_patience: Number(arg('patience', String(TRAIN.early_stop_patience))), edit_nll: editNll as EditNllReduction };
   let editor: TrainableEditor;
   if (method === 'ke') {
     const hp = { ...common, lr: 1e-3, accumulate_bs: 1, hidden_dim: 64, condition_dim: 128, param_hidden: 32 };

@@ -28,6 +28,8 @@ import {
 } from '@medit/core';
 import { type EditCase, type MmeditCase, mmeditLocalityPrompt } from '@medit/data';
 
+import type { EditNllReduction } from './hparams';
+
 /** One training edit: (x_e, y_e), its rephrases x'_e and locality prompts x_loc with answers. */
 export interface TrainingExample {
   /** x_e, the full edit prompt */
@@ -123,6 +125,15 @@ export function textBatch(tok: Tokenizer, texts: readonly string[], pad: number)
 /** L_e: mean NLL over the supervised tokens (spec §0.3 "Edit NLL"). */
 export function targetNll(logits: Tensor, labels: readonly number[]): Tensor {
   return crossEntropy(logits, labels);
+}
+
+/**
+ * The training objective's edit term over a batch of `rows` targets: {@link targetNll} for `mean`;
+ * for `sum` each target's summed token NLL, −log p(y|x), averaged over the rows (MEND Alg. 1).
+ */
+export function objectiveNll(logits: Tensor, labels: readonly number[], rows: number, reduction: EditNllReduction): Tensor {
+  if (reduction === 'mean') return targetNll(logits, labels);
+  return mulScalar(crossEntropy(logits, labels, { reduction: 'sum' }), 1 / rows);
 }
 
 /**

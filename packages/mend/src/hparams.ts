@@ -10,6 +10,14 @@ import { ArgumentError, readHparamsMapping } from '@medit/core';
 /** Which sign the MEND update carries (spec §1.4; MEND-code issue #13). */
 export type EditSign = 'paper' | 'code';
 
+/**
+ * How the training objective reduces the edit NLL over a target's tokens: `mean` over them
+ * (MEND-code `losses.py`, spec §0.3) or `sum`, the target sequence's −log p(y′|x′) of MEND's
+ * Alg. 1 (spec §1.5 step 4), averaged over the batch's edits. With `mean` a many-token target
+ * whose one wrong token is the edit (a caption's name) weighs 1/|y| of a one-token answer.
+ */
+export type EditNllReduction = 'mean' | 'sum';
+
 /** Training-loop fields shared by MEND and KE (spec §1.5). */
 export interface TrainHyperParams {
   /** checkpoint names of the edited weights; empty = the MLP input and output projections of the last 3 blocks */
@@ -22,6 +30,8 @@ export interface TrainHyperParams {
   cloc: number;
   /** i_edit: weight of the edit loss on rephrased images (MMEdit; used when the examples have them) */
   iedit: number;
+  /** reduction of the edit losses (c_edit's and i_edit's terms) over a target's tokens (default `mean`) */
+  edit_nll: EditNllReduction;
   /** edits per training batch (their updates are summed: batched editing, spec §1.4 item 5) */
   batch_size: number;
   /** batches whose gradients are accumulated into one optimiser step */
@@ -80,6 +90,7 @@ const TRAIN_BASE: TrainHyperParams = {
   cedit: 0.1,
   cloc: 1,
   iedit: 0.1,
+  edit_nll: 'mean',
   batch_size: 1,
   accumulate_bs: 10,
   grad_clip: 100,
@@ -131,11 +142,12 @@ export function resolveHparams<H extends TrainHyperParams>(base: H, given: Recor
     throw new ArgumentError(`${source}: expected a list of weight names for inner_params but received ${JSON.stringify(given.inner_params)}`);
   }
   for (const [k, v] of Object.entries(h)) {
-    if (k === 'inner_params' || k === 'sign') continue;
+    if (k === 'inner_params' || k === 'sign' || k === 'edit_nll') continue;
     if (typeof v !== 'number' || !Number.isFinite(v)) throw new ArgumentError(`${source}: expected a number for ${k} but received ${JSON.stringify(v)}`);
     if (POSITIVE_INTS.includes(k) && (!Number.isInteger(v) || v < 1)) throw new ArgumentError(`${source}: expected a positive integer for ${k} but received ${v}`);
   }
   if ('sign' in h && h.sign !== 'paper' && h.sign !== 'code') throw new ArgumentError(`${source}: expected "paper" or "code" for sign but received ${JSON.stringify(h.sign)}`);
+  if (h.edit_nll !== 'mean' && h.edit_nll !== 'sum') throw new ArgumentError(`${source}: expected "mean" or "sum" for edit_nll but received ${JSON.stringify(h.edit_nll)}`);
   if (!(h.val_fraction > 0 && h.val_fraction < 1)) throw new ArgumentError(`${source}: expected val_fraction in (0, 1) but received ${h.val_fraction}`);
   return h;
 }

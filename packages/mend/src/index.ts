@@ -14,9 +14,9 @@ export { GradientTransform, RunningStats, clampMin0, nonZeroRows } from './netwo
 export type { LowRankBlock } from './network';
 export { trainEditor, splitValidation } from './trainer';
 export type { TrainableEditor, TrainingObjective, TrainLogRow, TrainOptions, TrainResult } from './trainer';
-export { examplesFromCases, examplesFromMmedit, targetBatch, textBatch, targetNll, editNll, smoothedNll, localityKl, tokenAccuracy } from './examples';
+export { examplesFromCases, examplesFromMmedit, targetBatch, textBatch, targetNll, objectiveNll, editNll, smoothedNll, localityKl, tokenAccuracy } from './examples';
 export type { TrainingExample, TargetBatch } from './examples';
 export { defaultMendHparams, defaultKeHparams, resolveHparams, readHparamsFile } from './hparams';
-export type { MendHyperParams, KeHyperParams, TrainHyperParams, EditSign } from './hparams';
+export type { MendHyperParams, KeHyperParams, TrainHyperParams, EditSign, EditNllReduction } from './hparams';
 export { saveEditorFile, loadEditorFile } from './editor-file';
 export type { EditorFileInfo } from './editor-file';

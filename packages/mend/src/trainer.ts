@@ -59,7 +59,7 @@ import {
   writeFileAtomic,
 } from '@medit/core';
 
-import { localityKl, smoothedNll, targetBatch, targetNll, textBatch, tokenAccuracy, type TrainingExample } from './examples';
+import { localityKl, objectiveNll, smoothedNll, targetBatch, textBatch, tokenAccuracy, type TrainingExample } from './examples';
 import { loadEditorFile } from './editor-file';
 import type { TrainHyperParams } from './hparams';
 
@@ -215,7 +215,7 @@ function objectiveStep(editor: TrainableEditor, model: CausalLM, b: Drawn, train
   const rew = needRewrite || mm ? targetBatch(tok, b.edits, pad) : null;
   return withWeights(model, weights, () => {
     const rLogits = model.forward(reph.ids, { attentionMask: reph.mask, images }).logits;
-    const editLoss = targetNll(rLogits, reph.labels);
+    const editLoss = objectiveNll(rLogits, reph.labels, b.edits.length, hp.edit_nll);
     let locLoss = localityKl(pre, model.forward(loc.ids, { attentionMask: loc.mask }).logits, loc.mask);
     const editAcc = tokenAccuracy(rLogits, reph.labels);
     // MMEdit's image terms: x_e about a rephrased image, and the KL on an image locality input
@@ -223,7 +223,7 @@ function objectiveStep(editor: TrainableEditor, model: CausalLM, b: Drawn, train
     let imageLoc: Tensor | null = null;
     if (mm && rew && mloc && preImage) {
       const iLogits = model.forward(rew.ids, { attentionMask: rew.mask, images: mm.rephrases }).logits;
-      imageEdit = { loss: targetNll(iLogits, rew.labels), logits: iLogits };
+      imageEdit = { loss: objectiveNll(iLogits, rew.labels, b.edits.length, hp.edit_nll), logits: iLogits };
       imageLoc = localityKl(preImage, model.forward(mloc.ids, { attentionMask: mloc.mask, images: mlocImages }).logits, mloc.mask);
       locLoss = add(locLoss, imageLoc);
     }

@@ -2,7 +2,8 @@
  * MEND on fact-tiny: the editor network starts as the identity on normalised factors, the
  * Welford statistics match direct ones, the update sign flag flips the delta, a few training
  * steps drive the edit loss down, a resumed run equals an uninterrupted one bit for bit, and a
- * saved editor reloads to the same edits but refuses another base model.
+ * saved editor reloads to the same edits but refuses another base model; the edit term's token
+ * reduction (`edit_nll`).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -11,7 +12,7 @@ import * as path from 'node:path';
 import { type CausalLM, type Tensor, add, copyInplace, grad, loadModel, matmul, memory, mul, mulScalar, randn, sum, tensor, tidy } from '@medit/core';
 import { readDataset } from '@medit/data';
 
-import { GradientTransform, MendEditor, RunningStats, clampMin0, examplesFromCases, trainEditor } from '../src';
+import { GradientTransform, MendEditor, RunningStats, clampMin0, defaultMendHparams, examplesFromCases, objectiveNll, resolveHparams, trainEditor } from '../src';
 
 const TINY = path.join(__dirname, '../../../test-fixtures/models/fact-tiny');
 const TRAIN = path.join(__dirname, '../../../test-fixtures/factworld/edits-tiny/zsre-train.json');
@@ -43,6 +44,26 @@ test('running statistics equal the direct mean and sample standard deviation', (
     expect(s.std()[i]).toBeCloseTo(Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / 3), 12);
   }
   expect(() => new RunningStats(2).std()).toThrow(/at least 2 token rows/);
+});
+
+test("edit_nll: mean is the token mean, sum each target sequence's −log p averaged over the edits", () => {
+  const V = 5;
+  const logits = randn([2, 3, V], { seed: 4 });
+  // edit 0 supervises 1 token, edit 1 supervises 2
+  const labels = [2, -100, -100, -100, 1, 4];
+  const data = logits.data() as Float32Array;
+  const nll = (row: number, y: number) => {
+    const z = Array.from(data.subarray(row * V, (row + 1) * V));
+    const m = Math.max(...z);
+    return Math.log(z.reduce((a, x) => a + Math.exp(x - m), 0)) + m - z[y];
+  };
+  const tokens = [nll(0, 2), nll(4, 1), nll(5, 4)];
+  expect(objectiveNll(logits, labels, 2, 'mean').item()).toBeCloseTo((tokens[0] + tokens[1] + tokens[2]) / 3, 5);
+  expect(objectiveNll(logits, labels, 2, 'sum').item()).toBeCloseTo((tokens[0] + (tokens[1] + tokens[2])) / 2, 5);
+  expect(defaultMendHparams().edit_nll).toBe('mean');
+  expect(resolveHparams(defaultMendHparams(), { edit_nll: 'sum' }).edit_nll).toBe('sum');
+  expect(() => resolveHparams(defaultMendHparams(), { edit_nll: 'max' })).toThrow(/"mean" or "sum" for edit_nll/);
+  logits.dispose();
 });
 
 test('the editor network is the identity on its normalised input at initialisation', () => {

@@ -105,6 +105,14 @@ export interface MultimodalCounterfactualOptions {
    */
   augmentWords?: number;
   /**
+   * probability that a training edit is made from a record's multimodal-locality question
+   * instead ({@link localityEdit}: its image and plain question, the answer re-stated with
+   * `augment` from the answers the records give that question; default 0): train-split questions
+   * of kinds and with answers the records' own edits lack (a VQA edit set built from a model's
+   * errors has few of some kinds: one size question among 274 image-world train records)
+   */
+  localityEdits?: number;
+  /**
    * keep the token embedding (and with it GPT-2's tied output head) as the base model's: training
    * to answer only the training names would otherwise push every other name's output logit down
    */
@@ -149,6 +157,15 @@ export function withRecombinedWord(answer: string, pool: readonly string[], rng:
 }
 
 /**
+ * A record's multimodal-locality question as an edit record of its own: the locality image asked
+ * its plain question (the edit's `src`, `rephrase` and both images), answered with `m_loc_a`.
+ */
+export function localityEdit<I>(c: MmeditCase<I>): MmeditCase<I> {
+  const q = plainQuestion(c.mLocQ);
+  return { ...c, src: q, rephrase: q, image: c.mLoc, imageRephrase: c.mLoc, pred: c.mLocA, alt: c.mLocA };
+}
+
+/**
  * Names of the counterfactual model's trained weights: its projection and language model (with
  * `frozenTokenEmbeddings`, all of it but the token embedding, which GPT-2's tied head shares).
  */
@@ -161,7 +178,8 @@ export function counterfactualTrainedNames(model: VisionLanguageModel, opts: { f
  * `language_projection` and the language model learn to answer (image, statement, separator,
  * query) with the statement's answer; the vision encoder, Q-Former and query tokens stay frozen.
  * In-scope queries: the record's src and rephrase about its image, and src about its rephrased
- * image; the loss covers the answer tokens only (SERAC's ℓ(ψ)).
+ * image (with `localityEdits`, also records' locality questions as edits); the loss covers the
+ * answer tokens only (SERAC's ℓ(ψ)).
  * @returns the per-step losses
  */
 export function trainMultimodalCounterfactual(model: VisionLanguageModel, cases: readonly MmeditCase<RgbImage>[], opts: MultimodalCounterfactualOptions = {}): { step: number; loss: number }[] {
@@ -182,6 +200,15 @@ export function trainMultimodalCounterfactual(model: VisionLanguageModel, cases:
     if (!answers.has(kind)) answers.set(kind, []);
     answers.get(kind)!.push(c.alt);
   }
+  const localityEdits = opts.localityEdits ?? 0;
+  // a locality question's answers: those the records give that question text
+  const localityAnswers = new Map<string, string[]>();
+  if (localityEdits > 0) {
+    for (const c of cases) {
+      const q = plainQuestion(c.mLocQ);
+      (localityAnswers.get(q) ?? localityAnswers.set(q, []).get(q)!).push(c.mLocA);
+    }
+  }
   return trainOnAnswers({
     name: 'trainMultimodalCounterfactual',
     params: counterfactualTrainedNames(model, { frozenTokenEmbeddings: opts.frozenTokenEmbeddings }).map((n) => model.param(n)),
@@ -195,8 +222,10 @@ export function trainMultimodalCounterfactual(model: VisionLanguageModel, cases:
       const sequences: AnswerSequence[] = [];
       const images: RgbImage[] = [];
       for (let b = 0; b < B; b++) {
-        const c = rng.pick(cases);
-        const pool = answers.get(kinds.get(c.src)!)!;
+        const picked = rng.pick(cases);
+        const fromLocality = localityEdits > 0 && rng.next() < localityEdits;
+        const c = fromLocality ? localityEdit(picked) : picked;
+        const pool = fromLocality ? localityAnswers.get(c.src)! : answers.get(kinds.get(c.src)!)!;
         let target = pool.length > 1 && rng.next() < augment ? rng.pick(pool) : c.alt;
         if (names.length > 0 && rng.next() < augmentNames) target = target.replace(/\S+$/, rng.pick(names));
         if (augmentWords > 0 && rng.next() < augmentWords) target = withRecombinedWord(target, pool, rng);

@@ -1,14 +1,14 @@
 /**
  * SERAC's multimodal pieces on tiny vision-language models: routed forward passes keep each row's
  * image on the model that answers it; the scope set's question kinds; the counterfactual model
- * trains only its projection and language model, with name and word re-statements; IKE's pool
- * from MMEdit records.
+ * trains only its projection and language model, with name and word re-statements and locality
+ * questions as edits; IKE's pool from MMEdit records.
  */
 
 import { type CausalLM, type RgbImage, noGrad, tidy } from '@medit/core';
 import type { MmeditCase } from '@medit/data';
 
-import { counterfactualContext, counterfactualTrainedNames, makeRng, mmeditCalibrationCase, mmeditIkePool, multimodalScopeSet, routedForward, trainingNames, trainMultimodalCounterfactual, withRecombinedWord } from '../src';
+import { counterfactualContext, counterfactualTrainedNames, localityEdit, makeRng, mmeditCalibrationCase, mmeditIkePool, multimodalScopeSet, routedForward, trainingNames, trainMultimodalCounterfactual, withRecombinedWord } from '../src';
 import { imageWorldTinyVlm } from '../../core/test-utils/tiny-vlm';
 
 function image(seed: number): RgbImage {
@@ -124,6 +124,21 @@ test('word recombination: one word before the last from the same place of an ans
   expect(withRecombinedWord('a b c', pool, rng)).toBe('a b c');
   const model = imageWorldTinyVlm(6);
   expect(trainMultimodalCounterfactual(model, CASES, { steps: 2, batchSize: 4, augmentWords: 1 })).toHaveLength(2);
+  model.dispose();
+});
+
+test("locality edits: a record's multimodal-locality question about its image, answered with its answer", () => {
+  const templated = { ...CASES[2], mLocQ: 'Question: How many shapes are there? Short answer:' };
+  for (const c of [CASES[2], templated]) {
+    const e = localityEdit(c);
+    expect(e).toMatchObject({ src: 'How many shapes are there?', rephrase: 'How many shapes are there?', alt: 'three', pred: 'three' });
+    expect(e.image).toBe(c.mLoc);
+    expect(e.imageRephrase).toBe(c.mLoc);
+  }
+  const model = imageWorldTinyVlm(7);
+  const before = model.param('language_projection.weight').data() as Float32Array;
+  expect(trainMultimodalCounterfactual(model, CASES, { steps: 2, batchSize: 4, localityEdits: 1 })).toHaveLength(2);
+  expect(Buffer.from((model.param('language_projection.weight').data() as Float32Array).buffer).equals(Buffer.from(before.buffer))).toBe(false);
   model.dispose();
 });
 
