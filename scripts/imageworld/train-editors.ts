@@ -124,9 +124,8 @@ async function main(): Promise<void> {
   const model = (await loadModel(modelDir)) as VisionLanguageModel;
   const resume = process.argv.includes('--resume') && fs.existsSync(path.join(out, 'last.safetensors'));
   // a small validation split gives a noisy loss: a longer patience keeps training past its dips
-  const editNll = arg('edit-nll', 'mean');
-  if (editNll !== 'mean' && editNll !== 'sum') throw new Error(`--edit-nll must be mean or sum, not ${editNll}`);
-  const common = { ...TRAIN, max_iters: maxIters, early_stop_patience: Number(arg('patience', String(TRAIN.early_stop_patience))), edit_nll: editNll as EditNllReduction };
+  // @medit/mend's resolveHparams rejects any --edit-nll but mean and sum, naming the field
+  const common = { ...TRAIN, max_iters: maxIters, early_stop_patience: Number(arg('patience', String(TRAIN.early_stop_patience))), edit_nll: arg('edit-nll', 'mean') as EditNllReduction };
   let editor: TrainableEditor;
   if (method === 'ke') {
     const hp = { ...common, lr: 1e-3, accumulate_bs: 1, hidden_dim: 64, condition_dim: 128, param_hidden: 32 };

@@ -33,8 +33,8 @@ export function contextTemplates(model: CausalLM, lengthParams: [number, number]
   const templates = ['{}'];
   lengthParams.forEach(([length, count], i) => {
     const perStart = startWords ? Math.floor(count / startWords.length) : count;
+    if (perStart === 0) return;
     starts.forEach((word, w) => {
-      if (perStart === 0) return;
       const rows = generate(model, Array.from({ length: perStart }, () => [start, ...word]), {
         maxNewTokens: Math.max(length - Math.max(word.length, 1), 1),
         doSample: true,
