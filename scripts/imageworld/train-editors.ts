@@ -13,7 +13,8 @@
  * - `serac`: text-only embedding scope classifier + counterfactual VLM (own projection and LM).
  * MEND and KE train with `@medit/mend`'s resumable trainer (checkpoints in DIR) on the records
  * plus `--renamed-copies` re-targeted copies of each (names from the training texts, see
- * {@link withRenamedCopies}), stopping after `--patience` iterations (default 5,000) without a
+ * {@link withRenamedCopies}; `--renamed-names edited` draws only the train answers' names, see
+ * {@link renamePool}), stopping after `--patience` iterations (default 5,000) without a
  * better validation loss; SERAC writes its artefact directory to DIR, its counterfactual model
  * with frozen token embeddings and name re-statements (see `@medit/serac`'s multimodal.ts);
  * `--scope-noise` / `--cf-noise` give the share of the classifier's / counterfactual model's
@@ -82,6 +83,18 @@ export function withRenamedCopies(examples: readonly TrainingExample[], names: r
   return [...examples, ...renamed];
 }
 
+/**
+ * The names renamed copies draw from: `all`, every capitalised word of the train records
+ * ({@link trainingNames}); `edited`, only the last words of their `alt` answers — names the VLM
+ * was never trained to write, as the val and eval edits' names (the other names include known
+ * landmarks and flags, whose output embeddings the VLM's training made larger).
+ */
+export function renamePool(cases: readonly MmeditCase<unknown>[], which: string): string[] {
+  if (which === 'all') return trainingNames(cases);
+  if (which !== 'edited') throw new Error(`--renamed-names must be all or edited, not ${which}`);
+  return [...new Set(cases.map((c) => c.alt.split(' ').pop()!).filter((w) => /^[A-Z]/.test(w)))].sort();
+}
+
 async function main(): Promise<void> {
   const method = arg('method') as (typeof METHODS)[number];
   if (!METHODS.includes(method)) throw new Error(`--method must be one of ${METHODS.join(', ')}`);
@@ -139,7 +152,7 @@ async function main(): Promise<void> {
   }
   const result = await trainEditor(editor, {
     model,
-    examples: withRenamedCopies(examplesFromMmedit(cases), trainingNames(cases), Number(arg('renamed-copies', '10')), 28),
+    examples: withRenamedCopies(examplesFromMmedit(cases), renamePool(cases, arg('renamed-names', 'all')), Number(arg('renamed-copies', '10')), 28),
     validation: examplesFromMmedit(validation),
     outDir: out,
     resume,
