@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { bestPoint, gridPoints } from '../src/commands/tune';
+import { bestPoint, gridPoints, objective } from '../src/commands/tune';
 import { FIX, PARITY_MODEL, runCli } from './helpers/run';
 
 let tmp: string;
@@ -42,6 +42,14 @@ test('bestPoint: the highest value; among ties the one keeping most base values,
   expect(bestPoint([p(30, 4, 0.7), p(30, 8, 0.7), p(10, 8, 0.6)], { w: 10, c: 8 }).point).toEqual({ w: 30, c: 8 });
 });
 
+test('objective: one aggregate, or the harmonic mean of several; null when one is missing', () => {
+  const means = { efficacyScore: 0.9, paraphraseScore: 0.6, locality: null };
+  expect(objective(means, 'efficacyScore')).toBe(0.9);
+  expect(objective(means, 'efficacyScore,paraphraseScore')).toBeCloseTo(2 / (1 / 0.9 + 1 / 0.6), 12);
+  expect(objective(means, 'efficacyScore,locality')).toBeNull();
+  expect(objective(means, 'efficacyScore,nope')).toBeNull();
+});
+
 test('tune sweeps the grid on the validation split, writes base + best point + tuned, and resumes', async () => {
   const out = path.join(tmp, 'rome.json');
   const args = ['tune', '--method', 'rome', '--model', PARITY_MODEL, '--dataset', validation, '--no-covariance', '--hparams', path.join(FIX, 'hparams-fast.json'), '--grid', grid, '--out', out, '--json'];
@@ -68,6 +76,14 @@ test('tune sweeps the grid on the validation split, writes base + best point + t
   expect(again.code).toBe(0);
   expect(again.stdout.match(/\(done before\)/g)).toHaveLength(2);
   expect(JSON.parse(fs.readFileSync(out, 'utf8')).tuned.chosen).toEqual(written.tuned.chosen);
+  // another --metric reuses the finished points: their aggregates are stored
+  const two = await runCli([...args.filter((a) => a !== '--json'), '--metric', 'efficacyScore,neighborhoodScore']);
+  expect(two.code).toBe(0);
+  expect(two.stdout.match(/\(done before\)/g)).toHaveLength(2);
+  const rescored = JSON.parse(fs.readFileSync(out, 'utf8')).tuned;
+  expect(rescored.metric).toBe('efficacyScore,neighborhoodScore');
+  expect(rescored.value).toBe(Math.max(...rescored.results.map((x: { value: number }) => x.value)));
+  fs.writeFileSync(out, JSON.stringify(written, null, 2));
   // medit eval with the tuned file records what it was tuned on
   const ev = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', validation, '--method', 'rome', '--no-covariance', '--hparams', out, '--limit', '1', '--out', path.join(tmp, 'ev')]);
   expect(ev.code).toBe(0);
@@ -90,5 +106,5 @@ test('tune refuses the eval split, a grid note that is not text, and a metric th
   expect(n.stderr).toContain('is a note (fields starting with "_" are notes) and must be a string');
   const m = await runCli(['tune', '--method', 'rome', '--model', PARITY_MODEL, '--dataset', validation, '--no-covariance', '--grid', grid, '--metric', 'nope', '--limit', '1', '--out', path.join(tmp, 'y.json')]);
   expect(m.code).toBe(2);
-  expect(m.stderr).toMatch(/--metric nope: the run has no such aggregate/);
+  expect(m.stderr).toMatch(/--metric nope: the run has no aggregate nope/);
 });

@@ -15,7 +15,7 @@ import * as path from 'node:path';
 
 import { readHparamsMapping, writeFileAtomic } from '@medit/core';
 import { readDataset } from '@medit/data';
-import { type EvalMode, type EvalSuite, EVAL_SUITES, evaluate } from '@medit/metrics';
+import { type EvalMode, type EvalSuite, EVAL_SUITES, evaluate, harmonicMean } from '@medit/metrics';
 
 import { type OptionSpecs, UsageError } from '../args';
 import { type CommandContext, loadModelDir, requireFile, resolvePath, shortPath } from '../common';
@@ -31,7 +31,7 @@ export const TUNE_OPTIONS: OptionSpecs = {
   dataset: { type: 'string', value: 'FILE', description: 'the validation split to tune on (a file named like an eval split is refused)' },
   hparams: { type: 'string', value: 'FILE', description: 'base hyperparameters every grid point starts from (default: the method\'s defaults)' },
   grid: { type: 'string', value: 'FILE', description: 'JSON {"field": [value, ...], ...}: every combination is one point (fields starting with "_" are notes: why this grid)' },
-  metric: { type: 'string', value: 'KEY', description: 'aggregate to maximise (default score: the harmonic mean of efficacy, paraphrase and neighbourhood scores)' },
+  metric: { type: 'string', value: 'KEY[,KEY...]', description: 'aggregate to maximise (default score: the harmonic mean of efficacy, paraphrase and neighbourhood scores), or the harmonic mean of several (e.g. efficacyScore,paraphraseScore,neighborhoodScore,locality)' },
   state: { type: 'string', value: 'DIR', description: 'one result file per finished point, for resuming (default <out>.tune/)' },
   out: { type: 'string', value: 'FILE', description: 'the hyperparameter file to write (base + best point + the tuned block)' },
 };
@@ -80,6 +80,17 @@ interface PointResult {
  * keeps most of the base file's values wins (a tie is no evidence to change a setting), then the
  * earlier point.
  */
+/**
+ * The value `--metric` maximises: one aggregate's mean, or the harmonic mean of several
+ * (comma-separated keys; null when one of them is null or absent).
+ * @example objective({ efficacyScore: 0.9, locality: 0.6 }, 'efficacyScore,locality') // 0.72
+ */
+export function objective(means: Record<string, number | null>, metric: string): number | null {
+  const values = metric.split(',').map((k) => means[k]);
+  if (values.some((v) => v === null || v === undefined)) return null;
+  return values.length === 1 ? values[0]! : harmonicMean(values as number[]);
+}
+
 export function bestPoint<R extends { point: Record<string, unknown>; value: number | null }>(results: readonly R[], base: Record<string, unknown>): R {
   const top = Math.max(...results.map((r) => r.value ?? -Infinity));
   const kept = (r: R) => Object.entries(r.point).filter(([k, v]) => JSON.stringify(base[k]) === JSON.stringify(v)).length;
@@ -122,7 +133,9 @@ export async function runTune(ctx: CommandContext): Promise<number> {
       const key = pointKey(point);
       const resultFile = path.join(stateDir, `point-${key}.json`);
       if (fs.existsSync(resultFile)) {
-        const done = JSON.parse(fs.readFileSync(resultFile, 'utf8')) as PointResult;
+        const stored = JSON.parse(fs.readFileSync(resultFile, 'utf8')) as PointResult;
+        // the point's aggregates are stored: a run with another --metric reuses it
+        const done = { ...stored, value: objective(stored.means, metric) };
         results.push(done);
         out.line(`point ${i + 1}/${points.length} ${JSON.stringify(point)}: ${metric} ${done.value?.toFixed(4) ?? '–'} (done before)`);
         continue;
@@ -138,8 +151,8 @@ export async function runTune(ctx: CommandContext): Promise<number> {
       } finally {
         editor.dispose();
       }
-      if (!(metric in means)) throw new UsageError(`--metric ${metric}: the run has no such aggregate (it has ${Object.keys(means).join(', ')})`, 'tune');
-      const result: PointResult = { point, value: means[metric], means };
+      for (const key of metric.split(',')) if (!(key in means)) throw new UsageError(`--metric ${metric}: the run has no aggregate ${key} (it has ${Object.keys(means).join(', ')})`, 'tune');
+      const result: PointResult = { point, value: objective(means, metric), means };
       writeFileAtomic(resultFile, JSON.stringify(result, null, 2) + '\n');
       results.push(result);
       out.line(`point ${i + 1}/${points.length} ${JSON.stringify(point)}: ${metric} ${result.value?.toFixed(4) ?? '–'}`);
