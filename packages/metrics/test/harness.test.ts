@@ -37,7 +37,7 @@ import {
 } from '@medit/metrics';
 import { RomeEditor } from '@medit/rome';
 
-import { asksEditedFact, localityLinks, namesExactly } from '../src/harness/edited-facts';
+import { asksEditedFact, type LocalityLinks, localityLinks, namesExactly } from '../src/harness/edited-facts';
 
 const FIX = path.resolve(__dirname, '../../../test-fixtures/parity/gpt2-trained-wordlevel');
 
@@ -402,9 +402,9 @@ describe('evaluate: protocols and failures (deterministic editor)', () => {
     const longer = { ...edit, request: { ...edit.request, subject: 'Frida' } };
     expect(asksEditedFact(nb('The country of citizenship of Frida Kahlo is'), owner, longer)).toBe(false);
     // [case][prompt] → the cases of the group whose fact the prompt asks
-    const asked = (groups: number[][]) => localityLinks(CASES, groups).map((c) => c.map((l) => l.askedBy));
-    expect(asked([[0, 1, 2]])).toEqual([[[], [1]], [[0], []], [[]]]);
-    expect(asked([[0], [1], [2]])).toEqual([[[], []], [[], []], [[]]]);
+    expect(localityLinks(CASES, [[0, 1, 2]]).map((c) => c!.map((l) => l.askedBy))).toEqual([[[], [1]], [[0], []], [[]]]);
+    // no other edit beside any case: no links at all
+    expect(localityLinks(CASES, [[0], [1], [2]])).toEqual([undefined, undefined, undefined]);
   });
 
   test('localityLinks: a neighbourhood prompt naming another edit\'s subject on another relation is subjectEditedBy, not askedBy', () => {
@@ -417,7 +417,7 @@ describe('evaluate: protocols and failures (deterministic editor)', () => {
       ]), 'P103'),
       withRelation(CASES[1], 'P27'),
     ];
-    const links = localityLinks(cases, [[0, 1]]);
+    const links = localityLinks(cases, [[0, 1]]) as LocalityLinks[][];
     expect(links[0]).toEqual([
       { askedBy: [], subjectEditedBy: [1] },
       { askedBy: [1], subjectEditedBy: [] },
@@ -426,8 +426,7 @@ describe('evaluate: protocols and failures (deterministic editor)', () => {
     // c1's "Danielle Darrieux speaks" is c0's rewrite prompt: asked, so not in subjectEditedBy
     expect(links[1][0]).toEqual({ askedBy: [0], subjectEditedBy: [] });
     // keepEditedFacts leaves nothing out: a prompt asking c1's fact names c1's subject
-    expect(localityLinks(cases, [[0, 1]], true)[0].map((l) => l.subjectEditedBy)).toEqual([[1], [1], []]);
-    expect(localityLinks(cases, [[0], [1]])[0].map((l) => l.subjectEditedBy)).toEqual([[], [], []]);
+    expect(localityLinks(cases, [[0, 1]], true)[0]!.map((l) => l.subjectEditedBy)).toEqual([[1], [1], []]);
   });
 
   test('neighbourhood locality split by edited subject: batch, single and sequential; the pooled locality is unchanged', async () => {

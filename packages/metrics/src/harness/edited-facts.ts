@@ -93,21 +93,23 @@ export interface LocalityLinks {
 /**
  * For every case and each of its locality prompts, its links to the other cases of the same group:
  * `[case][prompt] → {@link LocalityLinks}`. `groups` are the sets of case indices whose edits can
- * be in place together (batch mode: each batch; sequential mode: the whole stream); cases outside
- * every group get empty lists. With `keepEditedFacts` no prompt is left out (`askedBy` stays
- * empty), so a neighbourhood prompt that asks an edit's fact and names its subject counts in
- * `subjectEditedBy`.
+ * be in place together (batch mode: each batch; sequential mode: the whole stream); a case in no
+ * group of two or more gets undefined (no other edit is ever in place beside it). With
+ * `keepEditedFacts` no prompt is left out (`askedBy` stays empty), so a neighbourhood prompt that
+ * asks an edit's fact and names its subject counts in `subjectEditedBy`.
  */
-export function localityLinks(cases: readonly EditCase[], groups: readonly (readonly number[])[], keepEditedFacts = false): LocalityLinks[][] {
-  const out = cases.map((c) => c.localityPrompts.map((): LocalityLinks => ({ askedBy: [], subjectEditedBy: [] })));
+export function localityLinks(cases: readonly EditCase[], groups: readonly (readonly number[])[], keepEditedFacts = false): (LocalityLinks[] | undefined)[] {
+  const out: (LocalityLinks[] | undefined)[] = cases.map(() => undefined);
   for (const group of groups) {
     if (group.length < 2) continue;
     // each edit's prompt set once per group, not once per (locality prompt, edit) pair
     const facts = group.map((j) => ({ j, fact: editedFact(cases[j]) }));
     for (const i of group) {
       const owner = cases[i];
+      const caseLinks = owner.localityPrompts.map((): LocalityLinks => ({ askedBy: [], subjectEditedBy: [] }));
+      out[i] = caseLinks;
       owner.localityPrompts.forEach((p, k) => {
-        const links = out[i][k];
+        const links = caseLinks[k];
         for (const { j, fact } of facts) {
           if (j === i) continue;
           const asked = !keepEditedFacts && asks(p, owner, fact);

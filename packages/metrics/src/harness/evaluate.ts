@@ -269,13 +269,12 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
 
   const n = cases.length;
   const runGroups = mode === 'batch' ? chunks(n, batchSize) : mode === 'sequential' ? [cases.map((_, i) => i)] : [];
-  // single edits: no other edit is ever in place, so no links and no subject breakdown
-  const links = mode === 'single' ? undefined : localityLinks(cases, runGroups, opts.keepEditedFacts);
+  const links = localityLinks(cases, runGroups, opts.keepEditedFacts);
   const gen = opts.generation ? (opts.generation === true ? {} : opts.generation) : null;
   const snippets = gen ? opts.snippets : undefined;
   const ctx: Ctx = {
     model,
-    plans: cases.map((c, i) => planCase(c, opts.suites, links?.[i])),
+    plans: cases.map((c, i) => planCase(c, opts.suites, links[i])),
     predictBatchSize: opts.predictBatchSize ?? 16,
     gen,
     refs: (i) => (snippets ? { texts: snippets.texts(cases[i].request.relationId, cases[i].request.targetNewId), tfidf: snippets.tfidf } : undefined),

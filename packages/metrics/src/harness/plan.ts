@@ -43,7 +43,7 @@ export interface CasePlan {
   locality: { kind: string; q: number; askedBy: readonly number[]; subjectEditedBy: readonly number[] }[];
   /**
    * Whether rows break neighbourhood locality down by whether another edit in place rewrites the
-   * prompt's subject: only when the run keeps several edits in place (batch, sequential).
+   * prompt's subject: only when other edits can be in place beside the case (batch, sequential).
    */
   subjectBreakdown: boolean;
   portability: { kind: string; q: number }[];
@@ -73,8 +73,8 @@ function zsrePrompt(p: LabeledPrompt): string {
 
 /**
  * Builds the plan of one case; `suites` undefined means {@link defaultSuites}; `links[k]` relates
- * locality prompt k to the other edits of the run, undefined for a run of single edits (no other
- * edit is ever in place, and rows get no subject breakdown). @internal
+ * locality prompt k to the other edits of the run, undefined when no other edit is ever in place
+ * beside the case (single edits, a batch of one; rows then get no subject breakdown). @internal
  */
 export function planCase(c: EditCase, suites: readonly EvalSuite[] | undefined, links?: readonly LocalityLinks[]): CasePlan {
   const wanted = new Set<EvalSuite>(suites ?? defaultSuites(c));
