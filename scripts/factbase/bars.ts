@@ -18,7 +18,8 @@
  * - `recall`: every fact in training and held-out phrasings, chains, in-context copy / update /
  *   retain (`recall.ts`);
  * - `memit-batch`, `emmet-batch`: one batch of `--n` CounterFact edits on distinct subjects
- *   (`medit eval --mode batch`; CounterFact ES / PS / NS and EasyEdit locality and portability);
+ *   (`medit eval --mode batch`; CounterFact ES / PS / NS and EasyEdit locality and portability;
+ *   the neighbourhood locality also split by whether the batch edits the neighbour's subject);
  * - `alphaedit-seq`, `memit-seq`: `--n` edits as 50 × 20 sequential batches, the retention curve
  *   every 5 batches; `sequential-plot`: both in one report (`medit report`: one HTML plot);
  * - `ike`: IKE with k = 8 demonstrations drawn from the train split's CounterFact records,
