@@ -18,7 +18,8 @@
  * - `recall`: every fact in training and held-out phrasings, chains, in-context copy / update /
  *   retain (`recall.ts`);
  * - `memit-batch`, `emmet-batch`: one batch of `--n` CounterFact edits on distinct subjects
- *   (`medit eval --mode batch`; CounterFact ES / PS / NS and EasyEdit locality and portability);
+ *   (`medit eval --mode batch`; CounterFact ES / PS / NS and EasyEdit locality and portability;
+ *   the neighbourhood locality also split by whether the batch edits the neighbour's subject);
  * - `alphaedit-seq`, `memit-seq`: `--n` edits as 50 × 20 sequential batches, the retention curve
  *   every 5 batches; `sequential-plot`: both in one report (`medit report`: one HTML plot);
  * - `ike`: IKE with k = 8 demonstrations drawn from the train split's CounterFact records,
@@ -128,11 +129,16 @@ export const BARS: ReadonlyArray<{ bar: string; step: string; method?: string; m
   { bar: 'MEMIT batch: Paraphrase', step: 'memit-batch', method: 'MEMIT', metric: 'paraphraseScore', atLeast: 0.7 },
   { bar: 'MEMIT batch: Neighbourhood', step: 'memit-batch', method: 'MEMIT', metric: 'neighborhoodScore', atLeast: 0.8 },
   { bar: 'MEMIT batch: EasyEdit locality', step: 'memit-batch', method: 'MEMIT', metric: 'locality', atLeast: 0.8 },
+  // EasyEdit neighbourhood locality split by whether the batch also edits the prompt's subject (on another relation)
+  { bar: 'MEMIT batch: EasyEdit locality, neighbour subject also edited', step: 'memit-batch', method: 'MEMIT', metric: 'locality/neighborhood-subject-edited' },
+  { bar: 'MEMIT batch: EasyEdit locality, neighbour subject not edited', step: 'memit-batch', method: 'MEMIT', metric: 'locality/neighborhood-subject-unedited' },
   { bar: 'MEMIT batch: portability', step: 'memit-batch', method: 'MEMIT', metric: 'portability' },
   { bar: 'unedited: portability', step: 'memit-batch', method: 'unedited', metric: 'portability' },
   { bar: 'EMMET batch: Efficacy', step: 'emmet-batch', method: 'EMMET', metric: 'efficacyScore' },
   { bar: 'EMMET batch: Paraphrase', step: 'emmet-batch', method: 'EMMET', metric: 'paraphraseScore' },
   { bar: 'EMMET batch: Neighbourhood', step: 'emmet-batch', method: 'EMMET', metric: 'neighborhoodScore' },
+  { bar: 'EMMET batch: EasyEdit locality, neighbour subject also edited', step: 'emmet-batch', method: 'EMMET', metric: 'locality/neighborhood-subject-edited' },
+  { bar: 'EMMET batch: EasyEdit locality, neighbour subject not edited', step: 'emmet-batch', method: 'EMMET', metric: 'locality/neighborhood-subject-unedited' },
   { bar: 'EMMET batch: portability', step: 'emmet-batch', method: 'EMMET', metric: 'portability' },
   { bar: 'AlphaEdit sequential: Efficacy', step: 'alphaedit-seq', method: 'AlphaEdit', metric: 'efficacyScore', atLeast: 0.85 },
   { bar: 'AlphaEdit sequential: Neighbourhood', step: 'alphaedit-seq', method: 'AlphaEdit', metric: 'neighborhoodScore', atLeast: 0.8 },

@@ -37,7 +37,7 @@ import {
 } from '@medit/metrics';
 import { RomeEditor } from '@medit/rome';
 
-import { asksEditedFact, editsAsked, namesExactly } from '../src/harness/edited-facts';
+import { asksEditedFact, type LocalityLinks, localityLinks, namesExactly } from '../src/harness/edited-facts';
 
 const FIX = path.resolve(__dirname, '../../../test-fixtures/parity/gpt2-trained-wordlevel');
 
@@ -402,8 +402,91 @@ describe('evaluate: protocols and failures (deterministic editor)', () => {
     const longer = { ...edit, request: { ...edit.request, subject: 'Frida' } };
     expect(asksEditedFact(nb('The country of citizenship of Frida Kahlo is'), owner, longer)).toBe(false);
     // [case][prompt] → the cases of the group whose fact the prompt asks
-    expect(editsAsked(CASES, [[0, 1, 2]])).toEqual([[[], [1]], [[0], []], [[]]]);
-    expect(editsAsked(CASES, [[0], [1], [2]])).toEqual([[[], []], [[], []], [[]]]);
+    expect(localityLinks(CASES, [[0, 1, 2]]).map((c) => c!.map((l) => l.askedBy))).toEqual([[[], [1]], [[0], []], [[]]]);
+    // no other edit beside any case: no links at all
+    expect(localityLinks(CASES, [[0], [1], [2]])).toEqual([undefined, undefined, undefined]);
+  });
+
+  test('localityLinks: a neighbourhood prompt naming another edit\'s subject on another relation is subjectEditedBy, not askedBy', () => {
+    const withRelation = (c: EditCase, relationId: string): EditCase => ({ ...c, request: { ...c.request, relationId } });
+    const cases = [
+      withRelation(cfCase('c0', '{} speaks', 'Danielle Darrieux', 'English', 'French', [], [
+        ['Frida Kahlo speaks', 'Spanish'], // c1's subject, another relation
+        ['Frida Kahlo is a citizen of', 'Mexico'], // c1's rewrite prompt: c1's fact
+        ['The Big Ben is located in', 'London'],
+      ]), 'P103'),
+      withRelation(CASES[1], 'P27'),
+    ];
+    const links = localityLinks(cases, [[0, 1]]) as LocalityLinks[][];
+    expect(links[0]).toEqual([
+      { askedBy: [], subjectEditedBy: [1] },
+      { askedBy: [1], subjectEditedBy: [] },
+      { askedBy: [], subjectEditedBy: [] },
+    ]);
+    // c1's "Danielle Darrieux speaks" is c0's rewrite prompt: asked, so not in subjectEditedBy
+    expect(links[1][0]).toEqual({ askedBy: [0], subjectEditedBy: [] });
+    // keepEditedFacts leaves nothing out: a prompt asking c1's fact names c1's subject
+    expect(localityLinks(cases, [[0, 1]], true)[0]!.map((l) => l.subjectEditedBy)).toEqual([[1], [1], []]);
+  });
+
+  test('neighbourhood locality split by edited subject: batch, single and sequential; the pooled locality is unchanged', async () => {
+    const withRelation = (c: EditCase, relationId: string): EditCase => ({ ...c, request: { ...c.request, relationId } });
+    // c0 asks about c1's subject (Frida Kahlo) on another relation, and about the Big Ben (no edit);
+    // c1's neighbours name no edited subject
+    const cases = [
+      withRelation(cfCase('c0', '{} speaks', 'Danielle Darrieux', 'English', 'French', [], [
+        ['Frida Kahlo speaks', 'Spanish'],
+        ['The Big Ben is located in', 'London'],
+      ]), 'P103'),
+      withRelation(cfCase('c1', '{} is a citizen of', 'Frida Kahlo', 'Japan', 'Mexico', [], [['The Colosseum is located in', 'Rome']]), 'P27'),
+    ];
+    const EDITED = 'locality/neighborhood-subject-edited';
+    const UNEDITED_SUBJECT = 'locality/neighborhood-subject-unedited';
+    const run = async (mode: 'single' | 'batch' | 'sequential', evalAfter: 'each' | 'all' = 'each') =>
+      (await evaluate({ editor: new BiasEditor(), model, cases, mode, batchSize: mode === 'batch' ? 2 : 1, evalAfter })).methods;
+    const row = (m: Awaited<ReturnType<typeof run>>[number], id: string) => m.rows!.find((r) => r.id === id)!.metrics;
+    // each side alone: one prompt per side for c0, so its agreement on the Frida Kahlo prompt and the Big Ben prompt
+    const agreement = (prompt: string, answer: string, edit: EditRequest[]) => async () => {
+      const before = teacherForcedPredictions(model, [prompt], answer)[0].predicted;
+      const d = await new BiasEditor().edit(model, edit);
+      d.apply(model);
+      const after = teacherForcedPredictions(model, [prompt], answer)[0].predicted;
+      d.revert(model);
+      d.dispose();
+      return after.filter((t, k) => t === before[k]).length / after.length;
+    };
+    const both = cases.map((c) => c.request);
+
+    const [base, batch] = await run('batch');
+    const c0 = row(batch, 'c0');
+    expect(c0[EDITED]).toBeCloseTo(await agreement('Frida Kahlo speaks', 'Spanish', both)(), 12);
+    expect(c0[UNEDITED_SUBJECT]).toBeCloseTo(await agreement('The Big Ben is located in', 'London', both)(), 12);
+    // the two sides differ here, so a prompt filed on the wrong side would show
+    expect(c0[EDITED]).not.toBe(c0[UNEDITED_SUBJECT]);
+    // the pooled locality and its neighbourhood kind still cover both prompts
+    expect(c0.locality).toBeCloseTo((c0[EDITED]! + c0[UNEDITED_SUBJECT]!) / 2, 12);
+    expect(c0['locality/neighborhood']).toBe(c0.locality);
+    // c1 names no edited subject: all of its neighbourhood locality is on the unedited side
+    expect(row(batch, 'c1')[EDITED]).toBeNull();
+    expect(row(batch, 'c1')[UNEDITED_SUBJECT]).toBe(row(batch, 'c1').locality);
+    expect(batch.aggregates[EDITED].n).toBe(1);
+    expect(batch.aggregates[UNEDITED_SUBJECT].n).toBe(2);
+    // the baseline row has the same keys, 1 by construction
+    expect(row(base, 'c0')).toMatchObject({ [EDITED]: 1, [UNEDITED_SUBJECT]: 1 });
+
+    // single edits: no other edit is in place, no breakdown
+    const [, single] = await run('single');
+    expect(row(single, 'c0')).not.toHaveProperty(EDITED);
+    expect(single.aggregates).not.toHaveProperty(EDITED);
+    expect(row(single, 'c0').locality).toEqual(expect.any(Number));
+
+    // a stream measured right after each edit: c1 (Frida Kahlo) is edited after c0 is measured,
+    // so the prompt is on the unedited side; measured at the end, c1's edit is in place
+    const [, each] = await run('sequential');
+    expect(row(each, 'c0')[EDITED]).toBeNull();
+    expect(row(each, 'c0')[UNEDITED_SUBJECT]).toBe(row(each, 'c0').locality);
+    const [, all] = await run('sequential', 'all');
+    expect(row(all, 'c0')[EDITED]).toBeCloseTo(await agreement('Frida Kahlo speaks', 'Spanish', both)(), 12);
   });
 
   test('sequential evalAfter "all" measures rows on the final model; SR/ER agree with sequentialMetrics', async () => {

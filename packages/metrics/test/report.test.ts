@@ -3,6 +3,8 @@ import {
   createEvalReport,
   EVAL_REPORT_SCHEMA_VERSION,
   isEvalReport,
+  isProportionMetric,
+  metricDefinition,
   renderHtmlReport,
   ReportValidationError,
   validateEvalReport,
@@ -72,6 +74,15 @@ describe('EvalReport schema', () => {
       ]),
     );
     expect(issuesOf(null)).toEqual(['$: expected an EvalReport object but received null']);
+  });
+  it('locality kinds take locality\'s definition; the neighbourhood split by edited subject has its own; all are proportions', () => {
+    expect(metricDefinition('locality/neighborhood')).toBe(metricDefinition('locality'));
+    const edited = metricDefinition('locality/neighborhood-subject-edited');
+    const unedited = metricDefinition('locality/neighborhood-subject-unedited');
+    expect(edited).toMatch(/relation specificity/);
+    expect(unedited).toEqual(expect.any(String));
+    expect(new Set([edited, unedited, metricDefinition('locality')]).size).toBe(3);
+    for (const k of ['locality/neighborhood', 'locality/neighborhood-subject-edited', 'locality/neighborhood-subject-unedited']) expect(isProportionMetric(k)).toBe(true);
   });
   it('createEvalReport refuses NaN metrics (they would not survive JSON)', () => {
     expect(() =>

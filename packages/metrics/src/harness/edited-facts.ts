@@ -12,6 +12,10 @@
  * their case, counted in the report's protocol. In a sequential stream that is only the edits made
  * at or before the measurement: a prompt about a fact edited later is still a locality prompt
  * when the case is measured right after its own edit.
+ *
+ * The same pass records the neighbourhood prompts that name a subject another edit of the run
+ * rewrites on another relation: they stay in, and reports break neighbourhood locality down by
+ * them (relation specificity).
  * @internal
  */
 import { fillTemplate } from '@medit/core';
@@ -72,22 +76,46 @@ export function asksEditedFact(p: LabeledPrompt, owner: EditCase, edit: EditCase
   return asks(p, owner, editedFact(edit));
 }
 
+/** How one locality prompt relates to the other edits of its run (by case index). */
+export interface LocalityLinks {
+  /** the cases whose edited fact the prompt asks ({@link asksEditedFact}): once in place, the prompt is left out */
+  askedBy: number[];
+  /**
+   * Neighbourhood prompts only: the other cases whose subject the prompt names exactly
+   * ({@link namesExactly}), other than those in `askedBy` — the prompt asks about a subject that
+   * another edit of the run rewrites on another relation. Such prompts stay locality prompts,
+   * but an editor that rewrites a subject's other facts along with the edited one (relation
+   * specificity, KnowEdit's `Relation_Specificity`) changes their answers.
+   */
+  subjectEditedBy: number[];
+}
+
 /**
- * For every case and each of its locality prompts, the cases of the same group (other than the
- * case itself) whose edited fact the prompt asks: `[case][prompt] → case indices`. `groups` are
- * the sets of case indices whose edits can be in place together (batch mode: each batch;
- * sequential mode: the whole stream); cases outside every group get empty lists.
+ * For every case and each of its locality prompts, its links to the other cases of the same group:
+ * `[case][prompt] → {@link LocalityLinks}`. `groups` are the sets of case indices whose edits can
+ * be in place together (batch mode: each batch; sequential mode: the whole stream); a case in no
+ * group of two or more gets undefined (no other edit is ever in place beside it). With
+ * `keepEditedFacts` no prompt is left out (`askedBy` stays empty), so a neighbourhood prompt that
+ * asks an edit's fact and names its subject counts in `subjectEditedBy`.
  */
-export function editsAsked(cases: readonly EditCase[], groups: readonly (readonly number[])[]): number[][][] {
-  const out = cases.map((c) => c.localityPrompts.map((): number[] => []));
+export function localityLinks(cases: readonly EditCase[], groups: readonly (readonly number[])[], keepEditedFacts = false): (LocalityLinks[] | undefined)[] {
+  const out: (LocalityLinks[] | undefined)[] = cases.map(() => undefined);
   for (const group of groups) {
     if (group.length < 2) continue;
     // each edit's prompt set once per group, not once per (locality prompt, edit) pair
     const facts = group.map((j) => ({ j, fact: editedFact(cases[j]) }));
     for (const i of group) {
       const owner = cases[i];
+      const caseLinks = owner.localityPrompts.map((): LocalityLinks => ({ askedBy: [], subjectEditedBy: [] }));
+      out[i] = caseLinks;
       owner.localityPrompts.forEach((p, k) => {
-        for (const { j, fact } of facts) if (j !== i && asks(p, owner, fact)) out[i][k].push(j);
+        const links = caseLinks[k];
+        for (const { j, fact } of facts) {
+          if (j === i) continue;
+          const asked = !keepEditedFacts && asks(p, owner, fact);
+          if (asked) links.askedBy.push(j);
+          else if (p.kind === 'neighborhood' && namesExactly(p.prompt, fact.edit.request.subject)) links.subjectEditedBy.push(j);
+        }
       });
     }
   }

@@ -21,7 +21,7 @@ import { aggregateOptionsFor, buildMethodReport, type CaseRow, createEvalReport,
 import { sequentialCurve, sequentialMetrics, type SequentialEditRun, type SequentialEditStep, type RetainSet } from '../sequential';
 import { aggregate, type Aggregate, type AggregateOptions } from '../stats';
 import type { AttributeSnippets } from '../snippets';
-import { editsAsked } from './edited-facts';
+import { localityLinks } from './edited-facts';
 import {
   caseRow,
   type CaseGenerations,
@@ -230,7 +230,9 @@ async function editAndApply(opts: EvaluateOptions, editor: Editor, idx: readonly
  * (MEMIT `*_prompts_correct`), i.e. greedy decoding would produce it; TestR uses the cases'
  * locality prompts against their answers as the retain set, TrainR `trainRetain` (when given).
  * In batch and sequential modes a locality prompt that asks a fact another case of the run edits
- * is in that edit's scope and left out (see {@link EvaluateOptions.keepEditedFacts}).
+ * is in that edit's scope and left out (see {@link EvaluateOptions.keepEditedFacts}), and EasyEdit
+ * neighbourhood locality is also split by whether an edit in place rewrites the prompt's subject
+ * on another relation (`locality/neighborhood-subject-edited`, `-subject-unedited`).
  *
  * @throws {ArgumentError} for invalid options, {@link CancelledError} when `signal` aborts, and
  *   whatever the editor or the model throws (after reverting).
@@ -267,12 +269,12 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
 
   const n = cases.length;
   const runGroups = mode === 'batch' ? chunks(n, batchSize) : mode === 'sequential' ? [cases.map((_, i) => i)] : [];
-  const asked = opts.keepEditedFacts ? [] : editsAsked(cases, runGroups);
+  const links = localityLinks(cases, runGroups, opts.keepEditedFacts);
   const gen = opts.generation ? (opts.generation === true ? {} : opts.generation) : null;
   const snippets = gen ? opts.snippets : undefined;
   const ctx: Ctx = {
     model,
-    plans: cases.map((c, i) => planCase(c, opts.suites, asked[i])),
+    plans: cases.map((c, i) => planCase(c, opts.suites, links[i])),
     predictBatchSize: opts.predictBatchSize ?? 16,
     gen,
     refs: (i) => (snippets ? { texts: snippets.texts(cases[i].request.relationId, cases[i].request.targetNewId), tfidf: snippets.tfidf } : undefined),

@@ -8,9 +8,10 @@ import type { EditCase, LabeledPrompt } from '@medit/data';
 
 import { counterFactCaseMetrics, meanNll, type TargetNll } from '../counterfact';
 import type { TfIdfModel } from '../tfidf';
-import { easyEditCaseMetrics } from '../easyedit';
+import { easyEditCaseMetrics, localityAcc } from '../easyedit';
 import { type LocalityPrediction, type TokenPrediction, tokenExactMatch } from '../token';
 import { zsreCaseMetrics } from '../zsre';
+import type { LocalityLinks } from './edited-facts';
 import type { ScoredTarget, TargetQuery } from './predict';
 
 /** Metric families the harness can compute. */
@@ -21,6 +22,9 @@ export const EVAL_SUITES: readonly EvalSuite[] = ['counterfact', 'easyedit', 'zs
 
 /** Kind label for a locality/portability prompt without one. */
 const NO_KIND = 'default';
+
+/** Locality kind of CounterFact neighbourhood prompts (CounterFact readers file them so). */
+const NEIGHBORHOOD = 'neighborhood';
 
 /** A case's queries (deduplicated) and the indices each metric reads. @internal */
 export interface CasePlan {
@@ -33,9 +37,15 @@ export interface CasePlan {
   rephrase: number[];
   /**
    * Each locality prompt against its answer (EasyEdit locality, zsRE specificity, TestR), with the
-   * other cases of the run whose edited fact it asks (see {@link InPlace}).
+   * other cases of the run whose edited fact it asks and, for neighbourhood prompts, those whose
+   * subject it names on another relation (see {@link LocalityLinks}, {@link InPlace}).
    */
-  locality: { kind: string; q: number; askedBy: readonly number[] }[];
+  locality: { kind: string; q: number; askedBy: readonly number[]; subjectEditedBy: readonly number[] }[];
+  /**
+   * Whether rows break neighbourhood locality down by whether another edit in place rewrites the
+   * prompt's subject: only when other edits can be in place beside the case (batch, sequential).
+   */
+  subjectBreakdown: boolean;
   portability: { kind: string; q: number }[];
   /** CounterFact: [targetNew query, targetTrue query] per prompt; neighbourhood pairs with their locality prompt's askedBy. */
   cf?: { rewrite: [number, number]; paraphrase: [number, number][]; neighborhood: { pair: [number, number]; askedBy: readonly number[] }[] };
@@ -62,10 +72,11 @@ function zsrePrompt(p: LabeledPrompt): string {
 }
 
 /**
- * Builds the plan of one case; `suites` undefined means {@link defaultSuites}; `askedBy[k]` lists
- * the cases whose edited fact locality prompt k asks (none by default). @internal
+ * Builds the plan of one case; `suites` undefined means {@link defaultSuites}; `links[k]` relates
+ * locality prompt k to the other edits of the run, undefined when no other edit is ever in place
+ * beside the case (single edits, a batch of one; rows then get no subject breakdown). @internal
  */
-export function planCase(c: EditCase, suites: readonly EvalSuite[] | undefined, askedBy: readonly (readonly number[])[] = []): CasePlan {
+export function planCase(c: EditCase, suites: readonly EvalSuite[] | undefined, links?: readonly LocalityLinks[]): CasePlan {
   const wanted = new Set<EvalSuite>(suites ?? defaultSuites(c));
   // CounterFact compares targetNew with targetTrue: without a true object it is undefined.
   if (c.request.targetTrue === undefined) wanted.delete('counterfact');
@@ -83,13 +94,15 @@ export function planCase(c: EditCase, suites: readonly EvalSuite[] | undefined, 
   };
   const { targetNew, targetTrue } = c.request;
   const rewritePrompt = fillTemplate(c.request.prompt, c.request.subject);
+  const askedBy = (k: number) => links?.[k]?.askedBy ?? [];
   const plan: CasePlan = {
     case: c,
     suites: wanted,
     queries,
     rewrite: q(rewritePrompt, targetNew),
     rephrase: c.rephrasePrompts.map((p) => q(p, targetNew)),
-    locality: c.localityPrompts.map((p, k) => ({ kind: p.kind ?? NO_KIND, q: q(p.prompt, p.answer), askedBy: askedBy[k] ?? [] })),
+    locality: c.localityPrompts.map((p, k) => ({ kind: p.kind ?? NO_KIND, q: q(p.prompt, p.answer), askedBy: askedBy(k), subjectEditedBy: links?.[k]?.subjectEditedBy ?? [] })),
+    subjectBreakdown: links !== undefined,
     portability: c.portabilityPrompts.map((p) => ({ kind: p.kind ?? NO_KIND, q: q(p.prompt, p.answer) })),
     generationPrompts: { counterfact: [], easyedit: [] },
   };
@@ -98,12 +111,11 @@ export function planCase(c: EditCase, suites: readonly EvalSuite[] | undefined, 
     plan.cf = {
       rewrite: pair(rewritePrompt),
       paraphrase: c.rephrasePrompts.map(pair),
-      // CounterFact readers file neighbourhood prompts as locality kind "neighborhood".
-      neighborhood: c.localityPrompts.flatMap((p, k) => (p.kind === 'neighborhood' ? [{ pair: pair(p.prompt), askedBy: askedBy[k] ?? [] }] : [])),
+      neighborhood: c.localityPrompts.flatMap((p, k) => (p.kind === NEIGHBORHOOD ? [{ pair: pair(p.prompt), askedBy: askedBy(k) }] : [])),
     };
     plan.generationPrompts.counterfact = [...c.generationPrompts];
   }
-  if (wanted.has('zsre')) plan.zsreNeighborhood = c.localityPrompts.map((p, k) => ({ q: q(zsrePrompt(p), p.answer), askedBy: askedBy[k] ?? [] }));
+  if (wanted.has('zsre')) plan.zsreNeighborhood = c.localityPrompts.map((p, k) => ({ q: q(zsrePrompt(p), p.answer), askedBy: askedBy(k) }));
   if (wanted.has('easyedit')) plan.generationPrompts.easyedit = [rewritePrompt];
   return plan;
 }
@@ -171,7 +183,11 @@ export interface CaseReferences {
 /**
  * The per-case metric row from the pre-edit and post-edit scores (for the unedited baseline both
  * are the same scores, so locality is exactly 1). Locality prompts asking a fact edited by a case
- * `inPlace` says is in place are left out; the Reference Score needs `gens` and `refs`. @internal
+ * `inPlace` says is in place are left out; the Reference Score needs `gens` and `refs`. In batch
+ * and sequential runs a case with neighbourhood prompts kept also gets their EasyEdit locality
+ * split by whether an edit in place rewrites the prompt's subject on another relation
+ * (`locality/neighborhood-subject-edited` / `-unedited`; null when no prompt falls on that side);
+ * the pooled `locality` and `locality/neighborhood` are the same either way. @internal
  */
 export function caseRow(plan: CasePlan, pre: Scores, post: Scores, gens?: CaseGenerations, inPlace: InPlace = NONE_IN_PLACE, refs?: CaseReferences): Record<string, number | null> {
   const row: Record<string, number | null> = {};
@@ -190,7 +206,9 @@ export function caseRow(plan: CasePlan, pre: Scores, post: Scores, gens?: CaseGe
     Object.assign(row, m);
   }
   if (plan.suites.has('easyedit')) {
-    const locality = byKind<LocalityPrediction>(plan.locality.filter(kept), (q) => ({ pre: need(pre, q, plan).predicted, post: need(post, q, plan).predicted }));
+    const keptLocality = plan.locality.filter(kept);
+    const predict = (q: number): LocalityPrediction => ({ pre: need(pre, q, plan).predicted, post: need(post, q, plan).predicted });
+    const locality = byKind(keptLocality, predict);
     Object.assign(
       row,
       easyEditCaseMetrics({
@@ -201,6 +219,14 @@ export function caseRow(plan: CasePlan, pre: Scores, post: Scores, gens?: CaseGe
         generations: gens ? gens.easyedit : undefined,
       }),
     );
+    const neighbours = keptLocality.filter((e) => e.kind === NEIGHBORHOOD);
+    if (plan.subjectBreakdown && neighbours.length > 0) {
+      // Apart from the pooled kinds: a prompt about a subject another edit rewrites measures
+      // relation specificity, not whether unrelated subjects are left alone.
+      const edited = (e: { subjectEditedBy: readonly number[] }) => e.subjectEditedBy.some(inPlace);
+      row[`locality/${NEIGHBORHOOD}-subject-edited`] = localityAcc(neighbours.filter(edited).map((e) => predict(e.q)));
+      row[`locality/${NEIGHBORHOOD}-subject-unedited`] = localityAcc(neighbours.filter((e) => !edited(e)).map((e) => predict(e.q)));
+    }
   }
   if (plan.zsreNeighborhood) {
     Object.assign(

@@ -5,7 +5,10 @@
  * geometric-mean probability of answer x after the prompt, "top-1" the teacher-forced argmax.
  */
 
-/** Definitions by aggregate name; `locality/<kind>` and `portability/<kind>` use their family's. */
+/**
+ * Definitions by aggregate name; `locality/<kind>` and `portability/<kind>` use their family's, the
+ * neighbourhood locality split by edited subject has its own.
+ */
 export const METRIC_DEFINITIONS: Readonly<Record<string, string>> = {
   efficacyScore: 'CounterFact ES (reliability): share of edit prompts where P(new target) > P(true answer)',
   efficacyMagnitude: 'CounterFact EM: mean P(new target) − P(true answer) on the edit prompt (−1 to 1)',
@@ -19,6 +22,9 @@ export const METRIC_DEFINITIONS: Readonly<Record<string, string>> = {
   rewriteAcc: 'EasyEdit reliability: top-1 token accuracy of the new target on the edit prompt',
   rephraseAcc: 'EasyEdit generalisation: top-1 token accuracy of the new target on rephrased prompts',
   locality: 'EasyEdit locality: share of unrelated prompts’ answer tokens predicted as the unedited model predicted them',
+  'locality/neighborhood-subject-edited':
+    'EasyEdit locality on neighbourhood prompts about a subject the run also edits on another relation (batch, sequential): relation specificity, how much an edit moves its subject’s other facts',
+  'locality/neighborhood-subject-unedited': 'EasyEdit locality on neighbourhood prompts about subjects no edit in place rewrites: the model left alone away from the edited subjects',
   portability: 'EasyEdit portability: top-1 token accuracy on prompts whose answers follow from the edit (multi-hop, aliases)',
   fluency: 'EasyEdit fluency: weighted 2-/3-gram entropy of generated text in bits (higher = less repetitive)',
   efficacy: 'zsRE efficacy: top-1 token accuracy of the new target on the edit question',
