@@ -21,6 +21,9 @@
 import { fillTemplate } from '@medit/core';
 import type { EditCase, LabeledPrompt } from '@medit/data';
 
+/** Locality kind of CounterFact neighbourhood prompts (CounterFact readers file them so). */
+export const NEIGHBORHOOD = 'neighborhood';
+
 const WORD_CHAR = /[\p{L}\p{N}]/u;
 /** A word that continues a proper name: capitalised, or a number ("Lamke Arc 6"). */
 const NAME_WORD = /^[\p{Lu}\p{N}]/u;
@@ -63,7 +66,7 @@ function editedFact(edit: EditCase): EditedFact {
 function asks(p: LabeledPrompt, owner: EditCase, { edit, prompts }: EditedFact): boolean {
   if (prompts.has(p.prompt)) return true;
   const r = edit.request;
-  return p.kind === 'neighborhood' && r.relationId !== undefined && owner.request.relationId === r.relationId && namesExactly(p.prompt, r.subject);
+  return p.kind === NEIGHBORHOOD && r.relationId !== undefined && owner.request.relationId === r.relationId && namesExactly(p.prompt, r.subject);
 }
 
 /**
@@ -114,7 +117,7 @@ export function localityLinks(cases: readonly EditCase[], groups: readonly (read
           if (j === i) continue;
           const asked = !keepEditedFacts && asks(p, owner, fact);
           if (asked) links.askedBy.push(j);
-          else if (p.kind === 'neighborhood' && namesExactly(p.prompt, fact.edit.request.subject)) links.subjectEditedBy.push(j);
+          else if (p.kind === NEIGHBORHOOD && namesExactly(p.prompt, fact.edit.request.subject)) links.subjectEditedBy.push(j);
         }
       });
     }

@@ -11,7 +11,7 @@ import type { TfIdfModel } from '../tfidf';
 import { easyEditCaseMetrics, localityAcc } from '../easyedit';
 import { type LocalityPrediction, type TokenPrediction, tokenExactMatch } from '../token';
 import { zsreCaseMetrics } from '../zsre';
-import type { LocalityLinks } from './edited-facts';
+import { type LocalityLinks, NEIGHBORHOOD } from './edited-facts';
 import type { ScoredTarget, TargetQuery } from './predict';
 
 /** Metric families the harness can compute. */
@@ -22,9 +22,6 @@ export const EVAL_SUITES: readonly EvalSuite[] = ['counterfact', 'easyedit', 'zs
 
 /** Kind label for a locality/portability prompt without one. */
 const NO_KIND = 'default';
-
-/** Locality kind of CounterFact neighbourhood prompts (CounterFact readers file them so). */
-const NEIGHBORHOOD = 'neighborhood';
 
 /** A case's queries (deduplicated) and the indices each metric reads. @internal */
 export interface CasePlan {
