@@ -76,11 +76,6 @@ interface PointResult {
 }
 
 /**
- * The point with the highest value (undefined values never win). Among tied points the one that
- * keeps most of the base file's values wins (a tie is no evidence to change a setting), then the
- * earlier point.
- */
-/**
  * The value `--metric` maximises: one aggregate's mean, or the harmonic mean of several
  * (comma-separated keys; null when one of them is null or absent).
  * @example objective({ efficacyScore: 0.9, locality: 0.6 }, 'efficacyScore,locality') // 0.72
@@ -91,6 +86,11 @@ export function objective(means: Record<string, number | null>, metric: string):
   return values.length === 1 ? values[0]! : harmonicMean(values as number[]);
 }
 
+/**
+ * The point with the highest value (undefined values never win). Among tied points the one that
+ * keeps most of the base file's values wins (a tie is no evidence to change a setting), then the
+ * earlier point.
+ */
 export function bestPoint<R extends { point: Record<string, unknown>; value: number | null }>(results: readonly R[], base: Record<string, unknown>): R {
   const top = Math.max(...results.map((r) => r.value ?? -Infinity));
   const kept = (r: R) => Object.entries(r.point).filter(([k, v]) => JSON.stringify(base[k]) === JSON.stringify(v)).length;
