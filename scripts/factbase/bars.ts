@@ -16,7 +16,7 @@
  *   `derived-inputs.ts`), in `--work` (default `reports/fact-base`, gitignored, shared by both
  *   splits, the tuning and the comparison) beside the statistics cache;
  * - `recall`: every fact in training and held-out phrasings, chains, in-context copy / update /
- *   retain (`recall.ts`);
+ *   retain about subjects of `--split` (`recall.ts`);
  * - `memit-batch`, `emmet-batch`: one batch of `--n` CounterFact edits on distinct subjects
  *   (`medit eval --mode batch`; CounterFact ES / PS / NS and EasyEdit locality and portability;
  *   the neighbourhood locality also split by whether the batch edits the neighbour's subject);
@@ -188,7 +188,7 @@ export function barSteps(o: BarsOptions): BarStep[] {
         const world = JSON.parse(fs.readFileSync(path.join(at(o.factbase), 'world.json'), 'utf8')) as World;
         const model = await loadModel(at(o.model));
         try {
-          const r = measureFactbaseRecall(model, world, o.recall);
+          const r = measureFactbaseRecall(model, world, { ...o.recall, split: o.split });
           writeFileAtomic(out('recall.json'), JSON.stringify({ model: o.model, ...r.summary }, null, 1) + '\n');
         } finally {
           model.dispose();

@@ -6,9 +6,9 @@
  * - chains: one-hop chain statements and questions ("The capital of the country X is a citizen of
  *   is") of eval subjects, which training never states (derived), and of train subjects (stated);
  * - in context, IKE's format with 8 demonstrations about train subjects: a counterfactual statement
- *   about a validation subject, then its prompt (copy), a held-out phrasing after a held-out
- *   prefix (update: the answer should follow the statement) and a neighbour's prompt (retain:
- *   the neighbour's own object).
+ *   about a validation (or eval) subject, then its prompt (copy), a held-out phrasing after a
+ *   held-out prefix (update: the answer should follow the statement) and a neighbour's prompt
+ *   (retain: the neighbour's own object, a subject of the same split).
  */
 import type { CausalLM } from '@medit/core';
 
@@ -49,9 +49,13 @@ function rate(results: { first: boolean; whole: boolean }[]): Rate {
 
 /**
  * Measures recall over the whole world, chains of up to `chainSubjects` subjects per split and
- * `inContextFacts` in-context edits.
+ * `inContextFacts` in-context edits of `split` subjects (default validation).
  */
-export function measureFactbaseRecall(model: CausalLM, world: World, opts: { chainSubjects?: number; inContextFacts?: number; demonstrations?: number; seed?: number } = {}): FactbaseRecall {
+export function measureFactbaseRecall(
+  model: CausalLM,
+  world: World,
+  opts: { chainSubjects?: number; inContextFacts?: number; demonstrations?: number; seed?: number; split?: InContextSplit } = {},
+): FactbaseRecall {
   const index = new FactIndex(world);
   const rng = new Rng(opts.seed ?? 1).fork('recall');
   const probes: (RecallProbe & { key: string; heldout: boolean; statement: boolean })[] = [];
@@ -77,7 +81,7 @@ export function measureFactbaseRecall(model: CausalLM, world: World, opts: { cha
       return [{ prompt: chainStatement(name, c.relations, 0), object }, { prompt: chainQuestion(name, c.relations, 0, 1), object }];
     }));
 
-  const inContext = measureInContext(model, world, { facts: opts.inContextFacts, demonstrations: opts.demonstrations, rng });
+  const inContext = measureInContext(model, world, { facts: opts.inContextFacts, demonstrations: opts.demonstrations, rng, split: opts.split });
   return {
     summary: {
       train: rate(results.filter((_, i) => !probes[i].heldout)),
@@ -91,16 +95,27 @@ export function measureFactbaseRecall(model: CausalLM, world: World, opts: { cha
   };
 }
 
-/** In-context edits: copy / update / retain rates and the demonstrations per prompt. */
-export type InContextRates = { copy: Rate; update: Rate; retain: Rate; demonstrations: number };
+/** The subjects in-context edits are about: validation while settings are chosen, eval when reported. */
+export type InContextSplit = 'validation' | 'eval';
+
+/** In-context edits: copy / update / retain rates, the demonstrations per prompt and the edited subjects' split. */
+export type InContextRates = { copy: Rate; update: Rate; retain: Rate; demonstrations: number; split: InContextSplit };
+
+/** An in-context probe and the subject whose counterfactual statement ends its context (and, for retain, the neighbour asked). */
+export type InContextProbe = RecallProbe & { subject: number; neighbour?: number };
 
 /**
  * In context, IKE's format: `demonstrations` counterfactual statements about train subjects,
- * then one about a validation subject (of `facts` drawn), followed by its prompt (copy), a
- * held-out phrasing after a held-out prefix (update) or a neighbour's prompt (retain).
+ * then one about a `split` subject (of `facts` drawn; default validation), followed by its
+ * prompt (copy), a held-out phrasing after a held-out prefix (update) or the prompt of a
+ * neighbour of the same split (retain).
  */
-export function measureInContext(model: CausalLM, world: World, opts: { facts?: number; demonstrations?: number; rng?: Rng } = {}): InContextRates {
+export function inContextProbes(
+  world: World,
+  opts: { facts?: number; demonstrations?: number; rng?: Rng; split?: InContextSplit } = {},
+): { copy: InContextProbe[]; update: InContextProbe[]; retain: InContextProbe[] } {
   const k = opts.demonstrations ?? 8;
+  const split = opts.split ?? 'validation';
   const index = new FactIndex(world);
   const rng = opts.rng ?? new Rng(1).fork('recall');
   const trainFacts = world.facts.filter((f) => index.isSubject(f.subject) && index.split(f.subject) === 'train');
@@ -119,9 +134,9 @@ export function measureInContext(model: CausalLM, world: World, opts: { facts?: 
     const prompt = renderPrompt(rng.pick(relationById(f.relation).train.filter((t) => !isQuestion(t))), index.name(f.subject));
     return { prompt, targetNew, fact: `${prompt} ${targetNew}` };
   };
-  const kinds = { copy: [] as RecallProbe[], update: [] as RecallProbe[], retain: [] as RecallProbe[] };
-  const validationFacts = world.facts.filter((f) => index.isSubject(f.subject) && index.split(f.subject) === 'validation');
-  for (const f of rng.sample(validationFacts, Math.min(opts.facts ?? 300, validationFacts.length))) {
+  const kinds = { copy: [] as InContextProbe[], update: [] as InContextProbe[], retain: [] as InContextProbe[] };
+  const edited = world.facts.filter((f) => index.isSubject(f.subject) && index.split(f.subject) === split);
+  for (const f of rng.sample(edited, Math.min(opts.facts ?? 300, edited.length))) {
     let context = '';
     for (let d = 0; d < k; d++) {
       const demo = counterfactual(rng.pick(trainFacts));
@@ -131,10 +146,25 @@ export function measureInContext(model: CausalLM, world: World, opts: { facts?: 
     context += ikeDemo(edit.fact, edit.prompt, edit.targetNew);
     const head = `${context}${IKE_HEAD.replace('{fact}', edit.fact)} `;
     const spec = relationById(f.relation);
-    kinds.copy.push({ prompt: head + edit.prompt, object: edit.targetNew });
-    kinds.update.push({ prompt: head + renderPrompt(rng.pick(spec.heldout), index.name(f.subject), rng.pick(HELDOUT_PREFIXES)), object: edit.targetNew });
-    const neighbours = index.subjectsWith(f.relation, f.object).filter((s) => s !== f.subject && index.isSubject(s) && index.split(s) === 'validation');
-    if (neighbours.length > 0) kinds.retain.push({ prompt: head + renderPrompt(rng.pick(spec.train), index.name(rng.pick(neighbours))), object: index.name(f.object) });
+    kinds.copy.push({ prompt: head + edit.prompt, object: edit.targetNew, subject: f.subject });
+    kinds.update.push({ prompt: head + renderPrompt(rng.pick(spec.heldout), index.name(f.subject), rng.pick(HELDOUT_PREFIXES)), object: edit.targetNew, subject: f.subject });
+    const neighbours = index.subjectsWith(f.relation, f.object).filter((s) => s !== f.subject && index.isSubject(s) && index.split(s) === split);
+    if (neighbours.length > 0) {
+      const neighbour = rng.pick(neighbours);
+      kinds.retain.push({ prompt: head + renderPrompt(rng.pick(spec.train), index.name(neighbour)), object: index.name(f.object), subject: f.subject, neighbour });
+    }
   }
-  return { copy: rate(probeRecall(model, kinds.copy, 16)), update: rate(probeRecall(model, kinds.update, 16)), retain: rate(probeRecall(model, kinds.retain, 16)), demonstrations: k };
+  return kinds;
+}
+
+/** {@link inContextProbes}, answered by `model`: the share of each kind it gets right. */
+export function measureInContext(model: CausalLM, world: World, opts: { facts?: number; demonstrations?: number; rng?: Rng; split?: InContextSplit } = {}): InContextRates {
+  const kinds = inContextProbes(world, opts);
+  return {
+    copy: rate(probeRecall(model, kinds.copy, 16)),
+    update: rate(probeRecall(model, kinds.update, 16)),
+    retain: rate(probeRecall(model, kinds.retain, 16)),
+    demonstrations: opts.demonstrations ?? 8,
+    split: opts.split ?? 'validation',
+  };
 }

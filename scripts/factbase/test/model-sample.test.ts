@@ -72,6 +72,7 @@ test('recall on a sample of 300 facts: ≥ 97 % in training phrasings, ≥ 85 % 
 
 test('in context, 200 validation facts after 8 demonstrations: copy and update ≥ 80 %, retain ≥ 90 %', () => {
   const r = measureInContext(model, WORLD, { facts: 200, rng: new Rng(26) });
+  expect(r.split).toBe('validation');
   expect(r.copy.probes).toBe(200);
   expect(r.update.probes).toBe(200);
   expect(r.retain.probes).toBeGreaterThan(150);
