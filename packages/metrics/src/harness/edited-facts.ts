@@ -99,15 +99,18 @@ export interface LocalityLinks {
  * be in place together (batch mode: each batch; sequential mode: the whole stream); a case in no
  * group of two or more gets undefined (no other edit is ever in place beside it). With
  * `keepEditedFacts` no prompt is left out (`askedBy` stays empty), so a neighbourhood prompt that
- * asks an edit's fact and names its subject counts in `subjectEditedBy`.
+ * asks an edit's fact and names its subject counts in `subjectEditedBy`. Only cases with an index
+ * below `measured` (default all) get links: the rest are load edits, edited beside the measured
+ * cases but never measured themselves, so only their facts and subjects matter.
  */
-export function localityLinks(cases: readonly EditCase[], groups: readonly (readonly number[])[], keepEditedFacts = false): (LocalityLinks[] | undefined)[] {
+export function localityLinks(cases: readonly EditCase[], groups: readonly (readonly number[])[], keepEditedFacts = false, measured = cases.length): (LocalityLinks[] | undefined)[] {
   const out: (LocalityLinks[] | undefined)[] = cases.map(() => undefined);
   for (const group of groups) {
     if (group.length < 2) continue;
     // each edit's prompt set once per group, not once per (locality prompt, edit) pair
     const facts = group.map((j) => ({ j, fact: editedFact(cases[j]) }));
     for (const i of group) {
+      if (i >= measured) continue;
       const owner = cases[i];
       const caseLinks = owner.localityPrompts.map((): LocalityLinks => ({ askedBy: [], subjectEditedBy: [] }));
       out[i] = caseLinks;

@@ -9,6 +9,7 @@
  *   `sequential_edit=True`, T-Patcher SME); everything is reverted at the end.
  * Pre-edit predictions are recorded once on the clean model; they give the `unedited` baseline row
  * and the reference of EasyEdit's locality (agreement of post- with pre-edit argmax tokens).
+ * Batch and sequential runs can carry load edits (`load`): edited in the same calls, never measured.
  */
 import * as path from 'node:path';
 
@@ -22,6 +23,7 @@ import { sequentialCurve, sequentialMetrics, type SequentialEditRun, type Sequen
 import { aggregate, type Aggregate, type AggregateOptions } from '../stats';
 import type { AttributeSnippets } from '../snippets';
 import { localityLinks } from './edited-facts';
+import { checkLoad, spreadLoad } from './load';
 import {
   caseRow,
   type CaseGenerations,
@@ -111,6 +113,20 @@ export interface EvaluateOptions {
    * `protocol.localityInScope` (rows) and, in sequential mode, `localityInScopeFinal` (TestR).
    */
   keepEditedFacts?: boolean;
+  /**
+   * Batch and sequential modes: load edits, edited in the same editor calls as `cases` but never
+   * measured (no rows, no aggregates) — to edit as many requests per call, or per stream, as the
+   * run under study when the measured split is smaller (tuning a 1,000-edit batch on a validation
+   * split of 399 records). They are spread over the calls of the measured cases in order, each
+   * call getting an equal share (±1) interleaved evenly among its cases; with one batch of all
+   * cases, every load edit is in it. A call's size is thus its cases plus its share, in both
+   * modes. They are edits of the run for `keepEditedFacts` (a locality prompt asking a load
+   * edit's fact is left out once it is in place) and for the neighbourhood subject split (a
+   * subject a load edit rewrites is an edited subject). Efficiency counts them as edits. Refused:
+   * a load case on a subject some case edits, and two load cases on one fact (same subject and
+   * relation). Recorded as `protocol.loadEdits` and the report's `dataset.load`.
+   */
+  load?: readonly EditCase[];
   /** Name of the editor's row (default `editor.name`), e.g. to tell apart runs of one editor in two modes. */
   methodName?: string;
   /** Report labels (default: the model directory's name / the first case's file name). */
@@ -191,10 +207,10 @@ function chunks(n: number, size: number): number[][] {
   return out;
 }
 
-/** Runs one editor call on `idx`, applies the delta, and records its timing. */
-async function editAndApply(opts: EvaluateOptions, editor: Editor, idx: readonly number[], timings: TimingRecord[], done: number): Promise<EditDelta> {
+/** Runs one editor call on `edits`, applies the delta, and records its timing. */
+async function editAndApply(opts: EvaluateOptions, editor: Editor, edits: readonly EditCase[], timings: TimingRecord[], done: number): Promise<EditDelta> {
   checkAbort(opts.signal);
-  const requests = idx.map((i) => editRequestOf(opts.cases[i]));
+  const requests = edits.map(editRequestOf);
   resetPeakMemory();
   const t0 = process.hrtime.bigint();
   const delta = await editor.edit(opts.model, requests, {
@@ -208,7 +224,7 @@ async function editAndApply(opts: EvaluateOptions, editor: Editor, idx: readonly
     throw e;
   }
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
-  timings.push({ edits: idx.length, wallMs, peakNativeBytes: memory().peakBytes, label: 'edit' });
+  timings.push({ edits: edits.length, wallMs, peakNativeBytes: memory().peakBytes, label: 'edit' });
   return delta;
 }
 
@@ -266,10 +282,26 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
     if (mode !== 'sequential') fail("mode 'sequential' (TrainR is a sequential-editing metric)", 'mode with trainRetain', mode);
     if (!Array.isArray(opts.trainRetain) || opts.trainRetain.length === 0) fail('a non-empty array of {prompt, target}', 'trainRetain', opts.trainRetain);
   }
+  const load = opts.load ?? [];
+  if (opts.load !== undefined) {
+    if (!Array.isArray(opts.load)) fail('an array of EditCase', 'load', opts.load);
+    if (mode === 'single') fail("mode 'batch' or 'sequential' (load edits share the editor calls of the cases)", 'mode with load', mode);
+    load.forEach((c, i) => {
+      if (!c || typeof c.id !== 'string' || !c.request) fail('an EditCase with id and request', `load[${i}]`, c);
+    });
+    checkLoad(cases, load);
+  }
 
   const n = cases.length;
-  const runGroups = mode === 'batch' ? chunks(n, batchSize) : mode === 'sequential' ? [cases.map((_, i) => i)] : [];
-  const links = localityLinks(cases, runGroups, opts.keepEditedFacts);
+  // Every edit of the run: the cases (indices 0…n−1), then the load edits (n…), and the editor
+  // calls: the cases' batches, each with its share of the load edits.
+  const edits = [...cases, ...load];
+  const batches = chunks(n, batchSize);
+  const calls = spreadLoad(batches, n, load.length);
+  const callOf = new Array<number>(edits.length);
+  calls.forEach((call, b) => call.forEach((j) => (callOf[j] = b)));
+  const runGroups = mode === 'batch' ? calls : mode === 'sequential' ? [edits.map((_, i) => i)] : [];
+  const links = localityLinks(edits, runGroups, opts.keepEditedFacts, n);
   const gen = opts.generation ? (opts.generation === true ? {} : opts.generation) : null;
   const snippets = gen ? opts.snippets : undefined;
   const ctx: Ctx = {
@@ -281,12 +313,12 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
     signal: opts.signal,
   };
   const progress = (stage: EvalProgress['stage'], done: number) => opts.onProgress?.({ stage, done, total: n });
-  // Which edits are in place when case i's row is measured: its batch's (batch mode), those up to
-  // its batch (sequential, measured right after it) or all of the stream (measured at the end).
-  const batchOf = (j: number) => Math.floor(j / batchSize);
+  // Which edits (load edits included) are in place when case i's row is measured: its call's
+  // (batch mode), those up to its call (sequential, measured right after it) or all of the stream
+  // (measured at the end).
   const ALL: InPlace = () => true;
   const rowInPlace = (i: number): InPlace =>
-    mode === 'batch' ? (j) => batchOf(j) === batchOf(i) : mode === 'sequential' ? (evalAfter === 'all' ? ALL : (j) => batchOf(j) <= batchOf(i)) : NONE_IN_PLACE;
+    mode === 'batch' ? (j) => callOf[j] === callOf[i] : mode === 'sequential' ? (evalAfter === 'all' ? ALL : (j) => callOf[j] <= callOf[i]) : NONE_IN_PLACE;
 
   // Pre-edit predictions, once, on the clean model (in groups, to report progress). The baseline
   // row of a case leaves out the same locality prompts as the method's row, so the two compare.
@@ -314,11 +346,11 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
     };
     let sequential: { curve: MethodReport['sequentialCurve']; extra: Record<string, Aggregate> } | undefined;
     if (mode === 'sequential') {
-      sequential = await runSequential(opts, editor, ctx, pre, batchSize, evalAfter, curveEvery, timings, rows, measure);
+      sequential = await runSequential(opts, editor, ctx, pre, { batches, calls: calls.map((c) => c.map((j) => edits[j])), callOf }, batchSize, evalAfter, curveEvery, timings, measure);
     } else {
       let done = 0;
-      for (const idx of chunks(n, batchSize)) {
-        const delta = await editAndApply(opts, editor, idx, timings, done);
+      for (const [b, idx] of batches.entries()) {
+        const delta = await editAndApply(opts, editor, calls[b].map((j) => edits[j]), timings, done);
         try {
           checkAbort(opts.signal);
           measure(idx);
@@ -335,7 +367,8 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
     const excluded = (inPlace: (i: number) => InPlace) => ctx.plans.reduce((s, p, i) => s + inScopeCount(p, inPlace(i)), 0);
     const inScope: Record<string, JsonValue> =
       mode === 'single' ? {} : mode === 'batch' ? { localityInScope: excluded(rowInPlace) } : { localityInScope: excluded(rowInPlace), localityInScopeFinal: excluded(() => ALL) };
-    hparams.protocol = mode === 'sequential' ? { mode, batchSize, evalAfter, ...inScope } : mode === 'batch' ? { mode, batchSize, ...inScope } : { mode };
+    const loaded: Record<string, JsonValue> = load.length > 0 ? { loadEdits: load.length } : {};
+    hparams.protocol = mode === 'sequential' ? { mode, batchSize, evalAfter, ...loaded, ...inScope } : mode === 'batch' ? { mode, batchSize, ...loaded, ...inScope } : { mode };
     methods.push(
       buildMethodReport({
         name: methodName!,
@@ -363,9 +396,16 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
       cases: n,
       formats: [...new Set(cases.map((c) => c.source?.format).filter((f): f is NonNullable<typeof f> => f !== undefined))],
       mode,
+      ...(load.length > 0 ? { load: { name: loadName(load), cases: load.length } } : {}),
     },
     methods,
   });
+}
+
+/** A label for the load edits: their file's name (the files' names, when several), else `load`. */
+function loadName(load: readonly EditCase[]): string {
+  const files = [...new Set(load.map((c) => c.source?.file).filter((f): f is string => f !== undefined).map((f) => path.basename(f)))];
+  return files.length > 0 ? files.join(', ') : 'load';
 }
 
 /** Sequential editing: apply batches without reverting; see {@link EvaluateOptions.evalAfter}. */
@@ -374,11 +414,12 @@ async function runSequential(
   editor: Editor,
   ctx: Ctx,
   pre: Map<number, Scores>,
+  /** the cases' batches, the editor calls (load edits included) and each edit's call */
+  stream: { batches: readonly (readonly number[])[]; calls: readonly (readonly EditCase[])[]; callOf: readonly number[] },
   batchSize: number,
   evalAfter: 'each' | 'all',
   curveEvery: number,
   timings: TimingRecord[],
-  rows: CaseRow[],
   measure: (idx: readonly number[]) => Map<number, Scores>,
 ): Promise<{ curve: MethodReport['sequentialCurve']; extra: Record<string, Aggregate> }> {
   const n = opts.cases.length;
@@ -392,9 +433,9 @@ async function runSequential(
   const trainSet: RetainSet | undefined = retain ? { initialCorrect: retainCorrect(), finalCorrect: [] } : undefined;
   const cfCurve = new Map<number, Record<string, number | null>>();
   try {
-    const batches = chunks(n, batchSize);
+    const batches = stream.batches;
     for (const [b, idx] of batches.entries()) {
-      const delta = await editAndApply(opts, editor, idx, timings, idx[0]);
+      const delta = await editAndApply(opts, editor, stream.calls[b], timings, idx[0]);
       deltas.push(delta);
       editor.commit?.(delta);
       checkAbort(opts.signal);
@@ -407,7 +448,7 @@ async function runSequential(
       const upTo = idx[idx.length - 1] + 1;
       const withCf = measured && ctx.plans.slice(0, upTo).some((p) => p.cf);
       const past = measured ? score(ctx, Array.from({ length: withCf ? upTo : idx[0] }, (_, i) => i), withCf ? allQueries : rewriteOnly) : null;
-      if (withCf) cfCurve.set(upTo, counterFactMeans(ctx, pre, past!, upTo));
+      if (withCf) cfCurve.set(upTo, counterFactMeans(ctx, pre, past!, upTo, (j) => stream.callOf[j] <= b));
       const pastCorrect = past ? Array.from({ length: idx[0] }, (_, i) => exactMatch(past.get(i)!, ctx.plans[i].rewrite, ctx.plans[i])) : [];
       for (const i of idx) {
         const p = ctx.plans[i];
@@ -463,14 +504,13 @@ async function runSequential(
   return { curve, extra };
 }
 
-/** Mean CounterFact efficacy, paraphrase and neighbourhood scores of cases 0..upTo−1 under `post`. */
-function counterFactMeans(ctx: Ctx, pre: Map<number, Scores>, post: Map<number, Scores>, upTo: number): Record<string, number | null> {
+/** Mean CounterFact efficacy, paraphrase and neighbourhood scores of cases 0..upTo−1 under `post`, with the edits `inPlace` says are in place. */
+function counterFactMeans(ctx: Ctx, pre: Map<number, Scores>, post: Map<number, Scores>, upTo: number, inPlace: InPlace): Record<string, number | null> {
   const keys = ['efficacyScore', 'paraphraseScore', 'neighborhoodScore'];
   const sums = keys.map(() => ({ s: 0, n: 0 }));
   for (let i = 0; i < upTo; i++) {
     if (!ctx.plans[i].cf) continue;
-    // the edits of cases 0..upTo−1 are in place
-    const row = caseRow(ctx.plans[i], pre.get(i)!, post.get(i)!, undefined, (j) => j < upTo);
+    const row = caseRow(ctx.plans[i], pre.get(i)!, post.get(i)!, undefined, inPlace);
     keys.forEach((k, j) => {
       const v = row[k];
       if (typeof v === 'number') (sums[j].s += v), sums[j].n++;
