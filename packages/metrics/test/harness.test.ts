@@ -38,6 +38,7 @@ import {
 import { RomeEditor } from '@medit/rome';
 
 import { asksEditedFact, type LocalityLinks, localityLinks, namesExactly } from '../src/harness/edited-facts';
+import { spreadLoad } from '../src/harness/load';
 
 const FIX = path.resolve(__dirname, '../../../test-fixtures/parity/gpt2-trained-wordlevel');
 
@@ -286,6 +287,8 @@ class BiasEditor implements Editor {
   readonly name = 'BIAS';
   readonly hparams = { scale: 6 };
   calls: number[] = [];
+  /** the subjects of each call's requests, in order */
+  subjects: string[][] = [];
   /** the memory hooks (AlphaEdit's), in call order: edits per delta committed or discarded */
   committed: number[] = [];
   discarded: number[] = [];
@@ -300,6 +303,7 @@ class BiasEditor implements Editor {
   }
   async edit(m: CausalLM, requests: EditRequest[]): Promise<EditDelta> {
     this.calls.push(requests.length);
+    this.subjects.push(requests.map((r) => r.subject));
     if (this.calls.length - 1 === this.failOnCall) throw new Error('editor failed on purpose');
     const tok = m.tokenizer!;
     const wte = m.param('transformer.wte.weight');
@@ -609,5 +613,122 @@ describe('evaluate: protocols and failures (deterministic editor)', () => {
     await expect(evaluate({ model, cases: CASES, mode: 'parallel' as never })).rejects.toThrow(/for mode but received "parallel"/);
     await expect(evaluate({ model, cases: CASES, mode: 'batch', batchSize: 0 })).rejects.toThrow(/positive integer for batchSize/);
     await expect(evaluate({ model, cases: CASES, mode: 'single', suites: ['rouge' as never] })).rejects.toThrow(/for suites but received "rouge"/);
+  });
+});
+
+describe('evaluate: load edits (edited beside the cases, never measured)', () => {
+  const withRelation = (c: EditCase, relationId: string): EditCase => ({ ...c, request: { ...c.request, relationId } });
+  /** a load case on the Colosseum (no case's prompt asks it) */
+  const colosseum = cfCase('l0', 'The {} is located in', 'Colosseum', 'Tokyo', 'Rome', [], []);
+  /** c1's Frida Kahlo fact as a load case */
+  const frida = withRelation({ ...CASES[1], id: 'l1', source: { format: 'counterfact', file: 'parity-train.json', index: 1 } }, 'P27');
+
+  test('spreadLoad: an equal contiguous share (±1) per batch, in order, interleaved evenly among the batch\'s cases', () => {
+    // 5 load edits (5…9) over 3 batches: shares [0,1), [1,3), [3,5)
+    expect(spreadLoad([[0, 1], [2, 3], [4]], 5, 5)).toEqual([[0, 5, 1], [2, 6, 3, 7], [8, 4, 9]]);
+    // one batch of every case: all the load edits go into it
+    expect(spreadLoad([[0, 1, 2]], 3, 2)).toEqual([[0, 3, 1, 4, 2]]);
+    // more batches than load edits: some batches get none
+    expect(spreadLoad([[0], [1], [2]], 3, 2)).toEqual([[0], [1, 3], [2, 4]]);
+    expect(spreadLoad([[0, 1], [2]], 3, 0)).toEqual([[0, 1], [2]]);
+  });
+
+  test('batch: the load requests are in the editor call, change what the model predicts, and are never rows or aggregates', async () => {
+    const cases = [CASES[0], CASES[2]];
+    const load = [colosseum, frida];
+    const fp = modelFingerprint(model);
+    const editor = new BiasEditor();
+    const report = await evaluate({ editor, model, cases, mode: 'batch', batchSize: 2, load });
+    expect(modelFingerprint(model)).toBe(fp);
+    // one call: the two cases with the two load edits interleaved
+    expect(editor.subjects).toEqual([['Danielle Darrieux', 'Colosseum', 'Eiffel Tower', 'Frida Kahlo']]);
+    const [base, m] = report.methods;
+    for (const method of [base, m]) expect(method.rows!.map((r) => r.id)).toEqual(['c0', 'c2']);
+    expect(m.aggregates.rewriteAcc.n).toBe(2);
+    expect(m.aggregates.efficacyScore.n).toBe(2);
+    expect(m.efficiency).toMatchObject({ batches: 1, edits: 4 });
+    expect(m.hparams.protocol).toMatchObject({ mode: 'batch', batchSize: 2, loadEdits: 2 });
+    expect(report.dataset).toMatchObject({ cases: 2, load: { name: 'parity-facts.json, parity-train.json', cases: 2 } });
+    // the load edits are made: the case's rows differ from a run without them (the bias toward Tokyo and Japan)
+    const without = (await evaluate({ editor: new BiasEditor(), model, cases, mode: 'batch', batchSize: 2 })).methods[1];
+    expect(without.hparams.protocol).not.toHaveProperty('loadEdits');
+    expect(m.rows!.map((r) => r.metrics.efficacyMagnitude)).not.toEqual(without.rows!.map((r) => r.metrics.efficacyMagnitude));
+    // several batches: each call gets its share
+    const split = new BiasEditor();
+    await evaluate({ editor: split, model, cases, mode: 'batch', batchSize: 1, load });
+    expect(split.subjects).toEqual([['Danielle Darrieux', 'Colosseum'], ['Eiffel Tower', 'Frida Kahlo']]);
+  });
+
+  test('a locality prompt asking a load edit\'s fact is left out (kept with keepEditedFacts); a subject a load edit rewrites is an edited subject', async () => {
+    // c0 asks Frida Kahlo's citizenship (the load edit's fact), her language (another relation) and the Big Ben
+    const c0 = withRelation(cfCase('c0', '{} speaks', 'Danielle Darrieux', 'English', 'French', [], [
+      ['Frida Kahlo is a citizen of', 'Mexico'],
+      ['Frida Kahlo speaks', 'Spanish'],
+      ['The Big Ben is located in', 'London'],
+    ]), 'P103');
+    const run = async (load: EditCase[] | undefined, keepEditedFacts = false) =>
+      (await evaluate({ editor: new BiasEditor(), model, cases: [c0], mode: 'batch', batchSize: 1, load, keepEditedFacts })).methods[1];
+    const EDITED = 'locality/neighborhood-subject-edited';
+    const UNEDITED_SUBJECT = 'locality/neighborhood-subject-unedited';
+    const loaded = await run([frida]);
+    expect(loaded.hparams.protocol).toMatchObject({ localityInScope: 1 });
+    const row = loaded.rows![0].metrics;
+    // 2 of 3 prompts kept: the language one on the edited side, the Big Ben on the other
+    expect(row[EDITED]).toEqual(expect.any(Number));
+    expect(row[UNEDITED_SUBJECT]).toEqual(expect.any(Number));
+    expect(row.locality).toBeCloseTo((row[EDITED]! + row[UNEDITED_SUBJECT]!) / 2, 12);
+    expect(loaded.aggregates[EDITED].n).toBe(1);
+    // kept: all 3 prompts, the citizenship one on the edited side too
+    const kept = await run([frida], true);
+    expect(kept.hparams.protocol).toMatchObject({ localityInScope: 0 });
+    expect(kept.rows![0].metrics.locality).not.toBe(row.locality);
+    // a load edit on an unrelated subject: nothing left out, every prompt on the unedited side
+    const other = await run([colosseum]);
+    expect(other.hparams.protocol).toMatchObject({ localityInScope: 0 });
+    expect(other.rows![0].metrics[EDITED]).toBeNull();
+    // no load: a batch of one has no other edit in place, so no split and nothing left out
+    const alone = await run(undefined);
+    expect(alone.rows![0].metrics).not.toHaveProperty(EDITED);
+    expect(alone.hparams.protocol).toMatchObject({ localityInScope: 0 });
+  });
+
+  test('sequential: each batch gets its share; a load edit\'s fact is left out once it is in place (rows right after each batch, TestR at the end)', async () => {
+    const c0 = cfCase('c0', '{} speaks', 'Danielle Darrieux', 'English', 'French', [], [['Frida Kahlo is a citizen of', 'Mexico']]);
+    const cases = [c0, CASES[2]];
+    const load = [colosseum, frida];
+    const run = async (evalAfter: 'each' | 'all') => {
+      const editor = new BiasEditor();
+      const m = (await evaluate({ editor, model, cases, mode: 'sequential', batchSize: 1, evalAfter, load })).methods[1];
+      return { m, editor };
+    };
+    const { m: each, editor } = await run('each');
+    // the Frida Kahlo load edit comes with the second batch, after c0 is measured
+    expect(editor.subjects).toEqual([['Danielle Darrieux', 'Colosseum'], ['Eiffel Tower', 'Frida Kahlo']]);
+    expect(editor.committed).toEqual([2, 2]);
+    expect(each.rows!.map((r) => r.id)).toEqual(['c0', 'c2']);
+    expect(each.rows![0].metrics.neighborhoodScore).toEqual(expect.any(Number));
+    expect(each.hparams.protocol).toEqual({ mode: 'sequential', batchSize: 1, evalAfter: 'each', loadEdits: 2, localityInScope: 0, localityInScopeFinal: 1 });
+    // TestR: c2's Big Ben prompt alone; SR / ER over the cases only
+    expect(each.aggregates.TestR.n).toBe(1);
+    expect(each.aggregates.SR.n).toBe(2);
+    expect(each.aggregates.ER.n).toBe(2);
+    expect(each.sequentialCurve!.map((p) => p.step)).toEqual([1, 2]);
+    const { m: all } = await run('all');
+    expect(all.rows![0].metrics.neighborhoodScore ?? null).toBeNull();
+  });
+
+  test('refused: load in single mode, a load subject a case edits, two load cases on one fact', async () => {
+    await expect(evaluate({ editor: new BiasEditor(), model, cases: CASES, mode: 'single', load: [colosseum] })).rejects.toThrow(/mode 'batch' or 'sequential' .* for mode with load but received "single"/);
+    const darrieux = cfCase('l9', '{} lives in', 'Danielle Darrieux', 'Tokyo', 'Paris', [], []);
+    await expect(evaluate({ editor: new BiasEditor(), model, cases: CASES, mode: 'batch', load: [colosseum, darrieux] })).rejects.toThrow(
+      'load: 1 load case edit a subject the measured cases edit (load case "l9" (parity-facts.json) and case "c0" (parity-facts.json) both edit "Danielle Darrieux")',
+    );
+    const again = { ...colosseum, id: 'l7', request: { ...colosseum.request, targetNew: 'Paris' } };
+    await expect(evaluate({ editor: new BiasEditor(), model, cases: CASES, mode: 'sequential', load: [colosseum, again] })).rejects.toThrow(
+      /load: 1 load case rewrite a fact another load case rewrites: "l0" \(parity-facts.json\) and "l7" \(parity-facts.json\) \("Colosseum", "The \{\} is located in"\)/,
+    );
+    // the same subject on another relation is another fact
+    const lives = cfCase('l8', '{} lives in', 'Colosseum', 'Tokyo', 'Rome', [], []);
+    await expect(evaluate({ model, cases: CASES, mode: 'batch', load: [colosseum, lives] })).resolves.toBeDefined();
   });
 });
