@@ -36,12 +36,13 @@ export function formatAggregate(a: Aggregate | undefined, digits = 3): string {
   return a.ci95 ? `${a.mean.toFixed(digits)} (${a.ci95[0].toFixed(digits)}–${a.ci95[1].toFixed(digits)})` : a.mean.toFixed(digits);
 }
 
-/** How a method was run: "single", "batch of 10", "sequential, 200 × 1". */
+/** How a method was run: "single", "batch of 10", "sequential, 200 × 1", "batch of 399 + 601 load edits". */
 function protocol(m: MethodReport, cases: number): string {
-  const p = m.hparams.protocol as { mode?: string; batchSize?: number } | undefined;
+  const p = m.hparams.protocol as { mode?: string; batchSize?: number; loadEdits?: number } | undefined;
   if (!p?.mode || p.mode === 'single') return 'single';
-  if (p.mode === 'batch') return `batch of ${p.batchSize ?? 1}`;
-  return `sequential, ${Math.ceil(cases / (p.batchSize ?? 1))} × ${p.batchSize ?? 1}`;
+  const load = p.loadEdits ? ` + ${p.loadEdits} load edits` : '';
+  if (p.mode === 'batch') return `batch of ${p.batchSize ?? 1}${load}`;
+  return `sequential, ${Math.ceil(cases / (p.batchSize ?? 1))} × ${p.batchSize ?? 1}${load}`;
 }
 
 const msPerEdit = (m: MethodReport): string => {

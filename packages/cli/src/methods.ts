@@ -150,9 +150,11 @@ export function flagInputs(ctx: CommandContext, evaluated?: readonly EditCase[])
 /**
  * Builds the editor of `method` for `model` from the command's flags; with `evaluated` (medit
  * eval, medit tune), what it stores or trains on must not name the evaluated cases' subjects.
+ * `load`: cases edited beside `cases` but not evaluated (medit eval --load): the method is told
+ * of them as cases about to be edited; they are no evaluated subjects.
  */
-export function createEditor(ctx: CommandContext, method: MethodSpec, model: CausalLM, cases: readonly EditCase[], opts: { evaluated?: boolean } = {}): Promise<MethodEditor> {
-  return method.create(model, cases, flagInputs(ctx, opts.evaluated ? cases : undefined));
+export function createEditor(ctx: CommandContext, method: MethodSpec, model: CausalLM, cases: readonly EditCase[], opts: { evaluated?: boolean; load?: readonly EditCase[] } = {}): Promise<MethodEditor> {
+  return method.create(model, opts.load ? [...cases, ...opts.load] : cases, flagInputs(ctx, opts.evaluated ? cases : undefined));
 }
 
 /** The `--method` choices: every registered method, then `none`. */

@@ -2,12 +2,14 @@
  * `medit eval`: a CounterFact file × ROME (or no method) through the metrics harness, written
  * as a valid EvalReport (JSON) and its HTML view.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { validateEvalReport } from '@medit/metrics';
 
+import { markdownSummary } from '../src/markdown';
 import { FIX, PARITY_MODEL, runCli } from './helpers/run';
 
 const DATASET = path.join(FIX, 'counterfact-parity.json');
@@ -143,4 +145,68 @@ test('the console table: Wilson intervals as (low–high), a legend always, defi
   const brief = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', DATASET, '--method', 'none', '--limit', '1'], { cwd: dir });
   expect(brief.stdout).toContain('Run with --explain for what each metric measures (also in the HTML report).');
   expect(brief.stdout).not.toContain('CounterFact ES (reliability)');
+});
+
+/** A CounterFact record of the load file (no neighbourhood prompts of its own). */
+const loadRecord = (id: number, prompt: string, relation: string, subject: string, targetNew: string, targetTrue: string) => ({
+  case_id: id,
+  requested_rewrite: { prompt, relation_id: relation, target_new: { str: targetNew }, target_true: { str: targetTrue }, subject },
+  paraphrase_prompts: [],
+  neighborhood_prompts: [],
+  attribute_prompts: [],
+  generation_prompts: [],
+});
+
+test('eval --load: load edits in the batch, never scored; a neighbour asking a load fact left out; the load recorded in JSON, HTML and Markdown', async () => {
+  // the Big Ben record rewrites the fact case 0's neighbour "The Big Ben is located in" asks
+  const loadFile = path.join(tmp, 'counterfact-train.json');
+  fs.writeFileSync(loadFile, JSON.stringify([loadRecord(10, 'The {} is located in', 'P131', 'Big Ben', 'Tokyo', 'London'), loadRecord(11, '{} is a citizen of', 'P27', 'Frida Kahlo', 'Japan', 'Mexico')]));
+  const out = path.join(tmp, 'load');
+  const args = ['eval', '--model', PARITY_MODEL, '--dataset', DATASET, ...FAST, '--mode', 'batch', '--batch-size', '2', '--load', loadFile];
+  const r = await runCli([...args, '--out', out, '--json']);
+  expect(r.code).toBe(0);
+  expect(r.result).toMatchObject({ cases: 2, mode: 'batch', load: { file: loadFile, cases: 2 } });
+  const report = validateEvalReport(JSON.parse(fs.readFileSync(`${out}.json`, 'utf8')));
+  const sha256 = createHash('sha256').update(fs.readFileSync(loadFile)).digest('hex');
+  expect(report.dataset.load).toEqual({ name: 'counterfact-train.json', cases: 2, file: loadFile, sha256, limit: null });
+  const rome = report.methods[1];
+  for (const m of report.methods) expect(m.rows!.map((row) => row.id)).toEqual(['0', '1']);
+  expect(rome.aggregates.efficacyScore.n).toBe(2);
+  expect(rome.efficiency).toMatchObject({ batches: 1, edits: 4 });
+  expect(rome.hparams.protocol).toEqual({ mode: 'batch', batchSize: 2, loadEdits: 2, localityInScope: 1 });
+  const html = fs.readFileSync(`${out}.html`, 'utf8');
+  expect(html).toContain(`load: <b>2 edits</b> of ${loadFile} (sha256 ${sha256.slice(0, 12)}…), edited in the same calls as the cases and not scored`);
+  expect(markdownSummary(report)).toContain('| batch of 2 + 2 load edits |');
+  // --load-limit 1: the Big Ben record alone; without load, nothing is left out
+  const one = await runCli([...args, '--load-limit', '1', '--out', path.join(tmp, 'load1')]);
+  expect(one.code).toBe(0);
+  expect(one.stdout).toMatch(/^with 1 load edit of .*counterfact-train\.json: edited beside the cases, not scored$/m);
+  const r1 = validateEvalReport(JSON.parse(fs.readFileSync(path.join(tmp, 'load1.json'), 'utf8')));
+  expect(r1.dataset.load).toMatchObject({ cases: 1, limit: 1 });
+  expect(r1.methods[1].hparams.protocol).toEqual({ mode: 'batch', batchSize: 2, loadEdits: 1, localityInScope: 1 });
+  const none = await runCli(['eval', '--model', PARITY_MODEL, '--dataset', DATASET, ...FAST, '--mode', 'batch', '--batch-size', '2', '--out', path.join(tmp, 'load0')]);
+  expect(none.code).toBe(0);
+  const r0 = validateEvalReport(JSON.parse(fs.readFileSync(path.join(tmp, 'load0.json'), 'utf8')));
+  expect(r0.dataset).not.toHaveProperty('load');
+  expect(r0.methods[1].hparams.protocol).toEqual({ mode: 'batch', batchSize: 2, localityInScope: 0 });
+});
+
+test('eval --load is refused in single mode, on a subject a case edits, and --load-limit without --load', async () => {
+  const loadFile = path.join(tmp, 'overlap-train.json');
+  fs.writeFileSync(loadFile, JSON.stringify([loadRecord(10, 'The {} is located in', 'P131', 'Big Ben', 'Tokyo', 'London'), loadRecord(20, '{} was born in', 'P19', 'Eiffel Tower', 'Tokyo', 'Paris')]));
+  const base = ['eval', '--model', PARITY_MODEL, '--dataset', DATASET, ...FAST, '--out', path.join(tmp, 'refused')];
+  const single = await runCli([...base, '--load', loadFile]);
+  expect(single.code).toBe(2);
+  expect(single.stderr).toContain('--load applies to --mode batch or sequential');
+  const overlap = await runCli([...base, '--mode', 'sequential', '--load', loadFile]);
+  expect(overlap.code).toBe(2);
+  expect(overlap.stderr).toContain('1 load case edit a subject the measured cases edit (load case "20"');
+  expect(overlap.stderr).toContain('and case "0"');
+  expect(overlap.stderr).toContain('both edit "Eiffel Tower")');
+  const limitAlone = await runCli([...base, '--mode', 'batch', '--load-limit', '1']);
+  expect(limitAlone.code).toBe(2);
+  expect(limitAlone.stderr).toContain('--load-limit applies to --load');
+  // refused before anything is written; the first record alone does not overlap
+  expect(fs.existsSync(path.join(tmp, 'refused.json'))).toBe(false);
+  expect((await runCli([...base, '--mode', 'sequential', '--load', loadFile, '--load-limit', '1'])).code).toBe(0);
 });

@@ -61,6 +61,7 @@ export type { HtmlReportOptions } from './report/html';
 export {
   evaluate,
   editRequestOf,
+  checkLoadEdits,
   UNEDITED,
   mergeEvalReports,
   concatEvalReports,

@@ -6,14 +6,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { fillTemplate, readHparamsMapping, writeFileAtomic } from '@medit/core';
-import { type DatasetFormat, DATASET_FORMATS, DatasetFormatError, readDataset } from '@medit/data';
-import { AttributeSnippets, type EvalMode, type EvalReport, type EvalSuite, EVAL_SUITES, evaluate, type JsonValue, metricDefinition, MMEDIT_SUITE, renderHtmlReport, type TargetQuery } from '@medit/metrics';
+import { ArgumentError, fillTemplate, readHparamsMapping, writeFileAtomic } from '@medit/core';
+import { type DatasetFormat, DATASET_FORMATS, DatasetFormatError, type EditCase, readDataset } from '@medit/data';
+import { AttributeSnippets, checkLoadEdits, type EvalMode, type EvalReport, type EvalSuite, EVAL_SUITES, evaluate, type JsonValue, metricDefinition, MMEDIT_SUITE, renderHtmlReport, type TargetQuery } from '@medit/metrics';
 
 import { type OptionSpecs, UsageError } from '../args';
 import { type CommandContext, FACTWORLD_SNIPPETS, loadModelDir, repoFile, requireFile, resolvePath, shortPath } from '../common';
 import { formatAggregate } from '../markdown';
 import { type MethodEditor, METHOD_NAMES, createEditor, selectMethod } from '../methods';
+import { dataUse } from '../provenance';
 import { type SavedEdit, loadSavedEdit } from '../saved-edit';
 import { formatDuration } from '../output';
 import { runMmeditEval } from './eval-mmedit';
@@ -36,6 +37,13 @@ export const EVAL_OPTIONS: OptionSpecs = {
     value: 'FILE',
     description: "sequential mode: TrainR's retain set, an edit dataset .json whose edit and rephrase prompts are scored against their true targets (the model's own training facts; keep it apart from --memory)",
   },
+  load: {
+    type: 'string',
+    value: 'FILE',
+    description:
+      'batch/sequential mode: load edits, an edit dataset (any format --dataset reads; e.g. the train split) whose records are edited in the same calls as the cases but never scored, to fill a batch up to the size under study; spread evenly over the batches (subjects must differ from the cases\')',
+  },
+  'load-limit': { type: 'string', value: 'N', description: 'with --load: its first N records (default all)' },
   'keep-edited-facts': {
     type: 'boolean',
     description: 'batch/sequential mode: keep locality prompts that ask a fact another edit of the run rewrites (default: left out of locality and TestR)',
@@ -128,6 +136,57 @@ function snippetsFor(ctx: CommandContext): AttributeSnippets | undefined {
   return new AttributeSnippets(records as ConstructorParameters<typeof AttributeSnippets>[0]);
 }
 
+/** An edit dataset's cases, with the reader's format advice given as the --format flag. */
+function readEditDataset(file: string, format?: DatasetFormat): ReturnType<typeof readDataset> {
+  try {
+    return readDataset(file, format ? { format } : {});
+  } catch (err) {
+    // The reader's advice is for its API ("pass { format: ... }"); here it is a flag.
+    if (err instanceof DatasetFormatError) throw new DatasetFormatError(file, err.message.slice(file.length + 2).replace(/pass \{ format[^}]*\}/, `pass --format ${DATASET_FORMATS.join('|')}`));
+    throw err;
+  }
+}
+
+/** The load edits of `--load FILE` (its first `--load-limit N`), refused when they overlap `cases` ({@link checkLoadEdits}). */
+export interface LoadEdits {
+  file: string;
+  limit: number | undefined;
+  cases: EditCase[];
+}
+
+/**
+ * `--load` / `--load-limit` (batch and sequential modes only): the load edits, checked against
+ * the evaluated `cases` before any model is loaded; undefined without `--load`.
+ */
+export function loadEditsFor(ctx: CommandContext, cases: readonly EditCase[], mode: EvalMode): LoadEdits | undefined {
+  const { io, args } = ctx;
+  const command = ctx.out.command;
+  const given = args.string('load');
+  const limit = args.int('load-limit', { min: 1 });
+  if (given === undefined) {
+    if (limit !== undefined) throw new UsageError('--load-limit applies to --load', command);
+    return undefined;
+  }
+  if (mode === 'single') throw new UsageError('--load applies to --mode batch or sequential (load edits share the editor calls of the cases)', command);
+  const file = requireFile(resolvePath(io, given), 'load dataset');
+  const dataset = readEditDataset(file);
+  const load = dataset.cases.slice(0, limit);
+  if (load.length === 0) throw new UsageError(`--load: ${shortPath(io, file)} has no usable cases${dataset.skipped.length ? ` (${dataset.skipped.length} skipped: ${dataset.skipped[0].reason})` : ''}`, command);
+  try {
+    checkLoadEdits(cases, load);
+  } catch (err) {
+    if (err instanceof ArgumentError) throw new UsageError(`--load ${shortPath(io, file)}: ${err.message.replace(/^load: /, '')}`, command);
+    throw err;
+  }
+  return { file, limit, cases: load };
+}
+
+/** What a report records of its load edits: the harness's name and count, with the file, its sha256 and `--load-limit`. */
+export function loadRecord(load: LoadEdits): { file: string; sha256: string; limit: number | null } {
+  const use = dataUse('train', load.file, load.cases);
+  return { file: use.file, sha256: use.sha256, limit: load.limit ?? null };
+}
+
 /** TrainR's queries from an edit dataset: each case's edit and rephrase prompts against its true target. */
 function retainQueries(io: CommandContext['io'], file: string): TargetQuery[] {
   const cases = readDataset(file).cases.filter((c) => c.request.targetTrue !== undefined);
@@ -161,18 +220,12 @@ export async function runEval(ctx: CommandContext): Promise<number> {
   const deltaArg = args.string('delta');
   const deltaFile = deltaArg ? requireFile(resolvePath(io, deltaArg), 'delta file') : undefined;
 
-  let dataset: ReturnType<typeof readDataset>;
-  try {
-    dataset = readDataset(datasetFile, format ? { format } : {});
-  } catch (err) {
-    // The reader's advice is for its API ("pass { format: ... }"); here it is a flag.
-    if (err instanceof DatasetFormatError) throw new DatasetFormatError(datasetFile, err.message.slice(datasetFile.length + 2).replace(/pass \{ format[^}]*\}/, `pass --format ${DATASET_FORMATS.join('|')}`));
-    throw err;
-  }
+  const dataset = readEditDataset(datasetFile, format);
   const cases = dataset.cases.slice(offset, limit ? offset + limit : undefined);
   if (cases.length === 0 && offset > 0) throw new UsageError(`--offset ${offset} skips all ${dataset.cases.length} cases of ${shortPath(io, datasetFile)}`, 'eval');
   if (cases.length === 0) throw new UsageError(`${shortPath(io, datasetFile)} has no usable cases${dataset.skipped.length ? ` (${dataset.skipped.length} skipped: ${dataset.skipped[0].reason})` : ''}`, 'eval');
 
+  const load = loadEditsFor(ctx, cases, mode);
   const trainRetain = retainArg === undefined ? undefined : retainQueries(io, requireFile(resolvePath(io, retainArg), 'train-retain dataset'));
   const snippets = snippetsFor(ctx);
   const model = await loadModelDir(io, modelDir);
@@ -184,9 +237,10 @@ export async function runEval(ctx: CommandContext): Promise<number> {
       saved.delta.apply(model);
       out.line(`applied the saved ${saved.delta.info.method} edit ${shortPath(io, deltaFile)}: "unedited" below is the model with it`);
     }
-    editor = spec ? await createEditor(ctx, spec, model, cases, { evaluated: true }) : undefined;
+    editor = spec ? await createEditor(ctx, spec, model, cases, { evaluated: true, load: load?.cases }) : undefined;
     const covariance = editor?.statsSummary ?? null;
     out.line(`evaluating ${editor ? editor.name : deltaFile ? 'the model with the saved edit' : 'the unedited model'} on ${cases.length} ${dataset.format} case${cases.length === 1 ? '' : 's'} of ${shortPath(io, datasetFile)} (${mode})`);
+    if (load) out.line(`with ${load.cases.length} load edit${load.cases.length === 1 ? '' : 's'} of ${shortPath(io, load.file)}: edited beside the cases, not scored`);
     const bar = out.progress('eval');
     const started = Date.now();
     let report: EvalReport;
@@ -204,6 +258,7 @@ export async function runEval(ctx: CommandContext): Promise<number> {
         generation: args.flag('generation'),
         snippets,
         keepEditedFacts: args.flag('keep-edited-facts'),
+        load: load?.cases,
         signal: io.signal,
         modelName: path.basename(resolvePath(io, modelDir)) + (deltaFile ? ` + ${path.basename(deltaFile)}` : ''),
         onProgress: (p) => bar.update(p.done, p.total, p.stage, { stage: p.stage }),
@@ -214,6 +269,7 @@ export async function runEval(ctx: CommandContext): Promise<number> {
     const ms = Date.now() - started;
     const tuned = tunedOn(ctx);
     if (tuned !== undefined && report.methods[1]) report.methods[1].hparams.tuned = tuned;
+    if (load) report.dataset.load = { ...(report.dataset.load as Record<string, JsonValue>), ...loadRecord(load) };
     writeFileAtomic(paths.json, JSON.stringify(report, null, 2) + '\n');
     writeFileAtomic(paths.html, renderHtmlReport(report));
     for (const l of summaryTable(report)) out.line(l);
@@ -224,7 +280,7 @@ export async function runEval(ctx: CommandContext): Promise<number> {
     } else out.line('Run with --explain for what each metric measures (also in the HTML report).');
     out.line(`done in ${formatDuration(ms)}; wrote ${shortPath(io, paths.json)} and ${shortPath(io, paths.html)}`);
     const summary = Object.fromEntries(report.methods.map((m) => [m.name, Object.fromEntries(Object.entries(m.aggregates).map(([k, a]) => [k, a.mean]))]));
-    out.result({ model: modelDir, dataset: datasetFile, cases: cases.length, mode, method, covariance, delta: deltaFile ?? null, ms, report: paths.json, html: paths.html, summary });
+    out.result({ model: modelDir, dataset: datasetFile, cases: cases.length, mode, load: load ? { file: load.file, cases: load.cases.length } : null, method, covariance, delta: deltaFile ?? null, ms, report: paths.json, html: paths.html, summary });
     return 0;
   } finally {
     editor?.dispose();

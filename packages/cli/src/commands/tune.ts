@@ -7,7 +7,9 @@
  * and reported on eval once.
  *
  * Resumable: each finished point is a JSON file in the state directory (`--state`, default
- * `<out>.tune/`); a rerun skips them.
+ * `<out>.tune/`); a rerun skips them. With `--load` (load edits filling each batch, as in medit
+ * eval) a point's file is keyed by the load too (its file's sha256 and how many records), so a
+ * point measured under another load is measured again.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -21,10 +23,10 @@ import { type OptionSpecs, UsageError } from '../args';
 import { type CommandContext, loadModelDir, requireFile, resolvePath, shortPath } from '../common';
 import { createEditor, selectMethod } from '../methods';
 import { dataUse } from '../provenance';
-import { EVAL_OPTIONS } from './eval';
+import { EVAL_OPTIONS, type LoadEdits, loadEditsFor, loadRecord } from './eval';
 
 /** `medit eval`'s options that a sweep passes through unchanged. */
-const PASSED = ['model', 'dataset', 'format', 'method', 'editor', 'memory', 'pool', 'k', 'mode', 'batch-size', 'eval-after', 'keep-edited-facts', 'limit', 'suites', 'stats-corpus', 'stats-cache', 'no-covariance'] as const;
+const PASSED = ['model', 'dataset', 'format', 'method', 'editor', 'memory', 'pool', 'k', 'mode', 'batch-size', 'eval-after', 'keep-edited-facts', 'load', 'load-limit', 'limit', 'suites', 'stats-corpus', 'stats-cache', 'no-covariance'] as const;
 
 export const TUNE_OPTIONS: OptionSpecs = {
   ...Object.fromEntries(PASSED.map((k) => [k, EVAL_OPTIONS[k]])),
@@ -97,13 +99,25 @@ export function bestPoint<R extends { point: Record<string, unknown>; value: num
   return results.filter((r) => (r.value ?? -Infinity) === top).reduce((a, b) => (kept(b) > kept(a) ? b : a));
 }
 
-const pointKey = (point: Record<string, unknown>) => createHash('sha256').update(JSON.stringify(point)).digest('hex').slice(0, 16);
+/**
+ * The state file key of a point: a hash of the point and, with load edits, of the load file's
+ * sha256 and record count (without load the key is the point's alone, as before `--load` existed).
+ */
+export function pointKey(point: Record<string, unknown>, load?: { sha256: string; cases: number }): string {
+  return createHash('sha256')
+    .update(JSON.stringify(load ? { point, load } : point))
+    .digest('hex')
+    .slice(0, 16);
+}
+
+/** A file named like an eval split (counterfact-eval.json, eval.jsonl, ...). */
+const isEvalSplit = (file: string): boolean => /(^|[-_.])eval([-_.]|$)/.test(path.basename(file));
 
 export async function runTune(ctx: CommandContext): Promise<number> {
   const { io, out, args } = ctx;
   const outFile = resolvePath(io, args.required('out', 'the hyperparameter file to write'));
   const datasetFile = requireFile(resolvePath(io, args.required('dataset', 'the validation split')), 'dataset file');
-  if (/(^|[-_.])eval([-_.]|$)/.test(path.basename(datasetFile))) {
+  if (isEvalSplit(datasetFile)) {
     throw new UsageError(`--dataset ${shortPath(io, datasetFile)} is an eval split: settings are chosen on the validation split (e.g. counterfact-validation.json) and reported on eval once`, 'tune');
   }
   const { name: methodName, method } = selectMethod(ctx, { allowNone: true });
@@ -122,15 +136,21 @@ export async function runTune(ctx: CommandContext): Promise<number> {
   const limit = args.int('limit', { min: 1 });
   const cases = readDataset(datasetFile).cases.slice(0, limit);
   if (cases.length === 0) throw new UsageError(`${shortPath(io, datasetFile)} has no usable cases`, 'tune');
+  const load: LoadEdits | undefined = loadEditsFor(ctx, cases, mode);
+  if (load && isEvalSplit(load.file)) {
+    throw new UsageError(`--load ${shortPath(io, load.file)} is an eval split: settings chosen with eval-split edits in the batch would have seen them (load the train split, e.g. counterfact-train.json)`, 'tune');
+  }
+  const loaded = load ? { ...loadRecord(load), cases: load.cases.length } : undefined;
   const stateDir = resolvePath(io, args.string('state') ?? `${outFile.replace(/\.json$/, '')}.tune`);
   fs.mkdirSync(stateDir, { recursive: true });
 
   out.line(`tuning ${methodName} on ${cases.length} validation cases of ${shortPath(io, datasetFile)} (${mode}): ${points.length} point${points.length === 1 ? '' : 's'}, maximising ${metric}; state in ${shortPath(io, stateDir)}`);
+  if (load) out.line(`with ${load.cases.length} load edit${load.cases.length === 1 ? '' : 's'} of ${shortPath(io, load.file)} in the batches: edited, not scored`);
   const model = await loadModelDir(io, args.required('model'));
   const results: PointResult[] = [];
   try {
     for (const [i, point] of points.entries()) {
-      const key = pointKey(point);
+      const key = pointKey(point, loaded && { sha256: loaded.sha256, cases: loaded.cases });
       const resultFile = path.join(stateDir, `point-${key}.json`);
       if (fs.existsSync(resultFile)) {
         const stored = JSON.parse(fs.readFileSync(resultFile, 'utf8')) as PointResult;
@@ -143,10 +163,10 @@ export async function runTune(ctx: CommandContext): Promise<number> {
       const hpFile = path.join(stateDir, `hparams-${key}.json`);
       writeFileAtomic(hpFile, JSON.stringify({ ...base, ...point }, null, 2) + '\n');
       const pointCtx = { ...ctx, args: args.with({ hparams: hpFile }) };
-      const editor = await createEditor(pointCtx, method, model, cases, { evaluated: true });
+      const editor = await createEditor(pointCtx, method, model, cases, { evaluated: true, load: load?.cases });
       let means: Record<string, number | null>;
       try {
-        const report = await evaluate({ editor, model, cases, mode, batchSize, evalAfter, suites, keepEditedFacts: args.flag('keep-edited-facts'), signal: io.signal, includeRows: false });
+        const report = await evaluate({ editor, model, cases, mode, batchSize, evalAfter, suites, keepEditedFacts: args.flag('keep-edited-facts'), load: load?.cases, signal: io.signal, includeRows: false });
         means = Object.fromEntries(Object.entries(report.methods[1].aggregates).map(([k, a]) => [k, a.mean]));
       } finally {
         editor.dispose();
@@ -169,7 +189,7 @@ export async function runTune(ctx: CommandContext): Promise<number> {
     sha256: use.sha256,
     caseIds: use.caseIds,
     method: methodName,
-    protocol: { mode, ...(batchSize !== undefined ? { batchSize } : {}), ...(evalAfter !== undefined ? { evalAfter } : {}) },
+    protocol: { mode, ...(batchSize !== undefined ? { batchSize } : {}), ...(evalAfter !== undefined ? { evalAfter } : {}), ...(loaded ? { load: loaded } : {}) },
     metric,
     grid,
     results: results.map((r) => ({ point: r.point, value: r.value })),

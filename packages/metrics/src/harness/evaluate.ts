@@ -23,7 +23,7 @@ import { sequentialCurve, sequentialMetrics, type SequentialEditRun, type Sequen
 import { aggregate, type Aggregate, type AggregateOptions } from '../stats';
 import type { AttributeSnippets } from '../snippets';
 import { localityLinks } from './edited-facts';
-import { checkLoad, spreadLoad } from './load';
+import { checkLoadEdits, spreadLoad } from './load';
 import {
   caseRow,
   type CaseGenerations,
@@ -289,7 +289,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
     load.forEach((c, i) => {
       if (!c || typeof c.id !== 'string' || !c.request) fail('an EditCase with id and request', `load[${i}]`, c);
     });
-    checkLoad(cases, load);
+    checkLoadEdits(cases, load);
   }
 
   const n = cases.length;

@@ -2,6 +2,7 @@
 export { evaluate, editRequestOf, UNEDITED } from './evaluate';
 export type { EvaluateOptions, EvalMode, EvalProgress } from './evaluate';
 export { concatEvalReports, mergeEvalReports } from './merge';
+export { checkLoadEdits } from './load';
 export { EVAL_SUITES, defaultSuites } from './plan';
 export type { EvalSuite } from './plan';
 export { scoreTargets, targetNll, targetNlls, teacherForcedPredictions, generateTexts } from './predict';

@@ -4,7 +4,6 @@
  * hundred records needs the batch filled up to that size: how much room the edited layers have
  * left depends on how many edits share them (MEMIT, Meng et al. 2023, §5.2: efficacy falls as the
  * batch grows). Load edits are "edits of the run" for the locality rule of `edited-facts.ts`.
- * @internal
  */
 import { ArgumentError } from '@medit/core';
 import type { EditCase } from '@medit/data';
@@ -26,8 +25,9 @@ function listed(items: readonly string[], max = 5): string {
  * cases that rewrite the same fact (same subject and relation, or same prompt template without
  * relation ids) — a duplicate, or two targets for one fact.
  * @throws ArgumentError naming the cases (ids and files)
+ * @example checkLoadEdits(validationCases, trainCases.slice(0, 601)); // throws if a subject repeats
  */
-export function checkLoad(cases: readonly EditCase[], load: readonly EditCase[]): void {
+export function checkLoadEdits(cases: readonly EditCase[], load: readonly EditCase[]): void {
   const measuredBySubject = new Map<string, EditCase>();
   for (const c of cases) if (!measuredBySubject.has(c.request.subject)) measuredBySubject.set(c.request.subject, c);
   const overlap = load.flatMap((l) => {
@@ -54,6 +54,7 @@ export function checkLoad(cases: readonly EditCase[], load: readonly EditCase[])
  * load edits are interleaved evenly among the batch's cases (the k-th of s cases sits at
  * (k + ½)/s, the k-th of l load edits at (k + ½)/l, a case first on a tie), so an editor that
  * applies a call's requests one after another puts neither all cases nor all load edits last.
+ * @internal
  */
 export function spreadLoad(batches: readonly (readonly number[])[], first: number, count: number): number[][] {
   const B = batches.length;

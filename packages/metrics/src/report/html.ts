@@ -7,7 +7,7 @@
  * data-medit-width="px">`), which the browser test reads.
  */
 import { metricDefinition } from './definitions';
-import type { EvalReport, MethodReport } from './schema';
+import type { EvalReport, JsonValue, MethodReport } from './schema';
 import { barChart, esc, fmt, histogram, lineChart, PALETTE } from './svg';
 
 /** Options for {@link renderHtmlReport}. */
@@ -122,6 +122,15 @@ function gallery(items: NonNullable<HtmlReportOptions['gallery']>): string {
   return `<div class="gallery">${cards}</div>`;
 }
 
+/** The report's load edits (`dataset.load`: edited beside the cases, not scored), as HTML; '' without. */
+function loadNote(load: JsonValue | undefined): string {
+  if (!load || typeof load !== 'object' || Array.isArray(load)) return '';
+  const { cases, file, name, sha256 } = load as Record<string, JsonValue>;
+  const from = typeof file === 'string' ? file : typeof name === 'string' ? name : 'another dataset';
+  const hash = typeof sha256 === 'string' ? ` (sha256 ${esc(sha256.slice(0, 12))}…)` : '';
+  return `load: <b>${esc(String(cases))} edits</b> of ${esc(from)}${hash}, edited in the same calls as the cases and not scored`;
+}
+
 /**
  * Render a report as one self-contained HTML page (tables + inline SVG, no external assets).
  *
@@ -174,12 +183,13 @@ export function renderHtmlReport(report: EvalReport, opts: HtmlReportOptions = {
 
   const ds = report.dataset;
   const dsExtra = ['format', 'file', 'size'].filter((k) => ds[k] !== undefined).map((k) => `${k}: ${esc(String(ds[k]))}`).join(', ');
+  const load = loadNote(ds.load);
   return [
     '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
     `<meta name="viewport" content="width=device-width,initial-scale=1"><title>${esc(title)}</title>`,
     `<script>${SELF_CHECK}</script><style>${CSS}</style></head><body>`,
     `<h1>${esc(title)}</h1>`,
-    `<p class="meta">model: <b>${esc(report.model.name)}</b> &middot; dataset: <b>${esc(ds.name)}</b>${dsExtra ? ` (${dsExtra})` : ''} &middot; created ${esc(report.createdAt)} &middot; schema v${report.schemaVersion}</p>`,
+    `<p class="meta">model: <b>${esc(report.model.name)}</b> &middot; dataset: <b>${esc(ds.name)}</b>${dsExtra ? ` (${dsExtra})` : ''}${load ? ` &middot; ${load}` : ''} &middot; created ${esc(report.createdAt)} &middot; schema v${report.schemaVersion}</p>`,
     '<pre id="medit-errors" hidden></pre>',
     methods.length === 0 ? '<p>No methods in this report.</p>' : '',
     metrics.length > 0 ? `<h2>Summary (mean, 95% CI, n)</h2>${summaryTable(methods, metrics)}<h2>Metrics across methods</h2><div class="plots">${bars}</div>` : '',
