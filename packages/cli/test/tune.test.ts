@@ -2,11 +2,12 @@
  * `medit tune`: a grid swept on a validation split with medit eval's machinery, the best point
  * written with its provenance (`tuned`), resuming from finished points, and the eval split refused.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { bestPoint, gridPoints, objective } from '../src/commands/tune';
+import { bestPoint, gridPoints, objective, pointKey } from '../src/commands/tune';
 import { FIX, PARITY_MODEL, runCli } from './helpers/run';
 
 let tmp: string;
@@ -107,4 +108,58 @@ test('tune refuses the eval split, a grid note that is not text, and a metric th
   const m = await runCli(['tune', '--method', 'rome', '--model', PARITY_MODEL, '--dataset', validation, '--no-covariance', '--grid', grid, '--metric', 'nope', '--limit', '1', '--out', path.join(tmp, 'y.json')]);
   expect(m.code).toBe(2);
   expect(m.stderr).toMatch(/--metric nope: the run has no aggregate nope/);
+});
+
+test('pointKey: the point alone without load (state files of earlier sweeps still match); the load\'s hash and count with it', () => {
+  const point = { v_num_grad_steps: 4 };
+  expect(pointKey(point)).toBe(createHash('sha256').update(JSON.stringify(point)).digest('hex').slice(0, 16));
+  const keys = [pointKey(point), pointKey(point, { sha256: 'a', cases: 1 }), pointKey(point, { sha256: 'a', cases: 2 }), pointKey(point, { sha256: 'b', cases: 1 })];
+  expect(new Set(keys).size).toBe(4);
+  expect(pointKey(point, { sha256: 'a', cases: 1 })).toBe(keys[1]);
+});
+
+test('tune --load: passed through to every point, recorded in tuned.protocol, and points are keyed by the load', async () => {
+  const loadFile = path.join(tmp, 'counterfact-train.json');
+  const record = (id: number, prompt: string, relation: string, subject: string, targetNew: string, targetTrue: string) => ({
+    case_id: id,
+    requested_rewrite: { prompt, relation_id: relation, target_new: { str: targetNew }, target_true: { str: targetTrue }, subject },
+    paraphrase_prompts: [],
+    neighborhood_prompts: [],
+    attribute_prompts: [],
+    generation_prompts: [],
+  });
+  fs.writeFileSync(loadFile, JSON.stringify([record(10, 'The {} is located in', 'P131', 'Big Ben', 'Tokyo', 'London'), record(11, '{} is a citizen of', 'P27', 'Frida Kahlo', 'Japan', 'Mexico')]));
+  const out = path.join(tmp, 'rome-load.json');
+  const base = ['tune', '--method', 'rome', '--model', PARITY_MODEL, '--dataset', validation, '--no-covariance', '--hparams', path.join(FIX, 'hparams-fast.json'), '--grid', grid, '--out', out, '--mode', 'batch', '--batch-size', '2'];
+  const done = (r: { stdout: string }) => r.stdout.match(/\(done before\)/g)?.length ?? 0;
+  const r = await runCli([...base, '--load', loadFile, '--load-limit', '1']);
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(/^with 1 load edit of .*counterfact-train\.json in the batches: edited, not scored$/m);
+  const sha256 = createHash('sha256').update(fs.readFileSync(loadFile)).digest('hex');
+  const tuned = JSON.parse(fs.readFileSync(out, 'utf8')).tuned;
+  expect(tuned.protocol).toEqual({ mode: 'batch', batchSize: 2, load: { file: loadFile, sha256, limit: 1, cases: 1 } });
+  expect(done(r)).toBe(0);
+  // the same load: both points reused; another limit, or no load: measured again
+  expect(done(await runCli([...base, '--load', loadFile, '--load-limit', '1']))).toBe(2);
+  const two = await runCli([...base, '--load', loadFile]);
+  expect(two.code).toBe(0);
+  expect(done(two)).toBe(0);
+  expect(JSON.parse(fs.readFileSync(out, 'utf8')).tuned.protocol.load).toEqual({ file: loadFile, sha256, limit: null, cases: 2 });
+  const without = await runCli(base);
+  expect(without.code).toBe(0);
+  expect(done(without)).toBe(0);
+  expect(JSON.parse(fs.readFileSync(out, 'utf8')).tuned.protocol).toEqual({ mode: 'batch', batchSize: 2 });
+  expect(fs.readdirSync(path.join(tmp, 'rome-load.tune')).filter((f) => f.startsWith('point-'))).toHaveLength(6);
+  // the points measured with the load differ from those without it (the Big Ben edit is in the batch)
+  const stored = fs.readdirSync(path.join(tmp, 'rome-load.tune')).filter((f) => f.startsWith('point-')).map((f) => JSON.parse(fs.readFileSync(path.join(tmp, 'rome-load.tune', f), 'utf8')));
+  expect(new Set(stored.map((x) => JSON.stringify(x.means))).size).toBeGreaterThan(2);
+  // refused: single mode, and an eval split as load
+  const single = await runCli(['tune', '--method', 'rome', '--model', PARITY_MODEL, '--dataset', validation, '--grid', grid, '--out', path.join(tmp, 'l1.json'), '--load', loadFile]);
+  expect(single.code).toBe(2);
+  expect(single.stderr).toContain('--load applies to --mode batch or sequential');
+  const evalLoad = path.join(tmp, 'load-eval.json');
+  fs.copyFileSync(loadFile, evalLoad);
+  const leak = await runCli(['tune', '--method', 'rome', '--model', PARITY_MODEL, '--dataset', validation, '--grid', grid, '--out', path.join(tmp, 'l2.json'), '--mode', 'batch', '--load', evalLoad]);
+  expect(leak.code).toBe(2);
+  expect(leak.stderr).toContain('is an eval split: settings chosen with eval-split edits in the batch would have seen them');
 });
