@@ -37,7 +37,7 @@ async function mmeditEditor(ctx: CommandContext, name: string, spec: MethodSpec 
 export async function runMmeditEval(ctx: CommandContext): Promise<number> {
   const { io, out, args } = ctx;
   if (args.string('suites')!.split(',').some((s) => s.trim() !== 'mmedit')) throw new UsageError('--suites mmedit cannot be combined with other suites', 'eval');
-  for (const flag of ['mode', 'batch-size', 'eval-after', 'train-retain', 'keep-edited-facts', 'generation', 'format']) {
+  for (const flag of ['mode', 'batch-size', 'eval-after', 'train-retain', 'keep-edited-facts', 'load', 'load-limit', 'generation', 'format']) {
     if (args.has(flag)) throw new UsageError(`--${flag} does not apply to --suites mmedit (single edits, teacher-forced)`, 'eval');
   }
   const datasetFile = requireFile(resolvePath(io, args.required('dataset')), 'dataset file');

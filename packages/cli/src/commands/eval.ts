@@ -43,7 +43,7 @@ export const EVAL_OPTIONS: OptionSpecs = {
     description:
       'batch/sequential mode: load edits, an edit dataset (any format --dataset reads; e.g. the train split) whose records are edited in the same calls as the cases but never scored, to fill a batch up to the size under study; spread evenly over the batches (subjects must differ from the cases\')',
   },
-  'load-limit': { type: 'string', value: 'N', description: 'with --load: its first N records (default all)' },
+  'load-limit': { type: 'string', value: 'N', description: 'with --load: its first N records (default all; the format of --load is detected)' },
   'keep-edited-facts': {
     type: 'boolean',
     description: 'batch/sequential mode: keep locality prompts that ask a fact another edit of the run rewrites (default: left out of locality and TestR)',
