@@ -248,7 +248,9 @@ async function editAndApply(opts: EvaluateOptions, editor: Editor, edits: readon
  * In batch and sequential modes a locality prompt that asks a fact another case of the run edits
  * is in that edit's scope and left out (see {@link EvaluateOptions.keepEditedFacts}), and EasyEdit
  * neighbourhood locality is also split by whether an edit in place rewrites the prompt's subject
- * on another relation (`locality/neighborhood-subject-edited`, `-subject-unedited`).
+ * on another relation (`locality/neighborhood-subject-edited`, `-subject-unedited`). Load edits
+ * (`load`) are edited in the cases' calls and count as edits of the run for both, but are never
+ * measured; the report records them as `dataset.load` and `protocol.loadEdits`.
  *
  * @throws {ArgumentError} for invalid options, {@link CancelledError} when `signal` aborts, and
  *   whatever the editor or the model throws (after reverting).
