@@ -22,6 +22,9 @@
  *   the neighbourhood locality also split by whether the batch edits the neighbour's subject);
  * - `alphaedit-seq`, `memit-seq`: `--n` edits as 50 × 20 sequential batches, the retention curve
  *   every 5 batches; `sequential-plot`: both in one report (`medit report`: one HTML plot);
+ * - on a split with fewer than `--n` records (validation: 399), the batch and the stream are
+ *   filled up to `--n` edits with train-split load edits, edited and not scored
+ *   (`mass-protocol.ts`);
  * - `ike`: IKE with k = 8 demonstrations drawn from the train split's CounterFact records,
  *   retrieved by fact-base's SERAC scope encoder (`packages/serac/scripts/train-fact-base.sh`);
  * - `cost`: MEMIT's cost for one batch of 100 / 1,000 / 10,000 edits (z vs keys vs solve, peak
@@ -42,6 +45,7 @@ import { main as medit } from '@medit/cli';
 
 import { WORLDS } from '../compare/worlds';
 import { FACTBASE_DERIVED, ensureDerivedInputs } from './derived-inputs';
+import { massProtocol } from './mass-protocol';
 import { measureFactbaseRecall } from './recall';
 import { type SplitName, type World } from './world';
 
@@ -169,7 +173,10 @@ export function barSteps(o: BarsOptions): BarStep[] {
     return { name, output: out(`${stem}.json`), argv: full, run: () => cli(full) };
   };
   const mass = (method: string) => ['--method', method, '--hparams', hparams(method), '--stats-corpus', corpus, '--stats-cache', path.join(at(o.work), 'stats-cache')];
-  const seq = ['--mode', 'sequential', '--batch-size', String(o.seqBatch), '--eval-after', 'all', '--curve-every', String(o.curveEvery)];
+  // on a split with fewer than n records (validation), train-split load edits fill the batch and the stream up to n
+  const cases = fs.existsSync(dataset('counterfact')) ? (JSON.parse(fs.readFileSync(dataset('counterfact'), 'utf8')) as unknown[]).length : o.n;
+  const protocol = massProtocol({ n: o.n, seqBatch: o.seqBatch, cases, loadFile: dataset('counterfact', 'train') });
+  const seq = [...protocol.sequential, '--eval-after', 'all', '--curve-every', String(o.curveEvery)];
   const seqName = `seq${Math.ceil(o.n / o.seqBatch)}x${o.seqBatch}`;
   const plot = ['report', '--reports', `${out(`alphaedit-${seqName}.json`)},${out(`memit-${seqName}.json`)}`, '--out', out(`memit-alphaedit-${seqName}`)];
 
@@ -195,8 +202,8 @@ export function barSteps(o: BarsOptions): BarStep[] {
         }
       },
     },
-    evalStep('memit-batch', `memit-batch${o.n}`, ['--mode', 'batch', '--batch-size', String(o.n), ...mass('memit')]),
-    evalStep('emmet-batch', `emmet-batch${o.n}`, ['--mode', 'batch', '--batch-size', String(o.n), ...mass('emmet')]),
+    evalStep('memit-batch', `memit-batch${o.n}`, [...protocol.batch, ...mass('memit')]),
+    evalStep('emmet-batch', `emmet-batch${o.n}`, [...protocol.batch, ...mass('emmet')]),
     evalStep('alphaedit-seq', `alphaedit-${seqName}`, [...seq, ...mass('alphaedit')]),
     evalStep('memit-seq', `memit-${seqName}`, [...seq, ...mass('memit')]),
     { name: 'sequential-plot', output: out(`memit-alphaedit-${seqName}.json`), argv: plot, run: () => cli(plot) },

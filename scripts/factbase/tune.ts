@@ -9,9 +9,10 @@
  * tuned there — the CounterFact suite, metric `score` (harmonic mean of ES, PS, NS), the first 32
  * records of `counterfact-validation.json`, single edits; T-Patcher as a sequential stream of the
  * 32 with the train split's CounterFact records as memory; FT+KL with fact-base's KL texts — except
- * the mass editors, which are tuned as the bars use them (`bars.ts`), as far as validation goes:
- * MEMIT and EMMET on one batch of every validation record (up to the bars' 1,000), AlphaEdit on
- * those records in sequential batches of 20 (the bars' stream). EMMET gets its own file (fact-small's
+ * the mass editors, which are tuned as the bars use them (`bars.ts`): MEMIT and EMMET on one batch
+ * of every validation record filled up to the bars' 1,000 edits with train-split load edits
+ * (`mass-protocol.ts`: edited, not scored), AlphaEdit on the validation records spread over the
+ * bars' 50 sequential calls, each filled up to ~20 edits with load. EMMET gets its own file (fact-small's
  * read MEMIT's). ROME / MEMIT / EMMET / AlphaEdit take their covariance over the train-split
  * text (`derived-inputs.ts`, shared with the bars and the comparison, one statistics cache).
  *
@@ -31,6 +32,7 @@ import { main as medit } from '@medit/cli';
 import { type WorldDescription, WORLDS, editFile, hparamsFile } from '../compare/worlds';
 import { defaultBarsOptions } from './bars';
 import { ensureDerivedInputs } from './derived-inputs';
+import { massProtocol } from './mass-protocol';
 
 /** The methods tuned, in order (fact-small's tuned methods, and EMMET). */
 export const TUNED_METHODS = ['ft-m', 'ft+kl', 'rome', 'ft-l', 'kn', 'tpatcher', 'memit', 'emmet', 'alphaedit'] as const;
@@ -68,19 +70,21 @@ export function fileKey(world: WorldDescription, method: string): string {
 /**
  * The `medit tune` arguments of one method.
  * @param datasetSha - SHA-256 of the validation file (names the state directory)
+ * @param validationCases - records in the validation file (the mass editors' load fills up to `massN`)
  */
-export function tuneArgv(o: TuneOptions, method: string, datasetSha: string): string[] {
+export function tuneArgv(o: TuneOptions, method: string, datasetSha: string, validationCases: number): string[] {
   if (!(TUNED_METHODS as readonly string[]).includes(method)) throw new Error(`unknown method ${JSON.stringify(method)} to tune (known: ${TUNED_METHODS.join(', ')})`);
   const w = o.world;
   const key = fileKey(w, method);
   const stats = ['--stats-corpus', w.statsCorpus, ...(w.statsCache ? ['--stats-cache', w.statsCache] : [])];
+  const mass = massProtocol({ n: o.massN, seqBatch: o.seqBatch, cases: validationCases, loadFile: editFile(w, 'counterfact', 'train') });
   const protocol: Record<string, { limit: number; args: string[] }> = {
     rome: { limit: o.single, args: stats },
     'ft+kl': { limit: o.single, args: w.klTexts ? ['--memory', w.klTexts] : [] },
     tpatcher: { limit: o.single, args: ['--mode', 'sequential', '--memory', editFile(w, 'counterfact', 'train')] },
-    memit: { limit: o.massN, args: ['--mode', 'batch', '--batch-size', String(o.massN), ...stats] },
-    emmet: { limit: o.massN, args: ['--mode', 'batch', '--batch-size', String(o.massN), ...stats] },
-    alphaedit: { limit: o.massN, args: ['--mode', 'sequential', '--batch-size', String(o.seqBatch), '--eval-after', 'all', ...stats] },
+    memit: { limit: o.massN, args: [...mass.batch, ...stats] },
+    emmet: { limit: o.massN, args: [...mass.batch, ...stats] },
+    alphaedit: { limit: o.massN, args: [...mass.sequential, '--eval-after', 'all', ...stats] },
   };
   const p = protocol[method] ?? { limit: o.single, args: [] };
   const file = hparamsFile(w, key);
@@ -90,13 +94,23 @@ export function tuneArgv(o: TuneOptions, method: string, datasetSha: string): st
   ];
 }
 
-const sha256File = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+/** The load edits of a method's tuning protocol (0 but for the mass editors on a split smaller than `massN`). */
+export function tuneLoad(o: TuneOptions, method: string, validationCases: number): number {
+  return ['memit', 'emmet', 'alphaedit'].includes(method) ? massProtocol({ n: o.massN, seqBatch: o.seqBatch, cases: validationCases, loadFile: '' }).load : 0;
+}
 
-/** Whether `file` already holds settings chosen by `medit tune` for `method` on the validation file whose SHA-256 is `datasetSha`. */
-export function isTuned(file: string, datasetSha: string, method: string): boolean {
+const sha256File = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+const recordCount = (file: string) => (JSON.parse(fs.readFileSync(file, 'utf8')) as unknown[]).length;
+
+/**
+ * Whether `file` already holds settings chosen by `medit tune` for `method` on the validation file
+ * whose SHA-256 is `datasetSha`, with `load` load edits (settings tuned without the load the
+ * protocol now asks for are tuned again).
+ */
+export function isTuned(file: string, datasetSha: string, method: string, load = 0): boolean {
   if (!fs.existsSync(file)) return false;
-  const tuned = (JSON.parse(fs.readFileSync(file, 'utf8')) as { tuned?: { split?: string; sha256?: string; method?: string } }).tuned;
-  return tuned?.split === 'validation' && tuned.method === method && tuned.sha256 === datasetSha;
+  const tuned = (JSON.parse(fs.readFileSync(file, 'utf8')) as { tuned?: { split?: string; sha256?: string; method?: string; protocol?: { load?: { cases?: number } } } }).tuned;
+  return tuned?.split === 'validation' && tuned.method === method && tuned.sha256 === datasetSha && (tuned.protocol?.load?.cases ?? 0) === load;
 }
 
 /**
@@ -110,8 +124,9 @@ export async function runTuning(o: TuneOptions): Promise<{ tuned: string[]; skip
   const dataset = editFile(o.world, 'counterfact', 'validation');
   if (!fs.existsSync(at(dataset))) throw new Error(`${dataset} does not exist: build fact-base's edit sets first (scripts/dist/factbase/build-edits.js)`);
   const sha = sha256File(at(dataset));
+  const cases = recordCount(at(dataset));
   for (const m of o.methods) {
-    tuneArgv(o, m, sha);
+    tuneArgv(o, m, sha, cases);
     for (const f of [hparamsFile(o.world, fileKey(o.world, m)), `${o.grids}${fileKey(o.world, m)}.json`]) if (!fs.existsSync(at(f))) throw new Error(`${m}: ${f} does not exist`);
   }
   if (o.world.derivedFrom) {
@@ -122,12 +137,12 @@ export async function runTuning(o: TuneOptions): Promise<{ tuned: string[]; skip
   const skipped: string[] = [];
   for (const m of o.methods) {
     const file = hparamsFile(o.world, fileKey(o.world, m));
-    if (isTuned(at(file), sha, m)) {
+    if (isTuned(at(file), sha, m, tuneLoad(o, m, cases))) {
       skipped.push(m);
       log(JSON.stringify({ method: m, skipped: 'tuned on this validation file', file }));
       continue;
     }
-    const argv = tuneArgv(o, m, sha);
+    const argv = tuneArgv(o, m, sha, cases);
     const t = Date.now();
     log(JSON.stringify({ method: m, started: new Date().toISOString(), command: `medit ${argv.join(' ')}` }));
     const lines: string[] = [];
@@ -149,9 +164,10 @@ async function cliMain(argv: string[]): Promise<void> {
     const dataset = path.resolve(o.root, editFile(o.world, 'counterfact', 'validation'));
     if (!fs.existsSync(dataset)) throw new Error(`${path.relative(o.root, dataset)} does not exist: build fact-base's edit sets first (scripts/dist/factbase/build-edits.js)`);
     const sha = sha256File(dataset);
+    const cases = recordCount(dataset);
     for (const m of o.methods) {
       const file = hparamsFile(o.world, fileKey(o.world, m));
-      console.log(`${m}: ${isTuned(path.resolve(o.root, file), sha, m) ? 'tuned' : 'to tune'} (${file})\n  node packages/cli/dist/bin.js ${tuneArgv(o, m, sha).join(' ')}`);
+      console.log(`${m}: ${isTuned(path.resolve(o.root, file), sha, m, tuneLoad(o, m, cases)) ? 'tuned' : 'to tune'} (${file})\n  node packages/cli/dist/bin.js ${tuneArgv(o, m, sha, cases).join(' ')}`);
     }
     return;
   }

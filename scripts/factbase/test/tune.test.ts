@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { WORLDS } from '../../compare/worlds';
-import { TUNED_METHODS, type TuneOptions, defaultTuneOptions, runTuning, tuneArgv } from '../tune';
+import { TUNED_METHODS, type TuneOptions, defaultTuneOptions, isTuned, runTuning, tuneArgv } from '../tune';
 import { makeTinyFactbase } from './tiny';
 
 const ROOT = path.join(__dirname, '../../..');
@@ -87,9 +87,9 @@ test('missing inputs are named', async () => {
 
 test('the real plan: fact-base files, 32 single edits, the mass editors at the bars\' protocols', () => {
   const o = defaultTuneOptions(ROOT);
-  const line = (m: string) => tuneArgv(o, m, 'abcdef0123456789').join(' ');
+  const line = (m: string) => tuneArgv(o, m, 'abcdef0123456789', 399).join(' ');
   for (const m of TUNED_METHODS) {
-    const argv = tuneArgv(o, m, 'abcdef0123456789');
+    const argv = tuneArgv(o, m, 'abcdef0123456789', 399);
     for (const f of argv.filter((a) => a.includes('/'))) expect([m, f]).toEqual([m, expect.stringMatching(/fact-?base/)]);
     const key = m === 'ft+kl' ? 'ft-kl' : m;
     expect(line(m)).toContain(`--grid bench/grids/fact-base-${key}.json --hparams bench/hparams/fact-base-${key}.json --out bench/hparams/fact-base-${key}.json --state reports/fact-base/tune/${key}-abcdef012345`);
@@ -102,8 +102,29 @@ test('the real plan: fact-base files, 32 single edits, the mass editors at the b
   expect(line('ft+kl')).toMatch(/--memory reports\/fact-base\/kl-texts\.txt$/);
   expect(line('tpatcher')).toMatch(/--mode sequential --memory test-fixtures\/factbase\/edits\/counterfact-train\.json$/);
   expect(line('memit')).toContain('--limit 1000 --suites counterfact');
-  expect(line('memit')).toContain('--mode batch --batch-size 1000 --stats-corpus');
-  expect(line('emmet')).toContain('--mode batch --batch-size 1000 --stats-corpus');
+  // 399 validation records: the batch filled up to 1,000 with 601 train-split load edits; the stream's 50 calls hold 8 of them each
+  const load = '--load test-fixtures/factbase/edits/counterfact-train.json --load-limit 601';
+  expect(line('memit')).toContain(`--mode batch --batch-size 1000 ${load} --stats-corpus`);
+  expect(line('emmet')).toContain(`--mode batch --batch-size 1000 ${load} --stats-corpus`);
   expect(line('alphaedit')).toContain('--limit 1000 ');
-  expect(line('alphaedit')).toContain('--mode sequential --batch-size 20 --eval-after all --stats-corpus');
+  expect(line('alphaedit')).toContain(`--mode sequential --batch-size 8 ${load} --eval-after all --stats-corpus`);
+  for (const m of ['rome', 'tpatcher', 'ft-m']) expect(line(m)).not.toContain('--load');
+  // a split as large as the bars' batch needs no load
+  expect(tuneArgv(o, 'memit', 'abcdef0123456789', 1200).join(' ')).toContain('--mode batch --batch-size 1000 --stats-corpus');
+  expect(tuneArgv(o, 'alphaedit', 'abcdef0123456789', 1200).join(' ')).toContain('--mode sequential --batch-size 20 --eval-after all');
 });
+
+test('mass editors on a validation split smaller than the bars\' batch: tuned with load edits; settings tuned without them are tuned again', async () => {
+  const validation = path.join(opts.world.edits, 'counterfact-validation.json');
+  const cases = (JSON.parse(fs.readFileSync(validation, 'utf8')) as unknown[]).length;
+  const sha = createHash('sha256').update(fs.readFileSync(validation)).digest('hex');
+  const o = { ...opts, methods: ['memit'], massN: cases + 3 };
+  // the first test left memit tuned without load: the protocol with load tunes it again
+  expect(isTuned(`${opts.world.hparams}memit.json`, sha, 'memit', 0)).toBe(true);
+  expect(await runTuning(o)).toEqual({ tuned: ['memit'], skipped: [] });
+  const memit = read('memit');
+  expect(memit.tuned.protocol).toMatchObject({ mode: 'batch', batchSize: cases + 3, load: { cases: 3, limit: 3 } });
+  expect(memit.tuned.caseIds).toHaveLength(cases);
+  expect(isTuned(`${opts.world.hparams}memit.json`, sha, 'memit', 3)).toBe(true);
+  expect(await runTuning(o)).toEqual({ tuned: [], skipped: ['memit'] });
+}, 300_000);
