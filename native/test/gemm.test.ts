@@ -4,7 +4,8 @@
  * the system BLAS (when the build linked one) and the built-in blocked kernel
  * (`setGemmFallback(true)`). Shapes cover the fallback's edge tiles (1, 7, 17, 63, 65, 129,
  * 257 against its 6-row / 16..64-column tiles and 256-deep K blocks; the small-GEMM path's
- * 6-row / 4-vector and 4x4 dot-product tiles below 49 rows), several row and
+ * 6-row / 4-vector and 4x4 dot-product tiles below 49 rows; the narrow path's N = 1..8 columns
+ * with any M, on one and three threads, with alpha and beta), several row and
  * column blocks (threads split over rows, over columns, and more than one NC block), all
  * four transpose combinations and both batched forms. beta = 0 must never read the output
  * buffer: NaN left in recycled memory must not leak into a product.
@@ -159,6 +160,18 @@ const TRANSPOSES: Array<[boolean, boolean]> = [
   [true, true],
 ];
 
+// The narrow path (N <= 8 columns, M > 48 rows): every N, odd M and K, a K past the 2048-deep
+// dot-product block, tiny K, products large enough to split over threads (>= 2e6
+// multiply-adds), and the first width past it (the packed kernel again).
+const NARROW: Case[] = [
+  ...[1, 2, 3, 4, 5, 6, 7, 8].map((N) => ({ M: 301, N, K: 257 })),
+  { M: 49, N: 3, K: 7 },
+  { M: 50, N: 8, K: 1 },
+  { M: 1001, N: 5, K: 2100 },
+  { M: 4099, N: 2, K: 300 },
+  { M: 65, N: 9, K: 65 },
+];
+
 interface Prepared extends Case {
   transA: boolean;
   transB: boolean;
@@ -168,10 +181,10 @@ interface Prepared extends Case {
 }
 
 // References are computed once and shared by both dtypes and both paths.
-const PREPARED: Prepared[] = (() => {
-  const rand = rng(1234);
+function prepare(cases: Case[], seed: number): Prepared[] {
+  const rand = rng(seed);
   const out: Prepared[] = [];
-  for (const c of CASES) {
+  for (const c of cases) {
     for (const [transA, transB] of TRANSPOSES) {
       const a = randomData(c.M * c.K, rand);
       const bData = randomData(c.K * c.N, rand);
@@ -179,7 +192,9 @@ const PREPARED: Prepared[] = (() => {
     }
   }
   return out;
-})();
+}
+const PREPARED = prepare(CASES, 1234);
+const PREPARED_NARROW = prepare(NARROW, 4321);
 
 const initialBlasActive = b.buildInfo().blasActive;
 afterAll(() => {
@@ -224,6 +239,30 @@ describe.each(PATHS)('GEMM path: %s', (_name, forceFallback) => {
         b.dispose(hb);
       }
     });
+  });
+
+  test.each(DTYPES)('%s narrow products (N <= 8): matmul on 1 and 3 threads, gemmInplace with alpha and beta', (dtype) => {
+    const threads = b.buildInfo().threads;
+    expectNoLeak(() => {
+      for (const t of [1, 3]) {
+        b.setNumThreads(t);
+        for (const p of PREPARED_NARROW) {
+          const label = `${dtype} ${p.M}x${p.N}x${p.K} transA=${p.transA} transB=${p.transB} on ${t} threads`;
+          const ha = tensor(p.a, p.transA ? [p.K, p.M] : [p.M, p.K], dtype);
+          const hb = tensor(p.b, p.transB ? [p.N, p.K] : [p.K, p.N], dtype);
+          expectClose(take(b.matmul(ha, hb, p.transA, p.transB)), p.ref, dtype, label);
+          // C = 0.5·op(A)·op(B) − 2·C over C = 1 + index/size
+          const c0 = Float64Array.from({ length: p.M * p.N }, (_, i) => 1 + i / (p.M * p.N));
+          const hc = tensor(c0, [p.M, p.N], dtype);
+          b.gemmInplace(hc, ha, hb, p.transA, p.transB, 0.5, -2);
+          const ref: Ref = { value: p.ref.value.map((v, i) => 0.5 * v - 2 * c0[i]), scale: p.ref.scale.map((s, i) => 0.5 * s + 2 * c0[i]) };
+          expectClose(take(hc), ref, dtype, `${label} gemmInplace`);
+          b.dispose(ha);
+          b.dispose(hb);
+        }
+      }
+    });
+    b.setNumThreads(threads);
   });
 
   test.each(DTYPES)('%s batched matmul: 3-D @ 3-D, 3-D @ 2-D and 2-D @ 3-D', (dtype) => {

@@ -12,18 +12,29 @@
 //     product of two contiguous rows; a tile of TR x TC dot products (TR·TC = the lanes of a
 //     vector) keeps one vector accumulator per product along k, and a tree of two-source
 //     permutes folds the TR·TC accumulators into one vector holding the whole tile (VL − 1
-//     combines instead of VL horizontal sums); fewer rows than TR (matrix-vector products)
-//     take 1 x VL tiles. op(A) = Aᵀ is first copied to rows.
+//     combines instead of VL horizontal sums); one or two rows (matrix-vector products) take
+//     1 x VL or 2 x VL/2 tiles. With up to 8 rows every B row is read once, from memory, and
+//     the tiles prefetch the B rows ahead. op(A) = Aᵀ is first copied to rows.
 // K runs in blocks of kKBlock so a tile's B panel and A rows stay in L2 for long K.
 //
 // Work is split over column ranges on the shared pool (include/medit/parallel.h) when it is
 // large enough; each range is independent, no barriers.
 //
-// Not done: M above kSmallGemmRows (the packed kernel wins there), half types.
+// Few columns instead (gemm_narrow, N <= kNarrowGemmCols, any M): the transposed product
+// Cᵀ = op(B)ᵀ·op(A)ᵀ has N <= 8 rows, so it runs here with the operands swapped, into a
+// scratch Cᵀ that is then transposed into C. For C = A·B (A [M,K] row-major) that is the NT
+// path: each tile dots a few rows of A against op(B)'s columns (copied to rows, in L1), so A
+// streams from memory once, split over rows of A on the pool; for C = Aᵀ·B (A [K,M], the
+// weight gradient op(A)ᵀ·dC) the NN path reads A's rows. The packed kernel would pad the N
+// columns to its 16..64-wide tile and pack all of A first: 8-12x the work at N = 5.
+//
+// Not done: M above kSmallGemmRows with N above kNarrowGemmCols (the packed kernel wins
+// there), half types.
 #include "gemm-small.h"
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cstring>
 #include <type_traits>
 
@@ -200,8 +211,10 @@ inline typename Vec<T>::type fold_all(typename Vec<T>::type* v) {
 }
 
 // C[0:mr, 0:nr] += dot products of rows a[i·lda, 0:K] and b[j·ldb, 0:K] (mr <= TR, nr <= TC;
-// rows past mr / nr repeat the last valid one and are not stored). TR·TC = VL.
-template <typename T, int TR, int TC>
+// rows past mr / nr repeat the last valid one and are not stored). TR·TC = VL. Stream: b's rows
+// are read once (few rows of a), so the rows two tiles ahead are prefetched — TC interleaved
+// row reads defeat the hardware prefetcher (1.8x on a 150000 x 256 by 256 x 5 product).
+template <typename T, int TR, int TC, bool Stream>
 void nt_tile(int mr, int nr, int64_t K, const T* a, int64_t lda, const T* b, int64_t ldb, T* c, int64_t ldc, T alpha,
              T beta) {
   using S = SmallBlocking<T>;
@@ -217,6 +230,9 @@ void nt_tile(int mr, int nr, int64_t K, const T* a, int64_t lda, const T* b, int
   for (int t = 0; t < TR * TC; ++t) acc[t] = V{};
   int64_t k = 0;
   for (; k + VL <= K; k += VL) {
+    if constexpr (Stream)
+#pragma GCC unroll 8
+      for (int j = 0; j < TC; ++j) __builtin_prefetch(br[j] + 2 * TC * ldb + k);
     V av[TR], bv[TC];
 #pragma GCC unroll 8
     for (int i = 0; i < TR; ++i) av[i] = load(ar[i] + k);
@@ -248,13 +264,13 @@ void nt_tile(int mr, int nr, int64_t K, const T* a, int64_t lda, const T* b, int
 }
 
 // Tiles of TR x TC over C[0:M, j0:j1].
-template <typename T, int TR, int TC>
+template <typename T, int TR, int TC, bool Stream>
 void nt_tiles(int64_t M, int64_t j0, int64_t j1, int64_t kc, const T* A, int64_t lda, const T* B, int64_t ldb, T* C,
               int64_t ldc, T alpha, T beta) {
   for (int64_t j = j0; j < j1; j += TC) {
     const int nr = static_cast<int>(std::min<int64_t>(TC, j1 - j));
     for (int64_t i = 0; i < M; i += TR)
-      nt_tile<T, TR, TC>(static_cast<int>(std::min<int64_t>(TR, M - i)), nr, kc, A + i * lda, lda, B + j * ldb, ldb,
+      nt_tile<T, TR, TC, Stream>(static_cast<int>(std::min<int64_t>(TR, M - i)), nr, kc, A + i * lda, lda, B + j * ldb, ldb,
                          C + i * ldc + j, ldc, alpha, beta);
   }
 }
@@ -266,12 +282,17 @@ void nt_range(int64_t M, int64_t j0, int64_t j1, int64_t K, T alpha, const T* A,
   for (int64_t k0 = 0; k0 < K; k0 += kKBlockNT) {
     const int64_t kc = std::min(kKBlockNT, K - k0);
     const T beta_here = k0 == 0 ? beta : T(1);  // later K blocks accumulate onto the first
-    // Fewer rows than a tile has: one row against VL columns (matrix-vector products),
-    // instead of tiles that would mostly repeat the last row.
-    if (M < S::TR)
-      nt_tiles<T, 1, S::VL>(M, j0, j1, kc, A + k0, lda, B + k0, ldb, C, ldc, alpha, beta_here);
+    // One or two rows: tiles of that many rows against VL or VL/2 columns (matrix-vector
+    // products), instead of tiles that would mostly repeat the last row. Up to kNarrowGemmCols
+    // rows, B streams from memory (Stream).
+    if (M == 1)
+      nt_tiles<T, 1, S::VL, true>(M, j0, j1, kc, A + k0, lda, B + k0, ldb, C, ldc, alpha, beta_here);
+    else if (M == 2)
+      nt_tiles<T, 2, S::VL / 2, true>(M, j0, j1, kc, A + k0, lda, B + k0, ldb, C, ldc, alpha, beta_here);
+    else if (M <= kNarrowGemmCols)
+      nt_tiles<T, S::TR, S::TC, true>(M, j0, j1, kc, A + k0, lda, B + k0, ldb, C, ldc, alpha, beta_here);
     else
-      nt_tiles<T, S::TR, S::TC>(M, j0, j1, kc, A + k0, lda, B + k0, ldb, C, ldc, alpha, beta_here);
+      nt_tiles<T, S::TR, S::TC, false>(M, j0, j1, kc, A + k0, lda, B + k0, ldb, C, ldc, alpha, beta_here);
   }
 }
 
@@ -317,9 +338,34 @@ void gemm_small(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T a
   });
 }
 
+template <typename T>
+void gemm_narrow(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                 const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  // op(B)ᵀ [N,K] is copied to 64-byte aligned rows (it is tiny, and vector loads that split
+  // cache lines made the whole product ~1.5x slower); op(A)ᵀ is A as stored when trans_a, else Aᵀ.
+  const int64_t ldt = (K + 63) / 64 * 64;
+  ScratchBuffer<T> bt_buffer(static_cast<size_t>(N * ldt + 64)), ct(static_cast<size_t>(N * M));
+  T* const bt = reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(bt_buffer.data()) + 63) & ~uintptr_t{63});
+  for (int64_t j = 0; j < N; ++j)
+    for (int64_t k = 0; k < K; ++k) bt[j * ldt + k] = trans_b ? B[j * ldb + k] : B[k * ldb + j];
+  gemm_small(false, !trans_a, N, M, K, alpha, bt, ldt, A, lda, T(0), ct.data(), M);
+  for (int64_t i = 0; i < M; ++i) {
+    T* row = C + i * ldc;
+    if (beta == T(0))
+      for (int64_t j = 0; j < N; ++j) row[j] = ct[static_cast<size_t>(j * M + i)];
+    else
+      for (int64_t j = 0; j < N; ++j) row[j] = ct[static_cast<size_t>(j * M + i)] + beta * row[j];
+  }
+}
+
 template void gemm_small<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
                                 int64_t, float, float*, int64_t);
 template void gemm_small<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,
                                  int64_t, double, double*, int64_t);
+
+template void gemm_narrow<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
+                                 int64_t, float, float*, int64_t);
+template void gemm_narrow<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
+                                  const double*, int64_t, double, double*, int64_t);
 
 }  // namespace medit::cpu

@@ -3,7 +3,8 @@
 // Computes row-major C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C with BLAS
 // semantics: beta == 0 never reads C (NaN/Inf already there do not leak), and
 // alpha == 0 or K == 0 never reads A or B (C becomes beta * C). Products of at most
-// kSmallGemmRows rows go to the skinny path (gemm-small.cpp) whichever backend is chosen.
+// kSmallGemmRows rows, or at most kNarrowGemmCols columns, go to the skinny paths
+// (gemm-small.cpp) whichever backend is chosen.
 //
 // The fallback follows the Goto/BLIS blocking (K. Goto and R. van de Geijn, "Anatomy of
 // High-Performance Matrix Multiplication", ACM TOMS 34(3), 2008; F. Van Zee and R. van de
@@ -387,6 +388,10 @@ void gemm_fallback(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
     gemm_small(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
+  if (N <= kNarrowGemmCols) {
+    gemm_narrow(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
 
   const int threads = num_threads();
   if (threads == 1 || in_parallel_job() || static_cast<double>(M) * N * K < kParallelFlops) {
@@ -402,7 +407,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
 #ifdef MEDIT_HAVE_BLAS
   // cblas takes int dimensions; anything larger goes to the fallback rather than truncating.
   const bool fits_int = std::max({M, N, K, lda, ldb, ldc}) <= INT_MAX;
-  if (g_use_blas && M > kSmallGemmRows && N > 0 && fits_int) {
+  if (g_use_blas && M > kSmallGemmRows && N > kNarrowGemmCols && fits_int) {
     const int ta = trans_a ? MeditCblasTrans : MeditCblasNoTrans;
     const int tb = trans_b ? MeditCblasTrans : MeditCblasNoTrans;
     if constexpr (sizeof(T) == 4)

@@ -165,34 +165,33 @@ function weakestRows(pre: Float32Array, R: number, n: number, k: number): number
 }
 
 /** Memory losses for patch keys/biases against memory rows, with the edit pre-activations. @internal */
-function memoryLosses(memory: Tensor, keys: Tensor, bias: Tensor, edit: Tensor, hp: TPatcherHyperParams): { m1: Tensor; m2: Tensor; maxPre: number } {
+export function memoryLosses(memory: Tensor, keys: Tensor, bias: Tensor, edit: Tensor, hp: TPatcherHyperParams): { m1: Tensor; m2: Tensor; maxPre: number } {
   const n = bias.shape[0];
-  const M = memory.shape[0];
-  const pre = add(matmul(memory, keys), bias); // [M, n]
-  // S(·; k) needs the top-k of exp(v): the same rows as the top-k of v, for both losses
-  // (the native top-k over each neuron's column of the memory).
-  const k = Math.min(hp.memory_top_k, M);
-  const top = noGrad(() => {
-    const columns = transpose(pre);
-    const out = topkLast(columns, k);
-    columns.dispose();
-    return out;
-  });
-  const rows = top.indices.data() as Int32Array;
-  const best = top.values.data() as Float32Array;
-  top.indices.dispose();
-  top.values.dispose();
+  const k = Math.min(hp.memory_top_k, memory.shape[0]);
+  // S(·; k) needs the top-k of exp(v): the same rows as the top-k of v, for both losses (the
+  // native top-k over each neuron's column of the memory). Only those k rows per neuron reach
+  // the losses, so the product over the whole memory (most of T-Patcher's time) runs without
+  // autograd just to find them; the gradient flows through the selected rows alone.
+  const { rows, maxPre } = noGrad(() =>
+    tidy(() => {
+      const top = topkLast(transpose(add(matmul(memory, keys), bias)), k); // [n, k], best first
+      const best = top.values.data() as Float32Array;
+      return { rows: top.indices.data() as Int32Array, maxPre: Math.max(...Array.from({ length: n }, (_, j) => best[j * k])) };
+    }),
+  );
+  // The union of the selected rows, and where each neuron's entries sit in their [U, n] product.
+  const position = new Map<number, number>();
+  for (const r of rows) if (!position.has(r)) position.set(r, position.size);
   const flat: number[] = [];
   const owner: number[] = [];
-  let maxPre = -Infinity;
   for (let j = 0; j < n; j++) {
-    maxPre = Math.max(maxPre, best[j * k]);
     for (let t = 0; t < k; t++) {
-      flat.push(rows[j * k + t] * n + j);
+      flat.push(position.get(rows[j * k + t])! * n + j);
       owner.push(j);
     }
   }
-  const sel = indexSelect(reshape(pre, [M * n]), 0, flat);
+  const pre = add(matmul(indexSelect(memory, 0, [...position.keys()]), keys), bias); // [U, n]
+  const sel = indexSelect(reshape(pre, [position.size * n]), 0, flat);
   const m1 = mean(exp(addScalar(sel, -hp.margin_val2)));
   const m2 = mean(exp(addScalar(sub(sel, indexSelect(edit, 0, owner)), hp.margin_val1)));
   return { m1, m2, maxPre };

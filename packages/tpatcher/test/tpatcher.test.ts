@@ -7,9 +7,33 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { type CausalLM, type EditRequest, EditDelta, argmax, contextTemplates, hookName, loadModel, memory, noGrad, tensor, tidy, type Tensor } from '@medit/core';
+import {
+  type CausalLM,
+  type EditRequest,
+  EditDelta,
+  add,
+  addScalar,
+  argmax,
+  contextTemplates,
+  exp,
+  grad,
+  hookName,
+  indexSelect,
+  loadModel,
+  matmul,
+  mean,
+  memory,
+  mulScalar,
+  noGrad,
+  reshape,
+  sub,
+  tensor,
+  tidy,
+  type Tensor,
+} from '@medit/core';
 
 import { PatchDelta, TPatcherEditor, type TPatcherEditStats, installPatch, resolveTPatcherHparams, sequentialEdit } from '../src';
+import { memoryLosses } from '../src/tpatcher';
 import { kernelCalls, weightGradientCalls } from '../../core/test-utils/kernel-calls';
 
 const MODEL = path.resolve(__dirname, '../../../test-fixtures/parity/gpt2-trained-wordlevel');
@@ -141,6 +165,60 @@ test('the hook-computed patch equals act(q·K + b)·V added to the MLP output', 
       const expected = plain.out[t * C + c] + a[0] * values[c] + a[1] * values[C + c];
       expect(patched.out[t * C + c]).toBeCloseTo(expected, 4);
     }
+  }
+});
+
+test('memory losses: only the top-k rows are differentiated, with the values and gradients of the dense formulation', async () => {
+  // M rows, n neurons; neuron 2's key is neuron 0's plus a little, so their top-k rows overlap
+  // (the union of selected rows has duplicates to merge).
+  const M = 300, C = 16, n = 3, k = 40;
+  const hp = resolveTPatcherHparams({ memory_top_k: k }, model.config.numLayers);
+  const mem = Float32Array.from({ length: M * C }, (_, i) => Math.sin(i * 0.37) + 0.3 * Math.cos(i * 1.3));
+  const K0 = Float32Array.from({ length: C * n }, (_, i) => (i % n === 2 ? Math.cos(i - 2) + 0.05 * Math.sin(i) : Math.cos(i)) * 0.2);
+  const inputs = [tensor(mem, [M, C]), tensor(K0, [C, n]), tensor(Float32Array.from([0.1, -0.2, 0.05]), [n]), tensor(Float32Array.from([1.5, 0.7, 2]), [n])];
+  const [memoryT, keys, bias, edit] = inputs;
+  for (const p of [keys, bias, edit]) p.requiresGrad = true;
+  const objective = (m: { m1: Tensor; m2: Tensor }) => add(m.m1, mulScalar(m.m2, 2));
+  const read = (m: { m1: Tensor; m2: Tensor }, g: Tensor[]) => ({ m1: m.m1.item(), m2: m.m2.item(), grads: g.map((t) => t.data() as Float32Array) });
+  const { result: got, calls } = await kernelCalls('matmul', () =>
+    tidy(() => {
+      const m = memoryLosses(memoryT, keys, bias, edit, hp);
+      return { ...read(m, grad(objective(m), [keys, bias, edit])), maxPre: m.maxPre };
+    }),
+  );
+  // the whole memory enters one product, the top-k search without autograd; the gradient's
+  // products are over the selected rows
+  expect(calls.length).toBe(3);
+  expect(calls.filter((c) => c.includes(memoryT.handle()))).toHaveLength(1);
+  // dense reference: every row's pre-activation with autograd, each neuron's top-k rows chosen here
+  const ref = tidy(() => {
+    const pre = add(matmul(memoryT, keys), bias);
+    const v = pre.data() as Float32Array;
+    const flat: number[] = [];
+    const owner: number[] = [];
+    let maxPre = -Infinity;
+    for (let j = 0; j < n; j++) {
+      const rows = Array.from({ length: M }, (_, r) => r).sort((a, b) => v[b * n + j] - v[a * n + j]).slice(0, k);
+      maxPre = Math.max(maxPre, v[rows[0] * n + j]);
+      for (const r of rows) {
+        flat.push(r * n + j);
+        owner.push(j);
+      }
+    }
+    expect(new Set(flat.map((f) => Math.floor(f / n))).size).toBeLessThan(n * k); // the overlap is there
+    const sel = indexSelect(reshape(pre, [M * n]), 0, flat);
+    const m = { m1: mean(exp(addScalar(sel, -hp.margin_val2))), m2: mean(exp(addScalar(sub(sel, indexSelect(edit, 0, owner)), hp.margin_val1))) };
+    return { ...read(m, grad(objective(m), [keys, bias, edit])), maxPre };
+  });
+  inputs.forEach((t) => t.dispose());
+  expect(got.maxPre).toBeCloseTo(ref.maxPre, 5);
+  expect(got.m1 / ref.m1).toBeCloseTo(1, 5);
+  expect(got.m2 / ref.m2).toBeCloseTo(1, 5);
+  for (const [i, g] of got.grads.entries()) {
+    const r = ref.grads[i];
+    const scale = Math.max(...Array.from(r, Math.abs));
+    expect(scale).toBeGreaterThan(0);
+    for (let t = 0; t < r.length; t++) expect(Math.abs(g[t] - r[t])).toBeLessThanOrEqual(1e-5 * scale);
   }
 });
 
