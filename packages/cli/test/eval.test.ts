@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { validateEvalReport } from '@medit/metrics';
 
 import { markdownSummary } from '../src/markdown';
+import { counterfactRecord } from './helpers/records';
 import { FIX, PARITY_MODEL, runCli } from './helpers/run';
 
 const DATASET = path.join(FIX, 'counterfact-parity.json');
@@ -147,20 +148,10 @@ test('the console table: Wilson intervals as (low–high), a legend always, defi
   expect(brief.stdout).not.toContain('CounterFact ES (reliability)');
 });
 
-/** A CounterFact record of the load file (no neighbourhood prompts of its own). */
-const loadRecord = (id: number, prompt: string, relation: string, subject: string, targetNew: string, targetTrue: string) => ({
-  case_id: id,
-  requested_rewrite: { prompt, relation_id: relation, target_new: { str: targetNew }, target_true: { str: targetTrue }, subject },
-  paraphrase_prompts: [],
-  neighborhood_prompts: [],
-  attribute_prompts: [],
-  generation_prompts: [],
-});
-
 test('eval --load: load edits in the batch, never scored; a neighbour asking a load fact left out; the load recorded in JSON, HTML and Markdown', async () => {
   // the Big Ben record rewrites the fact case 0's neighbour "The Big Ben is located in" asks
   const loadFile = path.join(tmp, 'counterfact-train.json');
-  fs.writeFileSync(loadFile, JSON.stringify([loadRecord(10, 'The {} is located in', 'P131', 'Big Ben', 'Tokyo', 'London'), loadRecord(11, '{} is a citizen of', 'P27', 'Frida Kahlo', 'Japan', 'Mexico')]));
+  fs.writeFileSync(loadFile, JSON.stringify([counterfactRecord(10, 'The {} is located in', 'P131', 'Big Ben', 'Tokyo', 'London'), counterfactRecord(11, '{} is a citizen of', 'P27', 'Frida Kahlo', 'Japan', 'Mexico')]));
   const out = path.join(tmp, 'load');
   const args = ['eval', '--model', PARITY_MODEL, '--dataset', DATASET, ...FAST, '--mode', 'batch', '--batch-size', '2', '--load', loadFile];
   const r = await runCli([...args, '--out', out, '--json']);
@@ -193,7 +184,7 @@ test('eval --load: load edits in the batch, never scored; a neighbour asking a l
 
 test('eval --load is refused in single mode, on a subject a case edits, and --load-limit without --load', async () => {
   const loadFile = path.join(tmp, 'overlap-train.json');
-  fs.writeFileSync(loadFile, JSON.stringify([loadRecord(10, 'The {} is located in', 'P131', 'Big Ben', 'Tokyo', 'London'), loadRecord(20, '{} was born in', 'P19', 'Eiffel Tower', 'Tokyo', 'Paris')]));
+  fs.writeFileSync(loadFile, JSON.stringify([counterfactRecord(10, 'The {} is located in', 'P131', 'Big Ben', 'Tokyo', 'London'), counterfactRecord(20, '{} was born in', 'P19', 'Eiffel Tower', 'Tokyo', 'Paris')]));
   const base = ['eval', '--model', PARITY_MODEL, '--dataset', DATASET, ...FAST, '--out', path.join(tmp, 'refused')];
   const single = await runCli([...base, '--load', loadFile]);
   expect(single.code).toBe(2);

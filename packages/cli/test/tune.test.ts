@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { bestPoint, gridPoints, objective, pointKey } from '../src/commands/tune';
+import { counterfactRecord } from './helpers/records';
 import { FIX, PARITY_MODEL, runCli } from './helpers/run';
 
 let tmp: string;
@@ -120,15 +121,7 @@ test('pointKey: the point alone without load (state files of earlier sweeps stil
 
 test('tune --load: passed through to every point, recorded in tuned.protocol, and points are keyed by the load', async () => {
   const loadFile = path.join(tmp, 'counterfact-train.json');
-  const record = (id: number, prompt: string, relation: string, subject: string, targetNew: string, targetTrue: string) => ({
-    case_id: id,
-    requested_rewrite: { prompt, relation_id: relation, target_new: { str: targetNew }, target_true: { str: targetTrue }, subject },
-    paraphrase_prompts: [],
-    neighborhood_prompts: [],
-    attribute_prompts: [],
-    generation_prompts: [],
-  });
-  fs.writeFileSync(loadFile, JSON.stringify([record(10, 'The {} is located in', 'P131', 'Big Ben', 'Tokyo', 'London'), record(11, '{} is a citizen of', 'P27', 'Frida Kahlo', 'Japan', 'Mexico')]));
+  fs.writeFileSync(loadFile, JSON.stringify([counterfactRecord(10, 'The {} is located in', 'P131', 'Big Ben', 'Tokyo', 'London'), counterfactRecord(11, '{} is a citizen of', 'P27', 'Frida Kahlo', 'Japan', 'Mexico')]));
   const out = path.join(tmp, 'rome-load.json');
   const base = ['tune', '--method', 'rome', '--model', PARITY_MODEL, '--dataset', validation, '--no-covariance', '--hparams', path.join(FIX, 'hparams-fast.json'), '--grid', grid, '--out', out, '--mode', 'batch', '--batch-size', '2'];
   const done = (r: { stdout: string }) => r.stdout.match(/\(done before\)/g)?.length ?? 0;
