@@ -114,7 +114,10 @@ export interface MassEditStats {
   /** milliseconds: statistics (incl. factorisations), z optimisation, keys, solves, total */
   timings: { statsMs: number; zMs: number; keysMs: number; solveMs: number; totalMs: number };
   traces?: TargetStep[][];
-  /** with a z cache: its directory, and how many requests' z it held (`hits`) or were computed (`misses`) */
+  /**
+   * with a z cache: its directory, and how many requests' z it held (`hits`) or were computed
+   * (`misses`); with `subject_search` a request optimised again at another token counts again
+   */
   zCache?: ZCacheCounts & { dir: string };
 }
 

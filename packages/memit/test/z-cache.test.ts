@@ -2,7 +2,8 @@
  * The z cache (z-cache.ts) on the micro-facts model: a second edit with the cache computes no z
  * and gives bit-identical deltas (and the same per-edit report) as an edit without it; a λ, the
  * earlier layers or another solver reuse z; a z setting, the templates, a target or the weights
- * do not; a corrupted or swapped file is an error naming it; in a sequential stream the second
+ * do not; a corrupted or swapped file is an error naming it; an edit stopped midway keeps the z's
+ * of its finished chunks; in a sequential stream the second
  * call (on weights the first changed) never reads the first call's z, and a replayed stream
  * reads every z and gives the same deltas.
  */
@@ -10,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { type CausalLM, type EditDelta, type EditProgress, type EditRequest, type LayerStats, computeLayerStats, loadModel, memory, modelFingerprint } from '@medit/core';
+import { type CausalLM, type EditDelta, type EditProgress, type EditRequest, type LayerStats, CancelledError, computeLayerStats, loadModel, memory, modelFingerprint } from '@medit/core';
 
 import { AlphaEditEditor, EmmetEditor, type MassEditStats, MemitEditor, type NullSpace, SequentialEditor, nullSpace } from '../src';
 import * as computeZModule from '../src/compute-z';
@@ -168,6 +169,20 @@ test('a corrupted or swapped cache file is an error naming it', async () => {
   const third = await editWith({ zCacheDir: dir });
   expect(zStats(third)).toMatchObject({ hits: 4, misses: 0 });
   for (const d of [again, third]) d.dispose();
+});
+
+test('an edit stopped midway keeps the z of the chunks it finished', async () => {
+  const dir = cacheDir();
+  const hp = { ...HP, z_batch_size: 1 }; // one δ per chunk: three chunks
+  const stop = new AbortController();
+  const editor = new MemitEditor(hp, { stats, contextTemplates: GROUPS, zCacheDir: dir });
+  await expect(editor.edit(model, REQUESTS, { signal: stop.signal, onProgress: (p) => p.stage === 'MEMIT z' && p.done > 0 && stop.abort() })).rejects.toThrow(CancelledError);
+  editor.dispose();
+  expect(cacheFiles(dir)).toHaveLength(1);
+  const resumed = await editWith({ zCacheDir: dir }, hp);
+  const { hits, misses } = zStats(resumed)!;
+  expect([hits + misses, hits >= 1, hits <= 2]).toEqual([4, true, true]);
+  resumed.dispose();
 });
 
 test('sequential AlphaEdit: the second call never reads the first call’s z; a replayed stream reads all and matches', async () => {
