@@ -2,7 +2,7 @@
  * The editing methods `medit edit`, `medit eval` and `medit serve` run: the table of
  * `@medit/methods`, with its inputs answered from the command's flags — `--hparams`,
  * `--editor` (defaulting to the editors the repository ships for fact-small), `--pool`, `--k`,
- * `--memory`, and the covariance flags. The `--help` method lists and the `--method` choices
+ * `--memory`, the covariance flags and `--z-cache`. The `--help` method lists and the `--method` choices
  * come from the table.
  */
 import { createHash } from 'node:crypto';
@@ -15,6 +15,7 @@ import { type MethodEditor, type MethodInput, type MethodInputs, type MethodSpec
 
 import { UsageError } from './args';
 import { type CommandContext, FILLER_CORPUS, repoFile, requireFile, resolvePath, shortPath, statsForLayers } from './common';
+import { formatInt } from './output';
 
 export type { MethodEditor } from '@medit/methods';
 
@@ -113,7 +114,7 @@ const EDITOR_WHAT: Record<TrainedMethod, string> = {
 /**
  * The inputs of a method factory from the command's flags: `--hparams` (JSON/YAML), the
  * covariance flags ({@link statsForLayers}), `--editor`
- * and `--pool` (defaulting to the shipped editors on fact-small), `--k`, `--memory`. With
+ * and `--pool` (defaulting to the shipped editors on fact-small), `--k`, `--memory`, `--z-cache`. With
  * `evaluated` (the cases about to be measured), texts an editor stores or trains on (memory,
  * KL prompts, IKE's pool) must not name their subjects ({@link refuseEvaluatedSubjects}).
  */
@@ -144,6 +145,10 @@ export function flagInputs(ctx: CommandContext, evaluated?: readonly EditCase[])
     },
     demonstrationCount: () => args.int('k', { min: 0 }),
     unrelatedTexts: (method) => unrelatedTexts(ctx, method, evaluated),
+    zCacheDir() {
+      const dir = args.string('z-cache');
+      return dir === undefined ? undefined : resolvePath(io, dir);
+    },
   };
 }
 
@@ -196,4 +201,26 @@ export function methodsHelp(opts: { withNone: boolean }): string {
     ...names.map((n) => `  ${n.padEnd(width)}${METHODS[n].description}`),
     ...(opts.withNone ? [`  ${'none'.padEnd(width)}the unedited model only`] : []),
   ].join('\n');
+}
+
+/**
+ * "z cache DIR: 998 of 1,000 target vectors read, 2 computed": what a MEMIT-family editor's
+ * `--z-cache` did over the run; undefined without one.
+ */
+export function zCacheLine(ctx: CommandContext, editor: MethodEditor | undefined): string | undefined {
+  const z = editor?.zCache;
+  if (!z) return undefined;
+  return `z cache ${shortPath(ctx.io, z.dir)}: ${formatInt(z.hits)} of ${formatInt(z.hits + z.misses)} target vectors read, ${formatInt(z.misses)} computed`;
+}
+
+/** The progress detail of an edit's z stage with a z cache ("z cache: 3 read, 1 to compute"); '' otherwise. */
+export function zCacheProgress(info: Record<string, number> | undefined): string {
+  if (info?.zCacheHits === undefined) return '';
+  return `z cache: ${formatInt(info.zCacheHits)} read, ${formatInt(info.zCacheMisses ?? 0)} to compute`;
+}
+
+/** `{ zCache: { dir, hits, misses } }` for a command's JSON result when the editor has a z cache; `{}` otherwise. */
+export function zCacheResult(editor: MethodEditor | undefined): { zCache?: { dir: string; hits: number; misses: number } } {
+  const z = editor?.zCache;
+  return z ? { zCache: { dir: z.dir, hits: z.hits, misses: z.misses } } : {};
 }

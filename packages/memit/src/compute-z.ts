@@ -81,6 +81,19 @@ export interface ZOptions {
   batchSize?: number;
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Called as each δ is done, with its requests (indices in `requests`, in order) and their
+   * rows of the result (e.g. to save them before the other chunks finish).
+   */
+  onDelta?: (requests: number[], result: DeltaResult) => void;
+}
+
+/** One δ's share of a {@link ZResult}: its k requests' z and h0 rows [k·C], its trace and ‖δ‖. */
+export interface DeltaResult {
+  zs: Float32Array;
+  h0: Float32Array;
+  trace: TargetStep[];
+  deltaNorm: number;
 }
 
 export interface ZResult {
@@ -98,7 +111,7 @@ const KL_TEMPLATE = '{} is a';
 const STOP_LOSS = 5e-2;
 
 /** The rows of one δ: every template row of each of its requests, then the KL row. */
-interface Prepared {
+export interface ZRows {
   rows: number[][];
   /** subject index per row (last row: the KL prompt) */
   lookup: number[];
@@ -110,9 +123,10 @@ interface Prepared {
   rawRows: number[];
 }
 
-function prepare(model: CausalLM, templates: string[], reqs: ZRequest[], factToken: FactToken): Prepared {
+/** The token rows δ is optimised on for `reqs` (the requests of one δ), as {@link computeZs} builds them. */
+export function zRows(model: CausalLM, templates: string[], reqs: ZRequest[], factToken: FactToken): ZRows {
   const tok = model.tokenizer!;
-  const out: Prepared = { rows: [], lookup: [], labels: [], weights: [], rawRows: [] };
+  const out: ZRows = { rows: [], lookup: [], labels: [], weights: [], rawRows: [] };
   for (const r of reqs) {
     out.rawRows.push(out.rows.length);
     for (const c of templates) {
@@ -135,6 +149,24 @@ function prepare(model: CausalLM, templates: string[], reqs: ZRequest[], factTok
 }
 
 /**
+ * The requests of each δ, as indices in first-appearance order: one request each, or with
+ * `shareSubjects` all of a subject's (in their order in `requests`).
+ */
+export function deltaGroups(requests: readonly { subject: string }[], shareSubjects: boolean): number[][] {
+  const bySubject = new Map<string, number[]>();
+  const groups: number[][] = [];
+  requests.forEach((r, i) => {
+    const g = shareSubjects ? bySubject.get(r.subject) : undefined;
+    if (g) g.push(i);
+    else {
+      groups.push([i]);
+      if (shareSubjects) bySubject.set(r.subject, groups[groups.length - 1]);
+    }
+  });
+  return groups;
+}
+
+/**
  * Optimises the target vectors of `requests` at `layer` with the flat list of context
  * `templates` (the first must be "{}", the raw prompt).
  * @throws CancelledError when `signal` aborts
@@ -149,24 +181,14 @@ export function computeZs(model: CausalLM, hp: ZSettings, layer: number, templat
   const h0Data = new Float32Array(n * C);
   const traces: TargetStep[][] = requests.map(() => []);
   const deltaNorms: number[] = new Array(n).fill(0);
-  // The requests of each δ: one each, or all of a subject's.
-  const bySubject = new Map<string, number[]>();
-  const groups: number[][] = [];
-  requests.forEach((r, i) => {
-    const g = opts.shareSubjects ? bySubject.get(r.subject) : undefined;
-    if (g) g.push(i);
-    else {
-      groups.push([i]);
-      if (opts.shareSubjects) bySubject.set(r.subject, groups[groups.length - 1]);
-    }
-  });
+  const groups = deltaGroups(requests, opts.shareSubjects ?? false);
   const multi = (g: number[]) => Number(g.some((i) => requests[i].target.length > 1));
   // One-token targets first: a chunk's rows are padded to its longest.
   const order = groups.map((_, i) => i).sort((a, b) => multi(groups[a]) - multi(groups[b]) || a - b);
   let done = 0;
   for (let start = 0; start < order.length; start += batchSize) {
     const chunkGroups = order.slice(start, start + batchSize).map((g) => groups[g]);
-    const chunk = chunkGroups.map((g) => prepare(model, templates, g.map((i) => requests[i]), hp.fact_token));
+    const chunk = chunkGroups.map((g) => zRows(model, templates, g.map((i) => requests[i]), hp.fact_token));
     const out = optimiseChunk(model, hp, layer, opts.point ?? 'resid_out', chunk, opts.signal);
     chunkGroups.forEach((g, i) => {
       g.forEach((j, k) => {
@@ -176,6 +198,14 @@ export function computeZs(model: CausalLM, hp: ZSettings, layer: number, templat
         traces[j] = out.traces[i];
         deltaNorms[j] = out.deltaNorms[i];
       });
+      if (opts.onDelta) {
+        const rows = (data: Float32Array) => {
+          const r = new Float32Array(g.length * C);
+          g.forEach((j, k) => r.set(data.subarray(j * C, (j + 1) * C), k * C));
+          return r;
+        };
+        opts.onDelta(g, { zs: rows(zData), h0: rows(h0Data), trace: out.traces[i], deltaNorm: out.deltaNorms[i] });
+      }
       done += g.length;
     });
     opts.onProgress?.(done, n);
@@ -188,7 +218,7 @@ function optimiseChunk(
   hp: ZSettings,
   layer: number,
   point: DeltaPoint,
-  reqs: Prepared[],
+  reqs: ZRows[],
   signal?: AbortSignal,
 ): { delta: Float32Array; h0: Float32Array[]; traces: TargetStep[][]; deltaNorms: number[] } {
   const C = model.config.hiddenSize;

@@ -48,6 +48,7 @@ import type { TargetStep } from '@medit/rome';
 import { computeKeys, type KeyRequest } from './compute-ks';
 import { computeZs, type ZRequest, type ZResult } from './compute-z';
 import { memitContextTemplates } from './context-templates';
+import { type ZCacheCounts, cachedComputeZs } from './z-cache';
 import { uniquePrefixTokens } from './unique-prefix';
 import { resolveMemitHparams, type MassEditAlgorithm, type MemitHyperParams } from './hparams';
 import {
@@ -83,6 +84,12 @@ export interface MassEditorOptions {
    * costly one-time step). The caller keeps ownership.
    */
   nullSpaces?: Map<number, NullSpace>;
+  /**
+   * Where target vectors z are cached between runs (z-cache.ts): a sweep over λ, the solver or
+   * the earlier layers reuses the z's of the same model, z layer, z settings, templates and
+   * requests instead of optimising them again.
+   */
+  zCacheDir?: string;
 }
 
 /** What one layer's solve did. */
@@ -107,6 +114,11 @@ export interface MassEditStats {
   /** milliseconds: statistics (incl. factorisations), z optimisation, keys, solves, total */
   timings: { statsMs: number; zMs: number; keysMs: number; solveMs: number; totalMs: number };
   traces?: TargetStep[][];
+  /**
+   * with a z cache: its directory, and how many requests' z it held (`hits`) or were computed
+   * (`misses`); with `subject_search` a request optimised again at another token counts again
+   */
+  zCache?: ZCacheCounts & { dir: string };
 }
 
 /** The shared MEMIT pipeline; subclasses provide the per-layer solve. */
@@ -116,12 +128,18 @@ export abstract class MassEditorBase implements Editor {
   protected readonly stats: Map<number, LayerStats>;
   private readonly ownStats = new Set<LayerStats>();
   protected readonly options: MassEditorOptions;
+  private readonly zCacheTotals: ZCacheCounts = { hits: 0, misses: 0 };
 
   constructor(hparams: Partial<MemitHyperParams> = {}, options: MassEditorOptions = {}) {
     this.hparams = hparams;
     this.options = options;
     // a copy: the caller's map is never modified; statistics computed here are owned here
     this.stats = new Map(options.stats ?? []);
+  }
+
+  /** With a z cache: its directory and the requests whose z it held or were computed, over every edit so far. */
+  get zCache(): (ZCacheCounts & { dir: string }) | undefined {
+    return this.options.zCacheDir === undefined ? undefined : { dir: this.options.zCacheDir, ...this.zCacheTotals };
   }
 
   /** The hyperparameters resolved for a model (defaults filled in, validated). */
@@ -194,7 +212,7 @@ export abstract class MassEditorBase implements Editor {
 
     // 1. Target vectors at the z layer's residual stream (and, with subject_search, each
     // request's subject token: keys are read where its z was found).
-    const { z, keyRequests } = this.targets(model, hp, zLayer, groups.flat(), requests, opts);
+    const { z, keyRequests, cache } = await this.targets(model, hp, zLayer, groups.flat(), requests, fingerprint, opts);
     const t2 = Date.now();
     const zs64 = keep(cast(z.zs, 'float64'));
     z.zs.dispose();
@@ -253,6 +271,7 @@ export abstract class MassEditorBase implements Editor {
         finalResidualNorm,
         timings: { statsMs: t1 - t0, zMs: t2 - t1, keysMs, solveMs, totalMs: Date.now() - t0 },
         ...(this.options.keepTraces ? { traces: z.traces } : {}),
+        ...(cache ? { zCache: { dir: this.options.zCacheDir!, ...cache } } : {}),
       };
       const made = new EditDelta(
         applied.flatMap((d) => d.updates),
@@ -272,27 +291,49 @@ export abstract class MassEditorBase implements Editor {
    * The z of every request at `hp.fact_token`. With `subject_search`, subjects whose z leaves
    * its targets below {@link SUBJECT_SEARCH_MIN_PROB} are optimised again at each of their other tokens,
    * keeping per subject the token of lowest loss (a subject's requests share one z and key).
-   * Returns the requests with their token fixed, for the keys.
+   * Returns the requests with their token fixed, for the keys. With a z cache, each run of
+   * computeZs reads and writes it (`fingerprint`: the weights z is computed on); `cache` counts
+   * the requests it held and those computed.
    */
-  private targets(model: CausalLM, hp: MemitHyperParams, zLayer: number, templates: string[], requests: EditRequest[], opts: EditOptions): { z: ZResult; keyRequests: KeyRequest[] } {
+  private async targets(
+    model: CausalLM,
+    hp: MemitHyperParams,
+    zLayer: number,
+    templates: string[],
+    requests: EditRequest[],
+    fingerprint: string,
+    opts: EditOptions,
+  ): Promise<{ z: ZResult; keyRequests: KeyRequest[]; cache?: ZCacheCounts }> {
     const tok = model.tokenizer!;
     const search = hp.fact_token === 'subject_search';
     const unique = hp.fact_token === 'subject_unique' ? uniquePrefixTokens(tok, requests, this.pastRequests()) : undefined;
     const token: FactToken = search || unique ? -1 : (hp.fact_token as FactToken);
     const zreqs: ZRequest[] = requests.map((r, i) => ({ prompt: r.prompt, subject: r.subject, target: targetIds(tok, r.targetNew), factToken: unique?.[i] ?? token }));
-    const run = (reqs: ZRequest[]) =>
+    const cacheDir = this.options.zCacheDir;
+    const cache = cacheDir === undefined ? undefined : { hits: 0, misses: 0 };
+    const run = async (reqs: ZRequest[]): Promise<ZResult> => {
+      const settings = { ...hp, fact_token: token };
       // Requests on one subject have one key, so they get one z (see compute-z.ts).
-      computeZs(model, { ...hp, fact_token: token }, zLayer, templates, reqs, {
-        point: 'resid_out',
-        shareSubjects: true,
-        batchSize: hp.z_batch_size,
-        signal: opts.signal,
-        onProgress: (done, total) => opts.onProgress?.({ stage: `${this.name} z`, done, total }),
+      const zOpts = { point: 'resid_out' as const, shareSubjects: true, batchSize: hp.z_batch_size, signal: opts.signal };
+      if (!cache) return computeZs(model, settings, zLayer, templates, reqs, { ...zOpts, onProgress: (done, total) => opts.onProgress?.({ stage: `${this.name} z`, done, total }) });
+      let info: Record<string, number> = {};
+      const r = await cachedComputeZs(model, settings, zLayer, templates, reqs, {
+        ...zOpts,
+        dir: cacheDir!,
+        fingerprint,
+        onLookup: (c) => (info = { zCacheHits: c.hits, zCacheMisses: c.misses }),
+        onProgress: (done, total) => opts.onProgress?.({ stage: `${this.name} z`, done, total, info }),
       });
-    const z = run(zreqs);
+      cache.hits += r.counts.hits;
+      cache.misses += r.counts.misses;
+      this.zCacheTotals.hits += r.counts.hits;
+      this.zCacheTotals.misses += r.counts.misses;
+      return r.z;
+    };
+    const z = await run(zreqs);
     const finalStep = (i: number) => z.traces[i][z.traces[i].length - 1];
     const missed = search ? zreqs.map((_, i) => i).filter((i) => finalStep(i).targetProb < SUBJECT_SEARCH_MIN_PROB) : [];
-    if (missed.length === 0) return { z, keyRequests: zreqs };
+    if (missed.length === 0) return { z, keyRequests: zreqs, cache };
     const tokens = new Map(missed.map((i) => [i, locateSubject(tok, requests[i].prompt, requests[i].subject).subjectSpan]));
     const C = model.config.hiddenSize;
     const zs = z.zs.data() as Float32Array;
@@ -303,7 +344,7 @@ export abstract class MassEditorBase implements Editor {
     for (let offset = 0; ; offset++) {
       const retry = missed.filter((i) => offset < tokens.get(i)![1] - tokens.get(i)![0]);
       if (retry.length === 0) break;
-      const again = run(retry.map((i) => ({ ...zreqs[i], factToken: offset })));
+      const again = await run(retry.map((i) => ({ ...zreqs[i], factToken: offset })));
       const zs2 = again.zs.data() as Float32Array;
       const h02 = again.h0.data() as Float32Array;
       retry.forEach((i, j) => {
@@ -318,7 +359,7 @@ export abstract class MassEditorBase implements Editor {
       again.zs.dispose();
       again.h0.dispose();
     }
-    return { z: { ...z, zs: tensor(zs, shape.zs), h0: tensor(h0, shape.h0) }, keyRequests: zreqs };
+    return { z: { ...z, zs: tensor(zs, shape.zs), h0: tensor(h0, shape.h0) }, keyRequests: zreqs, cache };
   }
 
   /** Frees cached factorisations and statistics this editor computed. */

@@ -4,7 +4,7 @@
  * medit's native engine.
  * @example
  * const model = await loadModel('test-fixtures/models/fact-small');
- * const editor = new MemitEditor({}, { corpus: readCorpus('test-fixtures/factworld/filler.txt'), statsCacheDir: '.cache' });
+ * const editor = new MemitEditor({}, { corpus: readCorpus('test-fixtures/factworld/filler.txt'), statsCacheDir: '.cache', zCacheDir: '.cache/z' });
  * const delta = await editor.edit(model, requests); // one batch of N
  * delta.apply(model);
  *
@@ -28,8 +28,10 @@ export {
 } from './hparams';
 export type { MemitHyperParams, MassEditAlgorithm } from './hparams';
 export { MEMIT_START_WORDS, memitContextTemplates } from './context-templates';
-export { computeZs } from './compute-z';
-export type { ZRequest, ZSettings, ZOptions, ZResult } from './compute-z';
+export { computeZs, deltaGroups, zRows } from './compute-z';
+export type { ZRequest, ZSettings, ZOptions, ZResult, ZRows, DeltaResult } from './compute-z';
+export { cachedComputeZs, Z_CACHE_FORMAT } from './z-cache';
+export type { ZCacheCounts, ZCacheOptions, ZKeyMaterial } from './z-cache';
 export { computeKeys } from './compute-ks';
 export type { KeyRequest, KeysResult } from './compute-ks';
 export {

@@ -13,9 +13,9 @@ import type { EditCase } from '@medit/data';
  * The inputs a method may read, named as the `medit` flags that give them: `hparams` (a
  * hyperparameter mapping), `editor` (a trained editor), `pool` and `k` (IKE's demonstrations),
  * `memory` (unrelated texts), `stats-corpus` / `stats-cache` / `stats-file` / `no-covariance`
- * (covariance statistics).
+ * (covariance statistics), `z-cache` (where MEMIT-family target vectors are cached).
  */
-export type MethodInput = 'hparams' | 'editor' | 'pool' | 'k' | 'memory' | 'stats-corpus' | 'stats-cache' | 'stats-file' | 'no-covariance';
+export type MethodInput = 'hparams' | 'editor' | 'pool' | 'k' | 'memory' | 'stats-corpus' | 'stats-cache' | 'stats-file' | 'no-covariance' | 'z-cache';
 
 /** Methods whose editor is trained beforehand (`medit train`) and loaded from a path. */
 export type TrainedMethod = 'mend' | 'ke' | 'serac' | 'ike';
@@ -63,4 +63,6 @@ export interface MethodInputs {
   demonstrationCount(): number | undefined;
   /** T-Patcher's memory, FT+KL's KL prompts; `method` names the asker in errors. */
   unrelatedTexts(method: string): Promise<UnrelatedTexts>;
+  /** MEMIT, EMMET, AlphaEdit: the directory their target vectors z are cached in; undefined (or absent): no cache. */
+  zCacheDir?(): string | undefined;
 }

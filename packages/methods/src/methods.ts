@@ -22,6 +22,8 @@ export interface MethodEditor extends Editor {
   dispose(): void;
   /** where the covariance statistics came from (reported by medit eval), when the method uses them */
   statsSummary?: Record<string, unknown> | null;
+  /** MEMIT, EMMET, AlphaEdit with a z cache: its directory and, over every edit so far, the requests whose z it held (`hits`) or were computed (`misses`) */
+  readonly zCache?: { dir: string; hits: number; misses: number };
 }
 
 /**
@@ -107,14 +109,14 @@ function ftMethod(variant: FtVariant): MethodSpec {
 function massMethod(alg: MassEditAlgorithm, description: string): MethodSpec {
   return {
     description,
-    inputs: ['hparams', 'stats-corpus', 'stats-cache'],
+    inputs: ['hparams', 'stats-corpus', 'stats-cache', 'z-cache'],
     kind: 'weights',
     async create(model, _cases, inputs) {
       const { values, source } = hparamsOf(inputs, Object.keys(defaultMemitHparams(model.config.numLayers)));
       const hp = resolveMemitHparams(values, model.config.numLayers, alg, source);
       // C = E[kkᵀ] of every edited layer, in one pass over the corpus.
       const cov = await inputs.covariance(model, hp.layers, hp.mom2_n_samples);
-      const editor = disposing(createMassEditor(alg, hp, { stats: cov.stats }), freeStats(cov.stats));
+      const editor = disposing(createMassEditor(alg, hp, { stats: cov.stats, zCacheDir: inputs.zCacheDir?.() }), freeStats(cov.stats));
       editor.statsSummary = cov.summary === null ? null : { ...cov.summary, layers: hp.layers };
       return editor;
     },

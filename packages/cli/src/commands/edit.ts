@@ -13,7 +13,7 @@ import { scoreTargets } from '@medit/metrics';
 
 import { type OptionSpecs, UsageError } from '../args';
 import { type CommandContext, answer, checkCancelled, loadModelDir, resolvePath, shortPath } from '../common';
-import { type MethodEditor, EDIT_METHOD_NAMES, createEditor, selectMethod } from '../methods';
+import { type MethodEditor, EDIT_METHOD_NAMES, createEditor, selectMethod, zCacheLine, zCacheProgress, zCacheResult } from '../methods';
 import { formatDuration, formatInt } from '../output';
 import { caseRequest, editCasesFromArgs } from '../requests';
 
@@ -40,6 +40,7 @@ export const EDIT_OPTIONS: OptionSpecs = {
   'stats-cache': { type: 'string', value: 'DIR', description: 'rome, memit, emmet, alphaedit: covariance cache directory (default: $MEDIT_CACHE_DIR/stats or ~/.cache/medit/stats)' },
   'stats-file': { type: 'string', value: 'FILE', description: 'rome: precomputed statistics of the edited layer (a file written by medit stats)' },
   'no-covariance': { type: 'boolean', description: 'rome: use C = I instead of covariance statistics (mom2_adjustment: false)' },
+  'z-cache': { type: 'string', value: 'DIR', description: 'memit, emmet, alphaedit: cache of the target vectors z, one file per request (or per subject sharing one z); reused when the weights, z layer, z settings, templates and request are the same (sweeps over λ, the solver or the earlier layers)' },
   'save-delta': { type: 'string', value: 'FILE', description: 'save the edit (weights, patch neurons, or a SERAC / IKE memory) for medit generate/eval/revert --delta' },
   out: { type: 'string', value: 'DIR', description: 'write the edited model as a new directory (atomic; the source is never modified; methods that change weights)' },
   'max-new-tokens': { type: 'string', value: 'N', description: 'tokens of each answer shown before/after (default 5, at least the target length)' },
@@ -148,7 +149,7 @@ export async function runEdit(ctx: CommandContext): Promise<number> {
         signal: io.signal,
         onProgress: (p) => {
           const loss = p.info?.loss;
-          const detail = [p.stage !== editor!.name ? p.stage : '', typeof loss === 'number' ? `loss ${loss.toFixed(3)}` : ''].filter(Boolean).join(' · ');
+          const detail = [p.stage !== editor!.name ? p.stage : '', typeof loss === 'number' ? `loss ${loss.toFixed(3)}` : '', zCacheProgress(p.info)].filter(Boolean).join(' · ');
           bar.update(p.done, p.total, detail, { stage: p.stage, ...p.info });
         },
       });
@@ -156,6 +157,8 @@ export async function runEdit(ctx: CommandContext): Promise<number> {
       bar.end();
     }
     const editMs = Date.now() - started;
+    const zLine = zCacheLine(ctx, editor);
+    if (zLine) out.line(zLine);
     await checkCancelled(io); // nothing is saved after Ctrl-C
     delta.apply(model);
     const after = observe(model, cases, probes, maxNew);
@@ -193,7 +196,7 @@ export async function runEdit(ctx: CommandContext): Promise<number> {
     out.line(`edited in ${formatDuration(editMs)}; ${target} is the top answer to ${succeeded} of ${edits.length} edit prompt${edits.length === 1 ? '' : 's'}`);
     const failed = edits.filter((e) => !e.success);
     if (requireSuccess && failed.length > 0) {
-      out.result({ model: modelDir, method: editor.name, hparams: editor.hparams, covariance: editor.statsSummary ?? null, edits, editMs, success: false, delta: null, out: null });
+      out.result({ model: modelDir, method: editor.name, hparams: editor.hparams, covariance: editor.statsSummary ?? null, ...zCacheResult(editor), edits, editMs, success: false, delta: null, out: null });
       const e = failed[0];
       throw new EditFailedError(
         `the edit did not take: ${JSON.stringify(e.targetNew)} is not the top answer to ${JSON.stringify(e.prompt)} (it answers ${JSON.stringify(e.after)})${failed.length > 1 ? ` nor for ${failed.length - 1} more edit${failed.length > 2 ? 's' : ''}` : ''}; nothing was saved (--require-success)`,
@@ -221,6 +224,7 @@ export async function runEdit(ctx: CommandContext): Promise<number> {
       ...(Array.isArray(hp.layers) && hp.layers.length > 0 ? { layer: hp.layers[0], layers: hp.layers } : {}),
       hparams: editor.hparams,
       covariance: editor.statsSummary ?? null,
+      ...zCacheResult(editor),
       edits,
       editMs,
       success: failed.length === 0,

@@ -13,7 +13,7 @@ import { AttributeSnippets, checkLoadEdits, type EvalMode, type EvalReport, type
 import { type OptionSpecs, UsageError } from '../args';
 import { type CommandContext, FACTWORLD_SNIPPETS, loadModelDir, repoFile, requireFile, resolvePath, shortPath } from '../common';
 import { formatAggregate } from '../markdown';
-import { type MethodEditor, METHOD_NAMES, createEditor, selectMethod } from '../methods';
+import { type MethodEditor, METHOD_NAMES, createEditor, selectMethod, zCacheLine, zCacheProgress, zCacheResult } from '../methods';
 import { dataUse } from '../provenance';
 import { type SavedEdit, loadSavedEdit } from '../saved-edit';
 import { formatDuration } from '../output';
@@ -62,6 +62,7 @@ export const EVAL_OPTIONS: OptionSpecs = {
   'stats-cache': { type: 'string', value: 'DIR', description: 'rome, memit, emmet, alphaedit: covariance cache directory' },
   'stats-file': { type: 'string', value: 'FILE', description: 'rome: precomputed statistics of the edited layer (from medit stats)' },
   'no-covariance': { type: 'boolean', description: 'rome: use C = I instead of covariance statistics' },
+  'z-cache': { type: 'string', value: 'DIR', description: 'memit, emmet, alphaedit: cache of the target vectors z, one file per request (or per subject sharing one z); reused when the weights, z layer, z settings, templates and request are the same (sweeps over λ, the solver or the earlier layers)' },
   delta: { type: 'string', value: 'FILE', description: 'a saved edit (medit edit --save-delta; weights, patch neurons or a SERAC / IKE memory) applied to the model first: the edited model is evaluated' },
   out: { type: 'string', value: 'PATH', description: 'report path without extension, or a directory (default: reports/<model>-<method> → .json and .html)' },
   explain: { type: 'boolean', description: 'print what each metric in the table measures' },
@@ -261,7 +262,7 @@ export async function runEval(ctx: CommandContext): Promise<number> {
         load: load?.cases,
         signal: io.signal,
         modelName: path.basename(resolvePath(io, modelDir)) + (deltaFile ? ` + ${path.basename(deltaFile)}` : ''),
-        onProgress: (p) => bar.update(p.done, p.total, p.stage, { stage: p.stage }),
+        onProgress: (p) => bar.update(p.done, p.total, [p.stage, zCacheProgress(p.detail?.info)].filter(Boolean).join(' · '), { stage: p.stage }),
       });
     } finally {
       bar.end();
@@ -278,9 +279,11 @@ export async function runEval(ctx: CommandContext): Promise<number> {
       out.line('Metrics:');
       for (const l of metricDefinitionsFor(report)) out.line(l);
     } else out.line('Run with --explain for what each metric measures (also in the HTML report).');
+    const zLine = zCacheLine(ctx, editor);
+    if (zLine) out.line(zLine);
     out.line(`done in ${formatDuration(ms)}; wrote ${shortPath(io, paths.json)} and ${shortPath(io, paths.html)}`);
     const summary = Object.fromEntries(report.methods.map((m) => [m.name, Object.fromEntries(Object.entries(m.aggregates).map(([k, a]) => [k, a.mean]))]));
-    out.result({ model: modelDir, dataset: datasetFile, cases: cases.length, mode, load: load ? { file: load.file, cases: load.cases.length } : null, method, covariance, delta: deltaFile ?? null, ms, report: paths.json, html: paths.html, summary });
+    out.result({ model: modelDir, dataset: datasetFile, cases: cases.length, mode, load: load ? { file: load.file, cases: load.cases.length } : null, method, covariance, ...zCacheResult(editor), delta: deltaFile ?? null, ms, report: paths.json, html: paths.html, summary });
     return 0;
   } finally {
     editor?.dispose();

@@ -21,12 +21,12 @@ import { type EvalMode, type EvalSuite, EVAL_SUITES, evaluate, harmonicMean } fr
 
 import { type OptionSpecs, UsageError } from '../args';
 import { type CommandContext, loadModelDir, requireFile, resolvePath, shortPath } from '../common';
-import { createEditor, selectMethod } from '../methods';
+import { createEditor, selectMethod, zCacheLine } from '../methods';
 import { dataUse } from '../provenance';
 import { EVAL_OPTIONS, type LoadEdits, loadEditsFor, loadRecord } from './eval';
 
 /** `medit eval`'s options that a sweep passes through unchanged. */
-const PASSED = ['model', 'dataset', 'format', 'method', 'editor', 'memory', 'pool', 'k', 'mode', 'batch-size', 'eval-after', 'keep-edited-facts', 'load', 'load-limit', 'limit', 'suites', 'stats-corpus', 'stats-cache', 'no-covariance'] as const;
+const PASSED = ['model', 'dataset', 'format', 'method', 'editor', 'memory', 'pool', 'k', 'mode', 'batch-size', 'eval-after', 'keep-edited-facts', 'load', 'load-limit', 'limit', 'suites', 'stats-corpus', 'stats-cache', 'no-covariance', 'z-cache'] as const;
 
 export const TUNE_OPTIONS: OptionSpecs = {
   ...Object.fromEntries(PASSED.map((k) => [k, EVAL_OPTIONS[k]])),
@@ -165,9 +165,11 @@ export async function runTune(ctx: CommandContext): Promise<number> {
       const pointCtx = { ...ctx, args: args.with({ hparams: hpFile }) };
       const editor = await createEditor(pointCtx, method, model, cases, { evaluated: true, load: load?.cases });
       let means: Record<string, number | null>;
+      let zLine: string | undefined;
       try {
         const report = await evaluate({ editor, model, cases, mode, batchSize, evalAfter, suites, keepEditedFacts: args.flag('keep-edited-facts'), load: load?.cases, signal: io.signal, includeRows: false });
         means = Object.fromEntries(Object.entries(report.methods[1].aggregates).map(([k, a]) => [k, a.mean]));
+        zLine = zCacheLine(ctx, editor);
       } finally {
         editor.dispose();
       }
@@ -175,7 +177,7 @@ export async function runTune(ctx: CommandContext): Promise<number> {
       const result: PointResult = { point, value: objective(means, metric), means };
       writeFileAtomic(resultFile, JSON.stringify(result, null, 2) + '\n');
       results.push(result);
-      out.line(`point ${i + 1}/${points.length} ${JSON.stringify(point)}: ${metric} ${result.value?.toFixed(4) ?? '–'}`);
+      out.line(`point ${i + 1}/${points.length} ${JSON.stringify(point)}: ${metric} ${result.value?.toFixed(4) ?? '–'}${zLine ? ` (${zLine})` : ''}`);
     }
   } finally {
     model.dispose();
