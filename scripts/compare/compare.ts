@@ -48,7 +48,7 @@ export function methodRuns(world: WorldDescription): Record<string, MethodRun> {
   const hp = (key: string) => ['--hparams', hparamsFile(world, key)];
   const stats = ['--stats-corpus', world.statsCorpus, ...(world.statsCache ? ['--stats-cache', world.statsCache] : [])];
   const train = (format: string) => editFile(world, format, 'train');
-  const batch = (key: string) => (n: number) => [...hp(key), '--mode', 'batch', '--batch-size', String(n), ...stats];
+  const batch = (key: string) => (n: number) => [...hp(key), '--mode', 'batch', '--batch-size', String(n), ...stats, ...(world.zCache ? ['--z-cache', world.zCache] : [])];
   return {
     unedited: { method: 'none', args: () => [] },
     'ft-m': { method: 'ft-m', args: () => hp('ft-m') },

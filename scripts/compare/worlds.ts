@@ -20,6 +20,8 @@ export interface WorldDescription {
   statsCorpus: string;
   /** `--stats-cache` (absent: the CLI's default cache) */
   statsCache?: string;
+  /** MEMIT / EMMET / AlphaEdit's `--z-cache` (absent: none; target vectors shared by runs with the same z settings) */
+  zCache?: string;
   /** FT+KL's KL texts (`--memory`; absent: the CLI's default, the first 100 lines of fact-world's filler) */
   klTexts?: string;
   /** the Reference Score's references (`--snippets`; absent: the CLI's default, fact-world's) */
@@ -83,6 +85,7 @@ export const WORLDS: Readonly<Record<'fact-small' | 'fact-base', WorldDescriptio
     hparams: 'bench/hparams/fact-base-',
     statsCorpus: FACTBASE_DERIVED.statsCorpus,
     statsCache: 'reports/fact-base/stats-cache',
+    zCache: 'reports/fact-base/z-cache',
     klTexts: FACTBASE_DERIVED.klTexts,
     snippets: FACTBASE_DERIVED.snippets,
     derivedFrom: 'test-fixtures/factbase',

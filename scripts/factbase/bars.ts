@@ -172,7 +172,7 @@ export function barSteps(o: BarsOptions): BarStep[] {
     const full = ['eval', '--model', at(o.model), '--dataset', dataset('counterfact'), '--limit', String(o.n), '--suites', 'counterfact,easyedit', ...argv, '--out', out(stem)];
     return { name, output: out(`${stem}.json`), argv: full, run: () => cli(full) };
   };
-  const mass = (method: string) => ['--method', method, '--hparams', hparams(method), '--stats-corpus', corpus, '--stats-cache', path.join(at(o.work), 'stats-cache')];
+  const mass = (method: string) => ['--method', method, '--hparams', hparams(method), '--stats-corpus', corpus, '--stats-cache', path.join(at(o.work), 'stats-cache'), '--z-cache', path.join(at(o.work), 'z-cache')];
   // on a split with fewer than n records (validation), train-split load edits fill the batch and the stream up to n
   const cases = fs.existsSync(dataset('counterfact')) ? (JSON.parse(fs.readFileSync(dataset('counterfact'), 'utf8')) as unknown[]).length : o.n;
   const protocol = massProtocol({ n: o.n, seqBatch: o.seqBatch, cases, loadFile: dataset('counterfact', 'train') });

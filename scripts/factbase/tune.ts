@@ -77,14 +77,16 @@ export function tuneArgv(o: TuneOptions, method: string, datasetSha: string, val
   const w = o.world;
   const key = fileKey(w, method);
   const stats = ['--stats-corpus', w.statsCorpus, ...(w.statsCache ? ['--stats-cache', w.statsCache] : [])];
+  // grid points that differ only in λ or the solver share their z (the first point computes them)
+  const zCache = w.zCache ? ['--z-cache', w.zCache] : [];
   const mass = massProtocol({ n: o.massN, seqBatch: o.seqBatch, cases: validationCases, loadFile: editFile(w, 'counterfact', 'train') });
   const protocol: Record<string, { limit: number; args: string[] }> = {
     rome: { limit: o.single, args: stats },
     'ft+kl': { limit: o.single, args: w.klTexts ? ['--memory', w.klTexts] : [] },
     tpatcher: { limit: o.single, args: ['--mode', 'sequential', '--memory', editFile(w, 'counterfact', 'train')] },
-    memit: { limit: o.massN, args: [...mass.batch, ...stats] },
-    emmet: { limit: o.massN, args: [...mass.batch, ...stats] },
-    alphaedit: { limit: o.massN, args: [...mass.sequential, '--eval-after', 'all', ...stats] },
+    memit: { limit: o.massN, args: [...mass.batch, ...stats, ...zCache] },
+    emmet: { limit: o.massN, args: [...mass.batch, ...stats, ...zCache] },
+    alphaedit: { limit: o.massN, args: [...mass.sequential, '--eval-after', 'all', ...stats, ...zCache] },
   };
   const p = protocol[method] ?? { limit: o.single, args: [] };
   const file = hparamsFile(w, key);
