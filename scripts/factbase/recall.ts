@@ -74,7 +74,9 @@ export function measureFactbaseRecall(
   });
   const answered = [...perFact].filter(([, n]) => n >= 5).map(([k]) => k);
 
-  const chainProbes = (subjects: readonly number[]): RecallProbe[] => rng.sample(subjects, Math.min(opts.chainSubjects ?? 200, subjects.length)).flatMap((s) =>
+  // chains draw from their own stream, so their sample does not depend on the in-context split
+  const chainRng = new Rng(opts.seed ?? 1).fork('chains');
+  const chainProbes = (subjects: readonly number[]): RecallProbe[] => chainRng.sample(subjects, Math.min(opts.chainSubjects ?? 200, subjects.length)).flatMap((s) =>
     chainsFrom(index, s, ALL_ANSWERED, 2).flatMap((c) => {
       const object = index.name(c.entities[2]);
       const name = index.name(s);
