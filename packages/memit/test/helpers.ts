@@ -6,7 +6,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { type CausalLM, type Corpus, type EditRequest, corpusFromTexts, loadModel, logSoftmax, noGrad, targetIds, tidy } from '@medit/core';
+import { type CausalLM, type Corpus, type EditRequest, type LayerStats, corpusFromTexts, loadModel, logSoftmax, noGrad, targetIds, tidy } from '@medit/core';
+
+import { type NullSpace, nullSpace } from '../src';
 
 export const PARITY = path.resolve(__dirname, '../../../test-fixtures/parity');
 
@@ -135,4 +137,16 @@ export function microRequests(facts: MicroFact[], relation: string, count: numbe
     const others = objects.filter((o) => o.split(' ')[0] !== f.object.split(' ')[0]);
     return { prompt: f.prompt, subject: f.subject, targetNew: others[(offset + i * 3) % others.length], targetTrue: f.object, fact: f };
   });
+}
+
+/** AlphaEdit's null space of C at each of `layers` (the caller disposes each `basis`). */
+export function nullSpacesOf(stats: Map<number, LayerStats>, layers: number[], threshold: number): Map<number, NullSpace> {
+  return new Map(
+    layers.map((l) => {
+      const c = stats.get(l)!.mean();
+      const ns = nullSpace(c, threshold);
+      c.dispose();
+      return [l, ns];
+    }),
+  );
 }

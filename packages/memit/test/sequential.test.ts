@@ -6,8 +6,8 @@
  */
 import { type CausalLM, type EditRequest, type LayerStats, type Tensor, computeLayerStats, loadModel, matmul, memory, modelFingerprint, tensor, tidy } from '@medit/core';
 
-import { AlphaEditEditor, MemitEditor, type NullSpace, SequentialEditor, computeKeys, nullSpace } from '../src';
-import { MICRO, fillerCorpus, microFacts, microRequests, targetLogProb } from './helpers';
+import { AlphaEditEditor, MemitEditor, type NullSpace, SequentialEditor, computeKeys } from '../src';
+import { MICRO, fillerCorpus, microFacts, microRequests, nullSpacesOf, targetLogProb } from './helpers';
 
 const GROUPS = [['{}'], ['The rain stopped by noon. {}']];
 const facts = microFacts();
@@ -24,14 +24,7 @@ const margin = (r: EditRequest) => {
 beforeAll(async () => {
   model = await loadModel(MICRO);
   stats = await computeLayerStats(model, { layers: [0, 1], corpus: fillerCorpus() });
-  nullSpaces = new Map(
-    [0, 1].map((l) => {
-      const c = stats.get(l)!.mean();
-      const ns = nullSpace(c, 2e-2);
-      c.dispose();
-      return [l, ns];
-    }),
-  );
+  nullSpaces = nullSpacesOf(stats, [0, 1], 2e-2);
 });
 afterAll(() => {
   for (const ns of nullSpaces.values()) ns.basis.dispose();

@@ -13,9 +13,9 @@ import * as path from 'node:path';
 
 import { type CausalLM, type EditDelta, type EditProgress, type EditRequest, type LayerStats, CancelledError, computeLayerStats, loadModel, memory, modelFingerprint } from '@medit/core';
 
-import { AlphaEditEditor, EmmetEditor, type MassEditStats, MemitEditor, type NullSpace, SequentialEditor, nullSpace } from '../src';
+import { AlphaEditEditor, EmmetEditor, type MassEditStats, MemitEditor, type NullSpace, SequentialEditor } from '../src';
 import * as computeZModule from '../src/compute-z';
-import { MICRO, fillerCorpus, microFacts, microRequests } from './helpers';
+import { MICRO, fillerCorpus, microFacts, microRequests, nullSpacesOf } from './helpers';
 
 const GROUPS = [['{}'], ['The rain stopped by noon. {}']];
 const HP = { layers: [0, 1], v_num_grad_steps: 8, mom2_update_weight: 2000 };
@@ -54,14 +54,7 @@ beforeAll(async () => {
   model = await loadModel(MICRO);
   stats = await computeLayerStats(model, { layers: [0, 1], corpus: fillerCorpus() });
   expect(new Set(REQUESTS.map((r) => r.subject)).size).toBe(3);
-  nullSpaces = new Map(
-    [0, 1].map((l) => {
-      const c = stats.get(l)!.mean();
-      const ns = nullSpace(c, 2e-2);
-      c.dispose();
-      return [l, ns];
-    }),
-  );
+  nullSpaces = nullSpacesOf(stats, [0, 1], 2e-2);
 });
 afterAll(() => {
   for (const ns of nullSpaces.values()) ns.basis.dispose();
