@@ -97,6 +97,9 @@ export function measureFactbaseRecall(
   };
 }
 
+/** Demonstrations before an in-context edit (IKE's k on fact-base). */
+const DEMONSTRATIONS = 8;
+
 /** The subjects in-context edits are about: validation while settings are chosen, eval when reported. */
 export type InContextSplit = 'validation' | 'eval';
 
@@ -116,7 +119,7 @@ export function inContextProbes(
   world: World,
   opts: { facts?: number; demonstrations?: number; rng?: Rng; split?: InContextSplit } = {},
 ): { copy: InContextProbe[]; update: InContextProbe[]; retain: InContextProbe[] } {
-  const k = opts.demonstrations ?? 8;
+  const k = opts.demonstrations ?? DEMONSTRATIONS;
   const split = opts.split ?? 'validation';
   const index = new FactIndex(world);
   const rng = opts.rng ?? new Rng(1).fork('recall');
@@ -161,12 +164,8 @@ export function inContextProbes(
 
 /** {@link inContextProbes}, answered by `model`: the share of each kind it gets right. */
 export function measureInContext(model: CausalLM, world: World, opts: { facts?: number; demonstrations?: number; rng?: Rng; split?: InContextSplit } = {}): InContextRates {
-  const kinds = inContextProbes(world, opts);
-  return {
-    copy: rate(probeRecall(model, kinds.copy, 16)),
-    update: rate(probeRecall(model, kinds.update, 16)),
-    retain: rate(probeRecall(model, kinds.retain, 16)),
-    demonstrations: opts.demonstrations ?? 8,
-    split: opts.split ?? 'validation',
-  };
+  const demonstrations = opts.demonstrations ?? DEMONSTRATIONS;
+  const split = opts.split ?? 'validation';
+  const kinds = inContextProbes(world, { ...opts, demonstrations, split });
+  return { copy: rate(probeRecall(model, kinds.copy, 16)), update: rate(probeRecall(model, kinds.update, 16)), retain: rate(probeRecall(model, kinds.retain, 16)), demonstrations, split };
 }

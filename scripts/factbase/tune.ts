@@ -67,28 +67,42 @@ export function fileKey(world: WorldDescription, method: string): string {
   return method === 'ft+kl' ? 'ft-kl' : method === 'emmet' ? world.emmetHparams : method;
 }
 
+/** How a method is tuned: validation records, `medit tune` arguments beyond the common ones, load edits. */
+function tuneProtocol(o: TuneOptions, method: string, validationCases: number): { limit: number; args: string[]; load: number } {
+  if (!(TUNED_METHODS as readonly string[]).includes(method)) throw new Error(`unknown method ${JSON.stringify(method)} to tune (known: ${TUNED_METHODS.join(', ')})`);
+  const w = o.world;
+  const stats = ['--stats-corpus', w.statsCorpus, ...(w.statsCache ? ['--stats-cache', w.statsCache] : [])];
+  // grid points that differ only in λ or the solver share their z (the first point computes them)
+  const zCache = w.zCache ? ['--z-cache', w.zCache] : [];
+  const mass = massProtocol({ n: o.massN, seqBatch: o.seqBatch, cases: validationCases, loadFile: editFile(w, 'counterfact', 'train') });
+  const single = (args: string[]) => ({ limit: o.single, args, load: 0 });
+  const massed = (args: string[]) => ({ limit: o.massN, args: [...args, ...stats, ...zCache], load: mass.load });
+  switch (method) {
+    case 'rome':
+      return single(stats);
+    case 'ft+kl':
+      return single(w.klTexts ? ['--memory', w.klTexts] : []);
+    case 'tpatcher':
+      return single(['--mode', 'sequential', '--memory', editFile(w, 'counterfact', 'train')]);
+    case 'memit':
+    case 'emmet':
+      return massed(mass.batch);
+    case 'alphaedit':
+      return massed([...mass.sequential, '--eval-after', 'all']);
+    default:
+      return single([]);
+  }
+}
+
 /**
  * The `medit tune` arguments of one method.
  * @param datasetSha - SHA-256 of the validation file (names the state directory)
  * @param validationCases - records in the validation file (the mass editors' load fills up to `massN`)
  */
 export function tuneArgv(o: TuneOptions, method: string, datasetSha: string, validationCases: number): string[] {
-  if (!(TUNED_METHODS as readonly string[]).includes(method)) throw new Error(`unknown method ${JSON.stringify(method)} to tune (known: ${TUNED_METHODS.join(', ')})`);
+  const p = tuneProtocol(o, method, validationCases);
   const w = o.world;
   const key = fileKey(w, method);
-  const stats = ['--stats-corpus', w.statsCorpus, ...(w.statsCache ? ['--stats-cache', w.statsCache] : [])];
-  // grid points that differ only in λ or the solver share their z (the first point computes them)
-  const zCache = w.zCache ? ['--z-cache', w.zCache] : [];
-  const mass = massProtocol({ n: o.massN, seqBatch: o.seqBatch, cases: validationCases, loadFile: editFile(w, 'counterfact', 'train') });
-  const protocol: Record<string, { limit: number; args: string[] }> = {
-    rome: { limit: o.single, args: stats },
-    'ft+kl': { limit: o.single, args: w.klTexts ? ['--memory', w.klTexts] : [] },
-    tpatcher: { limit: o.single, args: ['--mode', 'sequential', '--memory', editFile(w, 'counterfact', 'train')] },
-    memit: { limit: o.massN, args: [...mass.batch, ...stats, ...zCache] },
-    emmet: { limit: o.massN, args: [...mass.batch, ...stats, ...zCache] },
-    alphaedit: { limit: o.massN, args: [...mass.sequential, '--eval-after', 'all', ...stats, ...zCache] },
-  };
-  const p = protocol[method] ?? { limit: o.single, args: [] };
   const file = hparamsFile(w, key);
   return [
     'tune', '--method', method, '--model', w.model, '--dataset', editFile(w, 'counterfact', 'validation'), '--limit', String(p.limit), '--suites', 'counterfact',
@@ -98,7 +112,7 @@ export function tuneArgv(o: TuneOptions, method: string, datasetSha: string, val
 
 /** The load edits of a method's tuning protocol (0 but for the mass editors on a split smaller than `massN`). */
 export function tuneLoad(o: TuneOptions, method: string, validationCases: number): number {
-  return ['memit', 'emmet', 'alphaedit'].includes(method) ? massProtocol({ n: o.massN, seqBatch: o.seqBatch, cases: validationCases, loadFile: '' }).load : 0;
+  return tuneProtocol(o, method, validationCases).load;
 }
 
 const sha256File = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');

@@ -63,10 +63,16 @@ function editedFact(edit: EditCase): EditedFact {
   return { edit, prompts: new Set([fillTemplate(r.prompt, r.subject), ...edit.rephrasePrompts]) };
 }
 
-function asks(p: LabeledPrompt, owner: EditCase, { edit, prompts }: EditedFact): boolean {
+/** `p` is a neighbourhood prompt that names `edit`'s subject exactly. */
+function namesSubject(p: LabeledPrompt, edit: EditCase): boolean {
+  return p.kind === NEIGHBORHOOD && namesExactly(p.prompt, edit.request.subject);
+}
+
+/** {@link asksEditedFact}, given whether `p` names the edit's subject ({@link namesSubject}, computed once by the caller). */
+function asks(p: LabeledPrompt, owner: EditCase, { edit, prompts }: EditedFact, named: boolean): boolean {
   if (prompts.has(p.prompt)) return true;
   const r = edit.request;
-  return p.kind === NEIGHBORHOOD && r.relationId !== undefined && owner.request.relationId === r.relationId && namesExactly(p.prompt, r.subject);
+  return named && r.relationId !== undefined && owner.request.relationId === r.relationId;
 }
 
 /**
@@ -76,7 +82,7 @@ function asks(p: LabeledPrompt, owner: EditCase, { edit, prompts }: EditedFact):
  * ({@link namesExactly}).
  */
 export function asksEditedFact(p: LabeledPrompt, owner: EditCase, edit: EditCase): boolean {
-  return asks(p, owner, editedFact(edit));
+  return asks(p, owner, editedFact(edit), namesSubject(p, edit));
 }
 
 /** How one locality prompt relates to the other edits of its run (by case index). */
@@ -118,9 +124,9 @@ export function localityLinks(cases: readonly EditCase[], groups: readonly (read
         const links = caseLinks[k];
         for (const { j, fact } of facts) {
           if (j === i) continue;
-          const asked = !keepEditedFacts && asks(p, owner, fact);
-          if (asked) links.askedBy.push(j);
-          else if (p.kind === NEIGHBORHOOD && namesExactly(p.prompt, fact.edit.request.subject)) links.subjectEditedBy.push(j);
+          const named = namesSubject(p, fact.edit);
+          if (!keepEditedFacts && asks(p, owner, fact, named)) links.askedBy.push(j);
+          else if (named) links.subjectEditedBy.push(j);
         }
       });
     }
