@@ -8,8 +8,10 @@
  * - the first 40 CounterFact *validation* edits (distinct subjects), with the settings of the full
  *   runs (bench/hparams/fact-base-<method>.json, chosen on validation by tune.ts): MEMIT in one
  *   batch, Efficacy ≥ 0.90, Paraphrase ≥ 0.70, Neighbourhood ≥ 0.80, EasyEdit locality ≥ 0.80;
- *   AlphaEdit as 2 sequential batches of 20, Efficacy ≥ 0.85 and Neighbourhood ≥ 0.80 after the
- *   stream; IKE with 8 demonstrations from the train split retrieved by fact-base's SERAC scope
+ *   AlphaEdit as 2 sequential batches of 20 — its file's settings (chosen for a 1,000-edit stream)
+ *   keep the neighbourhood (≥ 0.95) at a cost in Efficacy at this size (≥ 0.40), the settings a
+ *   20 × 20 stream chose (layers 1–4) give Efficacy ≥ 0.85 and Neighbourhood ≥ 0.80;
+ *   IKE with 8 demonstrations from the train split retrieved by fact-base's SERAC scope
  *   encoder, Efficacy ≥ 0.80, Paraphrase ≥ 0.70.
  * The full measures are train.js's (training.json, every fact) and bars.ts's (1,000 eval edits);
  * these are samples of them. Statistics: the train-split covariance text (derived-inputs.ts), its
@@ -21,7 +23,7 @@ import * as path from 'node:path';
 
 import { type CausalLM, type LayerStats, computeLayerStats, loadModel, modelFingerprint, readCorpus } from '@medit/core';
 import { type EditCase, readDataset } from '@medit/data';
-import { AlphaEditEditor, MemitEditor, readMemitHparams } from '@medit/memit';
+import { AlphaEditEditor, MemitEditor, type MemitHyperParams, readMemitHparams } from '@medit/memit';
 import { evaluate } from '@medit/metrics';
 import { IkeEditor, ikePool, ikeTemplateFor, loadTextEncoder } from '@medit/serac';
 
@@ -59,6 +61,9 @@ async function trainSplitStats(layers: number[]): Promise<Map<number, LayerStats
   }
 }
 
+const alphaEditHparams = () => readMemitHparams(HPARAMS('alphaedit'), model.config.numLayers, 'AlphaEdit');
+const SMALL_STREAM_LAYERS = [1, 2, 3, 4];
+
 const mean = (r: Awaited<ReturnType<typeof evaluate>>, k: string) => r.methods[1].aggregates[k].mean!;
 
 test('recall on a sample of 300 facts: ≥ 97 % in training phrasings, ≥ 85 % in held-out ones', () => {
@@ -85,7 +90,7 @@ describe('mass editing, 40 validation edits', () => {
   let stats: Map<number, LayerStats>;
   beforeAll(async () => {
     // both editors' layers (their tuned files may choose different ones), in one pass
-    const layers = new Set([...readMemitHparams(HPARAMS('memit'), model.config.numLayers).layers, ...readMemitHparams(HPARAMS('alphaedit'), model.config.numLayers, 'AlphaEdit').layers]);
+    const layers = new Set([...readMemitHparams(HPARAMS('memit'), model.config.numLayers).layers, ...alphaEditHparams().layers, ...SMALL_STREAM_LAYERS]);
     stats = await trainSplitStats([...layers].sort((a, b) => a - b));
   }, 600_000);
   afterAll(() => {
@@ -104,14 +109,31 @@ describe('mass editing, 40 validation edits', () => {
     editor.dispose();
   }, 600_000);
 
-  test('AlphaEdit, 2 sequential batches of 20: Efficacy ≥ 0.85 and Neighbourhood ≥ 0.80 after the stream', async () => {
+  async function alphaEditStream(hparams: MemitHyperParams) {
     const fp = modelFingerprint(model);
-    const editor = new AlphaEditEditor(readMemitHparams(HPARAMS('alphaedit'), model.config.numLayers, 'AlphaEdit'), { stats });
-    const report = await evaluate({ editor, model, cases, mode: 'sequential', batchSize: 20, evalAfter: 'all', suites: ['counterfact'] });
-    expect(modelFingerprint(model)).toBe(fp);
-    expect(mean(report, 'efficacyScore')).toBeGreaterThanOrEqual(0.85);
-    expect(mean(report, 'neighborhoodScore')).toBeGreaterThanOrEqual(0.8);
-    editor.dispose();
+    const editor = new AlphaEditEditor(hparams, { stats });
+    try {
+      const report = await evaluate({ editor, model, cases, mode: 'sequential', batchSize: 20, evalAfter: 'all', suites: ['counterfact'] });
+      expect(modelFingerprint(model)).toBe(fp);
+      return { es: mean(report, 'efficacyScore'), ns: mean(report, 'neighborhoodScore') };
+    } finally {
+      editor.dispose();
+    }
+  }
+
+  // The file's layers 0–1 won at 1,000 edits (RESULTS, "The mass editors tuned at the bars' size");
+  // on 40 edits they realise fewer (0.475 / 0.993 when chosen) — a guard of that trade, not a bar.
+  test("AlphaEdit, 2 sequential batches of 20, the file's settings: Neighbourhood ≥ 0.95, Efficacy ≥ 0.40", async () => {
+    const { es, ns } = await alphaEditStream(alphaEditHparams());
+    expect(ns).toBeGreaterThanOrEqual(0.95);
+    expect(es).toBeGreaterThanOrEqual(0.4);
+  }, 600_000);
+
+  // Layers 1–4: the choice of the 20 × 20 sweeps over the 399 without load (test-fixtures/factbase/README.md, tuning notes).
+  test('AlphaEdit, 2 sequential batches of 20, layers 1–4: Efficacy ≥ 0.85 and Neighbourhood ≥ 0.80 after the stream', async () => {
+    const { es, ns } = await alphaEditStream({ ...alphaEditHparams(), layers: SMALL_STREAM_LAYERS });
+    expect(es).toBeGreaterThanOrEqual(0.85);
+    expect(ns).toBeGreaterThanOrEqual(0.8);
   }, 600_000);
 });
 
