@@ -5,7 +5,8 @@
  * - Demonstrations (§4.1) come from a pool of CounterFact-style training records, three kinds:
  *   copy (the record's own prompt → its new object), update (a paraphrase → the new object) and
  *   retain (a neighbourhood prompt → its true object), in the fixed ratio 1:3:4 (4/12/16 of k = 32),
- *   shuffled per edit and assigned to the k retrieved records in similarity order; the list is then
+ *   shuffled per edit (a stream seeded by the seed and the edit, so each edit has its own order
+ *   and the same edit always the same) and assigned to the k retrieved records in similarity order; the list is then
  *   reversed so the most similar demonstration sits next to the query. The edit's own fact follows
  *   as a last copy demonstration, then the query head `New Fact: {fact}\nPrompt:` and the query.
  * - Retrieval (§4.2): k nearest pool records by cosine similarity of sentence vectors (any
@@ -192,6 +193,16 @@ export class IkeDelta extends MemoryDelta {
   }
 }
 
+/** A 32-bit seed of (seed, prompt, target) by FNV-1a: one shuffle per edit, the same on every run. */
+function editSeed(seed: number, prompt: string, target: string): number {
+  let h = 0x811c9dc5;
+  for (const ch of `${seed}\u0000${prompt}\u0000${target}`) {
+    h ^= ch.codePointAt(0)!;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}
+
 /**
  * IKE as an {@link Editor}: `edit` retrieves demonstrations for each request and returns an
  * {@link IkeDelta}; applied, every query the model sees is prefixed with the context (that is IKE's
@@ -224,7 +235,7 @@ export class IkeEditor implements Editor {
       .filter(({ i }) => pool[i].prompt !== own.prompt)
       .sort((a, b) => b.s - a.s || a.i - b.i)
       .slice(0, k);
-    const rng = makeRng(seed);
+    const rng = makeRng(editSeed(seed, own.prompt, r.targetNew));
     const kinds = ikeKinds(ranked.length);
     for (let i = kinds.length - 1; i > 0; i--) {
       const j = rng.int(i + 1);

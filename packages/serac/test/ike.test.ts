@@ -63,6 +63,22 @@ test('retrieval returns k demonstrations with the nearest last, deterministicall
   expect(() => new IkeEditor({ pool, encoder, k: pool.length + 1 })).toThrow(/k must be/);
 });
 
+test('each edit shuffles the kinds of its demonstrations anew (IKE shuffles per test case)', () => {
+  const pool = ikePool(TRAIN);
+  const editor = new IkeEditor({ pool, encoder, k: 8, template: TEMPLATE });
+  const kindsOf = (demos: string[]) =>
+    demos
+      .map((d) => {
+        const r = pool.find((x) => d.startsWith(`${x.prompt} ${x.targetNew}. `))!;
+        const query = d.slice(`${r.prompt} ${r.targetNew}. `.length);
+        return query === `${r.prompt} ${r.targetNew}. ` ? 'copy' : query.endsWith(` ${r.targetNew}. `) ? 'update' : 'retain';
+      })
+      .join(',');
+  const orders = new Set(EVAL.slice(0, 6).map((c) => kindsOf(editor.demonstrations(c.request))));
+  expect(orders.size).toBeGreaterThan(1);
+  for (const o of orders) expect(o.split(',').sort()).toEqual(['copy', 'retain', 'retain', 'retain', 'retain', 'update', 'update', 'update']);
+});
+
 test('editing by prompting: rows read context + row at their own positions, overflowing demonstrations are dropped, revert is exact', async () => {
   const tok = model.tokenizer!;
   const c = EVAL[0];
