@@ -56,8 +56,7 @@ import {
   addDiagonal,
   alphaEditSolve,
   emmetSolve,
-  memitSolveDirect,
-  memitSolveWoodbury,
+  memitSolve,
   nullSpace,
   projectKeys,
   updateFactors,
@@ -385,7 +384,8 @@ function rowNormMean(r: Tensor): number {
 /**
  * MEMIT: ΔW = R Kᵀ (λC + K Kᵀ)⁻¹ per layer, in float64. With `solver: 'auto'` the
  * Woodbury form with a cached Cholesky factor of C is used when the batch has at most
- * d_ff/2 requests (falling back to the direct solve if C is not positive definite).
+ * d_ff/2 requests (falling back to the direct solve if C or Woodbury's n×n system is not
+ * positive definite; {@link memitSolve}).
  * @example
  * const editor = new MemitEditor({ layers: [0, 1] }, { corpus: readCorpus('test-fixtures/factworld/filler.txt') });
  * const delta = await editor.edit(model, requests);
@@ -424,14 +424,7 @@ export class MemitEditor extends MassEditorBase {
   }
 
   protected solveLayer(hp: MemitHyperParams, layer: number, keys: Tensor): { adj: Tensor; solver: string } {
-    const n = keys.shape[0];
-    const F = keys.shape[1];
-    const wantWoodbury = hp.solver === 'woodbury' || (hp.solver === 'auto' && n <= F / 2);
-    if (wantWoodbury) {
-      const f = this.factor(hp, layer);
-      if (f) return { adj: memitSolveWoodbury(f, keys, hp.mom2_update_weight), solver: 'woodbury' };
-    }
-    return { adj: memitSolveDirect(this.cov(hp, layer), keys, hp.mom2_update_weight), solver: wantWoodbury ? 'direct (C not positive definite)' : 'direct' };
+    return memitSolve(this.cov(hp, layer), () => this.factor(hp, layer), keys, hp.mom2_update_weight, hp.solver);
   }
 
   override dispose(): void {

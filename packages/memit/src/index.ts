@@ -35,6 +35,7 @@ export type { ZCacheCounts, ZCacheOptions, ZKeyMaterial } from './z-cache';
 export { computeKeys } from './compute-ks';
 export type { KeyRequest, KeysResult } from './compute-ks';
 export {
+  memitSolve,
   memitSolveDirect,
   memitSolveWoodbury,
   emmetSolve,

@@ -95,17 +95,41 @@ export function memitSolveWoodbury(lC: Tensor, k: Tensor, lambda: number): Tenso
   return woodburySolve(lC, k, lambda);
 }
 
+/**
+ * MEMIT's update factor with the solver `hparams.solver` asks for: `woodbury` (an error when it
+ * cannot), `direct`, or `auto` — Woodbury when n ≤ F/2 and it works, else direct. Woodbury reads C
+ * through C⁻¹, so when C is close to singular and the keys are large (a model a long sequential
+ * stream has blown up: pivots of −1e10 at 140 of fact-base's edits) its n×n system can lose
+ * positive definiteness in float64 while λC + KKᵀ, MEMIT's own system, still factors.
+ * @param factor - the Cholesky factor of C, or null when C is not positive definite (called only for Woodbury)
+ */
+export function memitSolve(c: Tensor, factor: () => Tensor | null, k: Tensor, lambda: number, solver: 'auto' | 'direct' | 'woodbury'): { adj: Tensor; solver: string } {
+  const [n, F] = k.shape;
+  if (solver === 'direct' || (solver === 'auto' && n > F / 2)) return { adj: memitSolveDirect(c, k, lambda), solver: 'direct' };
+  const f = factor();
+  if (!f) return { adj: memitSolveDirect(c, k, lambda), solver: 'direct (C not positive definite)' };
+  try {
+    return { adj: memitSolveWoodbury(f, k, lambda), solver: 'woodbury' };
+  } catch (err) {
+    if (solver === 'woodbury' || !(err instanceof InnerSystemError)) throw err;
+  }
+  return { adj: memitSolveDirect(c, k, lambda), solver: 'direct (Woodbury system not positive definite)' };
+}
+
 /** EMMET with the Cholesky factor L of C̃ = λC + μI: A = D⁻¹KC̃⁻¹, D = KC̃⁻¹Kᵀ + λ_e I [n, F]. */
 export function emmetSolve(lCt: Tensor, k: Tensor, emmetLambda: number): Tensor {
   return woodburySolve(lCt, k, emmetLambda);
 }
+
+/** The Woodbury form's n×n system did not factor (see {@link memitSolve}). */
+class InnerSystemError extends ArgumentError {}
 
 /** Cholesky of an SPD n×n matrix; throws a clear error naming the matrix when it is not. */
 function choleskyOrPinvFactor(g: Tensor): Tensor {
   try {
     return cholesky(g);
   } catch (err) {
-    throw new ArgumentError(
+    throw new InnerSystemError(
       `the ${g.shape[0]}×${g.shape[0]} inner system of the edit is not positive definite (duplicate or zero keys with no regularisation?): ${(err as Error).message}`,
     );
   }

@@ -9,6 +9,7 @@ import { type Tensor, cholesky, memory, mulberry32, tensor } from '@medit/core';
 import {
   alphaEditSolve,
   emmetSolve,
+  memitSolve,
   memitSolveDirect,
   memitSolveWoodbury,
   nullSpace,
@@ -175,4 +176,35 @@ test('updateFactors: low-rank factors in the weight layout equal the dense updat
   const d = updateFactors(big, rb, 'in_out');
   expect('delta' in d && d.delta.shape).toEqual([2, 2]);
   for (const t of [a, r, big, rb, conv.left, conv.right, lin.left, lin.right, (d as { delta: Tensor }).delta]) t.dispose();
+});
+
+test('memitSolve: auto falls back to the direct solve when Woodbury’s n×n system does not factor; woodbury then throws; direct and a small well-posed batch are unchanged', () => {
+  // C nearly singular along e₃ and two keys equal along it: C⁻¹Kᵀ is ~1e300 there, so λI and the
+  // keys' other components vanish from λI + K C⁻¹ Kᵀ in float64 and it is singular, while
+  // λC + KKᵀ is well conditioned
+  const c = t64([
+    [1, 0, 0, 0],
+    [0, 1, 0, 0],
+    [0, 0, 1, 0],
+    [0, 0, 0, 1e-300],
+  ]);
+  const k = t64([
+    [0.1, 0, 0, 1],
+    [0, 0.1, 0, 1],
+  ]);
+  const factor = () => cholesky(c);
+  const got = memitSolve(c, factor, k, 1, 'auto');
+  expect(got.solver).toBe('direct (Woodbury system not positive definite)');
+  const direct = memitSolveDirect(c, k, 1);
+  expect(maxAbs(addM(fromT(got.adj), fromT(direct), -1))).toBe(0);
+  // MEMIT's defining equation holds: A(λC + KKᵀ) = K
+  expect(maxAbs(addM(mm(fromT(got.adj), addM(fromT(c), mm(T(fromT(k)), fromT(k)))), fromT(k), -1))).toBeLessThan(1e-9);
+  expect(() => memitSolve(c, factor, k, 1, 'woodbury')).toThrow(/inner system of the edit is not positive definite/);
+  expect(memitSolve(c, factor, k, 1, 'direct').solver).toBe('direct');
+  // a well-posed C: Woodbury, equal to the direct solve
+  const c2 = t64(addM(eye(4), scale(eye(4), 1)));
+  const w = memitSolve(c2, () => cholesky(c2), k, 1, 'auto');
+  expect(w.solver).toBe('woodbury');
+  expect(maxAbs(addM(fromT(w.adj), fromT(memitSolveDirect(c2, k, 1)), -1))).toBeLessThan(1e-12);
+  expect(memitSolve(c2, () => null, k, 1, 'auto').solver).toBe('direct (C not positive definite)');
 });
