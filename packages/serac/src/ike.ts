@@ -5,7 +5,8 @@
  * - Demonstrations (§4.1) come from a pool of CounterFact-style training records, three kinds:
  *   copy (the record's own prompt → its new object), update (a paraphrase → the new object) and
  *   retain (a neighbourhood prompt → its true object), in the fixed ratio 1:3:4 (4/12/16 of k = 32),
- *   shuffled per edit and assigned to the k retrieved records in similarity order; the list is then
+ *   shuffled per edit (a stream seeded by the seed and the edit, so each edit has its own order
+ *   and the same edit always the same) and assigned to the k retrieved records in similarity order; the list is then
  *   reversed so the most similar demonstration sits next to the query. The edit's own fact follows
  *   as a last copy demonstration, then the query head `New Fact: {fact}\nPrompt:` and the query.
  * - Retrieval (§4.2): k nearest pool records by cosine similarity of sentence vectors (any
@@ -16,13 +17,13 @@
  *   demonstrations farthest from the query are dropped first; {@link IkeDelta.usage} reports how
  *   many were really used.
  */
-import { ArgumentError, type CausalLM, type EditDelta, type EditDeltaInfo, type EditOptions, type EditRequest, type Editor, fillTemplate, validateRequest, yieldToEventLoop } from '@medit/core';
+import { ArgumentError, type CausalLM, type EditDelta, type EditDeltaInfo, type EditOptions, type EditRequest, type Editor, fillTemplate, type Tokenizer, validateRequest, yieldToEventLoop } from '@medit/core';
 import type { EditCase } from '@medit/data';
 
 import { embedTexts, type TextEncoder } from './encoder';
 import { makeRng } from './examples';
 import { type ForwardWrapper, MemoryDelta } from './memory-delta';
-import { routedForward } from './routed-forward';
+import { type RowContext, routedForward } from './routed-forward';
 
 /** The prompt format. `{fact}`, `{prompt}` and `{answer}` are filled in. */
 export interface IkeTemplate {
@@ -172,7 +173,7 @@ export class IkeDelta extends MemoryDelta {
     const ids = contexts.map((byM) => byM.map((text) => tok.encode(text, { addSpecialTokens: false })));
     const factVectors = facts.length > 1 ? embedTexts(this.encoder!, facts).map(normalise) : [];
     const max = model.config.maxPositions;
-    const router = (rows: number[][], reserve: number) => {
+    const router = (rows: number[][], reserve: number): RowContext[] => {
       let which = rows.map(() => 0);
       if (facts.length > 1) {
         const q = embedTexts(this.encoder!, rows.map((r) => tok.decode(r, { skipSpecialTokens: true }))).map(normalise);
@@ -180,16 +181,52 @@ export class IkeDelta extends MemoryDelta {
       }
       return rows.map((row, b) => {
         const byM = ids[which[b]];
+        // every context ends in the same head, so the row reads the same after each
+        const lead = leadAfter(tok, contexts[which[b]][0], byM[0], row);
+        const length = row.length + (lead ? lead.tokens.length - lead.replaced : 0);
         let m = byM.length - 1;
-        while (m > 0 && byM[m].length + row.length + reserve > max) m--;
+        while (m > 0 && byM[m].length + length + reserve > max) m--;
         this.usage.rows++;
         this.usage.demonstrations += m;
         if (m < byM.length - 1) this.usage.truncated++;
-        return byM[m];
+        return { context: byM[m], ...(lead ? { lead } : {}) };
       });
     };
     return (previous) => routedForward(previous, previous, router, max, model.config.eosTokenId ?? 0);
   }
+}
+
+/**
+ * How a query row reads after an IKE context: IKE writes the query after its head and a space
+ * (`…Prompt: {x}`), and the whole text is tokenized at once; the row was tokenized alone, so with
+ * a byte-level BPE its first word lacks the leading space the context gives it (" Zirsi" vs
+ * "Zirsi": another token, which the demonstrations never show). Returns the row's first tokens as
+ * they read there (a sequence-start token such as BOS dropped), or nothing when they read the same
+ * (word-level vocabularies), when the row's text does not encode back to the row, or when the
+ * context's tokens are not a prefix of the joint text's (no safe boundary).
+ */
+function leadAfter(tok: Tokenizer, contextText: string, contextIds: number[], row: number[]): RowContext['lead'] | undefined {
+  const text = tok.decode(row, { skipSpecialTokens: true });
+  // a row its text does not give back (unknown words of a word-level vocabulary) stays as it is
+  const again = tok.encode(text);
+  if (again.length !== row.length || again.some((id, i) => id !== row[i])) return undefined;
+  const joint = tok.encode(`${contextText} ${text}`, { addSpecialTokens: false });
+  if (joint.length < contextIds.length || contextIds.some((id, i) => joint[i] !== id)) return undefined;
+  const read = joint.slice(contextIds.length);
+  let common = 0;
+  while (common < row.length && common < read.length && row[row.length - 1 - common] === read[read.length - 1 - common]) common++;
+  if (common === row.length && common === read.length) return undefined;
+  return { replaced: row.length - common, tokens: read.slice(0, read.length - common) };
+}
+
+/** A 32-bit seed of (seed, prompt, target) by FNV-1a: one shuffle per edit, the same on every run. */
+function editSeed(seed: number, prompt: string, target: string): number {
+  let h = 0x811c9dc5;
+  for (const ch of `${seed}\u0000${prompt}\u0000${target}`) {
+    h ^= ch.codePointAt(0)!;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
 }
 
 /**
@@ -224,7 +261,7 @@ export class IkeEditor implements Editor {
       .filter(({ i }) => pool[i].prompt !== own.prompt)
       .sort((a, b) => b.s - a.s || a.i - b.i)
       .slice(0, k);
-    const rng = makeRng(seed);
+    const rng = makeRng(editSeed(seed, own.prompt, r.targetNew));
     const kinds = ikeKinds(ranked.length);
     for (let i = kinds.length - 1; i > 0; i--) {
       const j = rng.int(i + 1);

@@ -14,7 +14,7 @@ export * from './multimodal';
 export * from './train';
 export type { TrainProgress } from './train-progress';
 export { routedForward } from './routed-forward';
-export type { ForwardFn, RowRouter } from './routed-forward';
+export type { ForwardFn, RowContext, RowRouter } from './routed-forward';
 export { MemoryDelta } from './memory-delta';
 export type { ForwardWrapper } from './memory-delta';
 export * from './serac';

@@ -26,11 +26,32 @@ import {
 export type ForwardFn = (ids: number[][], opts?: ForwardOptions) => ForwardOutput;
 
 /**
- * Decides, per row (its real tokens, padding removed), the context to read before it, or null
+ * Where the other model reads a routed row: after `context`, and with the row's first `lead.replaced`
+ * tokens read as `lead.tokens` when the row is tokenized differently after the context than at
+ * the start of a sequence (IKE: a byte-level BPE word has no leading space at a sequence's start
+ * but has one after "Prompt:"). The row's later tokens, and so the logits of every position from
+ * the last replaced one on, are unaffected; a replaced position reads the lead at the same
+ * distance from its end (or the context's last token).
+ */
+export interface RowContext {
+  context: number[];
+  lead?: { replaced: number; tokens: number[] };
+}
+
+/**
+ * Decides, per row (its real tokens, padding removed), where the other model reads it, or null
  * for the base model. `reserve`: positions the row may still grow by (a cached forward starts a
  * generation), which a router that can shorten its context (IKE) leaves free.
  */
-export type RowRouter = (rows: number[][], reserve: number) => (number[] | null)[];
+export type RowRouter = (rows: number[][], reserve: number) => (RowContext | null)[];
+
+/** The other model's tokens for a routed row, and the index in them of each of the row's real tokens. */
+function routedSequence(c: RowContext, row: number[]): { seq: number[]; at: (rank: number) => number } {
+  const lead = c.lead ?? { replaced: 0, tokens: [] };
+  const seq = [...c.context, ...lead.tokens, ...row.slice(lead.replaced)];
+  const shift = lead.tokens.length - lead.replaced;
+  return { seq, at: (rank) => Math.max(0, c.context.length + Math.max(rank + shift, -1)) };
+}
 
 /**
  * Positions a cached forward's routed rows keep free for the tokens generated after them (the
@@ -40,7 +61,7 @@ export type RowRouter = (rows: number[][], reserve: number) => (number[] | null)
 const GENERATION_RESERVE = 16;
 
 interface CacheState {
-  contexts: (number[] | null)[];
+  contexts: (RowContext | null)[];
   routed: number[];
   cache: KVCache;
   mask: number[][];
@@ -50,13 +71,17 @@ function realTokens(ids: number[][], mask: number[][] | undefined, past: number)
   return ids.map((row, b) => (mask ? row.filter((_, t) => mask[b][past + t] !== 0) : row));
 }
 
-/** Logit-row index in the other model's output for each base position t of a row. */
-function alignedIndex(maskRow: number[] | undefined, past: number, T: number, start: number, len: number): number[] {
+/**
+ * Logit-row index in the other model's output for each base position t of a row: `at(rank)` for a
+ * real token (rank = real tokens before it), the previous real token's for padding; `start` is
+ * where the row's sequence begins in the padded batch.
+ */
+function alignedIndex(maskRow: number[] | undefined, past: number, T: number, start: number, len: number, at: (rank: number) => number): number[] {
   const out: number[] = [];
   let rank = 0;
   for (let t = 0; t < T; t++) {
     const real = !maskRow || maskRow[past + t] !== 0;
-    out.push(start + Math.max(0, Math.min(real ? rank : rank - 1, len - 1)));
+    out.push(start + at(Math.max(0, Math.min(real ? rank : rank - 1, len - 1))));
     if (real) rank++;
   }
   return out;
@@ -105,15 +130,16 @@ export function routedForward(base: ForwardFn, other: ForwardFn, route: RowRoute
     const kept = contexts.flatMap((c, b) => (c ? [] : [b]));
     const sub = <X>(xs: X[] | undefined, idx: number[]) => (xs ? idx.map((b) => xs[b]) : undefined);
     const baseOut = kept.length > 0 ? base(sub(ids, kept)!, { ...opts, attentionMask: sub(mask, kept), positionIds: sub(opts.positionIds, kept), logitsAt: sub(opts.logitsAt, kept), images: sub(opts.images as (RgbImage | null)[] | undefined, kept) }).logits : null;
-    const seqs = routed.map((b) => [...contexts[b]!, ...rows[b]]);
+    const reads = routed.map((b) => routedSequence(contexts[b]!, rows[b]));
+    const seqs = reads.map((r) => r.seq);
     seqs.forEach((s) => check(s.length));
     const W = Math.max(...seqs.map((s) => s.length));
     const otherLogits = other(
       seqs.map((s) => [...s, ...Array(W - s.length).fill(pad)]),
       { attentionMask: seqs.map((s) => [...Array(s.length).fill(1), ...Array(W - s.length).fill(0)]), images: routedImages(opts, routed) },
     ).logits;
-    const picks = routed.map((b) => {
-      const idx = alignedIndex(mask?.[b], 0, T, contexts[b]!.length, rows[b].length);
+    const picks = routed.map((b, i) => {
+      const idx = alignedIndex(mask?.[b], 0, T, 0, rows[b].length, reads[i].at);
       return opts.logitsAt ? [idx[opts.logitsAt[b]]] : idx;
     });
     return { logits: merge(baseOut, kept, select(otherLogits, routed.length, picks), routed, B) };
@@ -142,7 +168,8 @@ export function routedForward(base: ForwardFn, other: ForwardFn, route: RowRoute
         dispose();
       };
       if (routed.length > 0) {
-        const seqs = routed.map((b) => [...contexts[b]!, ...rows[b]]);
+        const reads = routed.map((b) => routedSequence(contexts[b]!, rows[b]));
+        const seqs = reads.map((r) => r.seq);
         seqs.forEach((s) => check(s.length));
         const W = Math.max(...seqs.map((s) => s.length));
         state.mask = seqs.map((s) => [...Array(W - s.length).fill(0), ...Array(s.length).fill(1)]);
@@ -150,7 +177,7 @@ export function routedForward(base: ForwardFn, other: ForwardFn, route: RowRoute
           seqs.map((s) => [...Array(W - s.length).fill(pad), ...s]),
           { cache: state.cache, attentionMask: state.mask.map((m) => [...m]), images: routedImages(opts, routed) },
         ).logits;
-        picks = routed.map((b) => alignedIndex(mask?.[b], 0, T, W - rows[b].length, rows[b].length));
+        picks = routed.map((b, i) => alignedIndex(mask?.[b], 0, T, W - seqs[i].length, rows[b].length, reads[i].at));
       }
     } else if (state.routed.length > 0) {
       const s = state;

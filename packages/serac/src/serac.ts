@@ -153,7 +153,7 @@ export class SeracDelta extends MemoryDelta {
       return decisions.map((d) => {
         if (d.index < 0 || d.score <= this.serac.threshold) return null;
         this.routing.routed++;
-        return contexts[d.index];
+        return { context: contexts[d.index] };
       });
     };
     const pad = model.config.eosTokenId ?? 0;

@@ -63,26 +63,47 @@ test('retrieval returns k demonstrations with the nearest last, deterministicall
   expect(() => new IkeEditor({ pool, encoder, k: pool.length + 1 })).toThrow(/k must be/);
 });
 
-test('editing by prompting: rows read context + row at their own positions, overflowing demonstrations are dropped, revert is exact', async () => {
+test('each edit shuffles the kinds of its demonstrations anew (IKE shuffles per test case)', () => {
+  const pool = ikePool(TRAIN);
+  const editor = new IkeEditor({ pool, encoder, k: 8, template: TEMPLATE });
+  const kindsOf = (demos: string[]) =>
+    demos
+      .map((d) => {
+        const r = pool.find((x) => d.startsWith(`${x.prompt} ${x.targetNew}. `))!;
+        const query = d.slice(`${r.prompt} ${r.targetNew}. `.length);
+        return query === `${r.prompt} ${r.targetNew}. ` ? 'copy' : query.endsWith(` ${r.targetNew}. `) ? 'update' : 'retain';
+      })
+      .join(',');
+  const orders = new Set(EVAL.slice(0, 6).map((c) => kindsOf(editor.demonstrations(c.request))));
+  expect(orders.size).toBeGreaterThan(1);
+  for (const o of orders) expect(o.split(',').sort()).toEqual(['copy', 'retain', 'retain', 'retain', 'retain', 'update', 'update', 'update']);
+});
+
+test('editing by prompting: rows read as context + " " + row, tokenized together, at their own positions; overflowing demonstrations are dropped; revert is exact', async () => {
   const tok = model.tokenizer!;
   const c = EVAL[0];
   const editor = new IkeEditor({ pool: ikePool(TRAIN), encoder, k: 8, template: TEMPLATE });
   const delta = await editor.edit(model, [c.request]);
-  const row = tok.encode(fillTemplate(c.request.prompt, c.request.subject));
+  const prompt = fillTemplate(c.request.prompt, c.request.subject);
+  const row = tok.encode(prompt);
   const before = logits([row]);
   delta.apply(model);
   const edited = logits([row]);
   delta.revert(model);
   expect(logits([row])).toEqual(before);
+  // IKE's text is "{context} {query}" in one piece: the query's first word then has its leading
+  // space (another token in this vocabulary than at a sequence's start), the rest is the row's
+  const joint = (m: number) => tok.encode(`${delta.memory.contexts[0][m]} ${prompt}`, { addSpecialTokens: false });
+  const context = (m: number) => tok.encode(delta.memory.contexts[0][m], { addSpecialTokens: false });
+  expect(joint(8).slice(context(8).length + 1)).toEqual(row.slice(1));
+  expect(joint(8)[context(8).length]).not.toBe(row[0]);
   // the context actually used: the most demonstrations that fit the model's 64 positions
-  const contexts = delta.memory.contexts[0].map((t) => tok.encode(t, { addSpecialTokens: false }));
-  let m = contexts.length - 1;
-  while (m > 0 && contexts[m].length + row.length > model.config.maxPositions) m--;
+  let m = 8;
+  while (m > 0 && joint(m).length > model.config.maxPositions) m--;
   expect(delta.usage).toEqual({ rows: 1, demonstrations: m, truncated: m < 8 ? 1 : 0 });
-  expect(contexts[m].length + row.length).toBeLessThanOrEqual(model.config.maxPositions);
-  const direct = logits([[...contexts[m], ...row]]);
+  const direct = logits([joint(m)]);
   const V = model.config.vocabSize;
-  const off = contexts[m].length * V;
+  const off = context(m).length * V;
   for (let i = 0; i < row.length * V; i += 31) expect(edited[i]).toBeCloseTo(direct[off + i], 4);
   // save / load keeps the contexts
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ike-'));

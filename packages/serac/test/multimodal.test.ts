@@ -28,7 +28,7 @@ test('routed forward: each row keeps its image, on the base or the other model',
   ];
   const images = [image(1), null, image(3)];
   // row 0 is routed with a context; rows 1 and 2 stay on the base model
-  const fwd = routedForward((i, o) => base.forward(i, o), (i, o) => other.forward(i, o), (rows) => rows.map((_, b) => (b === 0 ? ctx : null)), 64, 0);
+  const fwd = routedForward((i, o) => base.forward(i, o), (i, o) => other.forward(i, o), (rows) => rows.map((_, b) => (b === 0 ? { context: ctx } : null)), 64, 0);
   const out = noGrad(() => tidy(() => fwd(ids, { images }).logits.data() as Float32Array));
   const V = base.config.vocabSize;
   const row = (b: number) => out.subarray(b * 3 * V, (b + 1) * 3 * V);
