@@ -8,7 +8,27 @@ import { type CausalLM, type RgbImage, noGrad, rightPad, targetIds, tidy } from 
 
 import { Rng } from '../factworld/prng';
 import { render } from './render';
-import { CAPITAL_QUESTIONS, FLAG_QUESTIONS, LANDMARK_NAME_QUESTIONS, LANDMARK_TYPE_QUESTIONS, LOCATION_QUESTIONS, SCENE_ATTRIBUTES, SCENE_QUESTIONS, CAPTION_PROMPTS, allPhrasings, applyTemplate, capitalFact, landmarkCaption, locationFact, sceneAnswer, sceneCaption } from './texts';
+import {
+  CAPITAL_QUESTIONS,
+  CAPTION_PROMPTS,
+  FLAG_QUESTIONS,
+  LANDMARK_BY_NATION_QUESTIONS,
+  LANDMARK_NAME_QUESTIONS,
+  LANDMARK_TYPE_QUESTIONS,
+  LOCATION_QUESTIONS,
+  NATION_BY_CAPITAL_QUESTIONS,
+  SCENE_ATTRIBUTES,
+  SCENE_QUESTIONS,
+  allPhrasings,
+  applyTemplate,
+  capitalFact,
+  landmarkByNationFact,
+  landmarkCaption,
+  locationFact,
+  nationByCapitalFact,
+  sceneAnswer,
+  sceneCaption,
+} from './texts';
 import type { WorldExample } from './examples';
 import { type Split, type World, parseSceneKey } from './world';
 
@@ -76,6 +96,7 @@ export function checkSets(world: World, perSet = 400, seed = 9_000_001): Record<
   const known = world.nations.filter((n) => n.flagKnown);
   const knownL = world.landmarks.filter((l) => l.known);
   const unknownL = world.landmarks.filter((l) => !l.known);
+  const soleLandmarks = world.landmarks.filter((l) => world.landmarks.filter((m) => m.nation === l.nation).length === 1);
   return {
     'scene questions, eval split': draw(perSet * 2, scenesOf('eval')),
     'scene questions, val split': draw(perSet, scenesOf('val')),
@@ -103,6 +124,11 @@ export function checkSets(world: World, perSet = 400, seed = 9_000_001): Record<
     'text facts': draw(perSet, () => {
       const f = rng.chance(0.6) ? capitalFact(rng.pick(world.nations), rng.pick(allPhrasings(CAPITAL_QUESTIONS))) : locationFact(rng.pick(world.landmarks), rng.pick(allPhrasings(LOCATION_QUESTIONS)));
       return { kind: 'text-fact', content: null, prompt: f.question, answer: f.answer };
+    }),
+    // landmarks only of nations that have one, where the question has one answer
+    'name facts': draw(perSet, () => {
+      const f = rng.chance(0.5) ? nationByCapitalFact(rng.pick(world.nations), rng.pick(NATION_BY_CAPITAL_QUESTIONS)) : landmarkByNationFact(rng.pick(soleLandmarks), rng.pick(LANDMARK_BY_NATION_QUESTIONS));
+      return { kind: 'name-fact', content: null, prompt: f.question, answer: f.answer };
     }),
   };
 }

@@ -2,17 +2,20 @@
  * What the vision-language model is trained and checked on: image + text examples (VQA answers,
  * captions after a caption prompt) and text-only facts, drawn from the parts of the world the
  * model may see — object scenes of the train split, known flags and landmarks (of every group),
- * and every nation's and landmark's text facts. Unknown flags and landmarks are never drawn: the
- * model meets them first in the edit sets.
+ * and every nation's and landmark's text facts, also reversed (a nation named from its capital, a
+ * landmark from its nation). Pictures of unknown flags and landmarks are never drawn: the model meets them
+ * first in the edit sets.
  */
 import { Rng } from '../factworld/prng';
 import {
   CAPITAL_QUESTIONS,
   CAPTION_PROMPTS,
   FLAG_QUESTIONS,
+  LANDMARK_BY_NATION_QUESTIONS,
   LANDMARK_NAME_QUESTIONS,
   LANDMARK_TYPE_QUESTIONS,
   LOCATION_QUESTIONS,
+  NATION_BY_CAPITAL_QUESTIONS,
   SCENE_ATTRIBUTES,
   SCENE_QUESTIONS,
   type Phrasings,
@@ -20,8 +23,11 @@ import {
   applyTemplate,
   capitalFact,
   flagCaption,
+  landmarkByNationFact,
   landmarkCaption,
+  landmarkTitle,
   locationFact,
+  nationByCapitalFact,
   sceneAnswer,
   sceneCaption,
 } from './texts';
@@ -38,24 +44,28 @@ export interface WorldExample {
   answer: string;
 }
 
-export type ExampleKind = 'scene-vqa' | 'scene-caption' | 'flag-vqa' | 'flag-caption' | 'landmark-name' | 'landmark-type' | 'landmark-caption' | 'text-fact';
+export type ExampleKind = 'scene-vqa' | 'scene-caption' | 'flag-vqa' | 'flag-caption' | 'landmark-name' | 'landmark-type' | 'landmark-caption' | 'text-fact' | 'name-fact';
 
 /** Share of each kind in training batches. */
 export const TRAINING_MIX: Readonly<Record<ExampleKind, number>> = {
   'scene-vqa': 0.38,
-  'scene-caption': 0.12,
-  'flag-vqa': 0.14,
+  'scene-caption': 0.11,
+  'flag-vqa': 0.12,
   'flag-caption': 0.03,
   'landmark-name': 0.08,
   'landmark-type': 0.05,
-  'landmark-caption': 0.08,
-  'text-fact': 0.12,
+  'landmark-caption': 0.06,
+  'text-fact': 0.11,
+  'name-fact': 0.06,
 };
 
 /** A question phrased plainly or, half of the time, in MMEdit's VQA template. */
 function ask(rng: Rng, p: Phrasings): string {
-  const q = rng.pick(allPhrasings(p));
-  return rng.chance(0.5) ? applyTemplate(q) : q;
+  return templated(rng, rng.pick(allPhrasings(p)));
+}
+
+function templated(rng: Rng, question: string): string {
+  return rng.chance(0.5) ? applyTemplate(question) : question;
 }
 
 /** One training example of `kind`, drawn with `rng` (render seeds included). */
@@ -95,7 +105,11 @@ export function drawExample(world: World, kind: ExampleKind, rng: Rng): WorldExa
     }
     case 'text-fact': {
       const fact = rng.chance(0.6) ? capitalFact(rng.pick(world.nations), rng.pick(allPhrasings(CAPITAL_QUESTIONS))) : locationFact(rng.pick(world.landmarks), rng.pick(allPhrasings(LOCATION_QUESTIONS)));
-      return { kind, content: null, seed, prompt: rng.chance(0.5) ? applyTemplate(fact.question) : fact.question, answer: fact.answer };
+      return { kind, content: null, seed, prompt: templated(rng, fact.question), answer: fact.answer };
+    }
+    case 'name-fact': {
+      const fact = rng.chance(0.5) ? nationByCapitalFact(rng.pick(world.nations), rng.pick(NATION_BY_CAPITAL_QUESTIONS)) : landmarkByNationFact(rng.pick(world.landmarks), rng.pick(LANDMARK_BY_NATION_QUESTIONS));
+      return { kind, content: null, seed, prompt: templated(rng, fact.question), answer: fact.answer };
     }
   }
 }
@@ -130,9 +144,11 @@ export function worldTexts(world: World): string[] {
   for (const n of world.nations) {
     [n.name, n.capital, flagCaption(n)].forEach(answer);
     allPhrasings(CAPITAL_QUESTIONS).forEach((q) => prompt(capitalFact(n, q).question));
+    NATION_BY_CAPITAL_QUESTIONS.forEach((q) => prompt(nationByCapitalFact(n, q).question));
+    LANDMARK_BY_NATION_QUESTIONS.forEach((q) => prompt(q.replace('{}', n.name)));
   }
   for (const l of world.landmarks) {
-    [l.name, l.type, landmarkCaption(l)].forEach(answer);
+    [l.name, l.type, landmarkCaption(l), landmarkTitle(l)].forEach(answer);
     allPhrasings(LOCATION_QUESTIONS).forEach((q) => prompt(locationFact(l, q).question));
   }
   return out;

@@ -4,9 +4,9 @@
  * edit records: `train` phrasings (train records), `val` phrasings (val records: wordings the
  * editor never trains on, as eval's are, so validation measures edits under unseen phrasings) and
  * `eval` phrasings (eval records only), so no eval text appears verbatim in a file an editor trains
- * or calibrates on. The VLM is trained on the train and eval sides, as a language model sees many
- * wordings of a question; the val side came later (issue 28) and the committed VLM has not seen
- * it, only its words (every val phrasing is made of words in the VLM's vocabulary).
+ * or calibrates on. The VLM is trained on all three sides, as a language model sees many wordings
+ * of a question (until issue 28's name-fact retraining it was trained on the train and eval sides
+ * only, and validation measured edits under wordings the VLM itself had not seen).
  */
 import { mmeditLocalityPrompt } from '@medit/data';
 
@@ -15,12 +15,9 @@ import type { Landmark, Nation, ObjectScene, Shape, Split } from './world';
 /** Phrasings of one question kind, by side: the records of each split use the side of that name. */
 export type Phrasings = Readonly<Record<Split, readonly string[]>>;
 
-/**
- * The phrasings of a kind the committed VLM was trained on: the train and eval sides (the val
- * side is left out so the VLM's training data stays what it was; a retrained VLM may add it).
- */
+/** The phrasings of a kind the VLM is trained on: every side. */
 export function allPhrasings(p: Phrasings): string[] {
-  return [...p.train, ...p.eval];
+  return [...p.train, ...p.val, ...p.eval];
 }
 
 export type SceneAttribute = 'colour' | 'shape' | 'size' | 'count' | 'position';
@@ -117,6 +114,16 @@ export const LOCATION_QUESTIONS: Phrasings = {
   eval: ['In what country can you find {}?', 'Which nation is home to {}?'],
 };
 
+/**
+ * Text-only questions whose answer is a name, for the VLM's training only (no edit record asks
+ * them): a nation from its capital, a landmark from its nation (`{}` = the capital / the nation).
+ * They make every nation and landmark name an output the VLM has written, as a real language
+ * model has written its edit targets; otherwise the names of unknown flags and landmarks (the
+ * edit sets' targets) were inputs only, and their tied embeddings stayed small.
+ */
+export const NATION_BY_CAPITAL_QUESTIONS: readonly string[] = ['Which nation has the capital {}?', 'Of which country is {} the capital?'];
+export const LANDMARK_BY_NATION_QUESTIONS: readonly string[] = ['Which landmark stands in {}?', 'Name a landmark of {}.'];
+
 /** "the tower of Dorvan" */
 export function landmarkTitle(l: Pick<Landmark, 'type' | 'name'>): string {
   return `the ${l.type} of ${l.name}`;
@@ -132,4 +139,13 @@ export function capitalFact(n: Nation, question: string): { question: string; an
 
 export function locationFact(l: Landmark, question: string): { question: string; answer: string } {
   return { question: question.replace('{}', landmarkTitle(l)), answer: l.nation };
+}
+
+/** The reverse facts: a nation named from its capital, a landmark ("the tower of Dorvan") from its nation. */
+export function nationByCapitalFact(n: Nation, question: string): { question: string; answer: string } {
+  return { question: question.replace('{}', n.capital), answer: n.name };
+}
+
+export function landmarkByNationFact(l: Landmark, question: string): { question: string; answer: string } {
+  return { question: question.replace('{}', l.nation), answer: landmarkTitle(l) };
 }

@@ -28,9 +28,9 @@
  * `DIR/data.json` records the command, the files (SHA-256) and record indices trained and
  * validated on. Defaults are the settings of the committed editors (bench/RESULTS.md, issue 28).
  *
- * The base model's training never made it answer the names of unseen flags and landmarks (it
- * only read them), and every softmax step pushed their output logits down: an editor trained only
- * on the records' own answers learns to write those answers, not a new name.
+ * The base model never sees a picture of an unknown flag or landmark, so an editor trained only
+ * on the records' own answers learns to write those answers, not a new name; the renamed copies
+ * teach it to write the name an edit asks for.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
