@@ -8,7 +8,8 @@
  *   shuffled per edit (a stream seeded by the seed and the edit, so each edit has its own order
  *   and the same edit always the same) and assigned to the k retrieved records in similarity order; the list is then
  *   reversed so the most similar demonstration sits next to the query. The edit's own fact follows
- *   as a last copy demonstration, then the query head `New Fact: {fact}\nPrompt:` and the query.
+ *   as a last copy demonstration, then the query head `New Fact: {fact}\nPrompt:` and the query,
+ *   read as IKE's one text has it (after a space, tokenized with the context: {@link RowContext}).
  * - Retrieval (§4.2): k nearest pool records by cosine similarity of sentence vectors (any
  *   {@link TextEncoder}: engine BERT or ONNX MiniLM), record and edit both encoded as their copy
  *   demonstration.
