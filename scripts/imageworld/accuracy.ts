@@ -9,27 +9,19 @@ import { type CausalLM, type RgbImage, noGrad, rightPad, targetIds, tidy } from 
 import { Rng } from '../factworld/prng';
 import { render } from './render';
 import {
-  CAPITAL_QUESTIONS,
   CAPTION_PROMPTS,
   FLAG_QUESTIONS,
-  LANDMARK_BY_NATION_QUESTIONS,
   LANDMARK_NAME_QUESTIONS,
   LANDMARK_TYPE_QUESTIONS,
-  LOCATION_QUESTIONS,
-  NATION_BY_CAPITAL_QUESTIONS,
   SCENE_ATTRIBUTES,
   SCENE_QUESTIONS,
   allPhrasings,
   applyTemplate,
-  capitalFact,
-  landmarkByNationFact,
   landmarkCaption,
-  locationFact,
-  nationByCapitalFact,
   sceneAnswer,
   sceneCaption,
 } from './texts';
-import type { WorldExample } from './examples';
+import { type WorldExample, drawNameFact, drawTextFact } from './examples';
 import { type Split, type World, parseSceneKey } from './world';
 
 /** Token ids of an example: prompt, then answer + EOS; `answerStart` = index of the answer's first token. */
@@ -122,12 +114,12 @@ export function checkSets(world: World, perSet = 400, seed = 9_000_001): Record<
       return { kind: 'landmark-type', content: { kind: 'landmark', landmark: l.name }, prompt: ask(allPhrasings(LANDMARK_TYPE_QUESTIONS)), answer: l.type };
     }),
     'text facts': draw(perSet, () => {
-      const f = rng.chance(0.6) ? capitalFact(rng.pick(world.nations), rng.pick(allPhrasings(CAPITAL_QUESTIONS))) : locationFact(rng.pick(world.landmarks), rng.pick(allPhrasings(LOCATION_QUESTIONS)));
+      const f = drawTextFact(world, rng);
       return { kind: 'text-fact', content: null, prompt: f.question, answer: f.answer };
     }),
     // landmarks only of nations that have one, where the question has one answer
     'name facts': draw(perSet, () => {
-      const f = rng.chance(0.5) ? nationByCapitalFact(rng.pick(world.nations), rng.pick(NATION_BY_CAPITAL_QUESTIONS)) : landmarkByNationFact(rng.pick(soleLandmarks), rng.pick(LANDMARK_BY_NATION_QUESTIONS));
+      const f = drawNameFact(world, rng, soleLandmarks);
       return { kind: 'name-fact', content: null, prompt: f.question, answer: f.answer };
     }),
   };

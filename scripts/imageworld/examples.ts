@@ -31,7 +31,7 @@ import {
   sceneAnswer,
   sceneCaption,
 } from './texts';
-import { type SceneContent, type World, parseSceneKey } from './world';
+import { type Landmark, type SceneContent, type World, parseSceneKey } from './world';
 
 /** One example: an image (content + render seed) or none, a prompt and the answer that follows it. */
 export interface WorldExample {
@@ -104,14 +104,24 @@ export function drawExample(world: World, kind: ExampleKind, rng: Rng): WorldExa
       return { kind, content: { kind: 'landmark', landmark: l.name }, seed, prompt: rng.pick(allPhrasings(CAPTION_PROMPTS)), answer: landmarkCaption(l) };
     }
     case 'text-fact': {
-      const fact = rng.chance(0.6) ? capitalFact(rng.pick(world.nations), rng.pick(allPhrasings(CAPITAL_QUESTIONS))) : locationFact(rng.pick(world.landmarks), rng.pick(allPhrasings(LOCATION_QUESTIONS)));
+      const fact = drawTextFact(world, rng);
       return { kind, content: null, seed, prompt: templated(rng, fact.question), answer: fact.answer };
     }
     case 'name-fact': {
-      const fact = rng.chance(0.5) ? nationByCapitalFact(rng.pick(world.nations), rng.pick(NATION_BY_CAPITAL_QUESTIONS)) : landmarkByNationFact(rng.pick(world.landmarks), rng.pick(LANDMARK_BY_NATION_QUESTIONS));
+      const fact = drawNameFact(world, rng);
       return { kind, content: null, seed, prompt: templated(rng, fact.question), answer: fact.answer };
     }
   }
+}
+
+/** A text-only fact: a nation's capital (60 %) or where a landmark stands. */
+export function drawTextFact(world: World, rng: Rng): { question: string; answer: string } {
+  return rng.chance(0.6) ? capitalFact(rng.pick(world.nations), rng.pick(allPhrasings(CAPITAL_QUESTIONS))) : locationFact(rng.pick(world.landmarks), rng.pick(allPhrasings(LOCATION_QUESTIONS)));
+}
+
+/** A name fact: a nation from its capital (50 %) or a landmark of `landmarks` from its nation. */
+export function drawNameFact(world: World, rng: Rng, landmarks: readonly Landmark[] = world.landmarks): { question: string; answer: string } {
+  return rng.chance(0.5) ? nationByCapitalFact(rng.pick(world.nations), rng.pick(NATION_BY_CAPITAL_QUESTIONS)) : landmarkByNationFact(rng.pick(landmarks), rng.pick(LANDMARK_BY_NATION_QUESTIONS));
 }
 
 /** A training batch: a pure function of (seed, step), so training resumes bit for bit. */
