@@ -16,12 +16,11 @@ import {
   SCENE_ATTRIBUTES,
   SCENE_QUESTIONS,
   allPhrasings,
-  applyTemplate,
   landmarkCaption,
   sceneAnswer,
   sceneCaption,
 } from './texts';
-import { type WorldExample, drawNameFact, drawTextFact } from './examples';
+import { type WorldExample, drawNameFact, drawQuestion, drawTextFact } from './examples';
 import { type Split, type World, parseSceneKey } from './world';
 
 /** Token ids of an example: prompt, then answer + EOS; `answerStart` = index of the answer's first token. */
@@ -75,15 +74,11 @@ export function accuracy(model: CausalLM, world: World, examples: readonly World
 /** Check sets: a fixed sample of each kind of question, rendered with seeds no training batch draws from. */
 export function checkSets(world: World, perSet = 400, seed = 9_000_001): Record<string, WorldExample[]> {
   const rng = new Rng(seed);
-  const ask = (q: readonly string[]) => {
-    const p = rng.pick(q);
-    return rng.chance(0.5) ? applyTemplate(p) : p;
-  };
   const draw = (n: number, f: () => Omit<WorldExample, 'seed'>): WorldExample[] => Array.from({ length: n }, () => ({ ...f(), seed: 1_000_000_000 + rng.int(1_000_000_000) }));
   const scenesOf = (split: Split) => (): Omit<WorldExample, 'seed'> => {
     const s = parseSceneKey(rng.pick(world.scenes[split]));
     const a = rng.pick(SCENE_ATTRIBUTES);
-    return { kind: 'scene-vqa', content: s, prompt: ask(allPhrasings(SCENE_QUESTIONS[a])), answer: sceneAnswer(s, a) };
+    return { kind: 'scene-vqa', content: s, prompt: drawQuestion(rng, SCENE_QUESTIONS[a]), answer: sceneAnswer(s, a) };
   };
   const known = world.nations.filter((n) => n.flagKnown);
   const knownL = world.landmarks.filter((l) => l.known);
@@ -99,11 +94,11 @@ export function checkSets(world: World, perSet = 400, seed = 9_000_001): Record<
     }),
     'known flags': draw(perSet, () => {
       const n = rng.pick(known);
-      return { kind: 'flag-vqa', content: { kind: 'flag', nation: n.name }, prompt: ask(allPhrasings(FLAG_QUESTIONS)), answer: n.name };
+      return { kind: 'flag-vqa', content: { kind: 'flag', nation: n.name }, prompt: drawQuestion(rng, FLAG_QUESTIONS), answer: n.name };
     }),
     'known landmarks': draw(perSet, () => {
       const l = rng.pick(knownL);
-      return { kind: 'landmark-name', content: { kind: 'landmark', landmark: l.name }, prompt: ask(allPhrasings(LANDMARK_NAME_QUESTIONS)), answer: l.name };
+      return { kind: 'landmark-name', content: { kind: 'landmark', landmark: l.name }, prompt: drawQuestion(rng, LANDMARK_NAME_QUESTIONS), answer: l.name };
     }),
     'known landmark captions': draw(perSet, () => {
       const l = rng.pick(knownL);
@@ -111,7 +106,7 @@ export function checkSets(world: World, perSet = 400, seed = 9_000_001): Record<
     }),
     'landmark types, unknown landmarks': draw(perSet, () => {
       const l = rng.pick(unknownL);
-      return { kind: 'landmark-type', content: { kind: 'landmark', landmark: l.name }, prompt: ask(allPhrasings(LANDMARK_TYPE_QUESTIONS)), answer: l.type };
+      return { kind: 'landmark-type', content: { kind: 'landmark', landmark: l.name }, prompt: drawQuestion(rng, LANDMARK_TYPE_QUESTIONS), answer: l.type };
     }),
     'text facts': draw(perSet, () => {
       const f = drawTextFact(world, rng);

@@ -59,8 +59,8 @@ export const TRAINING_MIX: Readonly<Record<ExampleKind, number>> = {
   'name-fact': 0.06,
 };
 
-/** A question phrased plainly or, half of the time, in MMEdit's VQA template. */
-function ask(rng: Rng, p: Phrasings): string {
+/** A question of `p` phrased plainly or, half of the time, in MMEdit's VQA template. */
+export function drawQuestion(rng: Rng, p: Phrasings): string {
   return templated(rng, rng.pick(allPhrasings(p)));
 }
 
@@ -77,7 +77,7 @@ export function drawExample(world: World, kind: ExampleKind, rng: Rng): WorldExa
     case 'scene-vqa': {
       const scene = parseSceneKey(rng.pick(world.scenes.train));
       const a = rng.pick(SCENE_ATTRIBUTES);
-      return { kind, content: scene, seed, prompt: ask(rng, SCENE_QUESTIONS[a]), answer: sceneAnswer(scene, a) };
+      return { kind, content: scene, seed, prompt: drawQuestion(rng, SCENE_QUESTIONS[a]), answer: sceneAnswer(scene, a) };
     }
     case 'scene-caption': {
       const scene = parseSceneKey(rng.pick(world.scenes.train));
@@ -85,7 +85,7 @@ export function drawExample(world: World, kind: ExampleKind, rng: Rng): WorldExa
     }
     case 'flag-vqa': {
       const n = rng.pick(knownFlags);
-      return { kind, content: { kind: 'flag', nation: n.name }, seed, prompt: ask(rng, FLAG_QUESTIONS), answer: n.name };
+      return { kind, content: { kind: 'flag', nation: n.name }, seed, prompt: drawQuestion(rng, FLAG_QUESTIONS), answer: n.name };
     }
     case 'flag-caption': {
       const n = rng.pick(knownFlags);
@@ -93,11 +93,11 @@ export function drawExample(world: World, kind: ExampleKind, rng: Rng): WorldExa
     }
     case 'landmark-name': {
       const l = rng.pick(knownLandmarks);
-      return { kind, content: { kind: 'landmark', landmark: l.name }, seed, prompt: ask(rng, LANDMARK_NAME_QUESTIONS), answer: l.name };
+      return { kind, content: { kind: 'landmark', landmark: l.name }, seed, prompt: drawQuestion(rng, LANDMARK_NAME_QUESTIONS), answer: l.name };
     }
     case 'landmark-type': {
       const l = rng.pick(knownLandmarks);
-      return { kind, content: { kind: 'landmark', landmark: l.name }, seed, prompt: ask(rng, LANDMARK_TYPE_QUESTIONS), answer: l.type };
+      return { kind, content: { kind: 'landmark', landmark: l.name }, seed, prompt: drawQuestion(rng, LANDMARK_TYPE_QUESTIONS), answer: l.type };
     }
     case 'landmark-caption': {
       const l = rng.pick(knownLandmarks);
