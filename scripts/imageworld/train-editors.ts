@@ -22,7 +22,9 @@
  * questions; `@medit/serac`'s word-noise.ts), `--cf-statement-noise` that of the counterfactual
  * model's edit statements (default: as `--cf-noise`), `--cf-noise-rate` the α of both (default:
  * `--noise-rate`); `--cf-locality-edits` the share of the counterfactual model's training edits
- * made from the records' multimodal-locality questions (`@medit/serac`'s `localityEdit`).
+ * made from the records' multimodal-locality questions (`@medit/serac`'s `localityEdit`);
+ * `--scope-locality-edits` trains the classifier on those questions as edits too, with question
+ * kinds linked by shared answers (`@medit/serac`'s `multimodalScopeSet`).
  * `--edit-nll sum` trains MEND / KE on each target's summed token NLL (MEND's Alg. 1) instead of
  * the token mean (MEND-code, the default; `@medit/mend`'s `edit_nll`).
  * `DIR/data.json` records the command, the files (SHA-256) and record indices trained and
@@ -124,6 +126,7 @@ async function main(): Promise<void> {
       validation,
       out,
       scopeEmbeddingsFromBase: true,
+      scopeLocalityEdits: process.argv.includes('--scope-locality-edits'),
       scope: { steps: Number(arg('scope-steps', '1500')), hiddenSize: 128, layers: 2, heads: 4, rephraseShare: 0.5, queryNoise: noise(Number(arg('scope-noise', '0'))) },
       components: arg('components', 'scope-embedding,counterfactual').split(',') as ('scope-embedding' | 'counterfactual')[],
       counterfactual: { steps: Number(arg('cf-steps', '24000')), batchSize: 16, lr: Number(arg('cf-lr', '3e-4')), augmentNames: Number(arg('cf-augment-names', '0.5')), augmentWords: Number(arg('cf-augment-words', '0.5')), localityEdits: Number(arg('cf-locality-edits', '0')), frozenTokenEmbeddings: true, queryNoise: noise(Number(arg('cf-noise', '0')), cfRate), statementNoise: noise(Number(arg('cf-statement-noise', arg('cf-noise', '0'))), cfRate) },

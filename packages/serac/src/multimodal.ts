@@ -29,8 +29,14 @@ function plainQuestion(text: string): string {
   return text.startsWith(head) && text.endsWith(tail) ? text.slice(head.length, text.length - tail.length) : text;
 }
 
-/** Question kinds: texts linked by records' (src, rephrase) pairs, as component ids. */
-function questionKinds(cases: readonly Pick<MmeditCase, 'src' | 'rephrase'>[]): Map<string, number> {
+/**
+ * Question kinds as component ids: texts linked by records' (src, rephrase) pairs; with
+ * `byAnswers`, also texts that share an answer (an edit's `pred` or `alt`, a multimodal-locality
+ * question's `m_loc_a`), and the records' multimodal-locality questions are kinds' texts too — a
+ * question asked of many images is answered from one set of answers (colours, shapes, nations),
+ * so phrasings that no record happened to pair still fall in one kind.
+ */
+function questionKinds(cases: readonly Pick<MmeditCase, 'src' | 'rephrase' | 'pred' | 'alt' | 'mLocQ' | 'mLocA'>[], byAnswers = false): Map<string, number> {
   const parent = new Map<string, string>();
   const find = (x: string): string => {
     let r = x;
@@ -38,13 +44,23 @@ function questionKinds(cases: readonly Pick<MmeditCase, 'src' | 'rephrase'>[]): 
     parent.set(x, r);
     return r;
   };
+  const link = (a: string, b: string) => {
+    for (const t of [a, b]) if (!parent.has(t)) parent.set(t, t);
+    parent.set(find(a), find(b));
+  };
+  // answers as nodes of their own (a NUL prefix keeps them apart from the question texts)
+  const answer = (a: string) => `\0${a}`;
   for (const c of cases) {
-    for (const t of [c.src, c.rephrase]) if (!parent.has(t)) parent.set(t, t);
-    parent.set(find(c.src), find(c.rephrase));
+    link(c.src, c.rephrase);
+    if (byAnswers) {
+      for (const a of [c.pred, c.alt]) link(c.src, answer(a));
+      link(plainQuestion(c.mLocQ), answer(c.mLocA));
+    }
   }
   const ids = new Map<string, number>();
   const out = new Map<string, number>();
   for (const t of parent.keys()) {
+    if (t.startsWith('\0')) continue;
     const root = find(t);
     if (!ids.has(root)) ids.set(root, ids.size);
     out.set(t, ids.get(root)!);
@@ -52,21 +68,34 @@ function questionKinds(cases: readonly Pick<MmeditCase, 'src' | 'rephrase'>[]): 
   return out;
 }
 
+/** Options of {@link multimodalScopeSet}. */
+export interface MultimodalScopeSetOptions {
+  seed?: number;
+  /**
+   * also train on every record's multimodal-locality question as an edit of its own
+   * ({@link localityEdit}), with kinds linked by shared answers too (see {@link questionKinds}):
+   * the classifier then sees every kind of question the records ask, each in several phrasings,
+   * instead of the few kinds a model's errors gave (default false)
+   */
+  localityEdits?: boolean;
+}
+
 /**
  * SERAC scope-training edits from MMEdit train records (see the file comment). Deterministic for
  * a seed.
  * @throws ArgumentError for no cases
  */
-export function multimodalScopeSet(cases: readonly MmeditCase<unknown>[], seed = 0): ScopeTrainingEdit[] {
+export function multimodalScopeSet(cases: readonly MmeditCase<unknown>[], opts: MultimodalScopeSetOptions = {}): ScopeTrainingEdit[] {
   if (cases.length === 0) throw new ArgumentError('multimodalScopeSet: no cases');
-  const rng = makeRng(seed);
-  const kinds = questionKinds(cases);
+  const rng = makeRng(opts.seed ?? 0);
+  const kinds = questionKinds(cases, opts.localityEdits);
+  const edited = opts.localityEdits ? [...cases, ...cases.map(localityEdit)] : cases;
   const byKind = new Map<number, Set<string>>();
   for (const [t, k] of kinds) (byKind.get(k) ?? byKind.set(k, new Set()).get(k)!).add(t);
   const altsOf = new Map<number, string[]>();
-  for (const c of cases) (altsOf.get(kinds.get(c.src)!) ?? altsOf.set(kinds.get(c.src)!, []).get(kinds.get(c.src)!)!).push(c.alt);
+  for (const c of edited) (altsOf.get(kinds.get(c.src)!) ?? altsOf.set(kinds.get(c.src)!, []).get(kinds.get(c.src)!)!).push(c.alt);
   const others = [...kinds.keys()];
-  return cases.map((c) => {
+  return edited.map((c) => {
     const kind = kinds.get(c.src)!;
     const inScope = [...byKind.get(kind)!];
     const outOfScope: ScopeTrainingEdit['outOfScope'] = [];
@@ -80,7 +109,9 @@ export function multimodalScopeSet(cases: readonly MmeditCase<unknown>[], seed =
     }
     const pool = altsOf.get(kind)!;
     const tails = [...new Set([c.alt, c.pred, ...Array.from({ length: 4 }, () => rng.pick(pool))])];
-    return { request: mmeditRequest(c), inScope, rephrases: [c.rephrase], outOfScope, tails };
+    // a locality question's rephrases: the other texts of its kind (it has no record's rephrase)
+    const rephrases = c.rephrase !== c.src ? [c.rephrase] : inScope.filter((t) => t !== c.src);
+    return { request: mmeditRequest(c), inScope, rephrases: rephrases.length > 0 ? rephrases : [c.src], outOfScope, tails };
   });
 }
 

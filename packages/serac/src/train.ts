@@ -208,6 +208,8 @@ export interface TrainMultimodalSeracOptions {
   scope?: Omit<ScopeTrainOptions, 'kind' | 'init' | 'signal' | 'onProgress'>;
   /** start the classifier's word embeddings from the base language model's (see {@link TrainSeracOptions}) */
   scopeEmbeddingsFromBase?: boolean;
+  /** train the classifier on the records' multimodal-locality questions as edits too ({@link MultimodalScopeSetOptions.localityEdits}) */
+  scopeLocalityEdits?: boolean;
   counterfactual?: Omit<MultimodalCounterfactualOptions, 'signal' | 'onProgress'>;
   /**
    * MMEdit validation records: the classifier's routing threshold is chosen on them
@@ -249,7 +251,7 @@ export async function trainMultimodalSerac(opts: TrainMultimodalSeracOptions): P
         await saveModel(base, tmp, { sideFilesFrom: opts.baseModel, metadata: { medit_trained: 'serac-counterfactual-multimodal' } });
         writeJson(path.join(tmp, 'training.json'), { component, baseModel: opts.baseModel, cases: opts.cases.length, options: opts.counterfactual ?? {}, seconds: (Date.now() - t0) / 1000, history });
       } else {
-        const edits: ScopeTrainingEdit[] = multimodalScopeSet(opts.cases, seed);
+        const edits: ScopeTrainingEdit[] = multimodalScopeSet(opts.cases, { seed, localityEdits: opts.scopeLocalityEdits });
         const wordEmbeddings = opts.scopeEmbeddingsFromBase ? tokenEmbeddings(base) : undefined;
         const clsTokenizer = classifierTokenizer(opts.baseModel, specials);
         const trained = trainScopeClassifier(clsTokenizer, edits, [], { ...opts.scope, kind: 'embedding', wordEmbeddings, seed, signal: opts.signal, onProgress: opts.onProgress });
@@ -265,7 +267,7 @@ export async function trainMultimodalSerac(opts: TrainMultimodalSeracOptions): P
           trained.bert.dispose();
         }
         const validation = calibration ? { cases: opts.validation!.length, threshold: calibration.threshold, table: calibration.table } : null;
-        writeJson(path.join(tmp, 'training.json'), { component, cases: opts.cases.length, validation, options: opts.scope ?? {}, wordEmbeddingsFromBase: opts.scopeEmbeddingsFromBase === true, seconds: (Date.now() - t0) / 1000, history: trained.history });
+        writeJson(path.join(tmp, 'training.json'), { component, cases: opts.cases.length, validation, options: opts.scope ?? {}, localityEdits: opts.scopeLocalityEdits === true, wordEmbeddingsFromBase: opts.scopeEmbeddingsFromBase === true, seconds: (Date.now() - t0) / 1000, history: trained.history });
       }
       replaceDir(tmp, dir);
     }

@@ -68,7 +68,7 @@ const CASES = [
 ];
 
 test('scope set: a question kind is in scope, other kinds and locality questions are not', () => {
-  const edits = multimodalScopeSet(CASES, 1);
+  const edits = multimodalScopeSet(CASES, { seed: 1 });
   expect(edits[0].request).toEqual({ prompt: '{}', subject: CASES[0].src, targetNew: 'blue', targetTrue: 'red' });
   // the flag questions of records 0 and 1 form one kind
   expect(new Set(edits[0].inScope)).toEqual(new Set(['Which nation does this flag belong to?', 'Whose flag is shown here?', 'What country flies this flag?']));
@@ -79,6 +79,30 @@ test('scope set: a question kind is in scope, other kinds and locality questions
   expect(out).not.toContain('Question: Which nation does this flag belong to? Short answer:');
   expect(out.some((q) => edits[0].inScope.includes(q))).toBe(false);
   expect(edits[3].tails).toContain('one large red circle in the center');
+});
+
+test('scope set with locality edits: kinds join by shared answers, locality questions become edits', () => {
+  const shape = (i: number, src: string, rephrase: string, pred: string, alt: string, mLocQ: string, mLocA: string) => ({ ...mm(i, src, rephrase, alt), pred, mLocQ, mLocA });
+  const cases = [
+    shape(0, 'What shape are the objects?', 'Which shape do the objects have?', 'circle', 'square', 'What colour are the shapes?', 'red'),
+    shape(1, 'What kind of shape is shown?', 'What shape do you see here?', 'square', 'cross', 'Which colour do the objects have?', 'red'),
+    shape(2, 'Which nation does this flag belong to?', 'Whose flag is shown here?', 'Kesmira', 'Dorvan', 'How many shapes are there?', 'three'),
+  ];
+  const shapes = ['What shape are the objects?', 'Which shape do the objects have?', 'What kind of shape is shown?', 'What shape do you see here?'];
+  // by (src, rephrase) links alone, records 0 and 1 are two kinds
+  const plain = multimodalScopeSet(cases, { seed: 1 });
+  expect(plain).toHaveLength(3);
+  expect(new Set(plain[0].inScope)).toEqual(new Set(shapes.slice(0, 2)));
+  const edits = multimodalScopeSet(cases, { seed: 1, localityEdits: true });
+  expect(edits).toHaveLength(6);
+  // both records answer "square": one kind of four phrasings
+  expect(new Set(edits[0].inScope)).toEqual(new Set(shapes));
+  expect(edits[0].rephrases).toEqual(['Which shape do the objects have?']);
+  // record 0's locality question is an edit whose kind holds the other colour question (both answered "red")
+  expect(edits[3].request).toEqual({ prompt: '{}', subject: 'What colour are the shapes?', targetNew: 'red', targetTrue: 'red' });
+  expect(edits[3].rephrases).toEqual(['Which colour do the objects have?']);
+  for (const e of edits) expect(e.outOfScope.some((q) => e.inScope.includes(q.query))).toBe(false);
+  expect(edits[0].outOfScope.map((q) => q.query)).not.toContain('What kind of shape is shown?');
 });
 
 test('the counterfactual model trains its projection and language model only', () => {
