@@ -20,8 +20,8 @@
  * the best point and its `tuned` block. Resumable: a method whose file already holds a `tuned`
  * block on validation for this validation file (same SHA-256) is skipped; within a method,
  * `medit tune` keeps each finished point in `<--state>/<method>-<the validation file's hash>`
- * (default `--state reports/fact-base/tune`), so rebuilt edit sets never reuse a point measured
- * on the old ones. After changing a method's protocol here, delete its state directory.
+ * (default `--state bench/tune-state/fact-base`, committed: a sweep outlives the machine it started
+ * on), so rebuilt edit sets never reuse a point measured on the old ones. After changing a method's protocol here, delete its state directory.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -56,10 +56,10 @@ export interface TuneOptions {
   log?: (line: string) => void;
 }
 
-/** Defaults: fact-base, bench/grids, reports/fact-base/tune. */
+/** Defaults: fact-base, bench/grids, bench/tune-state/fact-base. */
 export function defaultTuneOptions(root: string): TuneOptions {
   const bars = defaultBarsOptions(root);
-  return { root, world: WORLDS['fact-base'], grids: 'bench/grids/fact-base-', state: 'reports/fact-base/tune', methods: TUNED_METHODS, single: 32, massN: bars.n, seqBatch: bars.seqBatch };
+  return { root, world: WORLDS['fact-base'], grids: 'bench/grids/fact-base-', state: 'bench/tune-state/fact-base', methods: TUNED_METHODS, single: 32, massN: bars.n, seqBatch: bars.seqBatch };
 }
 
 /** A method's key in bench/hparams and bench/grids (FT+KL's files are `ft-kl`). */

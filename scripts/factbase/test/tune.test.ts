@@ -92,7 +92,7 @@ test('the real plan: fact-base files, 32 single edits, the mass editors at the b
     const argv = tuneArgv(o, m, 'abcdef0123456789', 399);
     for (const f of argv.filter((a) => a.includes('/'))) expect([m, f]).toEqual([m, expect.stringMatching(/fact-?base/)]);
     const key = m === 'ft+kl' ? 'ft-kl' : m;
-    expect(line(m)).toContain(`--grid bench/grids/fact-base-${key}.json --hparams bench/hparams/fact-base-${key}.json --out bench/hparams/fact-base-${key}.json --state reports/fact-base/tune/${key}-abcdef012345`);
+    expect(line(m)).toContain(`--grid bench/grids/fact-base-${key}.json --hparams bench/hparams/fact-base-${key}.json --out bench/hparams/fact-base-${key}.json --state bench/tune-state/fact-base/${key}-abcdef012345`);
     expect(line(m)).toContain('--dataset test-fixtures/factbase/edits/counterfact-validation.json');
     expect(fs.existsSync(path.join(ROOT, `bench/grids/fact-base-${key}.json`))).toBe(true);
     expect(fs.existsSync(path.join(ROOT, `bench/hparams/fact-base-${key}.json`))).toBe(true);
