@@ -41,12 +41,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { loadModel, writeFileAtomic } from '@medit/core';
-import { main as medit } from '@medit/cli';
 
 import { WORLDS } from '../compare/worlds';
 import { FACTBASE_DERIVED, ensureDerivedInputs } from './derived-inputs';
 import { massProtocol } from './mass-protocol';
 import { measureFactbaseRecall } from './recall';
+import { runMedit } from './run-medit';
 import { type SplitName, type World } from './world';
 
 /** What {@link runBars} measures and where. Paths are relative to `root`. */
@@ -162,12 +162,7 @@ export function barSteps(o: BarsOptions): BarStep[] {
   const dataset = (kind: string, split: string = o.split) => path.join(at(o.edits), `${kind}-${split}.json`);
   const hparams = (method: string) => path.join(at(o.hparamsDir), `fact-base-${method}.json`);
   const corpus = path.join(at(o.work), 'stats-corpus.jsonl');
-  const cli = async (argv: string[]) => {
-    const lines: string[] = [];
-    const sink = { write: (s: string) => { lines.push(s); return true; } };
-    const code = await medit(argv, { cwd: o.root, stdout: sink, stderr: sink });
-    if (code !== 0) throw new Error(`medit ${argv.join(' ')} failed (exit ${code}):\n${lines.join('').slice(-2000)}`);
-  };
+  const cli = (argv: string[]) => runMedit(o.root, argv, log);
   const evalStep = (name: string, stem: string, argv: string[]): BarStep => {
     const full = ['eval', '--model', at(o.model), '--dataset', dataset('counterfact'), '--limit', String(o.n), '--suites', 'counterfact,easyedit', ...argv, '--out', out(stem)];
     return { name, output: out(`${stem}.json`), argv: full, run: () => cli(full) };

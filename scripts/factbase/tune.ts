@@ -27,12 +27,11 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { main as medit } from '@medit/cli';
-
 import { type WorldDescription, WORLDS, editFile, hparamsFile } from '../compare/worlds';
 import { defaultBarsOptions } from './bars';
 import { ensureDerivedInputs } from './derived-inputs';
 import { massProtocol } from './mass-protocol';
+import { runMedit } from './run-medit';
 
 /** The methods tuned, in order (fact-small's tuned methods, and EMMET). */
 export const TUNED_METHODS = ['ft-m', 'ft+kl', 'rome', 'ft-l', 'kn', 'tpatcher', 'memit', 'emmet', 'alphaedit'] as const;
@@ -161,10 +160,7 @@ export async function runTuning(o: TuneOptions): Promise<{ tuned: string[]; skip
     const argv = tuneArgv(o, m, sha, cases);
     const t = Date.now();
     log(JSON.stringify({ method: m, started: new Date().toISOString(), command: `medit ${argv.join(' ')}` }));
-    const lines: string[] = [];
-    const sink = { write: (s: string) => { lines.push(s); for (const l of s.split('\n')) if (l.trim()) log(`  ${l}`); return true; } };
-    const code = await medit(argv, { cwd: o.root, stdout: sink, stderr: sink });
-    if (code !== 0) throw new Error(`medit ${argv.join(' ')} failed (exit ${code}):\n${lines.join('').slice(-2000)}`);
+    await runMedit(o.root, argv, log);
     tuned.push(m);
     log(JSON.stringify({ method: m, done: file, seconds: (Date.now() - t) / 1000 }));
   }
