@@ -92,6 +92,15 @@ describe('long jobs report progress', () => {
     expect(steps[steps.length - 1][0]).toBe(steps[steps.length - 1][1]);
   });
 
+  test('tune shows each point\'s progress, named by the point', async () => {
+    const grid = path.join(tmp, 'grid.json');
+    fs.writeFileSync(grid, JSON.stringify({ v_num_grad_steps: [1, 2] }));
+    const r = await runCli(['tune', '--method', 'rome', '--model', PARITY_MODEL, '--dataset', path.join(FIX, 'counterfact-parity.json'), '--limit', '1', '--no-covariance', '--hparams', path.join(FIX, 'hparams-fast.json'), '--grid', grid, '--out', path.join(tmp, 'tuned.json'), '--state', path.join(tmp, 'tune-state')], { env: EVERY });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^point 1\/2: \d+% \(\d+\/1\)/m);
+    expect(r.stderr).toMatch(/^point 2\/2: 100% \(1\/1\)/m);
+  });
+
   test('eval --method memit reports its covariance statistics, as lines and as JSON events', async () => {
     const hp = path.join(tmp, 'memit.json');
     fs.writeFileSync(hp, JSON.stringify({ v_num_grad_steps: 2, context_template_length_params: [[5, 1]], mom2_n_samples: 200 }));

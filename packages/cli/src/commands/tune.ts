@@ -21,7 +21,7 @@ import { type EvalMode, type EvalSuite, EVAL_SUITES, evaluate, harmonicMean } fr
 
 import { type OptionSpecs, UsageError } from '../args';
 import { type CommandContext, loadModelDir, requireFile, resolvePath, shortPath } from '../common';
-import { createEditor, selectMethod, zCacheLine } from '../methods';
+import { createEditor, selectMethod, zCacheLine, zCacheProgress } from '../methods';
 import { dataUse } from '../provenance';
 import { EVAL_OPTIONS, type LoadEdits, loadEditsFor, loadRecord } from './eval';
 
@@ -166,11 +166,27 @@ export async function runTune(ctx: CommandContext): Promise<number> {
       const editor = await createEditor(pointCtx, method, model, cases, { evaluated: true, load: load?.cases });
       let means: Record<string, number | null>;
       let zLine: string | undefined;
+      // a point can run for an hour (a sequential stream, a 1,000-edit batch): its progress, as `medit eval` shows it
+      const bar = out.progress(`point ${i + 1}/${points.length}`);
       try {
-        const report = await evaluate({ editor, model, cases, mode, batchSize, evalAfter, suites, keepEditedFacts: args.flag('keep-edited-facts'), load: load?.cases, signal: io.signal, includeRows: false });
+        const report = await evaluate({
+          editor,
+          model,
+          cases,
+          mode,
+          batchSize,
+          evalAfter,
+          suites,
+          keepEditedFacts: args.flag('keep-edited-facts'),
+          load: load?.cases,
+          signal: io.signal,
+          includeRows: false,
+          onProgress: (p) => bar.update(p.done, p.total, [p.stage, zCacheProgress(p.detail?.info)].filter(Boolean).join(' · '), { stage: p.stage }),
+        });
         means = Object.fromEntries(Object.entries(report.methods[1].aggregates).map(([k, a]) => [k, a.mean]));
         zLine = zCacheLine(ctx, editor);
       } finally {
+        bar.end();
         editor.dispose();
       }
       for (const key of metric.split(',')) if (!(key in means)) throw new UsageError(`--metric ${metric}: the run has no aggregate ${key} (it has ${Object.keys(means).join(', ')})`, 'tune');
