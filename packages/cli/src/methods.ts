@@ -10,12 +10,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { type CausalLM, ArgumentError, fillTemplate, readHparamsMapping } from '@medit/core';
+import { type EvalProgress } from '@medit/metrics';
 import { type EditCase, readDataset } from '@medit/data';
 import { type MethodEditor, type MethodInput, type MethodInputs, type MethodSpec, type TrainedMethod, FACT_SMALL, METHODS, SHIPPED } from '@medit/methods';
 
 import { UsageError } from './args';
 import { type CommandContext, FILLER_CORPUS, repoFile, requireFile, resolvePath, shortPath, statsForLayers } from './common';
-import { formatInt } from './output';
+import { formatInt, type Progress } from './output';
 
 export type { MethodEditor } from '@medit/methods';
 
@@ -217,6 +218,11 @@ export function zCacheLine(ctx: CommandContext, editor: MethodEditor | undefined
 export function zCacheProgress(info: Record<string, number> | undefined): string {
   if (info?.zCacheHits === undefined) return '';
   return `z cache: ${formatInt(info.zCacheHits)} read, ${formatInt(info.zCacheMisses ?? 0)} to compute`;
+}
+
+/** An evaluation's progress shown on `bar`: its stage and, for a MEMIT-family editor with a z cache, the cache's reads. */
+export function evalProgress(bar: Progress): (p: EvalProgress) => void {
+  return (p) => bar.update(p.done, p.total, [p.stage, zCacheProgress(p.detail?.info)].filter(Boolean).join(' · '), { stage: p.stage });
 }
 
 /** `{ zCache: { dir, hits, misses } }` for a command's JSON result when the editor has a z cache; `{}` otherwise. */

@@ -13,7 +13,7 @@ import { AttributeSnippets, checkLoadEdits, type EvalMode, type EvalReport, type
 import { type OptionSpecs, UsageError } from '../args';
 import { type CommandContext, FACTWORLD_SNIPPETS, loadModelDir, repoFile, requireFile, resolvePath, shortPath } from '../common';
 import { formatAggregate } from '../markdown';
-import { type MethodEditor, METHOD_NAMES, createEditor, selectMethod, zCacheLine, zCacheProgress, zCacheResult } from '../methods';
+import { type MethodEditor, METHOD_NAMES, createEditor, selectMethod, evalProgress, zCacheLine, zCacheResult } from '../methods';
 import { dataUse } from '../provenance';
 import { type SavedEdit, loadSavedEdit } from '../saved-edit';
 import { formatDuration } from '../output';
@@ -262,7 +262,7 @@ export async function runEval(ctx: CommandContext): Promise<number> {
         load: load?.cases,
         signal: io.signal,
         modelName: path.basename(resolvePath(io, modelDir)) + (deltaFile ? ` + ${path.basename(deltaFile)}` : ''),
-        onProgress: (p) => bar.update(p.done, p.total, [p.stage, zCacheProgress(p.detail?.info)].filter(Boolean).join(' · '), { stage: p.stage }),
+        onProgress: evalProgress(bar),
       });
     } finally {
       bar.end();

@@ -21,7 +21,7 @@ import { type EvalMode, type EvalSuite, EVAL_SUITES, evaluate, harmonicMean } fr
 
 import { type OptionSpecs, UsageError } from '../args';
 import { type CommandContext, loadModelDir, requireFile, resolvePath, shortPath } from '../common';
-import { createEditor, selectMethod, zCacheLine, zCacheProgress } from '../methods';
+import { createEditor, selectMethod, evalProgress, zCacheLine } from '../methods';
 import { dataUse } from '../provenance';
 import { EVAL_OPTIONS, type LoadEdits, loadEditsFor, loadRecord } from './eval';
 
@@ -181,7 +181,7 @@ export async function runTune(ctx: CommandContext): Promise<number> {
           load: load?.cases,
           signal: io.signal,
           includeRows: false,
-          onProgress: (p) => bar.update(p.done, p.total, [p.stage, zCacheProgress(p.detail?.info)].filter(Boolean).join(' · '), { stage: p.stage }),
+          onProgress: evalProgress(bar),
         });
         means = Object.fromEntries(Object.entries(report.methods[1].aggregates).map(([k, a]) => [k, a.mean]));
         zLine = zCacheLine(ctx, editor);
