@@ -10,8 +10,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { type CausalLM, ArgumentError, fillTemplate, readHparamsMapping } from '@medit/core';
-import { type EvalProgress } from '@medit/metrics';
 import { type EditCase, readDataset } from '@medit/data';
+import { type EvalProgress } from '@medit/metrics';
 import { type MethodEditor, type MethodInput, type MethodInputs, type MethodSpec, type TrainedMethod, FACT_SMALL, METHODS, SHIPPED } from '@medit/methods';
 
 import { UsageError } from './args';
