@@ -7,14 +7,15 @@ import { main as medit } from '@medit/cli';
 
 /** Runs `medit <argv>` in `cwd`, forwarding its stdout and stderr lines to `log`. */
 export async function runMedit(cwd: string, argv: readonly string[], log: (line: string) => void): Promise<void> {
-  const lines: string[] = [];
+  // only the tail is kept for the error: an hour-long step writes a progress line every few seconds
+  let tail = '';
   const sink = {
     write: (s: string) => {
-      lines.push(s);
+      tail = (tail + s).slice(-2000);
       for (const l of s.split('\n')) if (l.trim()) log(`  ${l}`);
       return true;
     },
   };
   const code = await medit([...argv], { cwd, stdout: sink, stderr: sink });
-  if (code !== 0) throw new Error(`medit ${argv.join(' ')} failed (exit ${code}):\n${lines.join('').slice(-2000)}`);
+  if (code !== 0) throw new Error(`medit ${argv.join(' ')} failed (exit ${code}):\n${tail}`);
 }
