@@ -27,7 +27,11 @@ test('parity fixtures have the expected manifest version', () => {
   if (manifest.formatVersion !== 1) throw new Error('parity fixtures are from another format version: re-copy shared/parity into test-fixtures/parity');
 });
 
-afterAll(() => setGemmBackend(buildInfo().blas ? 'blas' : 'fallback'));
+// The backend is process-wide and jest runs later test files in this worker: leave it as found
+// (the built-in kernel unless MEDIT_GEMM=blas), or their in-process results differ from their
+// child processes' (the kill loop compares the two bit for bit).
+const initialGemm = buildInfo().blasActive ? 'blas' : 'fallback';
+afterAll(() => setGemmBackend(initialGemm));
 
 describe.each(CASES.flatMap((c) => GEMMS.map((g) => [c, g] as const)))('%s (%s GEMM)', (name, gemm) => {
   beforeAll(() => setGemmBackend(gemm));
