@@ -111,9 +111,9 @@ export interface WorldConfig {
 export const DEFAULT_WORLD_CONFIG: Readonly<WorldConfig> = {
   seed: 28,
   imageSize: 48,
-  nations: { train: 160, val: 30, eval: 90 },
-  landmarks: { train: 140, val: 20, eval: 80 },
-  sceneVal: 0.1,
+  nations: { train: 130, val: 60, eval: 90 },
+  landmarks: { train: 120, val: 40, eval: 80 },
+  sceneVal: 0.15,
   sceneEval: 0.2,
 };
 
