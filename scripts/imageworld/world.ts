@@ -113,7 +113,7 @@ export const DEFAULT_WORLD_CONFIG: Readonly<WorldConfig> = {
   imageSize: 48,
   nations: { train: 130, val: 60, eval: 90 },
   landmarks: { train: 120, val: 40, eval: 80 },
-  sceneVal: 0.15,
+  sceneVal: 0.1,
   sceneEval: 0.2,
 };
 
