@@ -9,10 +9,10 @@
  * Training pairs come from MMEdit train records ({@link MmeditCase}). A text-only classifier
  * cannot tell two images apart, so a record's scope is a *kind of question*: the connected
  * component of question texts that records link as (src, rephrase) pairs (with the scope set's
- * `localityEdits`, also texts sharing an answer, and the locality questions are edits too). In scope: every text of
- * the edit's component; out of scope: its text-locality question, multimodal-locality questions
- * (in MMEdit's VQA template) whose plain text is not of the component, and other components'
- * questions.
+ * `localityEdits`, also texts sharing an answer, and the locality questions are edits too). In
+ * scope: every text of the edit's component; out of scope: its text-locality question,
+ * multimodal-locality questions (in MMEdit's VQA template) whose plain text is not of the
+ * component, and other components' questions.
  */
 import { ArgumentError, type RgbImage, targetIds, type VisionLanguageModel } from '@medit/core';
 import { type MmeditCase, MMEDIT_VQA_TEMPLATE, mmeditLocalityPrompt, mmeditRequest } from '@medit/data';
