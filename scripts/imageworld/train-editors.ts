@@ -25,6 +25,8 @@
  * made from the records' multimodal-locality questions (`@medit/serac`'s `localityEdit`);
  * `--scope-locality-edits` trains the classifier on those questions as edits too, with question
  * kinds linked by shared answers (`@medit/serac`'s `multimodalScopeSet`).
+ * `--calibrate-on rows` picks SERAC's routing threshold on the validation records' teacher-forced
+ * rows (prompt + target, what the router reads in the MMEdit harness) instead of their prompts.
  * `--edit-nll sum` trains MEND / KE on each target's summed token NLL (MEND's Alg. 1) instead of
  * the token mean (MEND-code, the default; `@medit/mend`'s `edit_nll`).
  * `DIR/data.json` records the command, the files (SHA-256) and record indices trained and
@@ -124,6 +126,7 @@ async function main(): Promise<void> {
       baseModel: modelDir,
       cases,
       validation,
+      calibrateOn: arg('calibrate-on', 'prompts') as 'prompts' | 'rows',
       out,
       scopeEmbeddingsFromBase: true,
       scopeLocalityEdits: process.argv.includes('--scope-locality-edits'),

@@ -279,9 +279,18 @@ export function trainMultimodalCounterfactual(model: VisionLanguageModel, cases:
 /**
  * An MMEdit validation record as threshold calibration reads it: the rephrase must be routed, the
  * text-locality question and the multimodal-locality question (in MMEdit's VQA template) not.
+ * With `withTargets` each is followed by its target (the rephrase by `alt`, the locality questions
+ * by their answers): the teacher-forced rows the MMEdit harness scores, which is what SERAC's
+ * router reads there (as SERAC-code's `run_classifier` decodes the whole `input_ids`); a
+ * generation is routed on its prompt alone.
  */
-export function mmeditCalibrationCase(c: MmeditCase<unknown>): CalibrationCase {
-  return { request: mmeditRequest(c), rephrasePrompts: [c.rephrase], localityPrompts: [{ prompt: c.loc }, { prompt: mmeditLocalityPrompt(c.mLocQ) }] };
+export function mmeditCalibrationCase(c: MmeditCase<unknown>, opts: { withTargets?: boolean } = {}): CalibrationCase {
+  const row = (prompt: string, target: string) => (opts.withTargets ? `${prompt} ${target}` : prompt);
+  return {
+    request: mmeditRequest(c),
+    rephrasePrompts: [row(c.rephrase, c.alt)],
+    localityPrompts: [{ prompt: row(c.loc, c.locAns) }, { prompt: row(mmeditLocalityPrompt(c.mLocQ), c.mLocA) }],
+  };
 }
 
 /**

@@ -217,6 +217,12 @@ export interface TrainMultimodalSeracOptions {
    * multimodal-locality questions out of scope) and written to scope.json. Default: SERAC's 0.5.
    */
   validation?: readonly MmeditCase<unknown>[];
+  /**
+   * what calibration reads of each validation record ({@link mmeditCalibrationCase}): its
+   * `prompts` (default; what a generation is routed on) or the teacher-forced `rows` (prompt +
+   * target) the MMEdit harness scores
+   */
+  calibrateOn?: 'prompts' | 'rows';
   seed?: number;
   saveDtype?: DType;
   signal?: AbortSignal;
@@ -231,6 +237,8 @@ export interface TrainMultimodalSeracOptions {
  */
 export async function trainMultimodalSerac(opts: TrainMultimodalSeracOptions): Promise<void> {
   if (opts.cases.length === 0) throw new ArgumentError('trainMultimodalSerac: no training cases');
+  const calibrateOn = opts.calibrateOn ?? 'prompts';
+  if (calibrateOn !== 'prompts' && calibrateOn !== 'rows') throw new ArgumentError(`trainMultimodalSerac: calibrateOn must be "prompts" or "rows", not ${JSON.stringify(opts.calibrateOn)}`);
   const seed = opts.seed ?? 0;
   const components = opts.components ?? ['scope-embedding', 'counterfactual'];
   fs.mkdirSync(opts.out, { recursive: true });
@@ -258,7 +266,7 @@ export async function trainMultimodalSerac(opts: TrainMultimodalSeracOptions): P
         let calibration: ReturnType<typeof calibrateThreshold> | undefined;
         try {
           if (opts.validation?.length) {
-            calibration = calibrateThreshold(new ScopeClassifier(new EngineEncoder(trained.bert, trained.config.pooling, clsTokenizer), trained.config), opts.validation.map(mmeditCalibrationCase));
+            calibration = calibrateThreshold(new ScopeClassifier(new EngineEncoder(trained.bert, trained.config.pooling, clsTokenizer), trained.config), opts.validation.map((c) => mmeditCalibrationCase(c, { withTargets: calibrateOn === 'rows' })));
             trained.config.threshold = calibration.threshold;
           }
           castParams(trained.bert.params, opts.saveDtype ?? 'float16');
@@ -266,7 +274,7 @@ export async function trainMultimodalSerac(opts: TrainMultimodalSeracOptions): P
         } finally {
           trained.bert.dispose();
         }
-        const validation = calibration ? { cases: opts.validation!.length, threshold: calibration.threshold, table: calibration.table } : null;
+        const validation = calibration ? { cases: opts.validation!.length, on: calibrateOn, threshold: calibration.threshold, table: calibration.table } : null;
         writeJson(path.join(tmp, 'training.json'), { component, cases: opts.cases.length, validation, options: opts.scope ?? {}, localityEdits: opts.scopeLocalityEdits === true, wordEmbeddingsFromBase: opts.scopeEmbeddingsFromBase === true, seconds: (Date.now() - t0) / 1000, history: trained.history });
       }
       replaceDir(tmp, dir);

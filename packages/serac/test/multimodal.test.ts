@@ -178,3 +178,9 @@ test('calibration reads an MMEdit validation record: its rephrase in scope, both
     localityPrompts: [{ prompt: 'What is the capital of Kesmira?' }, { prompt: 'Question: How many shapes are there? Short answer:' }],
   });
 });
+
+test('calibration on rows reads each question followed by its target, as the harness scores it', () => {
+  const c = mmeditCalibrationCase(CASES[2], { withTargets: true });
+  expect(c.rephrasePrompts).toEqual([`What is the colour of the shapes? ${CASES[2].alt}`]);
+  expect(c.localityPrompts).toEqual([{ prompt: `What is the capital of Kesmira? ${CASES[2].locAns}` }, { prompt: `Question: How many shapes are there? Short answer: ${CASES[2].mLocA}` }]);
+});
