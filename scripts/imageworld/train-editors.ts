@@ -16,7 +16,9 @@
  * {@link withRenamedCopies}; `--renamed-names edited` draws only the train answers' names, see
  * {@link renamePool}), stopping after `--patience` iterations (default 5,000) without a
  * better validation loss; SERAC writes its artefact directory to DIR, its counterfactual model
- * with frozen token embeddings and name re-statements (see `@medit/serac`'s multimodal.ts);
+ * with frozen token embeddings and name re-statements (see `@medit/serac`'s multimodal.ts;
+ * `--cf-augment-names` their share, `--cf-name-pool words` fills their name slot with any word of
+ * the train records' texts instead of their names);
  * `--scope-noise` / `--cf-noise` give the share of the classifier's / counterfactual model's
  * training queries noised with EDA word operations (`--noise-rate` α, words of the train records'
  * questions; `@medit/serac`'s word-noise.ts), `--cf-statement-noise` that of the counterfactual
@@ -132,7 +134,7 @@ async function main(): Promise<void> {
       scopeLocalityEdits: process.argv.includes('--scope-locality-edits'),
       scope: { steps: Number(arg('scope-steps', '1500')), hiddenSize: 128, layers: 2, heads: 4, rephraseShare: 0.5, queryNoise: noise(Number(arg('scope-noise', '0'))) },
       components: arg('components', 'scope-embedding,counterfactual').split(',') as ('scope-embedding' | 'counterfactual')[],
-      counterfactual: { steps: Number(arg('cf-steps', '24000')), batchSize: 16, lr: Number(arg('cf-lr', '3e-4')), augmentNames: Number(arg('cf-augment-names', '0.5')), augmentWords: Number(arg('cf-augment-words', '0.5')), localityEdits: Number(arg('cf-locality-edits', '0')), frozenTokenEmbeddings: true, queryNoise: noise(Number(arg('cf-noise', '0')), cfRate), statementNoise: noise(Number(arg('cf-statement-noise', arg('cf-noise', '0'))), cfRate) },
+      counterfactual: { steps: Number(arg('cf-steps', '24000')), batchSize: 16, lr: Number(arg('cf-lr', '3e-4')), augmentNames: Number(arg('cf-augment-names', '0.5')), augmentNamePool: arg('cf-name-pool', 'names') as 'names' | 'words', augmentWords: Number(arg('cf-augment-words', '0.5')), localityEdits: Number(arg('cf-locality-edits', '0')), frozenTokenEmbeddings: true, queryNoise: noise(Number(arg('cf-noise', '0')), cfRate), statementNoise: noise(Number(arg('cf-statement-noise', arg('cf-noise', '0'))), cfRate) },
       onProgress: (p) => {
         if (p.done % 100 === 0) console.log(JSON.stringify({ stage: p.stage, done: p.done, total: p.total, ...p.info }));
       },

@@ -131,6 +131,13 @@ export interface MultimodalCounterfactualOptions {
    */
   augmentNames?: number;
   /**
+   * where those names come from: `names` ({@link trainingNames}, default) or `words` (every word
+   * of the records' texts, {@link trainingWords}): with names alone the model can keep a prior
+   * over the training names and write one of them — the one its embedding favours — instead of
+   * copying a name it never wrote; a slot that may hold any word leaves copying as the only rule
+   */
+  augmentNamePool?: 'names' | 'words';
+  /**
    * probability of then replacing one word before the last with the word at the same place in
    * another answer of the kind with as many words ({@link withRecombinedWord}; default 0): answers
    * whose word combinations no training record has (a caption's colour pair) are copied too
@@ -172,6 +179,13 @@ export function trainingNames(cases: readonly MmeditCase<unknown>[]): string[] {
     for (const question of [c.src, c.rephrase, c.loc, c.mLocQ]) add(question.replace(/^\S+/, ''));
   }
   return [...names].sort();
+}
+
+/** Every word of the records' answers and questions (punctuation stripped), sorted. */
+export function trainingWords(cases: readonly MmeditCase<unknown>[]): string[] {
+  const words = new Set<string>();
+  for (const c of cases) for (const text of [c.pred, c.alt, c.locAns, c.mLocA, c.src, c.rephrase, c.loc, c.mLocQ]) for (const w of text.match(/[A-Za-z]+/g) ?? []) words.add(w);
+  return [...words].sort();
 }
 
 /**
@@ -224,7 +238,9 @@ export function trainMultimodalCounterfactual(model: VisionLanguageModel, cases:
   const augmentNames = opts.augmentNames ?? 0;
   const augmentWords = opts.augmentWords ?? 0;
   const rng = makeRng(opts.seed ?? 0);
-  const names = augmentNames > 0 ? trainingNames(cases) : [];
+  const namePool = opts.augmentNamePool ?? 'names';
+  if (namePool !== 'names' && namePool !== 'words') throw new ArgumentError(`trainMultimodalCounterfactual: augmentNamePool must be "names" or "words", not ${JSON.stringify(opts.augmentNamePool)}`);
+  const names = augmentNames > 0 ? (namePool === 'words' ? trainingWords(cases) : trainingNames(cases)) : [];
   const kinds = questionKinds(cases);
   const answers = new Map<number, string[]>();
   for (const c of cases) {

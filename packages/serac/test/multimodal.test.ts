@@ -8,7 +8,7 @@
 import { type CausalLM, type RgbImage, noGrad, tidy } from '@medit/core';
 import type { MmeditCase } from '@medit/data';
 
-import { counterfactualContext, counterfactualTrainedNames, localityEdit, makeRng, mmeditCalibrationCase, mmeditIkePool, multimodalScopeSet, routedForward, trainingNames, trainMultimodalCounterfactual, withRecombinedWord } from '../src';
+import { counterfactualContext, counterfactualTrainedNames, localityEdit, makeRng, mmeditCalibrationCase, mmeditIkePool, multimodalScopeSet, routedForward, trainingNames, trainingWords, trainMultimodalCounterfactual, withRecombinedWord } from '../src';
 import { imageWorldTinyVlm } from '../../core/test-utils/tiny-vlm';
 
 function image(seed: number): RgbImage {
@@ -125,6 +125,18 @@ test('name augmentation draws from the names in the training records only', () =
   expect(trainingNames(named)).toEqual(['Dorvan', 'Kesmira']);
   const model = imageWorldTinyVlm(4);
   expect(trainMultimodalCounterfactual(model, named, { steps: 2, batchSize: 4, augmentNames: 1 })).toHaveLength(2);
+  model.dispose();
+});
+
+test('the name pool "words" fills the name slot from every word of the training records; another pool is refused', () => {
+  const named = [{ ...CASES[0], alt: 'Dorvan', pred: 'Kesmira' }];
+  const words = trainingWords(named);
+  expect(words).toEqual(expect.arrayContaining(['Dorvan', 'Kesmira', ...named[0].src.match(/[A-Za-z]+/g)!]));
+  expect(words.every((w) => /^[A-Za-z]+$/.test(w))).toBe(true);
+  expect(new Set(words).size).toBe(words.length);
+  const model = imageWorldTinyVlm(4);
+  expect(trainMultimodalCounterfactual(model, named, { steps: 1, batchSize: 2, augmentNames: 1, augmentNamePool: 'words' })).toHaveLength(1);
+  expect(() => trainMultimodalCounterfactual(model, named, { steps: 1, augmentNames: 1, augmentNamePool: 'all' as 'words' })).toThrow(/augmentNamePool must be "names" or "words", not "all"/);
   model.dispose();
 });
 
