@@ -13,8 +13,8 @@
  * - `serac`: text-only embedding scope classifier + counterfactual VLM (own projection and LM).
  * MEND and KE train with `@medit/mend`'s resumable trainer (checkpoints in DIR) on the records
  * plus `--renamed-copies` re-targeted copies of each (names from the training texts, see
- * {@link withRenamedCopies}; `--renamed-names edited` draws only the train answers' names, see
- * {@link renamePool}), stopping after `--patience` iterations (default 5,000) without a
+ * {@link withRenamedCopies}; `--renamed-names edited` draws only the train answers' names,
+ * `words` any word of the train texts, see {@link renamePool}), stopping after `--patience` iterations (default 5,000) without a
  * better validation loss; SERAC writes its artefact directory to DIR, its counterfactual model
  * with frozen token embeddings and name re-statements (see `@medit/serac`'s multimodal.ts;
  * `--cf-augment-names` their share, `--cf-name-pool words` fills their name slot with any word of
@@ -45,7 +45,7 @@ import * as path from 'node:path';
 import { mulberry32, readPng, type RgbImage, type VisionLanguageModel, loadModel, writeFileAtomic } from '@medit/core';
 import { type MmeditCase, readMmedit, withCaseImages } from '@medit/data';
 import { type EditNllReduction, KeEditor, MendEditor, type TrainableEditor, type TrainingExample, examplesFromMmedit, trainEditor } from '@medit/mend';
-import { textVocabulary, trainMultimodalSerac, trainingNames, type WordNoise } from '@medit/serac';
+import { textVocabulary, trainMultimodalSerac, trainingNames, trainingWords, type WordNoise } from '@medit/serac';
 
 import { arg } from '../args';
 
@@ -93,11 +93,13 @@ export function withRenamedCopies(examples: readonly TrainingExample[], names: r
  * The names renamed copies draw from: `all`, every capitalised word of the train records
  * ({@link trainingNames}); `edited`, only the last words of their `alt` answers — names the VLM
  * was never trained to write, as the val and eval edits' names (the other names include known
- * landmarks and flags, whose output embeddings the VLM's training made larger).
+ * landmarks and flags, whose output embeddings the VLM's training made larger); `words`, every word
+ * of the train records' texts ({@link trainingWords}), so that the renamed slot is not always a name.
  */
 export function renamePool(cases: readonly MmeditCase<unknown>[], which: string): string[] {
   if (which === 'all') return trainingNames(cases);
-  if (which !== 'edited') throw new Error(`--renamed-names must be all or edited, not ${which}`);
+  if (which === 'words') return trainingWords(cases);
+  if (which !== 'edited') throw new Error(`--renamed-names must be all, edited or words, not ${which}`);
   return [...new Set(cases.map((c) => c.alt.split(' ').pop()!).filter((w) => /^[A-Z]/.test(w)))].sort();
 }
 

@@ -11,12 +11,15 @@ import { renamePool, withRenamedCopies } from '../train-editors';
 const record = (alt: string, pred: string, src = 'What landmark is this?'): MmeditCase<unknown> =>
   ({ src, rephrase: src, pred, alt, loc: 'What is the capital of Temu?', locAns: 'Vaskel', mLocQ: 'What colour is it?', mLocA: 'red' }) as unknown as MmeditCase<unknown>;
 
-test('renamePool: all capitalised words of the train texts, or only the names the edits teach', () => {
+test('renamePool: all capitalised words of the train texts, only the names the edits teach, or every word', () => {
   const cases = [record('the red dome of Jises', 'the red dome of Kaijurk'), record('two small red circles', 'two small blue circles'), record('the blue arch of Jises', 'the blue arch of Zepam')];
   expect(renamePool(cases, 'edited')).toEqual(['Jises']);
   const all = renamePool(cases, 'all');
   expect(all).toEqual(expect.arrayContaining(['Jises', 'Kaijurk', 'Zepam', 'Vaskel', 'Temu']));
-  expect(() => renamePool(cases, 'seen')).toThrow('--renamed-names must be all or edited, not seen');
+  const words = renamePool(cases, 'words');
+  expect(words).toEqual(expect.arrayContaining([...all, 'red', 'dome', 'circles', 'landmark', 'colour']));
+  expect(words).not.toContain('What landmark is this?');
+  expect(() => renamePool(cases, 'seen')).toThrow('--renamed-names must be all, edited or words, not seen');
 });
 
 test('withRenamedCopies: the records first, then seeded copies with the last word replaced by a pool name', () => {
