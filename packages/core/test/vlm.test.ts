@@ -1,7 +1,7 @@
 /**
  * medit-vlm: image tokens in front of the text (logits aligned to the text, batch rows
- * independent, mixed image / text-only rows), the KV cache, the `withImages` view, hook points,
- * the HF directory round trip and the loader's errors.
+ * independent, mixed image / text-only rows), the language model as a standalone GPT-2, the KV
+ * cache, the `withImages` view, hook points, the HF directory round trip and the loader's errors.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import {
   ArgumentError,
   EditDelta,
+  GPT2,
   KVCache,
   ShapeError,
   VisionLanguageModel,
@@ -70,6 +71,20 @@ describe('medit-vlm forward', () => {
   });
 
   test('without images it is the language model alone', () => {
+    expectClose(logitsOf(model, IDS), logitsOf(model.lm, IDS), 0);
+  });
+
+  test('textModel: a standalone GPT-2 copy of the language model, with the text-only logits', () => {
+    const lm = model.textModel();
+    expect(lm).toBeInstanceOf(GPT2);
+    expect(lm.config.raw.model_type).toBe('gpt2');
+    // the whole position table: no image tokens to make room for
+    expect(lm.config.maxPositions).toBe(16);
+    expect([...lm.params.keys()].every((n) => !n.startsWith('language_model.'))).toBe(true);
+    expect(lm.params.size).toBe([...model.params.keys()].filter((n) => n.startsWith('language_model.')).length);
+    expectClose(logitsOf(lm, IDS), logitsOf(model, IDS), 0);
+    // copies: freeing the standalone model leaves the VLM whole
+    lm.dispose();
     expectClose(logitsOf(model, IDS), logitsOf(model.lm, IDS), 0);
   });
 

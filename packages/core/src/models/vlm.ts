@@ -28,6 +28,7 @@ import type { DType } from '@medit/native';
 
 import { ArgumentError, ShapeError } from '../errors';
 import type { RgbImage } from '../io/image';
+import { clone } from '../linalg';
 import { concat, indexSelect, slice } from '../ops/layout';
 import { linear } from '../ops/linalg';
 import { type Tensor, full, randn, zeros } from '../tensor';
@@ -135,6 +136,21 @@ export class VisionLanguageModel extends CausalLM {
 
   override rewriteModule(layer: number): RewriteModule {
     return this.lm.rewriteModule(layer);
+  }
+
+  /**
+   * The language model alone as a standalone GPT-2 (HF `GPT2LMHeadModel`: the `language_model.*`
+   * weights without the prefix, config.json the `text_config`, this model's tokenizer): it reads
+   * text as `forward` without images does and saves as a plain GPT-2 directory. The weights are
+   * copies (same dtype), so either model can be trained or disposed without the other.
+   * @example const lm = vlm.textModel(); // e.g. the init of @medit/serac's trainLmScopeClassifier
+   */
+  textModel(): GPT2 {
+    const params = new Map<string, Tensor>();
+    for (const [name, t] of this.params) if (name.startsWith(LM)) params.set(name.slice(LM.length), clone(t));
+    const lm = new GPT2(gpt2Config({ ...section(this.config.raw, 'text_config'), model_type: 'gpt2', architectures: ['GPT2LMHeadModel'] }), params);
+    lm.tokenizer = this.tokenizer;
+    return lm;
   }
 
   /** The dtype the weights compute in. */
