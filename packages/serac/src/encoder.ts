@@ -3,10 +3,10 @@
  * (specs/meta-and-memory.md §2.1, §4.2): a BERT-family model run by medit's engine
  * (`@medit/core` `Bert`), or any ONNX sentence encoder (the usual MiniLM-type export: inputs
  * `input_ids`, `attention_mask` and optionally `token_type_ids` as int64, output
- * `last_hidden_state` [B, T, C]) run by onnxruntime-node. {@link loadTextEncoder} picks the backend
- * from the model path. Both return the last hidden states; pooling (first token or masked mean) and
- * any head are computed here, on the host, so the same weights give the same sentence vectors in
- * both backends.
+ * `last_hidden_state` [B, T, C]) run by onnxruntime-node; also a GPT-2 run by the engine
+ * ({@link LmEncoder}). {@link loadTextEncoder} picks the backend from the model path. All return
+ * the last hidden states; pooling (first token, last token or masked mean) and any head are
+ * computed here, on the host, so the same weights give the same sentence vectors in both backends.
  *
  * onnxruntime-node's public `InferenceSession.run` is asynchronous, but a scope classifier runs
  * inside `model.forward` (synchronous), so the ONNX backend drives the package's native session
@@ -15,10 +15,19 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { ArgumentError, type Bert, IOError, loadEncoder, noGrad, tidy, Tokenizer } from '@medit/core';
+import { ArgumentError, type Bert, IOError, loadEncoder, loadModel, noGrad, type Tensor, tidy, Tokenizer } from '@medit/core';
 
-/** How token states become one sentence vector: the first token's state (BERT `[CLS]`, SERAC) or the masked mean (sentence-transformers MiniLM). */
-export type Pooling = 'cls' | 'mean';
+import { LmEncoder } from './lm-encoder';
+
+/**
+ * How token states become one sentence vector: the first token's state (BERT `[CLS]`, SERAC), the
+ * masked mean (sentence-transformers MiniLM), or the last real token's state (a causal LM, whose
+ * last position is the only one that has read the whole text).
+ */
+export type Pooling = 'cls' | 'mean' | 'last';
+
+/** What computes the hidden states: a bidirectional BERT-family encoder, or a causal LM ({@link LmEncoder}). */
+export type EncoderFamily = 'bert' | 'lm';
 
 /** A padded batch of token ids with its attention mask and segment ids, all [B][T]. */
 export interface EncoderBatch {
@@ -37,6 +46,8 @@ export interface TextEncoder {
   readonly pooling: Pooling;
   /** Last hidden states of a batch, row-major [B, T, C]. */
   lastHidden(batch: EncoderBatch): Float32Array;
+  /** Token ids of one text, for an encoder that reads texts otherwise than {@link encodeSingle}'s `[CLS] text [SEP]`. */
+  encode?(text: string): number[];
   dispose(): void;
 }
 
@@ -44,8 +55,10 @@ export interface TextEncoder {
 export interface LoadTextEncoderOptions {
   /** Force a backend (default: ONNX for a `.onnx` file or a directory with `model.onnx` / `onnx/model.onnx` and no safetensors, else the engine). */
   backend?: 'engine' | 'onnx';
-  /** Pooling (default: sentence-transformers' `1_Pooling/config.json` when present, else `cls`). */
+  /** Pooling (default: sentence-transformers' `1_Pooling/config.json` when present, else `cls`; `last` for an LM). */
   pooling?: Pooling;
+  /** `lm`: the directory is a GPT-2 read as an {@link LmEncoder} (engine only); default `bert`. */
+  encoder?: EncoderFamily;
   /** onnxruntime intra-op threads (default 1: medit's machines are shared). */
   threads?: number;
 }
@@ -55,11 +68,12 @@ function clsSep(tok: Tokenizer): { cls?: number; sep?: number } {
 }
 
 /**
- * Token ids of one text as the encoder expects them: `[CLS] text [SEP]` when the tokenizer
- * declares a classifier token, else the tokenizer's own encoding; truncated to `maxLength`
- * (keeping the final separator).
+ * Token ids of one text as the encoder expects them: its own `encode` when it has one, else
+ * `[CLS] text [SEP]` when the tokenizer declares a classifier token, else the tokenizer's own
+ * encoding; truncated to `maxLength` (keeping the final separator).
  */
-export function encodeSingle(enc: Pick<TextEncoder, 'tokenizer' | 'maxLength'>, text: string): number[] {
+export function encodeSingle(enc: Pick<TextEncoder, 'tokenizer' | 'maxLength' | 'encode'>, text: string): number[] {
+  if (enc.encode) return enc.encode(text);
   const { cls, sep } = clsSep(enc.tokenizer);
   const ids = cls === undefined ? enc.tokenizer.encode(text) : [cls, ...enc.tokenizer.encode(text, { addSpecialTokens: false }), ...(sep === undefined ? [] : [sep])];
   return truncate(ids, enc.maxLength, sep);
@@ -103,8 +117,9 @@ export function poolHidden(hidden: Float32Array, batch: EncoderBatch, C: number,
   const T = batch.ids[0].length;
   return batch.ids.map((_, b) => {
     const out = new Float32Array(C);
-    if (pooling === 'cls') {
-      out.set(hidden.subarray(b * T * C, b * T * C + C));
+    if (pooling === 'cls' || pooling === 'last') {
+      const t = pooling === 'cls' ? 0 : batch.mask[b].lastIndexOf(1);
+      out.set(hidden.subarray((b * T + t) * C, (b * T + t + 1) * C));
       return out;
     }
     let n = 0;
@@ -155,8 +170,13 @@ export class EngineEncoder implements TextEncoder {
     return this.model.config.maxPositions;
   }
 
+  /** Last hidden states [B, T, C] as a tensor (differentiable: the scope classifier's training reads it). */
+  hidden(batch: EncoderBatch): Tensor {
+    return this.model.forward(batch.ids, { attentionMask: batch.mask, tokenTypeIds: batch.types }).lastHiddenState;
+  }
+
   lastHidden(batch: EncoderBatch): Float32Array {
-    return noGrad(() => tidy(() => this.model.forward(batch.ids, { attentionMask: batch.mask, tokenTypeIds: batch.types }).lastHiddenState.data() as Float32Array));
+    return noGrad(() => tidy(() => this.hidden(batch).data() as Float32Array));
   }
 
   dispose(): void {
@@ -274,12 +294,13 @@ function onnxTokenizerDir(file: string): string {
 /**
  * Loads a sentence encoder from a path: a `.onnx` file or a directory holding `model.onnx` or
  * `onnx/model.onnx` (and no `model.safetensors`) runs on onnxruntime-node; a Hugging Face BERT
- * directory runs on the engine.
+ * directory runs on the engine, and so does a GPT-2 directory with `encoder: 'lm'`.
  * @throws IOError for a path that is neither, or when loading fails
  * @example const enc = await loadTextEncoder('test-fixtures/serac/classifier/encoder.onnx');
  */
 export async function loadTextEncoder(p: string, opts: LoadTextEncoderOptions = {}): Promise<TextEncoder> {
   if (!fs.existsSync(p)) throw new IOError(`${p}: no such encoder file or directory`);
+  if (opts.encoder === 'lm') return loadLmEncoder(p, opts);
   const onnx = findOnnx(p);
   const isDir = fs.statSync(p).isDirectory();
   const hasWeights = isDir && fs.existsSync(path.join(p, 'model.safetensors'));
@@ -295,4 +316,17 @@ export async function loadTextEncoder(p: string, opts: LoadTextEncoderOptions = 
   }
   if (!isDir) throw new IOError(`${p}: the engine backend needs a Hugging Face BERT directory`);
   return new EngineEncoder(await loadEncoder(p), opts.pooling ?? readPooling(p) ?? 'cls');
+}
+
+/** A GPT-2 directory as an {@link LmEncoder}. */
+async function loadLmEncoder(p: string, opts: LoadTextEncoderOptions): Promise<LmEncoder> {
+  if (opts.backend === 'onnx') throw new ArgumentError(`loadTextEncoder: an LM encoder runs on the engine only, not onnx (${p})`);
+  if (!fs.statSync(p).isDirectory()) throw new IOError(`${p}: an LM encoder is a Hugging Face GPT-2 directory`);
+  const model = await loadModel(p);
+  try {
+    return new LmEncoder(model, opts.pooling ?? 'last');
+  } catch (err) {
+    model.dispose();
+    throw new IOError(`${p}: ${(err as Error).message}`);
+  }
 }

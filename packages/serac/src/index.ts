@@ -4,11 +4,14 @@
  * "Can We Edit Factual Knowledge by In-Context Learning?", EMNLP 2023).
  */
 export * from './encoder';
+export * from './lm-encoder';
 export * from './examples';
 export * from './scope';
 export * from './calibrate';
 export { classifierTokenizer, createBertEncoder, saveScopeClassifier, trainScopeClassifier } from './scope-train';
 export type { ScopeTrainOptions, TrainedScope } from './scope-train';
+export { saveLmScopeClassifier, trainLmScopeClassifier } from './scope-lm';
+export type { LmScopeTrainOptions, TrainedLmScope } from './scope-lm';
 export * from './counterfactual';
 export * from './multimodal';
 export * from './train';

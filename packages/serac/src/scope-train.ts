@@ -5,9 +5,11 @@
  *   ℓ(φ) = mean_pos(−log g_φ(z_e, x_in)) + mean_neg(−log(1 − g_φ(z_e, x_out)))   (§0.3, `balanced_bce`)
  *
  * on in-scope queries (the edit, its rephrases) and hard out-of-scope ones ({@link buildScopeTrainingSet}).
- * The encoder is a small BERT over the base model's tokenizer, initialised from scratch
+ * The encoder here is a small BERT over the base model's tokenizer, initialised from scratch
  * (BERT's N(0, 0.02) init) because no pretrained encoder can be downloaded; hence a larger
- * learning rate than SERAC's 1e-5 for a pretrained DistilBERT.
+ * learning rate than SERAC's 1e-5 for a pretrained DistilBERT. scope-lm.ts trains a copy of
+ * the base model's own language model instead, with the same pairs, loss and schedule
+ * ({@link trainScopePairs}).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -50,7 +52,7 @@ import {
   writeFileAtomic,
 } from '@medit/core';
 
-import { EngineEncoder, encodePair, encodeSingle, padBatch, type Pooling } from './encoder';
+import { type EncoderBatch, EngineEncoder, encodePair, encodeSingle, padBatch, type Pooling, type TextEncoder } from './encoder';
 import { editStatement, makeRng, presentQuery, type ScopeTrainingEdit } from './examples';
 import type { ScopeConfig } from './scope';
 import type { TrainProgress } from './train-progress';
@@ -71,7 +73,7 @@ export interface ScopeTrainOptions {
    * eval split's subject names — and a random row would leave them meaningless).
    */
   wordEmbeddings?: Tensor;
-  /** `cls` (SERAC) or `mean`; the cross-encoder always reads the first token */
+  /** `cls` (SERAC, the BERT default), `mean` or `last` (the LM default); the cross-encoder always reads the first token */
   pooling?: Pooling;
   hiddenSize?: number;
   layers?: number;
@@ -97,6 +99,7 @@ export interface ScopeTrainOptions {
    * filler of the few phrasings it trains on
    */
   queryNoise?: WordNoise;
+  /** default 1e-3 for a BERT from scratch, 1e-4 for an LM ({@link trainLmScopeClassifier}) */
   lr?: number;
   weightDecay?: number;
   seed?: number;
@@ -163,11 +166,17 @@ function copyBert(src: Bert, tokenizer: Tokenizer): Bert {
   return bert;
 }
 
+/** An encoder whose hidden states [B, T, C] the loss can differentiate ({@link EngineEncoder}, {@link LmEncoder}). */
+export interface TrainableEncoder extends TextEncoder {
+  hidden(batch: EncoderBatch): Tensor;
+}
+
 /** Differentiable pooled sentence vectors [N, C] of a padded batch. */
-function pooled(bert: Bert, batch: ReturnType<typeof padBatch>, pooling: Pooling): Tensor {
-  const h = bert.forward(batch.ids, { attentionMask: batch.mask, tokenTypeIds: batch.types }).lastHiddenState;
+function pooled(enc: TrainableEncoder, batch: EncoderBatch, pooling: Pooling): Tensor {
+  const h = enc.hidden(batch);
   const [N, T, C] = h.shape;
   if (pooling === 'cls') return reshape(slice(h, 1, 0, 1), [N, C]);
+  if (pooling === 'last') return indexSelect(reshape(h, [N * T, C]), 0, batch.mask.map((m, b) => b * T + m.lastIndexOf(1)));
   const m = tensor(Float32Array.from(batch.mask.flat()), [N, T, 1]);
   const counts = tensor(Float32Array.from(batch.mask.map((r) => 1 / Math.max(r.reduce((a, b) => a + b, 0), 1))), [N, 1]);
   return mul(sum(mul(h, m), 1), counts);
@@ -216,14 +225,13 @@ function sampleBatch(
 }
 
 /** The classifier's loss on a pair batch (embedding: squared-distance g; cross: 2-way head). */
-function pairLoss(bert: Bert, head: { weight: Tensor; bias: Tensor } | null, batch: PairBatch, kind: 'embedding' | 'cross', pooling: Pooling, scale: number): Tensor {
-  const enc = new EngineEncoder(bert, pooling);
+function pairLoss(enc: TrainableEncoder, head: { weight: Tensor; bias: Tensor } | null, batch: PairBatch, kind: 'embedding' | 'cross', pooling: Pooling, scale: number): Tensor {
   const pos = batch.labels.flatMap((l, i) => (l ? [i] : []));
   const negIdx = batch.labels.flatMap((l, i) => (l ? [] : [i]));
   if (kind === 'embedding') {
     const uniq = [...new Set(batch.contexts)];
-    const ctx = pooled(bert, padBatch(uniq.map((t) => encodeSingle(enc, t))), pooling);
-    const qs = pooled(bert, padBatch(batch.queries.map((t) => encodeSingle(enc, t))), pooling);
+    const ctx = pooled(enc, padBatch(uniq.map((t) => encodeSingle(enc, t))), pooling);
+    const qs = pooled(enc, padBatch(batch.queries.map((t) => encodeSingle(enc, t))), pooling);
     const cFor = indexSelect(ctx, 0, batch.contexts.map((c) => uniq.indexOf(c)));
     // −log g = κ‖e(c) − e(x)‖²
     const nlog = mulScalar(sum(square(sub(cFor, qs)), 1), scale);
@@ -237,11 +245,78 @@ function pairLoss(bert: Bert, head: { weight: Tensor; bias: Tensor } | null, bat
     pairs.map((p) => p.ids),
     pairs.map((p) => p.types),
   );
-  const logits = linear(pooled(bert, b, 'cls'), head!.weight, head!.bias);
+  const logits = linear(pooled(enc, b, 'cls'), head!.weight, head!.bias);
   // class 0 = in scope (SERAC's cross-attention classifier reads softmax(logits)[0])
   const lp = crossEntropy(indexSelect(logits, 0, pos), pos.map(() => 0));
   const ln = crossEntropy(indexSelect(logits, 0, negIdx), negIdx.map(() => 1));
   return add(lp, ln);
+}
+
+/** The settings of a training run that every encoder shares, with their defaults (`lr`: the encoder's). */
+export function scopeRunSettings(opts: Omit<ScopeTrainOptions, 'kind'>, lr: number) {
+  return {
+    scale: opts.scale ?? 1,
+    steps: opts.steps ?? 1500,
+    batchEdits: opts.batchEdits ?? 8,
+    positives: opts.positives ?? 2,
+    rephraseShare: opts.rephraseShare ?? 0,
+    negatives: opts.negatives ?? 4,
+    queryNoise: opts.queryNoise,
+    lr: opts.lr ?? lr,
+    weightDecay: opts.weightDecay ?? 0.01,
+    seed: opts.seed ?? 0,
+  };
+}
+
+/** What {@link trainScopePairs} trains: the encoder, its weights, and the cross-encoder's head. */
+export interface ScopeTrainee {
+  encoder: TrainableEncoder;
+  params: Iterable<Tensor>;
+  head: { weight: Tensor; bias: Tensor } | null;
+  kind: 'embedding' | 'cross';
+  pooling: Pooling;
+}
+
+/**
+ * SERAC's supervised recipe on a classifier's weights: one pair batch a step ({@link sampleBatch}),
+ * the balanced BCE, AdamW with a linear warm-up over the first tenth of the steps (at most 100)
+ * and a linear decay to a tenth of `lr`. The weights train in place.
+ * @param name - the caller, for the cancellation error
+ * @returns the per-step losses
+ * @throws CancelledError when `signal` aborts
+ */
+export function trainScopePairs(
+  t: ScopeTrainee,
+  edits: readonly ScopeTrainingEdit[],
+  prefixes: readonly string[],
+  o: ReturnType<typeof scopeRunSettings>,
+  opts: Pick<ScopeTrainOptions, 'signal' | 'onProgress'>,
+  name: string,
+): { step: number; loss: number }[] {
+  const params = [...t.params, ...(t.head ? [t.head.weight, t.head.bias] : [])];
+  for (const p of params) p.requiresGrad = true;
+  const opt = new AdamW(params, { lr: o.lr, weightDecay: o.weightDecay });
+  const rng = makeRng(o.seed);
+  const history: { step: number; loss: number }[] = [];
+  const warmup = Math.min(100, Math.floor(o.steps / 10));
+  try {
+    for (let step = 0; step < o.steps; step++) {
+      if (opts.signal?.aborted) throw new CancelledError(`${name}: aborted`);
+      const lr = step < warmup ? (o.lr * (step + 1)) / warmup : o.lr * (1 - (0.9 * (step - warmup)) / Math.max(o.steps - warmup, 1));
+      const batch = sampleBatch(edits, prefixes, o, rng);
+      const loss = tidy(() => {
+        const l = pairLoss(t.encoder, t.head, batch, t.kind, t.pooling, o.scale);
+        opt.update(grad(l, params), lr);
+        return l.item();
+      });
+      history.push({ step, loss });
+      opts.onProgress?.({ stage: `scope-${t.kind}`, done: step + 1, total: o.steps, info: { loss, lr } });
+    }
+  } finally {
+    for (const p of params) p.requiresGrad = false;
+    opt.dispose();
+  }
+  return history;
 }
 
 /** A trained scope classifier: its BERT and config. */
@@ -262,22 +337,13 @@ export function trainScopeClassifier(tokenizer: Tokenizer, edits: readonly Scope
   // text's first word instead and the saved classifier would see other inputs than it learned on.
   if (tokenizer.clsTokenId === undefined) throw new ArgumentError('trainScopeClassifier: the tokenizer declares no [CLS] token; train with classifierTokenizer(baseDir, { cls, sep })');
   const o = {
+    ...scopeRunSettings(opts, 1e-3),
     pooling: opts.kind === 'cross' ? ('cls' as const) : (opts.pooling ?? 'cls'),
     hiddenSize: opts.hiddenSize ?? 128,
     layers: opts.layers ?? 2,
     heads: opts.heads ?? 4,
     intermediateSize: opts.intermediateSize ?? 512,
     maxPositions: opts.maxPositions ?? 128,
-    scale: opts.scale ?? 1,
-    steps: opts.steps ?? 1500,
-    batchEdits: opts.batchEdits ?? 8,
-    positives: opts.positives ?? 2,
-    rephraseShare: opts.rephraseShare ?? 0,
-    negatives: opts.negatives ?? 4,
-    queryNoise: opts.queryNoise,
-    lr: opts.lr ?? 1e-3,
-    weightDecay: opts.weightDecay ?? 0.01,
-    seed: opts.seed ?? 0,
   };
   if (opts.wordEmbeddings && !opts.init) {
     const [V, C] = opts.wordEmbeddings.shape;
@@ -293,29 +359,7 @@ export function trainScopeClassifier(tokenizer: Tokenizer, edits: readonly Scope
   }
   o.hiddenSize = bert.config.hiddenSize;
   const head = opts.kind === 'cross' ? { weight: randn([2, o.hiddenSize], { std: 0.02, seed: o.seed * 1000 }), bias: zeros([2]) } : null;
-  const params = [...bert.params.values(), ...(head ? [head.weight, head.bias] : [])];
-  for (const p of params) p.requiresGrad = true;
-  const opt = new AdamW(params, { lr: o.lr, weightDecay: o.weightDecay });
-  const rng = makeRng(o.seed);
-  const history: { step: number; loss: number }[] = [];
-  const warmup = Math.min(100, Math.floor(o.steps / 10));
-  try {
-    for (let step = 0; step < o.steps; step++) {
-      if (opts.signal?.aborted) throw new CancelledError('trainScopeClassifier: aborted');
-      const lr = step < warmup ? (o.lr * (step + 1)) / warmup : o.lr * (1 - (0.9 * (step - warmup)) / Math.max(o.steps - warmup, 1));
-      const batch = sampleBatch(edits, prefixes, o, rng);
-      const loss = tidy(() => {
-        const l = pairLoss(bert, head, batch, opts.kind, o.pooling, o.scale);
-        opt.update(grad(l, params), lr);
-        return l.item();
-      });
-      history.push({ step, loss });
-      opts.onProgress?.({ stage: `scope-${opts.kind}`, done: step + 1, total: o.steps, info: { loss, lr } });
-    }
-  } finally {
-    for (const p of params) p.requiresGrad = false;
-    opt.dispose();
-  }
+  const history = trainScopePairs({ encoder: new EngineEncoder(bert, o.pooling), params: bert.params.values(), head, kind: opts.kind, pooling: o.pooling }, edits, prefixes, o, opts, 'trainScopeClassifier');
   const config: ScopeConfig = { kind: opts.kind, pooling: o.pooling, scale: o.scale };
   if (head) {
     const w = head.weight.data() as Float32Array;

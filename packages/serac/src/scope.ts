@@ -1,6 +1,7 @@
 /**
  * SERAC's scope classifier g(z_i, x) ∈ (0, 1] at inference (specs/meta-and-memory.md §2.1–§2.2),
- * over any {@link TextEncoder} (engine BERT or ONNX), in its two published variants:
+ * over any {@link TextEncoder} (engine BERT, ONNX, or a fine-tuned GPT-2: {@link LmEncoder}), in
+ * its two published variants:
  * - `embedding` (bi-encoder, SERAC's zsRE default): log g = −κ‖e(c_i) − e(x)‖² with e the pooled
  *   sentence vector and κ the fixed `scale`; the e(c_i) of the memory are computed once per edit
  *   (§2.7 pitfall 4 [R]), so a query costs one encoder pass plus |M| distances;
@@ -12,11 +13,14 @@ import * as fs from 'node:fs';
 
 import { ArgumentError, IOError } from '@medit/core';
 
-import { embedTexts, encodePair, padBatch, type Pooling, type TextEncoder } from './encoder';
+import { embedTexts, encodePair, type EncoderFamily, padBatch, type Pooling, type TextEncoder } from './encoder';
+import { LmEncoder } from './lm-encoder';
 
 /** What a trained scope classifier needs besides its encoder (saved as `scope.json`). */
 export interface ScopeConfig {
   kind: 'embedding' | 'cross';
+  /** the classifier directory's model: a BERT (absent: the files written before LM encoders) or a GPT-2 ({@link LmEncoder}, embedding variant only) */
+  encoder?: EncoderFamily;
   pooling: Pooling;
   /** κ of the embedding variant (SERAC: a fixed buffer equal to 1) */
   scale: number;
@@ -35,6 +39,9 @@ export function readScopeConfig(file: string): ScopeConfig {
     throw new IOError(`${file}: cannot read the scope classifier config (${(err as Error).message})`);
   }
   if (cfg.kind !== 'embedding' && cfg.kind !== 'cross') throw new IOError(`${file}: kind must be "embedding" or "cross", not ${JSON.stringify(cfg.kind)}`);
+  if (cfg.encoder !== undefined && cfg.encoder !== 'bert' && cfg.encoder !== 'lm') throw new IOError(`${file}: encoder must be "bert" or "lm", not ${JSON.stringify(cfg.encoder)}`);
+  if (cfg.encoder === 'lm' && cfg.kind !== 'embedding') throw new IOError(`${file}: an "lm" encoder is trained for kind "embedding" only, not ${JSON.stringify(cfg.kind)}`);
+  if (!['cls', 'mean', 'last'].includes(cfg.pooling)) throw new IOError(`${file}: pooling must be "cls", "mean" or "last", not ${JSON.stringify(cfg.pooling)}`);
   if (cfg.kind === 'cross' && (!cfg.head || cfg.head.weight.length !== 2 || cfg.head.bias.length !== 2)) throw new IOError(`${file}: a cross-encoder needs a 2-way head`);
   if (!(cfg.scale > 0)) throw new IOError(`${file}: scale must be positive`);
   if (cfg.threshold !== undefined && !(cfg.threshold > 0 && cfg.threshold < 1)) throw new IOError(`${file}: threshold must be in (0, 1), not ${JSON.stringify(cfg.threshold)}`);
@@ -56,6 +63,8 @@ export class ScopeClassifier {
     readonly config: ScopeConfig,
   ) {
     if (config.pooling !== encoder.pooling) throw new ArgumentError(`ScopeClassifier: the encoder pools by ${encoder.pooling} but the classifier was trained with ${config.pooling}`);
+    const family = encoder instanceof LmEncoder ? 'lm' : 'bert';
+    if (family !== (config.encoder ?? 'bert')) throw new ArgumentError(`ScopeClassifier: the encoder is ${family === 'lm' ? 'an LM' : 'a BERT'} but the classifier was trained with encoder ${config.encoder ?? 'bert'}`);
     if (config.kind === 'cross' && config.head!.weight[0].length !== encoder.hiddenSize) {
       throw new ArgumentError(`ScopeClassifier: head width ${config.head!.weight[0].length} does not match the encoder's hidden size ${encoder.hiddenSize}`);
     }

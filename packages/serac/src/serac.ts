@@ -73,7 +73,7 @@ export class Serac {
     const scope = readScopeConfig(path.join(clsDir, 'scope.json'));
     const threshold = opts.threshold ?? cfg.threshold ?? scope.threshold ?? 0.5;
     if (!(threshold > 0 && threshold < 1)) throw new ArgumentError(`Serac.load: threshold must be in (0, 1), not ${threshold}`);
-    const encoder = await loadTextEncoder(opts.encoder ?? clsDir, { backend: opts.backend, pooling: scope.pooling });
+    const encoder = await loadTextEncoder(opts.encoder ?? clsDir, { backend: opts.backend, pooling: scope.pooling, encoder: scope.encoder });
     const cf = await loadModel(cfDir);
     return new Serac(dir, new ScopeClassifier(encoder, scope), cf, threshold, name);
   }

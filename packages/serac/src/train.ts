@@ -15,10 +15,12 @@ import type { EditCase, MmeditCase } from '@medit/data';
 
 import { calibrateThreshold, splitBySubject } from './calibrate';
 import { trainCounterfactual, type CounterfactualTrainOptions } from './counterfactual';
-import { EngineEncoder } from './encoder';
+import { EngineEncoder, type TextEncoder } from './encoder';
 import { buildScopeTrainingSet, contextPrefixes, type ScopeTrainingEdit } from './examples';
+import { LmEncoder } from './lm-encoder';
 import { mmeditCalibrationCase, multimodalScopeSet, trainMultimodalCounterfactual, type MultimodalCounterfactualOptions } from './multimodal';
-import { ScopeClassifier } from './scope';
+import { ScopeClassifier, type ScopeConfig } from './scope';
+import { saveLmScopeClassifier, trainLmScopeClassifier, type TrainedLmScope } from './scope-lm';
 import { classifierTokenizer, saveScopeClassifier, trainScopeClassifier, type ScopeTrainOptions } from './scope-train';
 import type { TrainProgress } from './train-progress';
 
@@ -206,8 +208,18 @@ export interface TrainMultimodalSeracOptions {
   /** default: both */
   components?: readonly ('scope-embedding' | 'counterfactual')[];
   scope?: Omit<ScopeTrainOptions, 'kind' | 'init' | 'signal' | 'onProgress'>;
-  /** start the classifier's word embeddings from the base language model's (see {@link TrainSeracOptions}) */
+  /** start the classifier's word embeddings from the base language model's (see {@link TrainSeracOptions}; `bert` encoder only) */
   scopeEmbeddingsFromBase?: boolean;
+  /**
+   * the classifier's encoder: `bert`, a small BERT trained from scratch (default), or `base-lm`, a
+   * copy of the base model's own language model ({@link VisionLanguageModel.textModel}) with all its
+   * weights fine-tuned ({@link trainLmScopeClassifier}) — SERAC starts its classifier from a
+   * pretrained DistilBERT, and the base LM, which has read the world's wordings, is the pretrained
+   * encoder at hand. Only the init is the edited model's: the scope set still comes from `cases`.
+   * With `base-lm`, `scope` takes the run settings only (no BERT shape) and `scopeEmbeddingsFromBase`
+   * does not apply.
+   */
+  scopeEncoder?: 'bert' | 'base-lm';
   /** train the classifier on the records' multimodal-locality questions as edits too ({@link MultimodalScopeSetOptions.localityEdits}) */
   scopeLocalityEdits?: boolean;
   counterfactual?: Omit<MultimodalCounterfactualOptions, 'signal' | 'onProgress'>;
@@ -229,14 +241,55 @@ export interface TrainMultimodalSeracOptions {
   onProgress?: (p: TrainProgress) => void;
 }
 
+/** `scope` options that shape the BERT encoder: they do not apply to the base LM. */
+const BERT_SHAPE = ['wordEmbeddings', 'hiddenSize', 'layers', 'heads', 'intermediateSize', 'maxPositions'] as const;
+
+/** A trained scope classifier as {@link trainMultimodalSerac} calibrates and saves it, whichever its encoder. */
+interface TrainedMultimodalScope {
+  config: ScopeConfig;
+  history: { step: number; loss: number }[];
+  /** the trained model as a text encoder (disposing it frees the model) */
+  encoder: TextEncoder;
+  /** its weights, cast to the saved dtype in place before saving */
+  params: Map<string, Tensor>;
+  save(dir: string): Promise<void>;
+}
+
+/** Trains the multimodal scope classifier with the chosen encoder (see {@link TrainMultimodalSeracOptions.scopeEncoder}). */
+function trainMultimodalScope(base: VisionLanguageModel, edits: readonly ScopeTrainingEdit[], opts: TrainMultimodalSeracOptions, specials: { cls: string; sep: string }, seed: number): TrainedMultimodalScope {
+  const run = { ...opts.scope, seed, signal: opts.signal, onProgress: opts.onProgress };
+  if (opts.scopeEncoder === 'base-lm') {
+    const init = base.textModel();
+    let t: TrainedLmScope;
+    try {
+      t = trainLmScopeClassifier(init, edits, [], run);
+    } finally {
+      init.dispose();
+    }
+    return { ...t, encoder: new LmEncoder(t.lm, t.config.pooling), params: t.lm.params, save: (dir) => saveLmScopeClassifier(t, dir, opts.baseModel) };
+  }
+  const wordEmbeddings = opts.scopeEmbeddingsFromBase ? tokenEmbeddings(base) : undefined;
+  const clsTokenizer = classifierTokenizer(opts.baseModel, specials);
+  const t = trainScopeClassifier(clsTokenizer, edits, [], { ...run, kind: 'embedding', wordEmbeddings });
+  return { ...t, encoder: new EngineEncoder(t.bert, t.config.pooling, clsTokenizer), params: t.bert.params, save: (dir) => saveScopeClassifier(t, dir, opts.baseModel, specials) };
+}
+
 /**
  * SERAC for a vision-language model (MMEdit's SERAC_MULTI): a text-only embedding scope
  * classifier and a counterfactual vision-language model with its own projection and language
  * model (see multimodal.ts), written as one artefact directory that {@link Serac.load} reads.
- * @throws ArgumentError for no cases or a base model that is not a vision-language model
+ * @throws ArgumentError for no cases, a base model that is not a vision-language model, or an
+ *   option out of its range (named)
  */
 export async function trainMultimodalSerac(opts: TrainMultimodalSeracOptions): Promise<void> {
   if (opts.cases.length === 0) throw new ArgumentError('trainMultimodalSerac: no training cases');
+  const scopeEncoder = opts.scopeEncoder ?? 'bert';
+  if (scopeEncoder !== 'bert' && scopeEncoder !== 'base-lm') throw new ArgumentError(`trainMultimodalSerac: scopeEncoder must be "bert" or "base-lm", not ${JSON.stringify(opts.scopeEncoder)}`);
+  if (scopeEncoder === 'base-lm') {
+    if (opts.scopeEmbeddingsFromBase) throw new ArgumentError('trainMultimodalSerac: scopeEmbeddingsFromBase applies to scopeEncoder "bert"; "base-lm" starts from all of the base LM');
+    const shaped = BERT_SHAPE.find((k) => opts.scope?.[k] !== undefined);
+    if (shaped) throw new ArgumentError(`trainMultimodalSerac: scope.${shaped} applies to scopeEncoder "bert"; "base-lm" has the base LM's shape`);
+  }
   const calibrateOn = opts.calibrateOn ?? 'prompts';
   if (calibrateOn !== 'prompts' && calibrateOn !== 'rows') throw new ArgumentError(`trainMultimodalSerac: calibrateOn must be "prompts" or "rows", not ${JSON.stringify(opts.calibrateOn)}`);
   const seed = opts.seed ?? 0;
@@ -260,22 +313,20 @@ export async function trainMultimodalSerac(opts: TrainMultimodalSeracOptions): P
         writeJson(path.join(tmp, 'training.json'), { component, baseModel: opts.baseModel, cases: opts.cases.length, options: opts.counterfactual ?? {}, seconds: (Date.now() - t0) / 1000, history });
       } else {
         const edits: ScopeTrainingEdit[] = multimodalScopeSet(opts.cases, { seed, localityEdits: opts.scopeLocalityEdits });
-        const wordEmbeddings = opts.scopeEmbeddingsFromBase ? tokenEmbeddings(base) : undefined;
-        const clsTokenizer = classifierTokenizer(opts.baseModel, specials);
-        const trained = trainScopeClassifier(clsTokenizer, edits, [], { ...opts.scope, kind: 'embedding', wordEmbeddings, seed, signal: opts.signal, onProgress: opts.onProgress });
+        const trained = trainMultimodalScope(base, edits, opts, specials, seed);
         let calibration: ReturnType<typeof calibrateThreshold> | undefined;
         try {
           if (opts.validation?.length) {
-            calibration = calibrateThreshold(new ScopeClassifier(new EngineEncoder(trained.bert, trained.config.pooling, clsTokenizer), trained.config), opts.validation.map((c) => mmeditCalibrationCase(c, { withTargets: calibrateOn === 'rows' })));
+            calibration = calibrateThreshold(new ScopeClassifier(trained.encoder, trained.config), opts.validation.map((c) => mmeditCalibrationCase(c, { withTargets: calibrateOn === 'rows' })));
             trained.config.threshold = calibration.threshold;
           }
-          castParams(trained.bert.params, opts.saveDtype ?? 'float16');
-          await saveScopeClassifier(trained, tmp, opts.baseModel, specials);
+          castParams(trained.params, opts.saveDtype ?? 'float16');
+          await trained.save(tmp);
         } finally {
-          trained.bert.dispose();
+          trained.encoder.dispose();
         }
         const validation = calibration ? { cases: opts.validation!.length, on: calibrateOn, threshold: calibration.threshold, table: calibration.table } : null;
-        writeJson(path.join(tmp, 'training.json'), { component, cases: opts.cases.length, validation, options: opts.scope ?? {}, localityEdits: opts.scopeLocalityEdits === true, wordEmbeddingsFromBase: opts.scopeEmbeddingsFromBase === true, seconds: (Date.now() - t0) / 1000, history: trained.history });
+        writeJson(path.join(tmp, 'training.json'), { component, encoder: scopeEncoder, cases: opts.cases.length, validation, options: opts.scope ?? {}, localityEdits: opts.scopeLocalityEdits === true, wordEmbeddingsFromBase: opts.scopeEmbeddingsFromBase === true, seconds: (Date.now() - t0) / 1000, history: trained.history });
       }
       replaceDir(tmp, dir);
     }

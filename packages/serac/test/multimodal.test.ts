@@ -2,13 +2,36 @@
  * SERAC's multimodal pieces on tiny vision-language models: routed forward passes keep each row's
  * image on the model that answers it; the scope set's question kinds; the counterfactual model
  * trains only its projection and language model, with name and word re-statements and locality
- * questions as edits; IKE's pool from MMEdit records.
+ * questions as edits; a scope classifier from the base LM, calibrated and loaded; IKE's pool from
+ * MMEdit records.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
-import { type CausalLM, type RgbImage, noGrad, tidy } from '@medit/core';
-import type { MmeditCase } from '@medit/data';
+import { type CausalLM, type RgbImage, noGrad, readConfig, saveModel, tidy } from '@medit/core';
+import { type MmeditCase, mmeditRequest } from '@medit/data';
 
-import { counterfactualContext, counterfactualTrainedNames, localityEdit, makeRng, mmeditCalibrationCase, mmeditIkePool, multimodalScopeSet, routedForward, trainingNames, trainingWords, trainMultimodalCounterfactual, withRecombinedWord } from '../src';
+import {
+  counterfactualContext,
+  counterfactualTrainedNames,
+  editStatement,
+  LmEncoder,
+  localityEdit,
+  makeRng,
+  mmeditCalibrationCase,
+  mmeditIkePool,
+  multimodalScopeSet,
+  readScopeConfig,
+  routedForward,
+  Serac,
+  THRESHOLD_GRID,
+  trainingNames,
+  trainingWords,
+  trainMultimodalCounterfactual,
+  trainMultimodalSerac,
+  withRecombinedWord,
+} from '../src';
 import { imageWorldTinyVlm } from '../../core/test-utils/tiny-vlm';
 
 function image(seed: number): RgbImage {
@@ -176,6 +199,44 @@ test("locality edits: a record's multimodal-locality question about its image, a
   expect(trainMultimodalCounterfactual(model, CASES, { steps: 2, batchSize: 4, localityEdits: 1 })).toHaveLength(2);
   expect(Buffer.from((model.param('language_projection.weight').data() as Float32Array).buffer).equals(Buffer.from(before.buffer))).toBe(false);
   model.dispose();
+});
+
+test("trainMultimodalSerac's scopeEncoder: base-lm fine-tunes the VLM's language model, calibrated and loaded by Serac.load; bad values are named", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'serac-mm-lm-'));
+  try {
+    const out = path.join(dir, 'serac');
+    const train = (o: Partial<Parameters<typeof trainMultimodalSerac>[0]>) => trainMultimodalSerac({ baseModel: path.join(dir, 'base'), cases: CASES, out, components: ['scope-embedding'], ...o });
+    await expect(train({ scopeEncoder: 'roberta' as 'bert' })).rejects.toThrow('trainMultimodalSerac: scopeEncoder must be "bert" or "base-lm", not "roberta"');
+    await expect(train({ scopeEncoder: 'base-lm', scopeEmbeddingsFromBase: true })).rejects.toThrow(/scopeEmbeddingsFromBase applies to scopeEncoder "bert"/);
+    await expect(train({ scopeEncoder: 'base-lm', scope: { hiddenSize: 64 } })).rejects.toThrow(/scope\.hiddenSize applies to scopeEncoder "bert"/);
+    expect(fs.existsSync(out)).toBe(false);
+
+    const vlm = imageWorldTinyVlm(8);
+    await saveModel(vlm, path.join(dir, 'base'), { sideFilesFrom: path.join(__dirname, '../../../test-fixtures/imageworld/tokenizer') });
+    vlm.dispose();
+    await train({ scopeEncoder: 'base-lm', scope: { steps: 4, batchEdits: 2 }, validation: CASES });
+    const cls = path.join(out, 'scope-embedding');
+    const config = readScopeConfig(path.join(cls, 'scope.json'));
+    expect(config).toMatchObject({ kind: 'embedding', encoder: 'lm', pooling: 'last' });
+    expect(THRESHOLD_GRID).toContain(config.threshold);
+    expect(readConfig(cls).model_type).toBe('gpt2');
+    expect(JSON.parse(fs.readFileSync(path.join(cls, 'training.json'), 'utf8')).encoder).toBe('base-lm');
+    fs.symlinkSync(path.join(dir, 'base'), path.join(out, 'counterfactual'));
+    const serac = await Serac.load(out);
+    try {
+      expect(serac.classifier.encoder).toBeInstanceOf(LmEncoder);
+      expect(serac.threshold).toBe(config.threshold);
+      const statements = [editStatement(mmeditRequest(CASES[0]))];
+      const [d] = serac.classifier.decide(statements, serac.classifier.contextVectors(statements), [CASES[0].rephrase]);
+      expect(d.index).toBe(0);
+      expect(d.score).toBeGreaterThan(0);
+      expect(d.score).toBeLessThanOrEqual(1);
+    } finally {
+      serac.dispose();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('IKE pool records: copy, update and retain demonstrations from MMEdit fields', () => {
