@@ -27,6 +27,11 @@
  * made from the records' multimodal-locality questions (`@medit/serac`'s `localityEdit`);
  * `--scope-locality-edits` trains the classifier on those questions as edits too, with question
  * kinds linked by shared answers (`@medit/serac`'s `multimodalScopeSet`).
+ * `--scope-encoder base-lm` starts the classifier from a copy of the VLM's own language model,
+ * every weight fine-tuned (`@medit/serac`'s `trainLmScopeClassifier`; SERAC starts from a pretrained
+ * DistilBERT, and the base LM has read the wordings a BERT from scratch never sees) instead of the
+ * default `bert` (a small BERT from scratch over the VLM's word embeddings); the scope set is still
+ * the train split's. `--scope-lr` sets the classifier's learning rate (default: the encoder's).
  * `--calibrate-on rows` picks SERAC's routing threshold on the validation records' teacher-forced
  * rows (prompt + target, what the router reads in the MMEdit harness) instead of their prompts.
  * `--edit-nll sum` trains MEND / KE on each target's summed token NLL (MEND's Alg. 1) instead of
@@ -126,15 +131,20 @@ async function main(): Promise<void> {
     const rate = arg('noise-rate', '0.1');
     const noise = (share: number, alpha = rate): WordNoise | undefined => (share > 0 ? { share, rate: Number(alpha), vocabulary } : undefined);
     const cfRate = arg('cf-noise-rate', rate);
+    const scopeEncoder = arg('scope-encoder', 'bert') as 'bert' | 'base-lm';
+    // the BERT's shape and word embeddings; the base LM brings its own
+    const bertShape = scopeEncoder === 'bert' ? { hiddenSize: 128, layers: 2, heads: 4 } : {};
+    const scopeLr = process.argv.includes('--scope-lr') ? { lr: Number(arg('scope-lr')) } : {};
     await trainMultimodalSerac({
       baseModel: modelDir,
       cases,
       validation,
       calibrateOn: arg('calibrate-on', 'prompts') as 'prompts' | 'rows',
       out,
-      scopeEmbeddingsFromBase: true,
+      scopeEncoder,
+      scopeEmbeddingsFromBase: scopeEncoder === 'bert',
       scopeLocalityEdits: process.argv.includes('--scope-locality-edits'),
-      scope: { steps: Number(arg('scope-steps', '1500')), hiddenSize: 128, layers: 2, heads: 4, rephraseShare: 0.5, queryNoise: noise(Number(arg('scope-noise', '0'))) },
+      scope: { steps: Number(arg('scope-steps', '1500')), ...bertShape, rephraseShare: 0.5, queryNoise: noise(Number(arg('scope-noise', '0'))), ...scopeLr },
       components: arg('components', 'scope-embedding,counterfactual').split(',') as ('scope-embedding' | 'counterfactual')[],
       counterfactual: { steps: Number(arg('cf-steps', '24000')), batchSize: 16, lr: Number(arg('cf-lr', '3e-4')), augmentNames: Number(arg('cf-augment-names', '0.5')), augmentNamePool: arg('cf-name-pool', 'names') as 'names' | 'words', augmentWords: Number(arg('cf-augment-words', '0.5')), localityEdits: Number(arg('cf-locality-edits', '0')), frozenTokenEmbeddings: true, queryNoise: noise(Number(arg('cf-noise', '0')), cfRate), statementNoise: noise(Number(arg('cf-statement-noise', arg('cf-noise', '0'))), cfRate) },
       onProgress: (p) => {
