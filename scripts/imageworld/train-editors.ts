@@ -31,7 +31,9 @@
  * every weight fine-tuned (`@medit/serac`'s `trainLmScopeClassifier`; SERAC starts from a pretrained
  * DistilBERT, and the base LM has read the wordings a BERT from scratch never sees) instead of the
  * default `bert` (a small BERT from scratch over the VLM's word embeddings); the scope set is still
- * the train split's. `--scope-lr` sets the classifier's learning rate (default: the encoder's).
+ * the train split's. `--scope-lr` sets the classifier's learning rate (default: the encoder's),
+ * `--scope-scale` its κ (log g = −κ‖e(c) − e(x)‖², default 1: the base LM's vectors are far
+ * apart, ‖Δ‖² 20–50 between question kinds, so it wants a smaller κ).
  * `--calibrate-on rows` picks SERAC's routing threshold on the validation records' teacher-forced
  * rows (prompt + target, what the router reads in the MMEdit harness) instead of their prompts.
  * `--edit-nll sum` trains MEND / KE on each target's summed token NLL (MEND's Alg. 1) instead of
@@ -135,6 +137,7 @@ async function main(): Promise<void> {
     // the BERT's shape and word embeddings; the base LM brings its own
     const bertShape = scopeEncoder === 'bert' ? { hiddenSize: 128, layers: 2, heads: 4 } : {};
     const scopeLr = process.argv.includes('--scope-lr') ? { lr: Number(arg('scope-lr')) } : {};
+    const scopeScale = process.argv.includes('--scope-scale') ? { scale: Number(arg('scope-scale')) } : {};
     await trainMultimodalSerac({
       baseModel: modelDir,
       cases,
@@ -144,7 +147,7 @@ async function main(): Promise<void> {
       scopeEncoder,
       scopeEmbeddingsFromBase: scopeEncoder === 'bert',
       scopeLocalityEdits: process.argv.includes('--scope-locality-edits'),
-      scope: { steps: Number(arg('scope-steps', '1500')), ...bertShape, rephraseShare: 0.5, queryNoise: noise(Number(arg('scope-noise', '0'))), ...scopeLr },
+      scope: { steps: Number(arg('scope-steps', '1500')), ...bertShape, rephraseShare: 0.5, queryNoise: noise(Number(arg('scope-noise', '0'))), ...scopeLr, ...scopeScale },
       components: arg('components', 'scope-embedding,counterfactual').split(',') as ('scope-embedding' | 'counterfactual')[],
       counterfactual: { steps: Number(arg('cf-steps', '24000')), batchSize: 16, lr: Number(arg('cf-lr', '3e-4')), augmentNames: Number(arg('cf-augment-names', '0.5')), augmentNamePool: arg('cf-name-pool', 'names') as 'names' | 'words', augmentWords: Number(arg('cf-augment-words', '0.5')), localityEdits: Number(arg('cf-locality-edits', '0')), frozenTokenEmbeddings: true, queryNoise: noise(Number(arg('cf-noise', '0')), cfRate), statementNoise: noise(Number(arg('cf-statement-noise', arg('cf-noise', '0'))), cfRate) },
       onProgress: (p) => {
