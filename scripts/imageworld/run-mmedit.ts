@@ -7,6 +7,7 @@
  * → `<out>.json` (EvalReport), `<out>.html` (with thumbnails of edited and rephrased images) and
  * a markdown table on stdout. `--methods` picks a subset (comma-separated names below).
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { ArgumentError, type CausalLM, type Editor, loadModel, readPng, type VisionLanguageModel, writeFileAtomic } from '@medit/core';
@@ -14,7 +15,7 @@ import { readMmedit, withCaseImages } from '@medit/data';
 import { FtEditor } from '@medit/ft';
 import { KeEditor, MendEditor } from '@medit/mend';
 import { evaluateMmedit, mergeEvalReports, mmeditGallery, renderHtmlReport, type EvalReport } from '@medit/metrics';
-import { IkeEditor, ikeTemplateFor, loadTextEncoder, mmeditIkePool, Serac, SeracEditor } from '@medit/serac';
+import { IkeEditor, ikeTemplateFor, loadTextEncoder, mmeditIkePool, readScopeConfig, Serac, SeracEditor } from '@medit/serac';
 
 import { arg } from '../args';
 
@@ -37,7 +38,10 @@ const METHODS: Record<string, { name: string; make: (model: CausalLM, o: Artefac
   ike: {
     name: 'IKE',
     make: async (model, o) => {
-      const encoder = await loadTextEncoder(o.ikeEncoder);
+      // a SERAC classifier directory declares its encoder (BERT or LM) and pooling in scope.json
+      const scopeFile = path.join(o.ikeEncoder, 'scope.json');
+      const scope = fs.existsSync(scopeFile) ? readScopeConfig(scopeFile) : undefined;
+      const encoder = await loadTextEncoder(o.ikeEncoder, scope ? { encoder: scope.encoder, pooling: scope.pooling } : {});
       const pool = ['vqa', 'caption'].flatMap((t) => mmeditIkePool(readMmedit(path.join(o.edits, `${t}-train.json`)).cases));
       return { editor: new IkeEditor({ pool, encoder, k: 32, template: ikeTemplateFor(model.tokenizer!) }), dispose: () => encoder.dispose() };
     },
