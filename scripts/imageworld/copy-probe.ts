@@ -7,7 +7,8 @@
  * VLM was trained to recognise it), and by the name's token-embedding norm (GPT-2's tied head: a
  * name the VLM never wrote has a small one).
  *
- *   node scripts/dist/imageworld/copy-probe.js [--counterfactual DIR] [--groups train,val] [--frames 6] [--out FILE]
+ *   node scripts/dist/imageworld/copy-probe.js [--counterfactual DIR] [--groups train,val] [--frames 6]
+ *     [--frames-file test-fixtures/imageworld/edits/caption-val.json] [--world FILE] [--out FILE]
  *
  * Only the groups named are probed: choose on `train,val`; the eval names are for after the choice.
  */
