@@ -14,7 +14,7 @@
  */
 import * as fs from 'node:fs';
 
-import { loadModel, noGrad, readPng, rightPad, targetIds, tidy, type VisionLanguageModel, writeFileAtomic } from '@medit/core';
+import { argmax, indexSelect, loadModel, noGrad, readPng, reshape, rightPad, targetIds, tidy, type VisionLanguageModel, writeFileAtomic } from '@medit/core';
 import { mmeditRequest, readMmedit, withCaseImages } from '@medit/data';
 import { counterfactualContext, editStatement } from '@medit/serac';
 
@@ -61,16 +61,11 @@ async function main(): Promise<void> {
     const copied = noGrad(() =>
       tidy(() => {
         const logits = model.forward(ids, { attentionMask: mask, images: frames.map((f) => f.image) }).logits;
-        const [, T, V] = logits.shape;
-        const data = logits.data() as Float32Array;
-        // the image prefix comes first: text position p is logit row T − ids[0].length + p
+        const [B, T, V] = logits.shape;
+        // the image prefix comes first: text position p is logit row T − ids[0].length + p; the name is read at the row before it
         const off = T - ids[0].length;
-        return seqs.filter((s, b) => {
-          const row = data.subarray((b * T + off + s.length - 2) * V, (b * T + off + s.length - 1) * V);
-          let best = 0;
-          for (let v = 1; v < V; v++) if (row[v] > row[best]) best = v;
-          return best === s[s.length - 1];
-        }).length;
+        const best = argmax(indexSelect(reshape(logits, [B * T, V]), 0, seqs.map((s, b) => b * T + off + s.length - 2))).data();
+        return seqs.filter((s, b) => best[b] === s[s.length - 1]).length;
       }),
     );
     rows.push({ name: l.name, group, norm: Math.sqrt(norm), copied: copied / frames.length });

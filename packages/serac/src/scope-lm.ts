@@ -14,12 +14,12 @@
  * Only the init is the edited model's: the classifier's training data, the scope set, still comes
  * from the train split alone. The copy is trained; the source model is not modified.
  */
-import { ArgumentError, cast, type CausalLM, clone, GPT2, saveModel, type Tensor } from '@medit/core';
+import { ArgumentError, type CausalLM, GPT2, saveModel } from '@medit/core';
 
 import type { ScopeTrainingEdit } from './examples';
 import { LmEncoder } from './lm-encoder';
 import type { ScopeConfig } from './scope';
-import { scopeRunSettings, type ScopeTrainOptions, trainScopePairs } from './scope-train';
+import { float32Copy, scopeRunSettings, type ScopeTrainOptions, trainScopePairs } from './scope-train';
 
 /** Settings of {@link trainLmScopeClassifier}: the run settings of {@link ScopeTrainOptions}, with `last` (default) or `mean` pooling. */
 export type LmScopeTrainOptions = Omit<ScopeTrainOptions, 'kind' | 'init' | 'wordEmbeddings' | 'hiddenSize' | 'layers' | 'heads' | 'intermediateSize' | 'maxPositions'>;
@@ -33,10 +33,7 @@ export interface TrainedLmScope {
 
 /** A trainable float32 copy of a GPT-2 (the tokenizer is shared). */
 function copyLm(src: CausalLM): CausalLM {
-  const params = new Map<string, Tensor>();
-  // cast returns its input when the dtype already matches: clone so the source stays untouched
-  for (const [name, t] of src.params) params.set(name, t.dtype === 'float32' ? clone(t) : cast(t, 'float32'));
-  const lm = new GPT2(src.config, params);
+  const lm = new GPT2(src.config, float32Copy(src.params));
   lm.tokenizer = src.tokenizer;
   return lm;
 }

@@ -156,12 +156,17 @@ export function createBertEncoder(tokenizer: Tokenizer, o: { hiddenSize: number;
   return bert;
 }
 
-/** A trainable copy of a BERT (float32 weights). */
-function copyBert(src: Bert, tokenizer: Tokenizer): Bert {
+/** Float32 copies of a model's weights, to train while the source stays as it is. */
+export function float32Copy(src: ReadonlyMap<string, Tensor>): Map<string, Tensor> {
   const params = new Map<string, Tensor>();
   // cast returns its input when the dtype already matches: clone so the source can be freed
-  for (const [name, t] of src.params) params.set(name, t.dtype === 'float32' ? clone(t) : cast(t, 'float32'));
-  const bert = new Bert(src.config, params);
+  for (const [name, t] of src) params.set(name, t.dtype === 'float32' ? clone(t) : cast(t, 'float32'));
+  return params;
+}
+
+/** A trainable copy of a BERT (float32 weights). */
+function copyBert(src: Bert, tokenizer: Tokenizer): Bert {
+  const bert = new Bert(src.config, float32Copy(src.params));
   bert.tokenizer = tokenizer;
   return bert;
 }
