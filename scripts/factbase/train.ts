@@ -6,6 +6,8 @@
  *   npx tsc -b && npx tsc -p scripts
  *   node scripts/dist/factbase/train.js --preset fb-256x6 --out test-fixtures/models/fact-base
  *   node scripts/dist/factbase/train.js --preset fb-256x6 --out /tmp/pilot --max-steps 200   # a pilot
+ *   node scripts/dist/factbase/train.js --preset fb-256x6-w8192 --from test-fixtures/models/fact-base \
+ *     --out test-fixtures/models/fact-base-w8192                                               # grown from a trained model
  *
  * Every epoch's text is rebuilt from the world (`epochDocuments`: facts in training phrasings,
  * train-split chains, fresh IKE passages, a window of the filler) and tokenised by the committed
@@ -19,18 +21,20 @@
  * At the end: recall on every fact (training and held-out phrasings), chains, in-context edits
  * (`recall.ts`), then `training.json` and `answers.json` beside the weights. A pilot
  * (`--max-steps N`) stops after N steps and writes `pilot.json` (seconds per step after the
- * first 10, tokens per second, and the full run's projected hours) into `--out` instead.
+ * first 10, tokens per second, and the full run's projected hours) into `--out` instead. A model
+ * over 64 MB in float32 is rounded to bfloat16 before recall is measured, and saved so.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { Tokenizer, createModel, saveModel } from '@medit/core';
+import { type CausalLM, Tokenizer, cast, copyInplace, createModel, loadModel, saveModel, tidy } from '@medit/core';
 
 import { arg } from '../args';
 import { Rng } from '../factworld/prng';
 import { packRows } from '../training/pack';
 import { hasCheckpoint, trainLanguageModel } from '../training/trainer';
+import { widenMlp } from '../training/widen';
 import { DEFAULT_BUILD, type BuildConfig } from './build';
 import { epochDocuments } from './corpus';
 import { measureFactbaseRecall } from './recall';
@@ -47,6 +51,13 @@ export interface Preset {
   lr: number;
   warmupSteps: number;
   weightDecay: number;
+  /**
+   * Grown, not trained from scratch: the trained model of preset `preset` (read from `--from`) is
+   * widened to this preset's `n_inner` (`widenMlp`: new neurons with zero output weights, so the
+   * start computes what the source computes) and trained `epochs` more epochs, on fresh epochs of
+   * text numbered after the source's.
+   */
+  grownFrom?: { preset: string; seed: number };
 }
 
 /** Tokens per training row: the model's whole context. */
@@ -63,6 +74,13 @@ export const PRESETS: Record<string, Preset> = {
   'fb-320x6': { model: { ...GPT2, n_embd: 320, n_layer: 6, n_head: 5, n_inner: 1664 }, editLayers: [1, 2, 3, 4, 5], ...SCHEDULE },
   // d 256, 8 layers, d_ff 1,536: layers 1–6 give 9,216.
   'fb-256x8': { model: { ...GPT2, n_embd: 256, n_layer: 8, n_head: 4, n_inner: 1536 }, editLayers: [1, 2, 3, 4, 5, 6], ...SCHEDULE },
+  // fb-256x6 grown to d_ff 8,192 (net2net-style) and trained one more epoch: the key-room pilot
+  // (bench/RESULTS.md, "Key room on fact-base") measured the 1,000-edit batch short of room at
+  // 2,048 and 4,096 neurons and over the Efficacy bar at 8,192. MEMIT edits layers 0–1 (tuned).
+  'fb-256x6-w8192': {
+    model: { ...GPT2, n_embd: 256, n_layer: 6, n_head: 4, n_inner: 8192 }, editLayers: [0, 1],
+    epochs: 1, batchSize: 8, lr: 1e-3, warmupSteps: 200, weightDecay: 0.01, grownFrom: { preset: 'fb-256x6', seed: 17 },
+  },
   // A learning pilot on the small build (`generate.js --small`, 160 subjects): does the recipe teach
   // facts, chains and in-context copying at all? Not a fact-base model.
   'fb-small-pilot': { model: { ...GPT2, n_embd: 128, n_layer: 4, n_head: 4, n_inner: 512 }, editLayers: [1, 2], epochs: 20, batchSize: 8, lr: 3e-3, warmupSteps: 200, weightDecay: 0.01 },
@@ -78,6 +96,50 @@ export function presetConfig(preset: Preset, tokenizer: Tokenizer): Record<strin
 function sha256(s: string): string {
   return createHash('sha256').update(s, 'utf8').digest('hex');
 }
+
+/** The committed model's size limit (issue 26); a larger model is saved in bfloat16. */
+const MAX_COMMITTED_BYTES = 64 * 1024 * 1024;
+
+/** What a grown model records about the model it was grown from. */
+export interface GrowthSource {
+  dir: string;
+  preset: string;
+  /** sha256 of the source's model.safetensors */
+  sha256: string;
+  epochs: number;
+  steps: number;
+  tokens: number;
+  trainSeconds: number;
+}
+
+/** Loads the trained model `dir` of preset `grownFrom.preset` and widens it to `preset`'s shape. */
+async function growSource(dir: string, preset: Preset, tokenizer: Tokenizer): Promise<{ model: CausalLM; source: GrowthSource }> {
+  const spec = preset.grownFrom!;
+  const infoFile = path.join(dir, 'training.json');
+  if (!fs.existsSync(infoFile)) throw new Error(`${dir} has no training.json: --from must be a model train.js wrote (preset ${spec.preset})`);
+  const info = JSON.parse(fs.readFileSync(infoFile, 'utf8')) as { preset: string; config: { epochs: number }; steps: number; tokens: number; trainSeconds: number };
+  if (info.preset !== spec.preset) throw new Error(`${infoFile}: preset ${info.preset}, but this preset grows from ${spec.preset}`);
+  const weights = path.join(dir, 'model.safetensors');
+  const sha256 = createHash('sha256').update(fs.readFileSync(weights)).digest('hex');
+  const trained = await loadModel(dir);
+  const model = widenMlp(trained, Number(preset.model.n_inner), spec.seed, tokenizer.encode(GROWTH_PROBE));
+  trained.dispose();
+  const want = presetConfig(preset, tokenizer);
+  for (const [key, value] of Object.entries(want)) {
+    if (JSON.stringify(model.config.raw[key]) !== JSON.stringify(value)) {
+      throw new Error(`${dir}/config.json: ${key} is ${JSON.stringify(model.config.raw[key])} after widening, the preset needs ${JSON.stringify(value)}`);
+    }
+  }
+  return { model, source: { dir, preset: info.preset, sha256, epochs: info.config.epochs, steps: info.steps, tokens: info.tokens, trainSeconds: info.trainSeconds } };
+}
+
+/** Rounds every weight of `model` to `dtype` in place (it stays float32 in memory). */
+function roundWeights(model: CausalLM, dtype: 'bfloat16'): void {
+  for (const name of model.checkpointNames()) tidy(() => copyInplace(model.param(name), cast(cast(model.param(name), dtype), 'float32')));
+}
+
+/** The prompt on which widening is checked to preserve the logits (any fact-base text would do). */
+const GROWTH_PROBE = 'The capital of the country Feinaus ter Zursun is a citizen of is';
 
 async function main(): Promise<void> {
   const presetName = arg('preset');
@@ -101,7 +163,10 @@ async function main(): Promise<void> {
   const tokenizer = Tokenizer.fromFile(path.join(tokDir, 'tokenizer.json'));
   const eos = tokenizer.eosTokenId;
   if (eos === undefined) throw new Error(`${tokDir}/tokenizer.json has no <|endoftext|>`);
-  const model = createModel(presetConfig(preset, tokenizer), { seed, tokenizer });
+  const grown = preset.grownFrom ? await growSource(arg('from', 'test-fixtures/models/fact-base'), preset, tokenizer) : undefined;
+  const model = grown?.model ?? createModel(presetConfig(preset, tokenizer), { seed, tokenizer });
+  // a grown model goes on with the epochs after its source's (fresh IKE passages and filler windows)
+  const firstEpoch = grown?.source.epochs ?? 0;
   const nParams = [...model.params.values()].reduce((n, p) => n + p.size, 0);
 
   let cached: { epoch: number; docs: number[][] } | undefined;
@@ -109,7 +174,7 @@ async function main(): Promise<void> {
   const documents = (epoch: number) => {
     if (cached?.epoch !== epoch) {
       const t = Date.now();
-      const text = epoch === 0 ? epoch0 : epochDocuments(world, filler, build.corpus, epoch);
+      const text = firstEpoch + epoch === 0 ? epoch0 : epochDocuments(world, filler, build.corpus, firstEpoch + epoch);
       cached = { epoch, docs: text.map((d) => tokenizer.encode(d)) };
       textSeconds += (Date.now() - t) / 1000;
     }
@@ -130,7 +195,7 @@ async function main(): Promise<void> {
     console.log(line);
     fs.appendFileSync(logFile, line + '\n');
   };
-  progress({ event: resume ? 'resume' : 'start', preset: presetName, params: nParams, keyRoom: dff * preset.editLayers.length, rowsPerEpoch, stepsPerEpoch, totalSteps, checkpoint: checkpointDir, threads: process.env.MEDIT_NUM_THREADS ?? 'default' });
+  progress({ event: resume ? 'resume' : 'start', preset: presetName, grownFrom: grown?.source.dir, params: nParams, keyRoom: dff * preset.editLayers.length, rowsPerEpoch, stepsPerEpoch, totalSteps, checkpoint: checkpointDir, threads: process.env.MEDIT_NUM_THREADS ?? 'default' });
   const abort = new AbortController();
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => abort.abort());
   const marks: { step: number; loss: number; seconds: number; tokens: number }[] = [];
@@ -174,14 +239,18 @@ async function main(): Promise<void> {
     return;
   }
   progress({ event: 'trained', step: result.steps, trainSeconds: result.trainSeconds });
+  // What is measured is what is committed: a model over the size limit is rounded to bfloat16 first.
+  const dtype = nParams * 4 > MAX_COMMITTED_BYTES ? 'bfloat16' : 'float32';
+  if (dtype !== 'float32') roundWeights(model, dtype);
   const recall = measureFactbaseRecall(model, world);
   progress({ event: 'recall', ...recall.summary });
   fs.rmSync(out, { recursive: true, force: true });
-  await saveModel(model, out, { sideFilesFrom: tokDir, metadata: { medit_trained: presetName } });
-  const command = `node scripts/dist/factbase/train.js --preset ${presetName} --out ${out} --seed ${seed}`;
+  await saveModel(model, out, { sideFilesFrom: tokDir, metadata: { medit_trained: presetName }, dtype });
+  const command = `node scripts/dist/factbase/train.js --preset ${presetName} --out ${out} --seed ${seed}${grown ? ` --from ${grown.source.dir}` : ''}`;
   fs.writeFileSync(path.join(out, 'training.json'), JSON.stringify({
-    preset: presetName, seed, params: nParams, config: preset, row: ROW, steps: result.steps, tokens: result.tokens,
+    preset: presetName, seed, params: nParams, dtype, config: preset, row: ROW, steps: result.steps, tokens: result.tokens,
     trainSeconds: result.trainSeconds, finalLoss: result.history[result.history.length - 1]?.loss, history: result.history,
+    ...(grown ? { grownFrom: grown.source, totalTrainSeconds: grown.source.trainSeconds + result.trainSeconds } : {}),
     recall: recall.summary, command,
     threads: { MEDIT_NUM_THREADS: process.env.MEDIT_NUM_THREADS ?? 'default' },
   }, null, 2) + '\n');

@@ -30,6 +30,7 @@ export type { BertForwardOptions, BertOutput } from './models/bert';
 export { applyRotary, rotaryTables, ropeInvFreq, parseRopeScaling } from './models/rotary';
 export type { RotaryConfig, RotaryLayout, RopeScaling, RotaryTables } from './models/rotary';
 export { loadModel, saveModel, copySideFiles, createModel, registerModelType, modelTypes, readConfig } from './models/registry';
+export type { SavedDType } from './models/registry';
 export type { ModelFamily, LoadModelOptions } from './models/registry';
 export { generate, generateText } from './generation';
 export type { GenerateOptions } from './generation';

@@ -177,6 +177,29 @@ describe('config and loading', () => {
     back.dispose();
   });
 
+  test('saveModel in bfloat16: the file holds BF16, config.json says so, and the reloaded weights are the float32 ones rounded to bfloat16', async () => {
+    const model = createModel({ ...TINY, initializer_range: 0.2 }, { seed: 3 });
+    const dir = path.join(tmpDir(), 'bf16');
+    await saveModel(model, dir, { dtype: 'bfloat16' });
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')).torch_dtype).toBe('bfloat16');
+    const nParams = model.checkpointNames().reduce((n, k) => n + model.param(k).size, 0);
+    const bytes = fs.statSync(path.join(dir, 'model.safetensors')).size;
+    expect(bytes).toBeGreaterThanOrEqual(2 * nParams);
+    expect(bytes).toBeLessThan(2 * nParams + 16384); // two bytes a weight and the header
+    const back = await loadModel(dir);
+    const name = 'model.layers.0.mlp.gate_proj.weight';
+    const a = model.param(name).data() as Float32Array;
+    const b = back.param(name).data() as Float32Array;
+    // round to nearest even on the upper 16 bits of each float32
+    const bits = new Uint32Array(Float32Array.from(a).buffer);
+    const rounded = new Float32Array(Uint32Array.from(bits, (u) => ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) << 16).buffer);
+    expect(maxAbsDiff(b, rounded)).toBe(0);
+    expect(maxAbsDiff(b, a)).toBeGreaterThan(0);
+    await expect(saveModel(model, path.join(tmpDir(), 'x'), { dtype: 'int8' as never })).rejects.toThrow(/dtype must be one of float32, bfloat16, float16/);
+    model.dispose();
+    back.dispose();
+  });
+
   test('a missing tensor and an unknown model_type are named', async () => {
     const src = path.join(FIXTURES, 'llama');
     const dir = tmpDir();

@@ -424,7 +424,12 @@ export class MemitEditor extends MassEditorBase {
   }
 
   protected solveLayer(hp: MemitHyperParams, layer: number, keys: Tensor): { adj: Tensor; solver: string } {
-    return memitSolve(this.cov(hp, layer), () => this.factor(hp, layer), keys, hp.mom2_update_weight, hp.solver);
+    try {
+      return memitSolve(this.cov(hp, layer), () => this.factor(hp, layer), keys, hp.mom2_update_weight, hp.solver);
+    } catch (err) {
+      if (err instanceof ArgumentError) throw new ArgumentError(`MEMIT, layer ${layer}: ${err.message}`);
+      throw err;
+    }
   }
 
   override dispose(): void {

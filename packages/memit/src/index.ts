@@ -46,6 +46,7 @@ export {
   updateFactors,
   updateNorm,
   addDiagonal,
+  withRidge,
 } from './solve';
 export type { NullSpace } from './solve';
 export { createMassEditor } from './factory';

@@ -72,7 +72,15 @@ export function memitSolveDirect(c: Tensor, k: Tensor, lambda: number): Tensor {
   return tidy(() => {
     const m = mulScalar(c, lambda);
     gemmInplace(m, k, k, { transA: true });
-    return transpose(choleskySolve(cholesky(m), transpose(k)));
+    let l: Tensor;
+    try {
+      l = cholesky(m);
+    } catch (err) {
+      // C is singular along some direction no key covers: a dead MLP neuron (zero variance) or
+      // two neurons that move together; a relative ridge on C fixes it.
+      throw new ArgumentError(`λC + KᵀK (${m.shape[0]}×${m.shape[0]}) is not positive definite — the covariance C is singular where no edit's key reaches (dead or duplicate MLP neurons); set mom2_ridge > 0 (e.g. 1e-3): ${(err as Error).message}`);
+    }
+    return transpose(choleskySolve(l, transpose(k)));
   });
 }
 

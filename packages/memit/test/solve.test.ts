@@ -16,6 +16,7 @@ import {
   projector,
   updateFactors,
   updateNorm,
+  withRidge,
 } from '../src';
 
 type M = number[][];
@@ -207,4 +208,24 @@ test('memitSolve: auto falls back to the direct solve when Woodbury’s n×n sys
   expect(w.solver).toBe('woodbury');
   expect(maxAbs(addM(fromT(w.adj), fromT(memitSolveDirect(c2, k, 1)), -1))).toBeLessThan(1e-12);
   expect(memitSolve(c2, () => null, k, 1, 'auto').solver).toBe('direct (C not positive definite)');
+});
+
+test('memitSolveDirect: a covariance singular where no key reaches (a dead neuron) is an error that names mom2_ridge; the ridge makes it solvable', () => {
+  // neuron 3 never fires (zero row and column of C) and no key has a component along it
+  const c = t64([
+    [1, 0.5, 0, 0],
+    [0.5, 1, 0, 0],
+    [0, 0, 1, 0],
+    [0, 0, 0, 0],
+  ]);
+  const k = t64([
+    [1, 0, 0.5, 0],
+    [0, 1, 0, 0],
+  ]);
+  expect(() => memitSolveDirect(c, k, 3)).toThrow(/λC \+ KᵀK \(4×4\) is not positive definite.*mom2_ridge/);
+  const ridged = withRidge(c, 1e-3);
+  const a = fromT(memitSolveDirect(ridged, k, 3));
+  // MEMIT's defining equation on the ridged system, and no weight on the dead neuron
+  expect(maxAbs(addM(mm(a, addM(scale(fromT(ridged), 3), mm(T(fromT(k)), fromT(k)))), fromT(k), -1))).toBeLessThan(1e-9);
+  expect(Math.max(...a.map((row) => Math.abs(row[3])))).toBe(0);
 });

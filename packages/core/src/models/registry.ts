@@ -185,6 +185,10 @@ export function copySideFiles(from: string, to: string): void {
   }
 }
 
+/** The dtypes {@link saveModel} writes weights in. */
+export type SavedDType = 'float32' | 'bfloat16' | 'float16';
+const SAVED_DTYPES: readonly SavedDType[] = ['float32', 'bfloat16', 'float16'];
+
 /**
  * Writes `model` as a Hugging Face directory at `dir`: config.json, model.safetensors and
  * the tokenizer files of its source. Atomic: everything is written into a temporary
@@ -200,19 +204,31 @@ export async function saveModel(
     sideFilesFrom?: string;
     /** more files (name → text) written inside the directory before it is renamed into place */
     extraFiles?: Record<string, string>;
+    /** the weights' dtype in the file (default float32; config.json's `torch_dtype` says which) */
+    dtype?: SavedDType;
   } = {},
 ): Promise<void> {
   if (model.source && path.resolve(model.source) === path.resolve(dir)) throw new ArgumentError(`saveModel: refusing to overwrite the model's source directory ${dir}`);
+  const dtype = opts.dtype ?? 'float32';
+  if (!SAVED_DTYPES.includes(dtype)) throw new ArgumentError(`saveModel: dtype must be one of ${SAVED_DTYPES.join(', ')} but received ${JSON.stringify(dtype)}`);
   await writeDirAtomic(
     path.resolve(dir),
     async (tmp) => {
       const weights = new Map<string, Tensor>();
-      for (const name of model.checkpointNames()) weights.set(name, model.param(name));
-      await writeCheckpointFile(path.join(tmp, 'model.safetensors'), new Map([...weights].map(([k, t]) => [k, t.handle('saveModel')])), {
-        format: 'pt',
-        ...opts.metadata,
-      });
-      fs.writeFileSync(path.join(tmp, 'config.json'), JSON.stringify(model.config.raw, null, 2) + '\n');
+      for (const name of model.checkpointNames()) {
+        const p = model.param(name);
+        weights.set(name, p.dtype === 'float32' && dtype !== 'float32' ? cast(p, dtype) : p);
+      }
+      try {
+        await writeCheckpointFile(path.join(tmp, 'model.safetensors'), new Map([...weights].map(([k, t]) => [k, t.handle('saveModel')])), {
+          format: 'pt',
+          ...opts.metadata,
+        });
+      } finally {
+        for (const [name, t] of weights) if (t !== model.param(name)) t.dispose();
+      }
+      const config = dtype === 'float32' ? model.config.raw : { ...model.config.raw, torch_dtype: dtype };
+      fs.writeFileSync(path.join(tmp, 'config.json'), JSON.stringify(config, null, 2) + '\n');
       const from = opts.sideFilesFrom ?? model.source;
       if (from) copySideFiles(from, tmp);
       for (const [name, text] of Object.entries(opts.extraFiles ?? {})) {
