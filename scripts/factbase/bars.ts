@@ -28,7 +28,9 @@
  * - `ike`: IKE with k = 8 demonstrations drawn from the train split's CounterFact records,
  *   retrieved by fact-base's SERAC scope encoder (`packages/serac/scripts/train-fact-base.sh`);
  * - `cost`: MEMIT's cost for one batch of 100 / 1,000 / 10,000 edits (z vs keys vs solve, peak
- *   native memory; the benchmark section `scripts/bench/sections/memit.js` on this model);
+ *   native memory; the benchmark section `scripts/bench/sections/memit.js` on this model), its
+ *   z's through the same z cache, so an interrupted run goes on where it stopped and its z time
+ *   adds what the cached z's took when computed (`zComputeSecondsAllRuns`);
  * - `summary`: `bars.json` and `bars.md`, each bar of issue 26 beside its measured value.
  *
  * Portability comes with every method's report (the EasyEdit suite, on the records'
@@ -211,7 +213,7 @@ export function barSteps(o: BarsOptions): BarStep[] {
         const hp = { mom2_n_samples: o.statsDocs, ...fileHp };
         // The benchmark section's measurement (plain JS, outside the compiled scripts).
         const bench = require(path.join(o.root, 'scripts/bench/sections/memit.js')) as { measureCostVsN(a: Record<string, unknown>): Promise<unknown[]> };
-        const runs = await bench.measureCostVsN({ repoRoot: o.root, modelDir: at(o.model), worldDir: at(o.factbase), corpusFile: corpus, sizes: o.costSizes, docs: o.statsDocs, hparams: hp, log });
+        const runs = await bench.measureCostVsN({ repoRoot: o.root, modelDir: at(o.model), worldDir: at(o.factbase), corpusFile: corpus, sizes: o.costSizes, docs: o.statsDocs, hparams: hp, log, zCacheDir: path.join(at(o.work), 'z-cache') });
         writeFileAtomic(out('memit-cost-vs-n.json'), JSON.stringify({ model: o.model, hparams: hp, statisticsDocs: o.statsDocs, runs }, null, 1) + '\n');
       },
     },

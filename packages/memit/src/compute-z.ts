@@ -94,6 +94,8 @@ export interface DeltaResult {
   h0: Float32Array;
   trace: TargetStep[];
   deltaNorm: number;
+  /** wall-clock ms of the chunk that optimised this δ, shared evenly among the chunk's δ's */
+  computeMs: number;
 }
 
 export interface ZResult {
@@ -188,8 +190,10 @@ export function computeZs(model: CausalLM, hp: ZSettings, layer: number, templat
   let done = 0;
   for (let start = 0; start < order.length; start += batchSize) {
     const chunkGroups = order.slice(start, start + batchSize).map((g) => groups[g]);
+    const t0 = performance.now();
     const chunk = chunkGroups.map((g) => zRows(model, templates, g.map((i) => requests[i]), hp.fact_token));
     const out = optimiseChunk(model, hp, layer, opts.point ?? 'resid_out', chunk, opts.signal);
+    const computeMs = (performance.now() - t0) / chunkGroups.length;
     chunkGroups.forEach((g, i) => {
       g.forEach((j, k) => {
         const h = out.h0[i].subarray(k * C, (k + 1) * C);
@@ -204,7 +208,7 @@ export function computeZs(model: CausalLM, hp: ZSettings, layer: number, templat
           g.forEach((j, k) => r.set(data.subarray(j * C, (j + 1) * C), k * C));
           return r;
         };
-        opts.onDelta(g, { zs: rows(zData), h0: rows(h0Data), trace: out.traces[i], deltaNorm: out.deltaNorms[i] });
+        opts.onDelta(g, { zs: rows(zData), h0: rows(h0Data), trace: out.traces[i], deltaNorm: out.deltaNorms[i], computeMs });
       }
       done += g.length;
     });

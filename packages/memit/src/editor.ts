@@ -115,7 +115,8 @@ export interface MassEditStats {
   traces?: TargetStep[][];
   /**
    * with a z cache: its directory, and how many requests' z it held (`hits`) or were computed
-   * (`misses`); with `subject_search` a request optimised again at another token counts again
+   * (`misses`); with `subject_search` a request optimised again at another token counts again;
+   * `hitComputeMs`: what the hits' z's took when they were computed (zMs counts this call's only)
    */
   zCache?: ZCacheCounts & { dir: string };
 }
@@ -127,7 +128,7 @@ export abstract class MassEditorBase implements Editor {
   protected readonly stats: Map<number, LayerStats>;
   private readonly ownStats = new Set<LayerStats>();
   protected readonly options: MassEditorOptions;
-  private readonly zCacheTotals: ZCacheCounts = { hits: 0, misses: 0 };
+  private readonly zCacheTotals: ZCacheCounts = { hits: 0, misses: 0, hitComputeMs: 0, untimedHits: 0 };
 
   constructor(hparams: Partial<MemitHyperParams> = {}, options: MassEditorOptions = {}) {
     this.hparams = hparams;
@@ -309,7 +310,7 @@ export abstract class MassEditorBase implements Editor {
     const token: FactToken = search || unique ? -1 : (hp.fact_token as FactToken);
     const zreqs: ZRequest[] = requests.map((r, i) => ({ prompt: r.prompt, subject: r.subject, target: targetIds(tok, r.targetNew), factToken: unique?.[i] ?? token }));
     const cacheDir = this.options.zCacheDir;
-    const cache = cacheDir === undefined ? undefined : { hits: 0, misses: 0 };
+    const cache: ZCacheCounts | undefined = cacheDir === undefined ? undefined : { hits: 0, misses: 0, hitComputeMs: 0, untimedHits: 0 };
     const run = async (reqs: ZRequest[]): Promise<ZResult> => {
       const settings = { ...hp, fact_token: token };
       // Requests on one subject have one key, so they get one z (see compute-z.ts).
@@ -323,10 +324,9 @@ export abstract class MassEditorBase implements Editor {
         onLookup: (c) => (info = { zCacheHits: c.hits, zCacheMisses: c.misses }),
         onProgress: (done, total) => opts.onProgress?.({ stage: `${this.name} z`, done, total, info }),
       });
-      cache.hits += r.counts.hits;
-      cache.misses += r.counts.misses;
-      this.zCacheTotals.hits += r.counts.hits;
-      this.zCacheTotals.misses += r.counts.misses;
+      for (const counts of [cache, this.zCacheTotals]) {
+        for (const k of ['hits', 'misses', 'hitComputeMs', 'untimedHits'] as const) counts[k] += r.counts[k];
+      }
       return r.z;
     };
     const z = await run(zreqs);

@@ -17,7 +17,9 @@
  *
  * Each file holds `z` and `h0` [k, C] (float32, k requests) and, in its header document, the key
  * material, the δ's loss trace and ‖δ‖ — everything the editors read from {@link ZResult}, so a
- * hit reports what the run that computed it did. A file that cannot be read, belongs to another
+ * hit reports what the run that computed it did — and the wall-clock ms its computation took, so
+ * a cost measurement can span runs (a 10,000-edit batch's z's computed over several sessions).
+ * Files written before that field count as `untimedHits`. A file that cannot be read, belongs to another
  * key or is malformed is an error naming it, never a silent wrong z.
  */
 import { createHash } from 'node:crypto';
@@ -58,12 +60,18 @@ interface ZCacheDocument {
   /** the δ's loss trace (shared by its requests) */
   trace: TargetStep[];
   deltaNorm: number;
+  /** wall-clock ms the δ's optimisation took (DeltaResult.computeMs); absent in older files */
+  computeMs?: number;
 }
 
 /** How many requests' z came from the cache (`hits`) and how many were computed (`misses`). */
 export interface ZCacheCounts {
   hits: number;
   misses: number;
+  /** wall-clock ms the hits' z's took when they were computed (one δ counted once) */
+  hitComputeMs: number;
+  /** hits read from files that predate the recorded compute time */
+  untimedHits: number;
 }
 
 /** Where the cache is and which weights the z's are computed on. */
@@ -101,6 +109,8 @@ export async function cachedComputeZs(
   const deltaNorms: number[] = new Array(n).fill(0);
   const missed: { group: number[]; file: string; key: string; material: ZKeyMaterial }[] = [];
   let hits = 0;
+  let hitComputeMs = 0;
+  let untimedHits = 0;
   for (const group of deltaGroups(requests, opts.shareSubjects ?? false)) {
     const reqs = group.map((i) => requests[i]);
     const rows = zRows(model, templates, reqs, hp.fact_token);
@@ -129,8 +139,10 @@ export async function cachedComputeZs(
       deltaNorms[i] = entry.deltaNorm;
     });
     hits += group.length;
+    if (entry.computeMs === undefined) untimedHits += group.length;
+    else hitComputeMs += entry.computeMs;
   }
-  const counts = { hits, misses: n - hits };
+  const counts: ZCacheCounts = { hits, misses: n - hits, hitComputeMs, untimedHits };
   opts.onLookup?.(counts);
   opts.onProgress?.(hits, n);
   if (missed.length > 0) {
@@ -143,7 +155,7 @@ export async function cachedComputeZs(
     const onDelta = (g: number[], r: DeltaResult) => {
       const m = byFirst.get(order[g[0]])!;
       const { rows: _, ...described } = m.material;
-      const doc = { key: m.key, material: described, trace: r.trace, deltaNorm: r.deltaNorm };
+      const doc = { key: m.key, material: described, trace: r.trace, deltaNorm: r.deltaNorm, computeMs: r.computeMs };
       writes.push(writeEntry(m.file, r.zs, r.h0, [g.length, C], doc).catch((err) => (writeError ??= err)));
     };
     let computed: ZResult;
@@ -186,7 +198,7 @@ async function writeEntry(file: string, z: Float32Array, h0: Float32Array, shape
 }
 
 /** Reads one δ's file and checks it is the entry of `key` for k requests of width C. */
-async function readEntry(file: string, key: string, k: number, C: number): Promise<{ z: Float32Array; h0: Float32Array; trace: TargetStep[]; deltaNorm: number }> {
+async function readEntry(file: string, key: string, k: number, C: number): Promise<{ z: Float32Array; h0: Float32Array; trace: TargetStep[]; deltaNorm: number; computeMs?: number }> {
   let doc: Awaited<ReturnType<typeof readTensorDocument>>;
   try {
     doc = await readTensorDocument(file, Z_CACHE_FORMAT, 'z cache');
@@ -216,7 +228,8 @@ async function readEntry(file: string, key: string, k: number, C: number): Promi
       throw bad(`trace must be a non-empty list of {${TRACE_FIELDS.join(', ')}} numbers`);
     }
     if (typeof d.deltaNorm !== 'number' || !Number.isFinite(d.deltaNorm)) throw bad('deltaNorm must be a number');
-    return { z, h0, trace, deltaNorm: d.deltaNorm };
+    if (d.computeMs !== undefined && !(typeof d.computeMs === 'number' && d.computeMs >= 0 && Number.isFinite(d.computeMs))) throw bad('computeMs must be a non-negative number');
+    return { z, h0, trace, deltaNorm: d.deltaNorm, computeMs: d.computeMs };
   } finally {
     for (const t of tensors.values()) t.dispose();
   }

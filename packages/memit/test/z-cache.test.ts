@@ -2,7 +2,8 @@
  * The z cache (z-cache.ts) on the micro-facts model: a second edit with the cache computes no z
  * and gives bit-identical deltas (and the same per-edit report) as an edit without it; a λ, the
  * earlier layers or another solver reuse z; a z setting, the templates, a target or the weights
- * do not; a corrupted or swapped file is an error naming it; an edit stopped midway keeps the z's
+ * do not; each file records what its z took to compute (older files count as untimed hits); a
+ * corrupted or swapped file is an error naming it; an edit stopped midway keeps the z's
  * of its finished chunks; in a sequential stream the second
  * call (on weights the first changed) never reads the first call's z, and a replayed stream
  * reads every z and gives the same deltas.
@@ -11,7 +12,21 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { type CausalLM, type EditDelta, type EditProgress, type EditRequest, type LayerStats, CancelledError, computeLayerStats, loadModel, memory, modelFingerprint } from '@medit/core';
+import {
+  type CausalLM,
+  type EditDelta,
+  type EditProgress,
+  type EditRequest,
+  type LayerStats,
+  CancelledError,
+  Tensor,
+  computeLayerStats,
+  loadModel,
+  memory,
+  modelFingerprint,
+  readTensorDocument,
+  writeTensorDocument,
+} from '@medit/core';
 
 import { AlphaEditEditor, EmmetEditor, type MassEditStats, MemitEditor, type NullSpace, SequentialEditor } from '../src';
 import * as computeZModule from '../src/compute-z';
@@ -34,6 +49,13 @@ function cacheDir(): string {
 }
 
 const zStats = (d: EditDelta) => (d.info.stats as unknown as MassEditStats).zCache;
+
+/** The header document of a cache file (its tensors freed). */
+async function readDocument(file: string): Promise<Record<string, unknown>> {
+  const doc = await readTensorDocument(file, 'medit-z-cache', 'z cache');
+  for (const h of doc.tensors.values()) new Tensor(h).dispose();
+  return doc.document as Record<string, unknown>;
+}
 const cacheFiles = (dir: string) => fs.readdirSync(dir).filter((f) => f.endsWith('.safetensors'));
 
 /** Every byte of a delta's updates, in order. */
@@ -71,14 +93,18 @@ test('a second edit with the cache computes no z and gives the bit-identical del
   const spy = jest.spyOn(computeZModule, 'computeZs');
   const first = await editWith({ zCacheDir: dir, keepTraces: true });
   expect(spy).toHaveBeenCalledTimes(1);
-  expect(zStats(first)).toEqual({ dir, hits: 0, misses: 4 });
+  expect(zStats(first)).toEqual({ dir, hits: 0, misses: 4, hitComputeMs: 0, untimedHits: 0 });
   expect(cacheFiles(dir)).toHaveLength(3); // one per δ: the shared subject's two requests are one file
   const progress: EditProgress[] = [];
   const editor = new MemitEditor(HP, { stats, contextTemplates: GROUPS, zCacheDir: dir, keepTraces: true });
   const second = await editor.edit(model, REQUESTS, { onProgress: (p) => progress.push(p) });
   expect(spy).toHaveBeenCalledTimes(1); // no z computed
-  expect(zStats(second)).toEqual({ dir, hits: 4, misses: 0 });
-  expect(editor.zCache).toEqual({ dir, hits: 4, misses: 0 });
+  // each file records what its δ took to compute; the edit that reads them reports the sum
+  const recorded = await Promise.all(cacheFiles(dir).map(async (f) => (await readDocument(path.join(dir, f))).computeMs as number));
+  expect(recorded.every((ms) => ms > 0)).toBe(true);
+  const hitComputeMs = recorded.reduce((a, b) => a + b, 0);
+  expect(zStats(second)).toEqual({ dir, hits: 4, misses: 0, hitComputeMs, untimedHits: 0 });
+  expect(editor.zCache).toEqual({ dir, hits: 4, misses: 0, hitComputeMs, untimedHits: 0 });
   expect(progress.filter((p) => p.stage === 'MEMIT z').map((p) => p.info)).toContainEqual({ zCacheHits: 4, zCacheMisses: 0 });
   // the uncached edit, the one that filled the cache and the one that read it: the same bytes
   expect(deltaBytes(first)).toEqual(deltaBytes(plain));
@@ -92,6 +118,27 @@ test('a second edit with the cache computes no z and gives the bit-identical del
   editor.dispose();
   for (const d of [plain, first, second]) d.dispose();
   expect(memory().numTensors).toBe(tensors);
+});
+
+test('a file without a recorded compute time (written before the field) counts as an untimed hit; a bad time is an error naming the file', async () => {
+  const dir = cacheDir();
+  (await editWith({ zCacheDir: dir })).dispose();
+  const file = path.join(dir, cacheFiles(dir)[0]);
+  const rewrite = async (computeMs: unknown) => {
+    const doc = await readTensorDocument(file, 'medit-z-cache', 'z cache');
+    const { computeMs: _, ...rest } = doc.document as Record<string, unknown>;
+    fs.rmSync(file);
+    await writeTensorDocument(file, doc.tensors, 'medit-z-cache', computeMs === undefined ? rest : { ...rest, computeMs });
+    for (const h of doc.tensors.values()) new Tensor(h).dispose();
+  };
+  const k = (JSON.parse(JSON.stringify((await readDocument(file)).material)) as { requests: unknown[] }).requests.length;
+  await rewrite(undefined);
+  const timed = await Promise.all(cacheFiles(dir).map(async (f) => (await readDocument(path.join(dir, f))).computeMs as number | undefined));
+  const again = await editWith({ zCacheDir: dir });
+  expect(zStats(again)).toEqual({ dir, hits: 4, misses: 0, hitComputeMs: timed.reduce<number>((a, b) => a + (b ?? 0), 0), untimedHits: k });
+  again.dispose();
+  await rewrite(-1);
+  await expect(editWith({ zCacheDir: dir })).rejects.toThrow(new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: computeMs must be a non-negative number`));
 });
 
 test('λ, the earlier layers and another solver reuse z; a z setting, the templates, a target or the weights miss', async () => {
@@ -188,7 +235,7 @@ test('sequential AlphaEdit: the second call never reads the first call’s z; a 
     const s = new SequentialEditor(new AlphaEditEditor(hp, { stats, contextTemplates: GROUPS, nullSpaces, zCacheDir: dir }));
     // the same requests twice: only the weights tell the calls apart
     const deltas = [await s.step(model, batch), await s.step(model, batch)];
-    const out = { counts: deltas.map((d) => zStats(d)), bytes: deltas.map(deltaBytes) };
+    const out = { counts: deltas.map((d) => ({ dir: zStats(d)!.dir, hits: zStats(d)!.hits, misses: zStats(d)!.misses })), bytes: deltas.map(deltaBytes) };
     s.dispose(); // reverts the stream
     (s.editor as AlphaEditEditor).dispose();
     expect(modelFingerprint(model)).toBe(fingerprint);

@@ -65,6 +65,13 @@ test('every step writes its output; a second run skips them all; a removed outpu
     expect(r.stageSeconds.solve).toBeGreaterThanOrEqual(0);
     expect(r.peakNativeMiB).toBeGreaterThan(0);
   }
+  // through the z cache the 4-edit batch reads the 2-edit batch's z's and adds what they took
+  expect(cost.runs.map((r: { zCache: object }) => r.zCache)).toEqual([
+    { dir: path.join(opts.work, 'z-cache'), hits: 0, misses: 2, untimedHits: 0 },
+    { dir: path.join(opts.work, 'z-cache'), hits: 2, misses: 2, untimedHits: 0 },
+  ]);
+  expect(cost.runs[0].zComputeSecondsAllRuns).toBe(cost.runs[0].stageSeconds.z);
+  expect(cost.runs[1].zComputeSecondsAllRuns).toBeGreaterThan(cost.runs[1].stageSeconds.z);
 
   const recall = JSON.parse(fs.readFileSync(out('recall.json'), 'utf8'));
   for (const r of [recall.train, recall.heldout, recall.inContext.copy, recall.inContext.update]) {
