@@ -113,7 +113,7 @@ export interface GrowthSource {
 }
 
 /** Loads the trained model `dir` of preset `grownFrom.preset` and widens it to `preset`'s shape. */
-async function growSource(dir: string, preset: Preset, tokenizer: Tokenizer): Promise<{ model: CausalLM; source: GrowthSource }> {
+export async function growSource(dir: string, preset: Preset, tokenizer: Tokenizer): Promise<{ model: CausalLM; source: GrowthSource }> {
   const spec = preset.grownFrom!;
   const infoFile = path.join(dir, 'training.json');
   if (!fs.existsSync(infoFile)) throw new Error(`${dir} has no training.json: --from must be a model train.js wrote (preset ${spec.preset})`);
@@ -127,6 +127,7 @@ async function growSource(dir: string, preset: Preset, tokenizer: Tokenizer): Pr
   const want = presetConfig(preset, tokenizer);
   for (const [key, value] of Object.entries(want)) {
     if (JSON.stringify(model.config.raw[key]) !== JSON.stringify(value)) {
+      model.dispose();
       throw new Error(`${dir}/config.json: ${key} is ${JSON.stringify(model.config.raw[key])} after widening, the preset needs ${JSON.stringify(value)}`);
     }
   }
