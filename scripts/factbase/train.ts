@@ -93,8 +93,8 @@ export function presetConfig(preset: Preset, tokenizer: Tokenizer): Record<strin
   return { vocab_size: tokenizer.vocabSize, bos_token_id: eos, eos_token_id: eos, tie_word_embeddings: true, torch_dtype: 'float32', ...preset.model };
 }
 
-function sha256(s: string): string {
-  return createHash('sha256').update(s, 'utf8').digest('hex');
+function sha256(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
 }
 
 /** The committed model's size limit (issue 26); a larger model is saved in bfloat16. */
@@ -119,8 +119,7 @@ export async function growSource(dir: string, preset: Preset, tokenizer: Tokeniz
   if (!fs.existsSync(infoFile)) throw new Error(`${dir} has no training.json: --from must be a model train.js wrote (preset ${spec.preset})`);
   const info = JSON.parse(fs.readFileSync(infoFile, 'utf8')) as { preset: string; config: { epochs: number }; steps: number; tokens: number; trainSeconds: number };
   if (info.preset !== spec.preset) throw new Error(`${infoFile}: preset ${info.preset}, but this preset grows from ${spec.preset}`);
-  const weights = path.join(dir, 'model.safetensors');
-  const sha256 = createHash('sha256').update(fs.readFileSync(weights)).digest('hex');
+  const weightsHash = sha256(fs.readFileSync(path.join(dir, 'model.safetensors')));
   const trained = await loadModel(dir);
   const model = widenMlp(trained, Number(preset.model.n_inner), spec.seed, tokenizer.encode(GROWTH_PROBE));
   trained.dispose();
@@ -131,7 +130,7 @@ export async function growSource(dir: string, preset: Preset, tokenizer: Tokeniz
       throw new Error(`${dir}/config.json: ${key} is ${JSON.stringify(model.config.raw[key])} after widening, the preset needs ${JSON.stringify(value)}`);
     }
   }
-  return { model, source: { dir, preset: info.preset, sha256, epochs: info.config.epochs, steps: info.steps, tokens: info.tokens, trainSeconds: info.trainSeconds } };
+  return { model, source: { dir, preset: info.preset, sha256: weightsHash, epochs: info.config.epochs, steps: info.steps, tokens: info.tokens, trainSeconds: info.trainSeconds } };
 }
 
 /** Rounds every weight of `model` to `dtype` in place (it stays float32 in memory). */

@@ -416,7 +416,8 @@ export class MemitEditor extends MassEditorBase {
       try {
         f = keep(cholesky(this.cov(hp, layer)));
       } catch (err) {
-        if (hp.solver === 'woodbury') throw new ArgumentError(`MEMIT: the Woodbury solve needs a positive definite C at layer ${layer} (set mom2_ridge > 0): ${(err as Error).message}`);
+        // solveLayer names the method and layer
+        if (hp.solver === 'woodbury') throw new ArgumentError(`the Woodbury solve needs a positive definite C (set mom2_ridge > 0): ${(err as Error).message}`);
       }
       this.factorC.set(key, f);
     }
