@@ -33,6 +33,14 @@ export interface MemitHyperParams {
   /** δ is clamped to clamp_norm_factor·‖h‖ where h is the z layer's residual (MEMIT: 0.75) */
   clamp_norm_factor: number;
   kl_factor: number;
+  /**
+   * medit: prompts about the subject ("{} works for"; "{}" = the subject) whose next-token
+   * distribution each z keeps, weighted by preserve_factor (compute-z.ts); a prompt that asks the
+   * edited fact is left out per request. Default none (MEMIT's z).
+   */
+  preserve_prompts: string[];
+  /** medit: weight of the mean KL over the kept preserve prompts */
+  preserve_factor: number;
   /** MEMIT/EMMET always use C; kept for EasyEdit compatibility */
   mom2_adjustment: boolean;
   /** λ in (λC + KKᵀ) (MEMIT) or C̃ = λC (EMMET); AlphaEdit ignores it */
@@ -71,6 +79,8 @@ const BASE: Omit<MemitHyperParams, 'layers' | 'v_loss_layer'> = {
   v_weight_decay: 0.5,
   clamp_norm_factor: 0.75,
   kl_factor: 0.0625,
+  preserve_prompts: [],
+  preserve_factor: 1,
   mom2_adjustment: true,
   mom2_update_weight: 15000,
   mom2_dataset: 'wikipedia',
@@ -145,6 +155,7 @@ const NUMBER_FIELDS = [
   'v_weight_decay',
   'clamp_norm_factor',
   'kl_factor',
+  'preserve_factor',
   'mom2_update_weight',
   'mom2_n_samples',
   'emmet_lambda',
@@ -186,6 +197,11 @@ export function resolveMemitHparams(
       `${source}: the z layer (the last of layers, ${numLayers - 1}) is the model's last layer; δ at the subject token could not reach the prediction at the prompt's end (no attention layer follows). Edit layers below ${numLayers - 1}`,
     );
   }
+  const pp = h.preserve_prompts;
+  if (!Array.isArray(pp) || !pp.every((t) => typeof t === 'string' && t.split('{}').length === 2)) {
+    throw new ArgumentError(`${source}: preserve_prompts must be a list of prompts with one "{}" (the subject) each but received ${JSON.stringify(pp)}`);
+  }
+  if (!(h.preserve_factor >= 0)) throw new ArgumentError(`${source}: preserve_factor must be ≥ 0 but received ${h.preserve_factor}`);
   if (!FACT_TOKENS.includes(h.fact_token)) throw new ArgumentError(`${source}: unknown fact_token ${JSON.stringify(h.fact_token)}`);
   // MEMIT refuses "last" ("This is definitely bugged", MEMIT:memit/compute_z.py): keys must sit on the subject.
   if (h.fact_token === 'last') throw new ArgumentError(`${source}: fact_token "last" is not supported by MEMIT-style editors; use a subject_* strategy`);

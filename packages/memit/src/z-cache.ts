@@ -44,7 +44,7 @@ export interface ZKeyMaterial {
   model: string;
   layer: number;
   point: DeltaPoint;
-  settings: Pick<ZSettings, 'v_num_grad_steps' | 'v_lr' | 'v_weight_decay' | 'clamp_norm_factor' | 'kl_factor'>;
+  settings: Pick<ZSettings, 'v_num_grad_steps' | 'v_lr' | 'v_weight_decay' | 'clamp_norm_factor' | 'kl_factor' | 'preserve_factor'>;
   /** the flat context templates, "{}" first */
   templates: string[];
   /** the δ's requests in order, each with the subject token it was optimised at */
@@ -113,14 +113,18 @@ export async function cachedComputeZs(
   let untimedHits = 0;
   for (const group of deltaGroups(requests, opts.shareSubjects ?? false)) {
     const reqs = group.map((i) => requests[i]);
-    const rows = zRows(model, templates, reqs, hp.fact_token);
+    const rows = zRows(model, templates, reqs, hp.fact_token, hp.preserve_prompts);
     const material: ZKeyMaterial = {
       format: Z_CACHE_FORMAT,
       version: Z_CACHE_VERSION,
       model: opts.fingerprint,
       layer,
       point,
-      settings: { v_num_grad_steps: hp.v_num_grad_steps, v_lr: hp.v_lr, v_weight_decay: hp.v_weight_decay, clamp_norm_factor: hp.clamp_norm_factor, kl_factor: hp.kl_factor },
+      settings: {
+        v_num_grad_steps: hp.v_num_grad_steps, v_lr: hp.v_lr, v_weight_decay: hp.v_weight_decay, clamp_norm_factor: hp.clamp_norm_factor, kl_factor: hp.kl_factor,
+        // only with preserve prompts (their rows are in `rows`), so older entries keep their keys
+        ...(hp.preserve_prompts?.length ? { preserve_factor: hp.preserve_factor ?? 1 } : {}),
+      },
       templates,
       requests: reqs.map((r) => ({ prompt: r.prompt, subject: r.subject, target: r.target, factToken: r.factToken ?? hp.fact_token })),
       rows: rows.rows.map((ids, j) => ({ ids, at: rows.lookup[j] })),

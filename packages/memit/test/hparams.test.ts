@@ -70,4 +70,7 @@ test('invalid settings fail with errors that name the file, the field and the va
   expect(() => resolveMemitHparams({ layers: [1], solver: 'lu' as never }, 4)).toThrow(/solver must be auto, direct or woodbury/);
   expect(() => resolveMemitHparams({ layers: [1], L2: 0 }, 4, 'AlphaEdit')).toThrow(/AlphaEdit needs L2 > 0/);
   expect(() => resolveMemitHparams({ layers: [1], mom2_update_weight: 0 }, 4)).toThrow(/mom2_update_weight must be positive/);
+  expect(() => resolveMemitHparams({ layers: [1], preserve_prompts: ['{} works for', 'The employer'] }, 4)).toThrow(/preserve_prompts must be a list of prompts with one "\{\}" \(the subject\) each but received \["\{\} works for","The employer"\]/);
+  expect(() => resolveMemitHparams({ layers: [1], preserve_prompts: '{} works for' as never }, 4)).toThrow(/preserve_prompts must be a list/);
+  expect(() => resolveMemitHparams({ layers: [1], preserve_factor: -1 }, 4)).toThrow(/preserve_factor must be ≥ 0 but received -1/);
 });

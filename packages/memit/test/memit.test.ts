@@ -11,11 +11,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { EditDelta, computeLayerStats, createModel, gatherAt, hookName, loadModel, memory, modelFingerprint, noGrad, statsCachePath, targetIds, tidy } from '@medit/core';
+import {
+  DeltaPass, EditDelta, type Tensor, computeLayerStats, createModel, gatherAt, hookName, klDiv, loadModel, logSoftmax, memory, modelFingerprint, noGrad, statsCachePath, sub, targetIds, tidy, zeros,
+} from '@medit/core';
 import { computeTarget } from '@medit/rome';
 import { kernelCalls, weightGradientCalls } from '../../core/test-utils/kernel-calls';
 
-import { type MassEditStats, MemitEditor, computeZs } from '../src';
+import { type MassEditStats, MemitEditor, computeZs, zRows } from '../src';
 import { MICRO, PARITY, counterfacts, fillerCorpus, loadParityModel, microFacts, microRequests, statsCorpus } from './helpers';
 
 const ROME_HP = JSON.parse(fs.readFileSync(path.join(PARITY, 'rome/hparams.json'), 'utf8'));
@@ -91,6 +93,50 @@ test('requests on one subject share one z, optimised on the sum of their losses'
   expect(shared.traces[0][0].nll).toBeCloseTo(alone.traces[0][0].nll + alone.traces[2][0].nll, 4);
   expect(shared.traces[2]).toEqual(shared.traces[0]);
   for (const t of [alone.zs, alone.h0, shared.zs, shared.h0]) t.dispose();
+  expect(memory().numTensors).toBe(before);
+  model.dispose();
+});
+
+test('preserve prompts keep the subject\'s other answers; one that asks the edited fact is left out', async () => {
+  const model = await loadParityModel();
+  const before = memory().numTensors;
+  const tok = model.tokenizer!;
+  const hp = { ...ROME_HP, v_num_grad_steps: 40, v_lr: 0.5, v_weight_decay: 1e-3, clamp_norm_factor: 8 };
+  const templates = ROME_TEMPLATES.slice(0, 3);
+  const req = { prompt: '{} is a citizen of', subject: 'Pablo Picasso', target: targetIds(tok, 'Japan') };
+  const other = '{} plays the';
+  // KL at `other` between δ = z − h0 at the subject token and δ = 0 (through the z loop's own pass)
+  const drift = (z: { zs: Tensor; h0: Tensor }) => {
+    const rows = zRows(model, templates, [req], ROME_HP.fact_token, [other]);
+    const j = rows.preserve[0];
+    const pass = DeltaPass.create(model, [rows.rows[j]], [rows.lookup[j]], 0, 'mlp_out', 0);
+    const read = [{ batch: 0, token: rows.rows[j].length - 1 }];
+    const kl = tidy(() => {
+      const edited = logSoftmax(pass.logits(sub(z.zs, z.h0), read));
+      const clean = logSoftmax(pass.logits(zeros(z.zs.shape), read));
+      return (klDiv(edited, clean).data() as Float32Array)[0];
+    });
+    pass.dispose();
+    return kl;
+  };
+  const run = (extra: object) => computeZs(model, { ...hp, ...extra }, 0, templates, [req], { point: 'mlp_out' });
+  const plain = run({});
+  const kept = run({ preserve_prompts: [other], preserve_factor: 10 });
+  const self = run({ preserve_prompts: [req.prompt], preserve_factor: 10 });
+  // the edit is made either way (P(Japan) from below 0.01); the other prompt's distribution moves
+  // far less when preserved
+  for (const z of [plain, kept]) {
+    expect(z.traces[0][0].targetProb).toBeLessThan(0.01);
+    expect(z.traces[0][z.traces[0].length - 1].targetProb).toBeGreaterThan(0.25);
+  }
+  expect(drift(kept)).toBeLessThan(0.25 * drift(plain));
+  // the request's own prompt as a preserve prompt: its unedited top token is the old answer's, so it
+  // is left out and δ is the plain one
+  expect(relErr(self.zs.data() as Float32Array, plain.zs.data() as Float32Array)).toBeLessThan(1e-5);
+  for (const z of [plain, kept, self]) {
+    z.zs.dispose();
+    z.h0.dispose();
+  }
   expect(memory().numTensors).toBe(before);
   model.dispose();
 });

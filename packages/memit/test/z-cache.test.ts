@@ -167,6 +167,10 @@ test('λ, the earlier layers and another solver reuse z; a z setting, the templa
   expect(await counts({ ...HP, clamp_norm_factor: 2 })).toMatchObject({ hits: 0, misses: 4 });
   expect(await counts({ ...HP, kl_factor: 0.5 })).toMatchObject({ hits: 0, misses: 4 });
   expect(await counts({ ...HP, v_num_grad_steps: 9 })).toMatchObject({ hits: 0, misses: 4 });
+  expect(await counts({ ...HP, preserve_prompts: ['{} is known for'] })).toMatchObject({ hits: 0, misses: 4 });
+  expect(await counts({ ...HP, preserve_prompts: ['{} is known for'], preserve_factor: 3 })).toMatchObject({ hits: 0, misses: 4 });
+  // a preserve factor without preserve prompts changes nothing: the entries without them keep their keys
+  expect(await counts({ ...HP, preserve_factor: 3 })).toEqual({ hits: 4, misses: 0, changed: false });
   expect(await counts(HP, REQUESTS, [['{}'], ['The rain stopped by dusk. {}']])).toMatchObject({ hits: 0, misses: 4 });
   // another target: that request's δ only (the second subject's); the shared subject's δ covers both its requests
   const retargeted = REQUESTS.map((r, i) => (i === 1 ? { ...r, targetNew: REQUESTS[2].targetNew } : r));
