@@ -160,15 +160,16 @@ export function zRows(model: CausalLM, templates: string[], reqs: ZRequest[], fa
       out.weights.push(1 / (r.target.length * templates.length));
     }
   }
-  out.kl = out.rows.length;
-  for (const template of [KL_TEMPLATE, ...preservePrompts]) {
-    if (out.rows.length > out.kl) out.preserve.push(out.rows.length);
+  const unlabelled = (template: string) => {
     const located = locateSubject(tok, template, reqs[0].subject, reqs[0].factToken ?? factToken);
     out.rows.push(located.ids);
     out.lookup.push(located.index);
     out.labels.push(located.ids.map(() => -100));
     out.weights.push(0);
-  }
+    return out.rows.length - 1;
+  };
+  out.kl = unlabelled(KL_TEMPLATE);
+  out.preserve = preservePrompts.map(unlabelled);
   return out;
 }
 
@@ -239,6 +240,33 @@ export function computeZs(model: CausalLM, hp: ZSettings, layer: number, templat
   return { zs: tensor(zData, [n, C]), h0: tensor(h0Data, [n, C]), traces, deltaNorms };
 }
 
+/** A preserve row's unedited log-probabilities [V] and its weight in the loss. */
+interface PreserveRow {
+  logp: Float32Array;
+  weight: number;
+}
+
+/**
+ * Step 0 (δ = 0): per active δ, its preserve rows with their unedited log-probabilities and
+ * weights: factor / (kept rows of the δ), or 0 where the row's top token is one a request of the
+ * δ starts its unedited answer with (the prompt asks the edited fact).
+ */
+function preserveRows(preserveLogp: Tensor, rawLogp: Tensor, preserveOwner: number[], rawOwner: number[], active: number, factor: number): PreserveRow[][] {
+  const V = preserveLogp.shape[1];
+  const data = preserveLogp.data() as Float32Array;
+  const rawTop = argmax(rawLogp).data() as Int32Array;
+  const top = argmax(preserveLogp).data() as Int32Array;
+  const answers = Array.from({ length: active }, () => new Set<number>());
+  rawOwner.forEach((a, i) => answers[a].add(rawTop[i]));
+  const rows = Array.from({ length: active }, () => [] as PreserveRow[]);
+  preserveOwner.forEach((a, i) => rows[a].push({ logp: data.slice(i * V, (i + 1) * V), weight: answers[a].has(top[i]) ? 0 : 1 }));
+  for (const own of rows) {
+    const kept = own.filter((q) => q.weight > 0).length;
+    for (const q of own) q.weight = kept > 0 ? (q.weight * factor) / kept : 0;
+  }
+  return rows;
+}
+
 function optimiseChunk(
   model: CausalLM,
   hp: ZSettings,
@@ -276,8 +304,9 @@ function optimiseChunk(
   const h0Norm2 = h0.map((h) => h.subarray(0, C).reduce((s, x) => s + x * x, 0));
   const initKl = new Map<number, Float32Array>();
   /** per δ, each preserve row's unedited log-probabilities and its weight (0: it asks an edited fact) */
-  const initPreserve = new Map<number, { logp: Float32Array; weight: number }[]>();
-  const preserveFactor = hp.preserve_factor ?? 1;
+  const initPreserve = new Map<number, PreserveRow[]>();
+  /** the active δ's preserve rows laid out for the loss, rebuilt only when a δ stops */
+  let preserveInit: { active: number; logp: Float32Array; weight: number[] } | undefined;
   const active = new Set(reqs.map((_, i) => i));
   const traces: TargetStep[][] = reqs.map(() => []);
   try {
@@ -354,10 +383,14 @@ function optimiseChunk(
         const logp = logSoftmax(logits);
         const nllTok = mul(crossEntropy(logp, targets, { reduction: 'none' }), tensor(weights, [weights.length]));
         const klLogp = indexSelect(logp, 0, klAt);
+        const preserveLogp = preserveAt.length > 0 ? indexSelect(logp, 0, preserveAt) : undefined;
         if (step === 0) {
           const k = klLogp.data() as Float32Array;
           act.forEach((r, a) => initKl.set(r, k.slice(a * V, (a + 1) * V)));
-          if (preserveAt.length > 0) recordPreserve(indexSelect(logp, 0, preserveAt), indexSelect(logp, 0, rawFirstAt));
+          if (preserveLogp) {
+            const rows = preserveRows(preserveLogp, indexSelect(logp, 0, rawFirstAt), preserveOwner, rawFirstOwner, act.length, hp.preserve_factor ?? 1);
+            act.forEach((r, a) => initPreserve.set(r, rows[a]));
+          }
         }
         const init = new Float32Array(act.length * V);
         act.forEach((r, a) => init.set(initKl.get(r)!, a * V));
@@ -365,11 +398,14 @@ function optimiseChunk(
         const wd = sum(mul(indexSelect(delta, 0, act), tensor(wdDir, [act.length, C])));
         let loss = add(add(sum(nllTok), mulScalar(sum(klPer), hp.kl_factor)), wd);
         const preserve = new Array<number>(act.length).fill(0);
-        if (preserveAt.length > 0) {
-          const pInit = new Float32Array(preserveAt.length * V);
-          const pWeight: number[] = [];
-          act.forEach((r) => initPreserve.get(r)!.forEach((q) => (pInit.set(q.logp, pWeight.length * V), pWeight.push(q.weight))));
-          const pKl = mul(klDiv(indexSelect(logp, 0, preserveAt), tensor(pInit, [preserveAt.length, V]), 'none'), tensor(pWeight, [pWeight.length]));
+        if (preserveLogp) {
+          if (preserveInit?.active !== act.length) {
+            const logp0 = new Float32Array(preserveAt.length * V);
+            const weight: number[] = [];
+            act.forEach((r) => initPreserve.get(r)!.forEach((q) => (logp0.set(q.logp, weight.length * V), weight.push(q.weight))));
+            preserveInit = { active: act.length, logp: logp0, weight };
+          }
+          const pKl = mul(klDiv(preserveLogp, tensor(preserveInit.logp, [preserveAt.length, V]), 'none'), tensor(preserveInit.weight, [preserveAt.length]));
           loss = add(loss, sum(pKl));
           (pKl.data() as Float32Array).forEach((v, i) => (preserve[preserveOwner[i]] += v));
         }
@@ -395,26 +431,6 @@ function optimiseChunk(
         opt.update([g]);
         return { stopping, snapshot };
       });
-      /**
-       * Step 0 (δ = 0): each preserve row's unedited log-probabilities, and its weight:
-       * preserve_factor / (kept rows of its δ), or 0 where its top token is one a request of the
-       * δ starts its unedited answer with (the prompt asks the edited fact).
-       */
-      function recordPreserve(preserveLogp: Tensor, rawLogp: Tensor): void {
-        const V = preserveLogp.shape[1];
-        const pData = preserveLogp.data() as Float32Array;
-        const rawTop = argmax(rawLogp).data() as Int32Array;
-        const pTop = argmax(preserveLogp).data() as Int32Array;
-        const answers = act.map(() => new Set<number>());
-        rawFirstOwner.forEach((a, i) => answers[a].add(rawTop[i]));
-        const rows = act.map(() => [] as { logp: Float32Array; weight: number }[]);
-        preserveOwner.forEach((a, i) => rows[a].push({ logp: pData.slice(i * V, (i + 1) * V), weight: answers[a].has(pTop[i]) ? 0 : 1 }));
-        act.forEach((r, a) => {
-          const kept = rows[a].filter((q) => q.weight > 0).length;
-          for (const q of rows[a]) q.weight = kept > 0 ? (q.weight * preserveFactor) / kept : 0;
-          initPreserve.set(r, rows[a]);
-        });
-      }
       act.forEach((r, a) => {
         if (result.stopping[a]) active.delete(r);
       });
